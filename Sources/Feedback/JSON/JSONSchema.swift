@@ -1,0 +1,366 @@
+import Foundation
+
+/// One place where an instance breaks its schema: the RFC 6901 pointer into the instance,
+/// the keyword that failed and a sentence for the person who sent it.
+public struct JSONSchemaViolation: Sendable, Equatable, Codable, CustomStringConvertible {
+    public let pointer: String
+    public let keyword: String
+    public let message: String
+
+    public init(pointer: String, keyword: String, message: String) {
+        self.pointer = pointer
+        self.keyword = keyword
+        self.message = message
+    }
+
+    public var description: String { "\(pointer.isEmpty ? "/" : pointer): \(message)" }
+}
+
+/// A schema document that this validator cannot apply, e.g. a keyword it does not implement.
+/// Raised when the schema is loaded, never while validating data.
+public struct JSONSchemaDefinitionError: Error, Sendable, CustomStringConvertible {
+    public let location: String
+    public let reason: String
+    public var description: String { "schema \(location): \(reason)" }
+}
+
+/// The JSON Schema 2020-12 vocabulary that FaceLoop's schemas use, compiled once and then
+/// applied to many instances. Documents are registered by file name so that `$ref` can
+/// point across files (`outcome.schema.json#/$defs/Cohort`) the way the files in
+/// `schemas/` do.
+///
+/// ```swift
+/// let schema = try JSONSchema(documents: ["batch.json": batchSchema], root: "batch.json")
+/// let problems = schema.validate(try JSONValue.parse(body))
+/// ```
+public struct JSONSchema: Sendable {
+    let node: SchemaNode
+
+    public init(documents: [String: JSONValue], root: String) throws(JSONSchemaDefinitionError) {
+        var compiler = SchemaCompiler(documents: documents)
+        node = try compiler.compile(reference: root, from: root)
+    }
+
+    /// Every violation, in document order; empty when the instance conforms.
+    public func validate(_ instance: JSONValue, stopAfter limit: Int = 50) -> [JSONSchemaViolation] {
+        var violations: [JSONSchemaViolation] = []
+        node.validate(instance, at: "", into: &violations, limit: limit)
+        return violations
+    }
+}
+
+// MARK: - Compiled form
+
+final class SchemaNode: @unchecked Sendable {
+    // Immutable once the compiler has filled it in; @unchecked because NSRegularExpression
+    // is not declared Sendable on every platform, though it is thread-safe for matching.
+    var isFalse = false
+    var types: [String]?
+    var properties: [(String, SchemaNode)] = []
+    var required: [String] = []
+    var additionalProperties: SchemaNode?
+    var items: SchemaNode?
+    var minItems: Int?
+    var maxItems: Int?
+    var uniqueItems = false
+    var enumValues: [JSONValue]?
+    var constValue: JSONValue?
+    var minimum: Double?
+    var maximum: Double?
+    var exclusiveMinimum: Double?
+    var exclusiveMaximum: Double?
+    var minLength: Int?
+    var maxLength: Int?
+    var pattern: (source: String, regex: NSRegularExpression)?
+    var format: String?
+    var minProperties: Int?
+    var maxProperties: Int?
+    var allOf: [SchemaNode] = []
+    var anyOf: [SchemaNode] = []
+    var oneOf: [SchemaNode] = []
+    var not: SchemaNode?
+    var ref: SchemaNode?
+
+    func validate(_ value: JSONValue, at pointer: String, into out: inout [JSONSchemaViolation], limit: Int) {
+        guard out.count < limit else { return }
+        if isFalse {
+            out.append(.init(pointer: pointer, keyword: "false", message: "is not allowed here"))
+            return
+        }
+        ref?.validate(value, at: pointer, into: &out, limit: limit)
+        if let types, !types.contains(where: { SchemaNode.matches(value, type: $0) }) {
+            out.append(.init(pointer: pointer, keyword: "type",
+                             message: "must be \(types.joined(separator: " or ")), found \(value.typeName)"))
+            return
+        }
+        if let enumValues, !enumValues.contains(value) {
+            let allowed = enumValues.map { $0.serializedString }.joined(separator: ", ")
+            out.append(.init(pointer: pointer, keyword: "enum", message: "must be one of \(allowed)"))
+        }
+        if let constValue, constValue != value {
+            out.append(.init(pointer: pointer, keyword: "const", message: "must be \(constValue.serializedString)"))
+        }
+        switch value {
+        case let .number(n): validateNumber(n, at: pointer, into: &out)
+        case let .string(s): validateString(s, at: pointer, into: &out)
+        case let .array(items): validateArray(items, at: pointer, into: &out, limit: limit)
+        case let .object(members): validateObject(members, at: pointer, into: &out, limit: limit)
+        default: break
+        }
+        for schema in allOf { schema.validate(value, at: pointer, into: &out, limit: limit) }
+        if !anyOf.isEmpty {
+            let passes = anyOf.contains { schema in
+                var scratch: [JSONSchemaViolation] = []
+                schema.validate(value, at: pointer, into: &scratch, limit: 1)
+                return scratch.isEmpty
+            }
+            if !passes { out.append(.init(pointer: pointer, keyword: "anyOf", message: "matches none of the allowed forms")) }
+        }
+        if !oneOf.isEmpty {
+            let passing = oneOf.filter { schema in
+                var scratch: [JSONSchemaViolation] = []
+                schema.validate(value, at: pointer, into: &scratch, limit: 1)
+                return scratch.isEmpty
+            }.count
+            if passing != 1 {
+                out.append(.init(pointer: pointer, keyword: "oneOf",
+                                 message: "must match exactly one allowed form, matches \(passing)"))
+            }
+        }
+        if let not {
+            var scratch: [JSONSchemaViolation] = []
+            not.validate(value, at: pointer, into: &scratch, limit: 1)
+            if scratch.isEmpty { out.append(.init(pointer: pointer, keyword: "not", message: "matches a forbidden form")) }
+        }
+    }
+
+    static func matches(_ value: JSONValue, type: String) -> Bool {
+        switch (type, value) {
+        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
+             ("number", .number):
+            return true
+        case let ("integer", .number(n)):
+            return n.rounded() == n
+        default:
+            return false
+        }
+    }
+
+    private func validateNumber(_ n: Double, at pointer: String, into out: inout [JSONSchemaViolation]) {
+        if let minimum, n < minimum {
+            out.append(.init(pointer: pointer, keyword: "minimum", message: "must be ≥ \(JSONValue.format(minimum))"))
+        }
+        if let maximum, n > maximum {
+            out.append(.init(pointer: pointer, keyword: "maximum", message: "must be ≤ \(JSONValue.format(maximum))"))
+        }
+        if let exclusiveMinimum, n <= exclusiveMinimum {
+            out.append(.init(pointer: pointer, keyword: "exclusiveMinimum", message: "must be > \(JSONValue.format(exclusiveMinimum))"))
+        }
+        if let exclusiveMaximum, n >= exclusiveMaximum {
+            out.append(.init(pointer: pointer, keyword: "exclusiveMaximum", message: "must be < \(JSONValue.format(exclusiveMaximum))"))
+        }
+    }
+
+    private func validateString(_ s: String, at pointer: String, into out: inout [JSONSchemaViolation]) {
+        if minLength != nil || maxLength != nil {
+            let length = s.unicodeScalars.count
+            if let minLength, length < minLength {
+                out.append(.init(pointer: pointer, keyword: "minLength", message: "must have at least \(minLength) characters"))
+            }
+            if let maxLength, length > maxLength {
+                out.append(.init(pointer: pointer, keyword: "maxLength", message: "must have at most \(maxLength) characters"))
+            }
+        }
+        if let pattern {
+            let range = NSRange(s.startIndex..<s.endIndex, in: s)
+            if pattern.regex.firstMatch(in: s, options: [], range: range) == nil {
+                out.append(.init(pointer: pointer, keyword: "pattern", message: "must match \(pattern.source)"))
+            }
+        }
+        if let format, !FormatCheck.conforms(s, to: format) {
+            out.append(.init(pointer: pointer, keyword: "format", message: "must be a valid \(format)"))
+        }
+    }
+
+    private func validateArray(_ items: [JSONValue], at pointer: String, into out: inout [JSONSchemaViolation], limit: Int) {
+        if let minItems, items.count < minItems {
+            out.append(.init(pointer: pointer, keyword: "minItems", message: "must have at least \(minItems) items"))
+        }
+        if let maxItems, items.count > maxItems {
+            out.append(.init(pointer: pointer, keyword: "maxItems", message: "must have at most \(maxItems) items"))
+            return
+        }
+        if uniqueItems {
+            for i in items.indices {
+                if items[(i + 1)...].contains(items[i]) {
+                    out.append(.init(pointer: JSONPointer.appending(pointer, i), keyword: "uniqueItems", message: "is repeated"))
+                    break
+                }
+            }
+        }
+        if let schema = self.items {
+            for (index, item) in items.enumerated() {
+                schema.validate(item, at: JSONPointer.appending(pointer, index), into: &out, limit: limit)
+                if out.count >= limit { return }
+            }
+        }
+    }
+
+    private func validateObject(_ members: [(key: String, value: JSONValue)], at pointer: String,
+                                into out: inout [JSONSchemaViolation], limit: Int) {
+        for name in required where !members.contains(where: { $0.key == name }) {
+            out.append(.init(pointer: JSONPointer.appending(pointer, name), keyword: "required", message: "is required"))
+        }
+        if let minProperties, members.count < minProperties {
+            out.append(.init(pointer: pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
+        }
+        if let maxProperties, members.count > maxProperties {
+            out.append(.init(pointer: pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
+        }
+        for (key, value) in members {
+            let child = JSONPointer.appending(pointer, key)
+            if let schema = properties.first(where: { $0.0 == key })?.1 {
+                schema.validate(value, at: child, into: &out, limit: limit)
+            } else if let additionalProperties {
+                if additionalProperties.isFalse {
+                    out.append(.init(pointer: child, keyword: "additionalProperties", message: "is not a known property"))
+                } else {
+                    additionalProperties.validate(value, at: child, into: &out, limit: limit)
+                }
+            }
+            if out.count >= limit { return }
+        }
+    }
+}
+
+enum FormatCheck {
+    static func conforms(_ text: String, to format: String) -> Bool {
+        switch format {
+        case "date-time": return RFC3339.parse(text) != nil
+        case "uuid": return UUID(uuidString: text) != nil && text.utf8.count == 36
+        default: return true  // Other formats are annotations only (2020-12 default).
+        }
+    }
+}
+
+// MARK: - Compiler
+
+private struct SchemaCompiler {
+    let documents: [String: JSONValue]
+    var compiled: [String: SchemaNode] = [:]
+    var inProgress: Set<String> = []
+
+    static let annotationKeywords: Set<String> = [
+        "$schema", "$id", "$defs", "$comment", "title", "description", "examples", "example", "default",
+        "deprecated", "readOnly", "writeOnly", "contentMediaType", "contentEncoding", "externalDocs",
+    ]
+
+    init(documents: [String: JSONValue]) { self.documents = documents }
+
+    mutating func compile(reference: String, from currentDocument: String) throws(JSONSchemaDefinitionError) -> SchemaNode {
+        let parts = reference.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
+        let file = parts.first.map(String.init).flatMap { $0.isEmpty ? nil : $0 } ?? currentDocument
+        let fileName = file.split(separator: "/").last.map(String.init) ?? file
+        let pointer = parts.count > 1 ? String(parts[1]) : ""
+        let key = fileName + "#" + pointer
+        if let done = compiled[key] { return done }
+        guard !inProgress.contains(key) else {
+            throw JSONSchemaDefinitionError(location: key, reason: "recursive $ref is not supported")
+        }
+        guard let document = documents[fileName] else {
+            throw JSONSchemaDefinitionError(location: key, reason: "unknown schema document \(fileName)")
+        }
+        guard let schema = JSONPointer.resolve(pointer, in: document) else {
+            throw JSONSchemaDefinitionError(location: key, reason: "$ref target not found")
+        }
+        inProgress.insert(key)
+        let node = try compile(schema: schema, document: fileName, location: key)
+        inProgress.remove(key)
+        compiled[key] = node
+        return node
+    }
+
+    mutating func compile(schema: JSONValue, document: String, location: String) throws(JSONSchemaDefinitionError) -> SchemaNode {
+        let node = SchemaNode()
+        if case let .bool(b) = schema {
+            node.isFalse = !b
+            return node
+        }
+        guard case let .object(members) = schema else {
+            throw JSONSchemaDefinitionError(location: location, reason: "a schema must be an object or a boolean")
+        }
+        func fail(_ reason: String) -> JSONSchemaDefinitionError { .init(location: location, reason: reason) }
+        func integer(_ value: JSONValue) throws(JSONSchemaDefinitionError) -> Int {
+            guard let n = value.numberValue, n.rounded() == n, n >= 0 else { throw fail("expected a non-negative integer") }
+            return Int(n)
+        }
+        func number(_ value: JSONValue) throws(JSONSchemaDefinitionError) -> Double {
+            guard let n = value.numberValue else { throw fail("expected a number") }
+            return n
+        }
+        for (keyword, value) in members {
+            let here = location + "/" + keyword
+            switch keyword {
+            case _ where SchemaCompiler.annotationKeywords.contains(keyword):
+                continue
+            case "$ref":
+                guard let target = value.stringValue else { throw fail("$ref must be a string") }
+                node.ref = try compile(reference: target, from: document)
+            case "type":
+                if let single = value.stringValue {
+                    node.types = [single]
+                } else if let list = value.arrayValue {
+                    node.types = list.compactMap(\.stringValue)
+                } else {
+                    throw fail("type must be a string or an array")
+                }
+            case "properties":
+                guard let props = value.objectValue else { throw fail("properties must be an object") }
+                for (name, sub) in props {
+                    node.properties.append((name, try compile(schema: sub, document: document, location: here + "/" + name)))
+                }
+            case "required":
+                node.required = value.arrayValue?.compactMap(\.stringValue) ?? []
+            case "additionalProperties":
+                node.additionalProperties = try compile(schema: value, document: document, location: here)
+            case "items":
+                node.items = try compile(schema: value, document: document, location: here)
+            case "minItems": node.minItems = try integer(value)
+            case "maxItems": node.maxItems = try integer(value)
+            case "uniqueItems": node.uniqueItems = value.boolValue ?? false
+            case "enum":
+                guard let list = value.arrayValue else { throw fail("enum must be an array") }
+                node.enumValues = list
+            case "const": node.constValue = value
+            case "minimum": node.minimum = try number(value)
+            case "maximum": node.maximum = try number(value)
+            case "exclusiveMinimum": node.exclusiveMinimum = try number(value)
+            case "exclusiveMaximum": node.exclusiveMaximum = try number(value)
+            case "minLength": node.minLength = try integer(value)
+            case "maxLength": node.maxLength = try integer(value)
+            case "minProperties": node.minProperties = try integer(value)
+            case "maxProperties": node.maxProperties = try integer(value)
+            case "pattern":
+                guard let source = value.stringValue else { throw fail("pattern must be a string") }
+                do {
+                    node.pattern = (source, try NSRegularExpression(pattern: source))
+                } catch {
+                    throw fail("invalid pattern \(source)")
+                }
+            case "format": node.format = value.stringValue
+            case "allOf", "anyOf", "oneOf":
+                guard let list = value.arrayValue else { throw fail("\(keyword) must be an array") }
+                var nodes: [SchemaNode] = []
+                for (index, sub) in list.enumerated() {
+                    nodes.append(try compile(schema: sub, document: document, location: here + "/\(index)"))
+                }
+                if keyword == "allOf" { node.allOf = nodes } else if keyword == "anyOf" { node.anyOf = nodes } else { node.oneOf = nodes }
+            case "not":
+                node.not = try compile(schema: value, document: document, location: here)
+            default:
+                throw fail("keyword \(keyword) is not supported by this validator")
+            }
+        }
+        return node
+    }
+}

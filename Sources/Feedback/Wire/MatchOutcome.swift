@@ -1,0 +1,106 @@
+import Foundation
+
+/// What happened at a kiosk when a face was compared with an enrolled template, and what
+/// was later learned about it. It carries a score and context, never the image or the
+/// embedding.
+public struct MatchOutcome: Sendable, Equatable, Codable {
+    public enum Decision: String, Sendable, Codable, CaseIterable { case accept, reject }
+    public enum Label: String, Sendable, Codable, CaseIterable { case genuine, impostor, unknown }
+    public enum LabelSource: String, Sendable, Codable, CaseIterable {
+        case fallbackIDCheck = "fallback_id_check", `operator`, userDispute = "user_dispute", none
+    }
+
+    public struct Cohort: Sendable, Equatable, Hashable, Codable {
+        public var site: String
+        public var cameraModel: String
+        public var tags: [String]
+
+        public init(site: String, cameraModel: String, tags: [String] = []) {
+            self.site = site
+            self.cameraModel = cameraModel
+            self.tags = tags
+        }
+
+        enum CodingKeys: String, CodingKey { case site, cameraModel = "camera_model", tags }
+    }
+
+    public struct CaptureQuality: Sendable, Equatable, Codable {
+        public var faceSizePx: Int
+        public var sharpness: Double
+        public var brightness: Double
+
+        public init(faceSizePx: Int, sharpness: Double, brightness: Double) {
+            self.faceSizePx = faceSizePx
+            self.sharpness = sharpness
+            self.brightness = brightness
+        }
+
+        enum CodingKeys: String, CodingKey { case faceSizePx = "face_size_px", sharpness, brightness }
+    }
+
+    public struct SubjectReference: Sendable, Equatable, Codable {
+        /// HMAC-SHA256 of the normalised subject id, lowercase hex.
+        public var pseudonym: String
+        public var consentRef: String
+
+        public init(pseudonym: String, consentRef: String) {
+            self.pseudonym = pseudonym
+            self.consentRef = consentRef
+        }
+
+        enum CodingKeys: String, CodingKey { case pseudonym, consentRef = "consent_ref" }
+    }
+
+    public var eventID: UUID
+    public var attemptedAt: Date
+    public var modelVersion: String
+    public var thresholdVersion: String
+    public var cohort: Cohort
+    public var score: Double
+    public var decision: Decision
+    public var label: Label
+    public var labelSource: LabelSource
+    public var quality: CaptureQuality
+    public var livenessScore: Double?
+    public var subject: SubjectReference
+
+    public init(eventID: UUID, attemptedAt: Date, modelVersion: String, thresholdVersion: String, cohort: Cohort,
+                score: Double, decision: Decision, label: Label, labelSource: LabelSource,
+                quality: CaptureQuality, livenessScore: Double? = nil, subject: SubjectReference) {
+        self.eventID = eventID
+        self.attemptedAt = attemptedAt
+        self.modelVersion = modelVersion
+        self.thresholdVersion = thresholdVersion
+        self.cohort = cohort
+        self.score = score
+        self.decision = decision
+        self.label = label
+        self.labelSource = labelSource
+        self.quality = quality
+        self.livenessScore = livenessScore
+        self.subject = subject
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id", attemptedAt = "attempted_at", modelVersion = "model_version"
+        case thresholdVersion = "threshold_version", cohort, score, decision, label, labelSource = "label_source"
+        case quality, livenessScore = "liveness_score", subject
+    }
+}
+
+/// One signed upload: a device's outcomes sealed under a sequence number.
+public struct OutcomeBatch: Sendable, Equatable {
+    public static let protocolName = "faceloop.outcomes.v1"
+
+    public var deviceID: String
+    public var sequence: Int64
+    public var createdAt: Date
+    public var outcomes: [MatchOutcome]
+
+    public init(deviceID: String, sequence: Int64, createdAt: Date, outcomes: [MatchOutcome]) {
+        self.deviceID = deviceID
+        self.sequence = sequence
+        self.createdAt = createdAt
+        self.outcomes = outcomes
+    }
+}

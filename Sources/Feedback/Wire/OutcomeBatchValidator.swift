@@ -1,0 +1,53 @@
+/// Turns uploaded bytes into an ``OutcomeBatch`` or says precisely what is wrong with them,
+/// against the published `outcome-batch.schema.json`.
+///
+/// ```swift
+/// switch OutcomeBatchValidator.shared.decode(body) {
+/// case .success(let batch): …
+/// case .failure(.schema(let violations)): … // each with a JSON pointer
+/// }
+/// ```
+public struct OutcomeBatchValidator: Sendable {
+    public enum Failure: Error, Sendable {
+        case malformedJSON(JSONSyntaxError)
+        case schema([JSONSchemaViolation])
+    }
+
+    public static let shared: OutcomeBatchValidator = {
+        do {
+            return try OutcomeBatchValidator()
+        } catch {
+            // The embedded schema is fixed at build time and covered by tests.
+            fatalError("embedded outcome batch schema does not compile: \(error)")
+        }
+    }()
+
+    let schema: JSONSchema
+
+    public init() throws {
+        var documents: [String: JSONValue] = [:]
+        for (name, text) in EmbeddedSchemas.documents {
+            documents[name] = try JSONValue.parse(text)
+        }
+        schema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json")
+    }
+
+    public func decode(_ body: some Collection<UInt8>) -> Result<OutcomeBatch, Failure> {
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(body)
+        } catch {
+            return .failure(.malformedJSON(error))
+        }
+        let violations = schema.validate(json)
+        guard violations.isEmpty else { return .failure(.schema(violations)) }
+        do {
+            return .success(try OutcomeBatch(validated: json))
+        } catch {
+            return .failure(.schema([JSONSchemaViolation(pointer: "", keyword: "type", message: error.description)]))
+        }
+    }
+
+    /// The embedded schema documents by file name, for tools that publish or compare them.
+    public static var schemaDocuments: [String: String] { EmbeddedSchemas.documents }
+}

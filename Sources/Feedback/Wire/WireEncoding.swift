@@ -1,0 +1,134 @@
+import Foundation
+
+/// Conversions between the wire types and ``JSONValue``. The batch path avoids `JSONDecoder`
+/// because it runs after schema validation on every upload and must be cheap.
+extension MatchOutcome {
+    public var json: JSONValue {
+        let quality: [(key: String, value: JSONValue)] = [
+            ("face_size_px", .number(Double(self.quality.faceSizePx))),
+            ("sharpness", .number(self.quality.sharpness)),
+            ("brightness", .number(self.quality.brightness)),
+        ]
+        var cohort: [(key: String, value: JSONValue)] = [
+            ("site", .string(self.cohort.site)), ("camera_model", .string(self.cohort.cameraModel)),
+        ]
+        if !self.cohort.tags.isEmpty { cohort.append(("tags", .array(self.cohort.tags.map(JSONValue.string)))) }
+        var members: [(key: String, value: JSONValue)] = [
+            ("event_id", .string(eventID.uuidString.lowercased())),
+            ("attempted_at", .string(RFC3339.format(attemptedAt))),
+            ("model_version", .string(modelVersion)),
+            ("threshold_version", .string(thresholdVersion)),
+            ("cohort", .object(cohort)),
+            ("score", .number(score)),
+            ("decision", .string(decision.rawValue)),
+            ("label", .string(label.rawValue)),
+            ("label_source", .string(labelSource.rawValue)),
+            ("quality", .object(quality)),
+        ]
+        if let livenessScore { members.append(("liveness_score", .number(livenessScore))) }
+        members.append(("subject", .object([
+            ("pseudonym", .string(subject.pseudonym)), ("consent_ref", .string(subject.consentRef)),
+        ])))
+        return .object(members)
+    }
+
+    /// Builds an outcome from a value that already passed the outcome schema.
+    public init(validated json: JSONValue) throws(WireDecodingError) {
+        func string(_ key: String, in value: JSONValue) throws(WireDecodingError) -> String {
+            guard let s = value[key]?.stringValue else { throw WireDecodingError(field: key) }
+            return s
+        }
+        func number(_ key: String, in value: JSONValue) throws(WireDecodingError) -> Double {
+            guard let n = value[key]?.numberValue else { throw WireDecodingError(field: key) }
+            return n
+        }
+        guard let eventID = UUID(uuidString: try string("event_id", in: json)) else { throw WireDecodingError(field: "event_id") }
+        guard let attemptedAt = RFC3339.parse(try string("attempted_at", in: json)) else { throw WireDecodingError(field: "attempted_at") }
+        guard let cohortValue = json["cohort"], let qualityValue = json["quality"], let subjectValue = json["subject"] else {
+            throw WireDecodingError(field: "cohort/quality/subject")
+        }
+        guard let decision = Decision(rawValue: try string("decision", in: json)),
+              let label = Label(rawValue: try string("label", in: json)),
+              let labelSource = LabelSource(rawValue: try string("label_source", in: json))
+        else { throw WireDecodingError(field: "decision/label/label_source") }
+        self.init(
+            eventID: eventID,
+            attemptedAt: attemptedAt,
+            modelVersion: try string("model_version", in: json),
+            thresholdVersion: try string("threshold_version", in: json),
+            cohort: Cohort(site: try string("site", in: cohortValue),
+                           cameraModel: try string("camera_model", in: cohortValue),
+                           tags: cohortValue["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []),
+            score: try number("score", in: json),
+            decision: decision,
+            label: label,
+            labelSource: labelSource,
+            quality: CaptureQuality(faceSizePx: Int(try number("face_size_px", in: qualityValue)),
+                                    sharpness: try number("sharpness", in: qualityValue),
+                                    brightness: try number("brightness", in: qualityValue)),
+            livenessScore: json["liveness_score"]?.numberValue,
+            subject: SubjectReference(pseudonym: try string("pseudonym", in: subjectValue),
+                                      consentRef: try string("consent_ref", in: subjectValue))
+        )
+    }
+}
+
+extension OutcomeBatch {
+    public var json: JSONValue {
+        .object([
+            ("protocol", .string(OutcomeBatch.protocolName)),
+            ("device_id", .string(deviceID)),
+            ("sequence", .number(Double(sequence))),
+            ("created_at", .string(RFC3339.format(createdAt))),
+            ("outcomes", .array(outcomes.map(\.json))),
+        ])
+    }
+
+    /// The exact bytes that are uploaded, digested and signed.
+    public func encoded() -> [UInt8] { json.serialized() }
+
+    public init(validated json: JSONValue) throws(WireDecodingError) {
+        guard let deviceID = json["device_id"]?.stringValue else { throw WireDecodingError(field: "device_id") }
+        guard let sequence = json["sequence"]?.numberValue else { throw WireDecodingError(field: "sequence") }
+        guard let created = json["created_at"]?.stringValue.flatMap(RFC3339.parse) else { throw WireDecodingError(field: "created_at") }
+        guard let items = json["outcomes"]?.arrayValue else { throw WireDecodingError(field: "outcomes") }
+        var outcomes: [MatchOutcome] = []
+        outcomes.reserveCapacity(items.count)
+        for item in items { outcomes.append(try MatchOutcome(validated: item)) }
+        self.init(deviceID: deviceID, sequence: Int64(sequence), createdAt: created, outcomes: outcomes)
+    }
+}
+
+/// A validated value lacked a field the wire type needs: a mismatch between the schema and
+/// the code, reported instead of trapping.
+public struct WireDecodingError: Error, Sendable, CustomStringConvertible {
+    public let field: String
+    public var description: String { "field \(field) is missing or has the wrong type" }
+}
+
+/// JSON coders for the API's Codable payloads: snake_case keys are spelled out in each
+/// type's CodingKeys, dates are RFC 3339 in UTC.
+public enum WireJSON {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339.parse(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 date-time: \(text)")
+            }
+            return date
+        }
+        return decoder
+    }
+}
