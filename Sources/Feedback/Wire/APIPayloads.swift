@@ -1,0 +1,189 @@
+import Foundation
+
+/// What the server answers once a batch is durably committed. A retry of the same batch
+/// gets this same receipt back.
+public struct BatchReceipt: Sendable, Codable, Equatable {
+    public static let protocolName = "faceloop.receipt.v1"
+
+    public var protocolName: String
+    public var batchID: UUID
+    public var deviceID: String
+    public var sequence: Int64
+    public var contentDigest: String
+    public var acceptedEvents: Int
+    public var storedAt: Date
+
+    public init(batchID: UUID, deviceID: String, sequence: Int64, contentDigest: String, acceptedEvents: Int, storedAt: Date) {
+        self.protocolName = BatchReceipt.protocolName
+        self.batchID = batchID
+        self.deviceID = deviceID
+        self.sequence = sequence
+        self.contentDigest = contentDigest
+        self.acceptedEvents = acceptedEvents
+        self.storedAt = storedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case protocolName = "protocol", batchID = "batch_id", deviceID = "device_id", sequence
+        case contentDigest = "content_digest", acceptedEvents = "accepted_events", storedAt = "stored_at"
+    }
+}
+
+/// Admin → server: create a one-time enrollment token for a device id.
+public struct EnrollmentTokenRequest: Sendable, Codable, Equatable {
+    public var deviceID: String
+    public var ttlSeconds: Int?
+
+    public init(deviceID: String, ttlSeconds: Int? = nil) {
+        self.deviceID = deviceID
+        self.ttlSeconds = ttlSeconds
+    }
+
+    enum CodingKeys: String, CodingKey { case deviceID = "device_id", ttlSeconds = "ttl_seconds" }
+}
+
+public struct EnrollmentToken: Sendable, Codable, Equatable {
+    public var deviceID: String
+    public var token: String
+    public var expiresAt: Date
+
+    public init(deviceID: String, token: String, expiresAt: Date) {
+        self.deviceID = deviceID
+        self.token = token
+        self.expiresAt = expiresAt
+    }
+
+    enum CodingKeys: String, CodingKey { case deviceID = "device_id", token, expiresAt = "expires_at" }
+}
+
+/// Kiosk → server: redeem a token with a CSR and the upload-signing public key.
+public struct EnrollmentRequest: Sendable, Codable, Equatable {
+    public var deviceID: String
+    public var token: String
+    public var csrPEM: String
+    /// Raw 32-byte Ed25519 public key, base64.
+    public var signingKey: String
+    /// ``EnrollmentProof`` signature, base64.
+    public var proof: String
+
+    public init(deviceID: String, token: String, csrPEM: String, signingKey: String, proof: String) {
+        self.deviceID = deviceID
+        self.token = token
+        self.csrPEM = csrPEM
+        self.signingKey = signingKey
+        self.proof = proof
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", token, csrPEM = "csr_pem", signingKey = "signing_key", proof
+    }
+}
+
+public struct EnrollmentResponse: Sendable, Codable, Equatable {
+    public var deviceID: String
+    public var certificatePEM: String
+    public var caCertificatePEM: String
+    public var certificateNotAfter: Date
+
+    public init(deviceID: String, certificatePEM: String, caCertificatePEM: String, certificateNotAfter: Date) {
+        self.deviceID = deviceID
+        self.certificatePEM = certificatePEM
+        self.caCertificatePEM = caCertificatePEM
+        self.certificateNotAfter = certificateNotAfter
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", certificatePEM = "certificate_pem", caCertificatePEM = "ca_certificate_pem"
+        case certificateNotAfter = "certificate_not_after"
+    }
+}
+
+public struct DeviceSummary: Sendable, Codable, Equatable {
+    public enum Status: String, Sendable, Codable { case active, revoked }
+
+    public var deviceID: String
+    public var status: Status
+    public var enrolledAt: Date
+    public var revokedAt: Date?
+    public var certificateSerial: String
+    public var certificateNotAfter: Date
+    public var lastUploadAt: Date?
+    public var batches: Int
+    public var events: Int
+
+    public init(deviceID: String, status: Status, enrolledAt: Date, revokedAt: Date?, certificateSerial: String,
+                certificateNotAfter: Date, lastUploadAt: Date?, batches: Int, events: Int) {
+        self.deviceID = deviceID
+        self.status = status
+        self.enrolledAt = enrolledAt
+        self.revokedAt = revokedAt
+        self.certificateSerial = certificateSerial
+        self.certificateNotAfter = certificateNotAfter
+        self.lastUploadAt = lastUploadAt
+        self.batches = batches
+        self.events = events
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", status, enrolledAt = "enrolled_at", revokedAt = "revoked_at"
+        case certificateSerial = "certificate_serial", certificateNotAfter = "certificate_not_after"
+        case lastUploadAt = "last_upload_at", batches, events
+    }
+}
+
+public struct DeviceList: Sendable, Codable, Equatable {
+    public var devices: [DeviceSummary]
+    public init(devices: [DeviceSummary]) { self.devices = devices }
+}
+
+/// Counts of stored outcomes, for `faceloop outcomes stats`.
+public struct OutcomeStats: Sendable, Codable, Equatable {
+    public struct DeviceCount: Sendable, Codable, Equatable {
+        public var deviceID: String
+        public var events: Int
+        public init(deviceID: String, events: Int) { self.deviceID = deviceID; self.events = events }
+        enum CodingKeys: String, CodingKey { case deviceID = "device_id", events }
+    }
+
+    public struct CohortCount: Sendable, Codable, Equatable {
+        public var site: String
+        public var cameraModel: String
+        public var events: Int
+        public init(site: String, cameraModel: String, events: Int) {
+            self.site = site
+            self.cameraModel = cameraModel
+            self.events = events
+        }
+        enum CodingKeys: String, CodingKey { case site, cameraModel = "camera_model", events }
+    }
+
+    public struct LabelCounts: Sendable, Codable, Equatable {
+        public var genuine: Int
+        public var impostor: Int
+        public var unknown: Int
+        public init(genuine: Int, impostor: Int, unknown: Int) {
+            self.genuine = genuine
+            self.impostor = impostor
+            self.unknown = unknown
+        }
+    }
+
+    public var totalEvents: Int
+    public var totalBatches: Int
+    public var byDevice: [DeviceCount]
+    public var byCohort: [CohortCount]
+    public var byLabel: LabelCounts
+
+    public init(totalEvents: Int, totalBatches: Int, byDevice: [DeviceCount], byCohort: [CohortCount], byLabel: LabelCounts) {
+        self.totalEvents = totalEvents
+        self.totalBatches = totalBatches
+        self.byDevice = byDevice
+        self.byCohort = byCohort
+        self.byLabel = byLabel
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case totalEvents = "total_events", totalBatches = "total_batches", byDevice = "by_device"
+        case byCohort = "by_cohort", byLabel = "by_label"
+    }
+}
