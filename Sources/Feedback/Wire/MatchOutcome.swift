@@ -104,3 +104,17 @@ public struct OutcomeBatch: Sendable, Equatable {
         self.outcomes = outcomes
     }
 }
+
+/// Device identifiers: `^[a-z0-9][a-z0-9-]{2,62}$`, as in the schemas. They appear in
+/// certificate names, signature key ids and URLs, so the alphabet is kept small.
+public enum DeviceID {
+    public static func isValid(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard (3...63).contains(bytes.count) else { return false }
+        for (index, byte) in bytes.enumerated() {
+            let alphanumeric = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
+            guard alphanumeric || (index > 0 && byte == UInt8(ascii: "-")) else { return false }
+        }
+        return true
+    }
+}

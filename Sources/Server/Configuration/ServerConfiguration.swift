@@ -1,0 +1,81 @@
+import Configuration
+import Foundation
+
+/// Everything an operator can set. Values come, highest priority first, from command-line
+/// flags, `FACELOOP_*` environment variables (`server.port` → `FACELOOP_SERVER_PORT`) and a
+/// JSON file (`config/server.example.json`).
+public struct ServerConfiguration: Sendable, Equatable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8443
+    /// Names and addresses written into the server's TLS certificate on first start.
+    public var certificateHosts: [String] = ["localhost", "127.0.0.1"]
+    public var dataDirectory: String = "data"
+    public var maximumBodyBytes: Int = 1 << 20
+    public var clockSkewSeconds: Int = 300
+    public var enrollmentTokenTTLSeconds: Int = 86_400
+    public var sqlitePath: String?
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    /// The SQLite file, by default inside the data directory.
+    public var resolvedSQLitePath: String {
+        sqlitePath ?? (dataDirectory as NSString).appendingPathComponent("faceloop.sqlite")
+    }
+
+    public enum LoadError: Error, CustomStringConvertible {
+        case invalid(String)
+        public var description: String {
+            switch self { case let .invalid(reason): return "invalid configuration: \(reason)" }
+        }
+    }
+
+    /// Reads the layered configuration. `overrides` are flag values keyed like the file
+    /// (`server.port`).
+    public static func load(file: String?, overrides: [String: String],
+                            environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServerConfiguration {
+        var providers: [any ConfigProvider] = []
+        var flagValues: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in overrides {
+            flagValues[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(.string(value), isSecret: false)
+        }
+        providers.append(InMemoryProvider(name: "flags", values: flagValues))
+        providers.append(EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "faceloop"))
+        if let file {
+            guard FileManager.default.fileExists(atPath: file) else { throw LoadError.invalid("configuration file \(file) does not exist") }
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(file)))
+        }
+        let reader = ConfigReader(providers: providers)
+        var c = ServerConfiguration()
+        c.host = reader.string(forKey: "server.host", default: c.host)
+        c.port = try integer(reader, "server.port", default: c.port, range: 0...65_535)
+        if let hosts = reader.stringArray(forKey: "server.certificate-hosts") ?? reader.string(forKey: "server.certificate-hosts").map({ $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }) {
+            c.certificateHosts = hosts
+        }
+        c.dataDirectory = reader.string(forKey: "server.data-dir", default: c.dataDirectory)
+        c.maximumBodyBytes = try integer(reader, "server.max-body-bytes", default: c.maximumBodyBytes, range: 1024...(64 << 20))
+        c.clockSkewSeconds = try integer(reader, "server.clock-skew-seconds", default: c.clockSkewSeconds, range: 1...3600)
+        c.enrollmentTokenTTLSeconds = try integer(reader, "server.enrollment-token-ttl-seconds", default: c.enrollmentTokenTTLSeconds, range: 60...(30 * 86_400))
+        c.sqlitePath = reader.string(forKey: "store.sqlite-path")
+        let kind = reader.string(forKey: "store.kind", default: "sqlite")
+        guard kind == "sqlite" else { throw LoadError.invalid("store.kind \(kind) is not supported by this build; use sqlite") }
+        c.logLevel = reader.string(forKey: "log.level", default: c.logLevel)
+        guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
+        return c
+    }
+
+    private static func integer(_ reader: ConfigReader, _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        // Flags and environment variables arrive as strings, the JSON file as numbers.
+        let parsed: Int
+        if let n = reader.int(forKey: ConfigKey(key)) {
+            parsed = n
+        } else if let text = reader.string(forKey: ConfigKey(key)) {
+            guard let n = Int(text) else { throw LoadError.invalid("\(key) must be an integer, got \"\(text)\"") }
+            parsed = n
+        } else {
+            parsed = value
+        }
+        guard range.contains(parsed) else { throw LoadError.invalid("\(key) must be within \(range.lowerBound)…\(range.upperBound), got \(parsed)") }
+        return parsed
+    }
+}

@@ -1,0 +1,109 @@
+import DeviceIdentity
+import Feedback
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import Storage
+
+/// The feedback server: TLS (1.2 minimum, 1.3 preferred) with optional client certificates,
+/// which the kiosk endpoints then require, over a ``FeedbackStore``.
+///
+/// ```swift
+/// let server = try await FeedbackServer.make(configuration: config, logger: logger)
+/// try await server.run()   // until SIGTERM or SIGINT, then drains in-flight requests
+/// ```
+public struct FeedbackServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: any FeedbackStore
+    public let identity: ServerIdentity
+    public let metrics: ServerMetrics
+    let logger: Logger
+    let onListening: @Sendable (Int) async -> Void
+
+    public static func make(configuration: ServerConfiguration, logger: Logger,
+                            metrics: ServerMetrics = ServerMetrics(),
+                            onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> FeedbackServer {
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
+        let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
+                                                             hosts: configuration.certificateHosts, store: store, logger: logger)
+        return FeedbackServer(configuration: configuration, store: store, identity: identity, metrics: metrics,
+                              logger: logger, onListening: onListening)
+    }
+
+    func tlsConfiguration() throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(identity.serverCertificatePath)
+        let key = try NIOSSLPrivateKey(file: identity.serverKeyPath, format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                           privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        // Enrollment and admin calls come without a client certificate; the kiosk endpoints
+        // refuse such connections themselves, with a problem type instead of a TLS alert.
+        tls.certificateVerification = .optionalVerification
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(identity.caCertificatePath))
+        tls.sendCANameList = true
+        return tls
+    }
+
+    func router() -> Router<FeedbackRequestContext> {
+        let router = Router(context: FeedbackRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        router.add(middleware: ProblemMiddleware())
+        let clock: @Sendable () -> Date = { Date() }
+        let admin = AdminAuthenticator(store: store)
+        OutcomeRoutes(store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
+                      peers: PeerCertificates(), metrics: metrics, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
+            .register(on: router)
+        EnrollmentRoutes(store: store, authority: identity.certificateAuthority, admin: admin,
+                         tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
+            .register(on: router)
+        AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
+        OperationalRoutes(store: store, metrics: metrics).register(on: router)
+        return router
+    }
+
+    /// Serves until SIGTERM/SIGINT; then stops accepting, finishes in-flight requests and returns.
+    public func run() async throws {
+        let logger = self.logger
+        let onListening = self.onListening
+        let app = Application(
+            router: router(),
+            server: try .tls(.http1(), tlsConfiguration: tlsConfiguration()),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
+            services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger)],
+            onServerRunning: { channel in
+                await onListening(channel.localAddress?.port ?? 0)
+            },
+            logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
+
+/// Forgets nonces once they are older than twice the clock window: by then a replay would
+/// be refused for its stale creation time anyway.
+struct NonceJanitor: Service {
+    let store: any FeedbackStore
+    let window: TimeInterval
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
+            } catch {
+                return
+            }
+            do {
+                let removed = try await store.purgeNonces(seenBefore: Date().addingTimeInterval(-2 * window))
+                if removed > 0 { logger.debug("purged nonces", metadata: ["count": "\(removed)"]) }
+            } catch {
+                logger.warning("nonce purge failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

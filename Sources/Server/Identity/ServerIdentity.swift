@@ -1,0 +1,117 @@
+import Crypto
+import DeviceIdentity
+import Foundation
+import Logging
+import Storage
+import X509
+
+/// The server's secrets in its data directory, created on first start: the device CA, the
+/// TLS certificate, the release-signing key and the first admin token. Private keys are
+/// written with mode 0600.
+public struct ServerIdentity: Sendable {
+    public let certificateAuthority: CertificateAuthority
+    public let caCertificatePath: String
+    public let serverCertificatePath: String
+    public let serverKeyPath: String
+    public let releaseSigningKey: Curve25519.Signing.PrivateKey
+
+    public enum Files {
+        public static let caCertificate = "ca.crt"
+        public static let caKey = "ca.key"
+        public static let serverCertificate = "server.crt"
+        public static let serverKey = "server.key"
+        public static let releaseSigningKey = "release-signing.key"
+        public static let releaseSigningPublicKey = "release-signing.pub"
+        public static let adminToken = "admin.token"
+    }
+
+    /// Loads the identity, creating whatever is missing. Returns the admin token when it was
+    /// created now, so the caller can say where it is.
+    public static func loadOrCreate(dataDirectory: String, hosts: [String], store: any FeedbackStore,
+                                    logger: Logger) async throws -> ServerIdentity {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
+                               attributes: [.posixPermissions: 0o700])
+        func path(_ name: String) -> String { (dataDirectory as NSString).appendingPathComponent(name) }
+
+        let ca: CertificateAuthority
+        if fm.fileExists(atPath: path(Files.caCertificate)) {
+            ca = try CertificateAuthority.load(certificatePEM: try String(contentsOfFile: path(Files.caCertificate), encoding: .utf8),
+                                               privateKeyPEM: try String(contentsOfFile: path(Files.caKey), encoding: .utf8))
+        } else {
+            ca = try CertificateAuthority.create(commonName: "FaceLoop Device CA")
+            try SecretFile.write(ca.privateKeyPEM, to: path(Files.caKey))
+            try SecretFile.write(try ca.certificatePEM, to: path(Files.caCertificate), mode: 0o644)
+            logger.notice("created the device CA", metadata: ["certificate": "\(path(Files.caCertificate))"])
+        }
+
+        if !fm.fileExists(atPath: path(Files.serverCertificate)) {
+            let key = P256.Signing.PrivateKey()
+            let certificate = try ca.issueServerCertificate(hosts: hosts, publicKey: key.publicKey)
+            try SecretFile.write(key.pemRepresentation, to: path(Files.serverKey))
+            try SecretFile.write(try certificate.serializeAsPEM().pemString, to: path(Files.serverCertificate), mode: 0o644)
+            logger.notice("created the TLS certificate", metadata: ["hosts": "\(hosts.joined(separator: ","))",
+                                                                     "certificate": "\(path(Files.serverCertificate))"])
+        }
+
+        let releaseKey: Curve25519.Signing.PrivateKey
+        if fm.fileExists(atPath: path(Files.releaseSigningKey)) {
+            let text = try String(contentsOfFile: path(Files.releaseSigningKey), encoding: .utf8)
+            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw IdentityError.unreadable(path(Files.releaseSigningKey))
+            }
+            releaseKey = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        } else {
+            releaseKey = Curve25519.Signing.PrivateKey()
+            try SecretFile.write(releaseKey.rawRepresentation.base64EncodedString() + "\n", to: path(Files.releaseSigningKey))
+            try SecretFile.write(releaseKey.publicKey.rawRepresentation.base64EncodedString() + "\n",
+                                 to: path(Files.releaseSigningPublicKey), mode: 0o644)
+            logger.notice("created the release-signing key", metadata: ["public_key": "\(path(Files.releaseSigningPublicKey))"])
+        }
+
+        if !fm.fileExists(atPath: path(Files.adminToken)) {
+            let token = APIToken.generate()
+            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: "first admin", at: .now)
+            try SecretFile.write(token + "\n", to: path(Files.adminToken))
+            logger.notice("created the admin token", metadata: ["file": "\(path(Files.adminToken))"])
+        }
+
+        return ServerIdentity(certificateAuthority: ca, caCertificatePath: path(Files.caCertificate),
+                              serverCertificatePath: path(Files.serverCertificate), serverKeyPath: path(Files.serverKey),
+                              releaseSigningKey: releaseKey)
+    }
+
+    public enum IdentityError: Error, CustomStringConvertible {
+        case unreadable(String)
+        public var description: String {
+            switch self { case let .unreadable(path): return "\(path) is unreadable; restore it from backup" }
+        }
+    }
+}
+
+/// Bearer tokens: 256 random bits, base64url; only their SHA-256 is stored.
+public enum APIToken {
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func sha256(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Writes a file atomically with restrictive permissions.
+public enum SecretFile {
+    public static func write(_ text: String, to path: String, mode: Int = 0o600) throws {
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
+                                             attributes: [.posixPermissions: mode]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    }
+}

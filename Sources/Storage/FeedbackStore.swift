@@ -1,0 +1,123 @@
+import Feedback
+import Foundation
+
+/// Everything the server keeps, behind one protocol so that SQLite (one node) and
+/// PostgreSQL (several nodes) can both carry it. Each method is one transaction: it either
+/// happens whole or not at all, and it has happened durably when it returns.
+public protocol FeedbackStore: Sendable {
+    // MARK: Devices and enrollment
+    func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws
+    /// Redeems a token and registers the device in the same transaction.
+    func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption
+    func device(id: String) async throws -> DeviceRecord?
+    func deviceSummaries() async throws -> [DeviceSummary]
+    /// Returns false when no such device exists.
+    func revokeDevice(id: String, at time: Date) async throws -> Bool
+
+    // MARK: API tokens
+    func addAPIToken(sha256: String, role: String, label: String, at time: Date) async throws
+    func apiTokenRole(sha256: String) async throws -> String?
+
+    // MARK: Outcomes
+    func storeBatch(_ batch: IncomingBatch) async throws -> BatchStoreResult
+    func outcomeStats() async throws -> OutcomeStats
+    /// Forgets nonces seen before `time`; they can no longer be replayed inside the clock window.
+    func purgeNonces(seenBefore time: Date) async throws -> Int
+    /// Proves the store answers (readiness).
+    func ping() async throws
+}
+
+public struct StoredEnrollmentToken: Sendable, Equatable {
+    public var sha256: String
+    public var deviceID: String
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(sha256: String, deviceID: String, createdAt: Date, expiresAt: Date) {
+        self.sha256 = sha256
+        self.deviceID = deviceID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+public struct NewDevice: Sendable, Equatable {
+    public var deviceID: String
+    public var signingKey: Data
+    public var certificateDER: Data
+    public var certificateFingerprint: String
+    public var certificateSerial: String
+    public var certificateNotAfter: Date
+
+    public init(deviceID: String, signingKey: Data, certificateDER: Data, certificateFingerprint: String,
+                certificateSerial: String, certificateNotAfter: Date) {
+        self.deviceID = deviceID
+        self.signingKey = signingKey
+        self.certificateDER = certificateDER
+        self.certificateFingerprint = certificateFingerprint
+        self.certificateSerial = certificateSerial
+        self.certificateNotAfter = certificateNotAfter
+    }
+}
+
+public enum EnrollmentRedemption: Sendable, Equatable {
+    case enrolled
+    /// Unknown, already redeemed, expired, or issued for another device id.
+    case invalidToken
+    case deviceExists
+}
+
+public struct DeviceRecord: Sendable, Equatable {
+    public var deviceID: String
+    public var status: DeviceSummary.Status
+    public var signingKey: Data
+    public var certificateFingerprint: String
+    public var certificateNotAfter: Date
+
+    public init(deviceID: String, status: DeviceSummary.Status, signingKey: Data, certificateFingerprint: String,
+                certificateNotAfter: Date) {
+        self.deviceID = deviceID
+        self.status = status
+        self.signingKey = signingKey
+        self.certificateFingerprint = certificateFingerprint
+        self.certificateNotAfter = certificateNotAfter
+    }
+}
+
+/// A verified upload, ready to be committed with its raw signed body so that it can be
+/// re-verified later.
+public struct IncomingBatch: Sendable {
+    public var batch: OutcomeBatch
+    public var body: [UInt8]
+    public var contentDigest: String
+    public var signatureInput: String
+    public var signature: String
+    public var nonce: String
+    public var receivedAt: Date
+    /// The receipt to store and return if the batch is new; its bytes are what every retry gets.
+    public var receipt: BatchReceipt
+    public var receiptBytes: [UInt8]
+
+    public init(batch: OutcomeBatch, body: [UInt8], contentDigest: String, signatureInput: String, signature: String,
+                nonce: String, receivedAt: Date, receipt: BatchReceipt, receiptBytes: [UInt8]) {
+        self.batch = batch
+        self.body = body
+        self.contentDigest = contentDigest
+        self.signatureInput = signatureInput
+        self.signature = signature
+        self.nonce = nonce
+        self.receivedAt = receivedAt
+        self.receipt = receipt
+        self.receiptBytes = receiptBytes
+    }
+}
+
+public enum BatchStoreResult: Sendable, Equatable {
+    /// Committed now; the bytes are the receipt to send.
+    case stored(receipt: [UInt8])
+    /// The same device, sequence and content were stored before: the original receipt.
+    case alreadyStored(receipt: [UInt8])
+    case sequenceConflict
+    case duplicateEvent(UUID)
+    case nonceReplayed
+}

@@ -1,0 +1,219 @@
+import Feedback
+import Foundation
+import GRDB
+
+/// The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
+/// transaction that returned survives a power cut.
+///
+/// ```swift
+/// let store = try SQLiteFeedbackStore(path: "data/faceloop.sqlite")
+/// let result = try await store.storeBatch(incoming)
+/// ```
+public final class SQLiteFeedbackStore: FeedbackStore {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL with FULL syncs the log on every commit: an acknowledged batch is on disk.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    /// SQLite's own consistency check; "ok" when the file is sound.
+    public func integrityCheck() async throws -> String {
+        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    // MARK: Devices
+
+    public func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO enrollment_tokens (token_sha256, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)
+                """, arguments: [token.sha256, token.deviceID, token.createdAt.timeIntervalSince1970, token.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    public func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption {
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ?
+                """, arguments: [sha256]),
+                  (row["device_id"] as String?) == device.deviceID,
+                  (row["redeemed_at"] as Double?) == nil,
+                  (row["expires_at"] as Double? ?? 0) > now.timeIntervalSince1970
+            else { return .invalidToken }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [device.deviceID]) == true {
+                return .deviceExists
+            }
+            try db.execute(sql: "UPDATE enrollment_tokens SET redeemed_at = ? WHERE token_sha256 = ?",
+                           arguments: [now.timeIntervalSince1970, sha256])
+            try db.execute(sql: """
+                INSERT INTO devices (device_id, status, signing_key, certificate_der, certificate_fingerprint,
+                                     certificate_serial, certificate_not_after, enrolled_at)
+                VALUES (?, 'active', ?, ?, ?, ?, ?, ?)
+                """, arguments: [device.deviceID, device.signingKey, device.certificateDER, device.certificateFingerprint,
+                                 device.certificateSerial, device.certificateNotAfter.timeIntervalSince1970,
+                                 now.timeIntervalSince1970])
+            return .enrolled
+        }
+    }
+
+    public func device(id: String) async throws -> DeviceRecord? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after
+                FROM devices WHERE device_id = ?
+                """, arguments: [id]) else { return nil }
+            return DeviceRecord(
+                deviceID: row["device_id"],
+                status: DeviceSummary.Status(rawValue: row["status"]) ?? .revoked,
+                signingKey: row["signing_key"],
+                certificateFingerprint: row["certificate_fingerprint"],
+                certificateNotAfter: Date(timeIntervalSince1970: row["certificate_not_after"]))
+        }
+    }
+
+    public func deviceSummaries() async throws -> [DeviceSummary] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.device_id, d.status, d.enrolled_at, d.revoked_at, d.certificate_serial, d.certificate_not_after,
+                       MAX(b.received_at) AS last_upload_at, COUNT(b.batch_id) AS batches,
+                       COALESCE(SUM(b.event_count), 0) AS events
+                FROM devices d LEFT JOIN batches b ON b.device_id = d.device_id
+                GROUP BY d.device_id ORDER BY d.device_id
+                """).map { row in
+                DeviceSummary(
+                    deviceID: row["device_id"],
+                    status: DeviceSummary.Status(rawValue: row["status"]) ?? .revoked,
+                    enrolledAt: Date(timeIntervalSince1970: row["enrolled_at"]),
+                    revokedAt: (row["revoked_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    certificateSerial: row["certificate_serial"],
+                    certificateNotAfter: Date(timeIntervalSince1970: row["certificate_not_after"]),
+                    lastUploadAt: (row["last_upload_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    batches: row["batches"],
+                    events: row["events"])
+            }
+        }
+    }
+
+    public func revokeDevice(id: String, at time: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE devices SET status = 'revoked', revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?
+                """, arguments: [time.timeIntervalSince1970, id])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: API tokens
+
+    public func addAPIToken(sha256: String, role: String, label: String, at time: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO api_tokens (token_sha256, role, label, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [sha256, role, label, time.timeIntervalSince1970])
+        }
+    }
+
+    public func apiTokenRole(sha256: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT role FROM api_tokens WHERE token_sha256 = ?", arguments: [sha256])
+        }
+    }
+
+    // MARK: Outcomes
+
+    private enum Abort: Error {
+        case result(BatchStoreResult)
+    }
+
+    public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
+        do {
+            return try await pool.write { db in
+                let batch = incoming.batch
+                do {
+                    try db.execute(sql: "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?)",
+                                   arguments: [batch.deviceID, incoming.nonce, incoming.receivedAt.timeIntervalSince1970])
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    throw Abort.result(.nonceReplayed)
+                }
+                if let existing = try Row.fetchOne(db, sql: """
+                    SELECT content_digest, receipt FROM batches WHERE device_id = ? AND sequence = ?
+                    """, arguments: [batch.deviceID, batch.sequence]) {
+                    let digest: String = existing["content_digest"]
+                    guard digest == incoming.contentDigest else { throw Abort.result(.sequenceConflict) }
+                    let receipt: Data = existing["receipt"]
+                    return .alreadyStored(receipt: [UInt8](receipt))
+                }
+                let batchID = incoming.receipt.batchID.uuidString.lowercased()
+                try db.execute(sql: """
+                    INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
+                                         received_at, event_count, receipt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [batchID, batch.deviceID, batch.sequence, incoming.contentDigest, Data(incoming.body),
+                                     incoming.signatureInput, incoming.signature, incoming.receivedAt.timeIntervalSince1970,
+                                     batch.outcomes.count, Data(incoming.receiptBytes)])
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
+                                          camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
+                                          brightness, liveness_score, subject_pseudonym, consent_ref)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for outcome in batch.outcomes {
+                    let tags = JSONValue.array(outcome.cohort.tags.map(JSONValue.string)).serializedString
+                    do {
+                        try insert.execute(arguments: [
+                            outcome.eventID.uuidString.lowercased(), batchID, batch.deviceID,
+                            outcome.attemptedAt.timeIntervalSince1970, outcome.modelVersion, outcome.thresholdVersion,
+                            outcome.cohort.site, outcome.cohort.cameraModel, tags, outcome.score, outcome.decision.rawValue,
+                            outcome.label.rawValue, outcome.labelSource.rawValue, outcome.quality.faceSizePx,
+                            outcome.quality.sharpness, outcome.quality.brightness, outcome.livenessScore,
+                            outcome.subject.pseudonym, outcome.subject.consentRef,
+                        ])
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                        throw Abort.result(.duplicateEvent(outcome.eventID))
+                    }
+                }
+                return .stored(receipt: incoming.receiptBytes)
+            }
+        } catch let Abort.result(result) {
+            return result
+        }
+    }
+
+    public func outcomeStats() async throws -> OutcomeStats {
+        try await pool.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outcomes") ?? 0
+            let batches = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM batches") ?? 0
+            let byDevice = try Row.fetchAll(db, sql: """
+                SELECT device_id, COUNT(*) AS n FROM outcomes GROUP BY device_id ORDER BY device_id
+                """).map { OutcomeStats.DeviceCount(deviceID: $0["device_id"], events: $0["n"]) }
+            let byCohort = try Row.fetchAll(db, sql: """
+                SELECT site, camera_model, COUNT(*) AS n FROM outcomes GROUP BY site, camera_model ORDER BY site, camera_model
+                """).map { OutcomeStats.CohortCount(site: $0["site"], cameraModel: $0["camera_model"], events: $0["n"]) }
+            var labels = [String: Int]()
+            for row in try Row.fetchAll(db, sql: "SELECT label, COUNT(*) AS n FROM outcomes GROUP BY label") {
+                labels[row["label"]] = row["n"]
+            }
+            return OutcomeStats(
+                totalEvents: total, totalBatches: batches, byDevice: byDevice, byCohort: byCohort,
+                byLabel: .init(genuine: labels["genuine"] ?? 0, impostor: labels["impostor"] ?? 0, unknown: labels["unknown"] ?? 0))
+        }
+    }
+
+    public func purgeNonces(seenBefore time: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM nonces WHERE seen_at < ?", arguments: [time.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+}

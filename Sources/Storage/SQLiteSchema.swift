@@ -1,0 +1,81 @@
+import GRDB
+
+/// Append-only migrations of the server's SQLite file. Never edit a registered step; add one.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-feedback-path") { db in
+            try db.execute(sql: """
+                CREATE TABLE devices (
+                    device_id TEXT PRIMARY KEY,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+                    signing_key BLOB NOT NULL,
+                    certificate_der BLOB NOT NULL,
+                    certificate_fingerprint TEXT NOT NULL UNIQUE,
+                    certificate_serial TEXT NOT NULL,
+                    certificate_not_after REAL NOT NULL,
+                    enrolled_at REAL NOT NULL,
+                    revoked_at REAL
+                );
+                CREATE TABLE enrollment_tokens (
+                    token_sha256 TEXT PRIMARY KEY,
+                    device_id TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    expires_at REAL NOT NULL,
+                    redeemed_at REAL
+                );
+                CREATE TABLE api_tokens (
+                    token_sha256 TEXT PRIMARY KEY,
+                    role TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE TABLE batches (
+                    batch_id TEXT PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(device_id),
+                    sequence INTEGER NOT NULL,
+                    content_digest TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    signature_input TEXT NOT NULL,
+                    signature TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    event_count INTEGER NOT NULL,
+                    receipt BLOB NOT NULL,
+                    UNIQUE (device_id, sequence)
+                );
+                CREATE TABLE outcomes (
+                    event_id TEXT PRIMARY KEY,
+                    batch_id TEXT NOT NULL REFERENCES batches(batch_id),
+                    device_id TEXT NOT NULL,
+                    attempted_at REAL NOT NULL,
+                    model_version TEXT NOT NULL,
+                    threshold_version TEXT NOT NULL,
+                    site TEXT NOT NULL,
+                    camera_model TEXT NOT NULL,
+                    tags TEXT NOT NULL,
+                    score REAL NOT NULL,
+                    decision TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    label_source TEXT NOT NULL,
+                    face_size_px INTEGER NOT NULL,
+                    sharpness REAL NOT NULL,
+                    brightness REAL NOT NULL,
+                    liveness_score REAL,
+                    subject_pseudonym TEXT NOT NULL,
+                    consent_ref TEXT NOT NULL
+                );
+                CREATE INDEX outcomes_by_cohort ON outcomes (model_version, site, camera_model);
+                CREATE INDEX outcomes_by_subject ON outcomes (subject_pseudonym);
+                CREATE INDEX outcomes_by_batch ON outcomes (batch_id);
+                CREATE TABLE nonces (
+                    device_id TEXT NOT NULL,
+                    nonce TEXT NOT NULL,
+                    seen_at REAL NOT NULL,
+                    PRIMARY KEY (device_id, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX nonces_by_time ON nonces (seen_at);
+                """)
+        }
+        return migrator
+    }
+}
