@@ -23,6 +23,8 @@ public struct OutcomeBatchValidator: Sendable {
     }()
 
     let schema: JSONSchema
+    /// The schema of one outcome, for agents that check what they queue.
+    public let outcomeSchema: JSONSchema
 
     public init() throws {
         var documents: [String: JSONValue] = [:]
@@ -30,6 +32,7 @@ public struct OutcomeBatchValidator: Sendable {
             documents[name] = try JSONValue.parse(text)
         }
         schema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json")
+        outcomeSchema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json#/$defs/MatchOutcome")
     }
 
     public func decode(_ body: some Collection<UInt8>) -> Result<OutcomeBatch, Failure> {

@@ -1,0 +1,84 @@
+import Foundation
+
+/// Where a kiosk agent keeps its state: one directory (mode 0700) with its keys (0600),
+/// certificates, settings and the SQLite upload queue.
+public struct AgentFiles: Sendable {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    /// `--data-dir`, else `FACELOOP_AGENT_DIR`, else `~/.faceloop-agent`.
+    public static func resolve(_ explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> AgentFiles {
+        if let explicit { return AgentFiles(directory: explicit) }
+        if let fromEnvironment = environment["FACELOOP_AGENT_DIR"], !fromEnvironment.isEmpty {
+            return AgentFiles(directory: fromEnvironment)
+        }
+        let home = environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
+        return AgentFiles(directory: (home as NSString).appendingPathComponent(".faceloop-agent"))
+    }
+
+    func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    public var settings: String { path("agent.json") }
+    public var tlsKey: String { path("tls.key") }
+    public var signingKey: String { path("signing.key") }
+    public var certificate: String { path("device.crt") }
+    public var caCertificate: String { path("ca.crt") }
+    public var queue: String { path("queue.sqlite") }
+
+    func ensureDirectory() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Writes atomically: a crash leaves either the old file or the new one.
+    func write(_ data: Data, to path: String, mode: Int) throws {
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
+            throw AgentError.cannotWrite(path)
+        }
+        guard rename(temporary, path) == 0 else { throw AgentError.cannotWrite(path) }
+    }
+}
+
+/// What the agent remembers about its enrollment.
+public struct AgentSettings: Sendable, Codable, Equatable {
+    public var serverURL: String
+    public var deviceID: String
+    public var enrolledAt: Date
+
+    public init(serverURL: String, deviceID: String, enrolledAt: Date) {
+        self.serverURL = serverURL
+        self.deviceID = deviceID
+        self.enrolledAt = enrolledAt
+    }
+
+    enum CodingKeys: String, CodingKey { case serverURL = "server_url", deviceID = "device_id", enrolledAt = "enrolled_at" }
+}
+
+/// Errors an operator at the kiosk can act on.
+public enum AgentError: Error, CustomStringConvertible, Equatable {
+    case notEnrolled(String)
+    case alreadyEnrolled(String)
+    case cannotWrite(String)
+    case unreadable(String, String)
+    case invalidOutcome(String)
+    case server(String)
+    case transport(String)
+    case refused(slug: String, message: String)
+
+    public var description: String {
+        switch self {
+        case let .notEnrolled(dir): return "this agent is not enrolled (no settings in \(dir)); run `faceloop-agent enroll` first"
+        case let .alreadyEnrolled(id): return "this agent is already enrolled as \(id); use another --data-dir to enroll again"
+        case let .cannotWrite(path): return "cannot write \(path)"
+        case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
+        case let .invalidOutcome(reason): return "invalid outcome: \(reason)"
+        case let .server(reason): return "the server answered unexpectedly: \(reason)"
+        case let .transport(reason): return "cannot reach the server: \(reason)"
+        case let .refused(slug, message): return "the server refused (\(slug)): \(message)"
+        }
+    }
+}

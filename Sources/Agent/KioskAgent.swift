@@ -1,0 +1,206 @@
+import AsyncHTTPClient
+import Crypto
+import DeviceIdentity
+import Feedback
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+
+/// The kiosk agent: enrolls with the server, records outcomes into its queue and uploads
+/// them in signed batches over mutual TLS.
+///
+/// ```swift
+/// let agent = KioskAgent(files: .resolve(nil))
+/// try await agent.enroll(server: url, deviceID: "kiosk-001", token: token, caFile: "ca.crt")
+/// try agent.record([outcome])
+/// let report = try await agent.upload()
+/// ```
+public struct KioskAgent: Sendable {
+    public let files: AgentFiles
+    public var logger: Logger
+
+    public init(files: AgentFiles, logger: Logger = Logger(label: "faceloop-agent")) {
+        self.files = files
+        self.logger = logger
+    }
+
+    // MARK: Enrollment
+
+    /// Creates the kiosk's keys, redeems the enrollment token, and stores key, certificate
+    /// and pinned CA with owner-only permissions.
+    public func enroll(serverURL: String, deviceID: String, token: String, caFile: String) async throws -> EnrollmentResponse {
+        guard DeviceID.isValid(deviceID) else {
+            throw AgentError.invalidOutcome("device id must match ^[a-z0-9][a-z0-9-]{2,62}$")
+        }
+        if FileManager.default.fileExists(atPath: files.settings) {
+            let settings = try loadSettings()
+            throw AgentError.alreadyEnrolled(settings.deviceID)
+        }
+        let caPEM: String
+        do {
+            caPEM = try String(contentsOfFile: caFile, encoding: .utf8)
+        } catch {
+            throw AgentError.unreadable(caFile, "\(error.localizedDescription)")
+        }
+        let keys = DeviceKeys()
+        let csr = try keys.certificateSigningRequestPEM(deviceID: deviceID)
+        let proof = try EnrollmentProof.sign(deviceID: deviceID, token: token, csrPEM: csr, key: keys.signingKey)
+        let request = EnrollmentRequest(deviceID: deviceID, token: token, csrPEM: csr,
+                                        signingKey: keys.signingKey.publicKey.rawRepresentation.base64EncodedString(),
+                                        proof: proof.base64EncodedString())
+        let body = [UInt8](try WireJSON.encoder().encode(request))
+        let (status, responseBody) = try await ServerTLS.withClient(try ServerTLS.clientConfiguration(caPEM: caPEM, identity: nil)) {
+            try await ServerTLS.post(client: $0, url: serverURL + "/v1/enrollments",
+                                     headers: ["content-type": "application/json"], body: body)
+        }
+        guard status == 201 else { throw ServerTLS.refusal(status: status, body: responseBody) }
+        let response = try WireJSON.decoder().decode(EnrollmentResponse.self, from: Data(responseBody))
+        guard try NIOSSLCertificate(bytes: Array(response.caCertificatePEM.utf8), format: .pem)
+            == NIOSSLCertificate(bytes: Array(caPEM.utf8), format: .pem) else {
+            throw AgentError.server("the server's CA differs from the pinned CA in \(caFile)")
+        }
+        try files.ensureDirectory()
+        try files.write(Data(keys.tlsKey.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
+        try files.write(Data((keys.signingKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: files.signingKey, mode: 0o600)
+        try files.write(Data(response.certificatePEM.utf8), to: files.certificate, mode: 0o600)
+        try files.write(Data(caPEM.utf8), to: files.caCertificate, mode: 0o600)
+        let settings = AgentSettings(serverURL: serverURL, deviceID: deviceID, enrolledAt: Date())
+        try files.write(try WireJSON.encoder().encode(settings), to: files.settings, mode: 0o600)
+        return response
+    }
+
+    public func loadSettings() throws -> AgentSettings {
+        guard let data = FileManager.default.contents(atPath: files.settings) else {
+            throw AgentError.notEnrolled(files.directory)
+        }
+        do {
+            return try WireJSON.decoder().decode(AgentSettings.self, from: data)
+        } catch {
+            throw AgentError.unreadable(files.settings, "\(error)")
+        }
+    }
+
+    // MARK: Queue
+
+    public func openQueue() throws -> UploadQueue {
+        try files.ensureDirectory()
+        return try UploadQueue(path: files.queue)
+    }
+
+    /// Validates outcomes against the published schema and queues them.
+    public func record(_ outcomes: [JSONValue], now: Date = Date()) throws -> [MatchOutcome] {
+        var accepted: [MatchOutcome] = []
+        for (index, value) in outcomes.enumerated() {
+            let completed = Self.fillingDefaults(value, now: now)
+            let violations = OutcomeBatchValidator.shared.outcomeSchema.validate(completed)
+            guard violations.isEmpty else {
+                throw AgentError.invalidOutcome("outcome \(index + 1): " + violations.map(\.description).joined(separator: "; "))
+            }
+            do {
+                accepted.append(try MatchOutcome(validated: completed))
+            } catch {
+                throw AgentError.invalidOutcome("outcome \(index + 1): \(error)")
+            }
+        }
+        try openQueue().record(accepted, at: now)
+        return accepted
+    }
+
+    /// An outcome may omit its event id and time; the agent assigns them when it records.
+    static func fillingDefaults(_ value: JSONValue, now: Date) -> JSONValue {
+        guard case var .object(members) = value else { return value }
+        if !members.contains(where: { $0.key == "event_id" }) {
+            members.insert(("event_id", .string(UUID().uuidString.lowercased())), at: 0)
+        }
+        if !members.contains(where: { $0.key == "attempted_at" }) {
+            members.append(("attempted_at", .string(RFC3339.format(now))))
+        }
+        return .object(members)
+    }
+
+    // MARK: Upload
+
+    public struct UploadReport: Sendable, Codable, Equatable {
+        public var batchesAcknowledged = 0
+        public var outcomesAcknowledged = 0
+        public var batchesSetAside = 0
+        public var retries = 0
+        public var remainingBatches = 0
+        public var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case batchesAcknowledged = "batches_acknowledged", outcomesAcknowledged = "outcomes_acknowledged"
+            case batchesSetAside = "batches_set_aside", retries, remainingBatches = "remaining_batches", error
+        }
+    }
+
+    public struct RetryPolicy: Sendable {
+        public var maximumAttempts: Int
+        public var initialDelay: Duration
+        public var maximumDelay: Duration
+
+        public init(maximumAttempts: Int = 8, initialDelay: Duration = .milliseconds(250), maximumDelay: Duration = .seconds(30)) {
+            self.maximumAttempts = maximumAttempts
+            self.initialDelay = initialDelay
+            self.maximumDelay = maximumDelay
+        }
+
+        /// Exponential backoff with full jitter: uniform in [0, min(max, initial·2^attempt)].
+        func delay(afterAttempt attempt: Int) -> Duration {
+            let cap = min(maximumDelay, initialDelay * Int(1 << min(attempt, 20)))
+            let ms = Double(cap.components.seconds) * 1000 + Double(cap.components.attoseconds) / 1e15
+            return .milliseconds(Int(Double.random(in: 0...max(ms, 1))))
+        }
+    }
+
+    /// Seals what is pending and uploads every sealed batch, oldest first. A batch is deleted
+    /// only when its receipt names this device, its sequence and its digest.
+    public func upload(batchSize: Int = 100, retry: RetryPolicy = RetryPolicy()) async throws -> UploadReport {
+        let settings = try loadSettings()
+        let queue = try openQueue()
+        try queue.seal(deviceID: settings.deviceID, batchSize: batchSize, at: Date())
+        let signingKey = try loadSigningKey()
+        let logger = self.logger
+        return try await ServerTLS.withClient(try clientConfiguration()) { client in
+            let uploader = BatchUploader(client: client, serverURL: settings.serverURL, deviceID: settings.deviceID,
+                                         signingKey: signingKey, retry: retry, logger: logger)
+            var report = UploadReport()
+            while true {
+                let batches = try queue.sealedBatches(limit: 100)
+                if batches.isEmpty { break }
+                for batch in batches {
+                    switch await uploader.send(batch, queue: queue, report: &report) {
+                    case .acknowledged, .setAside: continue
+                    case let .stop(reason):
+                        report.error = reason
+                        report.remainingBatches = try queue.status().sealedBatches
+                        return report
+                    }
+                }
+            }
+            report.remainingBatches = try queue.status().sealedBatches
+            return report
+        }
+    }
+
+    func loadSigningKey() throws -> Curve25519.Signing.PrivateKey {
+        guard let text = try? String(contentsOfFile: files.signingKey, encoding: .utf8),
+              let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw AgentError.unreadable(files.signingKey, "missing or not base64")
+        }
+        return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+    }
+
+    func clientConfiguration() throws -> HTTPClient.Configuration {
+        func read(_ path: String) throws -> String {
+            do {
+                return try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw AgentError.unreadable(path, error.localizedDescription)
+            }
+        }
+        return try ServerTLS.clientConfiguration(caPEM: try read(files.caCertificate),
+                                                 identity: (try read(files.certificate), try read(files.tlsKey)))
+    }
+}

@@ -1,0 +1,183 @@
+import Feedback
+import Foundation
+import GRDB
+
+/// The kiosk's durable upload queue. Outcomes are recorded, then sealed into batches with
+/// the next sequence number in one transaction, and a sealed batch keeps its exact bytes
+/// until a receipt acknowledges it. A crash at any point leaves every outcome either
+/// pending, sealed or acknowledged — never lost, never in two batches.
+public final class UploadQueue: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-queue") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_outcomes (
+                    position INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL UNIQUE,
+                    outcome TEXT NOT NULL,
+                    recorded_at REAL NOT NULL
+                );
+                CREATE TABLE sealed_batches (
+                    sequence INTEGER PRIMARY KEY,
+                    body BLOB NOT NULL,
+                    event_count INTEGER NOT NULL,
+                    sealed_at REAL NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT
+                );
+                CREATE TABLE rejected_batches (
+                    sequence INTEGER PRIMARY KEY,
+                    body BLOB NOT NULL,
+                    event_count INTEGER NOT NULL,
+                    problem TEXT NOT NULL,
+                    rejected_at REAL NOT NULL
+                );
+                CREATE TABLE acknowledged_batches (
+                    sequence INTEGER PRIMARY KEY,
+                    batch_id TEXT NOT NULL,
+                    event_count INTEGER NOT NULL,
+                    stored_at REAL NOT NULL,
+                    acknowledged_at REAL NOT NULL
+                );
+                CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT INTO counters (name, value) VALUES ('next_sequence', 1);
+                """)
+        }
+        try migrator.migrate(pool)
+    }
+
+    /// Queues outcomes; each must already conform to the outcome schema.
+    public func record(_ outcomes: [MatchOutcome], at time: Date) throws {
+        try pool.write { db in
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO pending_outcomes (event_id, outcome, recorded_at) VALUES (?, ?, ?)
+                """)
+            for outcome in outcomes {
+                do {
+                    try insert.execute(arguments: [outcome.eventID.uuidString.lowercased(), outcome.json.serializedString,
+                                                    time.timeIntervalSince1970])
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    throw AgentError.invalidOutcome("event \(outcome.eventID.uuidString.lowercased()) is already queued")
+                }
+            }
+        }
+    }
+
+    /// Moves pending outcomes into sealed batches of at most `batchSize`. Returns how many
+    /// batches were sealed.
+    @discardableResult
+    public func seal(deviceID: String, batchSize: Int, at time: Date) throws -> Int {
+        var sealed = 0
+        while true {
+            let done = try pool.write { db -> Bool in
+                let rows = try Row.fetchAll(db, sql: "SELECT position, outcome FROM pending_outcomes ORDER BY position LIMIT ?",
+                                            arguments: [batchSize])
+                guard !rows.isEmpty else { return true }
+                var outcomes: [MatchOutcome] = []
+                for row in rows {
+                    let text: String = row["outcome"]
+                    outcomes.append(try MatchOutcome(validated: try JSONValue.parse(text)))
+                }
+                let sequence = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1
+                let batch = OutcomeBatch(deviceID: deviceID, sequence: sequence, createdAt: time, outcomes: outcomes)
+                try db.execute(sql: "INSERT INTO sealed_batches (sequence, body, event_count, sealed_at) VALUES (?, ?, ?, ?)",
+                               arguments: [sequence, Data(batch.encoded()), outcomes.count, time.timeIntervalSince1970])
+                let last: Int64 = rows[rows.count - 1]["position"]
+                try db.execute(sql: "DELETE FROM pending_outcomes WHERE position <= ?", arguments: [last])
+                try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'next_sequence'", arguments: [sequence + 1])
+                return false
+            }
+            if done { return sealed }
+            sealed += 1
+        }
+    }
+
+    public struct SealedBatch: Sendable, Equatable {
+        public let sequence: Int64
+        public let body: [UInt8]
+        public let eventCount: Int
+    }
+
+    public func sealedBatches(limit: Int = 1000) throws -> [SealedBatch] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT sequence, body, event_count FROM sealed_batches ORDER BY sequence LIMIT ?",
+                             arguments: [limit]).map {
+                SealedBatch(sequence: $0["sequence"], body: [UInt8]($0["body"] as Data), eventCount: $0["event_count"])
+            }
+        }
+    }
+
+    /// Deletes a sealed batch that a receipt acknowledged.
+    public func acknowledge(sequence: Int64, receipt: BatchReceipt, at time: Date) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM sealed_batches WHERE sequence = ?", arguments: [sequence])
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO acknowledged_batches (sequence, batch_id, event_count, stored_at, acknowledged_at)
+                VALUES (?, ?, ?, ?, ?)
+                """, arguments: [sequence, receipt.batchID.uuidString.lowercased(), receipt.acceptedEvents,
+                                 receipt.storedAt.timeIntervalSince1970, time.timeIntervalSince1970])
+        }
+    }
+
+    /// Sets aside a batch the server will never accept (e.g. a schema violation), so that it
+    /// does not block the ones behind it; it stays on the kiosk for inspection.
+    public func setAside(sequence: Int64, problem: String, at time: Date) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO rejected_batches (sequence, body, event_count, problem, rejected_at)
+                SELECT sequence, body, event_count, ?, ? FROM sealed_batches WHERE sequence = ?
+                """, arguments: [problem, time.timeIntervalSince1970, sequence])
+            try db.execute(sql: "DELETE FROM sealed_batches WHERE sequence = ?", arguments: [sequence])
+        }
+    }
+
+    public func noteAttempt(sequence: Int64, error: String?) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE sealed_batches SET attempts = attempts + 1, last_error = ? WHERE sequence = ?",
+                           arguments: [error, sequence])
+        }
+    }
+
+    public struct Status: Sendable, Codable, Equatable {
+        public var pendingOutcomes: Int
+        public var sealedBatches: Int
+        public var sealedOutcomes: Int
+        public var rejectedBatches: Int
+        public var acknowledgedBatches: Int
+        public var acknowledgedOutcomes: Int
+        public var nextSequence: Int64
+        public var lastAcknowledgedAt: Date?
+        public var lastError: String?
+
+        enum CodingKeys: String, CodingKey {
+            case pendingOutcomes = "pending_outcomes", sealedBatches = "sealed_batches", sealedOutcomes = "sealed_outcomes"
+            case rejectedBatches = "rejected_batches", acknowledgedBatches = "acknowledged_batches"
+            case acknowledgedOutcomes = "acknowledged_outcomes", nextSequence = "next_sequence"
+            case lastAcknowledgedAt = "last_acknowledged_at", lastError = "last_error"
+        }
+    }
+
+    public func status() throws -> Status {
+        try pool.read { db in
+            Status(
+                pendingOutcomes: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_outcomes") ?? 0,
+                sealedBatches: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sealed_batches") ?? 0,
+                sealedOutcomes: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(event_count), 0) FROM sealed_batches") ?? 0,
+                rejectedBatches: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rejected_batches") ?? 0,
+                acknowledgedBatches: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledged_batches") ?? 0,
+                acknowledgedOutcomes: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(event_count), 0) FROM acknowledged_batches") ?? 0,
+                nextSequence: try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1,
+                lastAcknowledgedAt: try Double.fetchOne(db, sql: "SELECT MAX(acknowledged_at) FROM acknowledged_batches")
+                    .map(Date.init(timeIntervalSince1970:)),
+                lastError: try String.fetchOne(db, sql: "SELECT last_error FROM sealed_batches WHERE last_error IS NOT NULL ORDER BY sequence LIMIT 1"))
+        }
+    }
+}
