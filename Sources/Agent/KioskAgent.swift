@@ -19,10 +19,14 @@ import NIOSSL
 public struct KioskAgent: Sendable {
     public let files: AgentFiles
     public var logger: Logger
+    /// How long to keep trying to open a connection; the HTTP client retries refused
+    /// connections within this time before an attempt counts as failed.
+    public var connectTimeout: Duration
 
-    public init(files: AgentFiles, logger: Logger = Logger(label: "faceloop-agent")) {
+    public init(files: AgentFiles, logger: Logger = Logger(label: "faceloop-agent"), connectTimeout: Duration = .seconds(10)) {
         self.files = files
         self.logger = logger
+        self.connectTimeout = connectTimeout
     }
 
     // MARK: Enrollment
@@ -50,7 +54,7 @@ public struct KioskAgent: Sendable {
                                         signingKey: keys.signingKey.publicKey.rawRepresentation.base64EncodedString(),
                                         proof: proof.base64EncodedString())
         let body = [UInt8](try WireJSON.encoder().encode(request))
-        let (status, responseBody) = try await ServerTLS.withClient(try ServerTLS.clientConfiguration(caPEM: caPEM, identity: nil)) {
+        let (status, responseBody) = try await ServerTLS.withClient(try ServerTLS.clientConfiguration(caPEM: caPEM, identity: nil, connectTimeout: connectTimeout)) {
             try await ServerTLS.post(client: $0, url: serverURL + "/v1/enrollments",
                                      headers: ["content-type": "application/json"], body: body)
         }
@@ -201,6 +205,7 @@ public struct KioskAgent: Sendable {
             }
         }
         return try ServerTLS.clientConfiguration(caPEM: try read(files.caCertificate),
-                                                 identity: (try read(files.certificate), try read(files.tlsKey)))
+                                                 identity: (try read(files.certificate), try read(files.tlsKey)),
+                                                 connectTimeout: connectTimeout)
     }
 }

@@ -8,7 +8,8 @@ import NIOSSL
 /// HTTPS to the FaceLoop server: the server certificate is verified against the pinned
 /// FaceLoop CA only (not the system roots), and the kiosk presents its client certificate.
 enum ServerTLS {
-    static func clientConfiguration(caPEM: String, identity: (certificatePEM: String, keyPEM: String)?) throws -> HTTPClient.Configuration {
+    static func clientConfiguration(caPEM: String, identity: (certificatePEM: String, keyPEM: String)?,
+                                    connectTimeout: Duration) throws -> HTTPClient.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
@@ -18,7 +19,8 @@ enum ServerTLS {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.httpVersion = .http1Only
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(60))
+        let milliseconds = connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000
+        configuration.timeout = .init(connect: .milliseconds(max(1, milliseconds)), read: .seconds(60))
         return configuration
     }
 

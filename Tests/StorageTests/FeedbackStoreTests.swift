@@ -1,0 +1,143 @@
+import Feedback
+import Foundation
+import Storage
+import Testing
+
+/// One suite for every back end: each test runs once per store the build can open.
+enum StoreBackEnd: String, CaseIterable, CustomTestStringConvertible {
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    func open() throws -> (any FeedbackStore, cleanup: () -> Void) {
+        switch self {
+        case .sqlite:
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+            return (store, { try? FileManager.default.removeItem(atPath: directory) })
+        }
+    }
+}
+
+@Suite("FeedbackStore contract")
+struct FeedbackStoreTests {
+    static let now = Date(timeIntervalSince1970: 1_790_000_000)
+
+    static func device(_ id: String) -> NewDevice {
+        NewDevice(deviceID: id, signingKey: Data(repeating: 1, count: 32), certificateDER: Data([0x30, 0x00]),
+                  certificateFingerprint: "fp-\(id)", certificateSerial: "01", certificateNotAfter: now.addingTimeInterval(86_400))
+    }
+
+    static func enrolled(_ store: any FeedbackStore, _ id: String) async throws {
+        try await store.addEnrollmentToken(.init(sha256: "t-\(id)", deviceID: id, createdAt: now, expiresAt: now.addingTimeInterval(60)))
+        #expect(try await store.redeemEnrollmentToken(sha256: "t-\(id)", device: device(id), now: now) == .enrolled)
+    }
+
+    static func incoming(_ device: String, sequence: Int64, outcomes: [MatchOutcome], nonce: String = UUID().uuidString) -> IncomingBatch {
+        let batch = OutcomeBatch(deviceID: device, sequence: sequence, createdAt: now, outcomes: outcomes)
+        let body = batch.encoded()
+        let digest = ContentDigest.sha256Field(for: body)
+        let receipt = BatchReceipt(batchID: UUID(), deviceID: device, sequence: sequence, contentDigest: digest,
+                                   acceptedEvents: outcomes.count, storedAt: now)
+        return IncomingBatch(batch: batch, body: body, contentDigest: digest, signatureInput: "sig1=()", signature: "sig1=:AA==:",
+                             nonce: nonce, receivedAt: now, receipt: receipt,
+                             receiptBytes: [UInt8]((try? WireJSON.encoder().encode(receipt)) ?? Data()))
+    }
+
+    static func outcome(label: MatchOutcome.Label = .genuine, site: String = "s1") -> MatchOutcome {
+        MatchOutcome(eventID: UUID(), attemptedAt: now, modelVersion: "m1", thresholdVersion: "t1",
+                     cohort: .init(site: site, cameraModel: "c1", tags: ["a"]), score: 0.5, decision: .accept, label: label,
+                     labelSource: .operator, quality: .init(faceSizePx: 100, sharpness: 1, brightness: 0.5),
+                     subject: .init(pseudonym: String(repeating: "0", count: 64), consentRef: "c"))
+    }
+
+    @Test("enrollment tokens are single-use, bound to their device id and expire", arguments: StoreBackEnd.allCases)
+    func enrollmentTokens(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try backEnd.open()
+        defer { cleanup() }
+        try await store.addEnrollmentToken(.init(sha256: "t1", deviceID: "kiosk-1", createdAt: Self.now, expiresAt: Self.now.addingTimeInterval(60)))
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-2"), now: Self.now) == .invalidToken)
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now.addingTimeInterval(61)) == .invalidToken)
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now) == .enrolled)
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now) == .invalidToken)
+        #expect(try await store.redeemEnrollmentToken(sha256: "nope", device: Self.device("kiosk-1"), now: Self.now) == .invalidToken)
+        try await store.addEnrollmentToken(.init(sha256: "t2", deviceID: "kiosk-1", createdAt: Self.now, expiresAt: Self.now.addingTimeInterval(60)))
+        #expect(try await store.redeemEnrollmentToken(sha256: "t2", device: Self.device("kiosk-1"), now: Self.now) == .deviceExists)
+        #expect(try await store.device(id: "kiosk-1")?.status == .active)
+        #expect(try await store.revokeDevice(id: "kiosk-1", at: Self.now))
+        #expect(try await store.device(id: "kiosk-1")?.status == .revoked)
+        #expect(try await store.revokeDevice(id: "kiosk-9", at: Self.now) == false)
+    }
+
+    @Test("a batch is stored whole, once; retries get the original receipt; conflicts change nothing", arguments: StoreBackEnd.allCases)
+    func batches(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try backEnd.open()
+        defer { cleanup() }
+        try await Self.enrolled(store, "kiosk-1")
+        let shared = Self.outcome()
+        let first = Self.incoming("kiosk-1", sequence: 1, outcomes: [shared, Self.outcome(label: .impostor), Self.outcome(label: .unknown)])
+        guard case let .stored(receipt) = try await store.storeBatch(first) else { Issue.record("not stored"); return }
+
+        var retry = first
+        retry.nonce = "another"
+        retry.receiptBytes = [1, 2, 3]
+        #expect(try await store.storeBatch(retry) == .alreadyStored(receipt: receipt))
+
+        #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome()])) == .sequenceConflict)
+        // Reusing an event id in a new batch refuses the whole batch: the fresh outcome is not kept.
+        let fresh = Self.outcome(site: "s2")
+        #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: 2, outcomes: [fresh, shared])) == .duplicateEvent(shared.eventID))
+        #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: 3, outcomes: [Self.outcome()], nonce: first.nonce)) == .nonceReplayed)
+
+        let stats = try await store.outcomeStats()
+        #expect(stats.totalEvents == 3)
+        #expect(stats.totalBatches == 1)
+        #expect(stats.byLabel == .init(genuine: 1, impostor: 1, unknown: 1))
+        #expect(stats.byCohort == [.init(site: "s1", cameraModel: "c1", events: 3)])
+        // The refused batches left no nonce behind either: sequence 2's nonce can still be used.
+        #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: 2, outcomes: [fresh])) != .nonceReplayed)
+        let summaries = try await store.deviceSummaries()
+        #expect(summaries.first?.batches == 2 && summaries.first?.events == 4)
+    }
+
+    @Test("old nonces are purged", arguments: StoreBackEnd.allCases)
+    func noncePurge(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try backEnd.open()
+        defer { cleanup() }
+        try await Self.enrolled(store, "kiosk-1")
+        _ = try await store.storeBatch(Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome()]))
+        #expect(try await store.purgeNonces(seenBefore: Self.now) == 0)
+        #expect(try await store.purgeNonces(seenBefore: Self.now.addingTimeInterval(1)) == 1)
+    }
+
+    @Test("API tokens resolve to their role", arguments: StoreBackEnd.allCases)
+    func apiTokens(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try backEnd.open()
+        defer { cleanup() }
+        try await store.addAPIToken(sha256: "h1", role: "admin", label: "first", at: Self.now)
+        #expect(try await store.apiTokenRole(sha256: "h1") == "admin")
+        #expect(try await store.apiTokenRole(sha256: "h2") == nil)
+    }
+
+    @Test("the SQLite file passes its integrity check after concurrent writers")
+    func concurrentWriters() async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        try await Self.enrolled(store, "kiosk-1")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sequence in 1...40 {
+                group.addTask {
+                    let result = try await store.storeBatch(Self.incoming("kiosk-1", sequence: Int64(sequence),
+                                                                          outcomes: (0..<25).map { _ in Self.outcome() }))
+                    guard case .stored = result else { throw CancellationError() }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.outcomeStats().totalEvents == 1000)
+        #expect(try await store.integrityCheck() == "ok")
+    }
+}
