@@ -132,6 +132,7 @@ let package = Package(
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback"], swiftSettings: strictSettings),
+        .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: strictSettings),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity"], swiftSettings: strictSettings),
         .testTarget(

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+@testable import Server
+
+@Suite("Server configuration layering")
+struct ServerConfigurationTests {
+    static let exampleFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("config/server.example.json").path
+
+    @Test("defaults without any source")
+    func defaults() async throws {
+        let c = try await ServerConfiguration.load(file: nil, overrides: [:], environment: [:])
+        #expect(c == ServerConfiguration())
+        #expect(c.port == 8443 && c.maximumBodyBytes == 1 << 20 && c.clockSkewSeconds == 300)
+        #expect(c.resolvedSQLitePath == "data/faceloop.sqlite")
+    }
+
+    @Test("the example file loads; environment beats file; flags beat environment")
+    func layering() async throws {
+        let fromFile = try await ServerConfiguration.load(file: Self.exampleFile, overrides: [:], environment: [:])
+        #expect(fromFile.certificateHosts == ["localhost", "127.0.0.1"])
+        #expect(fromFile.port == 8443)
+        let fromEnvironment = try await ServerConfiguration.load(
+            file: Self.exampleFile, overrides: [:],
+            environment: ["FACELOOP_SERVER_PORT": "9443", "FACELOOP_SERVER_CERTIFICATE_HOSTS": "a.example, 10.0.0.5"])
+        #expect(fromEnvironment.port == 9443)
+        #expect(fromEnvironment.certificateHosts == ["a.example", "10.0.0.5"])
+        let fromFlags = try await ServerConfiguration.load(file: Self.exampleFile, overrides: ["server.port": "7443"],
+                                                           environment: ["FACELOOP_SERVER_PORT": "9443"])
+        #expect(fromFlags.port == 7443)
+    }
+
+    @Test("bad values are refused with the key named", arguments: [
+        ["FACELOOP_SERVER_PORT": "eighty"], ["FACELOOP_SERVER_PORT": "70000"], ["FACELOOP_STORE_KIND": "oracle"],
+        ["FACELOOP_SERVER_MAX_BODY_BYTES": "10"],
+    ])
+    func refusals(environment: [String: String]) async {
+        await #expect(throws: ServerConfiguration.LoadError.self) {
+            _ = try await ServerConfiguration.load(file: nil, overrides: [:], environment: environment)
+        }
+    }
+
+    @Test("a missing file is refused")
+    func missingFile() async {
+        await #expect(throws: ServerConfiguration.LoadError.self) {
+            _ = try await ServerConfiguration.load(file: "/nonexistent/faceloop.json", overrides: [:], environment: [:])
+        }
+    }
+}
