@@ -124,7 +124,11 @@ let package = Package(
         .executableTarget(
             name: "ingest-bench",
             dependencies: [
-                "Agent", "Storage", "Feedback",
+                "Storage", "Feedback", "DeviceIdentity",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/IngestBench",

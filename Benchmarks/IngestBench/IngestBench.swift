@@ -1,0 +1,197 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Crypto
+import DeviceIdentity
+import Feedback
+import Foundation
+import NIOCore
+import NIOSSL
+import Storage
+
+/// Measures accepted events per second: straight into the SQLite store, and through the real
+/// server over mutual TLS with signed batches from several concurrent kiosks.
+@main
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ingest-bench",
+                                                    abstract: "Ingest throughput and latency of the feedback server.")
+
+    @Option(help: "faceloop-server binary to start.") var server = ".build/release/faceloop-server"
+    @Option(help: "Concurrent kiosks.") var kiosks = 8
+    @Option(name: .customLong("batches"), help: "Batches per kiosk.") var batchesPerKiosk = 50
+    @Option(name: .customLong("batch-size"), help: "Outcomes per batch.") var batchSize = 100
+    @Option(name: .customLong("connections-per-kiosk"), help: "Requests in flight per kiosk.") var inFlight = 1
+
+    func run() async throws {
+        let root = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-bench-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let total = kiosks * batchesPerKiosk
+        let batchSize = self.batchSize, batchesPerKiosk = self.batchesPerKiosk, inFlight = self.inFlight
+
+        // 1. The store alone: the same rows, no HTTP, TLS, signature or schema work.
+        let store = try SQLiteFeedbackStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
+        try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-0", createdAt: Date(), expiresAt: Date().addingTimeInterval(60)))
+        _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
+            deviceID: "kiosk-0", signingKey: Data(count: 32), certificateDER: Data([0x30, 0]), certificateFingerprint: "f",
+            certificateSerial: "1", certificateNotAfter: Date().addingTimeInterval(86_400)), now: Date())
+        let directBatches = (0..<total).map { Self.incoming(device: "kiosk-0", sequence: Int64($0 + 1), size: batchSize) }
+        let directStart = ContinuousClock.now
+        for batch in directBatches { _ = try await store.storeBatch(batch) }
+        let directSeconds = Self.seconds(ContinuousClock.now - directStart)
+        let directRate = Double(total * batchSize) / directSeconds
+
+        // 2. The real server over mutual TLS.
+        let dataDirectory = (root as NSString).appendingPathComponent("server")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: server)
+        process.arguments = ["--data-dir", dataDirectory, "--port", "0", "--log-level", "error"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        let port = try Self.waitForPort(out)
+        let baseURL = "https://127.0.0.1:\(port)"
+        let caPEM = try String(contentsOfFile: (dataDirectory as NSString).appendingPathComponent("ca.crt"), encoding: .utf8)
+        let adminToken = try String(contentsOfFile: (dataDirectory as NSString).appendingPathComponent("admin.token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let adminClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.tls(caPEM: caPEM, identity: nil))
+        var enrolled: [(String, DeviceKeys, String)] = []
+        for index in 0..<kiosks {
+            let id = String(format: "kiosk-%03d", index + 1)
+            let token = try await Self.enrollmentToken(client: adminClient, baseURL: baseURL, adminToken: adminToken, deviceID: id)
+            let keys = DeviceKeys()
+            let certificate = try await Self.redeem(client: adminClient, baseURL: baseURL, deviceID: id, token: token, keys: keys)
+            enrolled.append((id, keys, certificate))
+        }
+        try await adminClient.shutdown()
+
+        let bodies = enrolled.map { kiosk in
+            (0..<batchesPerKiosk).map { Self.body(device: kiosk.0, sequence: Int64($0 + 1), size: batchSize) }
+        }
+        let start = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for (index, kiosk) in enrolled.enumerated() {
+                let kioskBodies = bodies[index]
+                group.addTask {
+                    let client = HTTPClient(eventLoopGroupProvider: .singleton,
+                                            configuration: try Self.tls(caPEM: caPEM, identity: (kiosk.2, kiosk.1.tlsKey.pemRepresentation)))
+                    var measured: [Double] = []
+                    var next = 0
+                    while next < kioskBodies.count {
+                        let slice = kioskBodies[next..<min(next + inFlight, kioskBodies.count)]
+                        next += slice.count
+                        let round = try await withThrowingTaskGroup(of: Double.self) { inner in
+                            for body in slice {
+                                inner.addTask {
+                                    try await Self.upload(client: client, baseURL: baseURL, deviceID: kiosk.0, key: kiosk.1.signingKey, body: body)
+                                }
+                            }
+                            return try await inner.reduce(into: [Double]()) { $0.append($1) }
+                        }
+                        measured += round
+                    }
+                    try await client.shutdown()
+                    return measured
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }
+        }
+        let seconds = Self.seconds(ContinuousClock.now - start)
+        let sorted = latencies.sorted()
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
+        let tlsRate = Double(total * batchSize) / seconds
+        print("| store only (SQLite, WAL, synchronous=FULL) | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
+        print("| server over mutual TLS, \(kiosks) kiosks × \(inFlight) in flight | \(total) × \(batchSize) | \(Int(tlsRate)) events/s (\(Int(Double(total) / seconds)) batches/s) | \(String(format: "%.1f", percentile(0.5))) ms | \(String(format: "%.1f", percentile(0.99))) ms |")
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    static func waitForPort(_ pipe: Pipe) throws -> Int {
+        var buffer = Data()
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { throw ValidationError("the server exited before listening") }
+            buffer.append(chunk)
+            let text = String(decoding: buffer, as: UTF8.self)
+            if let range = text.range(of: #"https://[0-9.]+:[0-9]+"#, options: .regularExpression),
+               let port = Int(text[range].split(separator: ":").last ?? "") {
+                return port
+            }
+        }
+    }
+
+    static func tls(caPEM: String, identity: (String, String)?) throws -> HTTPClient.Configuration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        if let identity {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(identity.0.utf8)).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.1.utf8), format: .pem))
+        }
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.httpVersion = .http1Only
+        return configuration
+    }
+
+    static func post(_ client: HTTPClient, _ url: String, headers: [String: String], body: [UInt8]) async throws -> (Int, [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        var buffer = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
+    }
+
+    static func enrollmentToken(client: HTTPClient, baseURL: String, adminToken: String, deviceID: String) async throws -> String {
+        let (status, body) = try await post(client, baseURL + "/v1/admin/enrollment-tokens",
+                                            headers: ["authorization": "Bearer \(adminToken)", "content-type": "application/json"],
+                                            body: Array(#"{"device_id":"\#(deviceID)"}"#.utf8))
+        guard status == 201 else { throw ValidationError("token: HTTP \(status)") }
+        return try WireJSON.decoder().decode(EnrollmentToken.self, from: Data(body)).token
+    }
+
+    static func redeem(client: HTTPClient, baseURL: String, deviceID: String, token: String, keys: DeviceKeys) async throws -> String {
+        let csr = try keys.certificateSigningRequestPEM(deviceID: deviceID)
+        let request = EnrollmentRequest(deviceID: deviceID, token: token, csrPEM: csr,
+                                        signingKey: keys.signingKey.publicKey.rawRepresentation.base64EncodedString(),
+                                        proof: try EnrollmentProof.sign(deviceID: deviceID, token: token, csrPEM: csr, key: keys.signingKey).base64EncodedString())
+        let (status, body) = try await post(client, baseURL + "/v1/enrollments", headers: ["content-type": "application/json"],
+                                            body: [UInt8](try WireJSON.encoder().encode(request)))
+        guard status == 201 else { throw ValidationError("enroll: HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
+        return try WireJSON.decoder().decode(EnrollmentResponse.self, from: Data(body)).certificatePEM
+    }
+
+    static func upload(client: HTTPClient, baseURL: String, deviceID: String, key: Curve25519.Signing.PrivateKey, body: [UInt8]) async throws -> Double {
+        let headers = try UploadSignaturePolicy.signUpload(method: "POST", path: "/v1/outcomes", authority: "", body: body,
+                                                           keyID: deviceID, key: key, now: Date())
+        let start = ContinuousClock.now
+        let (status, answer) = try await post(client, baseURL + "/v1/outcomes", headers: headers, body: body)
+        guard status == 202 else { throw ValidationError("upload: HTTP \(status) \(String(decoding: answer, as: UTF8.self))") }
+        return seconds(ContinuousClock.now - start)
+    }
+
+    static func outcome(_ index: Int) -> MatchOutcome {
+        MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
+                     cohort: .init(site: "branch-\(index % 7)", cameraModel: "cam-x\(index % 3)", tags: ["lobby"]),
+                     score: Double(index % 200) / 100 - 1, decision: index % 2 == 0 ? .accept : .reject,
+                     label: index % 3 == 0 ? .impostor : .genuine, labelSource: .fallbackIDCheck,
+                     quality: .init(faceSizePx: 100 + index % 100, sharpness: 120.5, brightness: 0.5), livenessScore: 0.9,
+                     subject: .init(pseudonym: String(format: "%064x", index), consentRef: "consent-\(index % 9)"))
+    }
+
+    static func body(device: String, sequence: Int64, size: Int) -> [UInt8] {
+        OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome)).encoded()
+    }
+
+    static func incoming(device: String, sequence: Int64, size: Int) -> IncomingBatch {
+        let batch = OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome))
+        let body = batch.encoded()
+        let digest = ContentDigest.sha256Field(for: body)
+        let receipt = BatchReceipt(batchID: UUID(), deviceID: device, sequence: sequence, contentDigest: digest,
+                                   acceptedEvents: size, storedAt: Date())
+        return IncomingBatch(batch: batch, body: body, contentDigest: digest, signatureInput: "", signature: "",
+                             nonce: UUID().uuidString, receivedAt: Date(), receipt: receipt,
+                             receiptBytes: [UInt8]((try? WireJSON.encoder().encode(receipt)) ?? Data()))
+    }
+}
