@@ -17,6 +17,8 @@ public enum CalibrationError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Removing outcomes that were never added (a count would go below zero, or an exact
     /// tail score is not present).
     case removalOfAbsentScore(Double)
+    /// Removing more `unknown` outcomes than were added.
+    case removalOfAbsentUnknownOutcomes(have: Int, removing: Int)
     /// Two statistics built on different grids or tail floors cannot be merged.
     case incompatibleStatistics
     /// A parameter outside its documented domain (the name says which).
@@ -37,6 +39,8 @@ public enum CalibrationError: Error, Sendable, Equatable, CustomStringConvertibl
                 + "\(required) are needed (\(required - have) more)"
         case .removalOfAbsentScore(let score):
             return "cannot remove score \(score): it was never added"
+        case .removalOfAbsentUnknownOutcomes(let have, let removing):
+            return "cannot remove \(removing) unknown outcome(s): only \(have) were added"
         case .incompatibleStatistics:
             return "statistics use different grids or tail floors and cannot be combined"
         case .invalidParameter(let what):

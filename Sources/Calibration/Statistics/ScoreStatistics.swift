@@ -1,0 +1,115 @@
+/// Mergeable, erasable score statistics for one (model version, cohort): genuine and
+/// impostor histograms, the exact impostor tail, and the count of unknown outcomes.
+///
+/// Built incrementally from batches, merged across kiosks or time windows by addition, and
+/// decremented exactly when a subject's outcomes are erased. Every mutation is all or
+/// nothing: a batch with a NaN, or an erasure of outcomes that were never added, throws and
+/// leaves the statistics unchanged. Statistics built from shuffled chunks and merged are
+/// equal (`==`) to statistics built in one pass.
+///
+/// ```swift
+/// var statistics = ScoreStatistics(layout: layout)
+/// try statistics.add(contentsOf: [(0.81, .genuine), (0.12, .impostor), (0.4, .unknown)])
+/// try statistics.remove(contentsOf: [(0.12, .impostor)])   // erasure
+/// let fmr3 = try statistics.falseMatchThreshold(target: 1e-3)
+/// ```
+public struct ScoreStatistics: Sendable, Hashable, Codable {
+    public let layout: StatisticsLayout
+    public private(set) var genuine: ScoreHistogram
+    public private(set) var impostor: ScoreHistogram
+    public private(set) var impostorTail: ExactTail
+    public private(set) var unknownCount: Int
+
+    public init(layout: StatisticsLayout) {
+        self.layout = layout
+        genuine = ScoreHistogram(grid: layout.grid)
+        impostor = ScoreHistogram(grid: layout.grid)
+        impostorTail = ExactTail(floor: layout.tailFloor)
+        unknownCount = 0
+    }
+
+    public var genuineCount: Int { genuine.total }
+    public var impostorCount: Int { impostor.total }
+
+    /// Adds one outcome; throws `.nanScore` for NaN (whatever the label).
+    public mutating func add(score: Double, label: ScoreLabel) throws {
+        guard !score.isNaN else { throw CalibrationError.nanScore }
+        switch label {
+        case .genuine:
+            try genuine.add(score)
+        case .impostor:
+            try impostor.add(score)
+            impostorTail.insert(score)
+        case .unknown:
+            unknownCount += 1
+        }
+    }
+
+    /// Adds a batch, all or nothing: one NaN rejects the whole batch.
+    public mutating func add(contentsOf outcomes: some Sequence<(score: Double, label: ScoreLabel)>) throws {
+        let batch = try ScoreStatistics(layout: layout, outcomes: outcomes)
+        try merge(batch)
+    }
+
+    /// Removes one outcome that was added before; throws `.removalOfAbsentScore` otherwise.
+    public mutating func remove(score: Double, label: ScoreLabel) throws {
+        try remove(contentsOf: [(score: score, label: label)])
+    }
+
+    /// Removes a batch of outcomes (an erasure), all or nothing.
+    public mutating func remove(contentsOf outcomes: some Sequence<(score: Double, label: ScoreLabel)>) throws {
+        let batch = try ScoreStatistics(layout: layout, outcomes: outcomes)
+        try subtract(batch)
+    }
+
+    /// Adds another statistic with the same layout (another kiosk, another day).
+    public mutating func merge(_ other: ScoreStatistics) throws {
+        guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }
+        var merged = self
+        try merged.genuine.merge(other.genuine)
+        try merged.impostor.merge(other.impostor)
+        try merged.impostorTail.merge(other.impostorTail)
+        merged.unknownCount += other.unknownCount
+        self = merged
+    }
+
+    /// Subtracts statistics that were part of these, all or nothing.
+    public mutating func subtract(_ other: ScoreStatistics) throws {
+        guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }
+        guard other.unknownCount <= unknownCount else {
+            throw CalibrationError.removalOfAbsentUnknownOutcomes(have: unknownCount, removing: other.unknownCount)
+        }
+        var reduced = self
+        try reduced.genuine.subtract(other.genuine)
+        try reduced.impostor.subtract(other.impostor)
+        try reduced.impostorTail.subtract(other.impostorTail)
+        reduced.unknownCount -= other.unknownCount
+        self = reduced
+    }
+
+    /// The sum of several statistics with one layout.
+    public static func merged(_ parts: some Sequence<ScoreStatistics>, layout: StatisticsLayout) throws -> ScoreStatistics {
+        var total = ScoreStatistics(layout: layout)
+        for part in parts { try total.merge(part) }
+        return total
+    }
+
+    /// Statistics of a batch of outcomes; throws `.nanScore` before counting anything.
+    public init(layout: StatisticsLayout, outcomes: some Sequence<(score: Double, label: ScoreLabel)>) throws {
+        self.init(layout: layout)
+        var tailScores: [Double] = []
+        for outcome in outcomes {
+            guard !outcome.score.isNaN else { throw CalibrationError.nanScore }
+            switch outcome.label {
+            case .genuine:
+                try genuine.add(outcome.score)
+            case .impostor:
+                try impostor.add(outcome.score)
+                if impostorTail.keeps(outcome.score) { tailScores.append(outcome.score) }
+            case .unknown:
+                unknownCount += 1
+            }
+        }
+        impostorTail.insert(contentsOf: tailScores)
+    }
+}
