@@ -74,8 +74,8 @@ struct SklearnFixtures: Decodable, Sendable {
 }
 
 struct ScipyFixtures: Decodable, Sendable {
-    struct BetaRow: Decodable, Sendable { let k: Int; let n: Int; let a: Double; let b: Double; let q: Double?; let ppf: FixtureNumber }
-    struct BinomRow: Decodable, Sendable { let k: Int; let n: Int; let p: Double; let greater: FixtureNumber; let less: FixtureNumber }
+    struct BetaRow: Decodable, Sendable { let k: Int; let n: Int; let a: Double; let b: Double; let q: Double?; let ppf: FixtureNumber; let exact: FixtureNumber? }
+    struct BinomRow: Decodable, Sendable { let k: Int; let n: Int; let p: Double; let greater: FixtureNumber; let less: FixtureNumber; let exact_greater: FixtureNumber; let exact_less: FixtureNumber }
     struct KSRow: Decodable, Sendable {
         let first: [Double]
         let second: [Double]
