@@ -2,7 +2,7 @@
 ///
 /// Every case carries what the reader needs to act on it: the offending value, or the
 /// number of samples that are still missing. Calibration never guesses when it throws.
-public enum CalibrationError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CalibrationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A score was NaN; NaN has no place in an ordering, so no rate can be computed.
     case nanScore
     /// A target rate was outside [0, 1] (or NaN).
