@@ -2,7 +2,8 @@ import Foundation
 
 /// A float from a fixture: the readable value and its exact IEEE-754 bit pattern.
 struct FixtureNumber: Decodable, Sendable {
-    let value: Double
+    /// Nil for infinities, which JSON cannot hold (the bits still can).
+    let value: Double?
     let bits: String
 
     /// The double the reference produced, bit for bit.
