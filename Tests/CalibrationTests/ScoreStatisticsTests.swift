@@ -96,6 +96,11 @@ struct ScoreStatisticsTests {
         }
         #expect(streamed == onePass)
         #expect(streamed.unknownCount == 2)
+        var byLabel = ScoreStatistics(layout: layout)
+        for label in ScoreLabel.allCases {
+            try byLabel.add(outcomes.filter { $0.label == label }.map(\.score), label: label)
+        }
+        #expect(byLabel == onePass, "the one-label batch path counts the same")
         for target in Self.targets {
             #expect(try streamed.falseMatchThreshold(target: target) == onePass.falseMatchThreshold(target: target))
         }

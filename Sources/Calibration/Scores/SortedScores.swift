@@ -15,7 +15,7 @@ public struct SortedScores: Sendable, Hashable, Codable {
     /// Sorts `scores`; throws `.nanScore` if any is NaN.
     public init(_ scores: [Double]) throws {
         guard !scores.contains(where: \.isNaN) else { throw CalibrationError.nanScore }
-        values = scores.sorted()
+        values = RadixSort.ascending(scores)
     }
 
     /// Wraps scores the caller has already sorted ascending (checked, not re-sorted).

@@ -50,7 +50,7 @@ public struct ExactTail: Sendable, Hashable, Codable {
 
     /// Inserts many scores at once (sort and merge: O((n + m) log m)).
     public mutating func insert(contentsOf newScores: [Double]) {
-        let kept = newScores.filter(keeps).sorted()
+        let kept = RadixSort.ascending(newScores.filter(keeps))
         scores = Self.mergeSorted(scores, kept)
     }
 

@@ -33,6 +33,11 @@ public struct ScoreHistogram: Sendable, Hashable {
         adjust(grid.placement(of: score), by: 1)
     }
 
+    /// Counts one score already checked not to be NaN (the batch path).
+    mutating func addChecked(_ score: Double) {
+        adjust(grid.placement(of: score), by: 1)
+    }
+
     /// Uncounts one score; throws `.removalOfAbsentScore` if its bin is empty.
     public mutating func remove(_ score: Double) throws {
         guard !score.isNaN else { throw CalibrationError.nanScore }

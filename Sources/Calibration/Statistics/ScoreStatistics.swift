@@ -51,6 +51,16 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         try merge(batch)
     }
 
+    /// Adds a batch of scores with one label, all or nothing (the fast path for large batches).
+    public mutating func add(_ scores: [Double], label: ScoreLabel) throws {
+        try merge(ScoreStatistics(layout: layout, scores: scores, label: label))
+    }
+
+    /// Removes a batch of scores with one label (an erasure), all or nothing.
+    public mutating func remove(_ scores: [Double], label: ScoreLabel) throws {
+        try subtract(ScoreStatistics(layout: layout, scores: scores, label: label))
+    }
+
     /// Removes one outcome that was added before; throws `.removalOfAbsentScore` otherwise.
     public mutating func remove(score: Double, label: ScoreLabel) throws {
         try remove(contentsOf: [(score: score, label: label)])
@@ -94,6 +104,21 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         return total
     }
 
+    /// Statistics of scores that share one label; throws `.nanScore` before counting anything.
+    public init(layout: StatisticsLayout, scores: [Double], label: ScoreLabel) throws {
+        self.init(layout: layout)
+        guard !scores.contains(where: \.isNaN) else { throw CalibrationError.nanScore }
+        switch label {
+        case .genuine:
+            for score in scores { genuine.addChecked(score) }
+        case .impostor:
+            for score in scores { impostor.addChecked(score) }
+            impostorTail.insert(contentsOf: scores)
+        case .unknown:
+            unknownCount = scores.count
+        }
+    }
+
     /// Statistics of a batch of outcomes; throws `.nanScore` before counting anything.
     public init(layout: StatisticsLayout, outcomes: some Sequence<(score: Double, label: ScoreLabel)>) throws {
         self.init(layout: layout)
@@ -102,9 +127,9 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
             guard !outcome.score.isNaN else { throw CalibrationError.nanScore }
             switch outcome.label {
             case .genuine:
-                try genuine.add(outcome.score)
+                genuine.addChecked(outcome.score)
             case .impostor:
-                try impostor.add(outcome.score)
+                impostor.addChecked(outcome.score)
                 if impostorTail.keeps(outcome.score) { tailScores.append(outcome.score) }
             case .unknown:
                 unknownCount += 1
