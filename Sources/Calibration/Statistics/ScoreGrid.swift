@@ -58,6 +58,7 @@ public struct ScoreGrid: Sendable, Hashable, Codable {
     }
 
     /// The bin holding `score` (not NaN), decided by comparing with the exact edges.
+    @inline(__always)
     public func placement(of score: Double) -> Placement {
         if score < lowerBound { return .underflow }
         if score >= upperBound { return .overflow }
@@ -65,8 +66,10 @@ public struct ScoreGrid: Sendable, Hashable, Codable {
     }
 
     /// Index of the bin holding an in-range score: `edge(i) <= score < edge(i + 1)`.
+    @inline(__always)
     public func binIndex(of score: Double) -> Int {
-        var index = min(max(Int(((score - lowerBound) / binWidth).rounded(.down)), 0), binCount - 1)
+        // Dividing by a power of two is multiplying by its exact inverse.
+        var index = min(max(Int(((score - lowerBound) * (1 / binWidth)).rounded(.down)), 0), binCount - 1)
         while index > 0 && score < edge(index) { index -= 1 }
         while index < binCount - 1 && score >= edge(index + 1) { index += 1 }
         return index

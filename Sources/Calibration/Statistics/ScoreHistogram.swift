@@ -34,6 +34,7 @@ public struct ScoreHistogram: Sendable, Hashable {
     }
 
     /// Counts one score already checked not to be NaN (the batch path).
+    @inline(__always)
     mutating func addChecked(_ score: Double) {
         adjust(grid.placement(of: score), by: 1)
     }
