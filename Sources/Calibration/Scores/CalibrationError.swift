@@ -5,6 +5,9 @@
 public enum CalibrationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A score was NaN; NaN has no place in an ordering, so no rate can be computed.
     case nanScore
+    /// An infinite score offered to statistics, which persist scores as JSON numbers; a
+    /// similarity score from a kiosk is always finite.
+    case nonFiniteScore(Double)
     /// A target rate was outside [0, 1] (or NaN).
     case targetOutOfRange(Double)
     /// Fewer impostor scores than the computation needs (bob.measure asks for at least 2).
@@ -28,6 +31,8 @@ public enum CalibrationError: Error, Sendable, Hashable, CustomStringConvertible
         switch self {
         case .nanScore:
             return "a score is NaN; fix the scorer or drop the outcome"
+        case .nonFiniteScore(let score):
+            return "score \(score) is not finite; statistics take finite scores only"
         case .targetOutOfRange(let target):
             return "target rate \(target) is outside [0, 1]"
         case .tooFewImpostors(let count, let required):

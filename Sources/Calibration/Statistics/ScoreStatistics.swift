@@ -3,7 +3,7 @@
 ///
 /// Built incrementally from batches, merged across kiosks or time windows by addition, and
 /// decremented exactly when a subject's outcomes are erased. Every mutation is all or
-/// nothing: a batch with a NaN, or an erasure of outcomes that were never added, throws and
+/// nothing: a batch with a NaN or an infinity, or an erasure of outcomes that were never added, throws and
 /// leaves the statistics unchanged. Statistics built from shuffled chunks and merged are
 /// equal (`==`) to statistics built in one pass.
 ///
@@ -31,9 +31,9 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
     public var genuineCount: Int { genuine.total }
     public var impostorCount: Int { impostor.total }
 
-    /// Adds one outcome; throws `.nanScore` for NaN (whatever the label).
+    /// Adds one outcome; throws `.nanScore` for NaN and `.nonFiniteScore` for ±∞ (whatever the label).
     public mutating func add(score: Double, label: ScoreLabel) throws {
-        guard !score.isNaN else { throw CalibrationError.nanScore }
+        try Self.check(score)
         switch label {
         case .genuine:
             try genuine.add(score)
@@ -104,10 +104,10 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         return total
     }
 
-    /// Statistics of scores that share one label; throws `.nanScore` before counting anything.
+    /// Statistics of scores that share one label; throws `.nanScore` / `.nonFiniteScore` before counting anything.
     public init(layout: StatisticsLayout, scores: [Double], label: ScoreLabel) throws {
         self.init(layout: layout)
-        guard !scores.contains(where: \.isNaN) else { throw CalibrationError.nanScore }
+        for score in scores where !score.isFinite { try Self.check(score) }
         switch label {
         case .genuine:
             for score in scores { genuine.addChecked(score) }
@@ -119,12 +119,18 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         }
     }
 
-    /// Statistics of a batch of outcomes; throws `.nanScore` before counting anything.
+    /// Refuses NaN and infinities.
+    static func check(_ score: Double) throws {
+        guard !score.isNaN else { throw CalibrationError.nanScore }
+        guard score.isFinite else { throw CalibrationError.nonFiniteScore(score) }
+    }
+
+    /// Statistics of a batch of outcomes; throws `.nanScore` / `.nonFiniteScore` before counting anything.
     public init(layout: StatisticsLayout, outcomes: some Sequence<(score: Double, label: ScoreLabel)>) throws {
         self.init(layout: layout)
         var tailScores: [Double] = []
         for outcome in outcomes {
-            guard !outcome.score.isNaN else { throw CalibrationError.nanScore }
+            if !outcome.score.isFinite { try Self.check(outcome.score) }
             switch outcome.label {
             case .genuine:
                 genuine.addChecked(outcome.score)
