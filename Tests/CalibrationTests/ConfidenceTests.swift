@@ -46,7 +46,7 @@ struct ConfidenceTests {
         }
     }
 
-    @Test("impostors needed: ⌈ln α / ln(1 − p)⌉ (299, 2 995, 29 956, …, 2 995 732)")
+    @Test("impostors needed: ⌈ln α / ln(1 − p)⌉ (299, 2 995, 29 956, …, 2 995 731)")
     func impostorsNeeded() throws {
         let bound = try ClopperPearson(confidence: 0.95)
         for row in Fixtures.scipy.impostors_needed {
