@@ -21,9 +21,12 @@ extension ErrorRates {
         return walkDown(impostors.descendingTieGroups) { Double($0) / total <= target }.threshold
     }
 
-    /// `farThreshold` on unsorted scores (sorts a copy).
+    /// `farThreshold` on unsorted scores; sorts only the top scores the walk can reach
+    /// (see `farThresholds(impostors:targets:)`).
     public static func farThreshold(impostors: [Double], target: Double) throws -> Double {
-        try farThreshold(impostors: SortedScores(impostors), target: target)
+        let thresholds = try farThresholds(impostors: impostors, targets: [target])
+        guard let threshold = thresholds.first else { throw CalibrationError.targetOutOfRange(target) }
+        return threshold
     }
 
     /// Where a walk down the tie groups stopped.
