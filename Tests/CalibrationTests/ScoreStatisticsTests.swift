@@ -147,8 +147,17 @@ struct ScoreStatisticsTests {
         let data = try JSONEncoder().encode(statistics)
         #expect(try JSONDecoder().decode(ScoreStatistics.self, from: data) == statistics)
         #expect(try JSONEncoder().encode(ScoreStatistics(layout: layout)).count < 1024, "empty bins are not encoded")
-        let corrupt = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\"binWidth\":", with: "\"binWidth\":0.3,\"x\":")
-        #expect(throws: (any Error).self) { try JSONDecoder().decode(ScoreStatistics.self, from: Data(corrupt.utf8)) }
+        let text = String(decoding: data, as: UTF8.self)
+        let badGrid = text.replacingOccurrences(of: "\"binWidth\":", with: "\"binWidth\":0.3,\"x\":")
+        #expect(throws: (any Error).self) { try JSONDecoder().decode(ScoreStatistics.self, from: Data(badGrid.utf8)) }
+        // A tail that disagrees with the impostor histogram (one tail score dropped).
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var tail = try #require(object["impostorTail"] as? [String: Any])
+        let scores = try #require(tail["scores"] as? [Double])
+        tail["scores"] = Array(scores.dropFirst())
+        object["impostorTail"] = tail
+        let badTail = try JSONSerialization.data(withJSONObject: object)
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ScoreStatistics.self, from: badTail) }
     }
 
     @Test("FNMR bounds: exact on grid edges, bracketing the raw value elsewhere")

@@ -3,9 +3,11 @@
 ///
 /// Built incrementally from batches, merged across kiosks or time windows by addition, and
 /// decremented exactly when a subject's outcomes are erased. Every mutation is all or
-/// nothing: a batch with a NaN or an infinity, or an erasure of outcomes that were never added, throws and
-/// leaves the statistics unchanged. Statistics built from shuffled chunks and merged are
-/// equal (`==`) to statistics built in one pass.
+/// nothing: a batch with a NaN or an infinity, or an erasure of outcomes that were never
+/// added, throws and leaves the statistics unchanged. Statistics built from shuffled chunks
+/// and merged are equal (`==`) to statistics built in one pass. Decoding checks that the
+/// parts agree with the layout and with each other, so stored statistics cannot break the
+/// invariants the threshold walk relies on.
 ///
 /// ```swift
 /// var statistics = ScoreStatistics(layout: layout)
@@ -28,10 +30,29 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         unknownCount = 0
     }
 
+    private enum CodingKeys: String, CodingKey { case layout, genuine, impostor, impostorTail, unknownCount }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        layout = try container.decode(StatisticsLayout.self, forKey: .layout)
+        genuine = try container.decode(ScoreHistogram.self, forKey: .genuine)
+        impostor = try container.decode(ScoreHistogram.self, forKey: .impostor)
+        impostorTail = try container.decode(ExactTail.self, forKey: .impostorTail)
+        unknownCount = try container.decode(Int.self, forKey: .unknownCount)
+        let consistent = genuine.grid == layout.grid && impostor.grid == layout.grid
+            && impostorTail.floor == layout.tailFloor && unknownCount >= 0
+            && impostorTail.count == impostor.count(atOrAboveEdge: layout.tailFloorEdgeIndex)
+        guard consistent else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .impostorTail, in: container,
+                debugDescription: "histograms, tail and layout disagree")
+        }
+    }
+
     public var genuineCount: Int { genuine.total }
     public var impostorCount: Int { impostor.total }
 
-    /// Adds one outcome; throws `.nanScore` for NaN and `.nonFiniteScore` for ±∞ (whatever the label).
+    /// Adds one outcome; throws `.nanScore` for NaN, `.nonFiniteScore` for ±∞, whatever the label.
     public mutating func add(score: Double, label: ScoreLabel) throws {
         try Self.check(score)
         switch label {
