@@ -82,8 +82,9 @@ struct ThresholdPolicyTests {
             lonely: try makeStatistics(impostors: 100, genuine: 100, seed: 4),
         ]
         let policy = try ConservativeFMRPolicy()
+        let pools = try CohortPools(statistics: table, layout: layout)
         func level(_ key: CohortKey) throws -> FallbackLevel {
-            try CohortFallback.choose(for: key, in: table, targetFMR: 1e-2, policy: policy, layout: layout).level
+            try CohortFallback.choose(for: key, in: pools, targetFMR: 1e-2, policy: policy).level
         }
         #expect(try level(siteA) == .cohort)
         #expect(try level(siteB) == .cameraModel)
@@ -92,9 +93,11 @@ struct ThresholdPolicyTests {
         #expect(throws: CalibrationError.insufficientImpostorsForConfidence(
             have: 100, required: 299, targetFMR: 1e-2, confidence: 0.95)) { try level(lonely) }
 
-        let pooled = try CohortFallback.statistics(for: siteB, at: .cameraModel, in: table, layout: layout)
-        #expect(pooled.impostorCount == 5_200)
-        let picked = try CohortFallback.choose(for: siteB, in: table, targetFMR: 1e-2, policy: policy, layout: layout)
+        let pooled = pools.statistics(for: siteB, at: .cameraModel)
+        #expect(pooled == (try ScoreStatistics.merged([table[siteA], table[siteB]].compactMap { $0 }, layout: layout)))
+        #expect(pools.statistics(for: siteD, at: .modelVersion).impostorCount == 5_350)
+        #expect(pools.statistics(for: siteD, at: .cohort).impostorCount == 0)
+        let picked = try CohortFallback.choose(for: siteB, in: pools, targetFMR: 1e-2, policy: policy)
         #expect(picked.choice == (try policy.choose(from: pooled, targetFMR: 1e-2)))
     }
 
@@ -120,8 +123,11 @@ struct ThresholdPolicyTests {
         #expect(entryB.impostorCount == 5_200)
         #expect(entryB.fmrUpperBound <= 1e-2)
 
-        let decoded = try JSONDecoder().decode(ThresholdRelease.self, from: JSONEncoder().encode(first.release))
-        #expect(decoded == first.release)
+        let encoded = try JSONEncoder().encode(first.release)
+        #expect(try JSONDecoder().decode(ThresholdRelease.self, from: encoded) == first.release)
+        let backwards = String(decoding: encoded, as: UTF8.self)
+            .replacingOccurrences(of: "\"endUnixSeconds\":1764600000", with: "\"endUnixSeconds\":1")
+        #expect(throws: CalibrationError.self) { try JSONDecoder().decode(ThresholdRelease.self, from: Data(backwards.utf8)) }
 
         try table[siteA]?.merge(try makeStatistics(impostors: 20_000, genuine: 500, seed: 8))
         let second = try ThresholdRelease.compute(

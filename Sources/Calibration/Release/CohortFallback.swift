@@ -27,20 +27,62 @@ public enum FallbackLevel: String, Sendable, Hashable, Codable, CaseIterable {
     /// All cohorts with the same model version.
     case modelVersion
 
-    /// Whether statistics under `other` belong to this level's pool around `key`.
-    func includes(_ other: CohortKey, around key: CohortKey) -> Bool {
-        switch self {
-        case .cohort: return other == key
-        case .cameraModel: return other.modelVersion == key.modelVersion && other.cameraModel == key.cameraModel
-        case .modelVersion: return other.modelVersion == key.modelVersion
-        }
-    }
 }
 
 /// A threshold and the level whose statistics produced it.
 public struct FallbackChoice: Sendable, Hashable, Codable {
     public var level: FallbackLevel
     public var choice: ThresholdChoice
+}
+
+/// The statistics of every level, pooled once: each cohort, each (model version, camera
+/// model), each model version. Building the pools is one merge per cohort and level, so a
+/// release over many cohorts does not re-merge the same statistics for every cohort.
+///
+/// ```swift
+/// let pools = try CohortPools(statistics: table, layout: layout)
+/// pools.statistics(for: key, at: .cameraModel).impostorCount
+/// ```
+public struct CohortPools: Sendable {
+    public let layout: StatisticsLayout
+    private let cohorts: [CohortKey: ScoreStatistics]
+    private let cameraModels: [CohortKey: ScoreStatistics]
+    private let modelVersions: [CohortKey: ScoreStatistics]
+
+    /// - Throws: `.incompatibleStatistics` if any statistic has another layout.
+    public init(statistics: [CohortKey: ScoreStatistics], layout: StatisticsLayout) throws {
+        guard statistics.values.allSatisfy({ $0.layout == layout }) else { throw CalibrationError.incompatibleStatistics }
+        var cameraModels: [CohortKey: ScoreStatistics] = [:]
+        var modelVersions: [CohortKey: ScoreStatistics] = [:]
+        for (key, part) in statistics {
+            try cameraModels[Self.poolKey(key, .cameraModel), default: ScoreStatistics(layout: layout)].merge(part)
+            try modelVersions[Self.poolKey(key, .modelVersion), default: ScoreStatistics(layout: layout)].merge(part)
+        }
+        self.layout = layout
+        cohorts = statistics
+        self.cameraModels = cameraModels
+        self.modelVersions = modelVersions
+    }
+
+    /// The pooled statistics of `level` around `key` (empty when nothing was reported there).
+    public func statistics(for key: CohortKey, at level: FallbackLevel) -> ScoreStatistics {
+        let pool: ScoreStatistics?
+        switch level {
+        case .cohort: pool = cohorts[key]
+        case .cameraModel: pool = cameraModels[Self.poolKey(key, .cameraModel)]
+        case .modelVersion: pool = modelVersions[Self.poolKey(key, .modelVersion)]
+        }
+        return pool ?? ScoreStatistics(layout: layout)
+    }
+
+    /// The key that names a pool: the cohort's key with the finer parts blanked.
+    private static func poolKey(_ key: CohortKey, _ level: FallbackLevel) -> CohortKey {
+        switch level {
+        case .cohort: return key
+        case .cameraModel: return CohortKey(modelVersion: key.modelVersion, cameraModel: key.cameraModel, cohort: "")
+        case .modelVersion: return CohortKey(modelVersion: key.modelVersion, cameraModel: "", cohort: "")
+        }
+    }
 }
 
 /// Cohort → camera model → model version: use the narrowest pool with enough impostors.
@@ -50,33 +92,25 @@ public struct FallbackChoice: Sendable, Hashable, Codable {
 /// used, and the release records which level that was.
 ///
 /// ```swift
-/// let pick = try CohortFallback.choose(for: key, in: table, targetFMR: 1e-3,
-///                                      policy: ConservativeFMRPolicy(), layout: layout)
+/// let pools = try CohortPools(statistics: table, layout: layout)
+/// let pick = try CohortFallback.choose(for: key, in: pools, targetFMR: 1e-3, policy: ConservativeFMRPolicy())
 /// pick.level   // .cameraModel when the site alone had too few impostors
 /// ```
 public enum CohortFallback {
-    /// The statistics of one level's pool around `key` (merged).
-    public static func statistics(
-        for key: CohortKey, at level: FallbackLevel, in table: [CohortKey: ScoreStatistics], layout: StatisticsLayout
-    ) throws -> ScoreStatistics {
-        try ScoreStatistics.merged(table.filter { level.includes($0.key, around: key) }.values, layout: layout)
-    }
-
     /// The first level, from the cohort up, where `policy` finds a threshold. Only a lack of
     /// impostors moves to the next level; if even the model-version pool is too small, its
     /// refusal (with the number still needed there) is thrown.
     public static func choose(
         for key: CohortKey,
-        in table: [CohortKey: ScoreStatistics],
+        in pools: CohortPools,
         targetFMR: Double,
-        policy: some ThresholdPolicy,
-        layout: StatisticsLayout
+        policy: some ThresholdPolicy
     ) throws -> FallbackChoice {
         var lastRefusal: CalibrationError?
         for level in FallbackLevel.allCases {
-            let pool = try statistics(for: key, at: level, in: table, layout: layout)
             do {
-                return FallbackChoice(level: level, choice: try policy.choose(from: pool, targetFMR: targetFMR))
+                let choice = try policy.choose(from: pools.statistics(for: key, at: level), targetFMR: targetFMR)
+                return FallbackChoice(level: level, choice: choice)
             } catch let error as CalibrationError {
                 switch error {
                 case .insufficientImpostorsForConfidence, .tooFewImpostors:

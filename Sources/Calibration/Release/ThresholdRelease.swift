@@ -12,6 +12,16 @@ public struct DataWindow: Sendable, Hashable, Codable {
         self.startUnixSeconds = startUnixSeconds
         self.endUnixSeconds = endUnixSeconds
     }
+
+    private enum CodingKeys: String, CodingKey { case startUnixSeconds, endUnixSeconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            startUnixSeconds: try container.decode(Int64.self, forKey: .startUnixSeconds),
+            endUnixSeconds: try container.decode(Int64.self, forKey: .endUnixSeconds)
+        )
+    }
 }
 
 /// One cohort's threshold in a release, with the evidence an engineer needs to approve it.
@@ -89,6 +99,20 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         self.entries = entries.sorted { $0.cohort < $1.cohort }
     }
 
+    private enum CodingKeys: String, CodingKey { case version, previousVersion, policy, window, entries }
+
+    /// Decodes through the validating initializer (versions, one entry per cohort, order).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            version: try container.decode(Int.self, forKey: .version),
+            previousVersion: try container.decodeIfPresent(Int.self, forKey: .previousVersion),
+            policy: try container.decode(String.self, forKey: .policy),
+            window: try container.decode(DataWindow.self, forKey: .window),
+            entries: try container.decode([CohortThreshold].self, forKey: .entries)
+        )
+    }
+
     /// The threshold a kiosk of `cohort` applies.
     public func entry(for cohort: CohortKey) -> CohortThreshold? {
         entries.first { $0.cohort == cohort }
@@ -118,12 +142,12 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         layout: StatisticsLayout,
         window: DataWindow
     ) throws -> Computation {
+        let pools = try CohortPools(statistics: table, layout: layout)
         var entries: [CohortThreshold] = []
         var refused: [Refusal] = []
         for cohort in Set(cohorts).sorted() {
             do {
-                let fallback = try CohortFallback.choose(
-                    for: cohort, in: table, targetFMR: targetFMR, policy: policy, layout: layout)
+                let fallback = try CohortFallback.choose(for: cohort, in: pools, targetFMR: targetFMR, policy: policy)
                 guard fallback.choice.estimate.threshold.isFinite else {
                     refused.append(Refusal(cohort: cohort, reason: .invalidParameter("threshold is not finite")))
                     continue
