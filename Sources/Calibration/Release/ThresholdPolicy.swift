@@ -34,28 +34,29 @@ public struct ThresholdChoice: Sendable, Hashable, Codable {
     public var unknownCount: Int
 }
 
-extension ThresholdPolicy {
-    /// Fills in the bound and the FNMR for a threshold the policy has picked.
-    func choice(
-        _ estimate: ThresholdEstimate, statistics: ScoreStatistics, targetFMR: Double, bound: ClopperPearson
-    ) throws -> ThresholdChoice {
-        let fnmr: RateBounds? = statistics.genuineCount > 0
+extension ThresholdChoice {
+    /// Records a threshold a policy has picked, filling in the Clopper–Pearson bound and
+    /// the FNMR from the statistics (so a new policy only has to pick the estimate).
+    public init(
+        policy: String, estimate: ThresholdEstimate, statistics: ScoreStatistics, targetFMR: Double, bound: ClopperPearson
+    ) throws {
+        self.policy = policy
+        self.targetFMR = targetFMR
+        self.estimate = estimate
+        fmrUpperBound = try bound.upperBound(falseMatches: estimate.falseMatches, comparisons: estimate.impostorCount)
+        confidence = bound.confidence
+        falseNonMatchRate = statistics.genuineCount > 0
             ? RateBounds(statistics.falseNonMatches(below: estimate.threshold), total: statistics.genuineCount)
             : nil
-        return ThresholdChoice(
-            policy: name,
-            targetFMR: targetFMR,
-            estimate: estimate,
-            fmrUpperBound: try bound.upperBound(falseMatches: estimate.falseMatches, comparisons: estimate.impostorCount),
-            confidence: bound.confidence,
-            falseNonMatchRate: fnmr,
-            genuineCount: statistics.genuineCount,
-            unknownCount: statistics.unknownCount
-        )
+        genuineCount = statistics.genuineCount
+        unknownCount = statistics.unknownCount
     }
+}
 
-    /// The refusal for too few impostors, or nil when there are enough.
-    func refusalForSampleSize(statistics: ScoreStatistics, targetFMR: Double, bound: ClopperPearson) throws -> CalibrationError? {
+extension ThresholdPolicy {
+    /// The refusal for too few impostors to claim `targetFMR` at `bound`'s confidence, or
+    /// nil when there are enough; policies throw it before choosing.
+    public func refusalForSampleSize(statistics: ScoreStatistics, targetFMR: Double, bound: ClopperPearson) throws -> CalibrationError? {
         guard targetFMR > 0, targetFMR < 1 else { throw CalibrationError.targetOutOfRange(targetFMR) }
         let have = statistics.impostorCount
         guard try bound.largestFalseMatchCount(comparisons: have, targetFMR: targetFMR) == nil else { return nil }
@@ -83,7 +84,8 @@ public struct ExactAtTargetPolicy: ThresholdPolicy {
             throw refusal
         }
         let estimate = try statistics.falseMatchThreshold(target: targetFMR)
-        return try choice(estimate, statistics: statistics, targetFMR: targetFMR, bound: bound)
+        return try ThresholdChoice(
+            policy: name, estimate: estimate, statistics: statistics, targetFMR: targetFMR, bound: bound)
     }
 }
 
@@ -104,6 +106,7 @@ public struct ConservativeFMRPolicy: ThresholdPolicy {
         }
         let allowed = try bound.largestFalseMatchCount(comparisons: statistics.impostorCount, targetFMR: targetFMR) ?? 0
         let estimate = statistics.threshold(acceptingAtMost: allowed)
-        return try choice(estimate, statistics: statistics, targetFMR: targetFMR, bound: bound)
+        return try ThresholdChoice(
+            policy: name, estimate: estimate, statistics: statistics, targetFMR: targetFMR, bound: bound)
     }
 }

@@ -18,6 +18,13 @@ public struct ThresholdEstimate: Sendable, Hashable, Codable {
     public var impostorCount: Int
     public var precision: Precision
 
+    public init(threshold: Double, falseMatches: Int, impostorCount: Int, precision: Precision) {
+        self.threshold = threshold
+        self.falseMatches = falseMatches
+        self.impostorCount = impostorCount
+        self.precision = precision
+    }
+
     /// FMR at `threshold`, the float64 `falseMatches / impostorCount` as bob.measure divides.
     public var falseMatchRate: Double { Double(falseMatches) / Double(impostorCount) }
 }
