@@ -38,6 +38,8 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
+        // Mergeable score statistics, bob.measure-exact error rates, thresholds, drift. No I/O.
+        .target(name: "Calibration", swiftSettings: strictSettings),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
@@ -132,6 +134,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/IngestBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "calibration-bench",
+            dependencies: ["Calibration"],
+            path: "Benchmarks/CalibrationBench",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CalibrationTests",
+            dependencies: ["Calibration"],
+            resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),

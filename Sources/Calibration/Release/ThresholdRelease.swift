@@ -1,0 +1,190 @@
+/// The time span of the outcomes behind a release, in Unix seconds (UTC), start inclusive,
+/// end exclusive. The server passes it in; Calibration reads no clock.
+public struct DataWindow: Sendable, Hashable, Codable {
+    public var startUnixSeconds: Int64
+    public var endUnixSeconds: Int64
+
+    /// - Throws: `.invalidParameter` when the window ends before it starts.
+    public init(startUnixSeconds: Int64, endUnixSeconds: Int64) throws {
+        guard startUnixSeconds <= endUnixSeconds else {
+            throw CalibrationError.invalidParameter("data window ends before it starts")
+        }
+        self.startUnixSeconds = startUnixSeconds
+        self.endUnixSeconds = endUnixSeconds
+    }
+
+    private enum CodingKeys: String, CodingKey { case startUnixSeconds, endUnixSeconds }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            startUnixSeconds: try container.decode(Int64.self, forKey: .startUnixSeconds),
+            endUnixSeconds: try container.decode(Int64.self, forKey: .endUnixSeconds)
+        )
+    }
+}
+
+/// One cohort's threshold in a release, with the evidence an engineer needs to approve it.
+public struct CohortThreshold: Sendable, Hashable, Codable {
+    public var cohort: CohortKey
+    /// The pool the threshold was computed on.
+    public var fallbackLevel: FallbackLevel
+    public var targetFMR: Double
+    /// Accept when `score >= threshold`.
+    public var threshold: Double
+    /// Observed FMR at the threshold on the pool (exact count / impostors).
+    public var estimatedFMR: Double
+    /// One-sided Clopper–Pearson upper bound on the FMR.
+    public var fmrUpperBound: Double
+    public var confidence: Double
+    /// FNMR at the threshold (bounds when binned), nil without genuine outcomes.
+    public var estimatedFNMR: RateBounds?
+    public var impostorCount: Int
+    public var falseMatchCount: Int
+    public var genuineCount: Int
+    public var unknownCount: Int
+    /// Whether the threshold equals the raw-score answer or was decided on the grid.
+    public var precision: Precision
+
+    public init(cohort: CohortKey, fallback: FallbackChoice) {
+        let choice = fallback.choice
+        self.cohort = cohort
+        fallbackLevel = fallback.level
+        targetFMR = choice.targetFMR
+        threshold = choice.estimate.threshold
+        estimatedFMR = choice.estimate.falseMatchRate
+        fmrUpperBound = choice.fmrUpperBound
+        confidence = choice.confidence
+        estimatedFNMR = choice.falseNonMatchRate
+        impostorCount = choice.estimate.impostorCount
+        falseMatchCount = choice.estimate.falseMatches
+        genuineCount = choice.genuineCount
+        unknownCount = choice.unknownCount
+        precision = choice.estimate.precision
+    }
+}
+
+/// A versioned set of per-cohort thresholds: the payload the server signs and kiosks apply.
+///
+/// Calibration builds the value; signing, approval and publication happen outside (the
+/// Feedback module signs its canonical bytes). Entries are sorted by cohort so the encoding
+/// is stable.
+///
+/// ```swift
+/// let computed = try ThresholdRelease.compute(
+///     version: 8, previousVersion: 7, cohorts: keys, statistics: table, targetFMR: 1e-3,
+///     policy: ConservativeFMRPolicy(), layout: layout, window: window)
+/// computed.refused    // cohorts that not even the model-version pool could serve
+/// computed.release.entry(for: key)?.threshold
+/// ```
+public struct ThresholdRelease: Sendable, Hashable, Codable {
+    public var version: Int
+    public var previousVersion: Int?
+    /// The `ThresholdPolicy.name` that chose every threshold.
+    public var policy: String
+    public var window: DataWindow
+    public private(set) var entries: [CohortThreshold]
+
+    public init(version: Int, previousVersion: Int?, policy: String, window: DataWindow, entries: [CohortThreshold]) throws {
+        guard version > 0, previousVersion.map({ $0 > 0 && $0 < version }) ?? true else {
+            throw CalibrationError.invalidParameter("release versions must be positive and increase")
+        }
+        guard Set(entries.map(\.cohort)).count == entries.count else {
+            throw CalibrationError.invalidParameter("a release lists each cohort once")
+        }
+        self.version = version
+        self.previousVersion = previousVersion
+        self.policy = policy
+        self.window = window
+        self.entries = entries.sorted { $0.cohort < $1.cohort }
+    }
+
+    private enum CodingKeys: String, CodingKey { case version, previousVersion, policy, window, entries }
+
+    /// Decodes through the validating initializer (versions, one entry per cohort, order).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            version: try container.decode(Int.self, forKey: .version),
+            previousVersion: try container.decodeIfPresent(Int.self, forKey: .previousVersion),
+            policy: try container.decode(String.self, forKey: .policy),
+            window: try container.decode(DataWindow.self, forKey: .window),
+            entries: try container.decode([CohortThreshold].self, forKey: .entries)
+        )
+    }
+
+    /// The threshold a kiosk of `cohort` applies.
+    public func entry(for cohort: CohortKey) -> CohortThreshold? {
+        entries.first { $0.cohort == cohort }
+    }
+
+    /// A cohort left out of a computed release, and why.
+    public struct Refusal: Sendable, Hashable {
+        public var cohort: CohortKey
+        public var reason: CalibrationError
+    }
+
+    /// A computed release and the cohorts it could not serve.
+    public struct Computation: Sendable, Hashable {
+        public var release: ThresholdRelease
+        public var refused: [Refusal]
+    }
+
+    /// Chooses every cohort's threshold with `policy` and the cohort fallback. Cohorts with
+    /// too little data at every level are listed in `refused`, not guessed.
+    public static func compute(
+        version: Int,
+        previousVersion: Int?,
+        cohorts: [CohortKey],
+        statistics table: [CohortKey: ScoreStatistics],
+        targetFMR: Double,
+        policy: some ThresholdPolicy,
+        layout: StatisticsLayout,
+        window: DataWindow
+    ) throws -> Computation {
+        let pools = try CohortPools(statistics: table, layout: layout)
+        var entries: [CohortThreshold] = []
+        var refused: [Refusal] = []
+        for cohort in Set(cohorts).sorted() {
+            do {
+                let fallback = try CohortFallback.choose(for: cohort, in: pools, targetFMR: targetFMR, policy: policy)
+                guard fallback.choice.estimate.threshold.isFinite else {
+                    refused.append(Refusal(cohort: cohort, reason: .invalidParameter("threshold is not finite")))
+                    continue
+                }
+                entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
+            } catch let error as CalibrationError {
+                switch error {
+                case .insufficientImpostorsForConfidence, .tooFewImpostors:
+                    refused.append(Refusal(cohort: cohort, reason: error))
+                default:
+                    throw error
+                }
+            }
+        }
+        let release = try ThresholdRelease(
+            version: version, previousVersion: previousVersion, policy: policy.name, window: window, entries: entries)
+        return Computation(release: release, refused: refused)
+    }
+
+    /// Per-cohort threshold moves since `previous`, largest first: the input of the
+    /// guardrail on how far a release may move without a second approval.
+    public func changes(since previous: ThresholdRelease) -> [ThresholdChange] {
+        entries.compactMap { entry in
+            guard let before = previous.entry(for: entry.cohort) else { return nil }
+            return ThresholdChange(
+                cohort: entry.cohort, previousThreshold: before.threshold, threshold: entry.threshold,
+                previousEstimatedFMR: before.estimatedFMR, estimatedFMR: entry.estimatedFMR)
+        }
+        .sorted { abs($0.threshold - $0.previousThreshold) > abs($1.threshold - $1.previousThreshold) }
+    }
+}
+
+/// How one cohort's threshold moved between two releases.
+public struct ThresholdChange: Sendable, Hashable, Codable {
+    public var cohort: CohortKey
+    public var previousThreshold: Double
+    public var threshold: Double
+    public var previousEstimatedFMR: Double
+    public var estimatedFMR: Double
+}
