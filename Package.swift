@@ -25,7 +25,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "FederationBench",
-            dependencies: ["Federation"],
+            dependencies: ["Federation", "CBLAS"],
             path: "Benchmarks/FederationBench",
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

@@ -26,6 +26,36 @@ import Testing
         }
     }
 
+    /// Median and trimmed mean against sorting, on columns full of ties (an untrained
+    /// parameter is 0 in every update) and on a few distinct values repeated.
+    @Test func coordinateKernelsMatchSortingWithTies() throws {
+        var generator = SeededGenerator(seed: 17)
+        for n in [1, 2, 5, 40, 41] {
+            let d = 9
+            let rows: [[Float]] = (0..<n).map { _ in
+                (0..<d).map { column in
+                    switch column {
+                    case 0: return 0
+                    case 1, 2: return Float(Int.random(in: -2...2, using: &generator))
+                    default: return Float.random(in: -1...1, using: &generator)
+                    }
+                }
+            }
+            let updates = try matrix(rows)
+            let median = coordinateMedian(of: updates)
+            let trimmed = try trimmedMean(of: updates, beta: 0.2)
+            for column in 0..<d {
+                let sorted = rows.map { $0[column] }.sorted()
+                let expectedMedian = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+                #expect(median[column] == expectedMedian, "n=\(n) column \(column)")
+                let cut = Int(0.2 * Double(n))
+                let kept = sorted[cut..<(n - cut)]
+                let expectedTrimmed = Float(kept.reduce(0.0) { $0 + Double($1) } / Double(kept.count))
+                #expect(abs(trimmed.values[column] - expectedTrimmed) <= 1e-6, "n=\(n) column \(column)")
+            }
+        }
+    }
+
     @Test func updateMatrixRefusesMalformedRounds() {
         #expect(throws: FederationError.self) { try matrix([[1, 2], [1]]) }
         #expect(throws: FederationError.self) { try matrix([[1, .infinity]]) }
