@@ -1,11 +1,15 @@
 /// Shared machinery of the coordinate-wise aggregators (median, trimmed mean): visit the
-/// update matrix one column at a time with the column's values contiguous.
+/// update matrix in blocks of columns, each column's values contiguous.
 ///
 /// The matrix is row-major, so a column is strided by `columnCount`; reading it directly
 /// would touch one cache line per value. Instead blocks of `blockWidth` columns are
 /// transposed into a scratch buffer first, which reads each row's slice contiguously.
-func forEachColumn(of matrix: UpdateMatrix, blockWidth: Int = 64,
-                   _ body: (_ column: Int, _ values: UnsafeMutableBufferPointer<Float>) -> Void) {
+/// `body` gets the block's column range, the transposed block (column `c` of the range at
+/// `block[(c − range.lowerBound) · rowCount ..< … + rowCount]`, free to permute) and the
+/// untouched row-major source.
+func forEachColumnBlock(of matrix: UpdateMatrix, blockWidth: Int = 64,
+                        _ body: (_ columns: Range<Int>, _ block: UnsafeMutableBufferPointer<Float>,
+                                 _ source: UnsafeBufferPointer<Float>) -> Void) {
     let rows = matrix.rowCount, columns = matrix.columnCount
     var scratch = [Float](repeating: 0, count: rows * blockWidth)
     matrix.values.withUnsafeBufferPointer { source in
@@ -18,10 +22,7 @@ func forEachColumn(of matrix: UpdateMatrix, blockWidth: Int = 64,
                         block[offset * rows + row] = source[base + offset]
                     }
                 }
-                for offset in 0..<width {
-                    let column = UnsafeMutableBufferPointer(rebasing: block[offset * rows..<(offset + 1) * rows])
-                    body(blockStart + offset, column)
-                }
+                body(blockStart..<(blockStart + width), block, source)
             }
         }
     }
@@ -29,27 +30,66 @@ func forEachColumn(of matrix: UpdateMatrix, blockWidth: Int = 64,
 
 /// Rearranges `values[range]` so that the element at `k` is the one that would be there
 /// if the range were sorted ascending, everything before it is ≤ it and everything after
-/// is ≥ it. Expected linear time.
+/// is ≥ it. Expected linear time, O(n log n) at worst.
 ///
 /// Quickselect with branch-free Lomuto partitioning: on random data the comparison
 /// outcome is unpredictable, and a conditional index increment instead of a branch
-/// avoids the mispredictions that dominate a classic Hoare loop (about 2× here).
-/// Values equal to the pivot are gathered by a second pass when `k` lies above the
-/// smaller ones, so columns full of ties (an untrained parameter is 0 in every update)
-/// stay linear.
+/// avoids the mispredictions that dominate a classic Hoare loop (about 3× here). The
+/// pivot is taken from a small sample at the rank of `k` (after Floyd & Rivest), so a
+/// quantile near either end (trimmed mean) is found in about one pass. When the pivot is
+/// the range's minimum its copies are gathered by a second pass, so columns full of ties
+/// (an untrained parameter is 0 in every update) stay linear. Clients choose the values, so an adversarial column
+/// must not make this quadratic: after a bounded number of rounds the rest is sorted.
 @inline(__always)
 func select<Value: Comparable>(_ k: Int, in values: UnsafeMutableBufferPointer<Value>, range: Range<Int>) {
     var low = range.lowerBound, high = range.upperBound   // half-open [low, high)
+    var rounds = 0
     while high - low > 1 {
-        let pivot = medianOfThree(values[low], values[low + (high - low) / 2], values[high - 1])
+        rounds += 1
+        if rounds > 48 {
+            var rest = UnsafeMutableBufferPointer(rebasing: values[low..<high])
+            rest.sort()
+            return
+        }
+        let pivot = samplePivot(values, low..<high, rank: k)
         let lessEnd = partition(values, low..<high) { $0 < pivot }
         if k < lessEnd {
             high = lessEnd
-            continue
+        } else if lessEnd > low {
+            low = lessEnd
+        } else {
+            // The pivot is the range's minimum: gather its copies so the range shrinks.
+            let equalEnd = partition(values, lessEnd..<high) { $0 <= pivot }
+            if k < equalEnd { return }
+            low = equalEnd
         }
-        let equalEnd = partition(values, lessEnd..<high) { $0 <= pivot }
-        if k < equalEnd { return }
-        low = equalEnd
+    }
+}
+
+/// A pivot expected near rank `rank` of `range`: the element of that relative rank among
+/// nine evenly spaced samples (or the median of three for short ranges).
+@inline(__always)
+private func samplePivot<Value: Comparable>(_ values: UnsafeMutableBufferPointer<Value>, _ range: Range<Int>,
+                                            rank: Int) -> Value {
+    let count = range.count
+    guard count > 64 else {
+        let a = values[range.lowerBound], b = values[range.lowerBound + count / 2], c = values[range.upperBound - 1]
+        return max(min(a, b), min(max(a, b), c))
+    }
+    let sampleCount = 9
+    let relative = Double(rank - range.lowerBound) / Double(count - 1)
+    let wanted = min(sampleCount - 1, Int((relative * Double(sampleCount - 1)).rounded()))
+    return withUnsafeTemporaryAllocation(of: Value.self, capacity: sampleCount) { sample in
+        for index in 0..<sampleCount {
+            let value = values[range.lowerBound + (index * (count - 1)) / (sampleCount - 1)]
+            var position = index
+            while position > 0, sample[position - 1] > value {
+                sample[position] = sample[position - 1]
+                position -= 1
+            }
+            sample[position] = value
+        }
+        return sample[wanted]
     }
 }
 
@@ -63,12 +103,7 @@ private func partition<Value>(_ values: UnsafeMutableBufferPointer<Value>, _ ran
         let value = values[index]
         values[index] = values[store]
         values[store] = value
-        store += belongsFirst(value) ? 1 : 0
+        store &+= belongsFirst(value) ? 1 : 0
     }
     return store
-}
-
-@inline(__always)
-private func medianOfThree<Value: Comparable>(_ a: Value, _ b: Value, _ c: Value) -> Value {
-    max(min(a, b), min(max(a, b), c))
 }
