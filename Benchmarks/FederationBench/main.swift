@@ -11,35 +11,6 @@ import CBLAS
 import Federation
 import Foundation
 
-struct BenchmarkInput {
-    var matrix: UpdateMatrix
-
-    init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard data.count >= 8 else { throw FederationError.empty(what: "header in \(path)") }
-        let n = Int(Int32(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }))
-        let d = Int(Int32(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }))
-        let expected = 8 + 8 * n + 4 * n * d
-        guard n > 0, d > 0, data.count == expected else {
-            throw FederationError.dimensionMismatch(what: "update file \(path) (bytes)", expected: expected, actual: data.count)
-        }
-        let counts = data.withUnsafeBytes { bytes in
-            (0..<n).map { Int(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 + 8 * $0, as: Int64.self))) }
-        }
-        let values = data.withUnsafeBytes { bytes in
-            (0..<(n * d)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 + 8 * n + 4 * $0, as: UInt32.self))) }
-        }
-        matrix = try UpdateMatrix(clientIDs: (0..<n).map(String.init), exampleCounts: counts, columnCount: d, values: values)
-    }
-}
-
-func readFloats(_ path: String) -> [Float]? {
-    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return nil }
-    return data.withUnsafeBytes { bytes in
-        (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-    }
-}
-
 func bestTime(repeats: Int, _ body: () throws -> [Float]) rethrows -> (seconds: Double, result: [Float]) {
     var best = Double.infinity
     var result: [Float] = []
@@ -57,7 +28,7 @@ guard arguments.count >= 3, let repeats = Int(arguments[2]) else {
     exit(2)
 }
 do {
-    let matrix = try BenchmarkInput(path: arguments[1]).matrix
+    let matrix = try AggregationFile.decodeUpdates(Data(contentsOf: URL(fileURLWithPath: arguments[1])))
     let byzantine = matrix.rowCount / 10
     let keep = matrix.rowCount - 2 * byzantine
     let zero = [Float](repeating: 0, count: matrix.columnCount)
@@ -78,7 +49,9 @@ do {
     for (name, run) in runs {
         let (seconds, result) = try bestTime(repeats: repeats, run)
         var difference = "n/a"
-        if arguments.count > 3, let reference = readFloats("\(arguments[3])/\(name).f32"), reference.count == result.count {
+        if arguments.count > 3,
+           let data = try? Data(contentsOf: URL(fileURLWithPath: "\(arguments[3])/\(name).f32")),
+           let reference = try? AggregationFile.decodeResult(data), reference.count == result.count {
             difference = "\(zip(result, reference).map { abs($0 - $1) }.max() ?? 0)"
         }
         print("\(name) \(String(format: "%.6f", seconds)) \(difference)")

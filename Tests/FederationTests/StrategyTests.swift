@@ -1,3 +1,4 @@
+import Foundation
 import Federation
 import Testing
 
@@ -163,5 +164,30 @@ import Testing
         #expect(!baseline.passesGate(comparedWith: candidate))
         #expect(candidate.pairCount == 150)
         #expect((0...1).contains(candidate.accuracy))
+    }
+}
+
+@Suite struct AggregationFileTests {
+    @Test func roundTripsTheCLIFormat() throws {
+        let matrix = try UpdateMatrix(clientIDs: ["0", "1", "2"], exampleCounts: [5, 7, 9], columnCount: 2,
+                                      values: [1, -2, 0.5, 3, -0.25, 8])
+        let data = AggregationFile.encodeUpdates(matrix)
+        #expect(data.count == 8 + 3 * 8 + 6 * 4)
+        let decoded = try AggregationFile.decodeUpdates(data)
+        #expect(decoded.values == matrix.values)
+        #expect(decoded.exampleCounts == [5, 7, 9])
+        #expect(decoded.clientIDs == ["0", "1", "2"])
+        #expect(try AggregationFile.decodeResult(AggregationFile.encodeResult([1.5, -2])) == [1.5, -2])
+    }
+
+    @Test func refusesTruncatedOrInconsistentFiles() throws {
+        let matrix = try UpdateMatrix(clientIDs: ["0"], exampleCounts: [1], columnCount: 2, values: [1, 2])
+        let data = AggregationFile.encodeUpdates(matrix)
+        #expect(throws: FederationError.self) { try AggregationFile.decodeUpdates(data.dropLast()) }
+        #expect(throws: FederationError.self) { try AggregationFile.decodeUpdates(Data([1, 0, 0])) }
+        var negative = data
+        negative.replaceSubrange(0..<4, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(throws: FederationError.self) { try AggregationFile.decodeUpdates(negative) }
+        #expect(throws: FederationError.self) { try AggregationFile.decodeResult(Data([0, 0, 0])) }
     }
 }

@@ -79,12 +79,24 @@ public struct RoundPlan: Sendable, Codable, Equatable {
     public var selectedClients: [String]
     public var localTraining: LocalTrainingConfiguration
     public var clippingNorm: Double
+
+    public init(roundNumber: Int, selectedClients: [String], localTraining: LocalTrainingConfiguration, clippingNorm: Double) {
+        self.roundNumber = roundNumber
+        self.selectedClients = selectedClients
+        self.localTraining = localTraining
+        self.clippingNorm = clippingNorm
+    }
 }
 
 /// Why a client's update did not count (or counted only in part).
 public struct ClientRejection: Sendable, Codable, Equatable {
     public var clientID: String
     public var reason: String
+
+    public init(clientID: String, reason: String) {
+        self.clientID = clientID
+        self.reason = reason
+    }
 }
 
 /// The result of aggregating one round.
