@@ -34,9 +34,10 @@ func forEachColumnBlock(of matrix: UpdateMatrix, blockWidth: Int = 64,
 ///
 /// Quickselect with branch-free Lomuto partitioning: on random data the comparison
 /// outcome is unpredictable, and a conditional index increment instead of a branch
-/// avoids the mispredictions that dominate a classic Hoare loop (about 3× here). The
-/// pivot is taken from a small sample at the rank of `k` (after Floyd & Rivest), so a
-/// quantile near either end (trimmed mean) is found in about one pass. When the pivot is
+/// avoids the mispredictions that dominate a classic Hoare loop (about 3× here; keep the
+/// increment a plain `+=` of a 0/1 select, which compiles to a conditional move). The
+/// pivot is the median of three (a sample at the target rank was tried and was no
+/// faster). When the pivot is
 /// the range's minimum its copies are gathered by a second pass, so columns full of ties
 /// (an untrained parameter is 0 in every update) stay linear. Clients choose the values, so an adversarial column
 /// must not make this quadratic: after a bounded number of rounds the rest is sorted.
@@ -51,7 +52,7 @@ func select<Value: Comparable>(_ k: Int, in values: UnsafeMutableBufferPointer<V
             rest.sort()
             return
         }
-        let pivot = samplePivot(values, low..<high, rank: k)
+        let pivot = medianOfThree(values, low..<high)
         let lessEnd = partition(values, low..<high) { $0 < pivot }
         if k < lessEnd {
             high = lessEnd
@@ -66,31 +67,11 @@ func select<Value: Comparable>(_ k: Int, in values: UnsafeMutableBufferPointer<V
     }
 }
 
-/// A pivot expected near rank `rank` of `range`: the element of that relative rank among
-/// nine evenly spaced samples (or the median of three for short ranges).
+/// The median of the first, middle and last elements of `range`.
 @inline(__always)
-private func samplePivot<Value: Comparable>(_ values: UnsafeMutableBufferPointer<Value>, _ range: Range<Int>,
-                                            rank: Int) -> Value {
-    let count = range.count
-    guard count > 64 else {
-        let a = values[range.lowerBound], b = values[range.lowerBound + count / 2], c = values[range.upperBound - 1]
-        return max(min(a, b), min(max(a, b), c))
-    }
-    let sampleCount = 9
-    let relative = Double(rank - range.lowerBound) / Double(count - 1)
-    let wanted = min(sampleCount - 1, Int((relative * Double(sampleCount - 1)).rounded()))
-    return withUnsafeTemporaryAllocation(of: Value.self, capacity: sampleCount) { sample in
-        for index in 0..<sampleCount {
-            let value = values[range.lowerBound + (index * (count - 1)) / (sampleCount - 1)]
-            var position = index
-            while position > 0, sample[position - 1] > value {
-                sample[position] = sample[position - 1]
-                position -= 1
-            }
-            sample[position] = value
-        }
-        return sample[wanted]
-    }
+private func medianOfThree<Value: Comparable>(_ values: UnsafeMutableBufferPointer<Value>, _ range: Range<Int>) -> Value {
+    let a = values[range.lowerBound], b = values[range.lowerBound + range.count / 2], c = values[range.upperBound - 1]
+    return max(min(a, b), min(max(a, b), c))
 }
 
 /// Moves the elements satisfying `belongsFirst` to the front of `range`, branch-free;
@@ -103,7 +84,7 @@ private func partition<Value>(_ values: UnsafeMutableBufferPointer<Value>, _ ran
         let value = values[index]
         values[index] = values[store]
         values[store] = value
-        store &+= belongsFirst(value) ? 1 : 0
+        store += belongsFirst(value) ? 1 : 0
     }
     return store
 }

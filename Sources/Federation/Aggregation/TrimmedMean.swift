@@ -45,7 +45,8 @@ public func trimmedMean(of matrix: UpdateMatrix, beta: Double) throws -> Trimmed
                         var cutHere = 0
                         for offset in 0..<columns.count {
                             let value = source[base + offset]
-                            cutHere &+= (value < low[offset] || value > high[offset]) ? 1 : 0
+                            // Two 0/1 selects, not `||`, so this stays free of branches.
+                            cutHere += (value < low[offset] ? 1 : 0) + (value > high[offset] ? 1 : 0)
                         }
                         counts[row] += cutHere
                     }
