@@ -102,3 +102,15 @@ import Testing
         #expect(throws: FederationError.self) { try PLDAccountant().epsilon(for: [], delta: 0) }
     }
 }
+
+@Suite struct PLDLimitTests {
+    /// Tiny noise makes ε enormous and the grid unbounded: a clear error, not a crash.
+    @Test func refusesGridsBeyondTheLimit() {
+        let ledger = [PrivacyLedgerEntry(samplingRate: 1, noiseMultiplier: 0.05, rounds: 1000)]
+        #expect(throws: FederationError.self) { try PLDAccountant().epsilon(for: ledger, delta: 1e-6) }
+        #expect(throws: FederationError.self) {
+            try PLDAccountant(maximumGridPoints: 1000).epsilon(
+                for: [PrivacyLedgerEntry(samplingRate: 0.01, noiseMultiplier: 1, rounds: 10)], delta: 1e-6)
+        }
+    }
+}

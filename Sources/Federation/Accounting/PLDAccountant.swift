@@ -47,11 +47,25 @@ public struct PLDAccountant: Sendable, Equatable {
         case roundUp
     }
 
+    /// The most grid points one distribution may have (memory is about 32 bytes a point
+    /// while composing). Parameters whose ε is very large need very wide grids; they get
+    /// an error saying so instead of exhausting memory.
+    public var maximumGridPoints: Int
+
     public init(discretizationInterval: Double = 1e-4, tailMass: Double = 1e-15,
-                discretization: Discretization = .connectTheDots) {
+                discretization: Discretization = .connectTheDots, maximumGridPoints: Int = 1 << 22) {
         self.discretizationInterval = discretizationInterval
         self.tailMass = tailMass
         self.discretization = discretization
+        self.maximumGridPoints = maximumGridPoints
+    }
+
+    private func checkGridSize(_ points: Int) throws {
+        guard points <= maximumGridPoints else {
+            throw FederationError.invalidParameter(
+                name: "PLD grid size", value: Double(points),
+                requirement: "must be at most \(maximumGridPoints) points; ε is too large to track at Δ = \(discretizationInterval) (use the RDP accountant or a coarser interval)")
+        }
     }
 
     /// ε at δ for the composition of every round in the ledger.
@@ -68,19 +82,21 @@ public struct PLDAccountant: Sendable, Equatable {
         if relevant.contains(where: { $0.noiseMultiplier == 0 }) { return .infinity }
         var worst = 0.0
         for direction in SubsampledGaussianLoss.Direction.allCases {
-            let perRound = relevant.map { entry in
-                PrivacyLossDistribution.subsampledGaussian(
-                    SubsampledGaussianLoss(samplingRate: entry.samplingRate, sigma: entry.noiseMultiplier, direction: direction),
-                    interval: discretizationInterval, tailMass: tailMass, discretization: discretization)
+            let perRound = try relevant.map { entry in
+                let loss = SubsampledGaussianLoss(samplingRate: entry.samplingRate, sigma: entry.noiseMultiplier, direction: direction)
+                let range = loss.lossRange(tailMass: tailMass)
+                try checkGridSize(Int(min(1e12, (range.upperBound - range.lowerBound) / discretizationInterval)))
+                return PrivacyLossDistribution.subsampledGaussian(
+                    loss, range: range, interval: discretizationInterval, discretization: discretization)
             }
-            let composed = compose(perRound, counts: relevant.map(\.rounds))
+            let composed = try compose(perRound, counts: relevant.map(\.rounds))
             worst = max(worst, composed.epsilon(forDelta: delta))
         }
         return worst
     }
 
     /// The distribution of the sum of `counts[i]` independent draws from each `pmfs[i]`.
-    private func compose(_ pmfs: [PrivacyLossDistribution], counts: [Int]) -> PrivacyLossDistribution {
+    private func compose(_ pmfs: [PrivacyLossDistribution], counts: [Int]) throws -> PrivacyLossDistribution {
         let interval = discretizationInterval
         // Window [lowest, highest] in grid units from Chernoff bounds on the sum.
         let lambdas: [Double] = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]
@@ -100,6 +116,7 @@ public struct PLDAccountant: Sendable, Equatable {
         let highest = min(maximum, Int((upper / interval).rounded(.up)))
         var length = 1
         while length < highest - lowest + 1 { length <<= 1 }
+        try checkGridSize(length)
 
         var productReal = [Double](repeating: 1, count: length)
         var productImaginary = [Double](repeating: 0, count: length)

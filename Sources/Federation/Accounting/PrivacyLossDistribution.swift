@@ -9,12 +9,12 @@ struct PrivacyLossDistribution: Sendable {
     var masses: [Double]
     var infinityMass: Double
 
-    /// One round of the subsampled Gaussian, discretised with `interval`, dropping at
-    /// most `tailMass` at each end (the upper tail to +∞, the lower tail onto the lowest
-    /// grid point: both pessimistic).
-    static func subsampledGaussian(_ loss: SubsampledGaussianLoss, interval: Double, tailMass: Double,
+    /// One round of the subsampled Gaussian on the grid of `interval` over `range`
+    /// (`SubsampledGaussianLoss.lossRange`, which leaves out a negligible tail mass at each
+    /// end: the upper tail goes to +∞, the lower tail onto the lowest grid point, both
+    /// pessimistic).
+    static func subsampledGaussian(_ loss: SubsampledGaussianLoss, range: ClosedRange<Double>, interval: Double,
                                    discretization: PLDAccountant.Discretization) -> PrivacyLossDistribution {
-        let range = loss.lossRange(tailMass: tailMass)
         let lowestIndex = Int((range.lowerBound / interval).rounded(.down))
         let highestIndex = max(lowestIndex + 1, Int((range.upperBound / interval).rounded(.up)))
         switch discretization {
