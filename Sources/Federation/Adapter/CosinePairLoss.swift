@@ -51,8 +51,9 @@ public struct CosinePairLoss: Sendable, Codable, Equatable {
         guard !pairs.isEmpty else { throw FederationError.empty(what: "training pairs") }
         let d = adapter.dimension
         let n = pairs.count
-        var firsts = [Float](); firsts.reserveCapacity(n * d)
-        var seconds = [Float](); seconds.reserveCapacity(n * d)
+        var firsts = [Float](), seconds = [Float]()
+        firsts.reserveCapacity(n * d)
+        seconds.reserveCapacity(n * d)
         for pair in pairs {
             guard pair.first.count == d, pair.second.count == d else {
                 throw FederationError.dimensionMismatch(
@@ -69,12 +70,14 @@ public struct CosinePairLoss: Sendable, Codable, Equatable {
         var total = 0.0
         for (row, pair) in pairs.enumerated() {
             let base = row * d
-            var normU = 0.0, normV = 0.0, dot = 0.0
+            var squaredNormU = 0.0, squaredNormV = 0.0, dot = 0.0
             for k in 0..<d {
                 let uk = Double(u[base + k]), vk = Double(v[base + k])
-                normU += uk * uk; normV += vk * vk; dot += uk * vk
+                squaredNormU += uk * uk
+                squaredNormV += vk * vk
+                dot += uk * vk
             }
-            normU = normU.squareRoot(); normV = normV.squareRoot()
+            let normU = squaredNormU.squareRoot(), normV = squaredNormV.squareRoot()
             guard normU > 0, normV > 0 else {
                 total += value(cosine: 0, isGenuine: pair.isGenuine)
                 continue
