@@ -79,7 +79,7 @@ import Testing
     @Test func localTrainingLowersTheLossAndIsDeterministic() throws {
         let pairs = syntheticPairs(count: 200, dimension: 16, noise: 1.0, seed: 21)
         let global = Adapter.identity(dimension: 16, withBias: true)
-        let configuration = LocalTrainingConfiguration(learningRate: 0.5, epochs: 3, batchSize: 16, seed: 9)
+        let configuration = LocalTrainingConfiguration(learningRate: 0.5, epochs: 3, batchSize: 16, loss: syntheticLoss, seed: 9)
         let first = try LocalTraining(configuration: configuration).train(from: global, on: pairs)
         let again = try LocalTraining(configuration: configuration).train(from: global, on: pairs)
         #expect(first.lossAfter < first.lossBefore)

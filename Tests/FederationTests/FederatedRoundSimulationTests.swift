@@ -22,7 +22,7 @@ import Testing
         }
     }
 
-    let training = LocalTrainingConfiguration(learningRate: 0.5, epochs: 2, batchSize: 16, seed: 1)
+    let training = LocalTrainingConfiguration(learningRate: 0.5, epochs: 2, batchSize: 16, loss: syntheticLoss, seed: 1)
     let clippingNorm = 2.0
 
     private func honestUpdate(kiosk: Int, global: Adapter, seed: UInt64) throws -> ClientUpdate {
@@ -47,7 +47,7 @@ import Testing
 
         let candidate = try global.replacingParameters(with: outcome.parameters)
         let heldOut = Self.kioskPairs(count: 300, seed: 999)
-        let loss = CosinePairLoss()
+        let loss = syntheticLoss
         let before = try strategy.evaluate(candidate: global, on: heldOut, loss: loss)
         let after = try strategy.evaluate(candidate: candidate, on: heldOut, loss: loss)
         #expect(after.passesGate(comparedWith: before))
@@ -101,7 +101,7 @@ import Testing
         #expect(refusal?.contains("above the budget ε = 8.0") == true)
 
         let heldOut = Self.kioskPairs(count: 300, seed: 4242)
-        let loss = CosinePairLoss()
+        let loss = syntheticLoss
         let before = try EvaluationReport(adapter: Adapter.identity(dimension: 16, withBias: true), pairs: heldOut, loss: loss)
         let after = try EvaluationReport(adapter: global, pairs: heldOut, loss: loss)
         #expect(after.meanLoss < before.meanLoss)

@@ -155,9 +155,9 @@ import Testing
     @Test func evaluationGateComparesWithTheBaseline() throws {
         let pairs = syntheticPairs(count: 150, dimension: 16, noise: 1.0, seed: 33)
         let global = Adapter.identity(dimension: 16, withBias: true)
-        let trained = try LocalTraining(configuration: LocalTrainingConfiguration(learningRate: 0.5, epochs: 3, batchSize: 16))
+        let trained = try LocalTraining(configuration: LocalTrainingConfiguration(learningRate: 0.5, epochs: 3, batchSize: 16, loss: syntheticLoss))
             .train(from: global, on: pairs).adapter
-        let loss = CosinePairLoss()
+        let loss = syntheticLoss
         let baseline = try FedAvg().evaluate(candidate: global, on: pairs, loss: loss)
         let candidate = try FedAvg().evaluate(candidate: trained, on: pairs, loss: loss)
         #expect(candidate.passesGate(comparedWith: baseline))

@@ -11,7 +11,7 @@ public struct LocalTrainingConfiguration: Sendable, Codable, Equatable {
     /// Seeds the shuffling, so a kiosk's training is reproducible.
     public var seed: UInt64
 
-    public init(learningRate: Double = 0.05, epochs: Int = 1, batchSize: Int = 32,
+    public init(learningRate: Double = 0.01, epochs: Int = 1, batchSize: Int = 32,
                 loss: CosinePairLoss = CosinePairLoss(), seed: UInt64 = 0) {
         self.learningRate = learningRate
         self.epochs = epochs
