@@ -37,10 +37,10 @@ func forEachColumnBlock(of matrix: UpdateMatrix, blockWidth: Int = 64,
 /// avoids the mispredictions that dominate a classic Hoare loop (about 3× here; keep the
 /// increment a plain `+=` of a 0/1 select, which compiles to a conditional move). The
 /// pivot is the median of three (a sample at the target rank was tried and was no
-/// faster). When the pivot is
-/// the range's minimum its copies are gathered by a second pass, so columns full of ties
-/// (an untrained parameter is 0 in every update) stay linear. Clients choose the values, so an adversarial column
-/// must not make this quadratic: after a bounded number of rounds the rest is sorted.
+/// faster). When the pivot is the range's minimum its copies are gathered by a second
+/// pass, so columns full of ties (an untrained parameter is 0 in every update) stay
+/// linear. Clients choose the values, so an adversarial column must not make this
+/// quadratic: after a bounded number of rounds the rest is sorted.
 @inline(__always)
 func select<Value: Comparable>(_ k: Int, in values: UnsafeMutableBufferPointer<Value>, range: Range<Int>) {
     var low = range.lowerBound, high = range.upperBound   // half-open [low, high)
