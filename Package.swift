@@ -40,6 +40,10 @@ let package = Package(
         ),
         // Mergeable score statistics, bob.measure-exact error rates, thresholds, drift. No I/O.
         .target(name: "Calibration", swiftSettings: strictSettings),
+        // OpenBLAS, for the face network and the aggregators.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
+        .target(name: "Federation", dependencies: ["CBLAS"], swiftSettings: strictSettings),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
@@ -140,6 +144,18 @@ let package = Package(
             name: "calibration-bench",
             dependencies: ["Calibration"],
             path: "Benchmarks/CalibrationBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "federation-bench",
+            dependencies: ["Federation", "CBLAS"],
+            path: "Benchmarks/FederationBench",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FederationTests",
+            dependencies: ["Federation"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,114 @@
+import Federation
+import Testing
+
+/// Whole rounds in memory: kiosks train on their own pairs, clip, upload; the server
+/// aggregates, evaluates and accounts. No network or storage (that is the server's part).
+@Suite struct FederatedRoundSimulationTests {
+    /// Pairs whose identity lives in the first `signal` dimensions while the others carry
+    /// only per-capture noise: the identity adapter is far from optimal, so training has
+    /// something to learn (down-weighting the noisy dimensions).
+    static func kioskPairs(count: Int, dimension: Int = 16, signal: Int = 4, seed: UInt64) -> [LabelledPair] {
+        var generator = SeededGenerator(seed: seed)
+        var gaussian = SeededGaussianNoise(generator: SeededGenerator(seed: seed ^ 0xA5A5))
+        func identity() -> [Float] { (0..<signal).map { _ in Float(gaussian.nextStandardNormal()) } }
+        func capture(_ identity: [Float]) -> [Float] {
+            identity.map { $0 + 0.3 * Float(gaussian.nextStandardNormal()) }
+                + (signal..<dimension).map { _ in 1.5 * Float(gaussian.nextStandardNormal()) }
+        }
+        return (0..<count).map { _ in
+            let person = identity()
+            let isGenuine = Bool.random(using: &generator)
+            return LabelledPair(first: capture(person), second: capture(isGenuine ? person : identity()), isGenuine: isGenuine)
+        }
+    }
+
+    let training = LocalTrainingConfiguration(learningRate: 0.5, epochs: 2, batchSize: 16, loss: syntheticLoss, seed: 1)
+    let clippingNorm = 2.0
+
+    private func honestUpdate(kiosk: Int, global: Adapter, seed: UInt64) throws -> ClientUpdate {
+        let pairs = Self.kioskPairs(count: 120, seed: seed)
+        let local = try LocalTraining(configuration: training).train(from: global, on: pairs).adapter
+        let update = try ModelUpdate(local: local, global: global, exampleCount: pairs.count).clipped(toNorm: clippingNorm)
+        return ClientUpdate(clientID: "kiosk-\(kiosk)", update: update)
+    }
+
+    @Test func outOfBoundUpdateIsDiscardedAndTheReleasePassesTheGate() throws {
+        let global = Adapter.identity(dimension: 16, withBias: true)
+        var updates = try (0..<2).map { try honestUpdate(kiosk: $0, global: global, seed: UInt64(100 + $0)) }
+        // The third kiosk skips clipping and boosts its update 50×.
+        let attacker = try honestUpdate(kiosk: 2, global: global, seed: 102)
+        updates.append(ClientUpdate(clientID: "kiosk-2", update: ModelUpdate(
+            values: attacker.update.values.map { $0 * 50 }, exampleCount: attacker.update.exampleCount)))
+
+        var strategy = NormBounding(bound: clippingNorm * 1.01, mode: .reject)
+        let outcome = try strategy.aggregate(round: 1, global: global.parameters, updates: UpdateMatrix(updates: updates))
+        #expect(outcome.rejected.map(\.clientID) == ["kiosk-2"])
+        #expect(outcome.accepted == ["kiosk-0", "kiosk-1"])
+
+        let candidate = try global.replacingParameters(with: outcome.parameters)
+        let heldOut = Self.kioskPairs(count: 300, seed: 999)
+        let loss = syntheticLoss
+        let before = try strategy.evaluate(candidate: global, on: heldOut, loss: loss)
+        let after = try strategy.evaluate(candidate: candidate, on: heldOut, loss: loss)
+        #expect(after.passesGate(comparedWith: before))
+        #expect(after.meanLoss < before.meanLoss)
+
+        // Without the bound, the boosted update would have wrecked the model.
+        var plain = FedAvg()
+        let poisoned = try plain.aggregate(round: 1, global: global.parameters, updates: UpdateMatrix(updates: updates))
+        let poisonedReport = try plain.evaluate(candidate: global.replacingParameters(with: poisoned.parameters), on: heldOut, loss: loss)
+        #expect(poisonedReport.meanLoss > after.meanLoss)
+    }
+
+    /// DP-FedAvg over several rounds: the budget admits rounds until it would be exceeded,
+    /// the model still improves under noise, and the release carries its statement.
+    @Test func dpRoundsImproveTheModelWithinTheBudget() throws {
+        let kiosks = 10
+        let samplingRate = 0.5
+        let noiseMultiplier = 0.8
+        let budget = PrivacyBudget(epsilon: 8, delta: 1e-5, accountant: .rdp)
+        var strategy = DPFedAvg(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
+                                expectedClientCount: samplingRate * Double(kiosks),
+                                noise: SeededGaussianNoise(generator: SeededGenerator(seed: 77)))
+        var sampler = SeededGenerator(seed: 5)
+        var global = Adapter.identity(dimension: 16, withBias: true)
+        var ledger: [PrivacyLedgerEntry] = []
+        let nextRound = PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: 1)
+        var roundsRun = 0
+        var refusal: String?
+        for round in 1...40 {
+            if case let .refused(reason, _) = try budget.admit(nextRound: nextRound, after: ledger) {
+                refusal = reason
+                break
+            }
+            let context = RoundContext(roundNumber: round, eligibleClients: (0..<kiosks).map { "kiosk-\($0)" },
+                                       samplingRate: samplingRate, localTraining: training, clippingNorm: clippingNorm)
+            let plan = strategy.configureRound(context, using: &sampler)
+            if !plan.selectedClients.isEmpty {
+                let updates = try plan.selectedClients.enumerated().map { index, _ in
+                    try honestUpdate(kiosk: index, global: global, seed: UInt64(round * 100 + index))
+                }
+                let outcome = try strategy.aggregate(round: round, global: global.parameters, updates: UpdateMatrix(updates: updates))
+                global = try global.replacingParameters(with: outcome.parameters)
+            }
+            // A round spends privacy whether or not anyone was sampled.
+            ledger = [PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: round)]
+            roundsRun = round
+        }
+        let spent = try RDPAccountant().epsilon(for: ledger, delta: 1e-5).epsilon
+        #expect(spent <= 8)
+        #expect(roundsRun < 40)
+        #expect(refusal?.contains("above the budget ε = 8.0") == true)
+
+        let heldOut = Self.kioskPairs(count: 300, seed: 4242)
+        let loss = syntheticLoss
+        let before = try EvaluationReport(adapter: Adapter.identity(dimension: 16, withBias: true), pairs: heldOut, loss: loss)
+        let after = try EvaluationReport(adapter: global, pairs: heldOut, loss: loss)
+        #expect(after.meanLoss < before.meanLoss)
+
+        let statement = try PrivacyStatement(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate,
+                                             releaseRounds: roundsRun, ledger: ledger, delta: 1e-5)
+        #expect(abs(statement.cumulativeEpsilonRDP - spent) < 1e-12)
+        #expect(statement.cumulativeEpsilonPLD < statement.cumulativeEpsilonRDP)
+    }
+}
