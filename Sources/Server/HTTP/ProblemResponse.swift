@@ -32,7 +32,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as ProblemResponse {
             return try problem.response(from: request, context: context)
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
             let type: ProblemType
             switch error.status.code {
             case 404: type = .notFound
@@ -43,7 +43,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case 500...: type = .internalError
             default: type = .invalidRequest
             }
-            return try ProblemResponse(type, error.body).response(from: request, context: context)
+            return try ProblemResponse(type, (error as? HTTPError)?.body).response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return try ProblemResponse(.internalError, "the error was logged").response(from: request, context: context)

@@ -45,7 +45,7 @@ enum JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw ProblemResponse(.bodyTooLarge, "the limit for this endpoint is \(limit) bytes")
         }
         let data = Data(buffer.readableBytesView)

@@ -39,7 +39,7 @@ struct OutcomeRoutes: Sendable {
         do {
             var buffer = try await request.body.collect(upTo: maximumBodyBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw reject(.bodyTooLarge, "the limit is \(maximumBodyBytes) bytes; send smaller batches")
         }
 
