@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --product faceloop-server --product faceloop --product faceloop-agent
+swift build -c release
 exec .build/release/faceloop-server "$@"
