@@ -44,6 +44,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
         .target(name: "Federation", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        // Wire types of the threshold-release endpoints (shared by server, agent and CLI).
+        .target(
+            name: "ThresholdAPI",
+            dependencies: ["Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
@@ -63,7 +69,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Feedback", "Storage", "DeviceIdentity",
+                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -83,7 +89,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Feedback", "DeviceIdentity",
+                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,7 +102,7 @@ let package = Package(
         .target(
             name: "OperatorClient",
             dependencies: [
-                "Feedback",
+                "Feedback", "Calibration", "ThresholdAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -114,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent",
+                "Agent", "Calibration", "Feedback",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -122,7 +128,8 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient",
+                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
