@@ -1,0 +1,143 @@
+import CBLAS
+
+/// A convolution with the following per-channel affine map (and optional ReLU) folded in,
+/// run as im2col followed by one `cblas_sgemm` per band of output rows.
+struct Convolution: Sendable {
+    let outputChannels: Int
+    let inputChannels: Int
+    let kernelHeight: Int
+    let kernelWidth: Int
+    let strideY: Int
+    let strideX: Int
+    let padY: Int
+    let padX: Int
+    let appliesReLU: Bool
+    /// OIHW weights already multiplied by the affine scale.
+    private let weights: [Float]
+    private let biases: [Float]
+
+    /// The im2col buffer is capped at about this many floats (32 MB) so that large detector
+    /// canvases are processed in bands of output rows instead of one huge matrix.
+    private static let maxColumnBufferFloats = 8 << 20
+
+    init(_ record: DnnLayerRecord.Convolution, affine: DnnLayerRecord.ChannelAffine?, appliesReLU: Bool) {
+        outputChannels = record.outputChannels
+        inputChannels = record.inputChannels
+        kernelHeight = record.kernelHeight
+        kernelWidth = record.kernelWidth
+        strideY = record.strideY
+        strideX = record.strideX
+        padY = record.padY
+        padX = record.padX
+        self.appliesReLU = appliesReLU
+        var weights = record.weights
+        var biases = record.biases
+        if let affine {
+            let perFilter = record.inputChannels * record.kernelHeight * record.kernelWidth
+            for filter in 0..<record.outputChannels {
+                let scale = affine.scale[filter]
+                for index in filter * perFilter..<(filter + 1) * perFilter {
+                    weights[index] *= scale
+                }
+                biases[filter] = scale * biases[filter] + affine.shift[filter]
+            }
+        }
+        self.weights = weights
+        self.biases = biases
+    }
+
+    func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        (1 + (height + 2 * padY - kernelHeight) / strideY, 1 + (width + 2 * padX - kernelWidth) / strideX)
+    }
+
+    func callAsFunction(_ input: FeatureMap) -> FeatureMap {
+        precondition(input.channels == inputChannels, "convolution input has \(input.channels) channels, expected \(inputChannels)")
+        let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
+        var output = FeatureMap(zerosWithChannels: outputChannels, height: max(outHeight, 0), width: max(outWidth, 0))
+        guard outHeight > 0, outWidth > 0 else { return output }
+        let patchSize = inputChannels * kernelHeight * kernelWidth
+        let rowsPerBand = max(1, min(outHeight, Self.maxColumnBufferFloats / max(1, patchSize * outWidth)))
+        var columns = [Float](repeating: 0, count: patchSize * rowsPerBand * outWidth)
+        let planeSize = outHeight * outWidth
+
+        input.values.withUnsafeBufferPointer { source in
+            weights.withUnsafeBufferPointer { filterWeights in
+                columns.withUnsafeMutableBufferPointer { columnBuffer in
+                    output.values.withUnsafeMutableBufferPointer { destination in
+                        var firstRow = 0
+                        while firstRow < outHeight {
+                            let bandRows = min(rowsPerBand, outHeight - firstRow)
+                            let bandColumns = bandRows * outWidth
+                            fillColumns(source, input: input, firstRow: firstRow, rows: bandRows,
+                                        outWidth: outWidth, into: columnBuffer)
+                            cblas_sgemm(
+                                CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                Int32(outputChannels), Int32(bandColumns), Int32(patchSize),
+                                1, filterWeights.baseAddress, Int32(patchSize),
+                                columnBuffer.baseAddress, Int32(bandColumns),
+                                0, destination.baseAddress! + firstRow * outWidth, Int32(planeSize)
+                            )
+                            firstRow += bandRows
+                        }
+                        addBiasAndActivation(destination, planeSize: planeSize)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// im2col for output rows `firstRow ..< firstRow + rows`: row index of the column matrix is
+    /// c·kh·kw + ky·kw + kx, column index the output pixel; cells outside the input are 0.
+    private func fillColumns(
+        _ source: UnsafeBufferPointer<Float>, input: FeatureMap,
+        firstRow: Int, rows: Int, outWidth: Int, into columns: UnsafeMutableBufferPointer<Float>
+    ) {
+        let bandColumns = rows * outWidth
+        var row = 0
+        for channel in 0..<inputChannels {
+            let plane = source.baseAddress! + channel * input.planeSize
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let target = columns.baseAddress! + row * bandColumns
+                    for outY in 0..<rows {
+                        let inY = (firstRow + outY) * strideY - padY + ky
+                        let targetRow = target + outY * outWidth
+                        guard inY >= 0, inY < input.height else {
+                            targetRow.update(repeating: 0, count: outWidth)
+                            continue
+                        }
+                        let sourceRow = plane + inY * input.width
+                        if strideX == 1 {
+                            // Contiguous copy with zero edges.
+                            let shift = kx - padX
+                            let first = min(outWidth, max(0, -shift))
+                            let last = max(first, min(outWidth, input.width - shift))
+                            if first > 0 { targetRow.update(repeating: 0, count: first) }
+                            if last > first { (targetRow + first).update(from: sourceRow + first + shift, count: last - first) }
+                            if last < outWidth { (targetRow + last).update(repeating: 0, count: outWidth - last) }
+                        } else {
+                            for outX in 0..<outWidth {
+                                let inX = outX * strideX - padX + kx
+                                targetRow[outX] = (inX >= 0 && inX < input.width) ? sourceRow[inX] : 0
+                            }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    private func addBiasAndActivation(_ output: UnsafeMutableBufferPointer<Float>, planeSize: Int) {
+        for channel in 0..<outputChannels {
+            let bias = biases[channel]
+            let plane = output.baseAddress! + channel * planeSize
+            if appliesReLU {
+                for index in 0..<planeSize { plane[index] = max(plane[index] + bias, 0) }
+            } else {
+                for index in 0..<planeSize { plane[index] += bias }
+            }
+        }
+    }
+}

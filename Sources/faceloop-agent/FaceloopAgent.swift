@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct FaceloopAgent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faceloop-agent",
+        abstract: "The FaceLoop kiosk agent.",
+        subcommands: [EmbedCommand.self]
+    )
+}
