@@ -46,7 +46,10 @@ let package = Package(
         ),
         .testTarget(
             name: "FaceVerificationTests",
-            dependencies: ["FaceVerification"],
+            dependencies: [
+                "FaceVerification",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
