@@ -5,6 +5,6 @@ struct FaceloopAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faceloop-agent",
         abstract: "The FaceLoop kiosk agent.",
-        subcommands: [EmbedCommand.self]
+        subcommands: [EmbedCommand.self, VerifyCommand.self, SubjectCommands.self, EvaluateCommand.self]
     )
 }
