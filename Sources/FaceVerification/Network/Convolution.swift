@@ -16,9 +16,10 @@ struct Convolution: Sendable {
     private let weights: [Float]
     private let biases: [Float]
 
-    /// The im2col buffer is capped at about this many floats (32 MB) so that large detector
-    /// canvases are processed in bands of output rows instead of one huge matrix.
-    private static let maxColumnBufferFloats = 8 << 20
+    /// The im2col buffer is capped at about this many floats (8 MB) so that large detector
+    /// canvases are processed in bands of output rows instead of one huge matrix, and the
+    /// buffer stays small enough to be reused from the allocator rather than faulted in anew.
+    private static let maxColumnBufferFloats = 2 << 20
 
     init(_ record: DnnLayerRecord.Convolution, affine: DnnLayerRecord.ChannelAffine?, appliesReLU: Bool) {
         outputChannels = record.outputChannels
@@ -53,12 +54,21 @@ struct Convolution: Sendable {
     func callAsFunction(_ input: FeatureMap) -> FeatureMap {
         precondition(input.channels == inputChannels, "convolution input has \(input.channels) channels, expected \(inputChannels)")
         let (outHeight, outWidth) = outputSize(height: input.height, width: input.width)
-        var output = FeatureMap(zerosWithChannels: outputChannels, height: max(outHeight, 0), width: max(outWidth, 0))
-        guard outHeight > 0, outWidth > 0 else { return output }
+        guard outHeight > 0, outWidth > 0 else {
+            return FeatureMap(zerosWithChannels: outputChannels, height: max(outHeight, 0), width: max(outWidth, 0))
+        }
         let patchSize = inputChannels * kernelHeight * kernelWidth
         let rowsPerBand = max(1, min(outHeight, Self.maxColumnBufferFloats / max(1, patchSize * outWidth)))
-        var columns = [Float](repeating: 0, count: patchSize * rowsPerBand * outWidth)
         let planeSize = outHeight * outWidth
+        // Both buffers are written in full (im2col fills every cell, sgemm with beta 0 every
+        // output), so they are not zeroed first.
+        var columns = [Float](unsafeUninitializedCapacity: patchSize * rowsPerBand * outWidth) { _, count in
+            count = patchSize * rowsPerBand * outWidth
+        }
+        var output = FeatureMap(
+            channels: outputChannels, height: outHeight, width: outWidth,
+            values: [Float](unsafeUninitializedCapacity: outputChannels * planeSize) { _, count in count = outputChannels * planeSize }
+        )
 
         input.values.withUnsafeBufferPointer { source in
             weights.withUnsafeBufferPointer { filterWeights in
@@ -117,10 +127,18 @@ struct Convolution: Sendable {
                             if last > first { (targetRow + first).update(from: sourceRow + first + shift, count: last - first) }
                             if last < outWidth { (targetRow + last).update(repeating: 0, count: outWidth - last) }
                         } else {
-                            for outX in 0..<outWidth {
-                                let inX = outX * strideX - padX + kx
-                                targetRow[outX] = (inX >= 0 && inX < input.width) ? sourceRow[inX] : 0
+                            // Output columns whose input column outX·stride − pad + kx is inside.
+                            let offset = kx - padX
+                            let first = min(outWidth, max(0, (-offset + strideX - 1) / strideX))
+                            let lastInside = input.width - 1 - offset
+                            let last = lastInside < 0 ? first : max(first, min(outWidth, lastInside / strideX + 1))
+                            for outX in 0..<first { targetRow[outX] = 0 }
+                            var inX = first * strideX + offset
+                            for outX in first..<last {
+                                targetRow[outX] = sourceRow[inX]
+                                inX += strideX
                             }
+                            for outX in last..<outWidth { targetRow[outX] = 0 }
                         }
                     }
                     row += 1
