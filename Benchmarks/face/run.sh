@@ -6,7 +6,8 @@
 #   IMAGES_DIR  folder searched recursively for JPEGs (default: ../shared/faces-lfw/images
 #               beside the repository, 250×250 LFW photos)
 #   COUNT       number of images (default 40)
-# Environment: OPENBLAS_CORETYPE (default SkylakeX; see docs/face-verification.md),
+# Environment: BENCH_OPENBLAS_CORETYPE (OpenBLAS kernel, default SkylakeX whatever
+#              OPENBLAS_CORETYPE the shell has; see docs/face-verification.md),
 #              BENCH_CPU (core to pin to, default 0).
 set -euo pipefail
 
@@ -14,7 +15,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 images_dir="${1:-$repo_root/../shared/faces-lfw/images}"
 count="${2:-40}"
 cpu="${BENCH_CPU:-0}"
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
+export OPENBLAS_CORETYPE="${BENCH_OPENBLAS_CORETYPE:-SkylakeX}"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 if [[ ! -d "$images_dir" ]]; then

@@ -11,17 +11,18 @@ import Foundation
 public struct ShapePredictor: Sendable {
     public static let fileName = "shape_predictor_5_face_landmarks.dat"
 
-    /// A complete binary regression tree: splits at nodes 0…n−1, leaves after them.
-    private struct RegressionTree: Sendable {
-        var splits: [(first: Int, second: Int, threshold: Float)]
-        /// Each leaf is a shape update of 2·parts values.
-        var leaves: [[Float]]
-    }
-
+    /// One cascade stage: its feature pixels and its forest, stored flat so that the hot loop
+    /// walks plain buffers. Every tree has the same number of splits (a complete binary tree).
     private struct Cascade: Sendable {
-        var trees: [RegressionTree]
         var anchors: [Int]
         var offsets: [(x: Float, y: Float)]
+        var treeCount: Int
+        var splitsPerTree: Int
+        /// Feature indices of split s of tree t at [2·(t·splitsPerTree + s)] and the next slot.
+        var splitFeatures: [Int32]
+        var splitThresholds: [Float]
+        /// Leaf l of tree t is the shape update at [(t·(splitsPerTree + 1) + l)·shapeLength].
+        var leaves: [Float]
     }
 
     /// Mean shape x0, y0, x1, y1, … in box-normalised coordinates.
@@ -40,27 +41,29 @@ public struct ShapePredictor: Sendable {
         let shapeLength = shape.rows
 
         let cascadeCount = try reader.readInt(in: 0...1000)
-        var forests: [[RegressionTree]] = []
+        var forests: [(treeCount: Int, splitsPerTree: Int, features: [Int32], thresholds: [Float], leaves: [Float])] = []
         for _ in 0..<cascadeCount {
             let treeCount = try reader.readInt(in: 0...100_000)
-            var trees: [RegressionTree] = []
+            var splitsPerTree = -1
+            var features: [Int32] = [], thresholds: [Float] = [], leaves: [Float] = []
             for _ in 0..<treeCount {
                 let splitCount = try reader.readInt(in: 0...65536)
-                var splits: [(first: Int, second: Int, threshold: Float)] = []
+                guard splitsPerTree == -1 || splitsPerTree == splitCount else { throw reader.corrupt("trees of different depths") }
+                splitsPerTree = splitCount
                 for _ in 0..<splitCount {
-                    splits.append((try reader.readInt(), try reader.readInt(), try reader.readFloat()))
+                    features.append(Int32(try reader.readInt(in: 0...Int(Int32.max))))
+                    features.append(Int32(try reader.readInt(in: 0...Int(Int32.max))))
+                    thresholds.append(try reader.readFloat())
                 }
                 let leafCount = try reader.readInt(in: 0...65536)
                 guard leafCount == splitCount + 1 else { throw reader.corrupt("tree with \(splitCount) splits and \(leafCount) leaves") }
-                var leaves: [[Float]] = []
                 for _ in 0..<leafCount {
                     let leaf = try reader.readFloatMatrix()
                     guard leaf.values.count == shapeLength else { throw reader.corrupt("leaf of \(leaf.values.count) values") }
-                    leaves.append(leaf.values)
+                    leaves += leaf.values
                 }
-                trees.append(RegressionTree(splits: splits, leaves: leaves))
             }
-            forests.append(trees)
+            forests.append((treeCount, max(splitsPerTree, 0), features, thresholds, leaves))
         }
 
         guard try reader.readInt(in: 0...1000) == cascadeCount else { throw reader.corrupt("anchor list count differs from cascade count") }
@@ -75,12 +78,13 @@ public struct ShapePredictor: Sendable {
             let count = try reader.readInt(in: 0...1_000_000)
             guard count == anchors[index].count else { throw reader.corrupt("offsets and anchors differ in count") }
             let offsets = try (0..<count).map { _ in (x: try reader.readFloat(), y: try reader.readFloat()) }
-            for tree in forests[index] {
-                for split in tree.splits where split.first >= count || split.second >= count {
-                    throw reader.corrupt("split refers to feature \(max(split.first, split.second)) of \(count)")
-                }
+            let forest = forests[index]
+            if let outside = forest.features.first(where: { Int($0) >= count }) {
+                throw reader.corrupt("split refers to feature \(outside) of \(count)")
             }
-            cascades.append(Cascade(trees: forests[index], anchors: anchors[index], offsets: offsets))
+            cascades.append(Cascade(anchors: anchors[index], offsets: offsets, treeCount: forest.treeCount,
+                                    splitsPerTree: forest.splitsPerTree, splitFeatures: forest.features,
+                                    splitThresholds: forest.thresholds, leaves: forest.leaves))
         }
         guard reader.isAtEnd else { throw reader.corrupt("unexpected data after the model") }
         self.cascades = cascades
@@ -111,19 +115,38 @@ public struct ShapePredictor: Sendable {
                 features.append(greyValue(of: image, at: toImage(x, y)))
             }
 
-            for tree in cascade.trees {
-                var node = 0
-                while node < tree.splits.count {
-                    let split = tree.splits[node]
-                    node = features[split.first] - features[split.second] > split.threshold ? 2 * node + 1 : 2 * node + 2
-                }
-                let leaf = tree.leaves[node - tree.splits.count]
-                for index in 0..<current.count { current[index] += leaf[index] }
-            }
+            applyForest(cascade, features: features, to: &current)
         }
         return stride(from: 0, to: current.count, by: 2).map { index in
             let point = toImage(current[index], current[index + 1])
             return FacePoint(x: Self.nearestPixel(point.x), y: Self.nearestPixel(point.y))
+        }
+    }
+
+    /// Walks every tree of the cascade from its root to a leaf and adds the leaves to `shape`.
+    private func applyForest(_ cascade: Cascade, features: [Float], to shape: inout [Float]) {
+        let splits = cascade.splitsPerTree
+        let length = shape.count
+        cascade.splitFeatures.withUnsafeBufferPointer { splitFeatures in
+            cascade.splitThresholds.withUnsafeBufferPointer { thresholds in
+                cascade.leaves.withUnsafeBufferPointer { leaves in
+                    features.withUnsafeBufferPointer { features in
+                        shape.withUnsafeMutableBufferPointer { shape in
+                            for tree in 0..<cascade.treeCount {
+                                let firstSplit = tree * splits
+                                var node = 0
+                                while node < splits {
+                                    let split = firstSplit + node
+                                    let difference = features[Int(splitFeatures[2 * split])] - features[Int(splitFeatures[2 * split + 1])]
+                                    node = difference > thresholds[split] ? 2 * node + 1 : 2 * node + 2
+                                }
+                                let leaf = (tree * (splits + 1) + node - splits) * length
+                                for index in 0..<length { shape[index] += leaves[leaf + index] }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
