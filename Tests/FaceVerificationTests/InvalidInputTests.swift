@@ -72,6 +72,48 @@ struct InvalidInputTests {
         #expect(analysis.primaryFace == nil)
     }
 
+    @Test("randomly damaged JPEGs decode or fail with a typed error")
+    func damagedJPEGs() throws {
+        let original = try TestSupport.imageBytes("biden_1.jpg")
+        // A fixed linear congruential sequence, so a failure reproduces.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        for _ in 0..<40 {
+            var bytes = original
+            for _ in 0..<(1 + next(8)) { bytes[next(min(bytes.count, 4096))] = UInt8(next(256)) }
+            do {
+                let image = try JPEGDecoder().decode(bytes)
+                #expect(image.pixels.count == image.width * image.height * 3)
+            } catch {
+                #expect(error is FaceVerificationError)
+            }
+        }
+    }
+
+    @Test("tiny and degenerate frames give no detections", arguments: [(1, 1), (7, 3), (3, 90), (90, 4), (24, 24)])
+    func tinyFrames(width: Int, height: Int) throws {
+        let pipeline = try TestSupport.pipeline()
+        let image = RGBImage(width: width, height: height, pixels: (0..<width * height * 3).map { UInt8($0 % 251) })
+        let analysis = pipeline.analyze(image: image)
+        #expect(analysis.detections.isEmpty)
+        #expect(analysis.primaryFace == nil)
+    }
+
+    @Test("landmarks outside the frame give a black chip, not a crash")
+    func chipOutsideFrame() {
+        let image = RGBImage(width: 50, height: 50, pixels: [UInt8](repeating: 200, count: 50 * 50 * 3))
+        let far = [FacePoint(x: 9000, y: 9000), FacePoint(x: 8990, y: 9000), FacePoint(x: 8950, y: 9000),
+                   FacePoint(x: 8960, y: 9000), FacePoint(x: 8975, y: 9030)]
+        let chip = FaceChipExtractor().chip(from: image, landmarks: far)
+        #expect(chip.width == 150 && chip.height == 150)
+        #expect(chip.pixels.allSatisfy { $0 == 0 })
+        let collapsed = [FacePoint](repeating: FacePoint(x: 25, y: 25), count: 5)
+        #expect(FaceChipExtractor().chip(from: image, landmarks: collapsed).width == 150)
+    }
+
     @Test("a missing model file names itself and the set-up command")
     func missingModel() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-no-models-\(UUID().uuidString)")
