@@ -52,7 +52,7 @@ struct DlibParityTests {
     func chipDescriptor(reference: DlibReference.Image) throws {
         let pipeline = try TestSupport.pipeline()
         let chip = FaceChipExtractor().chip(from: try TestSupport.decodedImage(reference.file), landmarks: reference.face.points)
-        let descriptor = pipeline.descriptorNetwork.descriptor(of: chip)
+        let descriptor = try pipeline.descriptorNetwork.descriptor(of: chip)
         #expect(descriptor.count == 128)
         #expect(TestSupport.maxAbsoluteDifference(descriptor, reference.face.chip_descriptor) <= 1e-4)
     }

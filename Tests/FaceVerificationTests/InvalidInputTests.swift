@@ -67,7 +67,7 @@ struct InvalidInputTests {
     func noFace() throws {
         let pipeline = try TestSupport.pipeline()
         let grey = RGBImage(width: 200, height: 160, pixels: [UInt8](repeating: 128, count: 200 * 160 * 3))
-        let analysis = pipeline.analyze(image: grey)
+        let analysis = try pipeline.analyze(image: grey)
         #expect(analysis.detections.isEmpty)
         #expect(analysis.primaryFace == nil)
     }
@@ -97,7 +97,7 @@ struct InvalidInputTests {
     func tinyFrames(width: Int, height: Int) throws {
         let pipeline = try TestSupport.pipeline()
         let image = RGBImage(width: width, height: height, pixels: (0..<width * height * 3).map { UInt8($0 % 251) })
-        let analysis = pipeline.analyze(image: image)
+        let analysis = try pipeline.analyze(image: image)
         #expect(analysis.detections.isEmpty)
         #expect(analysis.primaryFace == nil)
     }
@@ -112,6 +112,14 @@ struct InvalidInputTests {
         #expect(chip.pixels.allSatisfy { $0 == 0 })
         let collapsed = [FacePoint](repeating: FacePoint(x: 25, y: 25), count: 5)
         #expect(FaceChipExtractor().chip(from: image, landmarks: collapsed).width == 150)
+    }
+
+    @Test("the descriptor network refuses an image that is not a 150×150 chip")
+    func wrongChipSize() throws {
+        let network = try TestSupport.pipeline().descriptorNetwork
+        #expect(throws: FaceVerificationError.invalidChipSize(width: 100, height: 150)) {
+            try network.descriptor(of: RGBImage(width: 100, height: 150))
+        }
     }
 
     @Test("a missing model file names itself and the set-up command")

@@ -37,6 +37,10 @@ struct MatchingTests {
         #expect(throws: FaceVerificationError.self) { try EmbeddingAdapter(weights: weights, bias: [1]) }
         #expect(throws: FaceVerificationError.self) { try EmbeddingAdapter(weights: weights.map { _ in .nan }) }
         #expect(throws: FaceVerificationError.descriptorLengthMismatch(expected: 128, actual: 2)) { try adapter.apply(to: [1, 2]) }
+        // JSON round trip keeps the adapter; a malformed one is refused on decoding.
+        #expect(try JSONDecoder().decode(EmbeddingAdapter.self, from: JSONEncoder().encode(adapter)) == adapter)
+        let malformed = Data(#"{"dimension": 128, "weights": [1, 2, 3]}"#.utf8)
+        #expect(throws: FaceVerificationError.self) { try JSONDecoder().decode(EmbeddingAdapter.self, from: malformed) }
     }
 
     @Test("the verifier applies the adapter before comparing")

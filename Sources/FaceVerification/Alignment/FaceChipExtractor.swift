@@ -79,8 +79,8 @@ public struct FaceChipExtractor: Sendable {
                        (rectangle.left, rectangle.bottom), (rectangle.right, rectangle.bottom)]
             .map { rotate($0, about: rectangle.center, by: placement.angle) }
         let bounds = DoubleRectangle(
-            left: corners.map(\.x).min()! - growth, top: corners.map(\.y).min()! - growth,
-            right: corners.map(\.x).max()! + growth, bottom: corners.map(\.y).max()! + growth
+            left: corners.map(\.x).reduce(.infinity, min) - growth, top: corners.map(\.y).reduce(.infinity, min) - growth,
+            right: corners.map(\.x).reduce(-.infinity, max) + growth, bottom: corners.map(\.y).reduce(-.infinity, max) + growth
         ).intersection(DoubleRectangle(left: 0, top: 0, right: Double(image.width - 1), bottom: Double(image.height - 1)))
         let crop = (left: Int(bounds.left.rounded()), top: Int(bounds.top.rounded()),
                     right: Int(bounds.right.rounded()), bottom: Int(bounds.bottom.rounded()))

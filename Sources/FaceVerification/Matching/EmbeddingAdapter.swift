@@ -24,6 +24,9 @@ public struct EmbeddingAdapter: Sendable, Equatable, Codable {
     }
 
     public init(weights: [Float], bias: [Float]? = nil, dimension: Int = FaceDescriptorNetwork.descriptorLength) throws {
+        guard (1...4096).contains(dimension) else {
+            throw FaceVerificationError.invalidAdapter(reason: "dimension \(dimension)")
+        }
         guard weights.count == dimension * dimension else {
             throw FaceVerificationError.invalidAdapter(reason: "\(weights.count) weights for a \(dimension)×\(dimension) matrix")
         }
@@ -36,6 +39,21 @@ public struct EmbeddingAdapter: Sendable, Equatable, Codable {
         self.dimension = dimension
         self.weights = weights
         self.bias = bias
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case dimension, weights, bias
+    }
+
+    /// Decoding validates like `init(weights:bias:dimension:)`, so a malformed release cannot
+    /// produce an adapter that would index out of range.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            weights: try container.decode([Float].self, forKey: .weights),
+            bias: try container.decodeIfPresent([Float].self, forKey: .bias),
+            dimension: try container.decode(Int.self, forKey: .dimension)
+        )
     }
 
     public func apply(to descriptor: [Float]) throws -> [Float] {

@@ -35,17 +35,17 @@ public struct FacePipeline: Sendable {
     public func analyze(jpeg bytes: [UInt8]) throws -> FaceAnalysis {
         var timings = StageTimings()
         let image = try measure(&timings.decodeMilliseconds) { try decoder.decode(bytes) }
-        return analyze(image: image, timings: timings)
+        return try analyze(image: image, timings: timings)
     }
 
-    public func analyze(image: RGBImage, timings: StageTimings = StageTimings()) -> FaceAnalysis {
+    public func analyze(image: RGBImage, timings: StageTimings = StageTimings()) throws -> FaceAnalysis {
         var timings = timings
         let detections = measure(&timings.detectMilliseconds) { detector.detect(in: image) }
         var primary: FaceAnalysis.PrimaryFace?
         if let detection = Self.nearestToCenter(detections, width: image.width, height: image.height) {
             let landmarks = measure(&timings.landmarksMilliseconds) { shapePredictor.landmarks(in: image, box: detection.box) }
             let chip = measure(&timings.chipMilliseconds) { chipExtractor.chip(from: image, landmarks: landmarks) }
-            let descriptor = measure(&timings.descriptorMilliseconds) { descriptorNetwork.descriptor(of: chip) }
+            let descriptor = try measure(&timings.descriptorMilliseconds) { try descriptorNetwork.descriptor(of: chip) }
             primary = .init(detection: detection, landmarks: landmarks, descriptor: descriptor,
                             quality: CaptureQuality(box: detection.box, chip: chip))
         }

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// ```swift
 /// let network = try FaceDescriptorNetwork(contentsOf: modelsDirectory.descriptorNetwork)
-/// let descriptor = network.descriptor(of: chip)   // [Float], 128 values
+/// let descriptor = try network.descriptor(of: chip)   // [Float], 128 values
 /// ```
 public struct FaceDescriptorNetwork: Sendable {
     public static let fileName = "dlib_face_recognition_resnet_model_v1.dat"
@@ -88,8 +88,10 @@ public struct FaceDescriptorNetwork: Sendable {
     }
 
     /// The 128-D descriptor of a 150×150 RGB face chip.
-    public func descriptor(of chip: RGBImage) -> [Float] {
-        precondition(chip.width == Self.chipSize && chip.height == Self.chipSize, "face chips are 150×150")
+    public func descriptor(of chip: RGBImage) throws -> [Float] {
+        guard chip.width == Self.chipSize, chip.height == Self.chipSize else {
+            throw FaceVerificationError.invalidChipSize(width: chip.width, height: chip.height)
+        }
         var features = stemPool(stem(inputPlanes(of: chip)))
         for block in blocks { features = block(features) }
         return fullyConnectedHead(globalAverage(features))
