@@ -24,6 +24,23 @@ struct DlibParityTests {
         }
     }
 
+    @Test("detections with the frame doubled first match dlib's upsample 1",
+          arguments: images.filter { $0.detections_upsample1 != nil })
+    func upsampledDetections(reference: DlibReference.Image) throws {
+        let expected = try #require(reference.detections_upsample1)
+        let pipeline = try TestSupport.pipeline()
+        let found = pipeline.detector.detect(in: try TestSupport.decodedImage(reference.file), upsample: 1)
+        #expect(found.map(\.box) == expected.map(\.box))
+        for (detection, expected) in zip(found, expected) {
+            #expect(abs(Double(detection.confidence) - expected.confidence) <= 1e-4)
+        }
+    }
+
+    @Test("the fixtures exercise upsampled detection")
+    func upsamplingCovered() {
+        #expect(Self.images.contains { !($0.detections_upsample1 ?? []).isEmpty })
+    }
+
     @Test("landmarks from dlib's box are identical", arguments: images)
     func landmarks(reference: DlibReference.Image) throws {
         let pipeline = try TestSupport.pipeline()

@@ -94,6 +94,8 @@ struct DlibReference: Decodable {
         var width: Int
         var height: Int
         var detections: [Detection]
+        /// dlib's detections with the frame doubled once (recorded for small images only).
+        var detections_upsample1: [Detection]?
         var face: Face
         var testDescription: String { file }
     }

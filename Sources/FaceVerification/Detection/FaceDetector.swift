@@ -55,7 +55,26 @@ public struct FaceDetector: Sendable {
     }
 
     /// Faces in `image`, highest score first, after overlap removal.
-    public func detect(in image: RGBImage) -> [FaceDetection] {
+    ///
+    /// - Parameter upsample: how many times the frame is first doubled (dlib's `pyramid_up`),
+    ///   to find faces smaller than the 80 px window: each step finds faces half as large and
+    ///   costs about four times as much. Boxes are mapped back to the frame.
+    public func detect(in image: RGBImage, upsample: Int = 0) -> [FaceDetection] {
+        guard upsample > 0 else { return detectAtFrameScale(image) }
+        var enlarged = image
+        for _ in 0..<upsample { enlarged = enlarged.pyramidUpByTwo() }
+        return detectAtFrameScale(enlarged).map { detection in
+            var box = detection.box
+            for _ in 0..<upsample {
+                // dlib's 2:1 point_down, p/2 − (1.25, 0.75), rounded at each level.
+                box = FaceBox(left: Int((Double(box.left) / 2 - 1.25).rounded()), top: Int((Double(box.top) / 2 - 0.75).rounded()),
+                              right: Int((Double(box.right) / 2 - 1.25).rounded()), bottom: Int((Double(box.bottom) / 2 - 0.75).rounded()))
+            }
+            return FaceDetection(box: box, confidence: detection.confidence)
+        }
+    }
+
+    private func detectAtFrameScale(_ image: RGBImage) -> [FaceDetection] {
         guard image.width > 0, image.height > 0 else { return [] }
         let canvas = PyramidCanvas(imageWidth: image.width, imageHeight: image.height)
         var features = canvas.render(image, channelMeans: channelMeans)

@@ -12,6 +12,8 @@ public struct FaceAnalysis: Sendable, Codable {
 
     public var imageWidth: Int
     public var imageHeight: Int
+    /// How many times the frame was doubled for the detections reported.
+    public var detectionUpsample: Int
     public var detections: [FaceDetection]
     public var primaryFace: PrimaryFace?
     public var timings: StageTimings

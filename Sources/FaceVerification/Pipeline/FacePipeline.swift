@@ -15,6 +15,11 @@ public struct FacePipeline: Sendable {
     public let shapePredictor: ShapePredictor
     public let chipExtractor: FaceChipExtractor
     public let descriptorNetwork: FaceDescriptorNetwork
+    /// How many times the frame is doubled before detection (0: faces from ~80 px).
+    public var upsample = 0
+    /// When no face is found, scan once more with one more doubling (faces half as large),
+    /// as dlib's reference pipeline does. Costs about four detections, only on such frames.
+    public var upsamplesWhenNoFaceFound = true
 
     /// Loads the three model files; a missing or corrupt one is named in the error together
     /// with the set-up command.
@@ -40,7 +45,12 @@ public struct FacePipeline: Sendable {
 
     public func analyze(image: RGBImage, timings: StageTimings = StageTimings()) throws -> FaceAnalysis {
         var timings = timings
-        let detections = measure(&timings.detectMilliseconds) { detector.detect(in: image) }
+        var upsample = self.upsample
+        var detections = measure(&timings.detectMilliseconds) { detector.detect(in: image, upsample: upsample) }
+        if detections.isEmpty, upsamplesWhenNoFaceFound {
+            upsample += 1
+            detections = measure(&timings.detectMilliseconds) { detector.detect(in: image, upsample: upsample) }
+        }
         var primary: FaceAnalysis.PrimaryFace?
         if let detection = Self.nearestToCenter(detections, width: image.width, height: image.height) {
             let landmarks = measure(&timings.landmarksMilliseconds) { shapePredictor.landmarks(in: image, box: detection.box) }
@@ -49,8 +59,8 @@ public struct FacePipeline: Sendable {
             primary = .init(detection: detection, landmarks: landmarks, descriptor: descriptor,
                             quality: CaptureQuality(box: detection.box, chip: chip))
         }
-        return FaceAnalysis(imageWidth: image.width, imageHeight: image.height, detections: detections,
-                            primaryFace: primary, timings: timings)
+        return FaceAnalysis(imageWidth: image.width, imageHeight: image.height, detectionUpsample: upsample,
+                            detections: detections, primaryFace: primary, timings: timings)
     }
 
     /// The detection whose box centre is nearest the frame centre (the person at the kiosk).
