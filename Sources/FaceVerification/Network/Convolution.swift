@@ -70,7 +70,8 @@ struct Convolution: Sendable {
             values: [Float](unsafeUninitializedCapacity: outputChannels * planeSize) { _, count in count = outputChannels * planeSize }
         )
 
-        input.values.withUnsafeBufferPointer { source in
+        let source = ColumnSource(input, stride: strideX)
+        source.values.withUnsafeBufferPointer { sourceValues in
             weights.withUnsafeBufferPointer { filterWeights in
                 columns.withUnsafeMutableBufferPointer { columnBuffer in
                     output.values.withUnsafeMutableBufferPointer { destination in
@@ -78,7 +79,7 @@ struct Convolution: Sendable {
                         while firstRow < outHeight {
                             let bandRows = min(rowsPerBand, outHeight - firstRow)
                             let bandColumns = bandRows * outWidth
-                            fillColumns(source, input: input, firstRow: firstRow, rows: bandRows,
+                            fillColumns(sourceValues, layout: source, firstRow: firstRow, rows: bandRows,
                                         outWidth: outWidth, into: columnBuffer)
                             cblas_sgemm(
                                 CblasRowMajor, CblasNoTrans, CblasNoTrans,
@@ -97,49 +98,81 @@ struct Convolution: Sendable {
         return output
     }
 
+    /// The input as im2col reads it. For a horizontal stride s > 1 each row is split into s
+    /// phase rows (phase p holds columns p, p + s, p + 2s, …), so that every kernel column
+    /// becomes one contiguous copy instead of a strided gather.
+    private struct ColumnSource {
+        let values: [Float]
+        let height: Int
+        let stride: Int
+        /// Row length of each phase plane (input width rounded up to a multiple of the stride, / stride).
+        let rowLength: Int
+        /// Number of valid columns in each phase.
+        let phaseWidths: [Int]
+
+        init(_ input: FeatureMap, stride: Int) {
+            height = input.height
+            self.stride = stride
+            guard stride > 1 else {
+                values = input.values
+                rowLength = input.width
+                phaseWidths = [input.width]
+                return
+            }
+            let rowLength = (input.width + stride - 1) / stride
+            let phaseWidths = (0..<stride).map { (input.width - $0 + stride - 1) / stride }
+            let count = input.channels * stride * input.height * rowLength
+            values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                input.values.withUnsafeBufferPointer { plane in
+                    for channel in 0..<input.channels {
+                        for y in 0..<input.height {
+                            let sourceRow = plane.baseAddress! + (channel * input.height + y) * input.width
+                            for phase in 0..<stride {
+                                let targetRow = buffer.baseAddress! + ((channel * stride + phase) * input.height + y) * rowLength
+                                for column in 0..<phaseWidths[phase] { targetRow[column] = sourceRow[column * stride + phase] }
+                                for column in phaseWidths[phase]..<rowLength { targetRow[column] = 0 }
+                            }
+                        }
+                    }
+                }
+                initialized = count
+            }
+            self.rowLength = rowLength
+            self.phaseWidths = phaseWidths
+        }
+    }
+
     /// im2col for output rows `firstRow ..< firstRow + rows`: row index of the column matrix is
     /// c·kh·kw + ky·kw + kx, column index the output pixel; cells outside the input are 0.
     private func fillColumns(
-        _ source: UnsafeBufferPointer<Float>, input: FeatureMap,
+        _ source: UnsafeBufferPointer<Float>, layout: ColumnSource,
         firstRow: Int, rows: Int, outWidth: Int, into columns: UnsafeMutableBufferPointer<Float>
     ) {
         let bandColumns = rows * outWidth
         var row = 0
         for channel in 0..<inputChannels {
-            let plane = source.baseAddress! + channel * input.planeSize
             for ky in 0..<kernelHeight {
                 for kx in 0..<kernelWidth {
+                    // Input column outX·s + (kx − pad) is column outX + shift of phase plane `phase`.
+                    let offset = kx - padX
+                    let phase = ((offset % strideX) + strideX) % strideX
+                    let shift = (offset - phase) / strideX
+                    let validWidth = layout.phaseWidths[phase]
+                    let first = min(outWidth, max(0, -shift))
+                    let last = max(first, min(outWidth, validWidth - shift))
+                    let plane = source.baseAddress! + (channel * strideX + phase) * layout.height * layout.rowLength
                     let target = columns.baseAddress! + row * bandColumns
                     for outY in 0..<rows {
                         let inY = (firstRow + outY) * strideY - padY + ky
                         let targetRow = target + outY * outWidth
-                        guard inY >= 0, inY < input.height else {
+                        guard inY >= 0, inY < layout.height else {
                             targetRow.update(repeating: 0, count: outWidth)
                             continue
                         }
-                        let sourceRow = plane + inY * input.width
-                        if strideX == 1 {
-                            // Contiguous copy with zero edges.
-                            let shift = kx - padX
-                            let first = min(outWidth, max(0, -shift))
-                            let last = max(first, min(outWidth, input.width - shift))
-                            if first > 0 { targetRow.update(repeating: 0, count: first) }
-                            if last > first { (targetRow + first).update(from: sourceRow + first + shift, count: last - first) }
-                            if last < outWidth { (targetRow + last).update(repeating: 0, count: outWidth - last) }
-                        } else {
-                            // Output columns whose input column outX·stride − pad + kx is inside.
-                            let offset = kx - padX
-                            let first = min(outWidth, max(0, (-offset + strideX - 1) / strideX))
-                            let lastInside = input.width - 1 - offset
-                            let last = lastInside < 0 ? first : max(first, min(outWidth, lastInside / strideX + 1))
-                            for outX in 0..<first { targetRow[outX] = 0 }
-                            var inX = first * strideX + offset
-                            for outX in first..<last {
-                                targetRow[outX] = sourceRow[inX]
-                                inX += strideX
-                            }
-                            for outX in last..<outWidth { targetRow[outX] = 0 }
-                        }
+                        let sourceRow = plane + inY * layout.rowLength
+                        if first > 0 { targetRow.update(repeating: 0, count: first) }
+                        if last > first { (targetRow + first).update(from: sourceRow + first + shift, count: last - first) }
+                        if last < outWidth { (targetRow + last).update(repeating: 0, count: outWidth - last) }
                     }
                     row += 1
                 }
