@@ -93,6 +93,8 @@ struct DlibReference: Decodable {
         var file: String
         var width: Int
         var height: Int
+        /// SHA-256 of Pillow's decoded RGB pixels.
+        var rgb_sha256: String
         var detections: [Detection]
         /// dlib's detections with the frame doubled once (recorded for small images only).
         var detections_upsample1: [Detection]?
