@@ -14,6 +14,8 @@ public enum FaceVerificationError: Error, Equatable, Sendable, CustomStringConve
     case modelFileMissing(path: String)
     /// A model file exists but does not have the layout FaceLoop expects.
     case modelFileCorrupt(path: String, reason: String)
+    /// Face alignment was given other than the five landmarks of the 5-point model.
+    case invalidLandmarkCount(Int)
     /// An image handed to the descriptor network is not a 150×150 face chip.
     case invalidChipSize(width: Int, height: Int)
     /// The detector found no face (of about 80 px or larger) in the image.
@@ -36,6 +38,8 @@ public enum FaceVerificationError: Error, Equatable, Sendable, CustomStringConve
             return "Model file \(path) is missing. Run \(Self.modelSetUpCommand) to download and verify the models."
         case .modelFileCorrupt(let path, let reason):
             return "Model file \(path) is corrupt (\(reason)). Run \(Self.modelSetUpCommand) to download and verify the models again."
+        case .invalidLandmarkCount(let count):
+            return "Face alignment needs the 5 landmarks of the 5-point model, not \(count)."
         case .invalidChipSize(let width, let height):
             return "A face chip must be 150×150 pixels, not \(width)×\(height)."
         case .noFaceFound:

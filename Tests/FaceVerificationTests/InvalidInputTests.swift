@@ -103,15 +103,18 @@ struct InvalidInputTests {
     }
 
     @Test("landmarks outside the frame give a black chip, not a crash")
-    func chipOutsideFrame() {
+    func chipOutsideFrame() throws {
         let image = RGBImage(width: 50, height: 50, pixels: [UInt8](repeating: 200, count: 50 * 50 * 3))
         let far = [FacePoint(x: 9000, y: 9000), FacePoint(x: 8990, y: 9000), FacePoint(x: 8950, y: 9000),
                    FacePoint(x: 8960, y: 9000), FacePoint(x: 8975, y: 9030)]
-        let chip = FaceChipExtractor().chip(from: image, landmarks: far)
+        let chip = try FaceChipExtractor().chip(from: image, landmarks: far)
         #expect(chip.width == 150 && chip.height == 150)
         #expect(chip.pixels.allSatisfy { $0 == 0 })
         let collapsed = [FacePoint](repeating: FacePoint(x: 25, y: 25), count: 5)
-        #expect(FaceChipExtractor().chip(from: image, landmarks: collapsed).width == 150)
+        #expect(try FaceChipExtractor().chip(from: image, landmarks: collapsed).width == 150)
+        #expect(throws: FaceVerificationError.invalidLandmarkCount(4)) {
+            try FaceChipExtractor().chip(from: image, landmarks: Array(far.prefix(4)))
+        }
     }
 
     @Test("the descriptor network refuses an image that is not a 150×150 chip")

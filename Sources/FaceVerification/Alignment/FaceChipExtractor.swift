@@ -6,7 +6,7 @@ import Foundation
 /// (sampling those straight from the frame changes descriptors by up to ~0.1).
 ///
 /// ```swift
-/// let chip = FaceChipExtractor().chip(from: image, landmarks: landmarks)
+/// let chip = try FaceChipExtractor().chip(from: image, landmarks: landmarks)
 /// ```
 public struct FaceChipExtractor: Sendable {
     /// Side of the chip in pixels.
@@ -34,8 +34,10 @@ public struct FaceChipExtractor: Sendable {
         var angle: Double
     }
 
-    func placement(for landmarks: [FacePoint]) -> Placement {
-        precondition(landmarks.count == Self.template.count, "face chips need the 5 landmarks")
+    func placement(for landmarks: [FacePoint]) throws -> Placement {
+        guard landmarks.count == Self.template.count else {
+            throw FaceVerificationError.invalidLandmarkCount(landmarks.count)
+        }
         let side = Double(size)
         let chipPoints = Self.template.map { point in
             (x: side * (padding + point.x) / (1 + 2 * padding), y: side * (padding + point.y) / (1 + 2 * padding))
@@ -55,13 +57,13 @@ public struct FaceChipExtractor: Sendable {
     }
 
     /// Side length of the chip's square in source pixels (above ~300 the pyramid path is used).
-    public func sourceSide(for landmarks: [FacePoint]) -> Double {
-        let rectangle = placement(for: landmarks).rectangle
+    public func sourceSide(for landmarks: [FacePoint]) throws -> Double {
+        let rectangle = try placement(for: landmarks).rectangle
         return rectangle.right - rectangle.left + 1
     }
 
-    public func chip(from image: RGBImage, landmarks: [FacePoint]) -> RGBImage {
-        let placement = placement(for: landmarks)
+    public func chip(from image: RGBImage, landmarks: [FacePoint]) throws -> RGBImage {
+        let placement = try placement(for: landmarks)
         let chipArea = Double(size * size)
 
         var depth = 0

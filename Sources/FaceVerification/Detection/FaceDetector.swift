@@ -48,7 +48,8 @@ public struct FaceDetector: Sendable {
         for _ in 0..<6 { layers.append(try sequence.convolutionAffineReLU()) }
         layers.append(Convolution(try sequence.convolution(), affine: nil, appliesReLU: false))
         try sequence.requireEnd()
-        guard layers.first?.inputChannels == 3, layers.last?.outputChannels == 1 else {
+        let chained = zip(layers, layers.dropFirst()).allSatisfy { $0.outputChannels == $1.inputChannels }
+        guard chained, layers.first?.inputChannels == 3, layers.last?.outputChannels == 1 else {
             throw FaceVerificationError.modelFileCorrupt(path: url.path, reason: "detector does not map RGB to one score plane")
         }
         self.layers = layers

@@ -54,7 +54,7 @@ public struct FacePipeline: Sendable {
         var primary: FaceAnalysis.PrimaryFace?
         if let detection = Self.nearestToCenter(detections, width: image.width, height: image.height) {
             let landmarks = measure(&timings.landmarksMilliseconds) { shapePredictor.landmarks(in: image, box: detection.box) }
-            let chip = measure(&timings.chipMilliseconds) { chipExtractor.chip(from: image, landmarks: landmarks) }
+            let chip = try measure(&timings.chipMilliseconds) { try chipExtractor.chip(from: image, landmarks: landmarks) }
             let descriptor = try measure(&timings.descriptorMilliseconds) { try descriptorNetwork.descriptor(of: chip) }
             primary = .init(detection: detection, landmarks: landmarks, descriptor: descriptor,
                             quality: CaptureQuality(box: detection.box, chip: chip))

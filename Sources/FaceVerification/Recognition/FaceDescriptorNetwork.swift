@@ -76,6 +76,15 @@ public struct FaceDescriptorNetwork: Sendable {
             try layers.relu()
             blocks.append(ResidualBlock(first: first, second: second, shortcutPool: pool))
         }
+        // Each convolution must take the channels the previous stage produces, or inference
+        // would read past its input: check once here rather than trap later.
+        var channels = stem.outputChannels
+        for block in blocks {
+            guard block.first.inputChannels == channels, block.second.inputChannels == block.first.outputChannels else {
+                throw FaceVerificationError.modelFileCorrupt(path: url.path, reason: "convolution channels do not chain")
+            }
+            channels = max(channels, block.second.outputChannels)
+        }
         let globalPool = try layers.averagePool()
         head = try layers.fullyConnected()
         try layers.requireEnd()
