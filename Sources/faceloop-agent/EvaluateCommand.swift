@@ -48,6 +48,12 @@ struct EvaluateCommand: AsyncParsableCommand {
         var rates: [MetricRates]
     }
 
+    func validate() throws {
+        guard !(identitiesFromFolders && identities != nil) else {
+            throw ValidationError("Give --identities-from-folders or --identities FILE, not both.")
+        }
+    }
+
     func run() async throws {
         let pipeline = try models.loadPipeline()
         let root = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL
