@@ -42,6 +42,13 @@ let package = Package(
         .target(name: "Calibration", swiftSettings: strictSettings),
         // OpenBLAS, for the face network and the aggregators.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // JPEG decode, detection, landmarks, alignment, the ResNet descriptor, matching.
+        .target(
+            name: "FaceVerification",
+            dependencies: ["CBLAS", "CTurboJPEG", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
         .target(name: "Federation", dependencies: ["CBLAS"], swiftSettings: strictSettings),
         // Wire types of the threshold-release endpoints (shared by server, agent and CLI).
@@ -120,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent", "Calibration", "Feedback",
+                "Agent", "Calibration", "Feedback", "FaceVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -157,6 +164,12 @@ let package = Package(
             name: "federation-bench",
             dependencies: ["Federation", "CBLAS"],
             path: "Benchmarks/FederationBench",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FaceVerificationTests",
+            dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
         .testTarget(

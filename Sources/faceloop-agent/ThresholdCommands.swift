@@ -30,7 +30,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
 
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download and verify the current release, then keep it.")
-        @OptionGroup var directory: AgentDirectoryOption
+        @OptionGroup var directory: DataDirectoryOption
         @OptionGroup var cohort: CohortOptions
         @Flag var json = false
 
@@ -46,7 +46,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Verify the kept release again and show this cohort's threshold.")
-        @OptionGroup var directory: AgentDirectoryOption
+        @OptionGroup var directory: DataDirectoryOption
         @OptionGroup var cohort: CohortOptions
         @Flag var json = false
 
