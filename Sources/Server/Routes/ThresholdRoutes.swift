@@ -122,7 +122,7 @@ struct ThresholdRoutes: Sendable {
         }
         let end = now()
         let start = request.windowDays.map { end.addingTimeInterval(-Double($0) * 86_400) }
-        let outcomes = try await store.calibrationOutcomes(from: start, to: end.addingTimeInterval(1))
+        let outcomes = try await store.calibrationOutcomes(from: start, to: nil)
         guard let first = outcomes.map(\.attemptedAt).min(), let last = outcomes.map(\.attemptedAt).max() else {
             throw ProblemResponse(.insufficientData, "no outcomes in the window")
         }
@@ -181,8 +181,11 @@ struct ThresholdRoutes: Sendable {
         let release = try ThresholdReleaseCoding.decode(current.payload)
         let windowStart = Date(timeIntervalSince1970: TimeInterval(release.window.startUnixSeconds))
         let windowEnd = Date(timeIntervalSince1970: TimeInterval(release.window.endUnixSeconds))
-        let reference = try Self.statistics(try await store.calibrationOutcomes(from: windowStart, to: windowEnd.addingTimeInterval(1)))
-        let recent = try Self.statistics(try await store.calibrationOutcomes(from: windowEnd.addingTimeInterval(1), to: nil))
+        // The window's end is the latest outcome's time rounded up to a second, so nothing of
+        // the release's own data lies after it.
+        let boundary = windowEnd.addingTimeInterval(0.001)
+        let reference = try Self.statistics(try await store.calibrationOutcomes(from: windowStart, to: boundary))
+        let recent = try Self.statistics(try await store.calibrationOutcomes(from: boundary, to: nil))
         var cohorts: [ThresholdDriftView.CohortDrift] = []
         for entry in release.entries {
             let now = recent[entry.cohort] ?? ScoreStatistics(layout: Self.layout)
