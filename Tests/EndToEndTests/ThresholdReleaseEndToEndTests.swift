@@ -147,5 +147,31 @@ struct ThresholdReleaseEndToEndTests {
         let list = try JSONValue.parse(try cli(server, ["thresholds", "list", "--json"]).stdout)
         let states = list["releases"]?.arrayValue?.compactMap { $0["state"]?.stringValue }
         #expect(states == ["published", "rolled_back"])
+
+        // The threshold endpoints' real responses against the OpenAPI document.
+        let openAPI = try OpenAPIConformance()
+        let (kioskClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kiosk)
+        let people = RawClient(baseURL: server.baseURL, caPEM: kioskClient.caPEM, identity: nil)
+        let engineer = ["authorization": "Bearer \(alice)"]
+        let json = ["content-type": "application/json"]
+        for (client, method, path, template, headers, body) in [
+            (people, "GET", "/v1/thresholds/releases", "/v1/thresholds/releases", engineer, nil),
+            (people, "GET", "/v1/thresholds/releases/2", "/v1/thresholds/releases/{version}", engineer, nil),
+            (people, "GET", "/v1/thresholds/releases/9", "/v1/thresholds/releases/{version}", engineer, nil),
+            (people, "GET", "/v1/thresholds/drift", "/v1/thresholds/drift", engineer, nil),
+            (kioskClient, "GET", "/v1/thresholds/current", "/v1/thresholds/current", [:], nil),
+            (people, "GET", "/v1/thresholds/current", "/v1/thresholds/current", [:], nil),
+            (people, "POST", "/v1/thresholds/releases/1/publish", "/v1/thresholds/releases/{version}/publish", engineer, nil),
+            (people, "POST", "/v1/thresholds/releases", "/v1/thresholds/releases", engineer.merging(json) { $1 },
+             Array(#"{"target_fmr": 2}"#.utf8)),
+            (people, "POST", "/v1/admin/tokens", "/v1/admin/tokens", engineer.merging(json) { $1 },
+             Array(#"{"role":"engineer","label":"bob"}"#.utf8)),
+        ] as [(RawClient, String, String, String, [String: String], [UInt8]?)] {
+            let response = try await client.send(method, path, headers: headers, body: body)
+            try openAPI.check(method: method, template: template, status: response.status, contentType: response.contentType,
+                              body: response.body)
+        }
+        #expect(openAPI.checked.contains("GET /v1/thresholds/current 200"))
+        #expect(openAPI.checked.contains("POST /v1/admin/tokens 403"), "an engineer may not issue tokens")
     }
 }
