@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import FaceVerification
 import Feedback
 import Foundation
 
@@ -39,7 +40,7 @@ struct RecordCommand: AsyncParsableCommand {
     @Option var site: String?
     @Option(name: .customLong("camera-model")) var cameraModel: String?
     @Option(name: .customLong("tag")) var tags: [String] = []
-    @Option(name: .customLong("model-version")) var modelVersion: String = "dlib-resnet-v1"
+    @Option(name: .customLong("model-version")) var modelVersion: String = FaceVerifier.baseModelVersion
     @Option(name: .customLong("threshold-version")) var thresholdVersion: String = "initial"
     @Option(name: .customLong("face-size")) var faceSize: Int = 0
     @Option var sharpness: Double = 0

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Calibration
+import FaceVerification
 import Feedback
 import Foundation
 
@@ -13,7 +14,7 @@ struct ThresholdsCommand: AsyncParsableCommand {
     struct CohortOptions: ParsableArguments {
         @Option(help: "This kiosk's site.") var site: String
         @Option(name: .customLong("camera-model"), help: "This kiosk's camera model.") var cameraModel: String
-        @Option(name: .customLong("model-version"), help: "The face model version in use.") var modelVersion = "dlib-resnet-v1"
+        @Option(name: .customLong("model-version"), help: "The face model version in use.") var modelVersion = FaceVerifier.baseModelVersion
 
         var key: CohortKey { CohortKey(modelVersion: modelVersion, cameraModel: cameraModel, cohort: site) }
     }

@@ -1,5 +1,7 @@
+import Agent
 import ArgumentParser
 import FaceVerification
+import Foundation
 
 /// `faceloop-agent verify --reference A --probe B`: score, decision and timings.
 struct VerifyCommand: AsyncParsableCommand {
@@ -30,8 +32,10 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "Score metric: cosine-similarity or euclidean-distance.")
     var metric: ComparisonMetric = .cosineSimilarity
 
-    @Option(help: "Decision threshold (default: 0.925 for cosine similarity, 0.6 for Euclidean distance).")
+    @Option(help: "Decision threshold (default: the pulled release's threshold for --site/--camera-model, else 0.925 for cosine similarity, 0.6 for Euclidean distance).")
     var threshold: Double?
+
+    @OptionGroup var outcome: OutcomeRecordingOptions
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
@@ -44,7 +48,8 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let pipeline = try models.loadPipeline()
-        let verifier = FaceVerifier(metric: metric, threshold: threshold)
+        let released = threshold == nil && metric == .cosineSimilarity ? outcome.releasedThreshold(agent: dataDirectory.agent) : nil
+        let verifier = FaceVerifier(metric: metric, threshold: threshold ?? released?.threshold)
 
         let probeAnalysis = try pipeline.analyze(jpeg: try readImageFile(probe))
         guard let probeFace = probeAnalysis.primaryFace else {
@@ -67,10 +72,20 @@ struct VerifyCommand: AsyncParsableCommand {
         }
 
         let result = try verifier.verify(reference: referenceDescriptor, probe: probeFace.descriptor, probeQuality: probeFace.quality)
+        if outcome.record {
+            let value = try outcome.outcome(for: result, thresholdVersion: released.map { "t-\($0.releaseVersion)" } ?? "initial", at: Date())
+            do {
+                _ = try dataDirectory.agent.record([value])
+            } catch let error as AgentError {
+                throw ValidationError(error.description)
+            }
+        }
         if json {
             try printJSON(Report(result: result, referenceTimings: referenceTimings, probeTimings: probeAnalysis.timings))
         } else {
-            print("\(result.decision.rawValue): \(result.metric.rawValue) \(result.score) (threshold \(result.threshold))")
+            print("\(result.decision.rawValue): \(result.metric.rawValue) \(result.score) (threshold \(result.threshold)"
+                  + (released.map { " from release \($0.releaseVersion)" } ?? "") + ")")
+            if outcome.record { print("outcome queued for upload (score, decision, label and quality only)") }
             print("probe quality: face \(probeFace.quality.faceSizePixels) px, sharpness \(probeFace.quality.sharpness), brightness \(probeFace.quality.brightness)")
             if let referenceTimings { print("reference pipeline: \(formatMilliseconds(referenceTimings.totalMilliseconds))") }
             print("probe pipeline: \(formatMilliseconds(probeAnalysis.timings.totalMilliseconds))")
