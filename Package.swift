@@ -166,6 +166,21 @@ let package = Package(
             path: "Benchmarks/FederationBench",
             swiftSettings: strictSettings
         ),
+        // Fuzz targets: libFuzzer under scripts/fuzz.sh, corpus replay in ordinary builds.
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-upload",
+            dependencies: ["FuzzDriver", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Fuzz/fuzz-upload", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-models", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-models", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-jpeg", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-jpeg", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
