@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, fetches the model files, runs
-# `swift test` (debug build), then a bounded libFuzzer pass over the fuzz targets.
+# `swift test` (debug build), then bounded robustness passes: libFuzzer over the fuzz targets
+# and schemathesis against a running server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,3 +12,4 @@ export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 swift test "$@"
 # Bounded robustness passes (longer runs: docs/reliability.md).
 scripts/fuzz.sh "${FACELOOP_FUZZ_SECONDS:-20}"
+scripts/api-fuzz.sh "${FACELOOP_API_EXAMPLES:-25}"
