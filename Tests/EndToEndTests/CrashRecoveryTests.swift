@@ -45,7 +45,8 @@ struct CrashRecoveryTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
         try server.start()
-        let perKiosk = 1500
+        // Enough outcomes that the uploads outlast the kill cycles.
+        let perKiosk = max(1500, Self.cycles * 300)
         let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
         for kiosk in kiosks {
             try enroll(server, kiosk.id, kiosk.directory)
@@ -72,6 +73,7 @@ struct CrashRecoveryTests {
             failures += met ?? 0
         }
         #expect(failures > 0, "the kills interrupted uploads (otherwise this test proves nothing)")
+        print("crash recovery: \(Self.cycles) SIGKILL cycles, \(failures) interrupted attempts, \(perKiosk * kiosks.count) outcomes checked")
 
         let stats = try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json", "--server", server.baseURL,
                                                                   "--token-file", server.adminTokenFile, "--ca-file", server.caFile]).stdout)
