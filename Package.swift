@@ -119,10 +119,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // zlib, for reading gzipped score files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
+        .target(name: "ScoreReports", dependencies: ["Calibration", "Feedback", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient",
+                "OperatorClient", "ScoreReports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -161,6 +165,12 @@ let package = Package(
         .testTarget(
             name: "CalibrationTests",
             dependencies: ["Calibration"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ScoreReportsTests",
+            dependencies: ["ScoreReports", "Calibration", "Feedback"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
