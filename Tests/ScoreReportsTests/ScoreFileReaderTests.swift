@@ -38,7 +38,8 @@ struct ScoreFileReaderTests {
             let table = try parser.finish()
             #expect(table.rowCount == 500, "chunk size \(size)")
             #expect(table.overall().genuine.count == 167)
-            #expect(table[ScoreTable.Key(model: nil, cohort: "c3")]?.impostor.first == 0.3, "chunk size \(size)")
+            #expect(table[ScoreTable.Key(model: nil, cohort: "c3")]?.genuine.first == 0.3, "chunk size \(size)")
+            #expect(table[ScoreTable.Key(model: nil, cohort: "c3")]?.impostor.first == 0.7, "chunk size \(size)")
         }
     }
 

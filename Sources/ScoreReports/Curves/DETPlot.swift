@@ -17,7 +17,7 @@ public struct DETPlot: Sendable {
 
     // Layout in SVG user units: a square plot with room for labels on the left and below,
     // and the legend on the right.
-    static let width = 760.0, height = 540.0
+    static let width = 760.0, height = 530.0
     static let left = 80.0, top = 30.0, side = 420.0
     static let legendX = left + side + 30
 
@@ -57,12 +57,14 @@ public struct DETPlot: Sendable {
         for (tick, label) in zip(Self.ticks, Self.tickLabels) {
             let x = Self.x(ErrorRates.normalDeviate(tick)), y = Self.y(ErrorRates.normalDeviate(tick))
             out.line("<line x1=\"\(n(x))\" y1=\"\(n(bottom))\" x2=\"\(n(x))\" y2=\"\(n(bottom + 5))\" stroke=\"black\"/>")
-            out.line("<text x=\"\(n(x))\" y=\"\(n(bottom + 18))\" text-anchor=\"middle\">\(label)</text>")
+            // Slanted: the low ticks are close together on a deviate scale.
+            let labelY = bottom + 14
+            out.line("<text x=\"\(n(x))\" y=\"\(n(labelY))\" text-anchor=\"end\" transform=\"rotate(-45 \(n(x)) \(n(labelY)))\">\(label)</text>")
             out.line("<line x1=\"\(n(Self.left - 5))\" y1=\"\(n(y))\" x2=\"\(n(Self.left))\" y2=\"\(n(y))\" stroke=\"black\"/>")
             out.line("<text x=\"\(n(Self.left - 8))\" y=\"\(n(y + 4))\" text-anchor=\"end\">\(label)</text>")
         }
         out.line("</g>")
-        out.line("<text x=\"\(n(Self.left + Self.side / 2))\" y=\"\(n(bottom + 42))\" text-anchor=\"middle\" font-size=\"13\">False match rate (FMR)</text>")
+        out.line("<text x=\"\(n(Self.left + Self.side / 2))\" y=\"\(n(bottom + 62))\" text-anchor=\"middle\" font-size=\"13\">False match rate (FMR)</text>")
         let middle = Self.top + Self.side / 2
         out.line("<text x=\"18\" y=\"\(n(middle))\" text-anchor=\"middle\" font-size=\"13\" transform=\"rotate(-90 18 \(n(middle)))\">False non-match rate (FNMR)</text>")
     }
