@@ -6,10 +6,10 @@ extension ScoreFileReport {
     /// four significant digits, refusals spelled out under the row they concern.
     ///
     /// ```
-    /// model m1 / cohort lobby: 1000 genuine, 3000 impostor, 0 unknown
-    ///   EER 0.002 at 0.27980239661811734; min HTER threshold 0.2696580329407412
+    /// overall: 1000 genuine, 3000 impostor, 0 unknown
+    ///   EER 0.001667 at 0.28500000000000003; min HTER threshold 0.3
     ///   target   threshold             FMR       FNMR      FMR<=95%  conservative          FMR       FNMR
-    ///   0.01     0.1261756657547476    0.01      0         0.01314   0.13924425208434302   0.007667  0
+    ///   0.01     0.24                  0.007667  0         0.01084   0.25                  0.005667  0
     /// ```
     public func table() -> String {
         var lines: [String] = []
