@@ -39,6 +39,8 @@ struct ScoreFileParser {
     private var lastModelBytes: [UInt8] = []
     private var lastCohortBytes: [UInt8] = []
     private var lastKey: ScoreTable.Key?
+    /// The rows of `lastKey` not yet handed to the table.
+    private var run = ScoreTable.Scores()
 
     init() {}
 
@@ -75,6 +77,7 @@ struct ScoreFileParser {
             pending.removeAll()
             try line.withUnsafeBufferPointer { buffer throws(ScoreFileError) in try parseLine(buffer) }
         }
+        flushRun()
         guard let table else { throw .empty }
         guard table.rowCount > 0 else { throw .noRows }
         return table
@@ -115,8 +118,14 @@ struct ScoreFileParser {
     private mutating func parseRow(_ line: UnsafeBufferPointer<UInt8>, columns: Columns) throws(ScoreFileError) {
         let score = try parseScore(field("score", at: columns.score), in: line)
         let label = try parseLabel(field("label", at: columns.label), in: line)
-        let key = try groupKey(line, columns: columns)
-        table?.append(score, label, to: key)
+        try selectGroup(line, columns: columns)
+        run.append(score, label)
+    }
+
+    private mutating func flushRun() {
+        guard let lastKey, !run.isEmpty else { return }
+        table?.append(run, to: lastKey)
+        run = ScoreTable.Scores()
     }
 
     private func field(_ name: String, at index: Int) throws(ScoreFileError) -> Field {
@@ -136,27 +145,28 @@ struct ScoreFileParser {
 
     private func parseLabel(_ field: Field, in line: UnsafeBufferPointer<UInt8>) throws(ScoreFileError) -> ScoreLabel {
         let bytes = UnsafeBufferPointer(rebasing: line[field.start..<field.end])
-        if bytes.elementsEqual("impostor".utf8) { return .impostor }
-        if bytes.elementsEqual("genuine".utf8) { return .genuine }
-        if bytes.elementsEqual("unknown".utf8) { return .unknown }
+        if bytes.elementsEqual(Self.impostorBytes) { return .impostor }
+        if bytes.elementsEqual(Self.genuineBytes) { return .genuine }
+        if bytes.elementsEqual(Self.unknownBytes) { return .unknown }
         throw .unknownLabel(line: lineNumber, text: text(of: field, in: line))
     }
 
-    private mutating func groupKey(_ line: UnsafeBufferPointer<UInt8>, columns: Columns) throws(ScoreFileError) -> ScoreTable.Key {
+    /// Makes `lastKey` the row's group, handing the previous group's run to the table when it changes.
+    private mutating func selectGroup(_ line: UnsafeBufferPointer<UInt8>, columns: Columns) throws(ScoreFileError) {
         let model = try columns.model.map { index throws(ScoreFileError) in try field("model", at: index) }
         let cohort = try columns.cohort.map { index throws(ScoreFileError) in try field("cohort", at: index) }
-        if let lastKey,
+        if lastKey != nil,
            model.map({ line[$0.start..<$0.end].elementsEqual(lastModelBytes) }) ?? true,
            cohort.map({ line[$0.start..<$0.end].elementsEqual(lastCohortBytes) }) ?? true {
-            return lastKey
+            return
         }
         let key = ScoreTable.Key(
             model: try model.map { field throws(ScoreFileError) in try name(field, column: "model", in: line) },
             cohort: try cohort.map { field throws(ScoreFileError) in try name(field, column: "cohort", in: line) })
+        flushRun()
         lastModelBytes = model.map { Array(line[$0.start..<$0.end]) } ?? []
         lastCohortBytes = cohort.map { Array(line[$0.start..<$0.end]) } ?? []
         lastKey = key
-        return key
     }
 
     private func name(_ field: Field, column: String, in line: UnsafeBufferPointer<UInt8>) throws(ScoreFileError) -> String {
@@ -211,6 +221,10 @@ struct ScoreFileParser {
             index += 1  // past the comma
         }
     }
+
+    private static let impostorBytes = Array("impostor".utf8)
+    private static let genuineBytes = Array("genuine".utf8)
+    private static let unknownBytes = Array("unknown".utf8)
 
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 

@@ -33,6 +33,8 @@ public struct ScoreTable: Sendable {
 
         public init() {}
 
+        public var isEmpty: Bool { genuine.isEmpty && impostor.isEmpty && unknownCount == 0 }
+
         mutating func append(_ score: Double, _ label: ScoreLabel) {
             switch label {
             case .genuine: genuine.append(score)
@@ -72,9 +74,15 @@ public struct ScoreTable: Sendable {
 
     public subscript(key: Key) -> Scores? { groups[key] }
 
-    mutating func append(_ score: Double, _ label: ScoreLabel, to key: Key) {
-        groups[key, default: Scores()].append(score, label)
-        rowCount += 1
+    /// Adds a run of rows of one group (the parser collects consecutive rows of a group
+    /// before handing them over, so the dictionary is not consulted for every row).
+    mutating func append(_ scores: Scores, to key: Key) {
+        rowCount += scores.genuine.count + scores.impostor.count + scores.unknownCount
+        if groups[key] == nil {
+            groups[key] = scores
+        } else {
+            groups[key]?.merge(scores)
+        }
     }
 
     /// Every score of the file, all groups together.
