@@ -96,8 +96,11 @@ public struct ScoreTable: Sendable {
     }
 
     private func merged(where include: (Key) -> Bool) -> Scores {
+        let included = keys.filter(include)
+        // One group: share its arrays instead of copying them (a file of one cohort is common).
+        if included.count == 1, let only = groups[included[0]] { return only }
         var result = Scores()
-        for key in keys where include(key) {
+        for key in included {
             if let scores = groups[key] { result.merge(scores) }
         }
         return result
