@@ -126,8 +126,9 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "ScoreReports",
+                "OperatorClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ScoreReports",
             ],
             swiftSettings: strictSettings
         ),
