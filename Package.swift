@@ -42,8 +42,21 @@ let package = Package(
         .target(name: "Calibration", swiftSettings: strictSettings),
         // OpenBLAS, for the face network and the aggregators.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // JPEG decode, detection, landmarks, alignment, the ResNet descriptor, matching.
+        .target(
+            name: "FaceVerification",
+            dependencies: ["CBLAS", "CTurboJPEG", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
         .target(name: "Federation", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        // Wire types of the threshold-release endpoints (shared by server, agent and CLI).
+        .target(
+            name: "ThresholdAPI",
+            dependencies: ["Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
@@ -63,7 +76,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Feedback", "Storage", "DeviceIdentity",
+                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -83,7 +96,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Feedback", "DeviceIdentity",
+                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,7 +109,7 @@ let package = Package(
         .target(
             name: "OperatorClient",
             dependencies: [
-                "Feedback",
+                "Feedback", "Calibration", "ThresholdAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -114,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent",
+                "Agent", "Calibration", "Feedback", "FaceVerification",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -126,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient",
+                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
             ],
@@ -157,6 +171,27 @@ let package = Package(
             path: "Benchmarks/FederationBench",
             swiftSettings: strictSettings
         ),
+        // Fuzz targets: libFuzzer under scripts/fuzz.sh, corpus replay in ordinary builds.
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-upload",
+            dependencies: ["FuzzDriver", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Fuzz/fuzz-upload", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-models", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-models", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-jpeg", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-jpeg", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FaceVerificationTests",
+            dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "FederationTests",
             dependencies: ["Federation"],
@@ -183,8 +218,10 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

@@ -27,6 +27,8 @@ public struct AgentFiles: Sendable {
     public var certificate: String { path("device.crt") }
     public var caCertificate: String { path("ca.crt") }
     public var queue: String { path("queue.sqlite") }
+    public var releaseSigningKey: String { path("release-signing.pub") }
+    public var thresholds: String { path("thresholds.json") }
 
     func ensureDirectory() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
@@ -68,6 +70,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
     case server(String)
     case transport(String)
     case refused(slug: String, message: String)
+    case releaseRefused(String)
 
     public var description: String {
         switch self {
@@ -79,6 +82,7 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         case let .server(reason): return "the server answered unexpectedly: \(reason)"
         case let .transport(reason): return "cannot reach the server: \(reason)"
         case let .refused(slug, message): return "the server refused (\(slug)): \(message)"
+        case let .releaseRefused(reason): return "release refused: \(reason)"
         }
     }
 }

@@ -69,6 +69,10 @@ public struct KioskAgent: Sendable {
         try files.write(Data((keys.signingKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: files.signingKey, mode: 0o600)
         try files.write(Data(response.certificatePEM.utf8), to: files.certificate, mode: 0o600)
         try files.write(Data(caPEM.utf8), to: files.caCertificate, mode: 0o600)
+        guard let releaseKey = Data(base64Encoded: response.releaseSigningKey), releaseKey.count == 32 else {
+            throw AgentError.server("the enrollment answer carries no valid release-signing key")
+        }
+        try files.write(Data((response.releaseSigningKey + "\n").utf8), to: files.releaseSigningKey, mode: 0o600)
         let settings = AgentSettings(serverURL: serverURL, deviceID: deviceID, enrolledAt: Date())
         try files.write(try WireJSON.encoder().encode(settings), to: files.settings, mode: 0o600)
         return response

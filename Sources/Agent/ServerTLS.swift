@@ -48,6 +48,14 @@ enum ServerTLS {
         return (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
     }
 
+    static func get(client: HTTPClient, url: String) async throws -> (Int, [UInt8]) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .GET
+        let response = try await client.execute(request, timeout: .seconds(60))
+        var buffer = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
+    }
+
     static func refusal(status: Int, body: [UInt8]) -> AgentError {
         if let problem = try? WireJSON.decoder().decode(ProblemDetails.self, from: Data(body)) {
             return .refused(slug: problem.slug, message: problem.detail ?? problem.title)

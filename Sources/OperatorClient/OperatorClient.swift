@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Feedback
+import ThresholdAPI
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -52,6 +53,35 @@ public struct OperatorClient: Sendable {
 
     public func outcomeStats() async throws -> OutcomeStats {
         try await call(.GET, "/v1/admin/outcomes/stats", body: Optional<EnrollmentTokenRequest>.none)
+    }
+
+    public func createToken(role: String, label: String) async throws -> APITokenGrant {
+        try await call(.POST, "/v1/admin/tokens", body: APITokenRequest(role: role, label: label))
+    }
+
+    public func computeThresholds(_ request: ComputeThresholdsRequest) async throws -> ThresholdReleaseView {
+        try await call(.POST, "/v1/thresholds/releases", body: request)
+    }
+
+    public func thresholdReleases() async throws -> ThresholdReleaseList {
+        try await call(.GET, "/v1/thresholds/releases", body: Optional<EnrollmentTokenRequest>.none)
+    }
+
+    public func thresholdRelease(_ version: Int) async throws -> ThresholdReleaseView {
+        try await call(.GET, "/v1/thresholds/releases/\(version)", body: Optional<EnrollmentTokenRequest>.none)
+    }
+
+    /// `approve`, `publish` or `rollback`.
+    public func transitionThresholdRelease(_ version: Int, _ action: String) async throws -> ThresholdReleaseView {
+        try await call(.POST, "/v1/thresholds/releases/\(version)/\(action)", body: Optional<EnrollmentTokenRequest>.none)
+    }
+
+    public func currentThresholdEnvelope() async throws -> SignedRelease {
+        try await call(.GET, "/v1/thresholds/current", body: Optional<EnrollmentTokenRequest>.none)
+    }
+
+    public func thresholdDrift() async throws -> ThresholdDriftView {
+        try await call(.GET, "/v1/thresholds/drift", body: Optional<EnrollmentTokenRequest>.none)
     }
 
     func call<Body: Encodable, Answer: Decodable & Sendable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> Answer {

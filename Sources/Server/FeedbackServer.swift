@@ -56,11 +56,16 @@ public struct FeedbackServer: Sendable {
         router.add(middleware: ProblemMiddleware())
         let clock: @Sendable () -> Date = { Date() }
         let admin = AdminAuthenticator(store: store)
+        let peers = PeerCertificates()
         OutcomeRoutes(store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
-                      peers: PeerCertificates(), metrics: metrics, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
+                      peers: peers, metrics: metrics, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
             .register(on: router)
         EnrollmentRoutes(store: store, authority: identity.certificateAuthority, admin: admin,
+                         releaseKey: identity.releaseSigningKey.publicKey,
                          tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
+            .register(on: router)
+        ThresholdRoutes(store: store, admin: admin, peers: peers, releaseKey: identity.releaseSigningKey,
+                        guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
             .register(on: router)
         AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)

@@ -10,13 +10,14 @@ public protocol FeedbackStore: Sendable {
     /// Redeems a token and registers the device in the same transaction.
     func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption
     func device(id: String) async throws -> DeviceRecord?
+    func device(withCertificateFingerprint fingerprint: String) async throws -> DeviceRecord?
     func deviceSummaries() async throws -> [DeviceSummary]
     /// Returns false when no such device exists.
     func revokeDevice(id: String, at time: Date) async throws -> Bool
 
     // MARK: API tokens
     func addAPIToken(sha256: String, role: String, label: String, at time: Date) async throws
-    func apiTokenRole(sha256: String) async throws -> String?
+    func apiToken(sha256: String) async throws -> APITokenRecord?
 
     // MARK: Outcomes
     func storeBatch(_ batch: IncomingBatch) async throws -> BatchStoreResult
@@ -25,6 +26,22 @@ public protocol FeedbackStore: Sendable {
     func purgeNonces(seenBefore time: Date) async throws -> Int
     /// Proves the store answers (readiness).
     func ping() async throws
+
+    // MARK: Threshold releases
+    /// Outcomes attempted in `[from, to)`, either bound optional.
+    func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome]
+    /// Returns false when the version already exists (a concurrent computation won).
+    func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool
+    func thresholdReleases() async throws -> [StoredThresholdRelease]
+    func thresholdRelease(version: Int) async throws -> StoredThresholdRelease?
+    /// Adds an approver (once) to a computed release and marks it approved once it has the
+    /// approvals it needs. Returns the release as it is afterwards, nil if there is none.
+    func approveThresholdRelease(version: Int, approver: String) async throws -> StoredThresholdRelease?
+    /// In one transaction: the currently published release becomes `retiring`, and `version`
+    /// (which must be in one of `from`) becomes published with its signed envelope.
+    /// Returns false when `version` was not in one of those states.
+    func publishThresholdRelease(version: Int, from: Set<ReleaseState>, envelope: [UInt8], at time: Date,
+                                 retiring: ReleaseState) async throws -> Bool
 }
 
 public struct StoredEnrollmentToken: Sendable, Equatable {

@@ -65,11 +65,19 @@ public final class SQLiteFeedbackStore: FeedbackStore {
     }
 
     public func device(id: String) async throws -> DeviceRecord? {
+        try await deviceRecord(where: "device_id = ?", id)
+    }
+
+    public func device(withCertificateFingerprint fingerprint: String) async throws -> DeviceRecord? {
+        try await deviceRecord(where: "certificate_fingerprint = ?", fingerprint)
+    }
+
+    private func deviceRecord(where condition: String, _ value: String) async throws -> DeviceRecord? {
         try await pool.read { db in
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after
-                FROM devices WHERE device_id = ?
-                """, arguments: [id]) else { return nil }
+                FROM devices WHERE \(condition)
+                """, arguments: [value]) else { return nil }
             return DeviceRecord(
                 deviceID: row["device_id"],
                 status: DeviceSummary.Status(rawValue: row["status"]) ?? .revoked,
@@ -120,9 +128,10 @@ public final class SQLiteFeedbackStore: FeedbackStore {
         }
     }
 
-    public func apiTokenRole(sha256: String) async throws -> String? {
+    public func apiToken(sha256: String) async throws -> APITokenRecord? {
         try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT role FROM api_tokens WHERE token_sha256 = ?", arguments: [sha256])
+            try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE token_sha256 = ?", arguments: [sha256])
+                .map { APITokenRecord(role: $0["role"], label: $0["label"]) }
         }
     }
 
@@ -215,5 +224,100 @@ public final class SQLiteFeedbackStore: FeedbackStore {
 
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Threshold releases
+
+    public func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome] {
+        try await pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT model_version, site, camera_model, label, score, attempted_at FROM outcomes
+                WHERE attempted_at >= ? AND attempted_at < ?
+                """, arguments: [from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude,
+                                 to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude])
+            var outcomes: [CalibrationOutcome] = []
+            while let row = try rows.next() {
+                outcomes.append(CalibrationOutcome(modelVersion: row[0], site: row[1], cameraModel: row[2], label: row[3],
+                                                   score: row[4], attemptedAt: Date(timeIntervalSince1970: row[5])))
+            }
+            return outcomes
+        }
+    }
+
+    public func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO threshold_releases (version, state, payload, refused, largest_change, required_approvals,
+                                                    approvals, computed_at, computed_by, published_at, envelope)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [release.version, release.state.rawValue, Data(release.payload), Data(release.refused),
+                                     release.largestChange, release.requiredApprovals,
+                                     Self.encodeList(release.approvals), release.computedAt.timeIntervalSince1970,
+                                     release.computedBy, release.publishedAt?.timeIntervalSince1970,
+                                     release.envelope.map { Data($0) }])
+            }
+            return true
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            return false
+        }
+    }
+
+    public func thresholdReleases() async throws -> [StoredThresholdRelease] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM threshold_releases ORDER BY version").map(Self.thresholdRelease(from:))
+        }
+    }
+
+    public func thresholdRelease(version: Int) async throws -> StoredThresholdRelease? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM threshold_releases WHERE version = ?", arguments: [version])
+                .map(Self.thresholdRelease(from:))
+        }
+    }
+
+    public func approveThresholdRelease(version: Int, approver: String) async throws -> StoredThresholdRelease? {
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM threshold_releases WHERE version = ?", arguments: [version]) else {
+                return nil
+            }
+            var release = Self.thresholdRelease(from: row)
+            guard release.state == .computed else { return release }
+            if !release.approvals.contains(approver) { release.approvals.append(approver) }
+            if release.approvals.count >= release.requiredApprovals { release.state = .approved }
+            try db.execute(sql: "UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
+                           arguments: [Self.encodeList(release.approvals), release.state.rawValue, version])
+            return release
+        }
+    }
+
+    public func publishThresholdRelease(version: Int, from: Set<ReleaseState>, envelope: [UInt8], at time: Date,
+                                        retiring: ReleaseState) async throws -> Bool {
+        try await pool.write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM threshold_releases WHERE version = ?", arguments: [version]),
+                  let current = ReleaseState(rawValue: state), from.contains(current) else { return false }
+            try db.execute(sql: "UPDATE threshold_releases SET state = ? WHERE state = 'published'", arguments: [retiring.rawValue])
+            try db.execute(sql: "UPDATE threshold_releases SET state = 'published', published_at = ?, envelope = ? WHERE version = ?",
+                           arguments: [time.timeIntervalSince1970, Data(envelope), version])
+            return true
+        }
+    }
+
+    static func thresholdRelease(from row: Row) -> StoredThresholdRelease {
+        StoredThresholdRelease(
+            version: row["version"], state: ReleaseState(rawValue: row["state"]) ?? .computed,
+            payload: [UInt8](row["payload"] as Data), refused: [UInt8](row["refused"] as Data),
+            largestChange: row["largest_change"], requiredApprovals: row["required_approvals"],
+            approvals: decodeList(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
+            computedBy: row["computed_by"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            envelope: (row["envelope"] as Data?).map { [UInt8]($0) })
+    }
+
+    static func encodeList(_ list: [String]) -> String {
+        JSONValue.array(list.map(JSONValue.string)).serializedString
+    }
+
+    static func decodeList(_ text: String) -> [String] {
+        (try? JSONValue.parse(text))?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 }

@@ -76,6 +76,24 @@ enum SQLiteSchema {
                 CREATE INDEX nonces_by_time ON nonces (seen_at);
                 """)
         }
+        migrator.registerMigration("v2-threshold-releases") { db in
+            try db.execute(sql: """
+                CREATE TABLE threshold_releases (
+                    version INTEGER PRIMARY KEY,
+                    state TEXT NOT NULL CHECK (state IN ('computed', 'approved', 'published', 'superseded', 'rolled_back')),
+                    payload BLOB NOT NULL,
+                    refused BLOB NOT NULL,
+                    largest_change REAL,
+                    required_approvals INTEGER NOT NULL,
+                    approvals TEXT NOT NULL,
+                    computed_at REAL NOT NULL,
+                    computed_by TEXT NOT NULL,
+                    published_at REAL,
+                    envelope BLOB
+                );
+                CREATE INDEX outcomes_by_time ON outcomes (attempted_at);
+                """)
+        }
         return migrator
     }
 }

@@ -5,14 +5,8 @@ import ArgumentParser
 struct FaceloopAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "faceloop-agent",
-        abstract: "The FaceLoop kiosk agent: records match outcomes and uploads them in signed batches.",
+        abstract: "The FaceLoop kiosk agent: verifies faces locally, records match outcomes and uploads them in signed batches.",
         discussion: "State lives in --data-dir, else $FACELOOP_AGENT_DIR, else ~/.faceloop-agent.",
-        subcommands: [EnrollCommand.self, RecordCommand.self, UploadCommand.self, StatusCommand.self])
-}
-
-struct AgentDirectoryOption: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "The agent's state directory.")
-    var dataDirectory: String?
-
-    var agent: KioskAgent { KioskAgent(files: .resolve(dataDirectory)) }
+        subcommands: [EnrollCommand.self, RecordCommand.self, UploadCommand.self, StatusCommand.self, ThresholdsCommand.self,
+                      EmbedCommand.self, VerifyCommand.self, SubjectCommands.self, EvaluateCommand.self])
 }

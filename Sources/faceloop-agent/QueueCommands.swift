@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import FaceVerification
 import Feedback
 import Foundation
 
@@ -8,7 +9,7 @@ struct EnrollCommand: AsyncParsableCommand {
         commandName: "enroll",
         abstract: "Create this kiosk's keys and obtain its client certificate with a one-time enrollment token.")
 
-    @OptionGroup var directory: AgentDirectoryOption
+    @OptionGroup var directory: DataDirectoryOption
     @Option(help: "Server base URL, e.g. https://faceloop.example:8443") var server: String
     @Option(name: .customLong("device-id"), help: "The device id the token was issued for.") var deviceID: String
     @Option(help: "The one-time enrollment token from `faceloop devices enroll-token`.") var token: String
@@ -30,7 +31,7 @@ struct RecordCommand: AsyncParsableCommand {
         abstract: "Queue match outcomes for upload: JSON on stdin (one object per line, or an array), or one outcome from flags.",
         discussion: "Each outcome must match $defs/MatchOutcome of schemas/outcome-batch.schema.json; event_id and attempted_at are filled in when absent.")
 
-    @OptionGroup var directory: AgentDirectoryOption
+    @OptionGroup var directory: DataDirectoryOption
     @Flag(help: "Read outcomes as JSON from standard input.") var stdin = false
     @Option var score: Double?
     @Option var decision: String?
@@ -39,7 +40,7 @@ struct RecordCommand: AsyncParsableCommand {
     @Option var site: String?
     @Option(name: .customLong("camera-model")) var cameraModel: String?
     @Option(name: .customLong("tag")) var tags: [String] = []
-    @Option(name: .customLong("model-version")) var modelVersion: String = "dlib-resnet-v1"
+    @Option(name: .customLong("model-version")) var modelVersion: String = FaceVerifier.baseModelVersion
     @Option(name: .customLong("threshold-version")) var thresholdVersion: String = "initial"
     @Option(name: .customLong("face-size")) var faceSize: Int = 0
     @Option var sharpness: Double = 0
@@ -107,7 +108,7 @@ struct UploadCommand: AsyncParsableCommand {
         commandName: "upload",
         abstract: "Seal queued outcomes into batches and upload them; exits non-zero if anything is left.")
 
-    @OptionGroup var directory: AgentDirectoryOption
+    @OptionGroup var directory: DataDirectoryOption
     @Option(name: .customLong("batch-size"), help: "Outcomes per batch (1…1000).") var batchSize: Int = 100
     @Option(name: .customLong("max-attempts"), help: "Attempts per batch before giving up for now.") var maxAttempts: Int = 8
     @Flag var json = false
@@ -138,7 +139,7 @@ struct UploadCommand: AsyncParsableCommand {
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Enrollment and queue state.")
 
-    @OptionGroup var directory: AgentDirectoryOption
+    @OptionGroup var directory: DataDirectoryOption
     @Flag var json = false
 
     func run() async throws {

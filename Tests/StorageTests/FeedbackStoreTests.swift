@@ -116,8 +116,8 @@ struct FeedbackStoreTests {
         let (store, cleanup) = try backEnd.open()
         defer { cleanup() }
         try await store.addAPIToken(sha256: "h1", role: "admin", label: "first", at: Self.now)
-        #expect(try await store.apiTokenRole(sha256: "h1") == "admin")
-        #expect(try await store.apiTokenRole(sha256: "h2") == nil)
+        #expect(try await store.apiToken(sha256: "h1") == APITokenRecord(role: "admin", label: "first"))
+        #expect(try await store.apiToken(sha256: "h2") == nil)
     }
 
     @Test("the SQLite file passes its integrity check after concurrent writers")

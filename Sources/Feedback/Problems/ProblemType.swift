@@ -33,6 +33,9 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let sequenceConflict = ProblemType("sequence-conflict", 409, "The sequence number was already used with different content")
     public static let duplicateEvent = ProblemType("duplicate-event", 409, "An outcome in the batch was already stored from another batch")
     public static let unauthorized = ProblemType("unauthorized", 401, "A valid bearer token is required")
+    public static let forbidden = ProblemType("forbidden", 403, "The token's role does not allow this")
+    public static let releaseStateConflict = ProblemType("release-state-conflict", 409, "The release is not in a state that allows this")
+    public static let insufficientData = ProblemType("insufficient-data", 422, "There is not enough data for this computation")
     public static let enrollmentTokenInvalid = ProblemType("enrollment-token-invalid", 403, "The enrollment token is unknown, used or expired")
     public static let csrInvalid = ProblemType("csr-invalid", 422, "The certificate signing request is invalid")
     public static let deviceExists = ProblemType("device-exists", 409, "A device with this id is already enrolled")
@@ -46,7 +49,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
         .malformedJSON, .schemaViolation, .bodyTooLarge, .unsupportedMediaType, .contentDigestMissing,
         .contentDigestMismatch, .signatureMissing, .signatureInvalid, .signatureTimeOutOfRange, .nonceReplayed,
         .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .clientCertificateMismatch,
-        .sequenceConflict, .duplicateEvent, .unauthorized, .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
+        .sequenceConflict, .duplicateEvent, .unauthorized, .forbidden, .releaseStateConflict, .insufficientData,
+        .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
         .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,
     ]
 }

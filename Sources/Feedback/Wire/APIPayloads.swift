@@ -84,17 +84,21 @@ public struct EnrollmentResponse: Sendable, Codable, Equatable {
     public var certificatePEM: String
     public var caCertificatePEM: String
     public var certificateNotAfter: Date
+    /// The server's Ed25519 release key (raw, base64), which the agent pins to verify releases.
+    public var releaseSigningKey: String
 
-    public init(deviceID: String, certificatePEM: String, caCertificatePEM: String, certificateNotAfter: Date) {
+    public init(deviceID: String, certificatePEM: String, caCertificatePEM: String, certificateNotAfter: Date,
+                releaseSigningKey: String) {
         self.deviceID = deviceID
         self.certificatePEM = certificatePEM
         self.caCertificatePEM = caCertificatePEM
         self.certificateNotAfter = certificateNotAfter
+        self.releaseSigningKey = releaseSigningKey
     }
 
     enum CodingKeys: String, CodingKey {
         case deviceID = "device_id", certificatePEM = "certificate_pem", caCertificatePEM = "ca_certificate_pem"
-        case certificateNotAfter = "certificate_not_after"
+        case certificateNotAfter = "certificate_not_after", releaseSigningKey = "release_signing_key"
     }
 }
 

@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var enrollmentTokenTTLSeconds: Int = 86_400
     public var sqlitePath: String?
     public var logLevel: String = "info"
+    /// The largest threshold move a release may make with one approval; above it, two.
+    public var thresholdGuardrail: Double = 0.05
 
     public init() {}
 
@@ -60,6 +62,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         let kind = reader.string(forKey: "store.kind", default: "sqlite")
         guard kind == "sqlite" else { throw LoadError.invalid("store.kind \(kind) is not supported by this build; use sqlite") }
         c.logLevel = reader.string(forKey: "log.level", default: c.logLevel)
+        let guardrailText = reader.string(forKey: "thresholds.guardrail") ?? reader.double(forKey: "thresholds.guardrail").map { "\($0)" }
+        if let guardrailText {
+            guard let value = Double(guardrailText), value >= 0, value <= 2 else {
+                throw LoadError.invalid("thresholds.guardrail must be a number within 0…2, got \(guardrailText)")
+            }
+            c.thresholdGuardrail = value
+        }
         guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
         return c
     }

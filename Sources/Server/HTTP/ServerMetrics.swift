@@ -69,3 +69,10 @@ extension ServerMetrics {
         MetricsSystem.bootstrap(factory)
     }
 }
+
+extension ServerMetrics {
+    /// Number of drift flags raised for a cohort at the last drift check (0 = stable).
+    func thresholdDrift(cohort: String, flags: Int) {
+        Gauge(label: "faceloop_threshold_drift_flags", dimensions: [("cohort", cohort)], factory: factory).record(flags)
+    }
+}

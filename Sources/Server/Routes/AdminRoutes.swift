@@ -2,19 +2,38 @@ import Feedback
 import Foundation
 import Hummingbird
 import Storage
+import ThresholdAPI
 
-/// Checks `Authorization: Bearer <token>` against the stored token hashes.
+/// Checks `Authorization: Bearer <token>` against the stored token hashes. Roles: `admin`
+/// may do everything; `engineer` may compute, approve and publish thresholds.
 struct AdminAuthenticator: Sendable {
+    static let roles: Set<String> = ["admin", "engineer"]
     let store: any FeedbackStore
 
+    /// The caller's token, if it has one of `roles` (admin always qualifies).
+    @discardableResult
+    func require(_ request: Request, roles: Set<String>) async throws -> APITokenRecord {
+        guard let record = try await bearer(request) else {
+            throw ProblemResponse(.unauthorized, "send Authorization: Bearer <token>")
+        }
+        guard record.role == "admin" || roles.contains(record.role) else {
+            throw ProblemResponse(.forbidden, "a \(record.role) token may not do this; it needs \(roles.sorted().joined(separator: " or "))")
+        }
+        return record
+    }
+
     func requireAdmin(_ request: Request) async throws {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw ProblemResponse(.unauthorized, "send Authorization: Bearer <admin token>")
-        }
+        try await require(request, roles: ["admin"])
+    }
+
+    /// The token's record, nil when the request carries no valid token.
+    func bearer(_ request: Request) async throws -> APITokenRecord? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-        guard try await store.apiTokenRole(sha256: APIToken.sha256(token)) == "admin" else {
-            throw ProblemResponse(.unauthorized, "the token is not an admin token")
+        guard let record = try await store.apiToken(sha256: APIToken.sha256(token)) else {
+            throw ProblemResponse(.unauthorized, "the token is not valid")
         }
+        return record
     }
 }
 
@@ -41,8 +60,21 @@ struct AdminRoutes: Sendable {
             }
             return try JSONBody.response(summary, status: .ok)
         }
-        router.get("/v1/admin/outcomes/stats") { request, _ in
+        router.post("/v1/admin/tokens") { request, _ in
             try await self.admin.requireAdmin(request)
+            let body = try await JSONBody.decode(APITokenRequest.self, from: request)
+            guard AdminAuthenticator.roles.contains(body.role) else {
+                throw ProblemResponse(.invalidRequest, "role must be admin or engineer")
+            }
+            guard (1...64).contains(body.label.count), body.label.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@ ".contains($0) }) else {
+                throw ProblemResponse(.invalidRequest, "label must be 1 to 64 letters, digits, spaces or -_.@")
+            }
+            let token = APIToken.generate()
+            try await self.store.addAPIToken(sha256: APIToken.sha256(token), role: body.role, label: body.label, at: self.now())
+            return try JSONBody.response(APITokenGrant(role: body.role, label: body.label, token: token), status: .created)
+        }
+        router.get("/v1/admin/outcomes/stats") { request, _ in
+            try await self.admin.require(request, roles: ["engineer"])
             return try JSONBody.response(try await self.store.outcomeStats(), status: .ok)
         }
     }

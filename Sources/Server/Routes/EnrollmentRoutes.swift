@@ -14,6 +14,7 @@ struct EnrollmentRoutes: Sendable {
     let store: any FeedbackStore
     let authority: CertificateAuthority
     let admin: AdminAuthenticator
+    let releaseKey: Curve25519.Signing.PublicKey
     let tokenTTL: TimeInterval
     let now: @Sendable () -> Date
 
@@ -64,7 +65,8 @@ struct EnrollmentRoutes: Sendable {
                 return try JSONBody.response(
                     EnrollmentResponse(deviceID: body.deviceID, certificatePEM: try certificate.serializeAsPEM().pemString,
                                        caCertificatePEM: try self.authority.certificatePEM,
-                                       certificateNotAfter: certificate.notValidAfter),
+                                       certificateNotAfter: certificate.notValidAfter,
+                                       releaseSigningKey: self.releaseKey.rawRepresentation.base64EncodedString()),
                     status: .created)
             case .invalidToken:
                 throw ProblemResponse(.enrollmentTokenInvalid, "ask an administrator for a new token for \(body.deviceID)")

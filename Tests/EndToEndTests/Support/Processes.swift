@@ -95,6 +95,14 @@ final class ServerProcess: @unchecked Sendable {
         throw ServerProcessError.didNotStart(String(decoding: buffer, as: UTF8.self))
     }
 
+    /// SIGKILL, as in a power cut: no graceful shutdown at all.
+    func kill() {
+        guard let process else { return }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        self.process = nil
+    }
+
     /// SIGTERM, then wait for the graceful exit; returns the exit status.
     @discardableResult
     func stop() -> Int32? {
@@ -116,4 +124,15 @@ func temporaryDirectory(_ label: String) throws -> String {
     let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Starts a tool without waiting for it, for tests that kill it midway.
+func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binaries.path(name))
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
 }

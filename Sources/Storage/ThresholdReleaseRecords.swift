@@ -1,0 +1,73 @@
+import Foundation
+
+/// One stored outcome reduced to what threshold calibration reads.
+public struct CalibrationOutcome: Sendable, Equatable {
+    public var modelVersion: String
+    public var site: String
+    public var cameraModel: String
+    /// `genuine`, `impostor` or `unknown`.
+    public var label: String
+    public var score: Double
+    public var attemptedAt: Date
+
+    public init(modelVersion: String, site: String, cameraModel: String, label: String, score: Double, attemptedAt: Date) {
+        self.modelVersion = modelVersion
+        self.site = site
+        self.cameraModel = cameraModel
+        self.label = label
+        self.score = score
+        self.attemptedAt = attemptedAt
+    }
+}
+
+/// Where a threshold release is in its workflow: computed → approved → published, then
+/// superseded by a later publication or rolled back.
+public enum ReleaseState: String, Sendable, Codable, CaseIterable {
+    case computed, approved, published, superseded
+    case rolledBack = "rolled_back"
+}
+
+/// A threshold release as stored: its canonical payload (what gets signed), the workflow
+/// state and, once published, the signed envelope kiosks download.
+public struct StoredThresholdRelease: Sendable, Equatable {
+    public var version: Int
+    public var state: ReleaseState
+    public var payload: [UInt8]
+    /// JSON array of cohorts the computation refused, with reasons.
+    public var refused: [UInt8]
+    /// Largest absolute threshold move against the release published when this one was computed.
+    public var largestChange: Double?
+    public var requiredApprovals: Int
+    public var approvals: [String]
+    public var computedAt: Date
+    public var computedBy: String
+    public var publishedAt: Date?
+    public var envelope: [UInt8]?
+
+    public init(version: Int, state: ReleaseState, payload: [UInt8], refused: [UInt8], largestChange: Double?,
+                requiredApprovals: Int, approvals: [String], computedAt: Date, computedBy: String,
+                publishedAt: Date? = nil, envelope: [UInt8]? = nil) {
+        self.version = version
+        self.state = state
+        self.payload = payload
+        self.refused = refused
+        self.largestChange = largestChange
+        self.requiredApprovals = requiredApprovals
+        self.approvals = approvals
+        self.computedAt = computedAt
+        self.computedBy = computedBy
+        self.publishedAt = publishedAt
+        self.envelope = envelope
+    }
+}
+
+/// A bearer token's role and the name it was issued under.
+public struct APITokenRecord: Sendable, Equatable {
+    public var role: String
+    public var label: String
+
+    public init(role: String, label: String) {
+        self.role = role
+        self.label = label
+    }
+}
