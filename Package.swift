@@ -132,12 +132,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // zlib, for reading gzipped score files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
+        .target(name: "ScoreReports", dependencies: ["Calibration", "Feedback", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "faceloop",
             dependencies: [
                 "OperatorClient", "Calibration", "ThresholdAPI", "Feedback",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ScoreReports",
             ],
             swiftSettings: strictSettings
         ),
@@ -196,6 +201,12 @@ let package = Package(
         .testTarget(
             name: "CalibrationTests",
             dependencies: ["Calibration"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ScoreReportsTests",
+            dependencies: ["ScoreReports", "Calibration", "Feedback"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
