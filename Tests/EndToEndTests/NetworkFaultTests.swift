@@ -36,16 +36,21 @@ struct NetworkFaultTests {
                                 stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: id, seed: index)).status == 0)
         }
         let uploads = kiosks.map { id in
-            Task.detached { () -> Bool in
+            Task.detached { () -> String? in
                 let directory = (root as NSString).appendingPathComponent(id)
+                var last = ""
                 for _ in 0..<40 {
                     let result = try runTool("faceloop-agent", ["upload", "--data-dir", directory, "--batch-size", "10", "--max-attempts", "4"])
-                    if result.status == 0 { return true }
+                    if result.status == 0 { return nil }
+                    last = result.stdout + result.stderr
                 }
-                return false
+                return last
             }
         }
-        for upload in uploads { #expect(try await upload.value, "the queue drains despite the faults") }
+        for upload in uploads {
+            let failure = try await upload.value
+            #expect(failure == nil, "the queue drains despite the faults; last run: \(failure ?? "")")
+        }
         #expect(proxy.cuts + proxy.resets > 0, "the proxy injected faults (cuts \(proxy.cuts), resets \(proxy.resets))")
         print("network faults: \(proxy.connections) connections, \(proxy.cuts) cut, \(proxy.resets) reset")
 

@@ -9,10 +9,10 @@ final class FaultProxy: @unchecked Sendable {
     struct Faults: Sendable {
         var delayMilliseconds: ClosedRange<Int> = 0...30
         /// Chance that a connection is cut (closed) after a random number of bytes.
-        var cutProbability = 0.25
+        var cutProbability = 0.5
         /// Chance that a connection is reset (RST) after a random number of bytes.
-        var resetProbability = 0.15
-        var bytesBeforeFault: ClosedRange<Int> = 200...40_000
+        var resetProbability = 0.3
+        var bytesBeforeFault: ClosedRange<Int> = 200...20_000
     }
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -78,6 +78,7 @@ final class FaultProxy: @unchecked Sendable {
         let delay: ClosedRange<Int>
         unowned let proxy: FaultProxy
         var forwarded = 0
+        var lastDue = NIODeadline.uptimeNanoseconds(0)
 
         init(peer: any Channel, plan: Plan?, delay: ClosedRange<Int>, proxy: FaultProxy) {
             self.peer = peer
@@ -102,9 +103,12 @@ final class FaultProxy: @unchecked Sendable {
                 peer.close(promise: nil)
                 return
             }
-            let wait = proxy.delay(delay)
+            // Delay, but never reorder: a chunk leaves no earlier than the one before it.
+            let now = NIODeadline.now()
+            let due = max(now + .milliseconds(Int64(proxy.delay(delay))), lastDue)
+            lastDue = due
             let peer = self.peer
-            context.eventLoop.scheduleTask(in: .milliseconds(Int64(wait))) {
+            context.eventLoop.scheduleTask(deadline: due) {
                 peer.writeAndFlush(buffer, promise: nil)
             }
         }
