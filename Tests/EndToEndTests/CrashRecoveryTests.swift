@@ -1,3 +1,4 @@
+import Agent
 import Feedback
 import Foundation
 import Storage
@@ -57,21 +58,23 @@ struct CrashRecoveryTests {
 
         let deadline = Date().addingTimeInterval(240)
         let uploaders = kiosks.map { kiosk in
-            Task.detached { try self.drain(kiosk.directory, deadline: deadline) }
+            Task { try await onThread { try self.drain(kiosk.directory, deadline: deadline) } }
         }
         // Kill only while uploads are under way: wait for the first receipts, and count a
         // kill as interrupting when some kiosk still had outcomes queued at that moment.
         var generator = SystemRandomNumberGenerator()
         var interrupting = 0
-        while try kiosks.allSatisfy({ (try queueStatus($0.directory)["acknowledged_outcomes"]?.numberValue ?? 0) == 0 }),
-              Date() < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        // The queues are read in-process (SQLite WAL allows it beside the uploading agents):
+        // spawning `status` would be too slow to catch the uploads under load.
+        let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
+        while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
         }
         for _ in 0..<Self.cycles {
             try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &generator)))
-            let queued = try kiosks.contains { kiosk in
-                let status = try queueStatus(kiosk.directory)
-                return (status["pending_outcomes"]?.numberValue ?? 0) + (status["sealed_outcomes"]?.numberValue ?? 0) > 0
+            let queued = try queues.contains { queue in
+                let status = try queue.status()
+                return status.pendingOutcomes + status.sealedOutcomes > 0
             }
             server.kill()
             if queued { interrupting += 1 }

@@ -36,7 +36,7 @@ struct NetworkFaultTests {
                                 stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: id, seed: index)).status == 0)
         }
         let uploads = kiosks.map { id in
-            Task.detached { () -> String? in
+            Task { try await onThread { () -> String? in
                 let directory = (root as NSString).appendingPathComponent(id)
                 var last = ""
                 for _ in 0..<40 {
@@ -45,7 +45,7 @@ struct NetworkFaultTests {
                     last = result.stdout + result.stderr
                 }
                 return last
-            }
+            } }
         }
         for upload in uploads {
             let failure = try await upload.value

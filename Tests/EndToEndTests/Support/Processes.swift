@@ -136,3 +136,13 @@ func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
     try process.run()
     return process
 }
+
+/// Runs blocking work (waiting for a child process) on a dispatch thread, so that it does not
+/// occupy one of the few cooperative threads the test's own tasks need.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
