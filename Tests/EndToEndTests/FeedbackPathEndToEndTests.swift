@@ -183,6 +183,16 @@ struct FeedbackPathEndToEndTests {
         let garbage = Array("{\"protocol\": ".utf8)
         #expect(try await refused(garbage, try RawClient.signedHeaders(body: garbage, keyID: "kiosk-a", key: key)) == "malformed-json")
 
+        // Deeply nested body, a NaN literal and an out-of-range score.
+        let nested = Array((String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)).utf8)
+        #expect(try await refused(nested, try RawClient.signedHeaders(body: nested, keyID: "kiosk-a", key: key)) == "malformed-json")
+        let validBody = String(decoding: batch(sequence: 5008, count: 1), as: UTF8.self)
+        let nanBody = Array(validBody.replacingOccurrences(of: "\"score\":0.8125", with: "\"score\":NaN").utf8)
+        #expect(nanBody != Array(validBody.utf8))
+        #expect(try await refused(nanBody, try RawClient.signedHeaders(body: nanBody, keyID: "kiosk-a", key: key)) == "malformed-json")
+        let outOfRange = Array(validBody.replacingOccurrences(of: "\"score\":0.8125", with: "\"score\":1.5").utf8)
+        #expect(try await refused(outOfRange, try RawClient.signedHeaders(body: outOfRange, keyID: "kiosk-a", key: key)) == "schema-violation")
+
         // Sequence reused with different content.
         let conflictBody = batch(sequence: 5000)
         #expect(try await refused(conflictBody, try RawClient.signedHeaders(body: conflictBody, keyID: "kiosk-a", key: key)) == "sequence-conflict")
