@@ -78,7 +78,8 @@ public struct FeedbackServer: Sendable {
         let onListening = self.onListening
         let app = Application(
             router: router(),
-            server: try .tls(.http1(), tlsConfiguration: tlsConfiguration()),
+            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+                             tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger)],
             onServerRunning: { channel in
