@@ -54,11 +54,14 @@ func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environm
 /// A `faceloop-server` process on 127.0.0.1 with a free port, stopped by SIGTERM.
 final class ServerProcess: @unchecked Sendable {
     let dataDirectory: String
+    /// Extra environment, e.g. `FACELOOP_FEDERATION_EPSILON_BUDGET`, kept across restarts.
+    let environment: [String: String]
     private(set) var port = 0
     private var process: Process?
 
-    init(dataDirectory: String) {
+    init(dataDirectory: String, environment: [String: String] = [:]) {
         self.dataDirectory = dataDirectory
+        self.environment = environment
     }
 
     var baseURL: String { "https://127.0.0.1:\(port)" }
@@ -73,6 +76,7 @@ final class ServerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("faceloop-server"))
         process.arguments = ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         process.standardOutput = out
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
