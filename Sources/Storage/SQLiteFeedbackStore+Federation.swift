@@ -68,11 +68,11 @@ extension SQLiteFeedbackStore: FederationStore {
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     throw Abort.update(.nonceReplayed)
                 }
-                if let existing = try Row.fetchOne(db, sql: """
+                let existing = try Row.fetchOne(db, sql: """
                     SELECT content_digest, receipt FROM federation_updates WHERE round_id = ? AND device_id = ?
-                    """, arguments: [update.roundID, update.deviceID]) {
-                    let digest: String = existing["content_digest"]
-                    guard digest == update.contentDigest else { throw Abort.update(.conflict) }
+                    """, arguments: [update.roundID, update.deviceID])
+                // A retry of the same bytes gets its receipt even after the round closed.
+                if let existing, existing["content_digest"] as String == update.contentDigest {
                     let receipt: Data = existing["receipt"]
                     return .alreadyStored(receipt: [UInt8](receipt))
                 }
@@ -84,6 +84,7 @@ extension SQLiteFeedbackStore: FederationStore {
                 guard state == .open else { throw Abort.update(.roundClosed(state)) }
                 let deadline = Date(timeIntervalSince1970: round["deadline"])
                 guard update.receivedAt <= deadline else { throw Abort.update(.late(deadline: deadline)) }
+                guard existing == nil else { throw Abort.update(.conflict) }
                 try db.execute(sql: """
                     INSERT INTO federation_updates (round_id, device_id, content_digest, body, signature_input, signature,
                                                     received_at, receipt)
