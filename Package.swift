@@ -172,6 +172,12 @@ let package = Package(
             path: "Benchmarks/FederationBench",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "federation-simulation",
+            dependencies: ["Federation", "FaceVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/FederationSimulation",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
