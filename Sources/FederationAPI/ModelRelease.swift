@@ -30,7 +30,7 @@ public struct ModelRelease: Sendable, Codable, Equatable {
         self.baseVersion = baseVersion
         self.roundID = roundID
         self.backbone = backbone
-        modelVersion = "\(backbone)+adapter.\(version)"
+        modelVersion = "\(backbone):adapter-\(version)"
         self.adapter = adapter
         self.privacy = privacy
         self.outcome = outcome

@@ -3,6 +3,7 @@ import ArgumentParser
 import FaceVerification
 import Federation
 import FederationAPI
+import Feedback
 import Foundation
 
 struct FederationCommand: AsyncParsableCommand {
@@ -10,6 +11,11 @@ struct FederationCommand: AsyncParsableCommand {
         commandName: "federation",
         abstract: "Take part in federated rounds: train the adapter on local labelled pairs, upload only the clipped update, pull the signed model.",
         subcommands: [Status.self, Train.self, Pull.self])
+
+    /// Wire JSON (snake_case keys, RFC 3339 dates), as the server sends it.
+    static func printWire(_ value: some Encodable) throws {
+        print(String(decoding: try WireJSON.encoder().encode(value), as: UTF8.self))
+    }
 
     static func run<T>(_ body: () async throws -> T) async throws -> T {
         do {
@@ -41,7 +47,7 @@ struct FederationCommand: AsyncParsableCommand {
             } catch let error as AgentError {
                 report.roundProblem = error.description
             }
-            if json { try printJSON(report); return }
+            if json { try FederationCommand.printWire(report); return }
             print("model: " + (model.map { "release \($0.version) (\($0.modelVersion)), signature verified" } ?? "backbone only (no release pulled)"))
             if let round = report.round {
                 print("round \(round.roundID): base release \(round.baseVersion), C = \(round.clippingNorm), deadline \(round.deadline)")
@@ -70,7 +76,7 @@ struct FederationCommand: AsyncParsableCommand {
             }
             let agent = directory.agent
             let report = try await FederationCommand.run { try await agent.train(on: labelled) }
-            if json { try printJSON(report); return }
+            if json { try FederationCommand.printWire(report); return }
             print("round \(report.roundID): trained on \(report.pairs) pairs from release \(report.baseVersion); "
                   + "loss \(report.lossBefore) → \(report.lossAfter)")
             print("update norm \(report.updateNorm), clipped to C = \(report.clippingNorm); the server holds it (\(report.receipt.contentDigest))")
@@ -85,7 +91,7 @@ struct FederationCommand: AsyncParsableCommand {
         func run() async throws {
             let agent = directory.agent
             let release = try await FederationCommand.run { try await agent.pullModel() }
-            if json { try printJSON(ModelReleaseSummary(release, publishedAt: release.createdAt)); return }
+            if json { try FederationCommand.printWire(ModelReleaseSummary(release, publishedAt: release.createdAt)); return }
             print("model release \(release.version) (\(release.modelVersion)) verified and kept")
             print(String(format: "privacy: ε = %.4f (RDP) / %.4f (PLD) at δ = %g cumulative, C = %g, z = %g, q = %g",
                          release.privacy.cumulativeEpsilonRDP, release.privacy.cumulativeEpsilonPLD, release.privacy.delta,

@@ -65,10 +65,12 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let pipeline = try models.loadPipeline()
-        let released = threshold == nil && metric == .cosineSimilarity ? outcome.releasedThreshold(agent: dataDirectory.agent) : nil
         let model = try releasedAdapter
+        let modelVersion = model?.modelVersion ?? FaceVerifier.baseModelVersion
+        let released = threshold == nil && metric == .cosineSimilarity
+            ? outcome.releasedThreshold(agent: dataDirectory.agent, modelVersion: modelVersion) : nil
         let verifier = FaceVerifier(metric: metric, threshold: threshold ?? released?.threshold,
-                                    adapter: model?.adapter ?? .identity, modelVersion: model?.modelVersion ?? FaceVerifier.baseModelVersion)
+                                    adapter: model?.adapter ?? .identity, modelVersion: modelVersion)
 
         let probeAnalysis = try pipeline.analyze(jpeg: try readImageFile(probe))
         guard let probeFace = probeAnalysis.primaryFace else {

@@ -160,6 +160,23 @@ struct FederatedRoundEndToEndTests {
         #expect(tampered.status != 0)
         #expect(tampered.stderr.contains("release refused"), "\(tampered.stderr)")
 
+        // `verify` applies the pulled adapter and names the release in its result; a kiosk
+        // without a release compares raw descriptors.
+        let images = VerificationOutcomeTests.images
+        func verify(_ directory: String) throws -> JSONValue {
+            let result = try runTool("faceloop-agent", ["verify", "--data-dir", directory, "--json",
+                                                        "--reference", images.appendingPathComponent("obama_1.jpg").path,
+                                                        "--probe", images.appendingPathComponent("obama_2.jpg").path],
+                                     environment: VerificationOutcomeTests.environment)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try JSONValue.parse(result.stdout)["result"] ?? .null
+        }
+        let adapted = try verify(path("kiosk-f1"))
+        let plain = try verify(path("no-release"))
+        #expect(adapted["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1:adapter-1")
+        #expect(plain["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
+        #expect(adapted["score"] != plain["score"], "the adapter changes the score")
+
         // Round 2 closes at its deadline with one update of three: it fails, and the straggler is refused.
         let round2 = try cli(server, ["rounds", "open", "--deadline", "10"] + roundOptions, token: erin)
         #expect(round2.status == 0, "\(round2.stderr)")

@@ -60,12 +60,12 @@ struct WireFormatTests {
                                              ledger: [PrivacyLedgerEntry(samplingRate: 0.1, noiseMultiplier: 1, rounds: 1)], delta: 1e-6)
         let outcome = RoundOutcome(accepted: ["kiosk-1"], rejected: [], adjusted: [], baseline: nil, candidate: nil, releaseVersion: 4,
                                    reason: nil)
-        let release = ModelRelease(version: 4, baseVersion: 3, roundID: 9, backbone: "dlib-resnet-v1", adapter: Adapter.identity(dimension: 4),
+        let release = ModelRelease(version: 4, baseVersion: 3, roundID: 9, backbone: "dlib_face_recognition_resnet_model_v1", adapter: Adapter.identity(dimension: 4),
                                    privacy: ReleasedPrivacy(statement), outcome: outcome, createdAt: Date(timeIntervalSince1970: 1_790_000_000))
         let envelope = try SignedRelease.sign(kind: .model, version: 4, payload: try ModelReleaseCoding.canonicalBytes(release), key: key)
         let verified = try ModelReleaseCoding.verify(envelope, publicKey: key.publicKey.rawRepresentation)
         #expect(verified == release)
-        #expect(verified.modelVersion == "dlib-resnet-v1+adapter.4")
+        #expect(verified.modelVersion == "dlib_face_recognition_resnet_model_v1:adapter-4")
 
         var altered = release
         altered.adapter = try Adapter(dimension: 4, weights: [Float](repeating: 0.5, count: 16), bias: nil)

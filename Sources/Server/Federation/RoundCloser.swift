@@ -20,7 +20,8 @@ actor RoundCloser {
 
     /// Updates may exceed C by float rounding of the kiosk's clipping; more than that is out of bound.
     static let boundSlack = 1 + 1e-5
-    static let backbone = "dlib-resnet-v1"
+    /// The face module's `FaceVerifier.baseModelVersion`: the frozen backbone the adapter sits on.
+    static let backbone = "dlib_face_recognition_resnet_model_v1"
 
     init(store: any FederationStore, settings: FederationSettings, releaseKey: Curve25519.Signing.PrivateKey, logger: Logger,
          now: @escaping @Sendable () -> Date) {
