@@ -84,7 +84,13 @@ actor RoundCloser {
         let aggregated = try strategy.aggregate(round: round.id, global: base.parameters, updates: try UpdateMatrix(updates: keptUpdates))
         let candidate = try base.replacingParameters(with: aggregated.parameters)
 
-        let pairs = try settings.evaluationPairs()
+        let pairs: [LabelledPair]
+        do {
+            pairs = try settings.evaluationPairs()
+        } catch {
+            return (.rejected, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
+                                            releaseVersion: nil, reason: "the evaluation gate cannot run: \(error.description)"), nil)
+        }
         let loss = specification.localTraining.configuration(seed: 0).loss
         let baselineReport = try strategy.evaluate(candidate: base, on: pairs, loss: loss)
         let candidateReport = try strategy.evaluate(candidate: candidate, on: pairs, loss: loss)
@@ -96,12 +102,18 @@ actor RoundCloser {
                 + " beyond the tolerance \(settings.gateTolerance)"
             return (.rejected, outcome, nil)
         }
+        let privacy: ReleasedPrivacy
+        do {
+            privacy = try await self.privacy(for: round, specification: specification)
+        } catch let error as FederationError {
+            // Not publishable without its privacy statement; the round must not stay open either.
+            outcome.reason = "the privacy statement cannot be computed: \(error)"
+            return (.rejected, outcome, nil)
+        }
         let version = (try await store.modelReleases().map(\.version).max() ?? 0) + 1
         outcome.releaseVersion = version
         let release = ModelRelease(version: version, baseVersion: specification.baseVersion, roundID: round.id,
-                                   backbone: Self.backbone, adapter: candidate,
-                                   privacy: try await privacy(for: round, specification: specification),
-                                   outcome: outcome, createdAt: now())
+                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: outcome, createdAt: now())
         let payload = try ModelReleaseCoding.canonicalBytes(release)
         let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey, at: now())
         return (.published, outcome, NewModelRelease(version: version, payload: payload,

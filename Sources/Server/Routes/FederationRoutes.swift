@@ -90,10 +90,24 @@ struct FederationRoutes: Sendable {
             throw ProblemResponse(.invalidRequest, "no round can pass the evaluation gate: \(error.description)")
         }
 
+        // Checked again in the opening transaction; here it spares the accounting below.
+        if let open = try await federation.openRound() {
+            throw ProblemResponse(.roundOpen, "round \(open.id) is still open; close it first")
+        }
         let ledger = try await federation.privacyLedger()
         let planned = PrivacyLedgerEntry(samplingRate: request.samplingRate, noiseMultiplier: request.noiseMultiplier, rounds: 1)
-        if case let .refused(reason, _) = try settings.budget.admit(nextRound: planned, after: RoundRecords.ledgerEntries(ledger)) {
+        let spent = RoundRecords.ledgerEntries(ledger)
+        if case let .refused(reason, _) = try settings.budget.admit(nextRound: planned, after: spent) {
             throw ProblemResponse(.privacyBudgetExhausted, reason)
+        }
+        // The release will state ε under both accountants; parameters one of them cannot
+        // account for (PLD's grid limit at very small z) are refused now, not after the round.
+        do {
+            _ = try PrivacyStatement(clippingNorm: request.clippingNorm, noiseMultiplier: request.noiseMultiplier,
+                                     samplingRate: request.samplingRate, releaseRounds: 1, ledger: spent + [planned],
+                                     delta: settings.budget.delta)
+        } catch {
+            throw ProblemResponse(.invalidRequest, "the privacy of this round cannot be stated: \(error)")
         }
 
         let active = try await store.deviceSummaries().filter { $0.status == .active }.map(\.deviceID).sorted()
