@@ -138,12 +138,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // zlib, for reading gzipped score files.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
+        .target(name: "ScoreReports", dependencies: ["Calibration", "Feedback", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "faceloop",
             dependencies: [
                 "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ScoreReports",
             ],
             swiftSettings: strictSettings
         ),
@@ -178,6 +183,21 @@ let package = Package(
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
+        // Fuzz targets: libFuzzer under scripts/fuzz.sh, corpus replay in ordinary builds.
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-upload",
+            dependencies: ["FuzzDriver", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Fuzz/fuzz-upload", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-models", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-models", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fuzz-jpeg", dependencies: ["FuzzDriver", "FaceVerification"],
+            path: "Fuzz/fuzz-jpeg", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
@@ -196,6 +216,12 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "ScoreReportsTests",
+            dependencies: ["ScoreReports", "Calibration", "Feedback"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",
@@ -209,8 +235,10 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Federation", "FederationAPI",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

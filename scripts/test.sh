@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs missing packages, fetches the model files when the
-# face module is present, then `swift test` (debug build).
+# Runs the whole test suite: installs missing packages, fetches the model files, runs
+# `swift test` (debug build), then bounded robustness passes: libFuzzer over the fuzz targets
+# and schemathesis against a running server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-if [[ -x scripts/fetch-models.sh ]]; then scripts/fetch-models.sh; fi
+scripts/fetch-models.sh
 # OpenBLAS does not recognise every Xeon and then falls back to a slow generic kernel.
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-exec swift test "$@"
+swift test "$@"
+# Bounded robustness passes (longer runs: docs/reliability.md).
+scripts/fuzz.sh "${FACELOOP_FUZZ_SECONDS:-20}"
+scripts/api-fuzz.sh "${FACELOOP_API_EXAMPLES:-25}"

@@ -47,7 +47,7 @@ public struct KioskAgent: Sendable {
         } catch {
             throw AgentError.unreadable(caFile, "\(error.localizedDescription)")
         }
-        let keys = DeviceKeys()
+        let keys = try enrollmentKeys()
         let csr = try keys.certificateSigningRequestPEM(deviceID: deviceID)
         let proof = try EnrollmentProof.sign(deviceID: deviceID, token: token, csrPEM: csr, key: keys.signingKey)
         let request = EnrollmentRequest(deviceID: deviceID, token: token, csrPEM: csr,
@@ -64,9 +64,6 @@ public struct KioskAgent: Sendable {
             == NIOSSLCertificate(bytes: Array(caPEM.utf8), format: .pem) else {
             throw AgentError.server("the server's CA differs from the pinned CA in \(caFile)")
         }
-        try files.ensureDirectory()
-        try files.write(Data(keys.tlsKey.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
-        try files.write(Data((keys.signingKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: files.signingKey, mode: 0o600)
         try files.write(Data(response.certificatePEM.utf8), to: files.certificate, mode: 0o600)
         try files.write(Data(caPEM.utf8), to: files.caCertificate, mode: 0o600)
         guard let releaseKey = Data(base64Encoded: response.releaseSigningKey), releaseKey.count == 32 else {
@@ -76,6 +73,20 @@ public struct KioskAgent: Sendable {
         let settings = AgentSettings(serverURL: serverURL, deviceID: deviceID, enrolledAt: Date())
         try files.write(try WireJSON.encoder().encode(settings), to: files.settings, mode: 0o600)
         return response
+    }
+
+    /// The kiosk's keys, made and saved before the first enrollment attempt, so that a retry
+    /// after a lost answer presents the same keys and the server can recognise it.
+    func enrollmentKeys() throws -> DeviceKeys {
+        if let tlsText = try? String(contentsOfFile: files.tlsKey, encoding: .utf8),
+           let tlsKey = try? P256.Signing.PrivateKey(pemRepresentation: tlsText) {
+            return DeviceKeys(tlsKey: tlsKey, signingKey: try loadSigningKey())
+        }
+        let keys = DeviceKeys()
+        try files.ensureDirectory()
+        try files.write(Data((keys.signingKey.rawRepresentation.base64EncodedString() + "\n").utf8), to: files.signingKey, mode: 0o600)
+        try files.write(Data(keys.tlsKey.pemRepresentation.utf8), to: files.tlsKey, mode: 0o600)
+        return keys
     }
 
     public func loadSettings() throws -> AgentSettings {

@@ -7,7 +7,9 @@ import Foundation
 public protocol FeedbackStore: Sendable {
     // MARK: Devices and enrollment
     func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws
-    /// Redeems a token and registers the device in the same transaction.
+    /// Redeems a token and registers the device in the same transaction. Presenting a redeemed
+    /// token again with the same device id and signing key is a retry and gets the original
+    /// certificate back.
     func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption
     func device(id: String) async throws -> DeviceRecord?
     func device(withCertificateFingerprint fingerprint: String) async throws -> DeviceRecord?
@@ -79,6 +81,9 @@ public struct NewDevice: Sendable, Equatable {
 
 public enum EnrollmentRedemption: Sendable, Equatable {
     case enrolled
+    /// The same device redeemed this token before with the same signing key: a retry whose
+    /// answer was lost. Carries the certificate issued then.
+    case alreadyEnrolled(certificateDER: Data)
     /// Unknown, already redeemed, expired, or issued for another device id.
     case invalidToken
     case deviceExists

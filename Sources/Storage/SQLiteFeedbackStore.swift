@@ -44,10 +44,17 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ?
                 """, arguments: [sha256]),
-                  (row["device_id"] as String?) == device.deviceID,
-                  (row["redeemed_at"] as Double?) == nil,
-                  (row["expires_at"] as Double? ?? 0) > now.timeIntervalSince1970
+                  (row["device_id"] as String?) == device.deviceID
             else { return .invalidToken }
+            if (row["redeemed_at"] as Double?) != nil {
+                guard let enrolled = try Row.fetchOne(db, sql: """
+                    SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'
+                    """, arguments: [device.deviceID]),
+                      (enrolled["signing_key"] as Data) == device.signingKey
+                else { return .invalidToken }
+                return .alreadyEnrolled(certificateDER: enrolled["certificate_der"])
+            }
+            guard (row["expires_at"] as Double? ?? 0) > now.timeIntervalSince1970 else { return .invalidToken }
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [device.deviceID]) == true {
                 return .deviceExists
             }

@@ -25,7 +25,7 @@ struct ThresholdReleaseEndToEndTests {
         Data(scores.map { score, label in
             JSONValue.object([
                 ("attempted_at", .string(RFC3339.format(attemptedAt))),
-                ("model_version", .string("dlib-resnet-v1")), ("threshold_version", .string("initial")),
+                ("model_version", .string("dlib_face_recognition_resnet_model_v1")), ("threshold_version", .string("initial")),
                 ("cohort", .object([("site", .string(site)), ("camera_model", .string(camera))])),
                 ("score", .number(score)), ("decision", .string(score >= 0.5 ? "accept" : "reject")),
                 ("label", .string(label)), ("label_source", .string("operator")),
@@ -83,8 +83,8 @@ struct ThresholdReleaseEndToEndTests {
         // branch-a has enough impostors for its own conservative threshold (≥ 299 at 1e-2); branch-b
         // falls back to the camera-model pool.
         let release = try WireJSON.decoder().decode(ThresholdRelease.self, from: Data(try #require(view["release"]).serializedString.utf8))
-        let keyA = CohortKey(modelVersion: "dlib-resnet-v1", cameraModel: "cam-1", cohort: "branch-a")
-        let keyB = CohortKey(modelVersion: "dlib-resnet-v1", cameraModel: "cam-1", cohort: "branch-b")
+        let keyA = CohortKey(modelVersion: "dlib_face_recognition_resnet_model_v1", cameraModel: "cam-1", cohort: "branch-a")
+        let keyB = CohortKey(modelVersion: "dlib_face_recognition_resnet_model_v1", cameraModel: "cam-1", cohort: "branch-b")
         let entryA = try #require(release.entry(for: keyA))
         #expect(entryA.fallbackLevel == .cohort)
         #expect(release.entry(for: keyB)?.fallbackLevel == .cameraModel)

@@ -60,7 +60,13 @@ struct FeedbackStoreTests {
         #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-2"), now: Self.now) == .invalidToken)
         #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now.addingTimeInterval(61)) == .invalidToken)
         #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now) == .enrolled)
-        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now) == .invalidToken)
+        // A retry with the same signing key (the answer was lost) gets the original certificate…
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-1"), now: Self.now.addingTimeInterval(600))
+                == .alreadyEnrolled(certificateDER: Self.device("kiosk-1").certificateDER))
+        // …anyone else presenting the used token gets nothing.
+        var thief = Self.device("kiosk-1")
+        thief.signingKey = Data(repeating: 9, count: 32)
+        #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: thief, now: Self.now) == .invalidToken)
         #expect(try await store.redeemEnrollmentToken(sha256: "nope", device: Self.device("kiosk-1"), now: Self.now) == .invalidToken)
         try await store.addEnrollmentToken(.init(sha256: "t2", deviceID: "kiosk-1", createdAt: Self.now, expiresAt: Self.now.addingTimeInterval(60)))
         #expect(try await store.redeemEnrollmentToken(sha256: "t2", device: Self.device("kiosk-1"), now: Self.now) == .deviceExists)

@@ -68,6 +68,14 @@ struct EnrollmentRoutes: Sendable {
                                        certificateNotAfter: certificate.notValidAfter,
                                        releaseSigningKey: self.releaseKey.rawRepresentation.base64EncodedString()),
                     status: .created)
+            case let .alreadyEnrolled(der):
+                let original = try Certificate(derEncoded: [UInt8](der))
+                return try JSONBody.response(
+                    EnrollmentResponse(deviceID: body.deviceID, certificatePEM: try original.serializeAsPEM().pemString,
+                                       caCertificatePEM: try self.authority.certificatePEM,
+                                       certificateNotAfter: original.notValidAfter,
+                                       releaseSigningKey: self.releaseKey.rawRepresentation.base64EncodedString()),
+                    status: .created)
             case .invalidToken:
                 throw ProblemResponse(.enrollmentTokenInvalid, "ask an administrator for a new token for \(body.deviceID)")
             case .deviceExists:

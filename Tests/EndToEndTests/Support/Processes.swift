@@ -99,6 +99,14 @@ final class ServerProcess: @unchecked Sendable {
         throw ServerProcessError.didNotStart(String(decoding: buffer, as: UTF8.self))
     }
 
+    /// SIGKILL, as in a power cut: no graceful shutdown at all.
+    func kill() {
+        guard let process else { return }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        self.process = nil
+    }
+
     /// SIGTERM, then wait for the graceful exit; returns the exit status.
     @discardableResult
     func stop() -> Int32? {
@@ -120,4 +128,25 @@ func temporaryDirectory(_ label: String) throws -> String {
     let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Starts a tool without waiting for it, for tests that kill it midway.
+func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binaries.path(name))
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
+/// Runs blocking work (waiting for a child process) on a dispatch thread, so that it does not
+/// occupy one of the few cooperative threads the test's own tasks need.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(with: Result { try body() })
+        }
+    }
 }
