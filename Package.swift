@@ -57,6 +57,12 @@ let package = Package(
             dependencies: ["Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
+        // Wire types of the federated rounds and model releases (shared by server, agent and CLI).
+        .target(
+            name: "FederationAPI",
+            dependencies: ["Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
@@ -76,7 +82,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI",
+                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,7 +102,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI",
+                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -109,7 +115,7 @@ let package = Package(
         .target(
             name: "OperatorClient",
             dependencies: [
-                "Feedback", "Calibration", "ThresholdAPI",
+                "Feedback", "Calibration", "ThresholdAPI", "FederationAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -127,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent", "Calibration", "Feedback", "FaceVerification",
+                "Agent", "Calibration", "Feedback", "FaceVerification", "Federation", "FederationAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -139,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback",
+                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
@@ -169,6 +175,12 @@ let package = Package(
             name: "federation-bench",
             dependencies: ["Federation", "CBLAS"],
             path: "Benchmarks/FederationBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "federation-simulation",
+            dependencies: ["Federation", "FaceVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
         // Fuzz targets: libFuzzer under scripts/fuzz.sh, corpus replay in ordinary builds.
@@ -211,6 +223,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FederationAPITests",
+            dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback"], swiftSettings: strictSettings),
         .testTarget(name: "ServerTests", dependencies: ["Server"], swiftSettings: strictSettings),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
@@ -218,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

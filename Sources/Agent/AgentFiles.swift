@@ -29,6 +29,7 @@ public struct AgentFiles: Sendable {
     public var queue: String { path("queue.sqlite") }
     public var releaseSigningKey: String { path("release-signing.pub") }
     public var thresholds: String { path("thresholds.json") }
+    public var model: String { path("model.json") }
 
     func ensureDirectory() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,

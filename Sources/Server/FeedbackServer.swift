@@ -19,6 +19,7 @@ import Storage
 public struct FeedbackServer: Sendable {
     public let configuration: ServerConfiguration
     public let store: any FeedbackStore
+    public let federation: any FederationStore
     public let identity: ServerIdentity
     public let metrics: ServerMetrics
     let logger: Logger
@@ -32,7 +33,7 @@ public struct FeedbackServer: Sendable {
         let store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
         let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
                                                              hosts: configuration.certificateHosts, store: store, logger: logger)
-        return FeedbackServer(configuration: configuration, store: store, identity: identity, metrics: metrics,
+        return FeedbackServer(configuration: configuration, store: store, federation: store, identity: identity, metrics: metrics,
                               logger: logger, onListening: onListening)
     }
 
@@ -50,23 +51,35 @@ public struct FeedbackServer: Sendable {
         return tls
     }
 
-    func router() -> Router<FeedbackRequestContext> {
+    /// The one closer of federated rounds in this process, shared by the routes and the deadline watcher.
+    func roundCloser(clock: @escaping @Sendable () -> Date) -> RoundCloser {
+        RoundCloser(store: federation, settings: FederationSettings(configuration: configuration), releaseKey: identity.releaseSigningKey,
+                    logger: logger, now: clock)
+    }
+
+    func router(closer: RoundCloser) -> Router<FeedbackRequestContext> {
         let router = Router(context: FeedbackRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware())
         let clock: @Sendable () -> Date = { Date() }
         let admin = AdminAuthenticator(store: store)
         let peers = PeerCertificates()
-        OutcomeRoutes(store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
-                      peers: peers, metrics: metrics, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
-            .register(on: router)
+        let uploads = SignedUploadAuthentication(
+            store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
+            peers: peers, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
+        let kiosks = KioskAuthentication(store: store, admin: admin, peers: peers)
+        OutcomeRoutes(store: store, authentication: uploads, metrics: metrics).register(on: router)
         EnrollmentRoutes(store: store, authority: identity.certificateAuthority, admin: admin,
                          releaseKey: identity.releaseSigningKey.publicKey,
                          tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
             .register(on: router)
-        ThresholdRoutes(store: store, admin: admin, peers: peers, releaseKey: identity.releaseSigningKey,
+        ThresholdRoutes(store: store, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
                         guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
             .register(on: router)
+        FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
+                         closer: closer, settings: FederationSettings(configuration: configuration), now: clock)
+            .register(on: router)
+        ModelRoutes(federation: federation, admin: admin, kiosks: kiosks).register(on: router)
         AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
         return router
@@ -76,12 +89,14 @@ public struct FeedbackServer: Sendable {
     public func run() async throws {
         let logger = self.logger
         let onListening = self.onListening
+        let closer = roundCloser(clock: { Date() })
         let app = Application(
-            router: router(),
+            router: router(closer: closer),
             server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
                              tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
-            services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger)],
+            services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
+                       RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1))],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },

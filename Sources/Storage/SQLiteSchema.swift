@@ -94,6 +94,41 @@ enum SQLiteSchema {
                 CREATE INDEX outcomes_by_time ON outcomes (attempted_at);
                 """)
         }
+        migrator.registerMigration("v3-federation") { db in
+            try db.execute(sql: """
+                CREATE TABLE federation_rounds (
+                    round_id INTEGER PRIMARY KEY,
+                    state TEXT NOT NULL CHECK (state IN ('open', 'published', 'rejected', 'failed', 'cancelled')),
+                    base_version INTEGER NOT NULL,
+                    sampling_rate REAL NOT NULL,
+                    noise_multiplier REAL NOT NULL,
+                    deadline REAL NOT NULL,
+                    specification BLOB NOT NULL,
+                    opened_at REAL NOT NULL,
+                    opened_by TEXT NOT NULL,
+                    closed_at REAL,
+                    outcome BLOB
+                );
+                CREATE TABLE federation_updates (
+                    round_id INTEGER NOT NULL REFERENCES federation_rounds(round_id),
+                    device_id TEXT NOT NULL REFERENCES devices(device_id),
+                    content_digest TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    signature_input TEXT NOT NULL,
+                    signature TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    receipt BLOB NOT NULL,
+                    PRIMARY KEY (round_id, device_id)
+                );
+                CREATE TABLE model_releases (
+                    version INTEGER PRIMARY KEY,
+                    round_id INTEGER NOT NULL UNIQUE REFERENCES federation_rounds(round_id),
+                    payload BLOB NOT NULL,
+                    envelope BLOB NOT NULL,
+                    published_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

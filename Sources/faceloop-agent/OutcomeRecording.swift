@@ -20,14 +20,16 @@ struct OutcomeRecordingOptions: ParsableArguments {
     @Option(name: .customLong("consent-ref")) var consentRef: String?
     @Option(help: "Liveness score in [0, 1], if the kiosk has one.") var liveness: Double?
 
-    var cohortKey: CohortKey? {
+    /// Thresholds are per model version: scores of an adapted model are not comparable with
+    /// the backbone's, so a threshold is only taken for the version in use.
+    func cohortKey(modelVersion: String) -> CohortKey? {
         guard let site, let cameraModel else { return nil }
-        return CohortKey(modelVersion: FaceVerifier.baseModelVersion, cameraModel: cameraModel, cohort: site)
+        return CohortKey(modelVersion: modelVersion, cameraModel: cameraModel, cohort: site)
     }
 
     /// The threshold of this kiosk's cohort from the pulled, verified release, if there is one.
-    func releasedThreshold(agent: KioskAgent) -> KioskAgent.AppliedThreshold? {
-        guard let cohortKey, let release = try? agent.storedThresholds() else { return nil }
+    func releasedThreshold(agent: KioskAgent, modelVersion: String = FaceVerifier.baseModelVersion) -> KioskAgent.AppliedThreshold? {
+        guard let cohortKey = cohortKey(modelVersion: modelVersion), let release = try? agent.storedThresholds() else { return nil }
         return try? agent.applicableThreshold(in: release, cohort: cohortKey)
     }
 

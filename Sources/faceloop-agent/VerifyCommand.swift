@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import FaceVerification
+import FederationAPI
 import Foundation
 
 /// `faceloop-agent verify --reference A --probe B`: score, decision and timings.
@@ -46,10 +47,30 @@ struct VerifyCommand: AsyncParsableCommand {
         }
     }
 
+    /// The adapter of the pulled model release, verified again before use; none before the first pull.
+    var releasedAdapter: (adapter: EmbeddingAdapter, modelVersion: String)? {
+        get throws {
+            let release: ModelRelease?
+            do {
+                release = try dataDirectory.agent.storedModel()
+            } catch let error as AgentError {
+                throw ValidationError(error.description)
+            }
+            guard let release else { return nil }
+            let adapter = try EmbeddingAdapter(weights: release.adapter.weights, bias: release.adapter.bias,
+                                               dimension: release.adapter.dimension)
+            return (adapter, release.modelVersion)
+        }
+    }
+
     func run() async throws {
         let pipeline = try models.loadPipeline()
-        let released = threshold == nil && metric == .cosineSimilarity ? outcome.releasedThreshold(agent: dataDirectory.agent) : nil
-        let verifier = FaceVerifier(metric: metric, threshold: threshold ?? released?.threshold)
+        let model = try releasedAdapter
+        let modelVersion = model?.modelVersion ?? FaceVerifier.baseModelVersion
+        let released = threshold == nil && metric == .cosineSimilarity
+            ? outcome.releasedThreshold(agent: dataDirectory.agent, modelVersion: modelVersion) : nil
+        let verifier = FaceVerifier(metric: metric, threshold: threshold ?? released?.threshold,
+                                    adapter: model?.adapter ?? .identity, modelVersion: modelVersion)
 
         let probeAnalysis = try pipeline.analyze(jpeg: try readImageFile(probe))
         guard let probeFace = probeAnalysis.primaryFace else {

@@ -39,6 +39,13 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let enrollmentTokenInvalid = ProblemType("enrollment-token-invalid", 403, "The enrollment token is unknown, used or expired")
     public static let csrInvalid = ProblemType("csr-invalid", 422, "The certificate signing request is invalid")
     public static let deviceExists = ProblemType("device-exists", 409, "A device with this id is already enrolled")
+    public static let roundOpen = ProblemType("round-open", 409, "Another federated round is still open")
+    public static let roundClosed = ProblemType("round-closed", 409, "The federated round is closed")
+    public static let updateLate = ProblemType("update-late", 409, "The update arrived after the round's deadline")
+    public static let updateConflict = ProblemType("update-conflict", 409, "This device already sent a different update for the round")
+    public static let notSelected = ProblemType("not-selected", 403, "The device was not sampled into this round")
+    public static let staleBase = ProblemType("stale-base", 409, "The update was trained from a different model release than the round's base")
+    public static let privacyBudgetExhausted = ProblemType("privacy-budget-exhausted", 409, "Opening the round would exceed the privacy budget")
     public static let invalidRequest = ProblemType("invalid-request", 400, "The request is invalid")
     public static let notFound = ProblemType("not-found", 404, "No such resource")
     public static let methodNotAllowed = ProblemType("method-not-allowed", 405, "The method is not allowed on this resource")
@@ -51,6 +58,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
         .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .clientCertificateMismatch,
         .sequenceConflict, .duplicateEvent, .unauthorized, .forbidden, .releaseStateConflict, .insufficientData,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
+        .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .privacyBudgetExhausted,
         .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,
     ]
 }

@@ -20,6 +20,16 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel: String = "info"
     /// The largest threshold move a release may make with one approval; above it, two.
     public var thresholdGuardrail: Double = 0.05
+    /// The most privacy the model line may spend: ε at `federationDelta` under `federationAccountant`.
+    public var federationEpsilonBudget: Double = 8
+    public var federationDelta: Double = 1e-6
+    /// `rdp` (looser, so the stricter check) or `pld`.
+    public var federationAccountant: String = "rdp"
+    /// Held-out labelled descriptor pairs the evaluation gate scores every candidate on; no
+    /// round opens without them.
+    public var federationEvaluationPairs: String?
+    /// How much worse than the base model (mean held-out loss) a candidate may be and still pass.
+    public var federationGateTolerance: Double = 0
 
     public init() {}
 
@@ -73,8 +83,25 @@ public struct ServerConfiguration: Sendable, Equatable {
             }
             c.thresholdGuardrail = value
         }
+        c.federationEpsilonBudget = try number(reader, "federation.epsilon-budget", default: c.federationEpsilonBudget, range: 0...1e6)
+        c.federationDelta = try number(reader, "federation.delta", default: c.federationDelta, range: 1e-15...0.1)
+        c.federationAccountant = reader.string(forKey: "federation.accountant", default: c.federationAccountant)
+        guard ["rdp", "pld"].contains(c.federationAccountant) else {
+            throw LoadError.invalid("federation.accountant must be rdp or pld, got \(c.federationAccountant)")
+        }
+        c.federationEvaluationPairs = reader.string(forKey: "federation.evaluation-pairs")
+        c.federationGateTolerance = try number(reader, "federation.gate-tolerance", default: c.federationGateTolerance, range: 0...10)
         guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
         return c
+    }
+
+    private static func number(_ reader: ConfigReader, _ key: String, default value: Double, range: ClosedRange<Double>) throws -> Double {
+        let text = reader.string(forKey: ConfigKey(key)) ?? reader.double(forKey: ConfigKey(key)).map { "\($0)" }
+        guard let text else { return value }
+        guard let parsed = Double(text), parsed.isFinite, range.contains(parsed) else {
+            throw LoadError.invalid("\(key) must be a number within \(range.lowerBound)…\(range.upperBound), got \(text)")
+        }
+        return parsed
     }
 
     private static func integer(_ reader: ConfigReader, _ key: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

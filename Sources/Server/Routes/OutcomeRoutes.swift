@@ -1,4 +1,3 @@
-import Crypto
 import Feedback
 import Foundation
 import HTTPTypes
@@ -9,11 +8,8 @@ import Storage
 /// `POST /v1/outcomes`: a kiosk's signed batch, accepted only after it is committed.
 struct OutcomeRoutes: Sendable {
     let store: any FeedbackStore
-    let policy: UploadSignaturePolicy
-    let peers: PeerCertificates
+    let authentication: SignedUploadAuthentication
     let metrics: ServerMetrics
-    let maximumBodyBytes: Int
-    let now: @Sendable () -> Date
 
     func register(on router: Router<FeedbackRequestContext>) {
         router.post("/v1/outcomes") { request, context in
@@ -28,49 +24,13 @@ struct OutcomeRoutes: Sendable {
     }
 
     func receive(_ request: Request, context: FeedbackRequestContext) async throws -> Response {
-        guard let fingerprint = try await peers.fingerprint(of: context.channel) else {
-            throw reject(.clientCertificateRequired, "connect with the certificate issued to this kiosk at enrollment")
-        }
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") else {
-            throw reject(.unsupportedMediaType, "send the batch as application/json")
-        }
-        let body: [UInt8]
+        let upload: SignedUploadAuthentication.Upload
         do {
-            var buffer = try await request.body.collect(upTo: maximumBodyBytes)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch is NIOTooManyBytesError {
-            throw reject(.bodyTooLarge, "the limit is \(maximumBodyBytes) bytes; send smaller batches")
+            upload = try await authentication.authenticate(request, context: context, payload: "batch")
+        } catch let refusal as SignedUploadAuthentication.Refusal {
+            throw reject(refusal.problem, refusal.detail)
         }
-
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let parts = SignedRequestParts(method: request.method.rawValue, path: request.uri.path,
-                                       authority: request.head.authority ?? "", headers: headers)
-        let receivedAt = now()
-        let pending: UploadSignaturePolicy.PendingSignature
-        do {
-            pending = try policy.precheck(request: parts, body: body, now: receivedAt)
-        } catch {
-            throw reject(error.problem, error.detail)
-        }
-        guard let device = try await store.device(id: pending.keyID) else {
-            throw reject(.unknownDevice, "no device is enrolled under keyid \"\(pending.keyID)\"")
-        }
-        guard device.status == .active else {
-            throw reject(.deviceRevoked, "device \(device.deviceID) was revoked; enroll it again")
-        }
-        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: device.signingKey) else {
-            throw reject(.internalError, "the stored signing key of \(device.deviceID) is unreadable")
-        }
-        do {
-            try policy.verify(pending, request: parts, publicKey: publicKey)
-        } catch {
-            throw reject(error.problem, error.detail)
-        }
-        guard fingerprint == device.certificateFingerprint else {
-            throw reject(.clientCertificateMismatch, "the TLS client certificate is not the one issued to \(device.deviceID)")
-        }
+        let (device, body, receivedAt) = (upload.device, upload.body, upload.receivedAt)
 
         let batch: OutcomeBatch
         switch OutcomeBatchValidator.shared.decode(body) {
@@ -92,8 +52,8 @@ struct OutcomeRoutes: Sendable {
                                    contentDigest: digest, acceptedEvents: batch.outcomes.count, storedAt: receivedAt)
         let receiptBytes = [UInt8](try WireJSON.encoder().encode(receipt))
         let incoming = IncomingBatch(batch: batch, body: body, contentDigest: digest,
-                                     signatureInput: headers["signature-input"] ?? "", signature: headers["signature"] ?? "",
-                                     nonce: pending.nonce, receivedAt: receivedAt, receipt: receipt, receiptBytes: receiptBytes)
+                                     signatureInput: upload.signatureInput, signature: upload.signature,
+                                     nonce: upload.nonce, receivedAt: receivedAt, receipt: receipt, receiptBytes: receiptBytes)
         switch try await store.storeBatch(incoming) {
         case let .stored(bytes):
             metrics.batchAccepted(events: batch.outcomes.count, replay: false)

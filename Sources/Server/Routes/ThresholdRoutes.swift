@@ -13,7 +13,7 @@ import ThresholdAPI
 struct ThresholdRoutes: Sendable {
     let store: any FeedbackStore
     let admin: AdminAuthenticator
-    let peers: PeerCertificates
+    let kiosks: KioskAuthentication
     let releaseKey: Curve25519.Signing.PrivateKey
     let guardrail: Double
     let metrics: ServerMetrics
@@ -74,7 +74,7 @@ struct ThresholdRoutes: Sendable {
             return try JSONBody.response(Self.view(try await self.publish(release, from: [.superseded], retiring: .rolledBack)), status: .ok)
         }
         router.get("/v1/thresholds/current") { request, context in
-            try await self.requireKioskOrToken(request, context: context)
+            try await self.kiosks.requireKioskOrToken(request, context: context)
             guard let current = try await self.store.thresholdReleases().last(where: { $0.state == .published }),
                   let envelope = current.envelope else {
                 throw ProblemResponse(.notFound, "no threshold release has been published yet")
@@ -93,18 +93,6 @@ struct ThresholdRoutes: Sendable {
             throw ProblemResponse(.notFound, "no threshold release \(text)")
         }
         return release
-    }
-
-    /// Kiosks authenticate with their certificate, people with a token.
-    private func requireKioskOrToken(_ request: Request, context: FeedbackRequestContext) async throws {
-        if try await admin.bearer(request) != nil { return }
-        guard let fingerprint = try await peers.fingerprint(of: context.channel) else {
-            throw ProblemResponse(.unauthorized, "present a device certificate or a bearer token")
-        }
-        guard let device = try await store.device(withCertificateFingerprint: fingerprint) else {
-            throw ProblemResponse(.unknownDevice, "the client certificate belongs to no enrolled device")
-        }
-        guard device.status == .active else { throw ProblemResponse(.deviceRevoked, "device \(device.deviceID) was revoked") }
     }
 
     func compute(_ request: ComputeThresholdsRequest, by caller: String) async throws -> ThresholdReleaseView {

@@ -1,0 +1,130 @@
+import Federation
+import FederationAPI
+import Feedback
+import Foundation
+
+/// The kiosk's side of federated rounds: poll the open round, train the adapter on labelled
+/// pairs that never leave the kiosk, upload only the clipped update (signed like outcome
+/// batches), and pull the signed model release, verified with the pinned release key.
+extension KioskAgent {
+    /// What `train` did, for the operator.
+    public struct TrainingReport: Sendable, Codable, Equatable {
+        public var roundID: Int
+        public var baseVersion: Int
+        public var pairs: Int
+        public var lossBefore: Double
+        public var lossAfter: Double
+        /// ‖Δ‖ before clipping, and the bound C it was clipped to.
+        public var updateNorm: Double
+        public var clippingNorm: Double
+        public var receipt: UpdateReceipt
+
+        enum CodingKeys: String, CodingKey {
+            case roundID = "round_id", baseVersion = "base_version", pairs, lossBefore = "loss_before", lossAfter = "loss_after"
+            case updateNorm = "update_norm", clippingNorm = "clipping_norm", receipt
+        }
+    }
+
+    /// The open round as the server tells this kiosk.
+    public func currentRound() async throws -> CurrentRound {
+        let settings = try loadSettings()
+        let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
+            try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/federation/current")
+        }
+        guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
+        do {
+            return try WireJSON.decoder().decode(CurrentRound.self, from: Data(body))
+        } catch {
+            throw AgentError.server("unreadable round: \(error)")
+        }
+    }
+
+    /// Downloads, verifies and keeps the current model release. Nothing is kept unless it verifies.
+    public func pullModel() async throws -> ModelRelease {
+        let settings = try loadSettings()
+        let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
+            try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/models/current")
+        }
+        guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
+        let release = try verifiedModel(body)
+        try files.write(Data(body), to: files.model, mode: 0o600)
+        return release
+    }
+
+    /// The kept model release, verified again (a file changed on disk is refused); nil when
+    /// none was pulled yet, which means the backbone without an adapter.
+    public func storedModel() throws -> ModelRelease? {
+        guard let data = FileManager.default.contents(atPath: files.model) else { return nil }
+        return try verifiedModel([UInt8](data))
+    }
+
+    /// Trains on `pairs` from the round's base model and uploads the clipped update.
+    public func train(on pairs: [LabelledPair]) async throws -> TrainingReport {
+        let round = try await currentRound()
+        guard round.selected else {
+            throw AgentError.server("this kiosk was not sampled into round \(round.roundID); nothing to do until the next round")
+        }
+        let base = try await baseAdapter(version: round.baseVersion)
+        let training = try LocalTraining(configuration: round.localTraining.configuration(seed: round.trainingSeed))
+            .train(from: base, on: pairs)
+        let update = try ModelUpdate(local: training.adapter, global: base, exampleCount: pairs.count)
+        let clipped = try update.clipped(toNorm: round.clippingNorm)
+        let receipt = try await upload(clipped, roundID: round.roundID, baseVersion: round.baseVersion)
+        return TrainingReport(roundID: round.roundID, baseVersion: round.baseVersion, pairs: pairs.count,
+                              lossBefore: training.lossBefore, lossAfter: training.lossAfter, updateNorm: update.norm,
+                              clippingNorm: round.clippingNorm, receipt: receipt)
+    }
+
+    /// The adapter of release `version` (0: identity), pulling it when the kept one is another.
+    func baseAdapter(version: Int) async throws -> Adapter {
+        guard version > 0 else { return Adapter.identity() }
+        if let kept = try storedModel(), kept.version == version { return kept.adapter }
+        let pulled = try await pullModel()
+        guard pulled.version == version else {
+            throw AgentError.server("the round trains from model release \(version) but the server's current release is \(pulled.version)")
+        }
+        return pulled.adapter
+    }
+
+    /// One signed POST of the update; a retry of the same bytes gets the original receipt.
+    func upload(_ update: ModelUpdate, roundID: Int, baseVersion: Int) async throws -> UpdateReceipt {
+        let settings = try loadSettings()
+        let body = try ModelUpdateUpload(deviceID: settings.deviceID, roundID: roundID, baseVersion: baseVersion, update: update).encoded()
+        let path = "/v1/federation/rounds/\(roundID)/updates"
+        let headers = try UploadSignaturePolicy.signUpload(method: "POST", path: path, authority: "", body: body,
+                                                           keyID: settings.deviceID, key: try loadSigningKey(), now: Date())
+        let (status, answer) = try await ServerTLS.withClient(try clientConfiguration()) {
+            try await ServerTLS.post(client: $0, url: settings.serverURL + path, headers: headers, body: body)
+        }
+        guard status == 200 || status == 202 else { throw ServerTLS.refusal(status: status, body: answer) }
+        let receipt: UpdateReceipt
+        do {
+            receipt = try WireJSON.decoder().decode(UpdateReceipt.self, from: Data(answer))
+        } catch {
+            throw AgentError.server("unreadable receipt: \(error)")
+        }
+        guard receipt.roundID == roundID, receipt.deviceID == settings.deviceID,
+              receipt.contentDigest == ContentDigest.sha256Field(for: body) else {
+            throw AgentError.server("the receipt does not name the update that was sent")
+        }
+        return receipt
+    }
+
+    func verifiedModel(_ bytes: [UInt8]) throws -> ModelRelease {
+        guard let keyText = try? String(contentsOfFile: files.releaseSigningKey, encoding: .utf8),
+              let key = Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw AgentError.unreadable(files.releaseSigningKey, "no pinned release key; enroll again")
+        }
+        let envelope: SignedRelease
+        do {
+            envelope = try WireJSON.decoder().decode(SignedRelease.self, from: Data(bytes))
+        } catch {
+            throw AgentError.releaseRefused("not a signed release: \(error)")
+        }
+        do {
+            return try ModelReleaseCoding.verify(envelope, publicKey: key)
+        } catch {
+            throw AgentError.releaseRefused(error.description)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Feedback
+import FederationAPI
+import NIOHTTP1
+
+/// Federated rounds and model releases.
+extension OperatorClient {
+    public func openRound(_ request: OpenRoundRequest) async throws -> RoundView {
+        try await call(.POST, "/v1/federation/rounds", body: request)
+    }
+
+    public func rounds() async throws -> RoundList {
+        try await call(.GET, "/v1/federation/rounds", body: Optional<OpenRoundRequest>.none)
+    }
+
+    public func round(_ id: Int) async throws -> RoundView {
+        try await call(.GET, "/v1/federation/rounds/\(id)", body: Optional<OpenRoundRequest>.none)
+    }
+
+    public func closeRound(_ id: Int) async throws -> RoundView {
+        try await call(.POST, "/v1/federation/rounds/\(id)/close", body: Optional<OpenRoundRequest>.none)
+    }
+
+    public func modelReleases() async throws -> ModelReleaseList {
+        try await call(.GET, "/v1/models/releases", body: Optional<OpenRoundRequest>.none)
+    }
+
+    public func modelRelease(_ version: Int) async throws -> ModelReleaseSummary {
+        try await call(.GET, "/v1/models/releases/\(version)", body: Optional<OpenRoundRequest>.none)
+    }
+
+    public func currentModelEnvelope() async throws -> SignedRelease {
+        try await call(.GET, "/v1/models/current", body: Optional<OpenRoundRequest>.none)
+    }
+}

@@ -1,0 +1,173 @@
+import Crypto
+import Federation
+import FederationAPI
+import Feedback
+import Foundation
+import Logging
+import Storage
+
+/// Ends an open round: aggregates its updates (out-of-bound ones left out, then DP-FedAvg),
+/// runs the evaluation gate on the held-out pairs and, only if the candidate passes, signs
+/// and stores the model release — the round's new state, its outcome and the release in one
+/// transaction. One closer per process, so a quorum reached by an upload and the deadline
+/// watcher never aggregate the same round twice.
+actor RoundCloser {
+    let store: any FederationStore
+    let settings: FederationSettings
+    let releaseKey: Curve25519.Signing.PrivateKey
+    let logger: Logger
+    let now: @Sendable () -> Date
+
+    /// Updates may exceed C by float rounding of the kiosk's clipping; more than that is out of bound.
+    static let boundSlack = 1 + 1e-5
+    /// The face module's `FaceVerifier.baseModelVersion`: the frozen backbone the adapter sits on.
+    static let backbone = "dlib_face_recognition_resnet_model_v1"
+
+    init(store: any FederationStore, settings: FederationSettings, releaseKey: Curve25519.Signing.PrivateKey, logger: Logger,
+         now: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.settings = settings
+        self.releaseKey = releaseKey
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Closes the round if it is still open; returns it as it is afterwards.
+    @discardableResult
+    func close(roundID: Int, why: String) async throws -> StoredRound? {
+        guard let round = try await store.round(id: roundID) else { return nil }
+        guard round.state == .open else { return round }
+        let specification = try RoundRecords.specification(of: round)
+        let stored = try await store.updates(roundID: roundID)
+        let (state, outcome, release) = try await decide(round: round, specification: specification, stored: stored)
+        let closed = try await store.closeRound(id: roundID, state: state, outcome: [UInt8](try WireJSON.encoder().encode(outcome)),
+                                                at: now(), release: release)
+        if closed {
+            logger.info("round closed", metadata: ["round": "\(roundID)", "state": "\(state.rawValue)", "why": "\(why)",
+                                                   "updates": "\(stored.count)"])
+        }
+        return try await store.round(id: roundID)
+    }
+
+    private func decide(round: StoredRound, specification: RoundSpecification,
+                        stored: [StoredUpdate]) async throws -> (RoundState, RoundOutcome, NewModelRelease?) {
+        func failed(_ reason: String) -> (RoundState, RoundOutcome, NewModelRelease?) {
+            (.failed, RoundOutcome(accepted: [], rejected: [], adjusted: [], baseline: nil, candidate: nil, releaseVersion: nil,
+                                   reason: reason), nil)
+        }
+        guard stored.count >= specification.minimumClients else {
+            return failed("\(stored.count) of the \(specification.minimumClients) updates needed arrived before the deadline")
+        }
+        let base = try await baseAdapter(version: specification.baseVersion)
+        var updates: [ClientUpdate] = []
+        for update in stored {
+            // Validated when it was accepted; decoding again guards against a changed row.
+            guard let decoded = try? ModelUpdateUpload.decode(update.body), decoded.update.values.count == base.parameterCount else {
+                continue
+            }
+            updates.append(ClientUpdate(clientID: update.deviceID, update: decoded.update))
+        }
+        let matrix = try UpdateMatrix(updates: updates)
+        // Out-of-bound updates are left out whole (a kiosk that does not clip is not trusted
+        // to be scaled back), then DP-FedAvg sums the rest with its fixed denominator.
+        var bounding = NormBounding(bound: specification.clippingNorm * Self.boundSlack, mode: .reject)
+        let screened = try bounding.aggregate(round: round.id, global: base.parameters, updates: matrix)
+        let keptUpdates = updates.filter { screened.accepted.contains($0.clientID) }
+        let rejected = screened.rejected.map(ExcludedClient.init)
+        guard !keptUpdates.isEmpty else {
+            return (.failed, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
+                                          releaseVersion: nil, reason: "every update was out of bound"), nil)
+        }
+        var strategy = DPFedAvg(clippingNorm: specification.clippingNorm, noiseMultiplier: specification.noiseMultiplier,
+                                expectedClientCount: specification.expectedClients,
+                                noise: SeededGaussianNoise(generator: SystemRandomNumberGenerator()))
+        let aggregated = try strategy.aggregate(round: round.id, global: base.parameters, updates: try UpdateMatrix(updates: keptUpdates))
+        let candidate = try base.replacingParameters(with: aggregated.parameters)
+
+        let pairs: [LabelledPair]
+        do {
+            pairs = try settings.evaluationPairs()
+        } catch {
+            return (.rejected, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
+                                            releaseVersion: nil, reason: "the evaluation gate cannot run: \(error.description)"), nil)
+        }
+        let loss = specification.localTraining.configuration(seed: 0).loss
+        let baselineReport = try strategy.evaluate(candidate: base, on: pairs, loss: loss)
+        let candidateReport = try strategy.evaluate(candidate: candidate, on: pairs, loss: loss)
+        var outcome = RoundOutcome(accepted: aggregated.accepted, rejected: rejected, adjusted: aggregated.adjusted.map(ExcludedClient.init),
+                                   baseline: HeldOutEvaluation(baselineReport), candidate: HeldOutEvaluation(candidateReport),
+                                   releaseVersion: nil, reason: nil)
+        guard candidateReport.passesGate(comparedWith: baselineReport, tolerance: settings.gateTolerance) else {
+            outcome.reason = "the candidate's held-out loss \(candidateReport.meanLoss) is worse than the base's \(baselineReport.meanLoss)"
+                + " beyond the tolerance \(settings.gateTolerance)"
+            return (.rejected, outcome, nil)
+        }
+        let privacy: ReleasedPrivacy
+        do {
+            privacy = try await self.privacy(for: round, specification: specification)
+        } catch let error as FederationError {
+            // Not publishable without its privacy statement; the round must not stay open either.
+            outcome.reason = "the privacy statement cannot be computed: \(error)"
+            return (.rejected, outcome, nil)
+        }
+        let version = (try await store.modelReleases().map(\.version).max() ?? 0) + 1
+        outcome.releaseVersion = version
+        let release = ModelRelease(version: version, baseVersion: specification.baseVersion, roundID: round.id,
+                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: outcome, createdAt: now())
+        let payload = try ModelReleaseCoding.canonicalBytes(release)
+        let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey, at: now())
+        return (.published, outcome, NewModelRelease(version: version, payload: payload,
+                                                     envelope: [UInt8](try WireJSON.encoder().encode(envelope))))
+    }
+
+    /// The adapter of a release; version 0 is the identity.
+    func baseAdapter(version: Int) async throws -> Adapter {
+        try await RoundRecords.adapter(version: version, store: store)
+    }
+
+    /// ε of the rounds since the previous release (every opened round spent privacy, even
+    /// one that failed) and of the whole ledger.
+    private func privacy(for round: StoredRound, specification: RoundSpecification) async throws -> ReleasedPrivacy {
+        let ledger = try await store.privacyLedger()
+        let previousRound = try await store.modelReleases().map(\.roundID).max() ?? 0
+        let rounds = try await store.rounds().filter { $0.id > previousRound && $0.id <= round.id }.count
+        let statement = try PrivacyStatement(clippingNorm: specification.clippingNorm, noiseMultiplier: specification.noiseMultiplier,
+                                             samplingRate: specification.samplingRate, releaseRounds: rounds,
+                                             ledger: RoundRecords.ledgerEntries(ledger), delta: settings.budget.delta)
+        return ReleasedPrivacy(statement)
+    }
+}
+
+/// Reading rounds and releases back from their stored JSON.
+enum RoundRecords {
+    static func specification(of round: StoredRound) throws -> RoundSpecification {
+        var specification = try WireJSON.decoder().decode(RoundSpecification.self, from: Data(round.specification))
+        specification.roundID = round.id
+        return specification
+    }
+
+    static func outcome(of round: StoredRound) -> RoundOutcome? {
+        round.outcome.flatMap { try? WireJSON.decoder().decode(RoundOutcome.self, from: Data($0)) }
+    }
+
+    static func adapter(version: Int, store: any FederationStore) async throws -> Adapter {
+        guard version > 0 else { return Adapter.identity() }
+        guard let stored = try await store.modelRelease(version: version) else {
+            throw ProblemResponse(.internalError, "model release \(version) is missing from the store")
+        }
+        return try ModelReleaseCoding.decode(stored.payload).adapter
+    }
+
+    /// Consecutive rounds with the same (q, z) become one ledger entry.
+    static func ledgerEntries(_ rounds: [LedgerRound]) -> [PrivacyLedgerEntry] {
+        var entries: [PrivacyLedgerEntry] = []
+        for round in rounds {
+            if let last = entries.last, last.samplingRate == round.samplingRate, last.noiseMultiplier == round.noiseMultiplier {
+                entries[entries.count - 1].rounds += 1
+            } else {
+                entries.append(PrivacyLedgerEntry(samplingRate: round.samplingRate, noiseMultiplier: round.noiseMultiplier, rounds: 1))
+            }
+        }
+        return entries
+    }
+}

@@ -1,0 +1,87 @@
+import Crypto
+import Feedback
+import Foundation
+import Hummingbird
+import NIOCore
+import Storage
+
+/// The one way a kiosk's upload is authenticated, whatever it carries (outcome batches,
+/// model updates): the TLS client certificate, the body within its limit, the RFC 9421
+/// signature and RFC 9530 digest, the device enrolled and active, its Ed25519 key, and the
+/// certificate issued to that same device. Each failure is its own problem type.
+///
+/// ```swift
+/// let upload = try await authentication.authenticate(request, context: context, payload: "batch")
+/// // upload.device, upload.body, upload.nonce …
+/// ```
+struct SignedUploadAuthentication: Sendable {
+    let store: any FeedbackStore
+    let policy: UploadSignaturePolicy
+    let peers: PeerCertificates
+    let maximumBodyBytes: Int
+    let now: @Sendable () -> Date
+
+    /// A body that passed every check, with what the store keeps beside it.
+    struct Upload: Sendable {
+        let device: DeviceRecord
+        let body: [UInt8]
+        let nonce: String
+        let signatureInput: String
+        let signature: String
+        let receivedAt: Date
+    }
+
+    struct Refusal: Error {
+        let problem: ProblemType
+        let detail: String
+    }
+
+    /// `payload` names what is uploaded, for the messages ("batch", "update").
+    func authenticate(_ request: Request, context: FeedbackRequestContext, payload: String) async throws -> Upload {
+        guard let fingerprint = try await peers.fingerprint(of: context.channel) else {
+            throw Refusal(problem: .clientCertificateRequired, detail: "connect with the certificate issued to this kiosk at enrollment")
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw Refusal(problem: .unsupportedMediaType, detail: "send the \(payload) as application/json")
+        }
+        let body: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: maximumBodyBytes)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            throw Refusal(problem: .bodyTooLarge, detail: "the limit is \(maximumBodyBytes) bytes; send a smaller \(payload)")
+        }
+
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let parts = SignedRequestParts(method: request.method.rawValue, path: request.uri.path,
+                                       authority: request.head.authority ?? "", headers: headers)
+        let receivedAt = now()
+        let pending: UploadSignaturePolicy.PendingSignature
+        do {
+            pending = try policy.precheck(request: parts, body: body, now: receivedAt)
+        } catch {
+            throw Refusal(problem: error.problem, detail: error.detail)
+        }
+        guard let device = try await store.device(id: pending.keyID) else {
+            throw Refusal(problem: .unknownDevice, detail: "no device is enrolled under keyid \"\(pending.keyID)\"")
+        }
+        guard device.status == .active else {
+            throw Refusal(problem: .deviceRevoked, detail: "device \(device.deviceID) was revoked; enroll it again")
+        }
+        guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: device.signingKey) else {
+            throw Refusal(problem: .internalError, detail: "the stored signing key of \(device.deviceID) is unreadable")
+        }
+        do {
+            try policy.verify(pending, request: parts, publicKey: publicKey)
+        } catch {
+            throw Refusal(problem: error.problem, detail: error.detail)
+        }
+        guard fingerprint == device.certificateFingerprint else {
+            throw Refusal(problem: .clientCertificateMismatch, detail: "the TLS client certificate is not the one issued to \(device.deviceID)")
+        }
+        return Upload(device: device, body: body, nonce: pending.nonce, signatureInput: headers["signature-input"] ?? "",
+                      signature: headers["signature"] ?? "", receivedAt: receivedAt)
+    }
+}

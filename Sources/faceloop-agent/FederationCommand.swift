@@ -1,0 +1,101 @@
+import Agent
+import ArgumentParser
+import FaceVerification
+import Federation
+import FederationAPI
+import Feedback
+import Foundation
+
+struct FederationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "federation",
+        abstract: "Take part in federated rounds: train the adapter on local labelled pairs, upload only the clipped update, pull the signed model.",
+        subcommands: [Status.self, Train.self, Pull.self])
+
+    /// Wire JSON (snake_case keys, RFC 3339 dates), as the server sends it.
+    static func printWire(_ value: some Encodable) throws {
+        print(String(decoding: try WireJSON.encoder().encode(value), as: UTF8.self))
+    }
+
+    static func run<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as AgentError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The open round as the server tells this kiosk, and the model in use.")
+        @OptionGroup var directory: DataDirectoryOption
+        @Flag var json = false
+
+        struct Report: Encodable {
+            var round: CurrentRound?
+            var roundProblem: String?
+            var modelVersion: Int?
+
+            enum CodingKeys: String, CodingKey { case round, roundProblem = "round_problem", modelVersion = "model_version" }
+        }
+
+        func run() async throws {
+            let agent = directory.agent
+            let model = try await FederationCommand.run { try agent.storedModel() }
+            var report = Report(modelVersion: model?.version)
+            do {
+                report.round = try await agent.currentRound()
+            } catch let error as AgentError {
+                report.roundProblem = error.description
+            }
+            if json { try FederationCommand.printWire(report); return }
+            print("model: " + (model.map { "release \($0.version) (\($0.modelVersion)), signature verified" } ?? "backbone only (no release pulled)"))
+            if let round = report.round {
+                print("round \(round.roundID): base release \(round.baseVersion), C = \(round.clippingNorm), deadline \(round.deadline)")
+                print(round.selected ? (round.updateReceived ? "this kiosk's update is in" : "this kiosk is selected; run `faceloop-agent federation train`")
+                                     : "this kiosk was not sampled into the round")
+            } else {
+                print("no round: \(report.roundProblem ?? "unknown")")
+            }
+        }
+    }
+
+    struct Train: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train on labelled descriptor pairs held on this kiosk and upload the clipped, signed update.",
+            discussion: "PAIRS is JSON: {\"pairs\": [{\"first\": [128 numbers], \"second\": [128 numbers], \"genuine\": true}]}. The descriptors never leave the kiosk.")
+        @OptionGroup var directory: DataDirectoryOption
+        @Option(help: "The labelled pairs file.") var pairs: String
+        @Flag var json = false
+
+        func run() async throws {
+            let labelled: [LabelledPair]
+            do {
+                labelled = try LabelledPairsFile.read(path: pairs)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            let agent = directory.agent
+            let report = try await FederationCommand.run { try await agent.train(on: labelled) }
+            if json { try FederationCommand.printWire(report); return }
+            print("round \(report.roundID): trained on \(report.pairs) pairs from release \(report.baseVersion); "
+                  + "loss \(report.lossBefore) → \(report.lossAfter)")
+            print("update norm \(report.updateNorm), clipped to C = \(report.clippingNorm); the server holds it (\(report.receipt.contentDigest))")
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download the current model release, verify it and keep it; `verify` then applies its adapter.")
+        @OptionGroup var directory: DataDirectoryOption
+        @Flag var json = false
+
+        func run() async throws {
+            let agent = directory.agent
+            let release = try await FederationCommand.run { try await agent.pullModel() }
+            if json { try FederationCommand.printWire(ModelReleaseSummary(release, publishedAt: release.createdAt)); return }
+            print("model release \(release.version) (\(release.modelVersion)) verified and kept")
+            print(String(format: "privacy: ε = %.4f (RDP) / %.4f (PLD) at δ = %g cumulative, C = %g, z = %g, q = %g",
+                         release.privacy.cumulativeEpsilonRDP, release.privacy.cumulativeEpsilonPLD, release.privacy.delta,
+                         release.privacy.clippingNorm, release.privacy.noiseMultiplier, release.privacy.samplingRate))
+        }
+    }
+}

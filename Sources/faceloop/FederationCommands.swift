@@ -1,0 +1,167 @@
+import ArgumentParser
+import Feedback
+import FederationAPI
+import Foundation
+import OperatorClient
+
+struct Rounds: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rounds",
+        abstract: "Open, follow and close federated rounds (DP-FedAvg; out-of-bound updates are left out).",
+        subcommands: [Open.self, Status.self, Close.self])
+
+    static func printView(_ view: RoundView, json: Bool) throws {
+        if json { try printJSON(view); return }
+        let round = view.round
+        print("round \(round.roundID): \(view.state), base release \(round.baseVersion), \(view.updatesReceived) update(s) of "
+              + "\(round.selectedDevices.count) selected kiosk(s), quorum \(round.minimumClients), deadline \(RFC3339.format(round.deadline))")
+        print("C = \(round.clippingNorm), z = \(round.noiseMultiplier), q = \(round.samplingRate), denominator q·K = \(round.expectedClients)")
+        guard let outcome = view.outcome else { return }
+        if !outcome.accepted.isEmpty { print("accepted: \(outcome.accepted.joined(separator: ", "))") }
+        for rejected in outcome.rejected { print("left out \(rejected.deviceID): \(rejected.reason)") }
+        if let baseline = outcome.baseline, let candidate = outcome.candidate {
+            print("held-out loss \(baseline.meanLoss) → \(candidate.meanLoss), accuracy \(baseline.accuracy) → \(candidate.accuracy) "
+                  + "on \(candidate.pairCount) pairs")
+        }
+        if let version = outcome.releaseVersion { print("published model release \(version)") }
+        if let reason = outcome.reason { print("not published: \(reason)") }
+    }
+
+    struct Open: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open a round on the current model; refused when the ε budget would be exceeded.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .customLong("clipping-norm"), help: "C, the L2 bound of every update.") var clippingNorm: Double
+        @Option(name: .customLong("noise-multiplier"), help: "z: noise standard deviation z·C on the sum.") var noiseMultiplier: Double
+        @Option(name: .customLong("sampling-rate"), help: "q: each active kiosk is selected with this probability.") var samplingRate: Double
+        @Option(name: .customLong("minimum-clients"), help: "Quorum: aggregate once this many updates are in.") var minimumClients: Int
+        @Option(name: .customLong("deadline"), help: "Seconds until the round closes.") var deadlineSeconds: Int
+        @Option(name: .customLong("learning-rate"), help: "Kiosks' SGD learning rate.") var learningRate = 0.01
+        @Option(help: "Kiosks' local epochs.") var epochs = 1
+        @Option(name: .customLong("batch-size"), help: "Kiosks' mini-batch size.") var batchSize = 32
+        @Option(name: .customLong("loss-scale"), help: "Scale s of the cosine pair loss.") var lossScale = 32.0
+        @Option(name: .customLong("loss-margin"), help: "Margin m of the cosine pair loss.") var lossMargin = 0.91
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            let request = OpenRoundRequest(
+                clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate, minimumClients: minimumClients,
+                deadlineSeconds: deadlineSeconds,
+                localTraining: LocalTrainingSettings(learningRate: learningRate, epochs: epochs, batchSize: batchSize,
+                                                     lossScale: lossScale, lossMargin: lossMargin))
+            try Rounds.printView(try await perform { try await client.openRound(request) }, json: json)
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One round, or every round with the ε spent so far.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The round id (all rounds when absent).") var round: Int?
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            if let round {
+                try Rounds.printView(try await perform { try await client.round(round) }, json: json)
+                return
+            }
+            let list = try await perform { try await client.rounds() }
+            if json { try printJSON(list); return }
+            print(String(format: "ε spent %.4f of %.4f at δ = %g (%@)", list.epsilonSpent, list.epsilonBudget, list.delta,
+                         list.accountant.uppercased()))
+            for view in list.rounds {
+                print("\(String(view.round.roundID).leftPadded(5))  \(view.state.padding(toLength: 10, withPad: " ", startingAt: 0))"
+                      + "\(view.updatesReceived) update(s), base \(view.round.baseVersion)"
+                      + (view.outcome?.releaseVersion.map { " → release \($0)" } ?? ""))
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close a round now: aggregate if its quorum is in, otherwise it fails.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument var round: Int
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            try Rounds.printView(try await perform { try await client.closeRound(round) }, json: json)
+        }
+    }
+}
+
+struct Models: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Signed model releases (the federated adapter) and the privacy each carries.",
+        subcommands: [List.self, Show.self, Pull.self])
+
+    static func printSummary(_ release: ModelReleaseSummary) {
+        let privacy = release.privacy
+        print("release \(release.version) (\(release.modelVersion)) from round \(release.roundID) on base \(release.baseVersion)")
+        print(String(format: "  ε at δ = %g: this release %.4f (RDP) / %.4f (PLD) over %d round(s); cumulative %.4f / %.4f over %d",
+                     privacy.delta, privacy.epsilonRDP, privacy.epsilonPLD, privacy.rounds, privacy.cumulativeEpsilonRDP,
+                     privacy.cumulativeEpsilonPLD, privacy.cumulativeRounds))
+        print("  C = \(privacy.clippingNorm), z = \(privacy.noiseMultiplier), q = \(privacy.samplingRate); unit: \(privacy.privacyUnit)")
+        if let baseline = release.outcome.baseline, let candidate = release.outcome.candidate {
+            print("  held-out loss \(baseline.meanLoss) → \(candidate.meanLoss)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every model release.")
+        @OptionGroup var connection: ConnectionOptions
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            let list = try await perform { try await client.modelReleases() }
+            if json { try printJSON(list); return }
+            if list.releases.isEmpty { print("no model release yet") }
+            list.releases.forEach(Models.printSummary)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One model release: provenance, evaluation and privacy statement.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument var version: Int
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            let release = try await perform { try await client.modelRelease(version) }
+            if json { try printJSON(release); return }
+            Models.printSummary(release)
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download the current model release and verify its signature.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(name: .customLong("release-key"), help: "The server's release-signing.pub (default data/release-signing.pub).")
+        var releaseKey = "data/release-signing.pub"
+        @Option(help: "Write the verified signed release here.") var out: String?
+        @Flag var json = false
+
+        func run() async throws {
+            guard let text = try? String(contentsOfFile: releaseKey, encoding: .utf8),
+                  let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw ValidationError("cannot read the release key \(releaseKey)")
+            }
+            let client = try connection.client()
+            let envelope = try await perform { try await client.currentModelEnvelope() }
+            let release: ModelRelease
+            do {
+                release = try ModelReleaseCoding.verify(envelope, publicKey: key)
+            } catch {
+                throw ValidationError("release refused: \(error)")
+            }
+            if let out { try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: out)) }
+            let summary = ModelReleaseSummary(release, publishedAt: envelope.signedAt)
+            if json { try printJSON(summary); return }
+            print("verified (key \(envelope.keyID))")
+            Models.printSummary(summary)
+        }
+    }
+}
