@@ -29,7 +29,9 @@ struct CommandResult {
 /// end up as the wrong child's standard output.
 let processLaunch = NSLock()
 
-/// Runs one of the package's command-line tools (or a system tool by absolute path) to completion.
+/// Runs one of the package's command-line tools (or a system tool by absolute path) to
+/// completion. Standard input, output and error go through temporary files, not pipes: reads
+/// from a pipe were seen to come back empty under load while children exited around them.
 func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : Binaries.path(name))
@@ -37,23 +39,24 @@ func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environm
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    let out = Pipe(), input = Pipe()
-    let errPath = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-stderr-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: errPath) }
-    let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    process.standardOutput = out
-    process.standardError = errHandle
+    let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-run-\(UUID().uuidString)")
+    let paths = (input: base + ".in", output: base + ".out", error: base + ".err")
+    defer { for path in [paths.input, paths.output, paths.error] { try? FileManager.default.removeItem(atPath: path) } }
+    _ = FileManager.default.createFile(atPath: paths.input, contents: stdin ?? Data())
+    _ = FileManager.default.createFile(atPath: paths.output, contents: nil)
+    _ = FileManager.default.createFile(atPath: paths.error, contents: nil)
+    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.input))
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.output))
+    let error = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.error))
     process.standardInput = input
+    process.standardOutput = output
+    process.standardError = error
     try processLaunch.withLock { try process.run() }
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try input.fileHandleForWriting.close()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    try errHandle.close()
-    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    for handle in [input, output, error] { try? handle.close() }
+    return CommandResult(status: process.terminationStatus,
+                         stdout: String(decoding: FileManager.default.contents(atPath: paths.output) ?? Data(), as: UTF8.self),
+                         stderr: String(decoding: FileManager.default.contents(atPath: paths.error) ?? Data(), as: UTF8.self))
 }
 
 /// A `faceloop-server` process on 127.0.0.1 with a free port, stopped by SIGTERM.
