@@ -3,8 +3,8 @@
 # same images, per stage, on one core. Not a test: it prints a table and the ratio.
 #
 # Usage: Benchmarks/face/run.sh [IMAGES_DIR] [COUNT]
-#   IMAGES_DIR  folder searched recursively for JPEGs (default: ../shared/faces-lfw/images
-#               beside the repository, 250×250 LFW photos)
+#   IMAGES_DIR  folder searched recursively for JPEGs, e.g. 250×250 LFW photos
+#               (default: $FACELOOP_LFW_DIR)
 #   COUNT       number of images (default 40)
 # Environment: BENCH_OPENBLAS_CORETYPE (OpenBLAS kernel, default SkylakeX whatever
 #              OPENBLAS_CORETYPE the shell has; see docs/face-verification.md),
@@ -12,7 +12,8 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-images_dir="${1:-$repo_root/../shared/faces-lfw/images}"
+images_dir="${1:-${FACELOOP_LFW_DIR:-}}"
+if [[ -z "$images_dir" ]]; then echo "usage: $0 IMAGES_DIR [COUNT]  (or set FACELOOP_LFW_DIR)" >&2; exit 2; fi
 count="${2:-40}"
 cpu="${BENCH_CPU:-0}"
 export OPENBLAS_CORETYPE="${BENCH_OPENBLAS_CORETYPE:-SkylakeX}"

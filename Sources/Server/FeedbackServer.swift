@@ -92,7 +92,8 @@ public struct FeedbackServer: Sendable {
         let closer = roundCloser(clock: { Date() })
         let app = Application(
             router: router(closer: closer),
-            server: try .tls(.http1(), tlsConfiguration: tlsConfiguration()),
+            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+                             tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1))],

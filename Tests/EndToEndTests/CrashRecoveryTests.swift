@@ -4,133 +4,135 @@ import Foundation
 import Storage
 import Testing
 
-/// Power cuts: the server and the agents are killed with SIGKILL at random moments while
-/// uploads run. Afterwards every outcome a kiosk recorded is stored exactly once, every
-/// queue drains, and the SQLite file passes its integrity check. The number of kill cycles
-/// is bounded (FACELOOP_CRASH_CYCLES, default 4; the long run in docs/reliability.md uses 50).
-@Suite("Crash recovery", .serialized)
-struct CrashRecoveryTests {
-    static var cycles: Int { Int(ProcessInfo.processInfo.environment["FACELOOP_CRASH_CYCLES"] ?? "") ?? 4 }
+extension EndToEnd {
+    /// Power cuts: the server and the agents are killed with SIGKILL at random moments while
+    /// uploads run. Afterwards every outcome a kiosk recorded is stored exactly once, every
+    /// queue drains, and the SQLite file passes its integrity check. The number of kill cycles
+    /// is bounded (FACELOOP_CRASH_CYCLES, default 4; the long run in docs/reliability.md uses 50).
+    @Suite("Crash recovery")
+    struct CrashRecoveryTests {
+        static var cycles: Int { Int(ProcessInfo.processInfo.environment["FACELOOP_CRASH_CYCLES"] ?? "") ?? 4 }
 
-    func enroll(_ server: ServerProcess, _ id: String, _ directory: String) throws {
-        let token = try runTool("faceloop", ["devices", "enroll-token", id, "--server", server.baseURL,
-                                             "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
-        #expect(token.status == 0, "\(token.stderr)")
-        let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
-                                                      "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                      "--ca-file", server.caFile])
-        #expect(enrolled.status == 0, "\(enrolled.stderr)")
-    }
-
-    func queueStatus(_ directory: String) throws -> JSONValue {
-        try JSONValue.parse(try runTool("faceloop-agent", ["status", "--json", "--data-dir", directory]).stdout)["queue"] ?? .null
-    }
-
-    /// Uploads until the queue is empty, tolerating a server that comes and goes. Returns how
-    /// many failed attempts (retries and failed runs) it met, or nil if the deadline passed.
-    func drain(_ directory: String, deadline: Date) throws -> Int? {
-        var failures = 0
-        while Date() < deadline {
-            let result = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", directory, "--batch-size", "10", "--max-attempts", "3"])
-            failures += Int((try? JSONValue.parse(result.stdout))?["retries"]?.numberValue ?? 0)
-            if result.status == 0 { return failures }
-            failures += 1
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        return nil
-    }
-
-    @Test("the server is killed repeatedly under load; nothing acknowledged is lost or doubled")
-    func serverKills() async throws {
-        let root = try temporaryDirectory("crash")
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
-        try server.start()
-        // Enough outcomes that the uploads outlast the kill cycles.
-        let perKiosk = max(1500, Self.cycles * 300)
-        let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
-        for kiosk in kiosks {
-            try enroll(server, kiosk.id, kiosk.directory)
-            let recorded = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kiosk.directory],
-                                       stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.id, seed: 3))
-            #expect(recorded.status == 0, "\(recorded.stderr)")
+        func enroll(_ server: ServerProcess, _ id: String, _ directory: String) throws {
+            let token = try runTool("faceloop", ["devices", "enroll-token", id, "--server", server.baseURL,
+                                                 "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
+            #expect(token.status == 0, "\(token.stderr)")
+            let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
+                                                          "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                                                          "--ca-file", server.caFile])
+            #expect(enrolled.status == 0, "\(enrolled.stderr)")
         }
 
-        let deadline = Date().addingTimeInterval(240)
-        let uploaders = kiosks.map { kiosk in
-            Task { try await onThread { try self.drain(kiosk.directory, deadline: deadline) } }
+        func queueStatus(_ directory: String) throws -> JSONValue {
+            try JSONValue.parse(try runTool("faceloop-agent", ["status", "--json", "--data-dir", directory]).stdout)["queue"] ?? .null
         }
-        // Kill only while uploads are under way: wait for the first receipts, and count a
-        // kill as interrupting when some kiosk still had outcomes queued at that moment.
-        var generator = SystemRandomNumberGenerator()
-        var interrupting = 0
-        // The queues are read in-process (SQLite WAL allows it beside the uploading agents):
-        // spawning `status` would be too slow to catch the uploads under load.
-        let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
-        while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        for _ in 0..<Self.cycles {
-            try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &generator)))
-            let queued = try queues.contains { queue in
-                let status = try queue.status()
-                return status.pendingOutcomes + status.sealedOutcomes > 0
+
+        /// Uploads until the queue is empty, tolerating a server that comes and goes. Returns how
+        /// many failed attempts (retries and failed runs) it met, or nil if the deadline passed.
+        func drain(_ directory: String, deadline: Date) throws -> Int? {
+            var failures = 0
+            while Date() < deadline {
+                let result = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", directory, "--batch-size", "10", "--max-attempts", "3"])
+                failures += Int((try? JSONValue.parse(result.stdout))?["retries"]?.numberValue ?? 0)
+                if result.status == 0 { return failures }
+                failures += 1
+                Thread.sleep(forTimeInterval: 0.1)
             }
-            server.kill()
-            if queued { interrupting += 1 }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
+            return nil
+        }
+
+        @Test("the server is killed repeatedly under load; nothing acknowledged is lost or doubled")
+        func serverKills() async throws {
+            let root = try temporaryDirectory("crash")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
             try server.start()
-        }
-        var failures = 0
-        for uploader in uploaders {
-            let met = try await uploader.value
-            #expect(met != nil, "every queue drains once the server stays up")
-            failures += met ?? 0
-        }
-        #expect(interrupting > 0, "the kills interrupted uploads (otherwise this test proves nothing)")
-        print("crash recovery: \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(failures) failed attempts retried, "
-              + "\(perKiosk * kiosks.count) outcomes checked")
+            // Enough outcomes that the uploads outlast the kill cycles.
+            let perKiosk = max(1500, Self.cycles * 300)
+            let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
+            for kiosk in kiosks {
+                try enroll(server, kiosk.id, kiosk.directory)
+                let recorded = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kiosk.directory],
+                                           stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.id, seed: 3))
+                #expect(recorded.status == 0, "\(recorded.stderr)")
+            }
 
-        let stats = try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json", "--server", server.baseURL,
-                                                                  "--token-file", server.adminTokenFile, "--ca-file", server.caFile]).stdout)
-        #expect(stats["total_events"]?.numberValue == Double(perKiosk * kiosks.count))
-        for kiosk in kiosks {
-            let status = try queueStatus(kiosk.directory)
-            #expect(status["acknowledged_outcomes"]?.numberValue == Double(perKiosk))
-            #expect(status["rejected_batches"]?.numberValue == 0)
-            #expect(status["pending_outcomes"]?.numberValue == 0 && status["sealed_batches"]?.numberValue == 0)
-        }
-        server.stop()
-        let store = try SQLiteFeedbackStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
-        #expect(try await store.integrityCheck() == "ok")
-        #expect(try await store.outcomeStats().byDevice.map(\.events) == Array(repeating: perKiosk, count: kiosks.count))
-    }
+            let deadline = Date().addingTimeInterval(240)
+            let uploaders = kiosks.map { kiosk in
+                Task { try await onThread { try self.drain(kiosk.directory, deadline: deadline) } }
+            }
+            // Kill only while uploads are under way: wait for the first receipts, and count a
+            // kill as interrupting when some kiosk still had outcomes queued at that moment.
+            var generator = SystemRandomNumberGenerator()
+            var interrupting = 0
+            // The queues are read in-process (SQLite WAL allows it beside the uploading agents):
+            // spawning `status` would be too slow to catch the uploads under load.
+            let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
+            while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            for _ in 0..<Self.cycles {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &generator)))
+                let queued = try queues.contains { queue in
+                    let status = try queue.status()
+                    return status.pendingOutcomes + status.sealedOutcomes > 0
+                }
+                server.kill()
+                if queued { interrupting += 1 }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
+                try server.start()
+            }
+            var failures = 0
+            for uploader in uploaders {
+                let met = try await uploader.value
+                #expect(met != nil, "every queue drains once the server stays up")
+                failures += met ?? 0
+            }
+            #expect(interrupting > 0, "the kills interrupted uploads (otherwise this test proves nothing)")
+            print("crash recovery: \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(failures) failed attempts retried, "
+                  + "\(perKiosk * kiosks.count) outcomes checked")
 
-    @Test("agents killed mid-upload resume without loss or duplicates")
-    func agentKills() async throws {
-        let root = try temporaryDirectory("agent-crash")
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
-        try server.start()
-        defer { server.stop() }
-        let directory = (root as NSString).appendingPathComponent("kiosk")
-        try enroll(server, "kiosk-a1", directory)
-        let total = 600
-        #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", directory],
-                            stdin: FeedbackPathEndToEndTests.outcomeLines(count: total, site: "s", seed: 5)).status == 0)
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<Self.cycles {
-            let upload = try launchTool("faceloop-agent", ["upload", "--data-dir", directory, "--batch-size", "10"])
-            try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
-            if upload.isRunning { kill(upload.processIdentifier, SIGKILL) }
-            upload.waitUntilExit()
+            let stats = try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json", "--server", server.baseURL,
+                                                                      "--token-file", server.adminTokenFile, "--ca-file", server.caFile]).stdout)
+            #expect(stats["total_events"]?.numberValue == Double(perKiosk * kiosks.count))
+            for kiosk in kiosks {
+                let status = try queueStatus(kiosk.directory)
+                #expect(status["acknowledged_outcomes"]?.numberValue == Double(perKiosk))
+                #expect(status["rejected_batches"]?.numberValue == 0)
+                #expect(status["pending_outcomes"]?.numberValue == 0 && status["sealed_batches"]?.numberValue == 0)
+            }
+            server.stop()
+            let store = try SQLiteFeedbackStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
+            #expect(try await store.integrityCheck() == "ok")
+            #expect(try await store.outcomeStats().byDevice.map(\.events) == Array(repeating: perKiosk, count: kiosks.count))
         }
-        #expect(try drain(directory, deadline: Date().addingTimeInterval(60)) != nil)
-        let status = try queueStatus(directory)
-        #expect(status["acknowledged_outcomes"]?.numberValue == Double(total))
-        #expect(status["rejected_batches"]?.numberValue == 0, "a re-sent batch is never refused as a conflict or duplicate")
-        let stats = try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json", "--server", server.baseURL,
-                                                                  "--token-file", server.adminTokenFile, "--ca-file", server.caFile]).stdout)
-        #expect(stats["total_events"]?.numberValue == Double(total))
+
+        @Test("agents killed mid-upload resume without loss or duplicates")
+        func agentKills() async throws {
+            let root = try temporaryDirectory("agent-crash")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
+            try server.start()
+            defer { server.stop() }
+            let directory = (root as NSString).appendingPathComponent("kiosk")
+            try enroll(server, "kiosk-a1", directory)
+            let total = 600
+            #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", directory],
+                                stdin: FeedbackPathEndToEndTests.outcomeLines(count: total, site: "s", seed: 5)).status == 0)
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<Self.cycles {
+                let upload = try launchTool("faceloop-agent", ["upload", "--data-dir", directory, "--batch-size", "10"])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
+                if upload.isRunning { kill(upload.processIdentifier, SIGKILL) }
+                upload.waitUntilExit()
+            }
+            #expect(try drain(directory, deadline: Date().addingTimeInterval(60)) != nil)
+            let status = try queueStatus(directory)
+            #expect(status["acknowledged_outcomes"]?.numberValue == Double(total))
+            #expect(status["rejected_batches"]?.numberValue == 0, "a re-sent batch is never refused as a conflict or duplicate")
+            let stats = try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json", "--server", server.baseURL,
+                                                                      "--token-file", server.adminTokenFile, "--ca-file", server.caFile]).stdout)
+            #expect(stats["total_events"]?.numberValue == Double(total))
+        }
     }
 }

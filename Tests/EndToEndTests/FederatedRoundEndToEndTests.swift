@@ -4,230 +4,232 @@ import Feedback
 import Foundation
 import Testing
 
-/// Three kiosks join a DP-FedAvg round; one uploads an out-of-bound update that is left
-/// out; the server restarts mid-round without losing the updates it holds; the release is
-/// published, pulled and verified by the kiosks, and a tampered copy is refused. A straggler
-/// after the deadline is refused, and the ε budget refuses a round that would exceed it.
-@Suite("Federated rounds end to end", .serialized)
-struct FederatedRoundEndToEndTests {
-    /// Synthetic kiosks whose identity lives in the first 8 of 128 dimensions and whose
-    /// capture conditions add noise to the other 120: an adapter that damps those helps.
-    static func pairs(seed: UInt64, subjects: Int, perSubject: Int) -> Data {
-        var noise = SeededGaussianNoise(generator: SeededGenerator(seed: seed))
-        let identityDimensions = 8
-        func descriptor(_ identity: [Double]) -> [Double] {
-            identity.map { $0 + 0.1 * noise.nextStandardNormal() }
-                + (identityDimensions..<Adapter.faceDescriptorDimension).map { _ in 0.3 * noise.nextStandardNormal() }
-        }
-        let identities = (0..<subjects).map { _ in (0..<identityDimensions).map { _ in noise.nextStandardNormal() } }
-        var entries: [JSONValue] = []
-        func entry(_ first: [Double], _ second: [Double], genuine: Bool) -> JSONValue {
-            .object([("first", .array(first.map(JSONValue.number))), ("second", .array(second.map(JSONValue.number))),
-                     ("genuine", .bool(genuine))])
-        }
-        for (index, identity) in identities.enumerated() {
-            for _ in 0..<perSubject {
-                let anchor = descriptor(identity)
-                entries.append(entry(anchor, descriptor(identity), genuine: true))
-                entries.append(entry(anchor, descriptor(identities[(index + 1 + perSubject) % subjects]), genuine: false))
+extension EndToEnd {
+    /// Three kiosks join a DP-FedAvg round; one uploads an out-of-bound update that is left
+    /// out; the server restarts mid-round without losing the updates it holds; the release is
+    /// published, pulled and verified by the kiosks, and a tampered copy is refused. A straggler
+    /// after the deadline is refused, and the ε budget refuses a round that would exceed it.
+    @Suite("Federated rounds end to end")
+    struct FederatedRoundEndToEndTests {
+        /// Synthetic kiosks whose identity lives in the first 8 of 128 dimensions and whose
+        /// capture conditions add noise to the other 120: an adapter that damps those helps.
+        static func pairs(seed: UInt64, subjects: Int, perSubject: Int) -> Data {
+            var noise = SeededGaussianNoise(generator: SeededGenerator(seed: seed))
+            let identityDimensions = 8
+            func descriptor(_ identity: [Double]) -> [Double] {
+                identity.map { $0 + 0.1 * noise.nextStandardNormal() }
+                    + (identityDimensions..<Adapter.faceDescriptorDimension).map { _ in 0.3 * noise.nextStandardNormal() }
             }
+            let identities = (0..<subjects).map { _ in (0..<identityDimensions).map { _ in noise.nextStandardNormal() } }
+            var entries: [JSONValue] = []
+            func entry(_ first: [Double], _ second: [Double], genuine: Bool) -> JSONValue {
+                .object([("first", .array(first.map(JSONValue.number))), ("second", .array(second.map(JSONValue.number))),
+                         ("genuine", .bool(genuine))])
+            }
+            for (index, identity) in identities.enumerated() {
+                for _ in 0..<perSubject {
+                    let anchor = descriptor(identity)
+                    entries.append(entry(anchor, descriptor(identity), genuine: true))
+                    entries.append(entry(anchor, descriptor(identities[(index + 1 + perSubject) % subjects]), genuine: false))
+                }
+            }
+            return Data(JSONValue.object([("pairs", .array(entries))]).serializedString.utf8)
         }
-        return Data(JSONValue.object([("pairs", .array(entries))]).serializedString.utf8)
-    }
 
-    func cli(_ server: ServerProcess, _ arguments: [String], token: String? = nil) throws -> CommandResult {
-        var args = arguments + ["--server", server.baseURL, "--ca-file", server.caFile]
-        if let token { args += ["--token", token] } else { args += ["--token-file", server.adminTokenFile] }
-        return try runTool("faceloop", args)
-    }
-
-    func enroll(_ server: ServerProcess, id: String, directory: String) throws {
-        let token = try cli(server, ["devices", "enroll-token", id])
-        #expect(token.status == 0, "\(token.stderr)")
-        let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
-                                                      "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                      "--ca-file", server.caFile])
-        #expect(enrolled.status == 0, "\(enrolled.stderr)")
-    }
-
-    @Test("quorum, restart mid-round, out-of-bound update left out, signed release pulled and verified, deadline and budget refusals")
-    func roundFlow() async throws {
-        let root = try temporaryDirectory("federation")
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
-        try Self.pairs(seed: 100, subjects: 30, perSubject: 2).write(to: URL(fileURLWithPath: path("held-out.json")))
-        // Two rounds at z = 0.2, q = 1 fit in ε = 70 at δ = 1e-6 (RDP about 40 after one, 62 after two); a third does not.
-        let server = ServerProcess(dataDirectory: path("server"), environment: [
-            "FACELOOP_FEDERATION_EVALUATION_PAIRS": path("held-out.json"), "FACELOOP_FEDERATION_EPSILON_BUDGET": "70",
-        ])
-        try server.start()
-        defer { server.stop() }
-
-        let kiosks = ["kiosk-f1", "kiosk-f2", "kiosk-f3"]
-        for (index, id) in kiosks.enumerated() {
-            try enroll(server, id: id, directory: path(id))
-            try Self.pairs(seed: UInt64(index + 1), subjects: 20, perSubject: 3).write(to: URL(fileURLWithPath: path("\(id)-pairs.json")))
+        func cli(_ server: ServerProcess, _ arguments: [String], token: String? = nil) throws -> CommandResult {
+            var args = arguments + ["--server", server.baseURL, "--ca-file", server.caFile]
+            if let token { args += ["--token", token] } else { args += ["--token-file", server.adminTokenFile] }
+            return try runTool("faceloop", args)
         }
-        let grant = try cli(server, ["tokens", "create", "--role", "engineer", "--label", "erin"])
-        let erin = grant.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(grant.status == 0 && !erin.isEmpty, "\(grant.stderr)")
 
-        let roundOptions = ["--clipping-norm", "0.5", "--noise-multiplier", "0.2", "--sampling-rate", "1", "--minimum-clients", "3",
-                            "--learning-rate", "0.5", "--epochs", "3", "--loss-scale", "10", "--loss-margin", "0.5", "--json"]
-        let opened = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
-        #expect(opened.status == 0, "\(opened.stderr)")
-        let openedView = try JSONValue.parse(opened.stdout)
-        #expect(openedView["state"]?.stringValue == "open")
-        #expect(openedView["round"]?["selected_devices"]?.arrayValue?.compactMap(\.stringValue) == kiosks)
-        let second = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
-        #expect(second.status != 0 && second.stderr.contains("round-open"), "\(second.stderr)")
-
-        let status = try runTool("faceloop-agent", ["federation", "status", "--json", "--data-dir", path("kiosk-f1")])
-        #expect(status.status == 0, "\(status.stderr)")
-        #expect(try JSONValue.parse(status.stdout)["round"]?["selected"] == .bool(true))
-
-        // Two honest kiosks train and upload; then the server restarts in the middle of the round.
-        for id in kiosks.prefix(2) {
-            let trained = try runTool("faceloop-agent", ["federation", "train", "--json", "--data-dir", path(id), "--pairs", path("\(id)-pairs.json")])
-            #expect(trained.status == 0, "\(trained.stderr)")
-            let report = try JSONValue.parse(trained.stdout)
-            #expect((report["loss_after"]?.numberValue ?? 1) < (report["loss_before"]?.numberValue ?? 0))
-            #expect((report["receipt"]?["norm"]?.numberValue ?? 1) <= 0.5 * (1 + 1e-5))
+        func enroll(_ server: ServerProcess, id: String, directory: String) throws {
+            let token = try cli(server, ["devices", "enroll-token", id])
+            #expect(token.status == 0, "\(token.stderr)")
+            let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
+                                                          "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                                                          "--ca-file", server.caFile])
+            #expect(enrolled.status == 0, "\(enrolled.stderr)")
         }
-        #expect(server.stop() == 0)
-        try server.start()
-        let afterRestart = try JSONValue.parse(try cli(server, ["rounds", "status", "1", "--json"], token: erin).stdout)
-        #expect(afterRestart["state"]?.stringValue == "open")
-        #expect(afterRestart["updates_received"]?.numberValue == 2, "\(afterRestart.serializedString.prefix(300))")
 
-        // The third kiosk skips clipping and boosts its update: a correctly signed upload through
-        // the kiosk path, far above C. It completes the quorum and is left out of the aggregate.
-        let openAPI = try OpenAPIConformance()
-        let (boosting, boostingKey) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-f3"))
-        let boosted = ModelUpdate(values: [Float](repeating: 0.05, count: 128 * 128), exampleCount: 120)
-        let boostedBody = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0, update: boosted).encoded()
-        func signed(_ body: [UInt8], round: Int, device: String = "kiosk-f3") throws -> [String: String] {
-            try UploadSignaturePolicy.signUpload(method: "POST", path: "/v1/federation/rounds/\(round)/updates", authority: "",
-                                                 body: body, keyID: device, key: boostingKey, now: Date())
+        @Test("quorum, restart mid-round, out-of-bound update left out, signed release pulled and verified, deadline and budget refusals")
+        func roundFlow() async throws {
+            let root = try temporaryDirectory("federation")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
+            try Self.pairs(seed: 100, subjects: 30, perSubject: 2).write(to: URL(fileURLWithPath: path("held-out.json")))
+            // Two rounds at z = 0.2, q = 1 fit in ε = 70 at δ = 1e-6 (RDP about 40 after one, 62 after two); a third does not.
+            let server = ServerProcess(dataDirectory: path("server"), environment: [
+                "FACELOOP_FEDERATION_EVALUATION_PAIRS": path("held-out.json"), "FACELOOP_FEDERATION_EPSILON_BUDGET": "70",
+            ])
+            try server.start()
+            defer { server.stop() }
+
+            let kiosks = ["kiosk-f1", "kiosk-f2", "kiosk-f3"]
+            for (index, id) in kiosks.enumerated() {
+                try enroll(server, id: id, directory: path(id))
+                try Self.pairs(seed: UInt64(index + 1), subjects: 20, perSubject: 3).write(to: URL(fileURLWithPath: path("\(id)-pairs.json")))
+            }
+            let grant = try cli(server, ["tokens", "create", "--role", "engineer", "--label", "erin"])
+            let erin = grant.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(grant.status == 0 && !erin.isEmpty, "\(grant.stderr)")
+
+            let roundOptions = ["--clipping-norm", "0.5", "--noise-multiplier", "0.2", "--sampling-rate", "1", "--minimum-clients", "3",
+                                "--learning-rate", "0.5", "--epochs", "3", "--loss-scale", "10", "--loss-margin", "0.5", "--json"]
+            let opened = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
+            #expect(opened.status == 0, "\(opened.stderr)")
+            let openedView = try JSONValue.parse(opened.stdout)
+            #expect(openedView["state"]?.stringValue == "open")
+            #expect(openedView["round"]?["selected_devices"]?.arrayValue?.compactMap(\.stringValue) == kiosks)
+            let second = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
+            #expect(second.status != 0 && second.stderr.contains("round-open"), "\(second.stderr)")
+
+            let status = try runTool("faceloop-agent", ["federation", "status", "--json", "--data-dir", path("kiosk-f1")])
+            #expect(status.status == 0, "\(status.stderr)")
+            #expect(try JSONValue.parse(status.stdout)["round"]?["selected"] == .bool(true))
+
+            // Two honest kiosks train and upload; then the server restarts in the middle of the round.
+            for id in kiosks.prefix(2) {
+                let trained = try runTool("faceloop-agent", ["federation", "train", "--json", "--data-dir", path(id), "--pairs", path("\(id)-pairs.json")])
+                #expect(trained.status == 0, "\(trained.stderr)")
+                let report = try JSONValue.parse(trained.stdout)
+                #expect((report["loss_after"]?.numberValue ?? 1) < (report["loss_before"]?.numberValue ?? 0))
+                #expect((report["receipt"]?["norm"]?.numberValue ?? 1) <= 0.5 * (1 + 1e-5))
+            }
+            #expect(server.stop() == 0)
+            try server.start()
+            let afterRestart = try JSONValue.parse(try cli(server, ["rounds", "status", "1", "--json"], token: erin).stdout)
+            #expect(afterRestart["state"]?.stringValue == "open")
+            #expect(afterRestart["updates_received"]?.numberValue == 2, "\(afterRestart.serializedString.prefix(300))")
+
+            // The third kiosk skips clipping and boosts its update: a correctly signed upload through
+            // the kiosk path, far above C. It completes the quorum and is left out of the aggregate.
+            let openAPI = try OpenAPIConformance()
+            let (boosting, boostingKey) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-f3"))
+            let boosted = ModelUpdate(values: [Float](repeating: 0.05, count: 128 * 128), exampleCount: 120)
+            let boostedBody = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0, update: boosted).encoded()
+            func signed(_ body: [UInt8], round: Int, device: String = "kiosk-f3") throws -> [String: String] {
+                try UploadSignaturePolicy.signUpload(method: "POST", path: "/v1/federation/rounds/\(round)/updates", authority: "",
+                                                     body: body, keyID: device, key: boostingKey, now: Date())
+            }
+            let accepted = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(boostedBody, round: 1),
+                                                   body: boostedBody)
+            #expect(accepted.status == 202, "\(String(decoding: accepted.body, as: UTF8.self))")
+            try openAPI.check(method: "POST", template: "/v1/federation/rounds/{round}/updates", status: accepted.status,
+                              contentType: accepted.contentType, body: accepted.body)
+
+            let closed = try JSONValue.parse(try cli(server, ["rounds", "status", "1", "--json"], token: erin).stdout)
+            #expect(closed["state"]?.stringValue == "published", "\(closed["outcome"]?.serializedString ?? "no outcome")")
+            #expect(closed["outcome"]?["accepted"]?.arrayValue?.compactMap(\.stringValue) == ["kiosk-f1", "kiosk-f2"])
+            #expect(closed["outcome"]?["rejected"]?.arrayValue?.first?["device_id"]?.stringValue == "kiosk-f3")
+            let baselineLoss = try #require(closed["outcome"]?["baseline"]?["mean_loss"]?.numberValue)
+            let candidateLoss = try #require(closed["outcome"]?["candidate"]?["mean_loss"]?.numberValue)
+            #expect(candidateLoss < baselineLoss)
+            #expect(closed["outcome"]?["release_version"]?.numberValue == 1)
+
+            // The round is over: another upload is refused with its own problem type.
+            let again = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(boostedBody, round: 1),
+                                                body: boostedBody)
+            #expect(again.status == 200, "a retry of the same bytes gets the stored receipt")
+            let different = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0,
+                                                  update: ModelUpdate(values: [Float](repeating: 0, count: 128 * 128), exampleCount: 1)).encoded()
+            let refused = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(different, round: 1), body: different)
+            #expect(refused.problemSlug == "round-closed", "\(String(decoding: refused.body, as: UTF8.self))")
+
+            // Kiosks pull the signed release and verify it with the key pinned at enrollment.
+            for id in kiosks {
+                let pulled = try runTool("faceloop-agent", ["federation", "pull", "--json", "--data-dir", path(id)])
+                #expect(pulled.status == 0, "\(pulled.stderr)")
+                let summary = try JSONValue.parse(pulled.stdout)
+                #expect(summary["version"]?.numberValue == 1)
+                #expect(summary["privacy"]?["clipping_norm"]?.numberValue == 0.5)
+                #expect(summary["privacy"]?["noise_multiplier"]?.numberValue == 0.2)
+                let epsilon = try #require(summary["privacy"]?["cumulative_epsilon_rdp"]?.numberValue)
+                #expect(epsilon > 30 && epsilon < 70, "\(epsilon)")
+                #expect((summary["privacy"]?["cumulative_epsilon_pld"]?.numberValue ?? .infinity) <= epsilon)
+            }
+            let models = try cli(server, ["models", "pull", "--json", "--release-key", (server.dataDirectory as NSString).appendingPathComponent("release-signing.pub")], token: erin)
+            #expect(models.status == 0, "\(models.stderr)")
+
+            // A tampered model file on a kiosk is refused before use.
+            let modelFile = (path("kiosk-f2") as NSString).appendingPathComponent("model.json")
+            var envelope = try WireJSON.decoder().decode(SignedRelease.self, from: try Data(contentsOf: URL(fileURLWithPath: modelFile)))
+            var release = try ModelReleaseCoding.decode([UInt8](try #require(Data(base64Encoded: envelope.payload))))
+            release.modelVersion = "forged"
+            envelope.payload = Data(try ModelReleaseCoding.canonicalBytes(release)).base64EncodedString()
+            try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: modelFile))
+            let tampered = try runTool("faceloop-agent", ["federation", "status", "--data-dir", path("kiosk-f2")])
+            #expect(tampered.status != 0)
+            #expect(tampered.stderr.contains("release refused"), "\(tampered.stderr)")
+
+            // `verify` applies the pulled adapter and names the release in its result; a kiosk
+            // without a release compares raw descriptors.
+            let images = VerificationOutcomeTests.images
+            func verify(_ directory: String) throws -> JSONValue {
+                let result = try runTool("faceloop-agent", ["verify", "--data-dir", directory, "--json",
+                                                            "--reference", images.appendingPathComponent("obama_1.jpg").path,
+                                                            "--probe", images.appendingPathComponent("obama_2.jpg").path],
+                                         environment: VerificationOutcomeTests.environment)
+                #expect(result.status == 0, "\(result.stderr)")
+                return try JSONValue.parse(result.stdout)["result"] ?? .null
+            }
+            let adapted = try verify(path("kiosk-f1"))
+            let plain = try verify(path("no-release"))
+            #expect(adapted["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1:adapter-1")
+            #expect(plain["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
+            #expect(adapted["score"] != plain["score"], "the adapter changes the score")
+
+            // Round 2 closes at its deadline with one update of three: it fails, and the straggler is refused.
+            let round2 = try cli(server, ["rounds", "open", "--deadline", "10"] + roundOptions, token: erin)
+            #expect(round2.status == 0, "\(round2.stderr)")
+            #expect(try JSONValue.parse(round2.stdout)["round"]?["base_version"]?.numberValue == 1)
+            let early = try runTool("faceloop-agent", ["federation", "train", "--data-dir", path("kiosk-f1"), "--pairs", path("kiosk-f1-pairs.json")])
+            #expect(early.status == 0, "\(early.stderr)")
+            try await Task.sleep(for: .seconds(12))
+            let straggler = try runTool("faceloop-agent", ["federation", "train", "--data-dir", path("kiosk-f3"), "--pairs", path("kiosk-f3-pairs.json")])
+            #expect(straggler.status != 0)
+            let lateBody = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 2, baseVersion: 1, update: boosted).encoded()
+            let late = try await boosting.send("POST", "/v1/federation/rounds/2/updates", headers: try signed(lateBody, round: 2), body: lateBody)
+            #expect(late.problemSlug == "round-closed", "\(String(decoding: late.body, as: UTF8.self))")
+            try openAPI.check(method: "POST", template: "/v1/federation/rounds/{round}/updates", status: late.status,
+                              contentType: late.contentType, body: late.body)
+            let failed = try JSONValue.parse(try cli(server, ["rounds", "status", "2", "--json"], token: erin).stdout)
+            #expect(failed["state"]?.stringValue == "failed")
+            #expect(failed["outcome"]?["reason"]?.stringValue?.contains("1 of the 3") == true)
+
+            // A third round would exceed ε = 70: refused, with the reason.
+            let exhausted = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
+            #expect(exhausted.status != 0)
+            #expect(exhausted.stderr.contains("privacy-budget-exhausted") && exhausted.stderr.contains("above the budget"), "\(exhausted.stderr)")
+
+            // The federation endpoints' real responses against the OpenAPI document.
+            let (kioskClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-f1"))
+            let people = RawClient(baseURL: server.baseURL, caPEM: kioskClient.caPEM, identity: nil)
+            let engineer = ["authorization": "Bearer \(erin)"]
+            let json = ["content-type": "application/json"]
+            for (client, method, requestPath, template, headers, body) in [
+                (people, "GET", "/v1/federation/rounds", "/v1/federation/rounds", engineer, nil),
+                (people, "GET", "/v1/federation/rounds/1", "/v1/federation/rounds/{round}", engineer, nil),
+                (people, "GET", "/v1/federation/rounds/7", "/v1/federation/rounds/{round}", engineer, nil),
+                (people, "POST", "/v1/federation/rounds/1/close", "/v1/federation/rounds/{round}/close", engineer, nil),
+                (people, "POST", "/v1/federation/rounds", "/v1/federation/rounds", engineer.merging(json) { $1 },
+                 Array(#"{"clipping_norm":0.5,"noise_multiplier":0.2,"sampling_rate":1,"minimum_clients":3,"deadline_seconds":60}"#.utf8)),
+                (people, "POST", "/v1/federation/rounds", "/v1/federation/rounds", engineer.merging(json) { $1 },
+                 Array(#"{"clipping_norm":-1,"noise_multiplier":0.2,"sampling_rate":1,"minimum_clients":3,"deadline_seconds":60}"#.utf8)),
+                (kioskClient, "GET", "/v1/federation/current", "/v1/federation/current", [:], nil),
+                (people, "GET", "/v1/federation/current", "/v1/federation/current", [:], nil),
+                (people, "GET", "/v1/models/releases", "/v1/models/releases", engineer, nil),
+                (people, "GET", "/v1/models/releases/1", "/v1/models/releases/{version}", engineer, nil),
+                (people, "GET", "/v1/models/releases/5", "/v1/models/releases/{version}", engineer, nil),
+                (kioskClient, "GET", "/v1/models/current", "/v1/models/current", [:], nil),
+                (people, "GET", "/v1/models/current", "/v1/models/current", [:], nil),
+            ] as [(RawClient, String, String, String, [String: String], [UInt8]?)] {
+                let response = try await client.send(method, requestPath, headers: headers, body: body)
+                try openAPI.check(method: method, template: template, status: response.status, contentType: response.contentType,
+                                  body: response.body)
+            }
+            #expect(openAPI.checked.contains("GET /v1/models/current 200"))
+            #expect(openAPI.checked.contains("POST /v1/federation/rounds 409"), "the budget refusal")
+            #expect(openAPI.checked.contains("GET /v1/federation/current 404"), "no round is open")
         }
-        let accepted = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(boostedBody, round: 1),
-                                               body: boostedBody)
-        #expect(accepted.status == 202, "\(String(decoding: accepted.body, as: UTF8.self))")
-        try openAPI.check(method: "POST", template: "/v1/federation/rounds/{round}/updates", status: accepted.status,
-                          contentType: accepted.contentType, body: accepted.body)
-
-        let closed = try JSONValue.parse(try cli(server, ["rounds", "status", "1", "--json"], token: erin).stdout)
-        #expect(closed["state"]?.stringValue == "published", "\(closed["outcome"]?.serializedString ?? "no outcome")")
-        #expect(closed["outcome"]?["accepted"]?.arrayValue?.compactMap(\.stringValue) == ["kiosk-f1", "kiosk-f2"])
-        #expect(closed["outcome"]?["rejected"]?.arrayValue?.first?["device_id"]?.stringValue == "kiosk-f3")
-        let baselineLoss = try #require(closed["outcome"]?["baseline"]?["mean_loss"]?.numberValue)
-        let candidateLoss = try #require(closed["outcome"]?["candidate"]?["mean_loss"]?.numberValue)
-        #expect(candidateLoss < baselineLoss)
-        #expect(closed["outcome"]?["release_version"]?.numberValue == 1)
-
-        // The round is over: another upload is refused with its own problem type.
-        let again = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(boostedBody, round: 1),
-                                            body: boostedBody)
-        #expect(again.status == 200, "a retry of the same bytes gets the stored receipt")
-        let different = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0,
-                                              update: ModelUpdate(values: [Float](repeating: 0, count: 128 * 128), exampleCount: 1)).encoded()
-        let refused = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(different, round: 1), body: different)
-        #expect(refused.problemSlug == "round-closed", "\(String(decoding: refused.body, as: UTF8.self))")
-
-        // Kiosks pull the signed release and verify it with the key pinned at enrollment.
-        for id in kiosks {
-            let pulled = try runTool("faceloop-agent", ["federation", "pull", "--json", "--data-dir", path(id)])
-            #expect(pulled.status == 0, "\(pulled.stderr)")
-            let summary = try JSONValue.parse(pulled.stdout)
-            #expect(summary["version"]?.numberValue == 1)
-            #expect(summary["privacy"]?["clipping_norm"]?.numberValue == 0.5)
-            #expect(summary["privacy"]?["noise_multiplier"]?.numberValue == 0.2)
-            let epsilon = try #require(summary["privacy"]?["cumulative_epsilon_rdp"]?.numberValue)
-            #expect(epsilon > 30 && epsilon < 70, "\(epsilon)")
-            #expect((summary["privacy"]?["cumulative_epsilon_pld"]?.numberValue ?? .infinity) <= epsilon)
-        }
-        let models = try cli(server, ["models", "pull", "--json", "--release-key", (server.dataDirectory as NSString).appendingPathComponent("release-signing.pub")], token: erin)
-        #expect(models.status == 0, "\(models.stderr)")
-
-        // A tampered model file on a kiosk is refused before use.
-        let modelFile = (path("kiosk-f2") as NSString).appendingPathComponent("model.json")
-        var envelope = try WireJSON.decoder().decode(SignedRelease.self, from: try Data(contentsOf: URL(fileURLWithPath: modelFile)))
-        var release = try ModelReleaseCoding.decode([UInt8](try #require(Data(base64Encoded: envelope.payload))))
-        release.modelVersion = "forged"
-        envelope.payload = Data(try ModelReleaseCoding.canonicalBytes(release)).base64EncodedString()
-        try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: modelFile))
-        let tampered = try runTool("faceloop-agent", ["federation", "status", "--data-dir", path("kiosk-f2")])
-        #expect(tampered.status != 0)
-        #expect(tampered.stderr.contains("release refused"), "\(tampered.stderr)")
-
-        // `verify` applies the pulled adapter and names the release in its result; a kiosk
-        // without a release compares raw descriptors.
-        let images = VerificationOutcomeTests.images
-        func verify(_ directory: String) throws -> JSONValue {
-            let result = try runTool("faceloop-agent", ["verify", "--data-dir", directory, "--json",
-                                                        "--reference", images.appendingPathComponent("obama_1.jpg").path,
-                                                        "--probe", images.appendingPathComponent("obama_2.jpg").path],
-                                     environment: VerificationOutcomeTests.environment)
-            #expect(result.status == 0, "\(result.stderr)")
-            return try JSONValue.parse(result.stdout)["result"] ?? .null
-        }
-        let adapted = try verify(path("kiosk-f1"))
-        let plain = try verify(path("no-release"))
-        #expect(adapted["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1:adapter-1")
-        #expect(plain["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
-        #expect(adapted["score"] != plain["score"], "the adapter changes the score")
-
-        // Round 2 closes at its deadline with one update of three: it fails, and the straggler is refused.
-        let round2 = try cli(server, ["rounds", "open", "--deadline", "10"] + roundOptions, token: erin)
-        #expect(round2.status == 0, "\(round2.stderr)")
-        #expect(try JSONValue.parse(round2.stdout)["round"]?["base_version"]?.numberValue == 1)
-        let early = try runTool("faceloop-agent", ["federation", "train", "--data-dir", path("kiosk-f1"), "--pairs", path("kiosk-f1-pairs.json")])
-        #expect(early.status == 0, "\(early.stderr)")
-        try await Task.sleep(for: .seconds(12))
-        let straggler = try runTool("faceloop-agent", ["federation", "train", "--data-dir", path("kiosk-f3"), "--pairs", path("kiosk-f3-pairs.json")])
-        #expect(straggler.status != 0)
-        let lateBody = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 2, baseVersion: 1, update: boosted).encoded()
-        let late = try await boosting.send("POST", "/v1/federation/rounds/2/updates", headers: try signed(lateBody, round: 2), body: lateBody)
-        #expect(late.problemSlug == "round-closed", "\(String(decoding: late.body, as: UTF8.self))")
-        try openAPI.check(method: "POST", template: "/v1/federation/rounds/{round}/updates", status: late.status,
-                          contentType: late.contentType, body: late.body)
-        let failed = try JSONValue.parse(try cli(server, ["rounds", "status", "2", "--json"], token: erin).stdout)
-        #expect(failed["state"]?.stringValue == "failed")
-        #expect(failed["outcome"]?["reason"]?.stringValue?.contains("1 of the 3") == true)
-
-        // A third round would exceed ε = 70: refused, with the reason.
-        let exhausted = try cli(server, ["rounds", "open", "--deadline", "600"] + roundOptions, token: erin)
-        #expect(exhausted.status != 0)
-        #expect(exhausted.stderr.contains("privacy-budget-exhausted") && exhausted.stderr.contains("above the budget"), "\(exhausted.stderr)")
-
-        // The federation endpoints' real responses against the OpenAPI document.
-        let (kioskClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-f1"))
-        let people = RawClient(baseURL: server.baseURL, caPEM: kioskClient.caPEM, identity: nil)
-        let engineer = ["authorization": "Bearer \(erin)"]
-        let json = ["content-type": "application/json"]
-        for (client, method, requestPath, template, headers, body) in [
-            (people, "GET", "/v1/federation/rounds", "/v1/federation/rounds", engineer, nil),
-            (people, "GET", "/v1/federation/rounds/1", "/v1/federation/rounds/{round}", engineer, nil),
-            (people, "GET", "/v1/federation/rounds/7", "/v1/federation/rounds/{round}", engineer, nil),
-            (people, "POST", "/v1/federation/rounds/1/close", "/v1/federation/rounds/{round}/close", engineer, nil),
-            (people, "POST", "/v1/federation/rounds", "/v1/federation/rounds", engineer.merging(json) { $1 },
-             Array(#"{"clipping_norm":0.5,"noise_multiplier":0.2,"sampling_rate":1,"minimum_clients":3,"deadline_seconds":60}"#.utf8)),
-            (people, "POST", "/v1/federation/rounds", "/v1/federation/rounds", engineer.merging(json) { $1 },
-             Array(#"{"clipping_norm":-1,"noise_multiplier":0.2,"sampling_rate":1,"minimum_clients":3,"deadline_seconds":60}"#.utf8)),
-            (kioskClient, "GET", "/v1/federation/current", "/v1/federation/current", [:], nil),
-            (people, "GET", "/v1/federation/current", "/v1/federation/current", [:], nil),
-            (people, "GET", "/v1/models/releases", "/v1/models/releases", engineer, nil),
-            (people, "GET", "/v1/models/releases/1", "/v1/models/releases/{version}", engineer, nil),
-            (people, "GET", "/v1/models/releases/5", "/v1/models/releases/{version}", engineer, nil),
-            (kioskClient, "GET", "/v1/models/current", "/v1/models/current", [:], nil),
-            (people, "GET", "/v1/models/current", "/v1/models/current", [:], nil),
-        ] as [(RawClient, String, String, String, [String: String], [UInt8]?)] {
-            let response = try await client.send(method, requestPath, headers: headers, body: body)
-            try openAPI.check(method: method, template: template, status: response.status, contentType: response.contentType,
-                              body: response.body)
-        }
-        #expect(openAPI.checked.contains("GET /v1/models/current 200"))
-        #expect(openAPI.checked.contains("POST /v1/federation/rounds 409"), "the budget refusal")
-        #expect(openAPI.checked.contains("GET /v1/federation/current 404"), "no round is open")
     }
 }

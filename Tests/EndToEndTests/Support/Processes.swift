@@ -24,6 +24,11 @@ struct CommandResult {
     var stderr: String
 }
 
+/// Child processes are started one at a time: Foundation's `Process` passes file descriptors by
+/// number, and a descriptor closed and reused by another thread during a concurrent launch can
+/// end up as the wrong child's standard output.
+let processLaunch = NSLock()
+
 /// Runs one of the package's command-line tools (or a system tool by absolute path) to completion.
 func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
@@ -40,7 +45,7 @@ func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environm
     process.standardOutput = out
     process.standardError = errHandle
     process.standardInput = input
-    try process.run()
+    try processLaunch.withLock { try process.run() }
     if let stdin { input.fileHandleForWriting.write(stdin) }
     try input.fileHandleForWriting.close()
     let outData = out.fileHandleForReading.readDataToEndOfFile()
@@ -81,7 +86,7 @@ final class ServerProcess: @unchecked Sendable {
         process.standardOutput = out
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         process.standardError = FileHandle.standardError
-        try process.run()
+        try processLaunch.withLock { try process.run() }
         self.process = process
         // The server prints one line once it listens; wait for it.
         var buffer = Data()
@@ -137,7 +142,7 @@ func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
     process.arguments = arguments
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
-    try process.run()
+    try processLaunch.withLock { try process.run() }
     return process
 }
 
