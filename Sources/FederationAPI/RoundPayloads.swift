@@ -231,9 +231,13 @@ public struct ExcludedClient: Sendable, Codable, Equatable {
     public var deviceID: String
     public var reason: String
 
+    public init(deviceID: String, reason: String) {
+        self.deviceID = deviceID
+        self.reason = reason
+    }
+
     public init(_ rejection: ClientRejection) {
-        deviceID = rejection.clientID
-        reason = rejection.reason
+        self.init(deviceID: rejection.clientID, reason: rejection.reason)
     }
 
     enum CodingKeys: String, CodingKey { case deviceID = "device_id", reason }

@@ -67,13 +67,19 @@ actor RoundCloser {
             }
             updates.append(ClientUpdate(clientID: update.deviceID, update: decoded.update))
         }
-        let matrix = try UpdateMatrix(updates: updates)
         // Out-of-bound updates are left out whole (a kiosk that does not clip is not trusted
         // to be scaled back), then DP-FedAvg sums the rest with its fixed denominator.
-        var bounding = NormBounding(bound: specification.clippingNorm * Self.boundSlack, mode: .reject)
-        let screened = try bounding.aggregate(round: round.id, global: base.parameters, updates: matrix)
-        let keptUpdates = updates.filter { screened.accepted.contains($0.clientID) }
-        let rejected = screened.rejected.map(ExcludedClient.init)
+        let bound = specification.clippingNorm * Self.boundSlack
+        let norms = try UpdateMatrix(updates: updates).rowNorms()
+        var keptUpdates: [ClientUpdate] = [], rejected: [ExcludedClient] = []
+        for (update, norm) in zip(updates, norms) {
+            if norm > bound {
+                rejected.append(ExcludedClient(deviceID: update.clientID,
+                                               reason: "update norm \(norm) exceeds the clipping norm C = \(specification.clippingNorm)"))
+            } else {
+                keptUpdates.append(update)
+            }
+        }
         guard !keptUpdates.isEmpty else {
             return (.failed, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
                                           releaseVersion: nil, reason: "every update was out of bound"), nil)
