@@ -145,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI",
+                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
