@@ -111,20 +111,12 @@ extension KioskAgent {
     }
 
     func verifiedModel(_ bytes: [UInt8]) throws -> ModelRelease {
-        guard let keyText = try? String(contentsOfFile: files.releaseSigningKey, encoding: .utf8),
-              let key = Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw AgentError.unreadable(files.releaseSigningKey, "no pinned release key; enroll again")
-        }
-        let envelope: SignedRelease
-        do {
-            envelope = try WireJSON.decoder().decode(SignedRelease.self, from: Data(bytes))
-        } catch {
-            throw AgentError.releaseRefused("not a signed release: \(error)")
-        }
-        do {
-            return try ModelReleaseCoding.verify(envelope, publicKey: key)
-        } catch {
-            throw AgentError.releaseRefused(error.description)
+        try verifiedEnvelope(bytes) { envelope, key in
+            do throws(ModelReleaseCoding.Refusal) {
+                return try ModelReleaseCoding.verify(envelope, publicKey: key)
+            } catch {
+                throw AgentError.releaseRefused(error.description)
+            }
         }
     }
 }

@@ -48,6 +48,20 @@ extension KioskAgent {
     }
 
     func verifiedRelease(_ bytes: [UInt8]) throws -> ThresholdRelease {
+        try verifiedEnvelope(bytes) { envelope, key in
+            do {
+                return try ThresholdReleaseCoding.verify(envelope, publicKey: key)
+            } catch let error as SignedRelease.VerificationError {
+                throw AgentError.releaseRefused(error.description)
+            } catch {
+                throw AgentError.releaseRefused("the signed payload is not a threshold release: \(error)")
+            }
+        }
+    }
+
+    /// Decodes a signed release (downloaded or stored) and hands it, with the release key
+    /// pinned at enrollment, to the kind-specific verification.
+    func verifiedEnvelope<Release>(_ bytes: [UInt8], verify: (SignedRelease, Data) throws -> Release) throws -> Release {
         guard let keyText = try? String(contentsOfFile: files.releaseSigningKey, encoding: .utf8),
               let key = Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw AgentError.unreadable(files.releaseSigningKey, "no pinned release key; enroll again")
@@ -58,12 +72,6 @@ extension KioskAgent {
         } catch {
             throw AgentError.releaseRefused("not a signed release: \(error)")
         }
-        do {
-            return try ThresholdReleaseCoding.verify(envelope, publicKey: key)
-        } catch let error as SignedRelease.VerificationError {
-            throw AgentError.releaseRefused(error.description)
-        } catch {
-            throw AgentError.releaseRefused("the signed payload is not a threshold release: \(error)")
-        }
+        return try verify(envelope, key)
     }
 }

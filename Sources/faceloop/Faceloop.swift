@@ -36,6 +36,25 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+/// Where `pull` commands find the server's release key, and where they keep what they verified.
+struct VerifiedDownloadOptions: ParsableArguments {
+    @Option(name: .customLong("release-key"), help: "The server's release-signing.pub (default data/release-signing.pub).")
+    var releaseKey = "data/release-signing.pub"
+    @Option(help: "Write the verified signed release here.") var out: String?
+
+    func releaseKeyBytes() throws -> Data {
+        guard let text = try? String(contentsOfFile: releaseKey, encoding: .utf8),
+              let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw ValidationError("cannot read the release key \(releaseKey)")
+        }
+        return key
+    }
+
+    func keep(_ envelope: SignedRelease) throws {
+        if let out { try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: out)) }
+    }
+}
+
 /// Runs a call and turns API refusals into a plain message and exit status 1.
 func perform<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     do {

@@ -139,16 +139,11 @@ struct Models: AsyncParsableCommand {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download the current model release and verify its signature.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(name: .customLong("release-key"), help: "The server's release-signing.pub (default data/release-signing.pub).")
-        var releaseKey = "data/release-signing.pub"
-        @Option(help: "Write the verified signed release here.") var out: String?
+        @OptionGroup var download: VerifiedDownloadOptions
         @Flag var json = false
 
         func run() async throws {
-            guard let text = try? String(contentsOfFile: releaseKey, encoding: .utf8),
-                  let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw ValidationError("cannot read the release key \(releaseKey)")
-            }
+            let key = try download.releaseKeyBytes()
             let client = try connection.client()
             let envelope = try await perform { try await client.currentModelEnvelope() }
             let release: ModelRelease
@@ -157,7 +152,7 @@ struct Models: AsyncParsableCommand {
             } catch {
                 throw ValidationError("release refused: \(error)")
             }
-            if let out { try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: out)) }
+            try download.keep(envelope)
             let summary = ModelReleaseSummary(release, publishedAt: envelope.signedAt)
             if json { try printJSON(summary); return }
             print("verified (key \(envelope.keyID))")

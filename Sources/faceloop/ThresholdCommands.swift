@@ -112,16 +112,11 @@ struct Thresholds: AsyncParsableCommand {
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Download the published release and verify its signature.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(name: .customLong("release-key"), help: "The server's release-signing.pub (default data/release-signing.pub).")
-        var releaseKey = "data/release-signing.pub"
-        @Option(help: "Write the verified signed release here.") var out: String?
+        @OptionGroup var download: VerifiedDownloadOptions
         @Flag var json = false
 
         func run() async throws {
-            guard let text = try? String(contentsOfFile: releaseKey, encoding: .utf8),
-                  let key = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw ValidationError("cannot read the release key \(releaseKey)")
-            }
+            let key = try download.releaseKeyBytes()
             let client = try connection.client()
             let envelope = try await perform { try await client.currentThresholdEnvelope() }
             let release: ThresholdRelease
@@ -130,7 +125,7 @@ struct Thresholds: AsyncParsableCommand {
             } catch {
                 throw ValidationError("release refused: \(error)")
             }
-            if let out { try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: out)) }
+            try download.keep(envelope)
             if json { try printJSON(release); return }
             print("release \(release.version) verified (key \(envelope.keyID)); \(release.entries.count) cohorts")
             for e in release.entries { print("  \(e.cohort): \(e.threshold)") }
