@@ -48,7 +48,7 @@ extension EndToEnd {
             let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
             try server.start()
             // Enough outcomes that the uploads outlast the kill cycles.
-            let perKiosk = max(1500, Self.cycles * 300)
+            let perKiosk = max(3000, Self.cycles * 300)
             let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
             for kiosk in kiosks {
                 try enroll(server, kiosk.id, kiosk.directory)
@@ -72,7 +72,7 @@ extension EndToEnd {
                 try await Task.sleep(for: .milliseconds(20))
             }
             for _ in 0..<Self.cycles {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &generator)))
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &generator)))
                 let queued = try queues.contains { queue in
                     let status = try queue.status()
                     return status.pendingOutcomes + status.sealedOutcomes > 0

@@ -24,36 +24,41 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Child processes are started one at a time: Foundation's `Process` passes file descriptors by
-/// number, and a descriptor closed and reused by another thread during a concurrent launch can
-/// end up as the wrong child's standard output.
+/// Child processes are started one at a time, and their standard streams are opened by a
+/// shell from file paths rather than handed over as descriptors: Foundation passes descriptors
+/// by number, and under load a child's output was seen to land somewhere else.
 let processLaunch = NSLock()
 
-/// Runs one of the package's command-line tools (or a system tool by absolute path) to
-/// completion. Standard input, output and error go through temporary files, not pipes: reads
-/// from a pipe were seen to come back empty under load while children exited around them.
-func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
+/// A process that runs `executable` with its standard streams redirected to files by `/bin/sh`
+/// (which then `exec`s, so the PID is the tool's own).
+func redirectedProcess(_ executable: String, _ arguments: [String], input: String, output: String, error: String,
+                       environment: [String: String] = [:]) -> Process {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : Binaries.path(name))
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", #"exec "$0" "$@" <"$FACELOOP_TEST_IN" >"$FACELOOP_TEST_OUT" 2>"$FACELOOP_TEST_ERR""#,
+                         executable] + arguments
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
+    env["FACELOOP_TEST_IN"] = input
+    env["FACELOOP_TEST_OUT"] = output
+    env["FACELOOP_TEST_ERR"] = error
     process.environment = env
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    return process
+}
+
+/// Runs one of the package's command-line tools (or a system tool by absolute path) to completion.
+func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
     let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-run-\(UUID().uuidString)")
     let paths = (input: base + ".in", output: base + ".out", error: base + ".err")
     defer { for path in [paths.input, paths.output, paths.error] { try? FileManager.default.removeItem(atPath: path) } }
     _ = FileManager.default.createFile(atPath: paths.input, contents: stdin ?? Data())
-    _ = FileManager.default.createFile(atPath: paths.output, contents: nil)
-    _ = FileManager.default.createFile(atPath: paths.error, contents: nil)
-    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: paths.input))
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.output))
-    let error = try FileHandle(forWritingTo: URL(fileURLWithPath: paths.error))
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = error
+    let process = redirectedProcess(name.hasPrefix("/") ? name : Binaries.path(name), arguments,
+                                    input: paths.input, output: paths.output, error: paths.error, environment: environment)
     try processLaunch.withLock { try process.run() }
     process.waitUntilExit()
-    for handle in [input, output, error] { try? handle.close() }
     return CommandResult(status: process.terminationStatus,
                          stdout: String(decoding: FileManager.default.contents(atPath: paths.output) ?? Data(), as: UTF8.self),
                          stderr: String(decoding: FileManager.default.contents(atPath: paths.error) ?? Data(), as: UTF8.self))
@@ -81,30 +86,29 @@ final class ServerProcess: @unchecked Sendable {
 
     /// The first start picks a free port; restarts keep it, as enrolled agents remember it.
     func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.path("faceloop-server"))
-        process.arguments = ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        process.standardError = FileHandle.standardError
+        let output = (dataDirectory as NSString).appendingPathComponent("server-\(UUID().uuidString).out")
+        let errors = (dataDirectory as NSString).appendingPathComponent("server.err")
+        let process = redirectedProcess(
+            Binaries.path("faceloop-server"),
+            ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"],
+            input: "/dev/null", output: output, error: errors, environment: environment)
         try processLaunch.withLock { try process.run() }
         self.process = process
         // The server prints one line once it listens; wait for it.
-        var buffer = Data()
-        while true {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            let text = String(decoding: buffer, as: UTF8.self)
+        let deadline = Date().addingTimeInterval(120)
+        var text = ""
+        while Date() < deadline, process.isRunning {
+            text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
             if let range = text.range(of: #"listening on https://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
                 port = Int(text[range].split(separator: ":").last ?? "") ?? 0
                 return
             }
+            Thread.sleep(forTimeInterval: 0.02)
         }
         process.terminate()
-        throw ServerProcessError.didNotStart(String(decoding: buffer, as: UTF8.self))
+        let log = String(decoding: FileManager.default.contents(atPath: errors) ?? Data(), as: UTF8.self)
+        throw ServerProcessError.didNotStart(text + log)
     }
 
     /// SIGKILL, as in a power cut: no graceful shutdown at all.
@@ -140,11 +144,7 @@ func temporaryDirectory(_ label: String) throws -> String {
 
 /// Starts a tool without waiting for it, for tests that kill it midway.
 func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binaries.path(name))
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    let process = redirectedProcess(Binaries.path(name), arguments, input: "/dev/null", output: "/dev/null", error: "/dev/null")
     try processLaunch.withLock { try process.run() }
     return process
 }
