@@ -198,6 +198,8 @@ let package = Package(
             name: "fuzz-jpeg", dependencies: ["FuzzDriver", "FaceVerification"],
             path: "Fuzz/fuzz-jpeg", exclude: ["corpus"], swiftSettings: strictSettings
         ),
+        // Test support: child processes spawned and reaped without Foundation's Process.
+        .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
         .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
@@ -218,7 +220,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ScoreReportsTests",
-            dependencies: ["ScoreReports", "Calibration", "Feedback"],
+            dependencies: ["ScoreReports", "Calibration", "Feedback", "ChildProcess"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -242,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

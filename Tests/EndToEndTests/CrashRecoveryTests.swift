@@ -123,8 +123,8 @@ extension EndToEnd {
             for _ in 0..<Self.cycles {
                 let upload = try launchTool("faceloop-agent", ["upload", "--data-dir", directory, "--batch-size", "10"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 30...250, using: &generator)))
-                if upload.isRunning { kill(upload.processIdentifier, SIGKILL) }
-                upload.waitUntilExit()
+                upload.send(SIGKILL)
+                upload.wait()
             }
             #expect(try drain(directory, deadline: Date().addingTimeInterval(60)) != nil)
             let status = try queueStatus(directory)

@@ -1,3 +1,4 @@
+import ChildProcess
 import Feedback
 import Foundation
 import Testing
@@ -18,24 +19,13 @@ struct CommandLineTests {
         let candidates = [bundle, bundle.deletingLastPathComponent(), URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
         let binary = try #require(candidates.map { $0.appendingPathComponent("faceloop").path }
             .first { FileManager.default.isExecutableFile(atPath: $0) }, "faceloop is not built next to the tests")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-stderr-\(UUID().uuidString)")
-        guard FileManager.default.createFile(atPath: errorPath.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        defer { try? FileManager.default.removeItem(at: errorPath) }
-        let errorHandle = try FileHandle(forWritingTo: errorPath)
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = errorHandle
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try errorHandle.close()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: (try? Data(contentsOf: errorPath)) ?? Data(), as: UTF8.self))
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-run-\(UUID().uuidString)").path
+        let (outputPath, errorPath) = (base + ".out", base + ".err")
+        defer { for path in [outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
+        let status = try ChildProcess(executable: binary, arguments: arguments,
+                                      standardOutput: outputPath, standardError: errorPath).wait()
+        return Run(status: status, stdout: String(decoding: FileManager.default.contents(atPath: outputPath) ?? Data(), as: UTF8.self),
+                   stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
     }
 
     @Test("--json prints the library's report, and it validates against the schema")

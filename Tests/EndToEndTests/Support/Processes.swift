@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Testing
 
@@ -24,42 +25,17 @@ struct CommandResult {
     var stderr: String
 }
 
-/// Child processes are started one at a time, and their standard streams are opened by a
-/// shell from file paths rather than handed over as descriptors: Foundation passes descriptors
-/// by number, and under load a child's output was seen to land somewhere else.
-let processLaunch = NSLock()
-
-/// A process that runs `executable` with its standard streams redirected to files by `/bin/sh`
-/// (which then `exec`s, so the PID is the tool's own).
-func redirectedProcess(_ executable: String, _ arguments: [String], input: String, output: String, error: String,
-                       environment: [String: String] = [:]) -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", #"exec "$0" "$@" <"$FACELOOP_TEST_IN" >"$FACELOOP_TEST_OUT" 2>"$FACELOOP_TEST_ERR""#,
-                         executable] + arguments
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    env["FACELOOP_TEST_IN"] = input
-    env["FACELOOP_TEST_OUT"] = output
-    env["FACELOOP_TEST_ERR"] = error
-    process.environment = env
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    return process
-}
-
 /// Runs one of the package's command-line tools (or a system tool by absolute path) to completion.
 func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
     let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-run-\(UUID().uuidString)")
     let paths = (input: base + ".in", output: base + ".out", error: base + ".err")
     defer { for path in [paths.input, paths.output, paths.error] { try? FileManager.default.removeItem(atPath: path) } }
     _ = FileManager.default.createFile(atPath: paths.input, contents: stdin ?? Data())
-    let process = redirectedProcess(name.hasPrefix("/") ? name : Binaries.path(name), arguments,
-                                    input: paths.input, output: paths.output, error: paths.error, environment: environment)
-    try processLaunch.withLock { try process.run() }
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus,
+    let process = try ChildProcess(executable: name.hasPrefix("/") ? name : Binaries.path(name), arguments: arguments,
+                                   environment: environment,
+                                   standardInput: paths.input, standardOutput: paths.output, standardError: paths.error)
+    let status = process.wait()
+    return CommandResult(status: status,
                          stdout: String(decoding: FileManager.default.contents(atPath: paths.output) ?? Data(), as: UTF8.self),
                          stderr: String(decoding: FileManager.default.contents(atPath: paths.error) ?? Data(), as: UTF8.self))
 }
@@ -70,7 +46,7 @@ final class ServerProcess: @unchecked Sendable {
     /// Extra environment, e.g. `FACELOOP_FEDERATION_EPSILON_BUDGET`, kept across restarts.
     let environment: [String: String]
     private(set) var port = 0
-    private var process: Process?
+    private var process: ChildProcess?
 
     init(dataDirectory: String, environment: [String: String] = [:]) {
         self.dataDirectory = dataDirectory
@@ -89,11 +65,10 @@ final class ServerProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let output = (dataDirectory as NSString).appendingPathComponent("server-\(UUID().uuidString).out")
         let errors = (dataDirectory as NSString).appendingPathComponent("server.err")
-        let process = redirectedProcess(
-            Binaries.path("faceloop-server"),
-            ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"],
-            input: "/dev/null", output: output, error: errors, environment: environment)
-        try processLaunch.withLock { try process.run() }
+        let process = try ChildProcess(
+            executable: Binaries.path("faceloop-server"),
+            arguments: ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"],
+            environment: environment, standardOutput: output, standardError: errors)
         self.process = process
         // The server prints one line once it listens; wait for it.
         let deadline = Date().addingTimeInterval(120)
@@ -106,7 +81,8 @@ final class ServerProcess: @unchecked Sendable {
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        process.terminate()
+        process.send(SIGTERM)
+        process.wait()
         let log = String(decoding: FileManager.default.contents(atPath: errors) ?? Data(), as: UTF8.self)
         throw ServerProcessError.didNotStart(text + log)
     }
@@ -114,8 +90,8 @@ final class ServerProcess: @unchecked Sendable {
     /// SIGKILL, as in a power cut: no graceful shutdown at all.
     func kill() {
         guard let process else { return }
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        process.wait()
         self.process = nil
     }
 
@@ -123,10 +99,9 @@ final class ServerProcess: @unchecked Sendable {
     @discardableResult
     func stop() -> Int32? {
         guard let process else { return nil }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        process.send(SIGTERM)
         self.process = nil
-        return process.terminationStatus
+        return process.wait()
     }
 
     deinit { stop() }
@@ -143,10 +118,8 @@ func temporaryDirectory(_ label: String) throws -> String {
 }
 
 /// Starts a tool without waiting for it, for tests that kill it midway.
-func launchTool(_ name: String, _ arguments: [String]) throws -> Process {
-    let process = redirectedProcess(Binaries.path(name), arguments, input: "/dev/null", output: "/dev/null", error: "/dev/null")
-    try processLaunch.withLock { try process.run() }
-    return process
+func launchTool(_ name: String, _ arguments: [String]) throws -> ChildProcess {
+    try ChildProcess(executable: Binaries.path(name), arguments: arguments)
 }
 
 /// Runs blocking work (waiting for a child process) on a dispatch thread, so that it does not
