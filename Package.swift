@@ -66,7 +66,20 @@ let package = Package(
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
-            dependencies: ["Feedback", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Feedback", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // The Merkle-tree audit log (RFC 9162 hashing), checkpoints, bundles and their offline check: pure.
+        .target(
+            name: "AuditLog",
+            dependencies: ["Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        // Consent rules, pseudonyms and retention: pure, no I/O.
+        .target(
+            name: "Compliance",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Device CA, certificates and enrollment (server side and agent side share the X.509 code).
@@ -82,7 +95,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI",
+                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance", "AuditLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -133,8 +146,9 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent", "Calibration", "Feedback", "FaceVerification", "Federation", "FederationAPI",
+                "Agent", "Calibration", "Feedback", "FaceVerification", "Federation", "FederationAPI", "Compliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -145,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation",
+                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
@@ -155,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "ingest-bench",
             dependencies: [
-                "Storage", "Feedback", "DeviceIdentity",
+                "Storage", "Feedback", "DeviceIdentity", "Compliance",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -200,6 +214,7 @@ let package = Package(
         ),
         // Test support: child processes spawned and reaped without Foundation's Process.
         .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
@@ -230,7 +245,8 @@ let package = Package(
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback"], swiftSettings: strictSettings),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog",
+                                                       .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -1,3 +1,4 @@
+import Compliance
 import ArgumentParser
 import AsyncHTTPClient
 import Crypto
@@ -34,6 +35,7 @@ struct IngestBench: AsyncParsableCommand {
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
             deviceID: "kiosk-0", signingKey: Data(count: 32), certificateDER: Data([0x30, 0]), certificateFingerprint: "f",
             certificateSerial: "1", certificateNotAfter: Date().addingTimeInterval(86_400)), now: Date())
+        _ = try await store.addConsentText(Self.consentText, actor: "bench", at: Date())
         let directBatches = (0..<total).map { Self.incoming(device: "kiosk-0", sequence: Int64($0 + 1), size: batchSize) }
         let directStart = ContinuousClock.now
         for batch in directBatches { _ = try await store.storeBatch(batch) }
@@ -64,6 +66,10 @@ struct IngestBench: AsyncParsableCommand {
             let certificate = try await Self.redeem(client: adminClient, baseURL: baseURL, deviceID: id, token: token, keys: keys)
             enrolled.append((id, keys, certificate))
         }
+        let (textStatus, textAnswer) = try await Self.post(adminClient, baseURL + "/v1/compliance/consent-texts",
+                                                      headers: ["authorization": "Bearer \(adminToken)", "content-type": "application/json"],
+                                                      body: Array(#"{"purpose":"threshold-calibration","version":"bench","language":"en","text":"\#(Self.consentWording)","effective_at":"2020-01-01T00:00:00Z","material":false}"#.utf8))
+        guard textStatus == 201 else { throw ValidationError("consent text: HTTP \(textStatus) \(String(decoding: textAnswer, as: UTF8.self))") }
         try await adminClient.shutdown()
 
         let bodies = enrolled.map { kiosk in
@@ -177,21 +183,33 @@ struct IngestBench: AsyncParsableCommand {
                      score: Double(index % 200) / 100 - 1, decision: index % 2 == 0 ? .accept : .reject,
                      label: index % 3 == 0 ? .impostor : .genuine, labelSource: .fallbackIDCheck,
                      quality: .init(faceSizePx: 100 + index % 100, sharpness: 120.5, brightness: 0.5), livenessScore: 0.9,
-                     subject: .init(pseudonym: String(format: "%064x", index), consentRef: "consent-\(index % 9)"))
+                     subject: .init(pseudonym: subject(index), consentRef: "consent-\(index % 9)"))
+    }
+
+    /// Outcomes come from a pool of subjects; each kiosk's first batch carries their consent.
+    static let subjects = 64
+    static func subject(_ index: Int) -> String { String(format: "%064x", index % subjects) }
+    static let consentWording = "I agree that my match outcomes are used to calibrate this kiosk."
+    static let consentText = ConsentText(purpose: .thresholdCalibration, version: "bench", language: "en",
+                                         sha256: SHA256.hash(data: Data(consentWording.utf8)).map { String(format: "%02x", $0) }.joined(),
+                                         effectiveAt: Date(timeIntervalSince1970: 1_577_836_800), material: false)
+
+    static func batch(device: String, sequence: Int64, size: Int) -> OutcomeBatch {
+        let grants = sequence == 1 ? (0..<subjects).map {
+            ConsentEvent(eventID: UUID(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
+                         kind: .grant, method: .touch, site: "branch-0", textVersion: "bench", textSHA256: consentText.sha256)
+        } : []
+        return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome), consentEvents: grants)
     }
 
     static func body(device: String, sequence: Int64, size: Int) -> [UInt8] {
-        OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome)).encoded()
+        batch(device: device, sequence: sequence, size: size).encoded()
     }
 
     static func incoming(device: String, sequence: Int64, size: Int) -> IncomingBatch {
-        let batch = OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome))
+        let batch = batch(device: device, sequence: sequence, size: size)
         let body = batch.encoded()
-        let digest = ContentDigest.sha256Field(for: body)
-        let receipt = BatchReceipt(batchID: UUID(), deviceID: device, sequence: sequence, contentDigest: digest,
-                                   acceptedEvents: size, storedAt: Date())
-        return IncomingBatch(batch: batch, body: body, contentDigest: digest, signatureInput: "", signature: "",
-                             nonce: UUID().uuidString, receivedAt: Date(), receipt: receipt,
-                             receiptBytes: [UInt8]((try? WireJSON.encoder().encode(receipt)) ?? Data()))
+        return IncomingBatch(batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "", signature: "",
+                             nonce: UUID().uuidString, receivedAt: Date())
     }
 }

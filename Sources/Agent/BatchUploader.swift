@@ -46,7 +46,12 @@ struct BatchUploader: Sendable {
                     return .stop("cannot update the queue: \(error)")
                 }
                 report.batchesAcknowledged += 1
-                report.outcomesAcknowledged += batch.eventCount
+                report.outcomesAcknowledged += receipt.acceptedEvents
+                report.eventsRefused += receipt.refusedEvents.count
+                for refusal in receipt.refusedEvents {
+                    logger.warning("event refused by the server", metadata: ["event": "\(refusal.eventID.uuidString.lowercased())",
+                                                                            "reason": "\(refusal.reason)"])
+                }
                 return .acknowledged
             case let .refused(slug, message) where Self.permanentForBatch.contains(slug):
                 logger.error("batch refused; set aside", metadata: ["sequence": "\(batch.sequence)", "problem": "\(slug)"])

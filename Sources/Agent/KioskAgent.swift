@@ -126,6 +126,31 @@ public struct KioskAgent: Sendable {
         return accepted
     }
 
+    /// Validates consent events against the published schema and queues them ahead of any
+    /// outcome recorded later.
+    public func recordConsent(_ events: [JSONValue], now: Date = Date()) throws -> [ConsentEvent] {
+        var accepted: [ConsentEvent] = []
+        for (index, value) in events.enumerated() {
+            var completed = value
+            if case var .object(members) = value {
+                if value["event_id"] == nil { members.insert(("event_id", .string(UUID().uuidString.lowercased())), at: 0) }
+                if value["occurred_at"] == nil { members.append(("occurred_at", .string(RFC3339.format(now)))) }
+                completed = .object(members)
+            }
+            let violations = OutcomeBatchValidator.shared.consentEventSchema.validate(completed)
+            guard violations.isEmpty else {
+                throw AgentError.invalidOutcome("consent event \(index + 1): " + violations.map(\.description).joined(separator: "; "))
+            }
+            do {
+                accepted.append(try ConsentEvent(validated: completed))
+            } catch {
+                throw AgentError.invalidOutcome("consent event \(index + 1): \(error)")
+            }
+        }
+        try openQueue().recordConsent(accepted, at: now)
+        return accepted
+    }
+
     /// An outcome may omit its event id and time; the agent assigns them when it records.
     static func fillingDefaults(_ value: JSONValue, now: Date) -> JSONValue {
         guard case var .object(members) = value else { return value }
@@ -143,13 +168,15 @@ public struct KioskAgent: Sendable {
     public struct UploadReport: Sendable, Codable, Equatable {
         public var batchesAcknowledged = 0
         public var outcomesAcknowledged = 0
+        /// Events the server refused inside accepted batches, e.g. outcomes without consent.
+        public var eventsRefused = 0
         public var batchesSetAside = 0
         public var retries = 0
         public var remainingBatches = 0
         public var error: String?
 
         enum CodingKeys: String, CodingKey {
-            case batchesAcknowledged = "batches_acknowledged", outcomesAcknowledged = "outcomes_acknowledged"
+            case batchesAcknowledged = "batches_acknowledged", outcomesAcknowledged = "outcomes_acknowledged", eventsRefused = "events_refused"
             case batchesSetAside = "batches_set_aside", retries, remainingBatches = "remaining_batches", error
         }
     }

@@ -51,7 +51,60 @@ public final class UploadQueue: Sendable {
                 INSERT INTO counters (name, value) VALUES ('next_sequence', 1);
                 """)
         }
+        migrator.registerMigration("v2-consent") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_consent (
+                    position INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL UNIQUE,
+                    event TEXT NOT NULL,
+                    recorded_at REAL NOT NULL
+                );
+                CREATE TABLE consent_ledger (
+                    event_id TEXT PRIMARY KEY,
+                    subject_pseudonym TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    occurred_at REAL NOT NULL,
+                    text_version TEXT NOT NULL,
+                    arrival INTEGER NOT NULL
+                );
+                ALTER TABLE sealed_batches ADD COLUMN consent_count INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE acknowledged_batches ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         try migrator.migrate(pool)
+    }
+
+    /// Queues consent events (they go out before any outcome recorded after them) and keeps
+    /// them in the kiosk's own ledger, which decides what local training may use.
+    public func recordConsent(_ events: [ConsentEvent], at time: Date) throws {
+        try pool.write { db in
+            for event in events {
+                let id = event.eventID.uuidString.lowercased()
+                do {
+                    try db.execute(sql: "INSERT INTO pending_consent (event_id, event, recorded_at) VALUES (?, ?, ?)",
+                                   arguments: [id, event.json.serializedString, time.timeIntervalSince1970])
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    throw AgentError.invalidOutcome("consent event \(id) is already queued")
+                }
+                try db.execute(sql: """
+                    INSERT INTO consent_ledger (event_id, subject_pseudonym, purpose, kind, occurred_at, text_version, arrival)
+                    VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(arrival), 0) + 1 FROM consent_ledger))
+                    """, arguments: [id, event.pseudonym, event.purpose, event.kind.rawValue, event.occurredAt.timeIntervalSince1970,
+                                     event.textVersion])
+            }
+        }
+    }
+
+    /// The kiosk's own consent events for a subject and purpose.
+    public func consentRecords(pseudonym: String, purpose: String) throws -> [(kind: String, occurredAt: Date, textVersion: String, arrival: Int64)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT kind, occurred_at, text_version, arrival FROM consent_ledger WHERE subject_pseudonym = ? AND purpose = ?
+                """, arguments: [pseudonym, purpose]).map {
+                ($0["kind"], Date(timeIntervalSince1970: $0["occurred_at"]), $0["text_version"], $0["arrival"])
+            }
+        }
     }
 
     /// Queues outcomes; each must already conform to the outcome schema.
@@ -78,20 +131,34 @@ public final class UploadQueue: Sendable {
         var sealed = 0
         while true {
             let done = try pool.write { db -> Bool in
+                // Consent events first: the server applies them before the outcomes of the batch.
+                let consentRows = try Row.fetchAll(db, sql: "SELECT position, event FROM pending_consent ORDER BY position LIMIT ?",
+                                                   arguments: [batchSize])
                 let rows = try Row.fetchAll(db, sql: "SELECT position, outcome FROM pending_outcomes ORDER BY position LIMIT ?",
-                                            arguments: [batchSize])
-                guard !rows.isEmpty else { return true }
+                                            arguments: [max(0, batchSize - consentRows.count)])
+                guard !rows.isEmpty || !consentRows.isEmpty else { return true }
                 var outcomes: [MatchOutcome] = []
                 for row in rows {
                     let text: String = row["outcome"]
                     outcomes.append(try MatchOutcome(validated: try JSONValue.parse(text)))
                 }
+                var consentEvents: [ConsentEvent] = []
+                for row in consentRows {
+                    let text: String = row["event"]
+                    consentEvents.append(try ConsentEvent(validated: try JSONValue.parse(text)))
+                }
                 let sequence = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1
-                let batch = OutcomeBatch(deviceID: deviceID, sequence: sequence, createdAt: time, outcomes: outcomes)
-                try db.execute(sql: "INSERT INTO sealed_batches (sequence, body, event_count, sealed_at) VALUES (?, ?, ?, ?)",
-                               arguments: [sequence, Data(batch.encoded()), outcomes.count, time.timeIntervalSince1970])
-                let last: Int64 = rows[rows.count - 1]["position"]
-                try db.execute(sql: "DELETE FROM pending_outcomes WHERE position <= ?", arguments: [last])
+                let batch = OutcomeBatch(deviceID: deviceID, sequence: sequence, createdAt: time, outcomes: outcomes,
+                                         consentEvents: consentEvents)
+                try db.execute(sql: """
+                    INSERT INTO sealed_batches (sequence, body, event_count, consent_count, sealed_at) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [sequence, Data(batch.encoded()), outcomes.count, consentEvents.count, time.timeIntervalSince1970])
+                if let last = rows.last?["position"] as Int64? {
+                    try db.execute(sql: "DELETE FROM pending_outcomes WHERE position <= ?", arguments: [last])
+                }
+                if let last = consentRows.last?["position"] as Int64? {
+                    try db.execute(sql: "DELETE FROM pending_consent WHERE position <= ?", arguments: [last])
+                }
                 try db.execute(sql: "UPDATE counters SET value = ? WHERE name = 'next_sequence'", arguments: [sequence + 1])
                 return false
             }
@@ -120,9 +187,9 @@ public final class UploadQueue: Sendable {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM sealed_batches WHERE sequence = ?", arguments: [sequence])
             try db.execute(sql: """
-                INSERT OR REPLACE INTO acknowledged_batches (sequence, batch_id, event_count, stored_at, acknowledged_at)
-                VALUES (?, ?, ?, ?, ?)
-                """, arguments: [sequence, receipt.batchID.uuidString.lowercased(), receipt.acceptedEvents,
+                INSERT OR REPLACE INTO acknowledged_batches (sequence, batch_id, event_count, refused_count, stored_at, acknowledged_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [sequence, receipt.batchID.uuidString.lowercased(), receipt.acceptedEvents, receipt.refusedEvents.count,
                                  receipt.storedAt.timeIntervalSince1970, time.timeIntervalSince1970])
         }
     }
@@ -153,6 +220,9 @@ public final class UploadQueue: Sendable {
         public var rejectedBatches: Int
         public var acknowledgedBatches: Int
         public var acknowledgedOutcomes: Int
+        /// Events the server refused in acknowledged batches (e.g. outcomes without consent).
+        public var refusedEvents: Int
+        public var pendingConsentEvents: Int
         public var nextSequence: Int64
         public var lastAcknowledgedAt: Date?
         public var lastError: String?
@@ -160,7 +230,8 @@ public final class UploadQueue: Sendable {
         enum CodingKeys: String, CodingKey {
             case pendingOutcomes = "pending_outcomes", sealedBatches = "sealed_batches", sealedOutcomes = "sealed_outcomes"
             case rejectedBatches = "rejected_batches", acknowledgedBatches = "acknowledged_batches"
-            case acknowledgedOutcomes = "acknowledged_outcomes", nextSequence = "next_sequence"
+            case acknowledgedOutcomes = "acknowledged_outcomes", refusedEvents = "refused_events"
+            case pendingConsentEvents = "pending_consent_events", nextSequence = "next_sequence"
             case lastAcknowledgedAt = "last_acknowledged_at", lastError = "last_error"
         }
     }
@@ -174,6 +245,8 @@ public final class UploadQueue: Sendable {
                 rejectedBatches: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM rejected_batches") ?? 0,
                 acknowledgedBatches: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM acknowledged_batches") ?? 0,
                 acknowledgedOutcomes: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(event_count), 0) FROM acknowledged_batches") ?? 0,
+                refusedEvents: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(refused_count), 0) FROM acknowledged_batches") ?? 0,
+                pendingConsentEvents: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_consent") ?? 0,
                 nextSequence: try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1,
                 lastAcknowledgedAt: try Double.fetchOne(db, sql: "SELECT MAX(acknowledged_at) FROM acknowledged_batches")
                     .map(Date.init(timeIntervalSince1970:)),

@@ -85,6 +85,16 @@ public struct OperatorClient: Sendable {
     }
 
     func call<Body: Encodable, Answer: Decodable & Sendable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> Answer {
+        let bytes = try await send(method, path, body: try body.map { [UInt8](try WireJSON.encoder().encode($0)) })
+        return try WireJSON.decoder().decode(Answer.self, from: Data(bytes))
+    }
+
+    /// The answer's JSON bytes, for views the CLI prints as they come.
+    public func json(_ method: String, _ path: String, body: JSONValue? = nil) async throws -> [UInt8] {
+        try await send(HTTPMethod(rawValue: method), path, body: body.map { $0.serialized() })
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, body: [UInt8]?) async throws -> [UInt8] {
         let caPEM: [UInt8]
         do {
             caPEM = Array(try String(contentsOfFile: caFile, encoding: .utf8).utf8)
@@ -101,7 +111,7 @@ public struct OperatorClient: Sendable {
         request.headers.add(name: "authorization", value: "Bearer \(token)")
         if let body {
             request.headers.add(name: "content-type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try WireJSON.encoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let (status, bytes): (Int, [UInt8])
@@ -118,6 +128,6 @@ public struct OperatorClient: Sendable {
             if let problem = try? WireJSON.decoder().decode(ProblemDetails.self, from: Data(bytes)) { throw Failure.problem(problem) }
             throw Failure.unexpected(status, String(decoding: bytes, as: UTF8.self))
         }
-        return try WireJSON.decoder().decode(Answer.self, from: Data(bytes))
+        return bytes
     }
 }

@@ -20,6 +20,7 @@ public struct FeedbackServer: Sendable {
     public let configuration: ServerConfiguration
     public let store: any FeedbackStore
     public let federation: any FederationStore
+    public let compliance: any ComplianceStore
     public let identity: ServerIdentity
     public let metrics: ServerMetrics
     let logger: Logger
@@ -33,7 +34,7 @@ public struct FeedbackServer: Sendable {
         let store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
         let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
                                                              hosts: configuration.certificateHosts, store: store, logger: logger)
-        return FeedbackServer(configuration: configuration, store: store, federation: store, identity: identity, metrics: metrics,
+        return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, identity: identity, metrics: metrics,
                               logger: logger, onListening: onListening)
     }
 
@@ -81,6 +82,10 @@ public struct FeedbackServer: Sendable {
             .register(on: router)
         ModelRoutes(federation: federation, admin: admin, kiosks: kiosks).register(on: router)
         AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
+        ComplianceRoutes(compliance: compliance, admin: admin, kiosks: kiosks, receiptKey: identity.auditSigningKey, now: clock)
+            .register(on: router)
+        AuditRoutes(compliance: compliance, admin: admin, key: identity.auditSigningKey, origin: "faceloop-audit/\(configuration.host)",
+                    now: clock).register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
         return router
     }
@@ -96,7 +101,8 @@ public struct FeedbackServer: Sendable {
                              tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
-                       RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1))],
+                       RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),
+                       RetentionSweeper(compliance: compliance, logger: logger, interval: .seconds(3600))],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -124,6 +130,32 @@ struct NonceJanitor: Service {
                 if removed > 0 { logger.debug("purged nonces", metadata: ["count": "\(removed)"]) }
             } catch {
                 logger.warning("nonce purge failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Deletes outcomes whose retention has run out, once at start and then every `interval`.
+struct RetentionSweeper: Service {
+    let compliance: any ComplianceStore
+    let logger: Logger
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let erased = try await compliance.sweepRetention(now: Date())
+                if !erased.isEmpty {
+                    logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
+                                                                "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])
+                }
+            } catch {
+                logger.warning("retention sweep failed", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
             }
         }
     }

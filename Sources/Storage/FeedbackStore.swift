@@ -18,8 +18,12 @@ public protocol FeedbackStore: Sendable {
     func revokeDevice(id: String, at time: Date) async throws -> Bool
 
     // MARK: API tokens
-    func addAPIToken(sha256: String, role: String, label: String, at time: Date) async throws
+    func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String) async throws
+    /// A token that exists and has not been revoked.
     func apiToken(sha256: String) async throws -> APITokenRecord?
+    func apiTokens() async throws -> [APITokenSummary]
+    /// Revokes the token whose SHA-256 starts with `id`; false when there is none.
+    func revokeAPIToken(id: String, at time: Date, actor: String) async throws -> Bool
 
     // MARK: Outcomes
     func storeBatch(_ batch: IncomingBatch) async throws -> BatchStoreResult
@@ -107,7 +111,7 @@ public struct DeviceRecord: Sendable, Equatable {
 }
 
 /// A verified upload, ready to be committed with its raw signed body so that it can be
-/// re-verified later.
+/// re-verified later (the body is dropped when any of its events is refused or erased).
 public struct IncomingBatch: Sendable {
     public var batch: OutcomeBatch
     public var body: [UInt8]
@@ -116,12 +120,11 @@ public struct IncomingBatch: Sendable {
     public var signature: String
     public var nonce: String
     public var receivedAt: Date
-    /// The receipt to store and return if the batch is new; its bytes are what every retry gets.
-    public var receipt: BatchReceipt
-    public var receiptBytes: [UInt8]
+    /// The id the receipt gives the batch if it is new.
+    public var batchID: UUID
 
     public init(batch: OutcomeBatch, body: [UInt8], contentDigest: String, signatureInput: String, signature: String,
-                nonce: String, receivedAt: Date, receipt: BatchReceipt, receiptBytes: [UInt8]) {
+                nonce: String, receivedAt: Date, batchID: UUID = UUID()) {
         self.batch = batch
         self.body = body
         self.contentDigest = contentDigest
@@ -129,13 +132,13 @@ public struct IncomingBatch: Sendable {
         self.signature = signature
         self.nonce = nonce
         self.receivedAt = receivedAt
-        self.receipt = receipt
-        self.receiptBytes = receiptBytes
+        self.batchID = batchID
     }
 }
 
 public enum BatchStoreResult: Sendable, Equatable {
-    /// Committed now; the bytes are the receipt to send.
+    /// Committed now (consent events applied, outcomes without consent left out and listed);
+    /// the bytes are the receipt to send.
     case stored(receipt: [UInt8])
     /// The same device, sequence and content were stored before: the original receipt.
     case alreadyStored(receipt: [UInt8])

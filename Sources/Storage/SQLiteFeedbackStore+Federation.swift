@@ -3,7 +3,7 @@ import GRDB
 
 /// Federated rounds, updates and model releases in the same SQLite file as the outcomes.
 extension SQLiteFeedbackStore: FederationStore {
-    private enum Abort: Error {
+    private enum UpdateAbort: Error {
         case update(UpdateStoreResult)
     }
 
@@ -66,7 +66,7 @@ extension SQLiteFeedbackStore: FederationStore {
                     try db.execute(sql: "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?)",
                                    arguments: [update.deviceID, update.nonce, update.receivedAt.timeIntervalSince1970])
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                    throw Abort.update(.nonceReplayed)
+                    throw UpdateAbort.update(.nonceReplayed)
                 }
                 let existing = try Row.fetchOne(db, sql: """
                     SELECT content_digest, receipt FROM federation_updates WHERE round_id = ? AND device_id = ?
@@ -78,13 +78,13 @@ extension SQLiteFeedbackStore: FederationStore {
                 }
                 guard let round = try Row.fetchOne(db, sql: "SELECT state, deadline FROM federation_rounds WHERE round_id = ?",
                                                    arguments: [update.roundID]) else {
-                    throw Abort.update(.noSuchRound)
+                    throw UpdateAbort.update(.noSuchRound)
                 }
                 let state = RoundState(rawValue: round["state"]) ?? .cancelled
-                guard state == .open else { throw Abort.update(.roundClosed(state)) }
+                guard state == .open else { throw UpdateAbort.update(.roundClosed(state)) }
                 let deadline = Date(timeIntervalSince1970: round["deadline"])
-                guard update.receivedAt <= deadline else { throw Abort.update(.late(deadline: deadline)) }
-                guard existing == nil else { throw Abort.update(.conflict) }
+                guard update.receivedAt <= deadline else { throw UpdateAbort.update(.late(deadline: deadline)) }
+                guard existing == nil else { throw UpdateAbort.update(.conflict) }
                 try db.execute(sql: """
                     INSERT INTO federation_updates (round_id, device_id, content_digest, body, signature_input, signature,
                                                     received_at, receipt)
@@ -96,7 +96,7 @@ extension SQLiteFeedbackStore: FederationStore {
                                              arguments: [update.roundID]) ?? 0
                 return .stored(receipt: update.receipt, count: count)
             }
-        } catch let Abort.update(result) {
+        } catch let UpdateAbort.update(result) {
             return result
         }
     }
@@ -119,6 +119,10 @@ extension SQLiteFeedbackStore: FederationStore {
             if let release {
                 try db.execute(sql: "INSERT INTO model_releases (version, round_id, payload, envelope, published_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [release.version, id, Data(release.payload), Data(release.envelope), time.timeIntervalSince1970])
+                try Self.appendAudit(kind: .releasePublished, actor: "system:round-closer", details: .object([
+                    ("release", .string("model")), ("version", .number(Double(release.version))), ("round_id", .number(Double(id))),
+                    ("envelope_sha256", .string(Self.sha256Hex(release.envelope))),
+                ]), at: time, in: db)
             }
             return true
         }

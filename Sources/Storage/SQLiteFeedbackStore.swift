@@ -1,3 +1,5 @@
+import Compliance
+import Crypto
 import Feedback
 import Foundation
 import GRDB
@@ -67,6 +69,10 @@ public final class SQLiteFeedbackStore: FeedbackStore {
                 """, arguments: [device.deviceID, device.signingKey, device.certificateDER, device.certificateFingerprint,
                                  device.certificateSerial, device.certificateNotAfter.timeIntervalSince1970,
                                  now.timeIntervalSince1970])
+            try Self.appendAudit(kind: .deviceEnrolled, actor: "device:\(device.deviceID)", details: .object([
+                ("device_id", .string(device.deviceID)), ("certificate_serial", .string(device.certificateSerial)),
+                ("certificate_fingerprint", .string(device.certificateFingerprint)),
+            ]), at: now, in: db)
             return .enrolled
         }
     }
@@ -120,31 +126,62 @@ public final class SQLiteFeedbackStore: FeedbackStore {
     public func revokeDevice(id: String, at time: Date) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: """
-                UPDATE devices SET status = 'revoked', revoked_at = COALESCE(revoked_at, ?) WHERE device_id = ?
+                UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ? AND status = 'active'
                 """, arguments: [time.timeIntervalSince1970, id])
-            return db.changesCount > 0
+            if db.changesCount > 0 {
+                try Self.appendAudit(kind: .deviceRevoked, actor: "admin", details: .object([("device_id", .string(id))]), at: time, in: db)
+            }
+            return try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [id]) == true
         }
     }
 
     // MARK: API tokens
 
-    public func addAPIToken(sha256: String, role: String, label: String, at time: Date) async throws {
+    public func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String) async throws {
         try await pool.write { db in
             try db.execute(sql: "INSERT INTO api_tokens (token_sha256, role, label, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [sha256, role, label, time.timeIntervalSince1970])
+            try Self.appendAudit(kind: .roleGranted, actor: actor, details: .object([
+                ("token_id", .string(String(sha256.prefix(16)))), ("role", .string(role)), ("label", .string(label)),
+            ]), at: time, in: db)
+        }
+    }
+
+    public func apiTokens() async throws -> [APITokenSummary] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_tokens ORDER BY created_at").map { row in
+                APITokenSummary(id: String((row["token_sha256"] as String).prefix(16)), role: row["role"], label: row["label"],
+                                createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                                revokedAt: (row["revoked_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    public func revokeAPIToken(id: String, at time: Date, actor: String) async throws -> Bool {
+        guard id.count == 16, id.allSatisfy(\.isHexDigit) else { return false }
+        return try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE substr(token_sha256, 1, 16) = ? AND revoked_at IS NULL",
+                                             arguments: [id.lowercased()]) else { return false }
+            try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE substr(token_sha256, 1, 16) = ?",
+                           arguments: [time.timeIntervalSince1970, id.lowercased()])
+            try Self.appendAudit(kind: .roleRevoked, actor: actor, details: .object([
+                ("token_id", .string(id.lowercased())), ("role", .string(row["role"])), ("label", .string(row["label"])),
+            ]), at: time, in: db)
+            return true
         }
     }
 
     public func apiToken(sha256: String) async throws -> APITokenRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE token_sha256 = ?", arguments: [sha256])
+            try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+                             arguments: [sha256])
                 .map { APITokenRecord(role: $0["role"], label: $0["label"]) }
         }
     }
 
     // MARK: Outcomes
 
-    private enum Abort: Error {
+    enum Abort: Error {
         case result(BatchStoreResult)
     }
 
@@ -166,21 +203,36 @@ public final class SQLiteFeedbackStore: FeedbackStore {
                     let receipt: Data = existing["receipt"]
                     return .alreadyStored(receipt: [UInt8](receipt))
                 }
-                let batchID = incoming.receipt.batchID.uuidString.lowercased()
+                let batchID = incoming.batchID.uuidString.lowercased()
                 try db.execute(sql: """
                     INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
                                          received_at, event_count, receipt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, X'')
                     """, arguments: [batchID, batch.deviceID, batch.sequence, incoming.contentDigest, Data(incoming.body),
-                                     incoming.signatureInput, incoming.signature, incoming.receivedAt.timeIntervalSince1970,
-                                     batch.outcomes.count, Data(incoming.receiptBytes)])
+                                     incoming.signatureInput, incoming.signature, incoming.receivedAt.timeIntervalSince1970])
+
+                // Consent first: an outcome may rely on a consent recorded just before it.
+                var refused: [BatchReceipt.RefusedEvent] = []
+                for event in batch.consentEvents {
+                    if let refusal = try Self.recordConsentEvent(event, deviceID: batch.deviceID, batchID: batchID,
+                                                                 receivedAt: incoming.receivedAt, in: db) {
+                        refused.append(refusal)
+                    }
+                }
                 let insert = try db.cachedStatement(sql: """
                     INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                           camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
                                           brightness, liveness_score, subject_pseudonym, consent_ref)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
+                var consent = ConsentCache()
+                var accepted = 0
                 for outcome in batch.outcomes {
+                    if let refusal = try consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .outcomeStorage,
+                                                         at: outcome.attemptedAt, in: db) {
+                        refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
+                        continue
+                    }
                     let tags = JSONValue.array(outcome.cohort.tags.map(JSONValue.string)).serializedString
                     do {
                         try insert.execute(arguments: [
@@ -194,8 +246,21 @@ public final class SQLiteFeedbackStore: FeedbackStore {
                     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                         throw Abort.result(.duplicateEvent(outcome.eventID))
                     }
+                    accepted += 1
                 }
-                return .stored(receipt: incoming.receiptBytes)
+                let receipt = BatchReceipt(batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence,
+                                           contentDigest: incoming.contentDigest, acceptedEvents: accepted,
+                                           consentEvents: batch.consentEvents.count, refusedEvents: refused,
+                                           storedAt: incoming.receivedAt)
+                let receiptBytes = [UInt8](try WireJSON.encoder().encode(receipt))
+                // A refused outcome must leave nothing behind, not even inside the signed body.
+                let redact = refused.contains { refusal in batch.outcomes.contains { $0.eventID == refusal.eventID } }
+                try db.execute(sql: """
+                    UPDATE batches SET event_count = ?, receipt = ?, body = CASE WHEN ? THEN X'' ELSE body END,
+                                       redacted_at = CASE WHEN ? THEN ? ELSE NULL END
+                    WHERE batch_id = ?
+                    """, arguments: [accepted, Data(receiptBytes), redact, redact, incoming.receivedAt.timeIntervalSince1970, batchID])
+                return .stored(receipt: receiptBytes)
             }
         } catch let Abort.result(result) {
             return result
@@ -292,6 +357,9 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             guard release.state == .computed else { return release }
             if !release.approvals.contains(approver) { release.approvals.append(approver) }
             if release.approvals.count >= release.requiredApprovals { release.state = .approved }
+            try Self.appendAudit(kind: .releaseApproved, actor: approver, details: .object([
+                ("release", .string("thresholds")), ("version", .number(Double(version))), ("state", .string(release.state.rawValue)),
+            ]), at: Date(), in: db)
             try db.execute(sql: "UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
                            arguments: [Self.encodeList(release.approvals), release.state.rawValue, version])
             return release
@@ -306,6 +374,10 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             try db.execute(sql: "UPDATE threshold_releases SET state = ? WHERE state = 'published'", arguments: [retiring.rawValue])
             try db.execute(sql: "UPDATE threshold_releases SET state = 'published', published_at = ?, envelope = ? WHERE version = ?",
                            arguments: [time.timeIntervalSince1970, Data(envelope), version])
+            try Self.appendAudit(kind: .releasePublished, actor: "thresholds", details: .object([
+                ("release", .string("thresholds")), ("version", .number(Double(version))),
+                ("envelope_sha256", .string(Self.sha256Hex(envelope))),
+            ]), at: time, in: db)
             return true
         }
     }
@@ -318,6 +390,10 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             approvals: decodeList(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
             computedBy: row["computed_by"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             envelope: (row["envelope"] as Data?).map { [UInt8]($0) })
+    }
+
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 
     static func encodeList(_ list: [String]) -> String {

@@ -1,3 +1,5 @@
+import Compliance
+import Foundation
 import GRDB
 
 /// Append-only migrations of the server's SQLite file. Never edit a registered step; add one.
@@ -128,6 +130,98 @@ enum SQLiteSchema {
                     published_at REAL NOT NULL
                 );
                 """)
+        }
+        migrator.registerMigration("v4-compliance") { db in
+            try db.execute(sql: """
+                CREATE TABLE jurisdictions (
+                    name TEXT PRIMARY KEY,
+                    data_region TEXT NOT NULL,
+                    biometric_law TEXT,
+                    request_days INTEGER NOT NULL CHECK (request_days > 0),
+                    pseudonym_key BLOB NOT NULL
+                );
+                CREATE TABLE sites (
+                    site TEXT PRIMARY KEY,
+                    jurisdiction TEXT NOT NULL REFERENCES jurisdictions(name),
+                    public_place INTEGER NOT NULL
+                );
+                CREATE TABLE retention_rules (
+                    jurisdiction TEXT NOT NULL REFERENCES jurisdictions(name),
+                    purpose TEXT NOT NULL,
+                    days INTEGER NOT NULL CHECK (days > 0),
+                    PRIMARY KEY (jurisdiction, purpose)
+                );
+                CREATE TABLE consent_texts (
+                    purpose TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    language TEXT NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    effective_at REAL NOT NULL,
+                    material INTEGER NOT NULL,
+                    PRIMARY KEY (purpose, version, language)
+                );
+                CREATE TABLE consent_events (
+                    arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+                    event_id TEXT NOT NULL UNIQUE,
+                    device_id TEXT NOT NULL,
+                    batch_id TEXT NOT NULL,
+                    site TEXT NOT NULL,
+                    subject_pseudonym TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    occurred_at REAL NOT NULL,
+                    received_at REAL NOT NULL,
+                    text_version TEXT NOT NULL,
+                    text_sha256 TEXT NOT NULL,
+                    refusal TEXT
+                );
+                CREATE INDEX consent_by_subject ON consent_events (subject_pseudonym, purpose);
+                CREATE TABLE erasures (
+                    erasure_id TEXT PRIMARY KEY,
+                    subject_pseudonym TEXT NOT NULL,
+                    purpose TEXT NOT NULL,
+                    cause TEXT NOT NULL CHECK (cause IN ('withdrawal', 'request', 'retention')),
+                    trigger_ref TEXT,
+                    requested_at REAL NOT NULL,
+                    erased_at REAL NOT NULL,
+                    outcomes_erased INTEGER NOT NULL,
+                    batches_redacted INTEGER NOT NULL,
+                    locations TEXT NOT NULL
+                );
+                CREATE INDEX erasures_by_subject ON erasures (subject_pseudonym);
+                CREATE TABLE subject_requests (
+                    request_id TEXT PRIMARY KEY,
+                    subject_pseudonym TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('access', 'erasure')),
+                    jurisdiction TEXT NOT NULL,
+                    received_at REAL NOT NULL,
+                    due_at REAL NOT NULL,
+                    completed_at REAL,
+                    result BLOB
+                );
+                CREATE TABLE audit_entries (
+                    idx INTEGER PRIMARY KEY,
+                    entry BLOB NOT NULL,
+                    leaf_hash BLOB NOT NULL
+                );
+                CREATE TABLE audit_checkpoints (
+                    tree_size INTEGER PRIMARY KEY,
+                    checkpoint BLOB NOT NULL
+                );
+                ALTER TABLE batches ADD COLUMN redacted_at REAL;
+                ALTER TABLE api_tokens ADD COLUMN revoked_at REAL;
+                """)
+            // Every server starts with one jurisdiction, so that kiosks of unregistered sites
+            // still pseudonymise under a key of their own server.
+            try db.execute(sql: """
+                INSERT INTO jurisdictions (name, data_region, biometric_law, request_days, pseudonym_key)
+                VALUES (?, 'unspecified', NULL, 30, ?)
+                """, arguments: [JurisdictionRecord.defaultName, Data(Pseudonymizer.generateKey())])
+            for (purpose, days) in [(Purpose.thresholdCalibration, 365), (.modelImprovement, 365), (.qualityMonitoring, 90)] {
+                try db.execute(sql: "INSERT INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)",
+                               arguments: [JurisdictionRecord.defaultName, purpose.rawValue, days])
+            }
         }
         return migrator
     }

@@ -1,3 +1,5 @@
+import Compliance
+import Crypto
 import Feedback
 import Foundation
 import Storage
@@ -29,20 +31,34 @@ struct FeedbackStoreTests {
                   certificateFingerprint: "fp-\(id)", certificateSerial: "01", certificateNotAfter: now.addingTimeInterval(86_400))
     }
 
+    static let subject = String(repeating: "0", count: 64)
+    static let consentText = "I agree that my match outcomes are used to calibrate this kiosk."
+    static var consentTextSHA256: String { SHA256.hash(data: Data(consentText.utf8)).map { String(format: "%02x", $0) }.joined() }
+
+    /// Enrolls the device and registers the consent text that the batches' consent events cite.
     static func enrolled(_ store: any FeedbackStore, _ id: String) async throws {
         try await store.addEnrollmentToken(.init(sha256: "t-\(id)", deviceID: id, createdAt: now, expiresAt: now.addingTimeInterval(60)))
         #expect(try await store.redeemEnrollmentToken(sha256: "t-\(id)", device: device(id), now: now) == .enrolled)
+        let compliance = try #require(store as? any ComplianceStore)
+        _ = try await compliance.addConsentText(ConsentText(purpose: .thresholdCalibration, version: "v1", language: "en",
+                                                            sha256: consentTextSHA256, effectiveAt: now.addingTimeInterval(-86_400),
+                                                            material: false), actor: "test", at: now)
     }
 
-    static func incoming(_ device: String, sequence: Int64, outcomes: [MatchOutcome], nonce: String = UUID().uuidString) -> IncomingBatch {
-        let batch = OutcomeBatch(deviceID: device, sequence: sequence, createdAt: now, outcomes: outcomes)
+    static func consent(_ kind: ConsentEvent.Kind, pseudonym: String = subject, at time: Date = now.addingTimeInterval(-3600),
+                        purpose: Purpose = .thresholdCalibration) -> ConsentEvent {
+        ConsentEvent(eventID: UUID(), occurredAt: time, pseudonym: pseudonym, purpose: purpose.rawValue, kind: kind, method: .touch,
+                     site: "s1", textVersion: "v1", textSHA256: consentTextSHA256)
+    }
+
+    /// A batch whose subject consented an hour before, unless `consentEvents` says otherwise.
+    static func incoming(_ device: String, sequence: Int64, outcomes: [MatchOutcome], nonce: String = UUID().uuidString,
+                         consentEvents: [ConsentEvent]? = nil, receivedAt: Date = now) -> IncomingBatch {
+        let batch = OutcomeBatch(deviceID: device, sequence: sequence, createdAt: now, outcomes: outcomes,
+                                 consentEvents: consentEvents ?? [consent(.grant)])
         let body = batch.encoded()
-        let digest = ContentDigest.sha256Field(for: body)
-        let receipt = BatchReceipt(batchID: UUID(), deviceID: device, sequence: sequence, contentDigest: digest,
-                                   acceptedEvents: outcomes.count, storedAt: now)
-        return IncomingBatch(batch: batch, body: body, contentDigest: digest, signatureInput: "sig1=()", signature: "sig1=:AA==:",
-                             nonce: nonce, receivedAt: now, receipt: receipt,
-                             receiptBytes: [UInt8]((try? WireJSON.encoder().encode(receipt)) ?? Data()))
+        return IncomingBatch(batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "sig1=()",
+                             signature: "sig1=:AA==:", nonce: nonce, receivedAt: receivedAt)
     }
 
     static func outcome(label: MatchOutcome.Label = .genuine, site: String = "s1") -> MatchOutcome {
@@ -87,7 +103,7 @@ struct FeedbackStoreTests {
 
         var retry = first
         retry.nonce = "another"
-        retry.receiptBytes = [1, 2, 3]
+        retry.batchID = UUID()
         #expect(try await store.storeBatch(retry) == .alreadyStored(receipt: receipt))
 
         #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome()])) == .sequenceConflict)
@@ -121,9 +137,14 @@ struct FeedbackStoreTests {
     func apiTokens(backEnd: StoreBackEnd) async throws {
         let (store, cleanup) = try backEnd.open()
         defer { cleanup() }
-        try await store.addAPIToken(sha256: "h1", role: "admin", label: "first", at: Self.now)
-        #expect(try await store.apiToken(sha256: "h1") == APITokenRecord(role: "admin", label: "first"))
+        let hash = String(repeating: "ab", count: 32)
+        try await store.addAPIToken(sha256: hash, role: "admin", label: "first", at: Self.now, actor: "test")
+        #expect(try await store.apiToken(sha256: hash) == APITokenRecord(role: "admin", label: "first"))
         #expect(try await store.apiToken(sha256: "h2") == nil)
+        #expect(try await store.apiTokens().map(\.id) == [String(hash.prefix(16))])
+        #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test"))
+        #expect(try await store.apiToken(sha256: hash) == nil, "a revoked token opens nothing")
+        #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test") == false)
     }
 
     @Test("the SQLite file passes its integrity check after concurrent writers")

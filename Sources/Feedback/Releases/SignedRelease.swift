@@ -13,6 +13,8 @@ public struct SignedRelease: Sendable, Codable, Equatable {
     public enum Kind: String, Sendable, Codable {
         case thresholds = "faceloop.thresholds.v1"
         case model = "faceloop.model.v1"
+        /// What was erased, where, how many and when, signed with the audit key.
+        case erasureReceipt = "faceloop.erasure-receipt.v1"
     }
 
     public var kind: Kind

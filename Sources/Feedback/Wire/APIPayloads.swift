@@ -5,27 +5,51 @@ import Foundation
 public struct BatchReceipt: Sendable, Codable, Equatable {
     public static let protocolName = "faceloop.receipt.v1"
 
+    /// An event of the batch that the server did not store, and why.
+    public struct RefusedEvent: Sendable, Codable, Equatable {
+        public var eventID: UUID
+        public var reason: String
+        public var detail: String
+
+        public init(eventID: UUID, reason: String, detail: String) {
+            self.eventID = eventID
+            self.reason = reason
+            self.detail = detail
+        }
+
+        enum CodingKeys: String, CodingKey { case eventID = "event_id", reason, detail }
+    }
+
     public var protocolName: String
     public var batchID: UUID
     public var deviceID: String
     public var sequence: Int64
     public var contentDigest: String
+    /// Outcomes stored.
     public var acceptedEvents: Int
+    /// Consent events recorded (including those listed as refused, which are kept for review
+    /// but never put in force).
+    public var consentEvents: Int
+    public var refusedEvents: [RefusedEvent]
     public var storedAt: Date
 
-    public init(batchID: UUID, deviceID: String, sequence: Int64, contentDigest: String, acceptedEvents: Int, storedAt: Date) {
+    public init(batchID: UUID, deviceID: String, sequence: Int64, contentDigest: String, acceptedEvents: Int,
+                consentEvents: Int = 0, refusedEvents: [RefusedEvent] = [], storedAt: Date) {
         self.protocolName = BatchReceipt.protocolName
         self.batchID = batchID
         self.deviceID = deviceID
         self.sequence = sequence
         self.contentDigest = contentDigest
         self.acceptedEvents = acceptedEvents
+        self.consentEvents = consentEvents
+        self.refusedEvents = refusedEvents
         self.storedAt = storedAt
     }
 
     enum CodingKeys: String, CodingKey {
         case protocolName = "protocol", batchID = "batch_id", deviceID = "device_id", sequence
-        case contentDigest = "content_digest", acceptedEvents = "accepted_events", storedAt = "stored_at"
+        case contentDigest = "content_digest", acceptedEvents = "accepted_events", consentEvents = "consent_events"
+        case refusedEvents = "refused_events", storedAt = "stored_at"
     }
 }
 

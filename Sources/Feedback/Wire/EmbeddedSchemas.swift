@@ -26,7 +26,7 @@ enum EmbeddedSchemas {
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "$id": "urn:faceloop:schema:outcome-batch:v1",
   "title": "OutcomeBatch",
-  "description": "A signed upload of match outcomes from one kiosk. Every string is bounded and drawn from a restricted alphabet, and no field holds binary data, so neither an image nor an embedding fits anywhere.",
+  "description": "A signed upload of consent events and match outcomes from one kiosk (at least one of either). Every string is bounded and drawn from a restricted alphabet, and no field holds binary data, so neither an image nor an embedding fits anywhere.",
   "type": "object",
   "additionalProperties": false,
   "required": ["protocol", "device_id", "sequence", "created_at", "outcomes"],
@@ -35,8 +35,13 @@ enum EmbeddedSchemas {
     "device_id": { "$ref": "#/$defs/DeviceId" },
     "sequence": { "type": "integer", "minimum": 1, "maximum": 9007199254740991, "description": "Per-device, strictly increasing as batches are sealed; survives agent restarts." },
     "created_at": { "type": "string", "format": "date-time", "description": "When the agent sealed the batch (it may be uploaded much later)." },
-    "outcomes": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "$ref": "#/$defs/MatchOutcome" } }
+    "consent_events": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "$ref": "#/$defs/ConsentEvent" }, "description": "Applied before the outcomes of the same batch." },
+    "outcomes": { "type": "array", "minItems": 0, "maxItems": 1000, "items": { "$ref": "#/$defs/MatchOutcome" } }
   },
+  "anyOf": [
+    { "properties": { "outcomes": { "minItems": 1 } } },
+    { "required": ["consent_events"] }
+  ],
   "$defs": {
     "DeviceId": { "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{2,62}$" },
     "Token": { "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$" },
@@ -59,6 +64,23 @@ enum EmbeddedSchemas {
         "subject": { "$ref": "#/$defs/SubjectReference" }
       }
     },
+    "ConsentEvent": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["event_id", "occurred_at", "subject_pseudonym", "purpose", "kind", "method", "site", "text_version", "text_sha256"],
+      "properties": {
+        "event_id": { "type": "string", "format": "uuid" },
+        "occurred_at": { "type": "string", "format": "date-time" },
+        "subject_pseudonym": { "$ref": "#/$defs/Pseudonym" },
+        "purpose": { "enum": ["threshold-calibration", "model-improvement", "quality-monitoring"], "description": "One purpose per event: consent is never bundled." },
+        "kind": { "enum": ["grant", "withdraw", "limit", "reconsent"], "description": "limit restricts processing (GDPR art. 18) without erasing; withdraw erases." },
+        "method": { "enum": ["touch", "e_signature", "paper", "operator"] },
+        "site": { "$ref": "#/$defs/Token" },
+        "text_version": { "$ref": "#/$defs/Token" },
+        "text_sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the exact consent text the subject was shown." }
+      }
+    },
+    "Pseudonym": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "HMAC-SHA256 of the normalised subject id under the jurisdiction key, lowercase hex. Never the raw id." },
     "Cohort": {
       "type": "object",
       "additionalProperties": false,
@@ -84,8 +106,72 @@ enum EmbeddedSchemas {
       "additionalProperties": false,
       "required": ["pseudonym", "consent_ref"],
       "properties": {
-        "pseudonym": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "HMAC-SHA256 of the normalised subject id under the jurisdiction key, lowercase hex. Never the raw id." },
+        "pseudonym": { "$ref": "#/$defs/Pseudonym" },
         "consent_ref": { "type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$" }
+      }
+    }
+  }
+}
+"""#,
+        "score-evaluation.schema.json": #"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "urn:faceloop:schema:score-evaluation:v1",
+  "title": "ScoreEvaluation",
+  "description": "The report of `faceloop scores evaluate FILE --json`: error rates and thresholds of a score file, overall, per model and per cohort, computed on the raw scores with bob.measure 6.1.1's rules. A higher score means more similar; a comparison is accepted when score >= threshold. Every number is written in its shortest round-trip form, so a threshold read back as an IEEE-754 double is bit-identical to the one computed. A value that cannot be computed is null, and the target's `refusal` says why.",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["format", "confidence", "target_fmrs", "groups"],
+  "properties": {
+    "format": { "const": "faceloop.score-evaluation.v1" },
+    "confidence": { "$ref": "#/$defs/Probability", "description": "One-sided confidence of the Clopper–Pearson upper bounds (0.95 unless --confidence says otherwise)." },
+    "target_fmrs": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/Probability" }, "description": "The targets asked for, in order; every group has one entry per target in this order." },
+    "groups": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/Group" }, "description": "The overall group first, then each model (when the file has a model column) followed by its cohorts (when it has a cohort column), names in ascending order." }
+  },
+  "$defs": {
+    "Probability": { "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1 },
+    "Rate": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+    "Threshold": { "type": ["number", "null"], "description": "A score threshold (accept when score >= threshold)." },
+    "Count": { "type": "integer", "minimum": 0 },
+    "Group": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["level", "model", "cohort", "counts", "eer", "eer_threshold", "min_hter_threshold", "targets"],
+      "properties": {
+        "level": { "enum": ["overall", "model", "cohort"] },
+        "model": { "type": ["string", "null"], "description": "Null for the overall group, and for every group when the file has no model column." },
+        "cohort": { "type": ["string", "null"], "description": "Set for cohort groups only." },
+        "counts": {
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["genuine", "impostor", "unknown"],
+          "properties": {
+            "genuine": { "$ref": "#/$defs/Count" },
+            "impostor": { "$ref": "#/$defs/Count" },
+            "unknown": { "$ref": "#/$defs/Count", "description": "Outcomes labelled unknown: counted, never in a rate." }
+          }
+        },
+        "eer": { "$ref": "#/$defs/Rate", "description": "bob.measure eer: (FMR + FNMR) / 2 at eer_threshold; null without both genuine and impostor scores." },
+        "eer_threshold": { "$ref": "#/$defs/Threshold", "description": "bob.measure eer_threshold." },
+        "min_hter_threshold": { "$ref": "#/$defs/Threshold", "description": "bob.measure min_hter_threshold." },
+        "targets": { "type": "array", "items": { "$ref": "#/$defs/Target" } }
+      }
+    },
+    "Target": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["target_fmr", "threshold", "fmr", "fnmr", "fmr_upper_bound", "conservative_threshold", "conservative_fmr", "conservative_fnmr", "impostors_still_needed", "refusal"],
+      "properties": {
+        "target_fmr": { "$ref": "#/$defs/Probability" },
+        "threshold": { "$ref": "#/$defs/Threshold", "description": "bob.measure far_threshold: the lowest threshold, never splitting a group of tied impostor scores, whose FMR is <= target; null with fewer than 2 impostors." },
+        "fmr": { "$ref": "#/$defs/Rate", "description": "FMR at threshold: impostors >= threshold / impostors." },
+        "fnmr": { "$ref": "#/$defs/Rate", "description": "FNMR at threshold: genuine < threshold / genuine; null without genuine scores." },
+        "fmr_upper_bound": { "$ref": "#/$defs/Rate", "description": "One-sided Clopper–Pearson upper bound on the FMR at threshold, at the report's confidence." },
+        "conservative_threshold": { "$ref": "#/$defs/Threshold", "description": "The lowest threshold whose FMR upper bound is <= target; null when there are too few impostors to claim the target at all." },
+        "conservative_fmr": { "$ref": "#/$defs/Rate", "description": "FMR at conservative_threshold." },
+        "conservative_fnmr": { "$ref": "#/$defs/Rate", "description": "FNMR at conservative_threshold." },
+        "impostors_still_needed": { "type": ["integer", "null"], "minimum": 1, "description": "When conservative_threshold is null: how many more impostor comparisons are needed before the target can be claimed at this confidence." },
+        "refusal": { "type": ["string", "null"], "description": "Why a value above is null, in words." }
       }
     }
   }

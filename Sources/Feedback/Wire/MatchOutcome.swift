@@ -88,7 +88,9 @@ public struct MatchOutcome: Sendable, Equatable, Codable {
     }
 }
 
-/// One signed upload: a device's outcomes sealed under a sequence number.
+/// One signed upload: a device's consent events and outcomes sealed under a sequence
+/// number. The server applies the consent events first, so an outcome may rely on a consent
+/// recorded just before it in the same batch.
 public struct OutcomeBatch: Sendable, Equatable {
     public static let protocolName = "faceloop.outcomes.v1"
 
@@ -96,12 +98,14 @@ public struct OutcomeBatch: Sendable, Equatable {
     public var sequence: Int64
     public var createdAt: Date
     public var outcomes: [MatchOutcome]
+    public var consentEvents: [ConsentEvent]
 
-    public init(deviceID: String, sequence: Int64, createdAt: Date, outcomes: [MatchOutcome]) {
+    public init(deviceID: String, sequence: Int64, createdAt: Date, outcomes: [MatchOutcome], consentEvents: [ConsentEvent] = []) {
         self.deviceID = deviceID
         self.sequence = sequence
         self.createdAt = createdAt
         self.outcomes = outcomes
+        self.consentEvents = consentEvents
     }
 }
 

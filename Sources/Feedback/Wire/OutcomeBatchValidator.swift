@@ -25,6 +25,8 @@ public struct OutcomeBatchValidator: Sendable {
     let schema: JSONSchema
     /// The schema of one outcome, for agents that check what they queue.
     public let outcomeSchema: JSONSchema
+    /// The schema of one consent event.
+    public let consentEventSchema: JSONSchema
 
     public init() throws {
         var documents: [String: JSONValue] = [:]
@@ -33,6 +35,7 @@ public struct OutcomeBatchValidator: Sendable {
         }
         schema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json")
         outcomeSchema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json#/$defs/MatchOutcome")
+        consentEventSchema = try JSONSchema(documents: documents, root: "outcome-batch.schema.json#/$defs/ConsentEvent")
     }
 
     public func decode(_ body: some Collection<UInt8>) -> Result<OutcomeBatch, Failure> {

@@ -75,13 +75,15 @@ extension MatchOutcome {
 
 extension OutcomeBatch {
     public var json: JSONValue {
-        .object([
+        var members: [(key: String, value: JSONValue)] = [
             ("protocol", .string(OutcomeBatch.protocolName)),
             ("device_id", .string(deviceID)),
             ("sequence", .number(Double(sequence))),
             ("created_at", .string(RFC3339.format(createdAt))),
-            ("outcomes", .array(outcomes.map(\.json))),
-        ])
+        ]
+        if !consentEvents.isEmpty { members.append(("consent_events", .array(consentEvents.map(\.json)))) }
+        members.append(("outcomes", .array(outcomes.map(\.json))))
+        return .object(members)
     }
 
     /// The exact bytes that are uploaded, digested and signed.
@@ -95,7 +97,9 @@ extension OutcomeBatch {
         var outcomes: [MatchOutcome] = []
         outcomes.reserveCapacity(items.count)
         for item in items { outcomes.append(try MatchOutcome(validated: item)) }
-        self.init(deviceID: deviceID, sequence: Int64(sequence), createdAt: created, outcomes: outcomes)
+        var consentEvents: [ConsentEvent] = []
+        for item in json["consent_events"]?.arrayValue ?? [] { consentEvents.append(try ConsentEvent(validated: item)) }
+        self.init(deviceID: deviceID, sequence: Int64(sequence), createdAt: created, outcomes: outcomes, consentEvents: consentEvents)
     }
 }
 

@@ -29,6 +29,11 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+    /// An event of an accepted batch that was not stored (no consent for its purpose, …).
+    func eventRefused(reason: String) {
+        Counter(label: "faceloop_events_total", dimensions: [("result", "refused"), ("reason", reason)], factory: factory).increment()
+    }
+
     func batchRejected(_ reason: ProblemType, events: Int?) {
         Counter(label: "faceloop_batches_total", dimensions: [("result", "rejected"), ("reason", reason.slug)], factory: factory).increment()
         if let events {

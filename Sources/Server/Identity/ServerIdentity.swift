@@ -14,6 +14,7 @@ public struct ServerIdentity: Sendable {
     public let serverCertificatePath: String
     public let serverKeyPath: String
     public let releaseSigningKey: Curve25519.Signing.PrivateKey
+    public let auditSigningKey: Curve25519.Signing.PrivateKey
 
     public enum Files {
         public static let caCertificate = "ca.crt"
@@ -22,6 +23,8 @@ public struct ServerIdentity: Sendable {
         public static let serverKey = "server.key"
         public static let releaseSigningKey = "release-signing.key"
         public static let releaseSigningPublicKey = "release-signing.pub"
+        public static let auditSigningKey = "audit-signing.key"
+        public static let auditSigningPublicKey = "audit-signing.pub"
         public static let adminToken = "admin.token"
     }
 
@@ -54,31 +57,41 @@ public struct ServerIdentity: Sendable {
                                                                      "certificate": "\(path(Files.serverCertificate))"])
         }
 
-        let releaseKey: Curve25519.Signing.PrivateKey
-        if fm.fileExists(atPath: path(Files.releaseSigningKey)) {
-            let text = try String(contentsOfFile: path(Files.releaseSigningKey), encoding: .utf8)
-            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw IdentityError.unreadable(path(Files.releaseSigningKey))
-            }
-            releaseKey = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-        } else {
-            releaseKey = Curve25519.Signing.PrivateKey()
-            try SecretFile.write(releaseKey.rawRepresentation.base64EncodedString() + "\n", to: path(Files.releaseSigningKey))
-            try SecretFile.write(releaseKey.publicKey.rawRepresentation.base64EncodedString() + "\n",
-                                 to: path(Files.releaseSigningPublicKey), mode: 0o644)
-            logger.notice("created the release-signing key", metadata: ["public_key": "\(path(Files.releaseSigningPublicKey))"])
-        }
+        let releaseKey = try signingKey(path(Files.releaseSigningKey), publicKeyPath: path(Files.releaseSigningPublicKey),
+                                        label: "release-signing", logger: logger)
+        // Audit checkpoints and erasure receipts have a key of their own: the compliance
+        // reviewer pins it without having to trust the key that releases models.
+        let auditKey = try signingKey(path(Files.auditSigningKey), publicKeyPath: path(Files.auditSigningPublicKey),
+                                      label: "audit-signing", logger: logger)
 
         if !fm.fileExists(atPath: path(Files.adminToken)) {
             let token = APIToken.generate()
-            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: "first admin", at: .now)
+            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: "first admin", at: .now,
+                                        actor: "system:first-start")
             try SecretFile.write(token + "\n", to: path(Files.adminToken))
             logger.notice("created the admin token", metadata: ["file": "\(path(Files.adminToken))"])
         }
 
         return ServerIdentity(certificateAuthority: ca, caCertificatePath: path(Files.caCertificate),
                               serverCertificatePath: path(Files.serverCertificate), serverKeyPath: path(Files.serverKey),
-                              releaseSigningKey: releaseKey)
+                              releaseSigningKey: releaseKey, auditSigningKey: auditKey)
+    }
+
+    /// Loads an Ed25519 key stored as base64, or creates it with its public half beside it.
+    static func signingKey(_ privatePath: String, publicKeyPath: String, label: String,
+                           logger: Logger) throws -> Curve25519.Signing.PrivateKey {
+        if FileManager.default.fileExists(atPath: privatePath) {
+            let text = try String(contentsOfFile: privatePath, encoding: .utf8)
+            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw IdentityError.unreadable(privatePath)
+            }
+            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        try SecretFile.write(key.rawRepresentation.base64EncodedString() + "\n", to: privatePath)
+        try SecretFile.write(key.publicKey.rawRepresentation.base64EncodedString() + "\n", to: publicKeyPath, mode: 0o644)
+        logger.notice("created the \(label) key", metadata: ["public_key": "\(publicKeyPath)"])
+        return key
     }
 
     public enum IdentityError: Error, CustomStringConvertible {

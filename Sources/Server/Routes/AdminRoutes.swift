@@ -5,9 +5,10 @@ import Storage
 import ThresholdAPI
 
 /// Checks `Authorization: Bearer <token>` against the stored token hashes. Roles: `admin`
-/// may do everything; `engineer` may compute, approve and publish thresholds.
+/// may do everything; `engineer` works on thresholds, rounds and models; `compliance`
+/// reviews consent, erasures, requests and the audit log. Kiosks use certificates, not tokens.
 struct AdminAuthenticator: Sendable {
-    static let roles: Set<String> = ["admin", "engineer"]
+    static let roles: Set<String> = ["admin", "engineer", "compliance"]
     let store: any FeedbackStore
 
     /// The caller's token, if it has one of `roles` (admin always qualifies).
@@ -22,7 +23,8 @@ struct AdminAuthenticator: Sendable {
         return record
     }
 
-    func requireAdmin(_ request: Request) async throws {
+    @discardableResult
+    func requireAdmin(_ request: Request) async throws -> APITokenRecord {
         try await require(request, roles: ["admin"])
     }
 
@@ -61,17 +63,30 @@ struct AdminRoutes: Sendable {
             return try JSONBody.response(summary, status: .ok)
         }
         router.post("/v1/admin/tokens") { request, _ in
-            try await self.admin.requireAdmin(request)
+            let caller = try await self.admin.requireAdmin(request)
             let body = try await JSONBody.decode(APITokenRequest.self, from: request)
             guard AdminAuthenticator.roles.contains(body.role) else {
-                throw ProblemResponse(.invalidRequest, "role must be admin or engineer")
+                throw ProblemResponse(.invalidRequest, "role must be admin, engineer or compliance")
             }
             guard (1...64).contains(body.label.count), body.label.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@ ".contains($0) }) else {
                 throw ProblemResponse(.invalidRequest, "label must be 1 to 64 letters, digits, spaces or -_.@")
             }
             let token = APIToken.generate()
-            try await self.store.addAPIToken(sha256: APIToken.sha256(token), role: body.role, label: body.label, at: self.now())
+            try await self.store.addAPIToken(sha256: APIToken.sha256(token), role: body.role, label: body.label, at: self.now(),
+                                             actor: caller.actor)
             return try JSONBody.response(APITokenGrant(role: body.role, label: body.label, token: token), status: .created)
+        }
+        router.get("/v1/admin/tokens") { request, _ in
+            try await self.admin.requireAdmin(request)
+            return try JSONBody.response(try await self.store.apiTokens(), status: .ok)
+        }
+        router.post("/v1/admin/tokens/:id/revoke") { request, context in
+            let caller = try await self.admin.requireAdmin(request)
+            let id = try context.parameters.require("id")
+            guard try await self.store.revokeAPIToken(id: id, at: self.now(), actor: caller.actor) else {
+                throw ProblemResponse(.notFound, "no active token with id \(id)")
+            }
+            return try JSONBody.response(try await self.store.apiTokens().first { $0.id == id.lowercased() }, status: .ok)
         }
         router.get("/v1/admin/outcomes/stats") { request, _ in
             try await self.admin.require(request, roles: ["engineer"])

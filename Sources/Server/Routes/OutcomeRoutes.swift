@@ -48,15 +48,14 @@ struct OutcomeRoutes: Sendable {
         }
 
         let digest = ContentDigest.sha256Field(for: body)
-        let receipt = BatchReceipt(batchID: UUID(), deviceID: batch.deviceID, sequence: batch.sequence,
-                                   contentDigest: digest, acceptedEvents: batch.outcomes.count, storedAt: receivedAt)
-        let receiptBytes = [UInt8](try WireJSON.encoder().encode(receipt))
         let incoming = IncomingBatch(batch: batch, body: body, contentDigest: digest,
                                      signatureInput: upload.signatureInput, signature: upload.signature,
-                                     nonce: upload.nonce, receivedAt: receivedAt, receipt: receipt, receiptBytes: receiptBytes)
+                                     nonce: upload.nonce, receivedAt: receivedAt)
         switch try await store.storeBatch(incoming) {
         case let .stored(bytes):
-            metrics.batchAccepted(events: batch.outcomes.count, replay: false)
+            let receipt = try? WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes))
+            metrics.batchAccepted(events: receipt?.acceptedEvents ?? batch.outcomes.count, replay: false)
+            for refusal in receipt?.refusedEvents ?? [] { metrics.eventRefused(reason: refusal.reason) }
             return Self.receiptResponse(bytes, status: .accepted)
         case let .alreadyStored(bytes):
             metrics.batchAccepted(events: batch.outcomes.count, replay: true)

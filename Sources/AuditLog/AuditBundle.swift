@@ -1,0 +1,107 @@
+import Feedback
+
+/// An exportable, self-contained slice of the audit log: a signed checkpoint, the entries it
+/// covers with an inclusion proof each, and optionally a consistency proof from an earlier
+/// signed checkpoint (the one a reviewer last accepted). Written as compact JSON:
+///
+/// ```json
+/// {"format":"faceloop-audit-bundle/1",
+///  "checkpoint":{"origin":"faceloop-audit/srv","tree_size":5,"root_hash":"…","timestamp":"…","signature":"…"},
+///  "entries":[{"index":0,"entry":"{\"index\":0,…}","inclusion_proof":["…","…"]}, …],
+///  "consistency":{"from":{…earlier checkpoint…},"proof":["…"]}}
+/// ```
+///
+/// Entries run without gaps up to the checkpoint's last entry, starting either at entry 0 (the
+/// whole log) or at the earlier checkpoint's size (everything appended since it).
+public struct AuditBundle: Sendable, Equatable {
+    public static let format = "faceloop-audit-bundle/1"
+
+    /// One logged entry with its exact leaf bytes and its audit path under the checkpoint.
+    public struct Entry: Sendable, Equatable {
+        public let index: Int
+        /// The leaf as hashed: canonical `AuditEntry` JSON, UTF-8.
+        public let entryBytes: [UInt8]
+        public let inclusionProof: [MerkleHash]
+
+        public init(index: Int, entryBytes: [UInt8], inclusionProof: [MerkleHash]) {
+            self.index = index
+            self.entryBytes = entryBytes
+            self.inclusionProof = inclusionProof
+        }
+    }
+
+    /// Proof that the log as of `from` is a prefix of the log as of the bundle's checkpoint.
+    public struct Consistency: Sendable, Equatable {
+        public let from: SignedAuditCheckpoint
+        public let proof: [MerkleHash]
+
+        public init(from: SignedAuditCheckpoint, proof: [MerkleHash]) {
+            self.from = from
+            self.proof = proof
+        }
+    }
+
+    public let checkpoint: SignedAuditCheckpoint
+    public let entries: [Entry]
+    public let consistency: Consistency?
+
+    public init(checkpoint: SignedAuditCheckpoint, entries: [Entry], consistency: Consistency?) {
+        self.checkpoint = checkpoint
+        self.entries = entries
+        self.consistency = consistency
+    }
+
+    /// Reads a bundle, checking its structure only (members, types, base64, hash lengths) —
+    /// no signature or proof. `AuditBundleVerifier` does both and reports everything at once.
+    public init(bundleBytes: [UInt8]) throws(AuditBundleError) {
+        let document = BundleDocument.read(bundleBytes)
+        guard document.failures.isEmpty, let bundle = document.bundle else {
+            throw AuditBundleError(failures: document.failures)
+        }
+        self = bundle
+    }
+
+    /// The bundle as compact JSON with a fixed member order and no whitespace, so every byte
+    /// of it carries meaning.
+    public func serialized() -> [UInt8] {
+        var members: [(key: String, value: JSONValue)] = [
+            ("format", .string(Self.format)),
+            ("checkpoint", Self.json(checkpoint)),
+            ("entries", .array(entries.map { entry in
+                .object([
+                    ("index", .number(Double(entry.index))),
+                    ("entry", .string(String(decoding: entry.entryBytes, as: UTF8.self))),
+                    ("inclusion_proof", Self.json(entry.inclusionProof)),
+                ])
+            })),
+        ]
+        if let consistency {
+            members.append(("consistency", .object([
+                ("from", Self.json(consistency.from)),
+                ("proof", Self.json(consistency.proof)),
+            ])))
+        }
+        return JSONValue.object(members).serialized()
+    }
+
+    static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
+        .object([
+            ("origin", .string(signed.checkpoint.origin)),
+            ("tree_size", .number(Double(signed.checkpoint.treeSize))),
+            ("root_hash", .string(signed.checkpoint.rootHash.base64)),
+            ("timestamp", .string(signed.checkpoint.timestamp)),
+            ("signature", .string(StrictBase64.encode(signed.signature))),
+        ])
+    }
+
+    static func json(_ hashes: [MerkleHash]) -> JSONValue {
+        .array(hashes.map { .string($0.base64) })
+    }
+}
+
+/// A bundle whose structure is wrong; `failures` says where.
+public struct AuditBundleError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let failures: [AuditFailure]
+
+    public var description: String { failures.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,176 @@
+import Feedback
+
+/// A bundle read as far as its structure allows, with every structural failure found. The
+/// verifier goes on checking whatever parts were readable, so one bad member does not hide
+/// problems elsewhere.
+struct BundleDocument {
+    struct ReadEntry {
+        let position: Int
+        var index: Int?
+        var entryBytes: [UInt8]?
+        var inclusionProof: [MerkleHash]?
+
+        /// The name a report gives this entry: its listed index, else its place in the bundle.
+        var label: Int { index ?? position }
+    }
+
+    struct ReadConsistency {
+        var from: SignedAuditCheckpoint?
+        var proof: [MerkleHash]?
+    }
+
+    var failures: [AuditFailure] = []
+    var checkpoint: SignedAuditCheckpoint?
+    var entries: [ReadEntry]?
+    var consistency: ReadConsistency?
+
+    /// The whole bundle, when every part was readable.
+    var bundle: AuditBundle? {
+        guard let checkpoint, let entries else { return nil }
+        var complete: [AuditBundle.Entry] = []
+        for entry in entries {
+            guard let index = entry.index, let bytes = entry.entryBytes, let proof = entry.inclusionProof else { return nil }
+            complete.append(AuditBundle.Entry(index: index, entryBytes: bytes, inclusionProof: proof))
+        }
+        var proven: AuditBundle.Consistency?
+        if let consistency {
+            guard let from = consistency.from, let proof = consistency.proof else { return nil }
+            proven = AuditBundle.Consistency(from: from, proof: proof)
+        }
+        return AuditBundle(checkpoint: checkpoint, entries: complete, consistency: proven)
+    }
+
+    static func read(_ bytes: [UInt8]) -> BundleDocument {
+        var document = BundleDocument()
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(bytes)
+        } catch {
+            document.failures.append(.invalidJSON(offset: error.offset, reason: error.reason))
+            return document
+        }
+        guard let top = document.members(of: root, at: "", expecting: ["format", "checkpoint", "entries"],
+                                         optional: ["consistency"]) else { return document }
+        if let format = document.string(top["format"], at: "format"), format != AuditBundle.format {
+            document.failures.append(.wrongFormat(found: format))
+        }
+        document.checkpoint = document.checkpoint(top["checkpoint"], at: "checkpoint")
+        if let list = top["entries"] {
+            if let items = list.arrayValue {
+                document.entries = items.enumerated().map { document.entry($0.element, position: $0.offset) }
+            } else {
+                document.failures.append(.wrongType(path: "entries", expected: "a list"))
+            }
+        }
+        if let value = top["consistency"], let members = document.members(of: value, at: "consistency", expecting: ["from", "proof"]) {
+            document.consistency = ReadConsistency(
+                from: document.checkpoint(members["from"], at: "consistency.from"),
+                proof: document.hashes(members["proof"], at: "consistency.proof"))
+        }
+        return document
+    }
+
+    private mutating func entry(_ value: JSONValue, position: Int) -> ReadEntry {
+        let path = "entries[\(position)]"
+        var entry = ReadEntry(position: position)
+        guard let members = members(of: value, at: path, expecting: ["index", "entry", "inclusion_proof"]) else { return entry }
+        entry.index = count(members["index"], at: "\(path).index")
+        entry.entryBytes = string(members["entry"], at: "\(path).entry").map { Array($0.utf8) }
+        entry.inclusionProof = hashes(members["inclusion_proof"], at: "\(path).inclusion_proof")
+        return entry
+    }
+
+    private mutating func checkpoint(_ value: JSONValue?, at path: String) -> SignedAuditCheckpoint? {
+        guard let value, let members = members(of: value, at: path,
+                                               expecting: ["origin", "tree_size", "root_hash", "timestamp", "signature"]) else { return nil }
+        let origin = string(members["origin"], at: "\(path).origin")
+        if let origin, !AuditCheckpoint.isValidOrigin(origin) {
+            failures.append(.invalidCheckpointValue(path: "\(path).origin", reason: "a log name must be one word of printable characters"))
+        }
+        let treeSize = count(members["tree_size"], at: "\(path).tree_size")
+        let rootHash = hash(members["root_hash"], at: "\(path).root_hash")
+        let timestamp = string(members["timestamp"], at: "\(path).timestamp")
+        if let timestamp, !AuditEntry.isUTCTimestamp(timestamp) {
+            failures.append(.invalidCheckpointValue(path: "\(path).timestamp", reason: "not an RFC 3339 UTC time"))
+        }
+        let signature = base64(members["signature"], at: "\(path).signature")
+        guard let origin, let treeSize, let rootHash, let timestamp, let signature,
+              let checkpoint = try? AuditCheckpoint(origin: origin, treeSize: treeSize, rootHash: rootHash, timestamp: timestamp)
+        else { return nil }
+        return SignedAuditCheckpoint(checkpoint: checkpoint, signature: signature)
+    }
+
+    /// The object's members by name, after noting any missing or unknown ones.
+    private mutating func members(of value: JSONValue, at path: String, expecting required: [String],
+                                  optional: [String] = []) -> [String: JSONValue]? {
+        guard let members = value.objectValue else {
+            failures.append(.wrongType(path: path.isEmpty ? "the top level" : path, expected: "an object"))
+            return nil
+        }
+        let prefix = path.isEmpty ? "" : "\(path)."
+        var byName: [String: JSONValue] = [:]
+        for member in members {
+            if required.contains(member.key) || optional.contains(member.key) {
+                byName[member.key] = member.value
+            } else {
+                failures.append(.unexpectedMember(path: "the member \"\(prefix)\(member.key)\""))
+            }
+        }
+        for name in required where byName[name] == nil {
+            failures.append(.missingMember(path: "\(prefix)\(name)"))
+        }
+        return byName
+    }
+
+    // A nil value was already reported missing by `members`, so the readers below stay quiet.
+
+    private mutating func string(_ value: JSONValue?, at path: String) -> String? {
+        guard let value else { return nil }
+        guard let text = value.stringValue else {
+            failures.append(.wrongType(path: path, expected: "a string"))
+            return nil
+        }
+        return text
+    }
+
+    private mutating func count(_ value: JSONValue?, at path: String) -> Int? {
+        guard let value else { return nil }
+        guard let number = value.numberValue, let whole = Int(exactly: number), whole >= 0, whole <= AuditEntry.largestIndex else {
+            failures.append(.wrongType(path: path, expected: "a whole number of at least 0"))
+            return nil
+        }
+        return whole
+    }
+
+    private mutating func base64(_ value: JSONValue?, at path: String) -> [UInt8]? {
+        guard let text = string(value, at: path) else { return nil }
+        guard let bytes = StrictBase64.decode(text) else {
+            failures.append(.badBase64(path: path))
+            return nil
+        }
+        return bytes
+    }
+
+    private mutating func hash(_ value: JSONValue?, at path: String) -> MerkleHash? {
+        guard let bytes = base64(value, at: path) else { return nil }
+        guard let hash = MerkleHash(bytes: bytes) else {
+            failures.append(.badHashLength(path: path, byteCount: bytes.count))
+            return nil
+        }
+        return hash
+    }
+
+    private mutating func hashes(_ value: JSONValue?, at path: String) -> [MerkleHash]? {
+        guard let value else { return nil }
+        guard let items = value.arrayValue else {
+            failures.append(.wrongType(path: path, expected: "a list"))
+            return nil
+        }
+        var hashes: [MerkleHash] = []
+        var readable = true
+        for (offset, item) in items.enumerated() {
+            if let hash = hash(item, at: "\(path)[\(offset)]") { hashes.append(hash) } else { readable = false }
+        }
+        return readable ? hashes : nil
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A consent event as the ledger needs it: which decision, when, and under which text.
+public struct ConsentRecord: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable { case grant, withdraw, limit, reconsent }
+
+    public var kind: Kind
+    public var occurredAt: Date
+    public var textVersion: String
+    /// Ties at the same instant are broken by arrival order: the later upload wins.
+    public var arrival: Int64
+
+    public init(kind: Kind, occurredAt: Date, textVersion: String, arrival: Int64) {
+        self.kind = kind
+        self.occurredAt = occurredAt
+        self.textVersion = textVersion
+        self.arrival = arrival
+    }
+}
+
+/// One version of the consent text for a purpose.
+public struct ConsentText: Sendable, Equatable, Codable {
+    public var purpose: Purpose
+    public var version: String
+    public var language: String
+    public var sha256: String
+    public var effectiveAt: Date
+    /// A material change: consents given under earlier versions no longer count for
+    /// processing after `effectiveAt` until the subject consents again.
+    public var material: Bool
+
+    public init(purpose: Purpose, version: String, language: String, sha256: String, effectiveAt: Date, material: Bool) {
+        self.purpose = purpose
+        self.version = version
+        self.language = language
+        self.sha256 = sha256
+        self.effectiveAt = effectiveAt
+        self.material = material
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case purpose, version, language, sha256, effectiveAt = "effective_at", material
+    }
+}
+
+/// Why an outcome may not be processed.
+public enum ConsentRefusal: String, Sendable, Equatable, Codable, CaseIterable {
+    case noConsent = "no-consent"
+    case withdrawn = "consent-withdrawn"
+    case limited = "consent-limited"
+    case reconsentRequired = "reconsent-required"
+
+    public var explanation: String {
+        switch self {
+        case .noConsent: "no consent for this purpose was recorded before the attempt"
+        case .withdrawn: "the subject had withdrawn consent for this purpose before the attempt"
+        case .limited: "the subject had restricted processing for this purpose before the attempt"
+        case .reconsentRequired: "the consent text changed materially and the subject had not consented again before the attempt"
+        }
+    }
+}
+
+/// Decides whether a subject's consent for one purpose covered a moment.
+///
+/// The rule: the latest consent event at or before the moment decides. A grant or re-consent
+/// covers it, unless a material text change took effect at or before the moment and the
+/// consent was given under an older text. A withdrawal or a limit does not cover it. And a
+/// withdrawal after the moment reaches back: what it erased must not arrive later either.
+public enum ConsentLedger {
+    /// - Parameters:
+    ///   - records: the subject's events for this purpose, in any order.
+    ///   - texts: the purpose's text versions (all languages).
+    public static func decision(at moment: Date, records: [ConsentRecord], texts: [ConsentText]) -> ConsentRefusal? {
+        if records.contains(where: { $0.kind == .withdraw && $0.occurredAt > moment }) { return .withdrawn }
+        let decisive = records
+            .filter { $0.occurredAt <= moment }
+            .max { ($0.occurredAt, $0.arrival) < ($1.occurredAt, $1.arrival) }
+        guard let decisive else { return .noConsent }
+        switch decisive.kind {
+        case .withdraw: return .withdrawn
+        case .limit: return .limited
+        case .grant, .reconsent:
+            let latestMaterialChange = texts.filter { $0.material && $0.effectiveAt <= moment }.map(\.effectiveAt).max()
+            guard let latestMaterialChange else { return nil }
+            // The consent counts when its own text took effect no earlier than the latest
+            // material change, i.e. the subject saw the changed text (or a later one).
+            let consentTextEffective = texts.first { $0.version == decisive.textVersion }?.effectiveAt
+            guard let consentTextEffective, consentTextEffective >= latestMaterialChange else { return .reconsentRequired }
+            return nil
+        }
+    }
+}

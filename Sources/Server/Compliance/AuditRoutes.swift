@@ -1,0 +1,72 @@
+import AuditLog
+import Crypto
+import Feedback
+import Foundation
+import Hummingbird
+import Storage
+
+/// The tamper-evident audit log: signed checkpoints of its Merkle tree and bundles that a
+/// reviewer verifies offline with `faceloop audit verify`.
+struct AuditRoutes: Sendable {
+    let compliance: any ComplianceStore
+    let admin: AdminAuthenticator
+    let key: Curve25519.Signing.PrivateKey
+    let origin: String
+    let now: @Sendable () -> Date
+
+    func register(on router: Router<FeedbackRequestContext>) {
+        let officer = ComplianceRoutes.officer
+        router.post("/v1/audit/checkpoints") { request, _ in
+            try await self.admin.require(request, roles: officer)
+            let size = try await self.compliance.auditTreeSize()
+            let tree = MerkleTree(leafHashes: try await self.compliance.auditLeafHashes(count: size).compactMap { MerkleHash(bytes: $0) })
+            let signed = try AuditCheckpoint(origin: self.origin, treeSize: tree.size, rootHash: tree.rootHash, time: self.now())
+                .signed(with: self.key)
+            let json = Self.json(signed)
+            try await self.compliance.addAuditCheckpoint(treeSize: tree.size, checkpoint: json.serialized())
+            return ComplianceRoutes.json(json, status: .created)
+        }
+        router.get("/v1/audit/checkpoints") { request, _ in
+            try await self.admin.require(request, roles: officer)
+            let stored = try await self.compliance.auditCheckpoints()
+            return ComplianceRoutes.json(.array(stored.compactMap { try? JSONValue.parse($0.checkpoint) }))
+        }
+        router.get("/v1/audit/bundle") { request, _ in
+            try await self.admin.require(request, roles: officer)
+            var earlier: SignedAuditCheckpoint?
+            if let text = request.uri.queryParameters["since"] {
+                guard let size = Int(String(text)),
+                      let stored = try await self.compliance.auditCheckpoints().first(where: { $0.treeSize == size }),
+                      let signed = Self.signedCheckpoint(stored.checkpoint) else {
+                    throw ProblemResponse(.notFound, "no stored checkpoint of tree size \(text); list them at /v1/audit/checkpoints")
+                }
+                earlier = signed
+            }
+            let size = try await self.compliance.auditTreeSize()
+            let entries = try await self.compliance.auditEntries(from: 0, to: size)
+            let bundle = try AuditBundleBuilder(origin: self.origin, key: self.key).build(entries: entries, time: self.now(), since: earlier)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: bundle.serialized())))
+        }
+    }
+
+    /// A signed checkpoint as stored and listed: the fields of its signed text and the signature.
+    static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
+        .object([
+            ("origin", .string(signed.checkpoint.origin)),
+            ("tree_size", .number(Double(signed.checkpoint.treeSize))),
+            ("root_hash", .string(signed.checkpoint.rootHash.base64)),
+            ("timestamp", .string(signed.checkpoint.timestamp)),
+            ("signature", .string(Data(signed.signature).base64EncodedString())),
+        ])
+    }
+
+    static func signedCheckpoint(_ bytes: [UInt8]) -> SignedAuditCheckpoint? {
+        guard let json = try? JSONValue.parse(bytes), let origin = json["origin"]?.stringValue,
+              let size = json["tree_size"]?.numberValue, let root = json["root_hash"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
+              let hash = MerkleHash(bytes: root), let timestamp = json["timestamp"]?.stringValue,
+              let signature = json["signature"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
+              let checkpoint = try? AuditCheckpoint(origin: origin, treeSize: Int(size), rootHash: hash, timestamp: timestamp)
+        else { return nil }
+        return SignedAuditCheckpoint(checkpoint: checkpoint, signature: [UInt8](signature))
+    }
+}

@@ -1,0 +1,295 @@
+import Compliance
+import Feedback
+import Foundation
+
+/// What compliance officers review, and what consent enforcement reads: jurisdictions and
+/// their pseudonymisation keys, sites, retention rules, consent texts and events, erasures,
+/// data-subject requests and the audit log. Each method is one transaction, durable when it
+/// returns; every change that the audit log covers is appended to it in that transaction.
+public protocol ComplianceStore: Sendable {
+    func upsertJurisdiction(_ jurisdiction: JurisdictionRecord, actor: String, at time: Date) async throws
+    func jurisdictions() async throws -> [JurisdictionRecord]
+    func upsertSite(_ site: SiteRecord, actor: String, at time: Date) async throws -> Bool
+    func sites() async throws -> [SiteRecord]
+    /// The jurisdiction a site belongs to (`default` for sites nobody registered).
+    func jurisdiction(ofSite site: String) async throws -> JurisdictionRecord?
+    func setRetention(_ rule: RetentionRule, actor: String, at time: Date) async throws -> Bool
+    func retentionRules() async throws -> [RetentionRule]
+    /// False when that purpose, version and language exists already.
+    func addConsentText(_ text: ConsentText, actor: String, at time: Date) async throws -> Bool
+    func consentTexts() async throws -> [ConsentText]
+
+    func consentEvents(_ filter: ConsentEventFilter) async throws -> [StoredConsentEvent]
+    func erasures() async throws -> [ErasureRecord]
+    func erasure(id: String) async throws -> ErasureRecord?
+    /// Erases what is held about a subject for the purposes (outcomes, and the raw batches
+    /// that carried them), records the erasure and appends it to the audit log.
+    func eraseSubject(pseudonym: String, purposes: [Purpose], cause: ErasureRecord.Cause, trigger: String?,
+                      requestedAt: Date, actor: String, at time: Date) async throws -> [ErasureRecord]
+    /// Deletes outcomes past their retention; one erasure record per subject and purpose.
+    func sweepRetention(now: Date) async throws -> [ErasureRecord]
+    /// Outcomes whose retention has run out but that are still stored.
+    func overdueRetention(now: Date) async throws -> [OverdueRetention]
+
+    /// Every withdrawal with the time it took to block processing, and any outcome of that
+    /// subject and purpose attempted after the withdrawal that is still stored (must be none).
+    func withdrawalReport() async throws -> [WithdrawalReportRow]
+    /// Per material text change: subjects whose consent predates it, and how many consented again.
+    func reconsentCoverage() async throws -> [ReconsentCoverage]
+
+    func subjectExport(pseudonym: String) async throws -> SubjectExport
+    func addSubjectRequest(_ request: SubjectRequestRecord, actor: String) async throws
+    func completeSubjectRequest(id: String, at time: Date, result: [UInt8]) async throws -> SubjectRequestRecord?
+    func subjectRequests() async throws -> [SubjectRequestRecord]
+
+    /// Appends an entry for something decided outside the store's own transactions (a role
+    /// change, a release approval).
+    func appendAudit(kind: String, actor: String, details: JSONValue, at time: Date) async throws
+    func auditTreeSize() async throws -> Int
+    /// Entry bytes `[from, to)`, in order.
+    func auditEntries(from: Int, to: Int) async throws -> [[UInt8]]
+    func auditLeafHashes(count: Int) async throws -> [[UInt8]]
+    func addAuditCheckpoint(treeSize: Int, checkpoint: [UInt8]) async throws
+    func auditCheckpoints() async throws -> [StoredAuditCheckpoint]
+}
+
+public struct JurisdictionRecord: Sendable, Equatable {
+    public static let defaultName = "default"
+
+    public var name: String
+    public var dataRegion: String
+    /// `bipa` where the Illinois Biometric Information Privacy Act applies.
+    public var biometricLaw: String?
+    /// Days within which a data-subject request must be answered (GDPR art. 12(3): one month).
+    public var requestDays: Int
+    public var pseudonymKey: [UInt8]
+
+    public init(name: String, dataRegion: String, biometricLaw: String?, requestDays: Int, pseudonymKey: [UInt8]) {
+        self.name = name
+        self.dataRegion = dataRegion
+        self.biometricLaw = biometricLaw
+        self.requestDays = requestDays
+        self.pseudonymKey = pseudonymKey
+    }
+}
+
+public struct SiteRecord: Sendable, Equatable, Codable {
+    public var site: String
+    public var jurisdiction: String
+    public var publicPlace: Bool
+
+    public init(site: String, jurisdiction: String, publicPlace: Bool) {
+        self.site = site
+        self.jurisdiction = jurisdiction
+        self.publicPlace = publicPlace
+    }
+
+    enum CodingKeys: String, CodingKey { case site, jurisdiction, publicPlace = "public_place" }
+}
+
+public struct RetentionRule: Sendable, Equatable, Codable {
+    public var jurisdiction: String
+    public var purpose: Purpose
+    public var days: Int
+
+    public init(jurisdiction: String, purpose: Purpose, days: Int) {
+        self.jurisdiction = jurisdiction
+        self.purpose = purpose
+        self.days = days
+    }
+}
+
+public struct ConsentEventFilter: Sendable, Equatable {
+    public var pseudonym: String?
+    public var site: String?
+    public var purpose: Purpose?
+    public var from: Date?
+    public var to: Date?
+    public var limit: Int
+
+    public init(pseudonym: String? = nil, site: String? = nil, purpose: Purpose? = nil, from: Date? = nil, to: Date? = nil,
+                limit: Int = 1000) {
+        self.pseudonym = pseudonym
+        self.site = site
+        self.purpose = purpose
+        self.from = from
+        self.to = to
+        self.limit = limit
+    }
+}
+
+public struct StoredConsentEvent: Sendable, Equatable {
+    public var event: ConsentEvent
+    public var deviceID: String
+    public var receivedAt: Date
+    /// Why the server did not record it as in force (unknown text, text hash mismatch), if so.
+    public var refusal: String?
+
+    public init(event: ConsentEvent, deviceID: String, receivedAt: Date, refusal: String?) {
+        self.event = event
+        self.deviceID = deviceID
+        self.receivedAt = receivedAt
+        self.refusal = refusal
+    }
+}
+
+/// What was erased, where, how many and when: the content of a signed erasure receipt.
+public struct ErasureRecord: Sendable, Equatable, Codable {
+    public enum Cause: String, Sendable, Codable { case withdrawal, request, retention }
+
+    public var erasureID: String
+    public var pseudonym: String
+    public var purpose: Purpose
+    public var cause: Cause
+    /// The consent event or subject request that caused it.
+    public var trigger: String?
+    public var requestedAt: Date
+    public var erasedAt: Date
+    public var outcomesErased: Int
+    public var batchesRedacted: Int
+    /// Where: the stores the erasure covered.
+    public var locations: [String]
+
+    public init(erasureID: String, pseudonym: String, purpose: Purpose, cause: Cause, trigger: String?, requestedAt: Date,
+                erasedAt: Date, outcomesErased: Int, batchesRedacted: Int, locations: [String]) {
+        self.erasureID = erasureID
+        self.pseudonym = pseudonym
+        self.purpose = purpose
+        self.cause = cause
+        self.trigger = trigger
+        self.requestedAt = requestedAt
+        self.erasedAt = erasedAt
+        self.outcomesErased = outcomesErased
+        self.batchesRedacted = batchesRedacted
+        self.locations = locations
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case erasureID = "erasure_id", pseudonym = "subject_pseudonym", purpose, cause, trigger
+        case requestedAt = "requested_at", erasedAt = "erased_at", outcomesErased = "outcomes_erased"
+        case batchesRedacted = "batches_redacted", locations
+    }
+}
+
+public struct OverdueRetention: Sendable, Equatable, Codable {
+    public var jurisdiction: String
+    public var purpose: Purpose
+    public var outcomes: Int
+    public var oldestAttemptAt: Date
+
+    public init(jurisdiction: String, purpose: Purpose, outcomes: Int, oldestAttemptAt: Date) {
+        self.jurisdiction = jurisdiction
+        self.purpose = purpose
+        self.outcomes = outcomes
+        self.oldestAttemptAt = oldestAttemptAt
+    }
+
+    enum CodingKeys: String, CodingKey { case jurisdiction, purpose, outcomes, oldestAttemptAt = "oldest_attempt_at" }
+}
+
+/// Everything held about one pseudonym (GDPR art. 15), as plain values.
+public struct SubjectExport: Sendable, Equatable {
+    public var pseudonym: String
+    public var consentEvents: [StoredConsentEvent]
+    public var outcomes: [JSONValue]
+    public var erasures: [ErasureRecord]
+    public var requests: [SubjectRequestRecord]
+
+    public init(pseudonym: String, consentEvents: [StoredConsentEvent], outcomes: [JSONValue], erasures: [ErasureRecord],
+                requests: [SubjectRequestRecord]) {
+        self.pseudonym = pseudonym
+        self.consentEvents = consentEvents
+        self.outcomes = outcomes
+        self.erasures = erasures
+        self.requests = requests
+    }
+}
+
+public struct SubjectRequestRecord: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case access, erasure }
+
+    public var requestID: String
+    public var pseudonym: String
+    public var kind: Kind
+    public var jurisdiction: String
+    public var receivedAt: Date
+    public var dueAt: Date
+    public var completedAt: Date?
+
+    public init(requestID: String, pseudonym: String, kind: Kind, jurisdiction: String, receivedAt: Date, dueAt: Date,
+                completedAt: Date?) {
+        self.requestID = requestID
+        self.pseudonym = pseudonym
+        self.kind = kind
+        self.jurisdiction = jurisdiction
+        self.receivedAt = receivedAt
+        self.dueAt = dueAt
+        self.completedAt = completedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requestID = "request_id", pseudonym = "subject_pseudonym", kind, jurisdiction
+        case receivedAt = "received_at", dueAt = "due_at", completedAt = "completed_at"
+    }
+}
+
+public struct StoredAuditCheckpoint: Sendable, Equatable {
+    public var treeSize: Int
+    public var checkpoint: [UInt8]
+
+    public init(treeSize: Int, checkpoint: [UInt8]) {
+        self.treeSize = treeSize
+        self.checkpoint = checkpoint
+    }
+}
+
+public struct WithdrawalReportRow: Sendable, Equatable, Codable {
+    public var eventID: String
+    public var pseudonym: String
+    public var purpose: Purpose
+    public var withdrawnAt: Date
+    public var receivedAt: Date
+    public var erasedAt: Date?
+    /// From receipt of the withdrawal to the commit that erased and blocked, in milliseconds.
+    public var timeToBlockMilliseconds: Double?
+    public var processedAfterWithdrawal: Int
+
+    public init(eventID: String, pseudonym: String, purpose: Purpose, withdrawnAt: Date, receivedAt: Date, erasedAt: Date?,
+                timeToBlockMilliseconds: Double?, processedAfterWithdrawal: Int) {
+        self.eventID = eventID
+        self.pseudonym = pseudonym
+        self.purpose = purpose
+        self.withdrawnAt = withdrawnAt
+        self.receivedAt = receivedAt
+        self.erasedAt = erasedAt
+        self.timeToBlockMilliseconds = timeToBlockMilliseconds
+        self.processedAfterWithdrawal = processedAfterWithdrawal
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case eventID = "event_id", pseudonym = "subject_pseudonym", purpose, withdrawnAt = "withdrawn_at"
+        case receivedAt = "received_at", erasedAt = "erased_at", timeToBlockMilliseconds = "time_to_block_ms"
+        case processedAfterWithdrawal = "processed_after_withdrawal"
+    }
+}
+
+public struct ReconsentCoverage: Sendable, Equatable, Codable {
+    public var purpose: Purpose
+    public var textVersion: String
+    public var effectiveAt: Date
+    public var subjectsNeedingReconsent: Int
+    public var subjectsReconsented: Int
+
+    public init(purpose: Purpose, textVersion: String, effectiveAt: Date, subjectsNeedingReconsent: Int, subjectsReconsented: Int) {
+        self.purpose = purpose
+        self.textVersion = textVersion
+        self.effectiveAt = effectiveAt
+        self.subjectsNeedingReconsent = subjectsNeedingReconsent
+        self.subjectsReconsented = subjectsReconsented
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case purpose, textVersion = "text_version", effectiveAt = "effective_at"
+        case subjectsNeedingReconsent = "subjects_needing_reconsent", subjectsReconsented = "subjects_reconsented"
+    }
+}

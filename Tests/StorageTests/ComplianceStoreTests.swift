@@ -1,0 +1,161 @@
+import AuditLog
+import Compliance
+import Feedback
+import Foundation
+import Storage
+import Testing
+
+@Suite("ComplianceStore contract")
+struct ComplianceStoreTests {
+    typealias Fixture = FeedbackStoreTests
+    static let now = Fixture.now
+
+    func open(_ backEnd: StoreBackEnd) throws -> (any FeedbackStore, any ComplianceStore, () -> Void) {
+        let (store, cleanup) = try backEnd.open()
+        return (store, try #require(store as? any ComplianceStore), cleanup)
+    }
+
+    static func outcome(_ pseudonym: String, at time: Date = now, label: MatchOutcome.Label = .genuine) -> MatchOutcome {
+        var outcome = Fixture.outcome(label: label)
+        outcome.subject = .init(pseudonym: pseudonym, consentRef: "c")
+        outcome.attemptedAt = time
+        return outcome
+    }
+
+    @Test("an outcome without consent is refused, listed in the receipt and not stored — not even in the batch body",
+          arguments: StoreBackEnd.allCases)
+    func unconsented(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let stranger = String(repeating: "5", count: 64)
+        let refused = Self.outcome(stranger)
+        let batch = Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject), refused])
+        guard case let .stored(bytes) = try await store.storeBatch(batch) else { Issue.record("not stored"); return }
+        let receipt = try WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes))
+        #expect(receipt.acceptedEvents == 1)
+        #expect(receipt.consentEvents == 1)
+        #expect(receipt.refusedEvents.map(\.eventID) == [refused.eventID])
+        #expect(receipt.refusedEvents.first?.reason == "no-consent")
+        #expect(try await store.outcomeStats().totalEvents == 1)
+        #expect(try await compliance.subjectExport(pseudonym: stranger).outcomes.isEmpty)
+
+        // A consent event citing a text the server does not know is kept for review but never in force.
+        var unknownText = Fixture.consent(.grant, pseudonym: stranger)
+        unknownText.textVersion = "v9"
+        let second = Fixture.incoming("kiosk-1", sequence: 2, outcomes: [Self.outcome(stranger)], consentEvents: [unknownText])
+        guard case let .stored(secondBytes) = try await store.storeBatch(second) else { Issue.record("not stored"); return }
+        let secondReceipt = try WireJSON.decoder().decode(BatchReceipt.self, from: Data(secondBytes))
+        #expect(secondReceipt.refusedEvents.map(\.reason) == ["unknown-consent-text", "no-consent"])
+        #expect(try await compliance.consentEvents(ConsentEventFilter(pseudonym: stranger)).first?.refusal == "unknown-consent-text")
+    }
+
+    @Test("a withdrawal erases the subject's outcomes in its own commit, and later uploads of earlier attempts are refused",
+          arguments: StoreBackEnd.allCases)
+    func withdrawal(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let anna = Fixture.subject, ben = String(repeating: "b", count: 64)
+        let first = Fixture.incoming("kiosk-1", sequence: 1, outcomes: (0..<5).map { _ in Self.outcome(anna) } + [Self.outcome(ben)],
+                                     consentEvents: [Fixture.consent(.grant, pseudonym: anna), Fixture.consent(.grant, pseudonym: ben)])
+        _ = try await store.storeBatch(first)
+        #expect(try await store.outcomeStats().totalEvents == 6)
+
+        let received = Self.now.addingTimeInterval(60)
+        let late = Self.outcome(anna, at: Self.now.addingTimeInterval(30))
+        let withdrawal = Fixture.incoming("kiosk-1", sequence: 2, outcomes: [late],
+                                          consentEvents: [Fixture.consent(.withdraw, pseudonym: anna, at: Self.now.addingTimeInterval(50))],
+                                          receivedAt: received)
+        let started = Date()
+        guard case let .stored(bytes) = try await store.storeBatch(withdrawal) else { Issue.record("not stored"); return }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed < 1, "the erasure commits with the withdrawal")
+        let receipt = try WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes))
+        #expect(receipt.refusedEvents.map(\.reason) == ["consent-withdrawn"])
+        #expect(try await store.outcomeStats().totalEvents == 1, "only Ben's outcome is left")
+        #expect(try await compliance.subjectExport(pseudonym: anna).outcomes.isEmpty)
+        #expect(try await store.calibrationOutcomes(from: nil, to: nil).count == 1)
+
+        let erasure = try #require(try await compliance.erasures().first)
+        #expect(erasure.pseudonym == anna && erasure.cause == .withdrawal && erasure.outcomesErased == 5 && erasure.batchesRedacted == 1)
+        let report = try await compliance.withdrawalReport()
+        #expect(report.count == 1)
+        #expect(report.first?.processedAfterWithdrawal == 0)
+        #expect((report.first?.timeToBlockMilliseconds ?? 1e9) < 1000)
+    }
+
+    @Test("retention deletes outcomes past their purpose's period, with receipts; BIPA caps at three years after the last interaction",
+          arguments: StoreBackEnd.allCases)
+    func retention(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let day: TimeInterval = 86_400
+        let old = Self.outcome(Fixture.subject, at: Self.now.addingTimeInterval(-40 * day))
+        let recent = Self.outcome(Fixture.subject, at: Self.now.addingTimeInterval(-10 * day))
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [old, recent],
+                                                        consentEvents: [Fixture.consent(.grant, at: Self.now.addingTimeInterval(-100 * day))]))
+        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: "default", purpose: .thresholdCalibration, days: 30),
+                                                  actor: "test", at: Self.now))
+        #expect(try await compliance.overdueRetention(now: Self.now).first?.outcomes == 1)
+        let swept = try await compliance.sweepRetention(now: Self.now)
+        #expect(swept.map(\.outcomesErased) == [1])
+        #expect(swept.first?.cause == .retention)
+        #expect(try await store.outcomeStats().totalEvents == 1)
+        #expect(try await compliance.overdueRetention(now: Self.now).isEmpty)
+        #expect(try await compliance.sweepRetention(now: Self.now).isEmpty, "a second sweep finds nothing")
+
+        // Illinois: retention of ten years is cut to three after the subject's last interaction.
+        try await compliance.upsertJurisdiction(JurisdictionRecord(name: "us-il", dataRegion: "us-central", biometricLaw: "bipa",
+                                                                   requestDays: 45, pseudonymKey: Array(repeating: 7, count: 32)),
+                                                actor: "test", at: Self.now)
+        #expect(try await compliance.upsertSite(SiteRecord(site: "chicago", jurisdiction: "us-il", publicPlace: true), actor: "test", at: Self.now))
+        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: "us-il", purpose: .thresholdCalibration, days: 3650),
+                                                  actor: "test", at: Self.now))
+        var chicago = Self.outcome(Fixture.subject, at: Self.now.addingTimeInterval(-4 * 365 * day))
+        chicago.cohort = .init(site: "chicago", cameraModel: "c1", tags: [])
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [chicago],
+                                                        consentEvents: [Fixture.consent(.grant, at: Self.now.addingTimeInterval(-5 * 365 * day))]))
+        #expect(try await compliance.sweepRetention(now: Self.now).map(\.outcomesErased) == [1])
+    }
+
+    @Test("a material change of the consent text needs re-consent before new outcomes count", arguments: StoreBackEnd.allCases)
+    func materialChange(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let text = ConsentText(purpose: .thresholdCalibration, version: "v2", language: "en",
+                               sha256: String(repeating: "c", count: 64), effectiveAt: Self.now.addingTimeInterval(-60), material: true)
+        #expect(try await compliance.addConsentText(text, actor: "test", at: Self.now))
+        #expect(try await compliance.addConsentText(text, actor: "test", at: Self.now) == false, "texts are never edited")
+        let batch = Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject)])
+        guard case let .stored(bytes) = try await store.storeBatch(batch) else { Issue.record("not stored"); return }
+        #expect(try WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes)).refusedEvents.map(\.reason) == ["reconsent-required"])
+        var again = Fixture.consent(.reconsent, at: Self.now.addingTimeInterval(-30))
+        again.textVersion = "v2"
+        again.textSHA256 = String(repeating: "c", count: 64)
+        let second = Fixture.incoming("kiosk-1", sequence: 2, outcomes: [Self.outcome(Fixture.subject)], consentEvents: [again])
+        guard case let .stored(secondBytes) = try await store.storeBatch(second) else { Issue.record("not stored"); return }
+        #expect(try WireJSON.decoder().decode(BatchReceipt.self, from: Data(secondBytes)).acceptedEvents == 1)
+        let coverage = try await compliance.reconsentCoverage()
+        #expect(coverage.first?.subjectsNeedingReconsent == 1 && coverage.first?.subjectsReconsented == 1)
+    }
+
+    @Test("every audited change is appended in order, and the stored leaves hash to a tree the checkpoint commits to",
+          arguments: StoreBackEnd.allCases)
+    func auditLog(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject)]))
+        _ = try await store.revokeDevice(id: "kiosk-1", at: Self.now)
+        let size = try await compliance.auditTreeSize()
+        let entries = try await compliance.auditEntries(from: 0, to: size)
+        let kinds = try entries.map { try AuditEntry(entryBytes: $0).kind }
+        #expect(kinds == [.deviceEnrolled, .consentTextAdded, .consentEvent, .deviceRevoked])
+        #expect(try entries.enumerated().allSatisfy { index, bytes in try AuditEntry(entryBytes: bytes).index == index })
+        let leaves = try await compliance.auditLeafHashes(count: size)
+        #expect(leaves == entries.map { MerkleTree.leafHash($0).bytes })
+    }
+}
