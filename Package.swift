@@ -216,6 +216,11 @@ let package = Package(
         .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
+            name: "AuditLogTests",
+            dependencies: ["AuditLog", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "FaceVerificationTests",
             dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],

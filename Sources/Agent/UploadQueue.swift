@@ -131,11 +131,11 @@ public final class UploadQueue: Sendable {
         var sealed = 0
         while true {
             let done = try pool.write { db -> Bool in
-                // Consent events first: the server applies them before the outcomes of the batch.
-                let consentRows = try Row.fetchAll(db, sql: "SELECT position, event FROM pending_consent ORDER BY position LIMIT ?",
-                                                   arguments: [batchSize])
+                // Consent events ride along with the first batch sealed after them (up to the
+                // schema's 1,000); the server applies them before the outcomes of that batch.
+                let consentRows = try Row.fetchAll(db, sql: "SELECT position, event FROM pending_consent ORDER BY position LIMIT 1000")
                 let rows = try Row.fetchAll(db, sql: "SELECT position, outcome FROM pending_outcomes ORDER BY position LIMIT ?",
-                                            arguments: [max(0, batchSize - consentRows.count)])
+                                            arguments: [batchSize])
                 guard !rows.isEmpty || !consentRows.isEmpty else { return true }
                 var outcomes: [MatchOutcome] = []
                 for row in rows {

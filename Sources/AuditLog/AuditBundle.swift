@@ -67,13 +67,7 @@ public struct AuditBundle: Sendable, Equatable {
         var members: [(key: String, value: JSONValue)] = [
             ("format", .string(Self.format)),
             ("checkpoint", Self.json(checkpoint)),
-            ("entries", .array(entries.map { entry in
-                .object([
-                    ("index", .number(Double(entry.index))),
-                    ("entry", .string(String(decoding: entry.entryBytes, as: UTF8.self))),
-                    ("inclusion_proof", Self.json(entry.inclusionProof)),
-                ])
-            })),
+            ("entries", .array(entries.map(Self.json))),
         ]
         if let consistency {
             members.append(("consistency", .object([
@@ -91,6 +85,14 @@ public struct AuditBundle: Sendable, Equatable {
             ("root_hash", .string(signed.checkpoint.rootHash.base64)),
             ("timestamp", .string(signed.checkpoint.timestamp)),
             ("signature", .string(StrictBase64.encode(signed.signature))),
+        ])
+    }
+
+    static func json(_ entry: Entry) -> JSONValue {
+        .object([
+            ("index", .number(Double(entry.index))),
+            ("entry", .string(String(decoding: entry.entryBytes, as: UTF8.self))),
+            ("inclusion_proof", json(entry.inclusionProof)),
         ])
     }
 

@@ -62,13 +62,14 @@ public enum AuditBundleVerifier {
         var kinds: [Int: String] = [:]
         for entry in entries {
             guard let bytes = entry.entryBytes else { continue }
-            kinds[entry.position] = lenientKind(bytes)
             do {
                 let decoded = try AuditEntry(entryBytes: bytes)
+                kinds[entry.position] = decoded.kind.rawValue
                 if let listed = entry.index, decoded.index != listed {
                     failures.append(.entryIndexMismatch(listed: listed, inEntry: decoded.index))
                 }
             } catch {
+                kinds[entry.position] = lenientKind(bytes)
                 failures.append(.entryUnreadable(index: entry.label, reason: error.description))
             }
         }
@@ -80,26 +81,7 @@ public enum AuditBundleVerifier {
         if let earlierSize, earlierSize > 0, earlierSize <= treeSize, entries.first?.index == earlierSize {
             firstIndex = earlierSize
         }
-        var expected = firstIndex
-        for entry in entries {
-            guard let index = entry.index else {
-                expected += 1
-                continue
-            }
-            if index >= treeSize {
-                failures.append(.entryBeyondTree(index: index, treeSize: treeSize))
-            } else if index == expected {
-                expected += 1
-            } else if index > expected {
-                failures.append(.entriesMissing(first: expected, last: index - 1))
-                expected = index + 1
-            } else {
-                failures.append(.entryOutOfSequence(position: entry.position, index: index, expected: expected))
-            }
-        }
-        if expected < treeSize {
-            failures.append(.entriesMissing(first: expected, last: treeSize - 1))
-        }
+        failures += sequenceFailures(entries, firstIndex: firstIndex, treeSize: treeSize)
         if entries.count != treeSize - firstIndex {
             failures.append(.treeSizeMismatch(entryCount: entries.count, firstIndex: firstIndex, treeSize: treeSize))
         }
@@ -121,6 +103,64 @@ public enum AuditBundleVerifier {
             }
         }
         return failures
+    }
+
+    /// Entries beyond the tree, repeated, missing, and out of order. Out of order are those
+    /// outside a longest ascending run, so one moved entry is named alone rather than every
+    /// entry it displaced.
+    private static func sequenceFailures(_ entries: [BundleDocument.ReadEntry], firstIndex: Int, treeSize: Int) -> [AuditFailure] {
+        var failures: [AuditFailure] = []
+        var seen = Set<Int>()
+        var listed: [(index: Int, position: Int)] = []
+        for entry in entries {
+            guard let index = entry.index else { continue }
+            if index >= treeSize {
+                failures.append(.entryBeyondTree(index: index, treeSize: treeSize))
+            } else if !seen.insert(index).inserted {
+                failures.append(.entryRepeated(index: index, position: entry.position))
+            } else {
+                listed.append((index, entry.position))
+            }
+        }
+        var index = firstIndex
+        while index < treeSize {
+            guard !seen.contains(index) else {
+                index += 1
+                continue
+            }
+            var last = index
+            while last + 1 < treeSize, !seen.contains(last + 1) { last += 1 }
+            failures.append(.entriesMissing(first: index, last: last))
+            index = last + 1
+        }
+        let ascending = longestAscendingRun(listed.map(\.index))
+        for (offset, entry) in listed.enumerated() where !ascending.contains(offset) {
+            failures.append(.entryOutOfSequence(index: entry.index, position: entry.position))
+        }
+        return failures
+    }
+
+    /// Offsets of one longest strictly ascending subsequence (patience sorting, O(n log n)).
+    static func longestAscendingRun(_ values: [Int]) -> Set<Int> {
+        var tails: [Int] = []            // offsets of the smallest tail of each run length
+        var previous = [Int](repeating: -1, count: values.count)
+        for (offset, value) in values.enumerated() {
+            var low = 0
+            var high = tails.count
+            while low < high {
+                let middle = (low + high) / 2
+                if values[tails[middle]] < value { low = middle + 1 } else { high = middle }
+            }
+            if low > 0 { previous[offset] = tails[low - 1] }
+            if low == tails.count { tails.append(offset) } else { tails[low] = offset }
+        }
+        var run = Set<Int>()
+        var cursor = tails.last ?? -1
+        while cursor >= 0 {
+            run.insert(cursor)
+            cursor = previous[cursor]
+        }
+        return run
     }
 
     /// The kind an entry claims, read loosely so that a report can name it even when the entry

@@ -20,7 +20,9 @@ public enum AuditFailure: Sendable, Equatable, CustomStringConvertible {
     case entryIndexMismatch(listed: Int, inEntry: Int)
     /// The entry's leaf hash does not lead to the signed root through its inclusion proof.
     case entryNotIncluded(index: Int, kind: String?)
-    case entryOutOfSequence(position: Int, index: Int, expected: Int)
+    /// The entry stands out of ascending order (`position` is its 0-based place in the list).
+    case entryOutOfSequence(index: Int, position: Int)
+    case entryRepeated(index: Int, position: Int)
     case entriesMissing(first: Int, last: Int)
     case entryBeyondTree(index: Int, treeSize: Int)
     case treeSizeMismatch(entryCount: Int, firstIndex: Int, treeSize: Int)
@@ -58,8 +60,10 @@ public enum AuditFailure: Sendable, Equatable, CustomStringConvertible {
         case let .entryNotIncluded(index, kind):
             let what = kind.map { " (\($0))" } ?? ""
             return "Entry \(index)\(what) is not included in the log under the checkpoint's root: the entry or its inclusion proof was altered."
-        case let .entryOutOfSequence(position, index, expected):
-            return "The bundle's entry at position \(position) is entry \(index), where entry \(expected) should be: entries are out of sequence or repeated."
+        case let .entryOutOfSequence(index, position):
+            return "Entry \(index) is out of sequence: it stands at position \(position) of the bundle's list, out of ascending order."
+        case let .entryRepeated(index, position):
+            return "Entry \(index) appears again at position \(position) of the bundle's list."
         case let .entriesMissing(first, last):
             return first == last ? "Entry \(first) is missing from the bundle." : "Entries \(first) to \(last) are missing from the bundle."
         case let .entryBeyondTree(index, treeSize):

@@ -203,18 +203,24 @@ extension SQLiteFeedbackStore: ComplianceStore {
     /// before `attemptedBefore`), drops the signed bodies of the batches that carried them,
     /// and records and logs the erasure.
     static func erase(pseudonym: String, purpose: Purpose, cause: ErasureRecord.Cause, trigger: String?, requestedAt: Date,
-                      actor: String, at time: Date, attemptedBefore: Date? = nil, in db: Database) throws -> ErasureRecord {
+                      actor: String, at time: Date, attemptedBefore: Date? = nil, jurisdiction: String? = nil,
+                      in db: Database) throws -> ErasureRecord {
         var outcomes = 0, batches = 0
         var locations: [String] = []
         if purpose == .outcomeStorage {
             let cutoff = attemptedBefore?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
+            // Retention is per jurisdiction (by the site of capture); withdrawals and requests reach everywhere.
+            let selection = """
+                FROM outcomes o WHERE o.subject_pseudonym = ? AND o.attempted_at < ?
+                AND (? IS NULL OR COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?)
+                """
+            let arguments: StatementArguments = [pseudonym, cutoff, jurisdiction, jurisdiction]
             try db.execute(sql: """
                 UPDATE batches SET body = X'', redacted_at = ?
-                WHERE redacted_at IS NULL AND batch_id IN (
-                    SELECT DISTINCT batch_id FROM outcomes WHERE subject_pseudonym = ? AND attempted_at < ?)
-                """, arguments: [time.timeIntervalSince1970, pseudonym, cutoff])
+                WHERE redacted_at IS NULL AND batch_id IN (SELECT DISTINCT o.batch_id \(selection))
+                """, arguments: [time.timeIntervalSince1970] + arguments)
             batches = db.changesCount
-            try db.execute(sql: "DELETE FROM outcomes WHERE subject_pseudonym = ? AND attempted_at < ?", arguments: [pseudonym, cutoff])
+            try db.execute(sql: "DELETE FROM outcomes WHERE event_id IN (SELECT o.event_id \(selection))", arguments: arguments)
             outcomes = db.changesCount
             locations = ["server:outcomes", "server:batch-bodies"]
         } else {
@@ -279,21 +285,21 @@ extension SQLiteFeedbackStore: ComplianceStore {
         try await pool.write { db in
             var records: [ErasureRecord] = []
             for (jurisdiction, cutoff, biometricLaw) in try Self.retentionCutoffs(now: now, in: db) {
-                var due = try String.fetchAll(db, sql: "SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?",
-                                              arguments: [jurisdiction, cutoff.timeIntervalSince1970])
-                    .map { ($0, cutoff) }
+                var due = Dictionary(uniqueKeysWithValues: try String.fetchAll(db, sql: """
+                    SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?
+                    """, arguments: [jurisdiction, cutoff.timeIntervalSince1970]).map { ($0, cutoff) })
                 if let limit = RetentionSchedule.lastInteractionLimit(biometricLaw: biometricLaw) {
                     // BIPA: everything about a subject whose last interaction is older than the limit.
                     let lastBefore = now.addingTimeInterval(-limit)
                     let idle = try String.fetchAll(db, sql: """
                         SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(o.attempted_at) < ?
                         """, arguments: [jurisdiction, lastBefore.timeIntervalSince1970])
-                    due += idle.map { ($0, Date.distantFuture) }
+                    for pseudonym in idle { due[pseudonym] = .distantFuture }
                 }
-                for (pseudonym, before) in due {
+                for (pseudonym, before) in due.sorted(by: { $0.key < $1.key }) {
                     let record = try Self.erase(pseudonym: pseudonym, purpose: .outcomeStorage, cause: .retention,
                                                 trigger: "retention:\(jurisdiction)", requestedAt: now, actor: "system:retention-sweeper",
-                                                at: now, attemptedBefore: before, in: db)
+                                                at: now, attemptedBefore: before, jurisdiction: jurisdiction, in: db)
                     if record.outcomesErased > 0 { records.append(record) }
                 }
             }

@@ -98,7 +98,7 @@ struct RetentionScheduleTests {
         #expect(RetentionSchedule.deletionCutoff(now: now, retentionDays: 5000, biometricLaw: "bipa")
                 == now.addingTimeInterval(-3 * 365 * 86_400))
         #expect(RetentionSchedule.deletionCutoff(now: now, retentionDays: 30, biometricLaw: "bipa") == now.addingTimeInterval(-30 * 86_400))
-        #expect(RetentionSchedule.lastInteractionLimit(biometricLaw: "bipa") == 3 * 365 * 86_400)
+        #expect(RetentionSchedule.lastInteractionLimit(biometricLaw: "bipa") == TimeInterval(94_608_000))
     }
 
     @Test("a request is due the configured number of days after it was received")

@@ -14,13 +14,7 @@ extension EndToEnd {
         static var cycles: Int { Int(ProcessInfo.processInfo.environment["FACELOOP_CRASH_CYCLES"] ?? "") ?? 4 }
 
         func enroll(_ server: ServerProcess, _ id: String, _ directory: String) throws {
-            let token = try runTool("faceloop", ["devices", "enroll-token", id, "--server", server.baseURL,
-                                                 "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
-            #expect(token.status == 0, "\(token.stderr)")
-            let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
-                                                          "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                          "--ca-file", server.caFile])
-            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+            try enrollKiosk(server, id: id, directory: directory)
         }
 
         func queueStatus(_ directory: String) throws -> JSONValue {
@@ -52,8 +46,7 @@ extension EndToEnd {
             let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
             for kiosk in kiosks {
                 try enroll(server, kiosk.id, kiosk.directory)
-                let recorded = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kiosk.directory],
-                                           stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.id, seed: 3))
+                let recorded = try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.id, seed: 3), server: server, directory: kiosk.directory)
                 #expect(recorded.status == 0, "\(recorded.stderr)")
             }
 
@@ -117,8 +110,7 @@ extension EndToEnd {
             let directory = (root as NSString).appendingPathComponent("kiosk")
             try enroll(server, "kiosk-a1", directory)
             let total = 600
-            #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", directory],
-                                stdin: FeedbackPathEndToEndTests.outcomeLines(count: total, site: "s", seed: 5)).status == 0)
+            #expect(try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: total, site: "s", seed: 5), server: server, directory: directory).status == 0)
             var generator = SystemRandomNumberGenerator()
             for _ in 0..<Self.cycles {
                 let upload = try launchTool("faceloop-agent", ["upload", "--data-dir", directory, "--batch-size", "10"])

@@ -43,12 +43,7 @@ extension EndToEnd {
         }
 
         func enroll(_ server: ServerProcess, id: String, directory: String) throws {
-            let token = try cli(server, ["devices", "enroll-token", id])
-            #expect(token.status == 0, "\(token.stderr)")
-            let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", id,
-                                                          "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                          "--ca-file", server.caFile])
-            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+            try enrollKiosk(server, id: id, directory: directory)
         }
 
         @Test("quorum, restart mid-round, out-of-bound update left out, signed release pulled and verified, deadline and budget refusals")

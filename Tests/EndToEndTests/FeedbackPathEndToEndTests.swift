@@ -23,7 +23,7 @@ extension EndToEnd {
                     ("label_source", .string(index % 17 == 0 ? "none" : "fallback_id_check")),
                     ("quality", .object([("face_size_px", .number(120 + Double(index % 80))), ("sharpness", .number(90.5)),
                                          ("brightness", .number(0.45))])),
-                    ("subject", .object([("pseudonym", .string(String(format: "%064x", index * 7919 + seed))),
+                    ("subject", .object([("pseudonym", .string(String(format: "%064x", (index % 40) * 7919 + seed))),
                                          ("consent_ref", .string("consent-\(index % 5)"))])),
                 ])
                 lines.append(outcome.serializedString)
@@ -42,13 +42,7 @@ extension EndToEnd {
         }
 
         func enroll(_ server: ServerProcess, deviceID: String, directory: String) throws {
-            let token = try cli(server, ["devices", "enroll-token", deviceID])
-            #expect(token.status == 0, "\(token.stderr)")
-            let enrolled = try runTool("faceloop-agent", [
-                "enroll", "--data-dir", directory, "--server", server.baseURL, "--device-id", deviceID,
-                "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "--ca-file", server.caFile,
-            ])
-            #expect(enrolled.status == 0, "\(enrolled.stderr)")
+            try enrollKiosk(server, id: deviceID, directory: directory)
             let attributes = try FileManager.default.attributesOfItem(atPath: (directory as NSString).appendingPathComponent("tls.key"))
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
         }
@@ -75,8 +69,7 @@ extension EndToEnd {
             }
 
             for (directory, site, seed) in [(kioskA, "branch-a", 1), (kioskB, "branch-b", 2)] {
-                let recorded = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", directory],
-                                           stdin: Self.outcomeLines(count: Self.outcomesPerKiosk, site: site, seed: seed))
+                let recorded = try TestConsent.recordOutcomes(Self.outcomeLines(count: Self.outcomesPerKiosk, site: site, seed: seed), server: server, directory: directory)
                 #expect(recorded.status == 0, "\(recorded.stderr)")
                 let uploaded = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", directory])
                 #expect(uploaded.status == 0, "\(uploaded.stdout) \(uploaded.stderr)")
@@ -108,7 +101,8 @@ extension EndToEnd {
             }
             func batch(sequence: Int64, count: Int = 3, device: String = "kiosk-a") -> [UInt8] {
                 OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(),
-                             outcomes: (0..<count).map { _ in Self.sampleOutcome() }).encoded()
+                             outcomes: (0..<count).map { _ in Self.sampleOutcome() },
+                             consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32))]).encoded()
             }
 
             // A retried batch gets the same receipt, byte for byte, and is stored once.
@@ -219,8 +213,7 @@ extension EndToEnd {
             #expect(revoked.status == 0, "\(revoked.stderr)")
             try openAPI.check(method: "POST", template: "/v1/admin/devices/{deviceID}/revoke", status: 200,
                               contentType: "application/json", body: Array(revoked.stdout.utf8))
-            let recordB = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kioskB],
-                                      stdin: Self.outcomeLines(count: 5, site: "branch-b", seed: 9))
+            let recordB = try TestConsent.recordOutcomes(Self.outcomeLines(count: 5, site: "branch-b", seed: 9), server: server, directory: kioskB)
             #expect(recordB.status == 0)
             let uploadB = try runTool("faceloop-agent", ["upload", "--data-dir", kioskB, "--max-attempts", "1"])
             #expect(uploadB.status != 0)

@@ -23,18 +23,9 @@ extension EndToEnd {
             let kiosks = ["kiosk-n1", "kiosk-n2"]
             for (index, id) in kiosks.enumerated() {
                 let directory = (root as NSString).appendingPathComponent(id)
-                let token = try runTool("faceloop", ["devices", "enroll-token", id, "--server", server.baseURL,
-                                                     "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
                 // Enrollment goes through the faulty network too; retry as an operator would.
-                var attempt = CommandResult(status: -1, stdout: "", stderr: "")
-                for _ in 0..<10 where attempt.status != 0 {
-                    attempt = try runTool("faceloop-agent", ["enroll", "--data-dir", directory, "--server", proxied, "--device-id", id,
-                                                             "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                             "--ca-file", server.caFile])
-                }
-                #expect(attempt.status == 0, "\(attempt.stderr)")
-                #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", directory],
-                                    stdin: FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: id, seed: index)).status == 0)
+                try enrollKiosk(server, id: id, directory: directory, through: proxied, attempts: 10)
+                #expect(try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: id, seed: index), server: server, directory: directory).status == 0)
             }
             let uploads = kiosks.map { id in
                 Task { try await onThread { () -> String? in

@@ -51,18 +51,12 @@ extension EndToEnd {
             defer { server.stop() }
 
             let kiosk = (root as NSString).appendingPathComponent("kiosk")
-            let token = try cli(server, ["devices", "enroll-token", "kiosk-t1"])
-            #expect(token.status == 0, "\(token.stderr)")
-            let enrolled = try runTool("faceloop-agent", ["enroll", "--data-dir", kiosk, "--server", server.baseURL, "--device-id", "kiosk-t1",
-                                                          "--token", token.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                                                          "--ca-file", server.caFile])
-            #expect(enrolled.status == 0, "\(enrolled.stderr) \(enrolled.stdout)")
+            try enrollKiosk(server, id: "kiosk-t1", directory: kiosk)
 
             let siteA = Self.scores(seed: 7, impostors: 700, genuine: 300)
             let siteB = Self.scores(seed: 11, impostors: 20, genuine: 30)
             for (scores, site) in [(siteA, "branch-a"), (siteB, "branch-b")] {
-                let recorded = try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kiosk],
-                                           stdin: Self.lines(scores, site: site, camera: "cam-1"))
+                let recorded = try TestConsent.recordOutcomes(Self.lines(scores, site: site, camera: "cam-1"), server: server, directory: kiosk)
                 #expect(recorded.status == 0, "\(recorded.stderr)")
             }
             let upload = try runTool("faceloop-agent", ["upload", "--data-dir", kiosk])
@@ -127,8 +121,7 @@ extension EndToEnd {
 
             // Impostor scores shift upwards after the release: drift is flagged for branch-a.
             let shifted = Self.scores(seed: 99, impostors: 3000, genuine: 10).map { ($0.0 + ($0.1 == "impostor" ? 0.3 : 0), $0.1) }
-            #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", kiosk],
-                                stdin: Self.lines(shifted, site: "branch-a", camera: "cam-1", attemptedAt: Date().addingTimeInterval(5))).status == 0)
+            #expect(try TestConsent.recordOutcomes(Self.lines(shifted, site: "branch-a", camera: "cam-1", attemptedAt: Date().addingTimeInterval(5)), server: server, directory: kiosk).status == 0)
             #expect(try runTool("faceloop-agent", ["upload", "--data-dir", kiosk]).status == 0)
             let drift = try JSONValue.parse(try cli(server, ["thresholds", "drift", "--json"], token: alice).stdout)
             let driftA = drift["cohorts"]?.arrayValue?.first { $0["cohort"]?["cohort"]?.stringValue == "branch-a" }

@@ -85,7 +85,8 @@ struct OutcomeBatchSchemaTests {
         let empty = Self.violations { members in
             if let i = members.firstIndex(where: { $0.key == "outcomes" }) { members[i].value = .array([]) }
         }
-        #expect(empty.contains { $0.pointer == "/outcomes" && $0.keyword == "minItems" })
+        // A batch must carry at least one outcome or one consent event.
+        #expect(empty.contains { $0.pointer == "" && $0.keyword == "anyOf" })
         let wrongProtocol = Self.violations { members in
             if let i = members.firstIndex(where: { $0.key == "protocol" }) { members[i].value = .string("v0") }
         }

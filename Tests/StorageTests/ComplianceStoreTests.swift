@@ -62,7 +62,7 @@ struct ComplianceStoreTests {
         _ = try await store.storeBatch(first)
         #expect(try await store.outcomeStats().totalEvents == 6)
 
-        let received = Self.now.addingTimeInterval(60)
+        let received = Date()
         let late = Self.outcome(anna, at: Self.now.addingTimeInterval(30))
         let withdrawal = Fixture.incoming("kiosk-1", sequence: 2, outcomes: [late],
                                           consentEvents: [Fixture.consent(.withdraw, pseudonym: anna, at: Self.now.addingTimeInterval(50))],

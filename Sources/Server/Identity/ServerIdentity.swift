@@ -102,12 +102,16 @@ public struct ServerIdentity: Sendable {
     }
 }
 
-/// Bearer tokens: 256 random bits, base64url; only their SHA-256 is stored.
+/// Bearer and enrollment tokens: `fl_` and 256 random bits in base64url; only their SHA-256
+/// is stored. The prefix keeps a token from ever starting with "-", which a command line would
+/// read as an option (a base64url token did so once in 64), and lets secret scanners spot leaks.
 public enum APIToken {
+    public static let prefix = "fl_"
+
     public static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+        return prefix + Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 

@@ -5,7 +5,7 @@ import Hummingbird
 import NIOCore
 import Storage
 
-/// Signed model releases: engineers list and inspect them; kiosks (and engineers) download
+/// Signed model releases: engineers and compliance officers (for the privacy report) list and inspect them; kiosks (and engineers) download
 /// the current one and verify it with the release key before use.
 struct ModelRoutes: Sendable {
     let federation: any FederationStore
@@ -14,13 +14,14 @@ struct ModelRoutes: Sendable {
 
     func register(on router: Router<FeedbackRequestContext>) {
         let engineer: Set<String> = ["engineer"]
+        let reviewers: Set<String> = ["engineer", "compliance"]
         router.get("/v1/models/releases") { request, _ in
-            try await self.admin.require(request, roles: engineer)
+            try await self.admin.require(request, roles: reviewers)
             let summaries = try await self.federation.modelReleases().map(Self.summary)
             return try JSONBody.response(ModelReleaseList(releases: summaries), status: .ok)
         }
         router.get("/v1/models/releases/:version") { request, context in
-            try await self.admin.require(request, roles: engineer)
+            try await self.admin.require(request, roles: reviewers)
             let text = try context.parameters.require("version")
             guard let version = Int(text), let stored = try await self.federation.modelRelease(version: version) else {
                 throw ProblemResponse(.notFound, "no model release \(text)")

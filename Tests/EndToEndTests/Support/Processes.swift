@@ -75,8 +75,9 @@ final class ServerProcess: @unchecked Sendable {
         var text = ""
         while Date() < deadline, process.isRunning {
             text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
-            if let range = text.range(of: #"listening on https://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
-                port = Int(text[range].split(separator: ":").last ?? "") ?? 0
+            // Up to the space after the port, so that a line caught half-written is not misread.
+            if let range = text.range(of: #"listening on https://127\.0\.0\.1:[0-9]+ "#, options: .regularExpression) {
+                port = Int(text[range].dropLast().split(separator: ":").last ?? "") ?? 0
                 return
             }
             Thread.sleep(forTimeInterval: 0.02)

@@ -1,0 +1,169 @@
+import AuditLog
+import Feedback
+import Foundation
+import Testing
+
+extension EndToEnd {
+    /// Consent, withdrawal, erasure, requests and the audit log with the real binaries, and
+    /// the role × endpoint matrix over every operation of `schemas/openapi.yaml`.
+    @Suite("Compliance end to end")
+    struct ComplianceEndToEndTests {
+        func cli(_ server: ServerProcess, _ arguments: [String], token: String? = nil) throws -> CommandResult {
+            var args = arguments + ["--server", server.baseURL, "--ca-file", server.caFile]
+            if let token { args += ["--token", token] } else { args += ["--token-file", server.adminTokenFile] }
+            return try runTool("faceloop", args)
+        }
+
+        func token(_ server: ServerProcess, role: String) throws -> String {
+            let grant = try cli(server, ["tokens", "create", "--role", role, "--label", "\(role)-user"])
+            #expect(grant.status == 0, "\(grant.stderr)")
+            return grant.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func enroll(_ server: ServerProcess, id: String, directory: String) throws {
+            try enrollKiosk(server, id: id, directory: directory)
+        }
+
+        @Test("no consent, no storage; a withdrawal erases at once and the next threshold computation equals a run that never had the subject; the audit bundle verifies offline and names any changed byte")
+        func consentWithdrawalAudit() async throws {
+            let root = try temporaryDirectory("compliance")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
+            let server = ServerProcess(dataDirectory: path("server"))
+            try server.start()
+            defer { server.stop() }
+            let officer = try token(server, role: "compliance")
+            try enroll(server, id: "kiosk-c1", directory: path("kiosk"))
+            try TestConsent.registerText(server)
+
+            // Outcomes of 40 subjects; subject 0..<39 consent, subject 39 never does.
+            let lines = FeedbackPathEndToEndTests.outcomeLines(count: 400, site: "branch-c", seed: 11)
+            let allLines = String(decoding: lines, as: UTF8.self).split(separator: "\n").map(String.init)
+            let unconsented = try #require(try JSONValue.parse(Array(allLines[39].utf8))["subject"]?["pseudonym"]?.stringValue)
+            let consentedLines = allLines.filter { !$0.contains(unconsented) }
+            let grants = try TestConsent.grants(forOutcomeLines: Data(consentedLines.joined(separator: "\n").utf8))
+            #expect(try runTool("faceloop-agent", ["consent", "--stdin", "--data-dir", path("kiosk")], stdin: grants).status == 0)
+            #expect(try runTool("faceloop-agent", ["record", "--stdin", "--data-dir", path("kiosk")], stdin: lines).status == 0)
+            let upload = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", path("kiosk")])
+            #expect(upload.status == 0, "\(upload.stderr)")
+            let report = try JSONValue.parse(upload.stdout)
+            #expect(report["outcomes_acknowledged"]?.numberValue == Double(consentedLines.count))
+            #expect(report["events_refused"]?.numberValue == Double(allLines.count - consentedLines.count))
+            let export = try JSONValue.parse(try cli(server, ["compliance", "subject", unconsented], token: officer).stdout)
+            #expect(export["outcomes"]?.arrayValue?.isEmpty == true, "nothing of the unconsented subject is stored")
+
+            // Withdraw subject A; compare the next threshold computation with a server that never had A.
+            let withdrawn = try #require(try JSONValue.parse(Array(consentedLines[0].utf8))["subject"]?["pseudonym"]?.stringValue)
+            let consent = try runTool("faceloop-agent", ["consent", "withdraw", "--data-dir", path("kiosk"), "--subject-pseudonym", withdrawn,
+                                                         "--purpose", "threshold-calibration", "--site", "branch-c",
+                                                         "--text-version", TestConsent.version, "--text-sha256", TestConsent.sha256])
+            #expect(consent.status == 0, "\(consent.stderr)")
+            #expect(try runTool("faceloop-agent", ["upload", "--data-dir", path("kiosk")]).status == 0)
+            let withdrawals = try JSONValue.parse(try cli(server, ["compliance", "withdrawals"], token: officer).stdout).arrayValue ?? []
+            #expect(withdrawals.count == 1)
+            #expect((withdrawals.first?["time_to_block_ms"]?.numberValue ?? 1e9) < 1000)
+            #expect(withdrawals.first?["processed_after_withdrawal"]?.numberValue == 0)
+            let erasures = try JSONValue.parse(try cli(server, ["compliance", "erasures"], token: officer).stdout).arrayValue ?? []
+            #expect(erasures.first?["outcomes_erased"]?.numberValue == Double(consentedLines.filter { $0.contains(withdrawn) }.count))
+            let erasureID = try #require(erasures.first?["erasure_id"]?.stringValue)
+            let receipt = try WireJSON.decoder().decode(SignedRelease.self, from: Data(try cli(server, ["compliance", "erasures", "--receipt", erasureID],
+                                                                                                  token: officer).stdout.utf8))
+            let auditKey = try #require(Data(base64Encoded: try String(contentsOfFile: path("server/audit-signing.pub"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(throws: Never.self) {
+                _ = try receipt.verifiedPayload(kind: .erasureReceipt, publicKey: try .init(rawRepresentation: auditKey))
+            }
+
+            let reference = ServerProcess(dataDirectory: path("reference"))
+            try reference.start()
+            defer { reference.stop() }
+            try enroll(reference, id: "kiosk-r1", directory: path("reference-kiosk"))
+            let remaining = consentedLines.filter { !$0.contains(withdrawn) }
+            #expect(try TestConsent.recordOutcomes(Data(remaining.joined(separator: "\n").utf8), server: reference,
+                                                   directory: path("reference-kiosk")).status == 0)
+            #expect(try runTool("faceloop-agent", ["upload", "--data-dir", path("reference-kiosk")]).status == 0)
+            func thresholds(_ server: ServerProcess) throws -> JSONValue? {
+                let computed = try cli(server, ["thresholds", "compute", "--target-fmr", "0.1", "--json"])
+                #expect(computed.status == 0, "\(computed.stderr)")
+                let view = try JSONValue.parse(computed.stdout)
+                return .array([view["release"]?["entries"] ?? .null, view["refused"] ?? .null])
+            }
+            let afterWithdrawal = try thresholds(server)
+            #expect(afterWithdrawal != nil)
+            #expect(afterWithdrawal == (try thresholds(reference)), "the computation excludes the withdrawn subject exactly")
+
+            // The audit log: export, verify offline, and flip bytes.
+            // A checkpoint the reviewer kept, then more entries: the bundle proves the log only grew.
+            let checkpoint = try JSONValue.parse(try cli(server, ["audit", "checkpoint"], token: officer).stdout)
+            let keptSize = try #require(checkpoint["tree_size"]?.numberValue)
+            #expect(try cli(server, ["tokens", "create", "--role", "engineer", "--label", "late"]).status == 0)
+            let bundle = path("audit.json")
+            let exported = try cli(server, ["audit", "export", "--output", bundle, "--since", String(Int(keptSize))], token: officer)
+            #expect(exported.status == 0, "\(exported.stderr)")
+            let verified = try runTool("faceloop", ["audit", "verify", bundle, "--public-key", path("server/audit-signing.pub")])
+            #expect(verified.status == 0, "\(verified.stderr)")
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: bundle)))
+            let text = String(decoding: bytes, as: UTF8.self)
+            let target = try #require(text.range(of: "consent_event"))
+            let offset = text.utf8.distance(from: text.startIndex, to: target.lowerBound)
+            bytes[offset] = UInt8(ascii: "C")
+            try Data(bytes).write(to: URL(fileURLWithPath: bundle))
+            let tampered = try runTool("faceloop", ["audit", "verify", bundle, "--public-key", path("server/audit-signing.pub")])
+            #expect(tampered.status != 0)
+            #expect(tampered.stderr.contains("entry"), "\(tampered.stderr)")
+        }
+
+        @Test("role × endpoint: every operation of the OpenAPI document answers each role as its x-faceloop-roles says")
+        func roleMatrix() async throws {
+            let root = try temporaryDirectory("roles")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
+            try server.start()
+            defer { server.stop() }
+            let kioskDirectory = (root as NSString).appendingPathComponent("kiosk")
+            try enroll(server, id: "kiosk-m1", directory: kioskDirectory)
+            let tokens = ["admin": server.adminToken, "engineer": try token(server, role: "engineer"),
+                          "compliance": try token(server, role: "compliance")]
+            let anonymous = RawClient(baseURL: server.baseURL, caPEM: try String(contentsOfFile: server.caFile, encoding: .utf8), identity: nil)
+            let (kiosk, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskDirectory)
+
+            let openAPI = try OpenAPIConformance()
+            let operations = try #require(openAPI.documents["openapi.yaml"]?["paths"]?.objectValue)
+            var checked = 0
+            for (template, item) in operations {
+                let path = template.replacingOccurrences(of: "{pseudonym}", with: String(repeating: "a", count: 64))
+                    .replacingOccurrences(of: #"\{[A-Za-z]+\}"#, with: "1", options: .regularExpression)
+                for method in ["get", "post"] {
+                    guard let operation = item[method], let roles = operation["x-faceloop-roles"]?.arrayValue?.compactMap(\.stringValue) else {
+                        continue
+                    }
+                    if roles.contains("public") { continue }
+                    let body: [UInt8]? = method == "post" ? Array("{}".utf8) : nil
+                    let headers = method == "post" ? ["content-type": "application/json"] : [:]
+                    let none = try await anonymous.send(method.uppercased(), path, headers: headers, body: body)
+                    #expect(none.status == 401, "\(method) \(template) without credentials: \(none.status)")
+                    for (role, token) in tokens {
+                        let allowed = roles.contains(role) || (role == "admin" && !Set(roles).isDisjoint(with: ["engineer", "compliance"]))
+                        var withToken = headers
+                        withToken["authorization"] = "Bearer \(token)"
+                        let answer = try await anonymous.send(method.uppercased(), path, headers: withToken, body: body)
+                        if allowed {
+                            #expect(![401, 403].contains(answer.status), "\(role) must reach \(method) \(template): \(answer.status) \(answer.problemSlug ?? "")")
+                        } else {
+                            #expect([401, 403].contains(answer.status), "\(role) must not reach \(method) \(template): \(answer.status)")
+                        }
+                        checked += 1
+                    }
+                    if roles.contains("kiosk"), !template.hasSuffix("/updates"), template != "/v1/outcomes" {
+                        let answer = try await kiosk.send(method.uppercased(), path, headers: headers, body: body)
+                        #expect(![401, 403].contains(answer.status), "a kiosk must reach \(method) \(template): \(answer.status)")
+                    } else if !roles.contains("kiosk") {
+                        let answer = try await kiosk.send(method.uppercased(), path, headers: headers, body: body)
+                        #expect(answer.status == 401, "a kiosk certificate alone must not open \(method) \(template): \(answer.status)")
+                    }
+                }
+            }
+            #expect(checked > 100)
+        }
+    }
+}
