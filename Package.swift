@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI",
+                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -260,7 +260,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity"], swiftSettings: strictSettings),
         .testTarget(
             name: "EndToEndTests",

@@ -1,3 +1,4 @@
+import Compliance
 import Federation
 import FederationAPI
 import Feedback
@@ -12,6 +13,9 @@ extension KioskAgent {
         public var roundID: Int
         public var baseVersion: Int
         public var pairs: Int
+        /// Pairs left out because a subject in them has no model-improvement consent in force
+        /// in this kiosk's ledger (never granted, withdrawn or limited), or is not named.
+        public var pairsExcluded: Int
         public var lossBefore: Double
         public var lossAfter: Double
         /// ‖Δ‖ before clipping, and the bound C it was clipped to.
@@ -20,9 +24,36 @@ extension KioskAgent {
         public var receipt: UpdateReceipt
 
         enum CodingKeys: String, CodingKey {
-            case roundID = "round_id", baseVersion = "base_version", pairs, lossBefore = "loss_before", lossAfter = "loss_after"
+            case roundID = "round_id", baseVersion = "base_version", pairs, pairsExcluded = "pairs_excluded"
+            case lossBefore = "loss_before", lossAfter = "loss_after"
             case updateNorm = "update_norm", clippingNorm = "clipping_norm", receipt
         }
+    }
+
+    /// The pairs local training may use at `moment`: every subject named, and each one's
+    /// model-improvement consent in force in this kiosk's ledger. A withdrawal recorded here
+    /// removes the subject's pairs from every later round.
+    public func consentedPairs(_ pairs: [LabelledPairsFile.AttributedPair], at moment: Date = Date()) throws -> (usable: [LabelledPair], excluded: Int) {
+        let queue = try openQueue()
+        var covered: [String: Bool] = [:]
+        func isCovered(_ pseudonym: String) throws -> Bool {
+            if let known = covered[pseudonym] { return known }
+            let records = try queue.consentRecords(pseudonym: pseudonym, purpose: Purpose.modelImprovement.rawValue).compactMap { record in
+                ConsentRecord.Kind(rawValue: record.kind).map {
+                    ConsentRecord(kind: $0, occurredAt: record.occurredAt, textVersion: record.textVersion, arrival: record.arrival)
+                }
+            }
+            // Text versions are checked by the server when the events arrive; here only the decisions count.
+            let answer = ConsentLedger.decision(at: moment, records: records, texts: []) == nil
+            covered[pseudonym] = answer
+            return answer
+        }
+        var usable: [LabelledPair] = []
+        for attributed in pairs {
+            guard !attributed.subjects.isEmpty, try attributed.subjects.allSatisfy(isCovered) else { continue }
+            usable.append(attributed.pair)
+        }
+        return (usable, pairs.count - usable.count)
     }
 
     /// The open round as the server tells this kiosk.
@@ -59,7 +90,7 @@ extension KioskAgent {
     }
 
     /// Trains on `pairs` from the round's base model and uploads the clipped update.
-    public func train(on pairs: [LabelledPair]) async throws -> TrainingReport {
+    public func train(on pairs: [LabelledPair], excluded: Int = 0) async throws -> TrainingReport {
         let round = try await currentRound()
         guard round.selected else {
             throw AgentError.server("this kiosk was not sampled into round \(round.roundID); nothing to do until the next round")
@@ -70,7 +101,7 @@ extension KioskAgent {
         let update = try ModelUpdate(local: training.adapter, global: base, exampleCount: pairs.count)
         let clipped = try update.clipped(toNorm: round.clippingNorm)
         let receipt = try await upload(clipped, roundID: round.roundID, baseVersion: round.baseVersion)
-        return TrainingReport(roundID: round.roundID, baseVersion: round.baseVersion, pairs: pairs.count,
+        return TrainingReport(roundID: round.roundID, baseVersion: round.baseVersion, pairs: pairs.count, pairsExcluded: excluded,
                               lossBefore: training.lossBefore, lossAfter: training.lossAfter, updateNorm: update.norm,
                               clippingNorm: round.clippingNorm, receipt: receipt)
     }

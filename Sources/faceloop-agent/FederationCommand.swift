@@ -62,22 +62,30 @@ struct FederationCommand: AsyncParsableCommand {
     struct Train: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train on labelled descriptor pairs held on this kiosk and upload the clipped, signed update.",
-            discussion: "PAIRS is JSON: {\"pairs\": [{\"first\": [128 numbers], \"second\": [128 numbers], \"genuine\": true}]}. The descriptors never leave the kiosk.")
+            discussion: """
+                PAIRS is JSON: {"pairs": [{"first": [128 numbers], "second": [128 numbers], "genuine": true, \
+                "subjects": [pseudonym, pseudonym]}]}. The descriptors never leave the kiosk. Only pairs whose \
+                subjects all have model-improvement consent in force in this kiosk's ledger are used.
+                """)
         @OptionGroup var directory: DataDirectoryOption
         @Option(help: "The labelled pairs file.") var pairs: String
         @Flag var json = false
 
         func run() async throws {
-            let labelled: [LabelledPair]
+            let attributed: [LabelledPairsFile.AttributedPair]
             do {
-                labelled = try LabelledPairsFile.read(path: pairs)
+                attributed = try LabelledPairsFile.readAttributed(path: pairs)
             } catch {
                 throw ValidationError(error.description)
             }
             let agent = directory.agent
-            let report = try await FederationCommand.run { try await agent.train(on: labelled) }
+            let (usable, excluded) = try agent.consentedPairs(attributed)
+            guard !usable.isEmpty else {
+                throw ValidationError("none of the \(attributed.count) pairs in \(pairs) has model-improvement consent for all its subjects on this kiosk")
+            }
+            let report = try await FederationCommand.run { try await agent.train(on: usable, excluded: excluded) }
             if json { try FederationCommand.printWire(report); return }
-            print("round \(report.roundID): trained on \(report.pairs) pairs from release \(report.baseVersion); "
+            print("round \(report.roundID): trained on \(report.pairs) pairs (\(report.pairsExcluded) left out for want of consent) from release \(report.baseVersion); "
                   + "loss \(report.lossBefore) → \(report.lossAfter)")
             print("update norm \(report.updateNorm), clipped to C = \(report.clippingNorm); the server holds it (\(report.receipt.contentDigest))")
         }

@@ -22,18 +22,33 @@ extension EndToEnd {
             }
             let identities = (0..<subjects).map { _ in (0..<identityDimensions).map { _ in noise.nextStandardNormal() } }
             var entries: [JSONValue] = []
-            func entry(_ first: [Double], _ second: [Double], genuine: Bool) -> JSONValue {
+            func entry(_ first: [Double], _ second: [Double], genuine: Bool, subjects: [Int]) -> JSONValue {
                 .object([("first", .array(first.map(JSONValue.number))), ("second", .array(second.map(JSONValue.number))),
-                         ("genuine", .bool(genuine))])
+                         ("genuine", .bool(genuine)), ("subjects", .array(subjects.map { .string(pseudonym(seed: seed, $0)) }))])
             }
             for (index, identity) in identities.enumerated() {
                 for _ in 0..<perSubject {
                     let anchor = descriptor(identity)
-                    entries.append(entry(anchor, descriptor(identity), genuine: true))
-                    entries.append(entry(anchor, descriptor(identities[(index + 1 + perSubject) % subjects]), genuine: false))
+                    let other = (index + 1 + perSubject) % subjects
+                    entries.append(entry(anchor, descriptor(identity), genuine: true, subjects: [index]))
+                    entries.append(entry(anchor, descriptor(identities[other]), genuine: false, subjects: [index, other]))
                 }
             }
             return Data(JSONValue.object([("pairs", .array(entries))]).serializedString.utf8)
+        }
+
+        static func pseudonym(seed: UInt64, _ subject: Int) -> String { String(format: "%064x", Int(seed) * 1000 + subject) }
+
+        /// Model-improvement grants, recorded on the kiosk, for the subjects of its pairs.
+        static func grants(seed: UInt64, subjects: Int) -> Data {
+            let lines = (0..<subjects).map { subject in
+                JSONValue.object([
+                    ("occurred_at", .string("2020-01-02T00:00:00Z")), ("subject_pseudonym", .string(pseudonym(seed: seed, subject))),
+                    ("purpose", .string("model-improvement")), ("kind", .string("grant")), ("method", .string("touch")),
+                    ("site", .string("e2e")), ("text_version", .string(TestConsent.version)), ("text_sha256", .string(TestConsent.sha256)),
+                ]).serializedString
+            }
+            return Data(lines.joined(separator: "\n").utf8)
         }
 
         func cli(_ server: ServerProcess, _ arguments: [String], token: String? = nil) throws -> CommandResult {
@@ -63,6 +78,9 @@ extension EndToEnd {
             for (index, id) in kiosks.enumerated() {
                 try enroll(server, id: id, directory: path(id))
                 try Self.pairs(seed: UInt64(index + 1), subjects: 20, perSubject: 3).write(to: URL(fileURLWithPath: path("\(id)-pairs.json")))
+                let consent = try runTool("faceloop-agent", ["consent", "--stdin", "--data-dir", path(id)],
+                                          stdin: Self.grants(seed: UInt64(index + 1), subjects: 20))
+                #expect(consent.status == 0, "\(consent.stderr)")
             }
             let grant = try cli(server, ["tokens", "create", "--role", "engineer", "--label", "erin"])
             let erin = grant.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
