@@ -151,13 +151,14 @@ struct Thresholds: AsyncParsableCommand {
 }
 
 struct Tokens: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Issue bearer tokens.",
-                                                    subcommands: [Create.self])
+    static let configuration = CommandConfiguration(commandName: "tokens", abstract: "Issue, list and revoke bearer tokens (admin only).",
+                                                    subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue a token for an engineer or another admin (admin only).")
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a token for an engineer, a compliance officer or another admin; it is shown once, only its hash is kept.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(help: "engineer or admin") var role: String
+        @Option(help: "engineer, compliance or admin") var role: String
         @Option(help: "Whose token it is; shown as the approver of releases.") var label: String
         @Flag var json = false
 
@@ -167,5 +168,18 @@ struct Tokens: AsyncParsableCommand {
             if json { try printJSON(grant); return }
             print(grant.token)
         }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens by id (the first 16 hex digits of their SHA-256), role and label.")
+        @OptionGroup var connection: ConnectionOptions
+        func run() async throws { try await ComplianceCommands.show(connection, "GET", "/v1/admin/tokens") }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by its id; it opens nothing afterwards.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "The token's id from `faceloop tokens list`.") var id: String
+        func run() async throws { try await ComplianceCommands.show(connection, "POST", "/v1/admin/tokens/\(id)/revoke") }
     }
 }

@@ -92,13 +92,37 @@ extension EndToEnd {
             #expect(afterWithdrawal != nil)
             #expect(afterWithdrawal == (try thresholds(reference)), "the computation excludes the withdrawn subject exactly")
 
+            // Data-subject requests: the pseudonym from the subject's id, an access export, then erasure on request.
+            let requested = try #require(try JSONValue.parse(Array(consentedLines[1].utf8))["subject"]?["pseudonym"]?.stringValue)
+            let access = try cli(server, ["compliance", "request", "access", "--subject-pseudonym", requested], token: officer)
+            #expect(access.status == 0, "\(access.stderr)")
+            let accessAnswer = try JSONValue.parse(access.stdout)
+            #expect(accessAnswer["result"]?["outcomes"]?.arrayValue?.count == consentedLines.filter { $0.contains(requested) }.count)
+            #expect(accessAnswer["result"]?["consent_events"]?.arrayValue?.count == 1)
+            #expect(accessAnswer["request"]?["due_at"]?.stringValue != nil)
+            let erase = try cli(server, ["compliance", "request", "erasure", "--subject-pseudonym", requested], token: officer)
+            #expect(erase.status == 0, "\(erase.stderr)")
+            let after = try JSONValue.parse(try cli(server, ["compliance", "subject", requested], token: officer).stdout)
+            #expect(after["outcomes"]?.arrayValue?.isEmpty == true)
+            #expect(after["requests"]?.arrayValue?.count == 2)
+            let requests = try JSONValue.parse(try cli(server, ["compliance", "requests"], token: officer).stdout).arrayValue ?? []
+            #expect(requests.allSatisfy { $0["completed_at"]?.stringValue != nil })
+
+            // A revoked token opens nothing.
+            let tokens = try JSONValue.parse(try cli(server, ["tokens", "list"]).stdout).arrayValue ?? []
+            let officerID = try #require(tokens.first { $0["role"]?.stringValue == "compliance" }?["id"]?.stringValue)
+            #expect(try cli(server, ["tokens", "revoke", officerID]).status == 0)
+            let refused = try cli(server, ["compliance", "requests"], token: officer)
+            #expect(refused.status != 0 && refused.stderr.contains("unauthorized"), "\(refused.stderr)")
+            let auditor = try token(server, role: "compliance")
+
             // The audit log: export, verify offline, and flip bytes.
             // A checkpoint the reviewer kept, then more entries: the bundle proves the log only grew.
-            let checkpoint = try JSONValue.parse(try cli(server, ["audit", "checkpoint"], token: officer).stdout)
+            let checkpoint = try JSONValue.parse(try cli(server, ["audit", "checkpoint"], token: auditor).stdout)
             let keptSize = try #require(checkpoint["tree_size"]?.numberValue)
             #expect(try cli(server, ["tokens", "create", "--role", "engineer", "--label", "late"]).status == 0)
             let bundle = path("audit.json")
-            let exported = try cli(server, ["audit", "export", "--output", bundle, "--since", String(Int(keptSize))], token: officer)
+            let exported = try cli(server, ["audit", "export", "--output", bundle, "--since", String(Int(keptSize))], token: auditor)
             #expect(exported.status == 0, "\(exported.stderr)")
             let verified = try runTool("faceloop", ["audit", "verify", bundle, "--public-key", path("server/audit-signing.pub")])
             #expect(verified.status == 0, "\(verified.stderr)")
