@@ -47,7 +47,7 @@ public protocol FeedbackStore: Sendable {
     /// (which must be in one of `from`) becomes published with its signed envelope.
     /// Returns false when `version` was not in one of those states.
     func publishThresholdRelease(version: Int, from: Set<ReleaseState>, envelope: [UInt8], at time: Date,
-                                 retiring: ReleaseState) async throws -> Bool
+                                 retiring: ReleaseState, actor: String) async throws -> Bool
 }
 
 public struct StoredEnrollmentToken: Sendable, Equatable {

@@ -367,15 +367,15 @@ public final class SQLiteFeedbackStore: FeedbackStore {
     }
 
     public func publishThresholdRelease(version: Int, from: Set<ReleaseState>, envelope: [UInt8], at time: Date,
-                                        retiring: ReleaseState) async throws -> Bool {
+                                        retiring: ReleaseState, actor: String) async throws -> Bool {
         try await pool.write { db in
             guard let state = try String.fetchOne(db, sql: "SELECT state FROM threshold_releases WHERE version = ?", arguments: [version]),
                   let current = ReleaseState(rawValue: state), from.contains(current) else { return false }
             try db.execute(sql: "UPDATE threshold_releases SET state = ? WHERE state = 'published'", arguments: [retiring.rawValue])
             try db.execute(sql: "UPDATE threshold_releases SET state = 'published', published_at = ?, envelope = ? WHERE version = ?",
                            arguments: [time.timeIntervalSince1970, Data(envelope), version])
-            try Self.appendAudit(kind: .releasePublished, actor: "thresholds", details: .object([
-                ("release", .string("thresholds")), ("version", .number(Double(version))),
+            try Self.appendAudit(kind: .releasePublished, actor: actor, details: .object([
+                ("release", .string("thresholds")), ("version", .number(Double(version))), ("state_retired", .string(retiring.rawValue)),
                 ("envelope_sha256", .string(Self.sha256Hex(envelope))),
             ]), at: time, in: db)
             return true

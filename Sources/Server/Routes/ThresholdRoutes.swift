@@ -56,22 +56,24 @@ struct ThresholdRoutes: Sendable {
             return try JSONBody.response(Self.view(release), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/publish") { request, context in
-            try await self.admin.require(request, roles: engineer)
+            let caller = try await self.admin.require(request, roles: engineer)
             let release = try await self.release(context)
             guard release.state == .approved else {
                 throw ProblemResponse(.releaseStateConflict, release.state == .computed
                     ? "release \(release.version) has \(release.approvals.count) of \(release.requiredApprovals) approvals"
                     : "release \(release.version) is \(release.state.rawValue)")
             }
-            return try JSONBody.response(Self.view(try await self.publish(release, from: [.approved], retiring: .superseded)), status: .ok)
+            return try JSONBody.response(Self.view(try await self.publish(release, from: [.approved], retiring: .superseded,
+                                                                          actor: caller.actor)), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/rollback") { request, context in
-            try await self.admin.require(request, roles: engineer)
+            let caller = try await self.admin.require(request, roles: engineer)
             let release = try await self.release(context)
             guard release.state == .superseded else {
                 throw ProblemResponse(.releaseStateConflict, "only a release that was published and then superseded can be restored; \(release.version) is \(release.state.rawValue)")
             }
-            return try JSONBody.response(Self.view(try await self.publish(release, from: [.superseded], retiring: .rolledBack)), status: .ok)
+            return try JSONBody.response(Self.view(try await self.publish(release, from: [.superseded], retiring: .rolledBack,
+                                                                          actor: caller.actor)), status: .ok)
         }
         router.get("/v1/thresholds/current") { request, context in
             try await self.kiosks.requireKioskOrToken(request, context: context)
@@ -150,12 +152,13 @@ struct ThresholdRoutes: Sendable {
         return try grouped.mapValues { try ScoreStatistics(layout: layout, outcomes: $0) }
     }
 
-    func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState) async throws -> StoredThresholdRelease {
+    func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,
+                 actor: String) async throws -> StoredThresholdRelease {
         let envelope = try SignedRelease.sign(kind: .thresholds, version: release.version, payload: release.payload,
                                               key: releaseKey, at: now())
         let bytes = [UInt8](try WireJSON.encoder().encode(envelope))
         guard try await store.publishThresholdRelease(version: release.version, from: states, envelope: bytes, at: now(),
-                                                      retiring: retiring),
+                                                      retiring: retiring, actor: actor),
               let published = try await store.thresholdRelease(version: release.version) else {
             throw ProblemResponse(.releaseStateConflict, "release \(release.version) changed state meanwhile")
         }
