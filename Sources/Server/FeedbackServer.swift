@@ -95,9 +95,12 @@ public struct FeedbackServer: Sendable {
         let logger = self.logger
         let onListening = self.onListening
         let closer = roundCloser(clock: { Date() })
+        let requestTimeout = configuration.requestTimeoutSeconds
         let app = Application(
             router: router(closer: closer),
-            server: try .tls(.http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
+            server: try .tls(.http1(configuration: .init(
+                additionalChannelHandlers: [RequestDeadline(deadline: .seconds(Int64(requestTimeout)))],
+                idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
                              tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),

@@ -15,6 +15,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// A connection that sends nothing for this long is closed, so idle or stalled clients
     /// (a slow-loris holding a half-sent request) cannot pin connections forever.
     public var idleTimeoutSeconds: Int = 30
+    /// A request (head and body) must have arrived this long after the server was ready for
+    /// it, or the connection is closed: the bound on clients that trickle bytes.
+    public var requestTimeoutSeconds: Int = 60
     public var enrollmentTokenTTLSeconds: Int = 86_400
     public var sqlitePath: String?
     public var logLevel: String = "info"
@@ -71,6 +74,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.maximumBodyBytes = try integer(reader, "server.max-body-bytes", default: c.maximumBodyBytes, range: 1024...(64 << 20))
         c.clockSkewSeconds = try integer(reader, "server.clock-skew-seconds", default: c.clockSkewSeconds, range: 1...3600)
         c.idleTimeoutSeconds = try integer(reader, "server.idle-timeout-seconds", default: c.idleTimeoutSeconds, range: 1...3600)
+        c.requestTimeoutSeconds = try integer(reader, "server.request-timeout-seconds", default: c.requestTimeoutSeconds, range: 1...3600)
         c.enrollmentTokenTTLSeconds = try integer(reader, "server.enrollment-token-ttl-seconds", default: c.enrollmentTokenTTLSeconds, range: 60...(30 * 86_400))
         c.sqlitePath = reader.string(forKey: "store.sqlite-path")
         let kind = reader.string(forKey: "store.kind", default: "sqlite")
