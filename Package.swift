@@ -161,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
+                "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
