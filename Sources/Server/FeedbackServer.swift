@@ -84,8 +84,10 @@ public struct FeedbackServer: Sendable {
         AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
         ComplianceRoutes(compliance: compliance, admin: admin, kiosks: kiosks, receiptKey: identity.auditSigningKey, now: clock)
             .register(on: router)
-        AuditRoutes(compliance: compliance, admin: admin, key: identity.auditSigningKey, origin: "faceloop-audit/\(configuration.host)",
-                    now: clock).register(on: router)
+        // The log is named after its key, which never changes, rather than after a host name, which may.
+        AuditRoutes(compliance: compliance, admin: admin, key: identity.auditSigningKey,
+                    origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
+            .register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
         return router
     }

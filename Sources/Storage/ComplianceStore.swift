@@ -39,7 +39,8 @@ public protocol ComplianceStore: Sendable {
 
     func subjectExport(pseudonym: String) async throws -> SubjectExport
     func addSubjectRequest(_ request: SubjectRequestRecord, actor: String) async throws
-    func completeSubjectRequest(id: String, at time: Date, result: [UInt8]) async throws -> SubjectRequestRecord?
+    /// Marks the request answered, keeping only the SHA-256 of the answer given.
+    func completeSubjectRequest(id: String, at time: Date, resultSHA256: String) async throws -> SubjectRequestRecord?
     func subjectRequests() async throws -> [SubjectRequestRecord]
 
     /// Appends an entry for something decided outside the store's own transactions (a role
@@ -88,6 +89,9 @@ public struct SiteRecord: Sendable, Equatable, Codable {
 }
 
 public struct RetentionRule: Sendable, Equatable, Codable {
+    /// Days per purpose that a jurisdiction starts with.
+    public static let defaults: [(Purpose, Int)] = [(.thresholdCalibration, 365), (.modelImprovement, 365), (.qualityMonitoring, 90)]
+
     public var jurisdiction: String
     public var purpose: Purpose
     public var days: Int

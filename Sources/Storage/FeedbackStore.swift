@@ -15,7 +15,7 @@ public protocol FeedbackStore: Sendable {
     func device(withCertificateFingerprint fingerprint: String) async throws -> DeviceRecord?
     func deviceSummaries() async throws -> [DeviceSummary]
     /// Returns false when no such device exists.
-    func revokeDevice(id: String, at time: Date) async throws -> Bool
+    func revokeDevice(id: String, at time: Date, actor: String) async throws -> Bool
 
     // MARK: API tokens
     func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String) async throws

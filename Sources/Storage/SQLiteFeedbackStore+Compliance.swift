@@ -15,6 +15,11 @@ extension SQLiteFeedbackStore: ComplianceStore {
                                                  request_days = excluded.request_days
                 """, arguments: [jurisdiction.name, jurisdiction.dataRegion, jurisdiction.biometricLaw, jurisdiction.requestDays,
                                  Data(jurisdiction.pseudonymKey)])
+            // A new jurisdiction starts with the default rules, so the sweeper covers it from day one.
+            for (purpose, days) in RetentionRule.defaults {
+                try db.execute(sql: "INSERT OR IGNORE INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)",
+                               arguments: [jurisdiction.name, purpose.rawValue, days])
+            }
             try Self.appendAudit(kind: .jurisdictionChanged, actor: actor, details: .object([
                 ("jurisdiction", .string(jurisdiction.name)), ("data_region", .string(jurisdiction.dataRegion)),
                 ("biometric_law", jurisdiction.biometricLaw.map(JSONValue.string) ?? .null),
@@ -135,7 +140,10 @@ extension SQLiteFeedbackStore: ComplianceStore {
         var refusal: BatchReceipt.RefusedEvent?
         let hashes = try String.fetchAll(db, sql: "SELECT sha256 FROM consent_texts WHERE purpose = ? AND version = ?",
                                          arguments: [event.purpose, event.textVersion])
-        if hashes.isEmpty {
+        // A withdrawal is honoured whatever text it cites: taking consent back needs no text.
+        if event.kind == .withdraw {
+            refusal = nil
+        } else if hashes.isEmpty {
             refusal = .init(eventID: event.eventID, reason: "unknown-consent-text",
                             detail: "no consent text \(event.textVersion) is registered for \(event.purpose)")
         } else if !hashes.contains(event.textSHA256) {
@@ -224,9 +232,9 @@ extension SQLiteFeedbackStore: ComplianceStore {
             outcomes = db.changesCount
             locations = ["server:outcomes", "server:batch-bodies"]
         } else {
-            // Nothing of the other purposes is held on the server: the pairs a kiosk trains
-            // on stay on the kiosk, which drops the subject's pairs when it sees the withdrawal.
-            locations = ["kiosk:local-training-pairs"]
+            // Nothing of the other purposes is held on the server: training pairs stay on the
+            // kiosk, whose own ledger keeps a withdrawn subject's pairs out of training.
+            locations = []
         }
         let record = ErasureRecord(erasureID: UUID().uuidString.lowercased(), pseudonym: pseudonym, purpose: purpose, cause: cause,
                                    trigger: trigger, requestedAt: requestedAt, erasedAt: time, outcomesErased: outcomes,
@@ -421,10 +429,10 @@ extension SQLiteFeedbackStore: ComplianceStore {
         }
     }
 
-    public func completeSubjectRequest(id: String, at time: Date, result: [UInt8]) async throws -> SubjectRequestRecord? {
+    public func completeSubjectRequest(id: String, at time: Date, resultSHA256: String) async throws -> SubjectRequestRecord? {
         try await pool.write { db in
             try db.execute(sql: "UPDATE subject_requests SET completed_at = ?, result = ? WHERE request_id = ? AND completed_at IS NULL",
-                           arguments: [time.timeIntervalSince1970, Data(result), id])
+                           arguments: [time.timeIntervalSince1970, Data(resultSHA256.utf8), id])
             return try Row.fetchOne(db, sql: "SELECT * FROM subject_requests WHERE request_id = ?", arguments: [id])
                 .flatMap(Self.subjectRequest(from:))
         }
@@ -522,6 +530,15 @@ struct ConsentCache {
                     ConsentRecord(kind: $0, occurredAt: Date(timeIntervalSince1970: row["occurred_at"]), textVersion: row["text_version"],
                                   arrival: row["arrival"])
                 }
+            }
+        }
+        if records[key]?.isEmpty == false {
+            // An erasure on request stops processing as a withdrawal would, until the subject grants again.
+            for requested in try Double.fetchAll(db, sql: """
+                SELECT requested_at FROM erasures WHERE subject_pseudonym = ? AND purpose = ? AND cause = 'request'
+                """, arguments: [pseudonym, purpose.rawValue]) {
+                records[key, default: []].append(ConsentRecord(kind: .withdraw, occurredAt: Date(timeIntervalSince1970: requested),
+                                                               textVersion: "", arrival: .max))
             }
         }
         if texts[purpose] == nil { texts[purpose] = try SQLiteFeedbackStore.consentTexts(purpose: purpose, in: db) }

@@ -123,13 +123,13 @@ public final class SQLiteFeedbackStore: FeedbackStore {
         }
     }
 
-    public func revokeDevice(id: String, at time: Date) async throws -> Bool {
+    public func revokeDevice(id: String, at time: Date, actor: String) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: """
                 UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ? AND status = 'active'
                 """, arguments: [time.timeIntervalSince1970, id])
             if db.changesCount > 0 {
-                try Self.appendAudit(kind: .deviceRevoked, actor: "admin", details: .object([("device_id", .string(id))]), at: time, in: db)
+                try Self.appendAudit(kind: .deviceRevoked, actor: actor, details: .object([("device_id", .string(id))]), at: time, in: db)
             }
             return try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [id]) == true
         }
@@ -302,13 +302,22 @@ public final class SQLiteFeedbackStore: FeedbackStore {
 
     public func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome] {
         try await pool.read { db in
+            // A subject whose latest decision is a limit (GDPR art. 18) keeps their stored
+            // outcomes, but they are not processed: left out of every computation.
+            let restricted = Set(try String.fetchAll(db, sql: """
+                SELECT c.subject_pseudonym FROM consent_events c
+                WHERE c.purpose = ? AND c.refusal IS NULL AND c.kind = 'limit' AND NOT EXISTS (
+                    SELECT 1 FROM consent_events later WHERE later.subject_pseudonym = c.subject_pseudonym AND later.purpose = c.purpose
+                    AND later.refusal IS NULL AND (later.occurred_at > c.occurred_at OR (later.occurred_at = c.occurred_at AND later.arrival > c.arrival)))
+                """, arguments: [Purpose.outcomeStorage.rawValue]))
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT model_version, site, camera_model, label, score, attempted_at FROM outcomes
+                SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym FROM outcomes
                 WHERE attempted_at >= ? AND attempted_at < ?
                 """, arguments: [from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude,
                                  to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude])
             var outcomes: [CalibrationOutcome] = []
             while let row = try rows.next() {
+                if !restricted.isEmpty, restricted.contains(row[6] as String) { continue }
                 outcomes.append(CalibrationOutcome(modelVersion: row[0], site: row[1], cameraModel: row[2], label: row[3],
                                                    score: row[4], attemptedAt: Date(timeIntervalSince1970: row[5])))
             }

@@ -218,7 +218,7 @@ enum SQLiteSchema {
                 INSERT INTO jurisdictions (name, data_region, biometric_law, request_days, pseudonym_key)
                 VALUES (?, 'unspecified', NULL, 30, ?)
                 """, arguments: [JurisdictionRecord.defaultName, Data(Pseudonymizer.generateKey())])
-            for (purpose, days) in [(Purpose.thresholdCalibration, 365), (.modelImprovement, 365), (.qualityMonitoring, 90)] {
+            for (purpose, days) in RetentionRule.defaults {
                 try db.execute(sql: "INSERT INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)",
                                arguments: [JurisdictionRecord.defaultName, purpose.rawValue, days])
             }

@@ -149,7 +149,7 @@ struct ComplianceStoreTests {
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject)]))
-        _ = try await store.revokeDevice(id: "kiosk-1", at: Self.now)
+        _ = try await store.revokeDevice(id: "kiosk-1", at: Self.now, actor: "test")
         let size = try await compliance.auditTreeSize()
         let entries = try await compliance.auditEntries(from: 0, to: size)
         let kinds = try entries.map { try AuditEntry(entryBytes: $0).kind }
@@ -157,5 +157,42 @@ struct ComplianceStoreTests {
         #expect(try entries.enumerated().allSatisfy { index, bytes in try AuditEntry(entryBytes: bytes).index == index })
         let leaves = try await compliance.auditLeafHashes(count: size)
         #expect(leaves == entries.map { MerkleTree.leafHash($0).bytes })
+    }
+
+    @Test("a limit keeps outcomes out of computations; an erasure request blocks later uploads; a withdrawal needs no registered text; new jurisdictions get retention rules",
+          arguments: StoreBackEnd.allCases)
+    func restrictions(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let anna = Fixture.subject, ben = String(repeating: "b", count: 64), cleo = String(repeating: "c", count: 64)
+        let grants = [anna, ben, cleo].map { Fixture.consent(.grant, pseudonym: $0) }
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(anna), Self.outcome(ben), Self.outcome(cleo)],
+                                                        consentEvents: grants))
+        #expect(try await store.calibrationOutcomes(from: nil, to: nil).count == 3)
+
+        // Anna restricts processing: her outcome stays stored but is left out of computations.
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [],
+                                                        consentEvents: [Fixture.consent(.limit, pseudonym: anna, at: Self.now.addingTimeInterval(10))]))
+        #expect(try await store.outcomeStats().totalEvents == 3)
+        #expect(try await store.calibrationOutcomes(from: nil, to: nil).count == 2)
+
+        // Ben asks for erasure: his outcomes go, and a later upload of his is refused until he grants again.
+        let erased = try await compliance.eraseSubject(pseudonym: ben, purposes: Purpose.allCases, cause: .request, trigger: "request-1",
+                                                       requestedAt: Self.now.addingTimeInterval(20), actor: "test", at: Self.now.addingTimeInterval(20))
+        #expect(erased.first { $0.purpose == .thresholdCalibration }?.outcomesErased == 1)
+        let later = Fixture.incoming("kiosk-1", sequence: 3, outcomes: [Self.outcome(ben, at: Self.now.addingTimeInterval(30))], consentEvents: [])
+        guard case let .stored(bytes) = try await store.storeBatch(later) else { Issue.record("not stored"); return }
+        #expect(try WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes)).refusedEvents.map(\.reason) == ["consent-withdrawn"])
+
+        // Cleo withdraws citing a text the server never saw: the withdrawal still erases.
+        var withdrawal = Fixture.consent(.withdraw, pseudonym: cleo, at: Self.now.addingTimeInterval(40))
+        withdrawal.textVersion = "unknown"
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 4, outcomes: [], consentEvents: [withdrawal]))
+        #expect(try await compliance.subjectExport(pseudonym: cleo).outcomes.isEmpty)
+
+        try await compliance.upsertJurisdiction(JurisdictionRecord(name: "eu-1", dataRegion: "eu-west", biometricLaw: nil, requestDays: 30,
+                                                                   pseudonymKey: Array(repeating: 1, count: 32)), actor: "test", at: Self.now)
+        #expect(try await compliance.retentionRules().filter { $0.jurisdiction == "eu-1" }.count == Purpose.allCases.count)
     }
 }

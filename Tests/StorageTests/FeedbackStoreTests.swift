@@ -87,9 +87,9 @@ struct FeedbackStoreTests {
         try await store.addEnrollmentToken(.init(sha256: "t2", deviceID: "kiosk-1", createdAt: Self.now, expiresAt: Self.now.addingTimeInterval(60)))
         #expect(try await store.redeemEnrollmentToken(sha256: "t2", device: Self.device("kiosk-1"), now: Self.now) == .deviceExists)
         #expect(try await store.device(id: "kiosk-1")?.status == .active)
-        #expect(try await store.revokeDevice(id: "kiosk-1", at: Self.now))
+        #expect(try await store.revokeDevice(id: "kiosk-1", at: Self.now, actor: "test"))
         #expect(try await store.device(id: "kiosk-1")?.status == .revoked)
-        #expect(try await store.revokeDevice(id: "kiosk-9", at: Self.now) == false)
+        #expect(try await store.revokeDevice(id: "kiosk-9", at: Self.now, actor: "test") == false)
     }
 
     @Test("a batch is stored whole, once; retries get the original receipt; conflicts change nothing", arguments: StoreBackEnd.allCases)

@@ -179,7 +179,10 @@ struct ComplianceRoutes: Sendable {
                                                                       actor: caller.actor, at: self.now())
                 result = try JSONValue.parse([UInt8](try WireJSON.encoder().encode(erasures)))
             }
-            let completed = try await self.compliance.completeSubjectRequest(id: record.requestID, at: self.now(), result: result.serialized())
+            // Only a digest of the answer is kept: a stored copy of an export would outlive the
+            // erasures and retention sweeps that follow it.
+            let digest = SHA256.hash(data: result.serialized()).map { String(format: "%02x", $0) }.joined()
+            let completed = try await self.compliance.completeSubjectRequest(id: record.requestID, at: self.now(), resultSHA256: digest)
             let view = try JSONValue.parse([UInt8](try WireJSON.encoder().encode(completed ?? record)))
             return Self.json(.object([("request", view), ("result", result)]), status: .created)
         }

@@ -51,9 +51,9 @@ struct AdminRoutes: Sendable {
             return try JSONBody.response(DeviceList(devices: try await self.store.deviceSummaries()), status: .ok)
         }
         router.post("/v1/admin/devices/:deviceID/revoke") { request, context in
-            try await self.admin.requireAdmin(request)
+            let caller = try await self.admin.requireAdmin(request)
             let id = try context.parameters.require("deviceID")
-            guard try await self.store.revokeDevice(id: id, at: self.now()) else {
+            guard try await self.store.revokeDevice(id: id, at: self.now(), actor: caller.actor) else {
                 throw ProblemResponse(.notFound, "no device \(id)")
             }
             context.logger.notice("device revoked", metadata: ["device": "\(id)"])
