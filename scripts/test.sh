@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing packages, fetches the model files, runs
 # `swift test` (debug build), then bounded robustness passes: libFuzzer over the fuzz targets
-# and schemathesis against a running server.
+# and schemathesis against a running server, and a short memory soak under a simulated fleet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,3 +13,4 @@ swift test "$@"
 # Bounded robustness passes (longer runs: docs/reliability.md).
 scripts/fuzz.sh "${FACELOOP_FUZZ_SECONDS:-20}"
 scripts/api-fuzz.sh "${FACELOOP_API_EXAMPLES:-25}"
+scripts/soak.sh "${FACELOOP_SOAK_SECONDS:-45}"
