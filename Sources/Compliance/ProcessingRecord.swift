@@ -18,23 +18,11 @@ public struct ProcessingRecord: Sendable {
         }
     }
 
-    public struct Retention: Sendable {
-        public var jurisdiction: String
-        public var purpose: Purpose
-        public var days: Int
-
-        public init(jurisdiction: String, purpose: Purpose, days: Int) {
-            self.jurisdiction = jurisdiction
-            self.purpose = purpose
-            self.days = days
-        }
-    }
-
     public var jurisdictions: [Jurisdiction]
-    public var retention: [Retention]
+    public var retention: [RetentionRule]
     public var texts: [ConsentText]
 
-    public init(jurisdictions: [Jurisdiction], retention: [Retention], texts: [ConsentText]) {
+    public init(jurisdictions: [Jurisdiction], retention: [RetentionRule], texts: [ConsentText]) {
         self.jurisdictions = jurisdictions
         self.retention = retention
         self.texts = texts

@@ -26,3 +26,19 @@ public enum RetentionSchedule {
         receivedAt.addingTimeInterval(TimeInterval(requestDays) * day)
     }
 }
+
+/// How long one jurisdiction keeps the data of one purpose.
+public struct RetentionRule: Sendable, Equatable, Codable {
+    /// Days per purpose that a jurisdiction starts with.
+    public static let defaults: [(Purpose, Int)] = [(.thresholdCalibration, 365), (.modelImprovement, 365), (.qualityMonitoring, 90)]
+
+    public var jurisdiction: String
+    public var purpose: Purpose
+    public var days: Int
+
+    public init(jurisdiction: String, purpose: Purpose, days: Int) {
+        self.jurisdiction = jurisdiction
+        self.purpose = purpose
+        self.days = days
+    }
+}

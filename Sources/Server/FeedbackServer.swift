@@ -105,9 +105,9 @@ public struct FeedbackServer: Sendable {
                 idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
                              tlsConfiguration: tlsConfiguration()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
-            services: [NonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
+            services: [PeriodicJob.nonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),
-                       RetentionSweeper(compliance: compliance, logger: logger, interval: .seconds(3600))],
+                       PeriodicJob.retentionSweeper(compliance: compliance, interval: .seconds(3600), logger: logger)],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -116,51 +116,50 @@ public struct FeedbackServer: Sendable {
     }
 }
 
-/// Forgets nonces once they are older than twice the clock window: by then a replay would
-/// be refused for its stale creation time anyway.
-struct NonceJanitor: Service {
-    let store: any FeedbackStore
-    let window: TimeInterval
+/// A job that runs every `interval` until graceful shutdown (first at start when
+/// `immediately`); a failed run is logged and the next one tried on schedule.
+struct PeriodicJob: Service {
+    let name: String
+    let interval: Duration
+    let immediately: Bool
     let logger: Logger
+    let body: @Sendable () async throws -> Void
 
     func run() async throws {
+        var first = true
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(60)) }
-            } catch {
-                return
+            if !(first && immediately) {
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                } catch {
+                    return
+                }
             }
+            first = false
             do {
-                let removed = try await store.purgeNonces(seenBefore: Date().addingTimeInterval(-2 * window))
-                if removed > 0 { logger.debug("purged nonces", metadata: ["count": "\(removed)"]) }
+                try await body()
             } catch {
-                logger.warning("nonce purge failed", metadata: ["error": "\(error)"])
+                logger.warning("\(name) failed", metadata: ["error": "\(error)"])
             }
         }
     }
-}
 
-/// Deletes outcomes whose retention has run out, once at start and then every `interval`.
-struct RetentionSweeper: Service {
-    let compliance: any ComplianceStore
-    let logger: Logger
-    let interval: Duration
+    /// Forgets nonces once they are older than twice the clock window: by then a replay would
+    /// be refused for its stale creation time anyway.
+    static func nonceJanitor(store: any FeedbackStore, window: TimeInterval, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "nonce purge", interval: .seconds(60), immediately: false, logger: logger) {
+            let removed = try await store.purgeNonces(seenBefore: Date().addingTimeInterval(-2 * window))
+            if removed > 0 { logger.debug("purged nonces", metadata: ["count": "\(removed)"]) }
+        }
+    }
 
-    func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let erased = try await compliance.sweepRetention(now: Date())
-                if !erased.isEmpty {
-                    logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
-                                                                "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])
-                }
-            } catch {
-                logger.warning("retention sweep failed", metadata: ["error": "\(error)"])
-            }
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
+    /// Deletes outcomes whose retention has run out, at start and then every `interval`.
+    static func retentionSweeper(compliance: any ComplianceStore, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "retention sweep", interval: interval, immediately: true, logger: logger) {
+            let erased = try await compliance.sweepRetention(now: Date())
+            if !erased.isEmpty {
+                logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
+                                                            "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])
             }
         }
     }

@@ -88,21 +88,6 @@ public struct SiteRecord: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey { case site, jurisdiction, publicPlace = "public_place" }
 }
 
-public struct RetentionRule: Sendable, Equatable, Codable {
-    /// Days per purpose that a jurisdiction starts with.
-    public static let defaults: [(Purpose, Int)] = [(.thresholdCalibration, 365), (.modelImprovement, 365), (.qualityMonitoring, 90)]
-
-    public var jurisdiction: String
-    public var purpose: Purpose
-    public var days: Int
-
-    public init(jurisdiction: String, purpose: Purpose, days: Int) {
-        self.jurisdiction = jurisdiction
-        self.purpose = purpose
-        self.days = days
-    }
-}
-
 public struct ConsentEventFilter: Sendable, Equatable {
     public var pseudonym: String?
     public var site: String?

@@ -190,7 +190,7 @@ struct ComplianceRoutes: Sendable {
             try await self.admin.require(request, roles: officer)
             let record = ProcessingRecord(jurisdictions: try await self.compliance.jurisdictions().map {
                 .init(name: $0.name, dataRegion: $0.dataRegion, biometricLaw: $0.biometricLaw, requestDays: $0.requestDays)
-            }, retention: try await self.compliance.retentionRules().map { .init(jurisdiction: $0.jurisdiction, purpose: $0.purpose, days: $0.days) },
+            }, retention: try await self.compliance.retentionRules(),
                texts: try await self.compliance.consentTexts())
             return Self.json(record.json)
         }
