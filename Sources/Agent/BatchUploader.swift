@@ -26,7 +26,7 @@ struct BatchUploader: Sendable {
     ]
     /// Refusals about the device itself: nothing can be uploaded until an operator acts.
     static let permanentForDevice: Set<String> = [
-        "unknown-device", "device-revoked", "client-certificate-required", "client-certificate-mismatch", "unauthorized",
+        "unknown-device", "device-revoked", "device-certificate-expired", "client-certificate-required", "client-certificate-mismatch", "unauthorized",
     ]
 
     func send(_ batch: UploadQueue.SealedBatch, queue: UploadQueue, report: inout KioskAgent.UploadReport) async -> Result {

@@ -98,12 +98,14 @@ public struct FeedbackServer: Sendable {
         let onListening = self.onListening
         let closer = roundCloser(clock: { Date() })
         let requestTimeout = configuration.requestTimeoutSeconds
+        let verifier = ClientCertificateVerifier(authority: identity.certificateAuthority.certificate)
         let app = Application(
             router: router(closer: closer),
             server: try .tls(.http1(configuration: .init(
                 additionalChannelHandlers: [RequestDeadline(deadline: .seconds(Int64(requestTimeout)))],
                 idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),
-                             tlsConfiguration: tlsConfiguration()),
+                             configuration: TLSChannelConfiguration(tlsConfiguration: tlsConfiguration(),
+                                                                    customAsyncVerificationCallback: { verifier.verify($0) })),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [PeriodicJob.nonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),

@@ -6,11 +6,12 @@ import Testing
 import X509
 
 extension EndToEnd {
-    /// A kiosk certificate issued by the server's own CA but expired: the TLS handshake
-    /// refuses it, so no request of its holder reaches the API and nothing is stored.
+    /// A kiosk certificate issued by the server's own CA but expired: the upload is refused with
+    /// `device-certificate-expired` and nothing is stored; a certificate from another CA does not
+    /// get past the handshake at all.
     @Suite("Expired device certificates")
     struct ExpiredCertificateTests {
-        @Test("an expired device certificate is refused at the handshake and nothing is stored")
+        @Test("an expired device certificate is refused with its problem type and nothing is stored; a foreign CA's is refused at the handshake")
         func expired() async throws {
             let root = try temporaryDirectory("expired")
             defer { try? FileManager.default.removeItem(atPath: root) }
@@ -35,8 +36,19 @@ extension EndToEnd {
             let body = OutcomeBatch(deviceID: "kiosk-x1", sequence: 1, createdAt: Date(), outcomes: [FeedbackPathEndToEndTests.sampleOutcome()],
                                     consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32))]).encoded()
             let headers = try RawClient.signedHeaders(body: body, keyID: "kiosk-x1", key: key)
+            let refused = try await client.send("POST", "/v1/outcomes", headers: headers, body: body)
+            #expect(refused.status == 401)
+            #expect(refused.problemSlug == "device-certificate-expired")
+            let current = try await client.send("GET", "/v1/federation/current")
+            #expect(current.problemSlug == "device-certificate-expired", "the kiosk-only reads refuse it too")
+
+            // A certificate that no FaceLoop CA issued is refused by the handshake itself.
+            let stranger = try CertificateAuthority.create(commonName: "Someone else's CA")
+            let foreign = try stranger.issueDeviceCertificate(csrPEM: csr, deviceID: "kiosk-x1")
+            let impostor = RawClient(baseURL: server.baseURL, caPEM: valid.caPEM,
+                                     identity: (try foreign.serializeAsPEM().pemString, try read((directory as NSString).appendingPathComponent("tls.key"))))
             await #expect(throws: (any Error).self, "the handshake must fail") {
-                _ = try await client.send("POST", "/v1/outcomes", headers: headers, body: body)
+                _ = try await impostor.send("POST", "/v1/outcomes", headers: headers, body: body)
             }
             // The same upload with the valid certificate gets through, so the refusal was the expiry.
             let accepted = try await valid.send("POST", "/v1/outcomes", headers: try RawClient.signedHeaders(body: body, keyID: "kiosk-x1", key: key),

@@ -29,6 +29,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let deviceRevoked = ProblemType("device-revoked", 403, "The device has been revoked")
     public static let deviceMismatch = ProblemType("device-mismatch", 403, "The batch names a different device than the one that signed it")
     public static let clientCertificateRequired = ProblemType("client-certificate-required", 401, "This endpoint requires a device client certificate")
+    public static let deviceCertificateExpired = ProblemType("device-certificate-expired", 401, "The client certificate is expired or not yet valid")
     public static let clientCertificateMismatch = ProblemType("client-certificate-mismatch", 403, "The client certificate belongs to a different device than the signing key")
     public static let sequenceConflict = ProblemType("sequence-conflict", 409, "The sequence number was already used with different content")
     public static let duplicateEvent = ProblemType("duplicate-event", 409, "An outcome in the batch was already stored from another batch")
@@ -55,7 +56,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ProblemType] = [
         .malformedJSON, .schemaViolation, .bodyTooLarge, .unsupportedMediaType, .contentDigestMissing,
         .contentDigestMismatch, .signatureMissing, .signatureInvalid, .signatureTimeOutOfRange, .nonceReplayed,
-        .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .clientCertificateMismatch,
+        .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .deviceCertificateExpired, .clientCertificateMismatch,
         .sequenceConflict, .duplicateEvent, .unauthorized, .forbidden, .releaseStateConflict, .insufficientData,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
         .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .privacyBudgetExhausted,

@@ -1,4 +1,5 @@
 import Feedback
+import Foundation
 import Hummingbird
 import Storage
 
@@ -11,10 +12,13 @@ struct KioskAuthentication: Sendable {
 
     /// The kiosk behind the connection's client certificate.
     func requireKiosk(_ request: Request, context: FeedbackRequestContext) async throws -> DeviceRecord {
-        guard let fingerprint = try await peers.fingerprint(of: context.channel) else {
+        guard let certificate = try await peers.certificate(of: context.channel) else {
             throw ProblemResponse(.clientCertificateRequired, "connect with the certificate issued to this kiosk at enrollment")
         }
-        guard let device = try await store.device(withCertificateFingerprint: fingerprint) else {
+        guard certificate.isValid(at: Date()) else {
+            throw ProblemResponse(.deviceCertificateExpired, "the client certificate expired on \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
+        }
+        guard let device = try await store.device(withCertificateFingerprint: certificate.fingerprint) else {
             throw ProblemResponse(.unknownDevice, "the client certificate belongs to no enrolled device")
         }
         guard device.status == .active else { throw ProblemResponse(.deviceRevoked, "device \(device.deviceID) was revoked") }

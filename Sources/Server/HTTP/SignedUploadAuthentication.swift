@@ -38,9 +38,14 @@ struct SignedUploadAuthentication: Sendable {
 
     /// `payload` names what is uploaded, for the messages ("batch", "update").
     func authenticate(_ request: Request, context: FeedbackRequestContext, payload: String) async throws -> Upload {
-        guard let fingerprint = try await peers.fingerprint(of: context.channel) else {
+        guard let certificate = try await peers.certificate(of: context.channel) else {
             throw Refusal(problem: .clientCertificateRequired, detail: "connect with the certificate issued to this kiosk at enrollment")
         }
+        guard certificate.isValid(at: now()) else {
+            throw Refusal(problem: .deviceCertificateExpired,
+                          detail: "the client certificate is valid from \(RFC3339.format(certificate.notValidBefore)) to \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
+        }
+        let fingerprint = certificate.fingerprint
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
             throw Refusal(problem: .unsupportedMediaType, detail: "send the \(payload) as application/json")
