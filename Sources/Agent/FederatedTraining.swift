@@ -30,10 +30,33 @@ extension KioskAgent {
         }
     }
 
+    /// The subjects among `pseudonyms` whose model-improvement consent the server holds in
+    /// force now. The server knows what this kiosk does not: withdrawals recorded at other
+    /// kiosks and erasure requests. Pending consent events are uploaded first, so that the
+    /// server's answer includes what this kiosk recorded.
+    public func serverConsentedSubjects(_ pseudonyms: Set<String>) async throws -> Set<String> {
+        let flushed = try await upload()
+        if let error = flushed.error { throw AgentError.server("cannot upload pending consent events first: \(error)") }
+        let settings = try loadSettings()
+        let body = JSONValue.object([("purpose", .string(Purpose.modelImprovement.rawValue)),
+                                     ("subject_pseudonyms", .array(pseudonyms.sorted().map(JSONValue.string)))]).serialized()
+        let (status, answer) = try await ServerTLS.withClient(try clientConfiguration()) {
+            try await ServerTLS.post(client: $0, url: settings.serverURL + "/v1/kiosk/consent-status",
+                                     headers: ["content-type": "application/json"], body: body)
+        }
+        guard status == 200 else { throw ServerTLS.refusal(status: status, body: answer) }
+        guard let covered = (try? JSONValue.parse(answer))?["covered"]?.arrayValue?.compactMap(\.stringValue) else {
+            throw AgentError.server("unreadable consent status")
+        }
+        return Set(covered)
+    }
+
     /// The pairs local training may use at `moment`: every subject named, and each one's
-    /// model-improvement consent in force in this kiosk's ledger. A withdrawal recorded here
-    /// removes the subject's pairs from every later round.
-    public func consentedPairs(_ pairs: [LabelledPairsFile.AttributedPair], at moment: Date = Date()) throws -> (usable: [LabelledPair], excluded: Int) {
+    /// model-improvement consent in force in this kiosk's ledger and, when given, on the
+    /// server (`serverCovered`). A withdrawal recorded anywhere removes the subject's pairs
+    /// from every later round.
+    public func consentedPairs(_ pairs: [LabelledPairsFile.AttributedPair], at moment: Date = Date(),
+                               serverCovered: Set<String>? = nil) throws -> (usable: [LabelledPair], excluded: Int) {
         let queue = try openQueue()
         var covered: [String: Bool] = [:]
         func isCovered(_ pseudonym: String) throws -> Bool {
@@ -45,6 +68,7 @@ extension KioskAgent {
             }
             // Text versions are checked by the server when the events arrive; here only the decisions count.
             let answer = ConsentLedger.decision(at: moment, records: records, texts: []) == nil
+                && (serverCovered?.contains(pseudonym) ?? true)
             covered[pseudonym] = answer
             return answer
         }

@@ -37,6 +37,11 @@ public protocol ComplianceStore: Sendable {
     /// Per material text change: subjects whose consent predates it, and how many consented again.
     func reconsentCoverage() async throws -> [ReconsentCoverage]
 
+    /// The server's decision for each subject's consent to `purpose` at `moment`: nil when it is
+    /// in force, else why not. Kiosks ask before training, so that a withdrawal recorded at
+    /// another kiosk, or an erasure request, keeps a subject's pairs out everywhere.
+    func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date) async throws -> [String: ConsentRefusal?]
+
     func subjectExport(pseudonym: String) async throws -> SubjectExport
     func addSubjectRequest(_ request: SubjectRequestRecord, actor: String) async throws
     /// Marks the request answered, keeping only the SHA-256 of the answer given.

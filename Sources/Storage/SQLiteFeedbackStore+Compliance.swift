@@ -383,6 +383,17 @@ extension SQLiteFeedbackStore: ComplianceStore {
         }
     }
 
+    public func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date) async throws -> [String: ConsentRefusal?] {
+        try await pool.read { db in
+            var cache = ConsentCache()
+            var decisions: [String: ConsentRefusal?] = [:]
+            for pseudonym in pseudonyms where decisions[pseudonym] == nil {
+                decisions[pseudonym] = .some(try cache.refusal(pseudonym: pseudonym, purpose: purpose, at: moment, in: db))
+            }
+            return decisions
+        }
+    }
+
     // MARK: Data-subject requests
 
     public func subjectExport(pseudonym: String) async throws -> SubjectExport {

@@ -65,7 +65,8 @@ struct FederationCommand: AsyncParsableCommand {
             discussion: """
                 PAIRS is JSON: {"pairs": [{"first": [128 numbers], "second": [128 numbers], "genuine": true, \
                 "subjects": [pseudonym, pseudonym]}]}. The descriptors never leave the kiosk. Only pairs whose \
-                subjects all have model-improvement consent in force in this kiosk's ledger are used.
+                subjects all have model-improvement consent in force, in this kiosk's ledger and on the server \
+                (asked after uploading pending consent events), are used.
                 """)
         @OptionGroup var directory: DataDirectoryOption
         @Option(help: "The labelled pairs file.") var pairs: String
@@ -79,7 +80,9 @@ struct FederationCommand: AsyncParsableCommand {
                 throw ValidationError(error.description)
             }
             let agent = directory.agent
-            let (usable, excluded) = try agent.consentedPairs(attributed)
+            let subjects = Set(attributed.flatMap(\.subjects))
+            let serverCovered = try await FederationCommand.run { try await agent.serverConsentedSubjects(subjects) }
+            let (usable, excluded) = try agent.consentedPairs(attributed, serverCovered: serverCovered)
             guard !usable.isEmpty else {
                 throw ValidationError("none of the \(attributed.count) pairs in \(pairs) has model-improvement consent for all its subjects on this kiosk")
             }

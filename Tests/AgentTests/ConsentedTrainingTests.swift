@@ -58,6 +58,11 @@ struct ConsentedTrainingTests {
         let referenceRun = try training.train(from: .identity(), on: neverHad)
         #expect(withdrawnRun.adapter == referenceRun.adapter)
 
+        // A withdrawal the server knows of (recorded at another kiosk) excludes the subject here too.
+        let serverView = Set((0..<5).map(Self.pseudonym)).subtracting([Self.pseudonym(1), Self.pseudonym(2)])
+        let withServer = try agent.consentedPairs(all, at: granted.addingTimeInterval(200), serverCovered: serverView)
+        #expect(withServer.usable == all.filter { pair in pair.subjects.allSatisfy { ![1, 2, 4].map(Self.pseudonym).contains($0) } }.map(\.pair))
+
         // Unnamed pairs cannot show consent and are never used.
         let unnamed = all.map { LabelledPairsFile.AttributedPair(pair: $0.pair, subjects: []) }
         #expect(try agent.consentedPairs(unnamed).usable.isEmpty)

@@ -108,6 +108,20 @@ extension EndToEnd {
             let requests = try JSONValue.parse(try cli(server, ["compliance", "requests"], token: officer).stdout).arrayValue ?? []
             #expect(requests.allSatisfy { $0["completed_at"]?.stringValue != nil })
 
+            // Another kiosk asks before training: the server's view excludes the subject who withdrew at the
+            // first kiosk and the one who asked for erasure, and keeps the others.
+            try enroll(server, id: "kiosk-c2", directory: path("kiosk-2"))
+            let (other, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-2"))
+            let kept = try #require(try JSONValue.parse(Array(consentedLines[2].utf8))["subject"]?["pseudonym"]?.stringValue)
+            let status = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"],
+                                              body: JSONValue.object([("purpose", .string("threshold-calibration")),
+                                                                      ("subject_pseudonyms", .array([withdrawn, requested, kept].map(JSONValue.string)))])
+                                                .serialized())
+            #expect(status.status == 200)
+            let view = try JSONValue.parse(status.body)
+            #expect(view["covered"]?.arrayValue?.compactMap(\.stringValue) == [kept])
+            #expect(Set(view["refused"]?.arrayValue?.compactMap { $0["reason"]?.stringValue } ?? []) == ["consent-withdrawn"])
+
             // A revoked token opens nothing.
             let tokens = try JSONValue.parse(try cli(server, ["tokens", "list"]).stdout).arrayValue ?? []
             let officerID = try #require(tokens.first { $0["role"]?.stringValue == "compliance" }?["id"]?.stringValue)

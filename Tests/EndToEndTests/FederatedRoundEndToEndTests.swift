@@ -75,6 +75,8 @@ extension EndToEnd {
             defer { server.stop() }
 
             let kiosks = ["kiosk-f1", "kiosk-f2", "kiosk-f3"]
+            // Kiosks train only on subjects whose model-improvement consent the server holds too.
+            try TestConsent.registerText(server, purpose: "model-improvement")
             for (index, id) in kiosks.enumerated() {
                 try enroll(server, id: id, directory: path(id))
                 try Self.pairs(seed: UInt64(index + 1), subjects: 20, perSubject: 3).write(to: URL(fileURLWithPath: path("\(id)-pairs.json")))

@@ -98,3 +98,11 @@ extension ProcessingRecord {
         ])
     }
 }
+
+/// Kiosk → server: which of these subjects' consent to a purpose is in force now?
+struct ConsentStatusRequest: Codable, Sendable {
+    var purpose: Purpose
+    var subjectPseudonyms: [String]
+
+    enum CodingKeys: String, CodingKey { case purpose, subjectPseudonyms = "subject_pseudonyms" }
+}

@@ -194,6 +194,21 @@ struct ComplianceRoutes: Sendable {
                texts: try await self.compliance.consentTexts())
             return Self.json(record.json)
         }
+        router.post("/v1/kiosk/consent-status") { request, context in
+            _ = try await self.kiosks.requireKiosk(request, context: context)
+            let body = try await JSONBody.decode(ConsentStatusRequest.self, from: request)
+            guard body.subjectPseudonyms.count <= 10_000 else {
+                throw ProblemResponse(.invalidRequest, "ask about at most 10000 subjects at a time")
+            }
+            let pseudonyms = try body.subjectPseudonyms.map(Self.pseudonym)
+            let decisions = try await self.compliance.consentDecisions(pseudonyms: pseudonyms, purpose: body.purpose, at: self.now())
+            let covered = decisions.filter { $0.value == nil }.keys.sorted()
+            let refused = decisions.compactMap { pseudonym, refusal in
+                refusal.map { JSONValue.object([("subject_pseudonym", .string(pseudonym)), ("reason", .string($0.rawValue))]) }
+            }
+            return Self.json(.object([("purpose", .string(body.purpose.rawValue)), ("covered", .array(covered.map(JSONValue.string))),
+                                      ("refused", .array(refused))]))
+        }
         router.get("/v1/kiosk/pseudonym-key") { request, context in
             _ = try await self.kiosks.requireKiosk(request, context: context)
             guard let site = request.uri.queryParameters["site"].map(String.init), !site.isEmpty else {

@@ -10,12 +10,12 @@ enum TestConsent {
     static let wording = "I agree that the outcome of my face verification is used to calibrate this service."
     static let version = "e2e-1"
 
-    /// Registers the consent text (once; a second call finds it there already).
-    static func registerText(_ server: ServerProcess) throws {
-        let file = (server.dataDirectory as NSString).appendingPathComponent("consent-\(version).txt")
+    /// Registers the consent text for a purpose (once; a second call finds it there already).
+    static func registerText(_ server: ServerProcess, purpose: String = "threshold-calibration") throws {
+        let file = (server.dataDirectory as NSString).appendingPathComponent("consent-\(purpose)-\(version).txt")
         if FileManager.default.fileExists(atPath: file) { return }
         try Data(wording.utf8).write(to: URL(fileURLWithPath: file))
-        let result = try runTool("faceloop", ["compliance", "text", "--purpose", "threshold-calibration", "--version", version,
+        let result = try runTool("faceloop", ["compliance", "text", "--purpose", purpose, "--version", version,
                                               "--file", file, "--effective-at", "2020-01-01T00:00:00Z",
                                               "--server", server.baseURL, "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
         #expect(result.status == 0, "\(result.stderr)")
