@@ -36,7 +36,7 @@ do {
     let runs: [(String, () throws -> [Float])] = [
         ("fedavg", { weightedMean(of: matrix) }),
         ("median", { coordinateMedian(of: matrix) }),
-        ("trimmed-mean", { try trimmedMean(of: matrix, beta: 0.1).values }),
+        ("trimmed-mean", { try trimmedMean(of: matrix, beta: 0.1, countingTrimmed: false).values }),
         ("krum", {
             var strategy = Krum(assumedByzantine: byzantine)
             return try strategy.aggregate(round: 1, global: zero, updates: matrix).parameters

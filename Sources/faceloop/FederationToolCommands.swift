@@ -84,7 +84,7 @@ struct FederationTools: AsyncParsableCommand {
                 switch strategy {
                 case "fedavg": values = weightedMean(of: matrix)
                 case "median": values = coordinateMedian(of: matrix)
-                case "trimmed-mean": values = try trimmedMean(of: matrix, beta: trimBeta).values
+                case "trimmed-mean": values = try trimmedMean(of: matrix, beta: trimBeta, countingTrimmed: false).values
                 case "krum":
                     var krum = Krum(assumedByzantine: f)
                     values = try krum.aggregate(round: 1, global: zero, updates: matrix).parameters

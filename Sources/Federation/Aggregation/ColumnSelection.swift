@@ -1,31 +1,60 @@
+import Dispatch
+import Foundation
+
 /// Shared machinery of the coordinate-wise aggregators (median, trimmed mean): visit the
 /// update matrix in blocks of columns, each column's values contiguous.
 ///
 /// The matrix is row-major, so a column is strided by `columnCount`; reading it directly
 /// would touch one cache line per value. Instead blocks of `blockWidth` columns are
 /// transposed into a scratch buffer first, which reads each row's slice contiguously.
-/// `body` gets the block's column range, the transposed block (column `c` of the range at
+/// Columns are independent, so contiguous runs of blocks go to `workers` threads, each with
+/// its own scratch buffer. `body` gets the worker's index (0..<workers), the block's column
+/// range, the transposed block (column `c` of the range at
 /// `block[(c − range.lowerBound) · rowCount ..< … + rowCount]`, free to permute) and the
-/// untouched row-major source.
-func forEachColumnBlock(of matrix: UpdateMatrix, blockWidth: Int = 64,
-                        _ body: (_ columns: Range<Int>, _ block: UnsafeMutableBufferPointer<Float>,
-                                 _ source: UnsafeBufferPointer<Float>) -> Void) {
+/// untouched row-major source; it must write only to what belongs to its columns or worker.
+func forEachColumnBlock(of matrix: UpdateMatrix, blockWidth: Int = 64, workers: Int,
+                        _ body: @Sendable (_ worker: Int, _ columns: Range<Int>, _ block: UnsafeMutableBufferPointer<Float>,
+                                           _ source: UnsafeBufferPointer<Float>) -> Void) {
     let rows = matrix.rowCount, columns = matrix.columnCount
-    var scratch = [Float](repeating: 0, count: rows * blockWidth)
-    matrix.values.withUnsafeBufferPointer { source in
-        scratch.withUnsafeMutableBufferPointer { block in
-            for blockStart in stride(from: 0, to: columns, by: blockWidth) {
-                let width = min(blockWidth, columns - blockStart)
-                for row in 0..<rows {
-                    let base = row * columns + blockStart
-                    for offset in 0..<width {
-                        block[offset * rows + row] = source[base + offset]
+    let blocks = (columns + blockWidth - 1) / blockWidth
+    matrix.values.withUnsafeBufferPointer { values in
+        let source = SharedBuffer(values)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var scratch = [Float](repeating: 0, count: rows * blockWidth)
+            scratch.withUnsafeMutableBufferPointer { block in
+                for blockIndex in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+                    let blockStart = blockIndex * blockWidth
+                    let width = min(blockWidth, columns - blockStart)
+                    for row in 0..<rows {
+                        let base = row * columns + blockStart
+                        for offset in 0..<width {
+                            block[offset * rows + row] = source.buffer[base + offset]
+                        }
                     }
+                    body(worker, blockStart..<(blockStart + width), block, source.buffer)
                 }
-                body(blockStart..<(blockStart + width), block, source)
             }
         }
     }
+}
+
+/// How many threads a coordinate-wise aggregation uses: one per core, but none idle.
+func columnWorkers(for matrix: UpdateMatrix, blockWidth: Int = 64) -> Int {
+    let blocks = (matrix.columnCount + blockWidth - 1) / blockWidth
+    return max(1, min(activeProcessors, blocks))
+}
+
+private let activeProcessors = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+/// A buffer that several threads read, or write at disjoint indices only.
+struct SharedBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeBufferPointer<Element>
+    init(_ buffer: UnsafeBufferPointer<Element>) { self.buffer = buffer }
+}
+
+struct SharedMutableBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
 }
 
 /// Rearranges `values[range]` so that the element at `k` is the one that would be there
