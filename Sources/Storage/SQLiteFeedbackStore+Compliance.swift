@@ -533,7 +533,7 @@ struct ConsentCache {
     mutating func refusal(pseudonym: String, purpose: Purpose, at moment: Date, in db: Database) throws -> ConsentRefusal? {
         let key = purpose.rawValue + "/" + pseudonym
         if records[key] == nil {
-            records[key] = try Row.fetchAll(db, sql: """
+            var loaded = try Row.fetchAll(db, sql: """
                 SELECT kind, occurred_at, text_version, arrival FROM consent_events
                 WHERE subject_pseudonym = ? AND purpose = ? AND refusal IS NULL
                 """, arguments: [pseudonym, purpose.rawValue]).compactMap { row in
@@ -542,15 +542,14 @@ struct ConsentCache {
                                   arrival: row["arrival"])
                 }
             }
-        }
-        if records[key]?.isEmpty == false {
             // An erasure on request stops processing as a withdrawal would, until the subject grants again.
             for requested in try Double.fetchAll(db, sql: """
                 SELECT requested_at FROM erasures WHERE subject_pseudonym = ? AND purpose = ? AND cause = 'request'
                 """, arguments: [pseudonym, purpose.rawValue]) {
-                records[key, default: []].append(ConsentRecord(kind: .withdraw, occurredAt: Date(timeIntervalSince1970: requested),
-                                                               textVersion: "", arrival: .max))
+                loaded.append(ConsentRecord(kind: .withdraw, occurredAt: Date(timeIntervalSince1970: requested), textVersion: "",
+                                            arrival: .max))
             }
+            records[key] = loaded
         }
         if texts[purpose] == nil { texts[purpose] = try SQLiteFeedbackStore.consentTexts(purpose: purpose, in: db) }
         return ConsentLedger.decision(at: moment, records: records[key] ?? [], texts: texts[purpose] ?? [])
