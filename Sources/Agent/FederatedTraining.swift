@@ -38,17 +38,24 @@ extension KioskAgent {
         let flushed = try await upload()
         if let error = flushed.error { throw AgentError.server("cannot upload pending consent events first: \(error)") }
         let settings = try loadSettings()
-        let body = JSONValue.object([("purpose", .string(Purpose.modelImprovement.rawValue)),
-                                     ("subject_pseudonyms", .array(pseudonyms.sorted().map(JSONValue.string)))]).serialized()
-        let (status, answer) = try await ServerTLS.withClient(try clientConfiguration()) {
-            try await ServerTLS.post(client: $0, url: settings.serverURL + "/v1/kiosk/consent-status",
-                                     headers: ["content-type": "application/json"], body: body)
+        var covered: Set<String> = []
+        // The server answers about at most 900 subjects per request (its JSON body limit).
+        let sorted = pseudonyms.sorted()
+        for start in stride(from: 0, to: sorted.count, by: 900) {
+            let chunk = sorted[start..<min(start + 900, sorted.count)]
+            let body = JSONValue.object([("purpose", .string(Purpose.modelImprovement.rawValue)),
+                                         ("subject_pseudonyms", .array(chunk.map(JSONValue.string)))]).serialized()
+            let (status, answer) = try await ServerTLS.withClient(try clientConfiguration()) {
+                try await ServerTLS.post(client: $0, url: settings.serverURL + "/v1/kiosk/consent-status",
+                                         headers: ["content-type": "application/json"], body: body)
+            }
+            guard status == 200 else { throw ServerTLS.refusal(status: status, body: answer) }
+            guard let answered = (try? JSONValue.parse(answer))?["covered"]?.arrayValue?.compactMap(\.stringValue) else {
+                throw AgentError.server("unreadable consent status")
+            }
+            covered.formUnion(answered)
         }
-        guard status == 200 else { throw ServerTLS.refusal(status: status, body: answer) }
-        guard let covered = (try? JSONValue.parse(answer))?["covered"]?.arrayValue?.compactMap(\.stringValue) else {
-            throw AgentError.server("unreadable consent status")
-        }
-        return Set(covered)
+        return covered
     }
 
     /// The pairs local training may use at `moment`: every subject named, and each one's

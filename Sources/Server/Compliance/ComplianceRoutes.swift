@@ -197,8 +197,8 @@ struct ComplianceRoutes: Sendable {
         router.post("/v1/kiosk/consent-status") { request, context in
             _ = try await self.kiosks.requireKiosk(request, context: context)
             let body = try await JSONBody.decode(ConsentStatusRequest.self, from: request)
-            guard body.subjectPseudonyms.count <= 10_000 else {
-                throw ProblemResponse(.invalidRequest, "ask about at most 10000 subjects at a time")
+            guard body.subjectPseudonyms.count <= 900 else {
+                throw ProblemResponse(.invalidRequest, "ask about at most 900 subjects at a time")
             }
             let pseudonyms = try body.subjectPseudonyms.map(Self.pseudonym)
             let decisions = try await self.compliance.consentDecisions(pseudonyms: pseudonyms, purpose: body.purpose, at: self.now())
