@@ -116,7 +116,9 @@ public struct OperatorClient: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let (status, bytes): (Int, [UInt8])
         do {
-            let response = try await client.execute(request, timeout: .seconds(30))
+            // Generous: opening a round runs both privacy accountants, and at a small noise
+            // multiplier the PLD accountant alone takes seconds.
+            let response = try await client.execute(request, timeout: .seconds(120))
             var buffer = try await response.body.collect(upTo: 16 << 20)
             (status, bytes) = (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
             try await client.shutdown()
