@@ -68,11 +68,7 @@ extension KioskAgent {
         var covered: [String: Bool] = [:]
         func isCovered(_ pseudonym: String) throws -> Bool {
             if let known = covered[pseudonym] { return known }
-            let records = try queue.consentRecords(pseudonym: pseudonym, purpose: Purpose.modelImprovement.rawValue).compactMap { record in
-                ConsentRecord.Kind(rawValue: record.kind).map {
-                    ConsentRecord(kind: $0, occurredAt: record.occurredAt, textVersion: record.textVersion, arrival: record.arrival)
-                }
-            }
+            let records = try queue.consentRecords(pseudonym: pseudonym, purpose: Purpose.modelImprovement.rawValue)
             // Text versions are checked by the server when the events arrive; here only the decisions count.
             let answer = ConsentLedger.decision(at: moment, records: records, texts: []) == nil
                 && (serverCovered?.contains(pseudonym) ?? true)

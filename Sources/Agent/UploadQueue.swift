@@ -1,3 +1,4 @@
+import Compliance
 import Feedback
 import Foundation
 import GRDB
@@ -97,12 +98,15 @@ public final class UploadQueue: Sendable {
     }
 
     /// The kiosk's own consent events for a subject and purpose.
-    public func consentRecords(pseudonym: String, purpose: String) throws -> [(kind: String, occurredAt: Date, textVersion: String, arrival: Int64)] {
+    public func consentRecords(pseudonym: String, purpose: String) throws -> [ConsentRecord] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT kind, occurred_at, text_version, arrival FROM consent_ledger WHERE subject_pseudonym = ? AND purpose = ?
-                """, arguments: [pseudonym, purpose]).map {
-                ($0["kind"], Date(timeIntervalSince1970: $0["occurred_at"]), $0["text_version"], $0["arrival"])
+                """, arguments: [pseudonym, purpose]).compactMap { row in
+                ConsentRecord.Kind(rawValue: row["kind"]).map {
+                    ConsentRecord(kind: $0, occurredAt: Date(timeIntervalSince1970: row["occurred_at"]), textVersion: row["text_version"],
+                                  arrival: row["arrival"])
+                }
             }
         }
     }

@@ -402,7 +402,7 @@ public final class SQLiteFeedbackStore: FeedbackStore {
     }
 
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: bytes).lowercaseHex
     }
 
     static func encodeList(_ list: [String]) -> String {

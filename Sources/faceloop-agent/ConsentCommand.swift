@@ -38,7 +38,7 @@ struct ConsentCommand: AsyncParsableCommand {
             let digest: String
             if let textFile {
                 guard let text = FileManager.default.contents(atPath: textFile) else { throw ValidationError("cannot read \(textFile)") }
-                digest = SHA256.hash(data: text).map { String(format: "%02x", $0) }.joined()
+                digest = SHA256.hash(data: text).lowercaseHex
             } else if let textSHA256 {
                 digest = textSHA256
             } else {

@@ -50,8 +50,20 @@ struct VerifiedDownloadOptions: ParsableArguments {
         return key
     }
 
-    func keep(_ envelope: SignedRelease) throws {
+    /// Fetches a signed release, verifies it with the pinned key, and keeps it (with `--out`)
+    /// only once it verified.
+    func download<Release>(_ fetch: () async throws -> SignedRelease,
+                           verify: (SignedRelease, Data) throws -> Release) async throws -> (envelope: SignedRelease, release: Release) {
+        let key = try releaseKeyBytes()
+        let envelope = try await perform(fetch)
+        let release: Release
+        do {
+            release = try verify(envelope, key)
+        } catch {
+            throw ValidationError("release refused: \(error)")
+        }
         if let out { try WireJSON.encoder().encode(envelope).write(to: URL(fileURLWithPath: out)) }
+        return (envelope, release)
     }
 }
 

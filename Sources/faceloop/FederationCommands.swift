@@ -143,16 +143,10 @@ struct Models: AsyncParsableCommand {
         @Flag var json = false
 
         func run() async throws {
-            let key = try download.releaseKeyBytes()
             let client = try connection.client()
-            let envelope = try await perform { try await client.currentModelEnvelope() }
-            let release: ModelRelease
-            do {
-                release = try ModelReleaseCoding.verify(envelope, publicKey: key)
-            } catch {
-                throw ValidationError("release refused: \(error)")
+            let (envelope, release) = try await download.download({ try await client.currentModelEnvelope() }) {
+                try ModelReleaseCoding.verify($0, publicKey: $1)
             }
-            try download.keep(envelope)
             let summary = ModelReleaseSummary(release, publishedAt: envelope.signedAt)
             if json { try printJSON(summary); return }
             print("verified (key \(envelope.keyID))")

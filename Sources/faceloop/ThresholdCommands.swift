@@ -116,16 +116,10 @@ struct Thresholds: AsyncParsableCommand {
         @Flag var json = false
 
         func run() async throws {
-            let key = try download.releaseKeyBytes()
             let client = try connection.client()
-            let envelope = try await perform { try await client.currentThresholdEnvelope() }
-            let release: ThresholdRelease
-            do {
-                release = try ThresholdReleaseCoding.verify(envelope, publicKey: key)
-            } catch {
-                throw ValidationError("release refused: \(error)")
+            let (envelope, release) = try await download.download({ try await client.currentThresholdEnvelope() }) {
+                try ThresholdReleaseCoding.verify($0, publicKey: $1)
             }
-            try download.keep(envelope)
             if json { try printJSON(release); return }
             print("release \(release.version) verified (key \(envelope.keyID)); \(release.entries.count) cohorts")
             for e in release.entries { print("  \(e.cohort): \(e.threshold)") }

@@ -30,7 +30,7 @@ public struct SignedRelease: Sendable, Codable, Equatable {
     }
 
     public static func keyID(of key: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: key.rawRepresentation).prefix(8).lowercaseHex
     }
 
     /// The signed message binds kind and version to the payload, so a valid payload cannot

@@ -87,7 +87,7 @@ struct ComplianceRoutes: Sendable {
                 throw ProblemResponse(.invalidRequest, "text must be 1 to 32768 bytes")
             }
             let text = ConsentText(purpose: body.purpose, version: body.version, language: body.language,
-                                   sha256: SHA256.hash(data: Data(body.text.utf8)).map { String(format: "%02x", $0) }.joined(),
+                                   sha256: SHA256.hash(data: Data(body.text.utf8)).lowercaseHex,
                                    effectiveAt: body.effectiveAt, material: body.material)
             guard try await self.compliance.addConsentText(text, actor: caller.actor, at: self.now()) else {
                 throw ProblemResponse(.releaseStateConflict, "\(body.purpose.rawValue) \(body.version) (\(body.language)) exists; texts are never edited, add a new version")
@@ -181,7 +181,7 @@ struct ComplianceRoutes: Sendable {
             }
             // Only a digest of the answer is kept: a stored copy of an export would outlive the
             // erasures and retention sweeps that follow it.
-            let digest = SHA256.hash(data: result.serialized()).map { String(format: "%02x", $0) }.joined()
+            let digest = SHA256.hash(data: result.serialized()).lowercaseHex
             let completed = try await self.compliance.completeSubjectRequest(id: record.requestID, at: self.now(), resultSHA256: digest)
             let view = try JSONValue.parse([UInt8](try WireJSON.encoder().encode(completed ?? record)))
             return Self.json(.object([("request", view), ("result", result)]), status: .created)

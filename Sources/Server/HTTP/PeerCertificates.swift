@@ -1,4 +1,5 @@
 import Crypto
+import Feedback
 import Foundation
 import NIOCore
 import NIOSSL
@@ -33,7 +34,7 @@ final class PeerCertificates: Sendable {
         let certificate = try presented.map { presented -> PeerCertificate in
             let der = try presented.toDERBytes()
             let parsed = try Certificate(derEncoded: der)
-            return PeerCertificate(fingerprint: SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined(),
+            return PeerCertificate(fingerprint: SHA256.hash(data: der).lowercaseHex,
                                    notValidBefore: parsed.notValidBefore, notValidAfter: parsed.notValidAfter)
         }
         let isNew = certificates.withLock { table -> Bool in

@@ -1,5 +1,6 @@
 import Crypto
 import DeviceIdentity
+import Feedback
 import Foundation
 import Logging
 import Storage
@@ -116,7 +117,7 @@ public enum APIToken {
     }
 
     public static func sha256(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).lowercaseHex
     }
 }
 

@@ -93,7 +93,7 @@ struct FleetSimulation: Sendable {
     func deviceID(_ kiosk: Int) -> String { String(format: "%@-%04d", idPrefix, kiosk + 1) }
 
     func pseudonym(kiosk: Int, subject: Int) -> String {
-        SHA256.hash(data: Data("\(idPrefix)/\(kiosk)/\(subject)".utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data("\(idPrefix)/\(kiosk)/\(subject)".utf8)).lowercaseHex
     }
 
     func run() async throws -> Report {
@@ -157,7 +157,7 @@ struct FleetSimulation: Sendable {
         let agent = KioskAgent(files: AgentFiles(directory: (root as NSString).appendingPathComponent(id)))
         let token = try await client.createEnrollmentToken(deviceID: id, ttlSeconds: nil)
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
-        let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
         _ = try agent.recordConsent((0..<subjectsPerKiosk).map { subject in
             .object([("occurred_at", .string("2020-01-02T00:00:00Z")), ("subject_pseudonym", .string(pseudonym(kiosk: kiosk, subject: subject))),
                      ("purpose", .string("threshold-calibration")), ("kind", .string("grant")), ("method", .string("touch")),
