@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Wire types, canonical bytes, HTTP message signatures, problem types.
@@ -68,6 +69,8 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: ["Feedback", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
@@ -216,6 +219,9 @@ let package = Package(
         ),
         // Test support: child processes spawned and reaped without Foundation's Process.
         .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
+        .target(name: "PostgresTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"),
+                                                            .product(name: "Logging", package: "swift-log")],
+                path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
             name: "AuditLogTests",
@@ -252,7 +258,7 @@ let package = Package(
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog",
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog", "PostgresTestSupport",
                                                        .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
@@ -267,7 +273,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

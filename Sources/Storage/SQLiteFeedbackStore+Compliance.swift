@@ -20,11 +20,8 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 try db.execute(sql: "INSERT OR IGNORE INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)",
                                arguments: [jurisdiction.name, purpose.rawValue, days])
             }
-            try Self.appendAudit(kind: .jurisdictionChanged, actor: actor, details: .object([
-                ("jurisdiction", .string(jurisdiction.name)), ("data_region", .string(jurisdiction.dataRegion)),
-                ("biometric_law", jurisdiction.biometricLaw.map(JSONValue.string) ?? .null),
-                ("request_days", .number(Double(jurisdiction.requestDays))),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .jurisdictionChanged, actor: actor, details: StoreAuditDetails.jurisdiction(jurisdiction),
+                                 at: time, in: db)
         }
     }
 
@@ -46,9 +43,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 INSERT INTO sites (site, jurisdiction, public_place) VALUES (?, ?, ?)
                 ON CONFLICT (site) DO UPDATE SET jurisdiction = excluded.jurisdiction, public_place = excluded.public_place
                 """, arguments: [site.site, site.jurisdiction, site.publicPlace])
-            try Self.appendAudit(kind: .siteChanged, actor: actor, details: .object([
-                ("site", .string(site.site)), ("jurisdiction", .string(site.jurisdiction)), ("public_place", .bool(site.publicPlace)),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .siteChanged, actor: actor, details: StoreAuditDetails.site(site), at: time, in: db)
             return true
         }
     }
@@ -79,10 +74,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 INSERT INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)
                 ON CONFLICT (jurisdiction, purpose) DO UPDATE SET days = excluded.days
                 """, arguments: [rule.jurisdiction, rule.purpose.rawValue, rule.days])
-            try Self.appendAudit(kind: .retentionChanged, actor: actor, details: .object([
-                ("jurisdiction", .string(rule.jurisdiction)), ("purpose", .string(rule.purpose.rawValue)),
-                ("days", .number(Double(rule.days))),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .retentionChanged, actor: actor, details: StoreAuditDetails.retention(rule), at: time, in: db)
             return true
         }
     }
@@ -103,11 +95,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 INSERT INTO consent_texts (purpose, version, language, sha256, effective_at, material) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [text.purpose.rawValue, text.version, text.language, text.sha256,
                                  text.effectiveAt.timeIntervalSince1970, text.material])
-            try Self.appendAudit(kind: .consentTextAdded, actor: actor, details: .object([
-                ("purpose", .string(text.purpose.rawValue)), ("version", .string(text.version)), ("language", .string(text.language)),
-                ("sha256", .string(text.sha256)), ("effective_at", .string(RFC3339.format(text.effectiveAt))),
-                ("material", .bool(text.material)),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .consentTextAdded, actor: actor, details: StoreAuditDetails.consentText(text), at: time, in: db)
             return true
         }
     }
@@ -137,19 +125,9 @@ extension SQLiteFeedbackStore: ComplianceStore {
         guard try Bool.fetchOne(db, sql: "SELECT 1 FROM consent_events WHERE event_id = ?", arguments: [eventID]) != true else {
             throw Abort.result(.duplicateEvent(event.eventID))
         }
-        var refusal: BatchReceipt.RefusedEvent?
         let hashes = try String.fetchAll(db, sql: "SELECT sha256 FROM consent_texts WHERE purpose = ? AND version = ?",
                                          arguments: [event.purpose, event.textVersion])
-        // A withdrawal is honoured whatever text it cites: taking consent back needs no text.
-        if event.kind == .withdraw {
-            refusal = nil
-        } else if hashes.isEmpty {
-            refusal = .init(eventID: event.eventID, reason: "unknown-consent-text",
-                            detail: "no consent text \(event.textVersion) is registered for \(event.purpose)")
-        } else if !hashes.contains(event.textSHA256) {
-            refusal = .init(eventID: event.eventID, reason: "consent-text-mismatch",
-                            detail: "the SHA-256 of the text shown differs from every registered language of \(event.textVersion)")
-        }
+        let refusal = StoreAuditDetails.consentRefusal(event, registeredHashes: hashes)
         try db.execute(sql: """
             INSERT INTO consent_events (event_id, device_id, batch_id, site, subject_pseudonym, purpose, kind, method, occurred_at,
                                         received_at, text_version, text_sha256, refusal)
@@ -157,14 +135,9 @@ extension SQLiteFeedbackStore: ComplianceStore {
             """, arguments: [eventID, deviceID, batchID, event.site, event.pseudonym, event.purpose, event.kind.rawValue,
                              event.method.rawValue, event.occurredAt.timeIntervalSince1970, receivedAt.timeIntervalSince1970,
                              event.textVersion, event.textSHA256, refusal?.reason])
-        var details: [(key: String, value: JSONValue)] = [
-            ("event_id", .string(eventID)), ("subject_pseudonym", .string(event.pseudonym)), ("purpose", .string(event.purpose)),
-            ("kind", .string(event.kind.rawValue)), ("method", .string(event.method.rawValue)), ("site", .string(event.site)),
-            ("device_id", .string(deviceID)), ("occurred_at", .string(RFC3339.format(event.occurredAt))),
-            ("text_version", .string(event.textVersion)), ("text_sha256", .string(event.textSHA256)),
-        ]
-        if let refusal { details.append(("refused", .string(refusal.reason))) }
-        try appendAudit(kind: .consentEvent, actor: "device:\(deviceID)", details: .object(details), at: receivedAt, in: db)
+        try appendAudit(kind: .consentEvent, actor: "device:\(deviceID)",
+                        details: StoreAuditDetails.consentEvent(event, eventID: eventID, deviceID: deviceID, refusal: refusal?.reason),
+                        at: receivedAt, in: db)
 
         if refusal == nil, event.kind == .withdraw, let purpose = Purpose(rawValue: event.purpose) {
             _ = try erase(pseudonym: event.pseudonym, purpose: purpose, cause: .withdrawal, trigger: eventID,
@@ -214,7 +187,6 @@ extension SQLiteFeedbackStore: ComplianceStore {
                       actor: String, at time: Date, attemptedBefore: Date? = nil, jurisdiction: String? = nil,
                       in db: Database) throws -> ErasureRecord {
         var outcomes = 0, batches = 0
-        var locations: [String] = []
         if purpose == .outcomeStorage {
             let cutoff = attemptedBefore?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
             // Retention is per jurisdiction (by the site of capture); withdrawals and requests reach everywhere.
@@ -230,26 +202,17 @@ extension SQLiteFeedbackStore: ComplianceStore {
             batches = db.changesCount
             try db.execute(sql: "DELETE FROM outcomes WHERE event_id IN (SELECT o.event_id \(selection))", arguments: arguments)
             outcomes = db.changesCount
-            locations = ["server:outcomes", "server:batch-bodies"]
-        } else {
-            // Nothing of the other purposes is held on the server: training pairs stay on the
-            // kiosk, whose own ledger keeps a withdrawn subject's pairs out of training.
-            locations = []
         }
         let record = ErasureRecord(erasureID: UUID().uuidString.lowercased(), pseudonym: pseudonym, purpose: purpose, cause: cause,
                                    trigger: trigger, requestedAt: requestedAt, erasedAt: time, outcomesErased: outcomes,
-                                   batchesRedacted: batches, locations: locations)
+                                   batchesRedacted: batches, locations: StoreAuditDetails.erasureLocations(purpose))
         try db.execute(sql: """
             INSERT INTO erasures (erasure_id, subject_pseudonym, purpose, cause, trigger_ref, requested_at, erased_at, outcomes_erased,
                                   batches_redacted, locations)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [record.erasureID, pseudonym, purpose.rawValue, cause.rawValue, trigger, requestedAt.timeIntervalSince1970,
-                             time.timeIntervalSince1970, outcomes, batches, encodeList(locations)])
-        try appendAudit(kind: .erasure, actor: actor, details: .object([
-            ("erasure_id", .string(record.erasureID)), ("subject_pseudonym", .string(pseudonym)), ("purpose", .string(purpose.rawValue)),
-            ("cause", .string(cause.rawValue)), ("trigger", trigger.map(JSONValue.string) ?? .null),
-            ("outcomes_erased", .number(Double(outcomes))), ("batches_redacted", .number(Double(batches))),
-        ]), at: time, in: db)
+                             time.timeIntervalSince1970, outcomes, batches, encodeList(record.locations)])
+        try appendAudit(kind: .erasure, actor: actor, details: StoreAuditDetails.erasure(record), at: time, in: db)
         return record
     }
 
@@ -312,10 +275,8 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 }
             }
             if !records.isEmpty {
-                try Self.appendAudit(kind: .retentionSweep, actor: "system:retention-sweeper", details: .object([
-                    ("subjects", .number(Double(records.count))),
-                    ("outcomes_erased", .number(Double(records.reduce(0) { $0 + $1.outcomesErased }))),
-                ]), at: now, in: db)
+                try Self.appendAudit(kind: .retentionSweep, actor: "system:retention-sweeper",
+                                     details: StoreAuditDetails.retentionSweep(records), at: now, in: db)
             }
             return records
         }
@@ -432,11 +393,8 @@ extension SQLiteFeedbackStore: ComplianceStore {
                 INSERT INTO subject_requests (request_id, subject_pseudonym, kind, jurisdiction, received_at, due_at) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [request.requestID, request.pseudonym, request.kind.rawValue, request.jurisdiction,
                                  request.receivedAt.timeIntervalSince1970, request.dueAt.timeIntervalSince1970])
-            try Self.appendAudit(kind: .subjectRequest, actor: actor, details: .object([
-                ("request_id", .string(request.requestID)), ("subject_pseudonym", .string(request.pseudonym)),
-                ("kind", .string(request.kind.rawValue)), ("jurisdiction", .string(request.jurisdiction)),
-                ("due_at", .string(RFC3339.format(request.dueAt))),
-            ]), at: request.receivedAt, in: db)
+            try Self.appendAudit(kind: .subjectRequest, actor: actor, details: StoreAuditDetails.subjectRequest(request),
+                                 at: request.receivedAt, in: db)
         }
     }
 

@@ -119,10 +119,10 @@ extension SQLiteFeedbackStore: FederationStore {
             if let release {
                 try db.execute(sql: "INSERT INTO model_releases (version, round_id, payload, envelope, published_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [release.version, id, Data(release.payload), Data(release.envelope), time.timeIntervalSince1970])
-                try Self.appendAudit(kind: .releasePublished, actor: "system:round-closer", details: .object([
-                    ("release", .string("model")), ("version", .number(Double(release.version))), ("round_id", .number(Double(id))),
-                    ("envelope_sha256", .string(Self.sha256Hex(release.envelope))),
-                ]), at: time, in: db)
+                try Self.appendAudit(kind: .releasePublished, actor: "system:round-closer",
+                                     details: StoreAuditDetails.modelPublication(version: release.version, roundID: id,
+                                                                                 envelope: release.envelope),
+                                     at: time, in: db)
             }
             return true
         }

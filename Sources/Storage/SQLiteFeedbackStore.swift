@@ -11,8 +11,9 @@ import GRDB
 /// let store = try SQLiteFeedbackStore(path: "data/faceloop.sqlite")
 /// let result = try await store.storeBatch(incoming)
 /// ```
-public final class SQLiteFeedbackStore: FeedbackStore {
+public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
     let pool: DatabasePool
+    private let jobs = LocalJobLock()
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -24,6 +25,12 @@ public final class SQLiteFeedbackStore: FeedbackStore {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    /// One node per SQLite file, so the jobs of this process are all there is to exclude.
+    public func exclusively<Value: Sendable>(_ job: ClusterJob, wait: Bool,
+                                             _ body: @Sendable () async throws -> Value) async throws -> Value? {
+        try await jobs.exclusively(job, wait: wait, body)
     }
 
     /// SQLite's own consistency check; "ok" when the file is sound.
@@ -69,10 +76,8 @@ public final class SQLiteFeedbackStore: FeedbackStore {
                 """, arguments: [device.deviceID, device.signingKey, device.certificateDER, device.certificateFingerprint,
                                  device.certificateSerial, device.certificateNotAfter.timeIntervalSince1970,
                                  now.timeIntervalSince1970])
-            try Self.appendAudit(kind: .deviceEnrolled, actor: "device:\(device.deviceID)", details: .object([
-                ("device_id", .string(device.deviceID)), ("certificate_serial", .string(device.certificateSerial)),
-                ("certificate_fingerprint", .string(device.certificateFingerprint)),
-            ]), at: now, in: db)
+            try Self.appendAudit(kind: .deviceEnrolled, actor: "device:\(device.deviceID)",
+                                 details: StoreAuditDetails.deviceEnrolled(device), at: now, in: db)
             return .enrolled
         }
     }
@@ -141,9 +146,8 @@ public final class SQLiteFeedbackStore: FeedbackStore {
         try await pool.write { db in
             try db.execute(sql: "INSERT INTO api_tokens (token_sha256, role, label, created_at) VALUES (?, ?, ?, ?)",
                            arguments: [sha256, role, label, time.timeIntervalSince1970])
-            try Self.appendAudit(kind: .roleGranted, actor: actor, details: .object([
-                ("token_id", .string(String(sha256.prefix(16)))), ("role", .string(role)), ("label", .string(label)),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .roleGranted, actor: actor,
+                                 details: StoreAuditDetails.token(id: String(sha256.prefix(16)), role: role, label: label), at: time, in: db)
         }
     }
 
@@ -164,9 +168,8 @@ public final class SQLiteFeedbackStore: FeedbackStore {
                                              arguments: [id.lowercased()]) else { return false }
             try db.execute(sql: "UPDATE api_tokens SET revoked_at = ? WHERE substr(token_sha256, 1, 16) = ?",
                            arguments: [time.timeIntervalSince1970, id.lowercased()])
-            try Self.appendAudit(kind: .roleRevoked, actor: actor, details: .object([
-                ("token_id", .string(id.lowercased())), ("role", .string(row["role"])), ("label", .string(row["label"])),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .roleRevoked, actor: actor,
+                                 details: StoreAuditDetails.token(id: id.lowercased(), role: row["role"], label: row["label"]), at: time, in: db)
             return true
         }
     }
@@ -366,9 +369,8 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             guard release.state == .computed else { return release }
             if !release.approvals.contains(approver) { release.approvals.append(approver) }
             if release.approvals.count >= release.requiredApprovals { release.state = .approved }
-            try Self.appendAudit(kind: .releaseApproved, actor: approver, details: .object([
-                ("release", .string("thresholds")), ("version", .number(Double(version))), ("state", .string(release.state.rawValue)),
-            ]), at: Date(), in: db)
+            try Self.appendAudit(kind: .releaseApproved, actor: approver,
+                                 details: StoreAuditDetails.thresholdApproval(version: version, state: release.state), at: Date(), in: db)
             try db.execute(sql: "UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
                            arguments: [Self.encodeList(release.approvals), release.state.rawValue, version])
             return release
@@ -383,10 +385,9 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             try db.execute(sql: "UPDATE threshold_releases SET state = ? WHERE state = 'published'", arguments: [retiring.rawValue])
             try db.execute(sql: "UPDATE threshold_releases SET state = 'published', published_at = ?, envelope = ? WHERE version = ?",
                            arguments: [time.timeIntervalSince1970, Data(envelope), version])
-            try Self.appendAudit(kind: .releasePublished, actor: actor, details: .object([
-                ("release", .string("thresholds")), ("version", .number(Double(version))), ("state_retired", .string(retiring.rawValue)),
-                ("envelope_sha256", .string(Self.sha256Hex(envelope))),
-            ]), at: time, in: db)
+            try Self.appendAudit(kind: .releasePublished, actor: actor,
+                                 details: StoreAuditDetails.thresholdPublication(version: version, retiring: retiring, envelope: envelope),
+                                 at: time, in: db)
             return true
         }
     }
@@ -399,10 +400,6 @@ public final class SQLiteFeedbackStore: FeedbackStore {
             approvals: decodeList(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
             computedBy: row["computed_by"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             envelope: (row["envelope"] as Data?).map { [UInt8]($0) })
-    }
-
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).lowercaseHex
     }
 
     static func encodeList(_ list: [String]) -> String {

@@ -10,8 +10,8 @@ struct ComplianceStoreTests {
     typealias Fixture = FeedbackStoreTests
     static let now = Fixture.now
 
-    func open(_ backEnd: StoreBackEnd) throws -> (any FeedbackStore, any ComplianceStore, () -> Void) {
-        let (store, cleanup) = try backEnd.open()
+    func open(_ backEnd: StoreBackEnd) async throws -> (any FeedbackStore, any ComplianceStore, () -> Void) {
+        let (store, cleanup) = try await backEnd.open()
         return (store, try #require(store as? any ComplianceStore), cleanup)
     }
 
@@ -23,9 +23,9 @@ struct ComplianceStoreTests {
     }
 
     @Test("an outcome without consent is refused, listed in the receipt and not stored — not even in the batch body",
-          arguments: StoreBackEnd.allCases)
+          arguments: StoreBackEnd.available)
     func unconsented(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         let stranger = String(repeating: "5", count: 64)
@@ -51,9 +51,9 @@ struct ComplianceStoreTests {
     }
 
     @Test("a withdrawal erases the subject's outcomes in its own commit, and later uploads of earlier attempts are refused",
-          arguments: StoreBackEnd.allCases)
+          arguments: StoreBackEnd.available)
     func withdrawal(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         let anna = Fixture.subject, ben = String(repeating: "b", count: 64)
@@ -86,9 +86,9 @@ struct ComplianceStoreTests {
     }
 
     @Test("retention deletes outcomes past their purpose's period, with receipts; BIPA caps at three years after the last interaction",
-          arguments: StoreBackEnd.allCases)
+          arguments: StoreBackEnd.available)
     func retention(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         let day: TimeInterval = 86_400
@@ -120,9 +120,9 @@ struct ComplianceStoreTests {
         #expect(try await compliance.sweepRetention(now: Self.now).map(\.outcomesErased) == [1])
     }
 
-    @Test("a material change of the consent text needs re-consent before new outcomes count", arguments: StoreBackEnd.allCases)
+    @Test("a material change of the consent text needs re-consent before new outcomes count", arguments: StoreBackEnd.available)
     func materialChange(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         let text = ConsentText(purpose: .thresholdCalibration, version: "v2", language: "en",
@@ -143,9 +143,9 @@ struct ComplianceStoreTests {
     }
 
     @Test("every audited change is appended in order, and the stored leaves hash to a tree the checkpoint commits to",
-          arguments: StoreBackEnd.allCases)
+          arguments: StoreBackEnd.available)
     func auditLog(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject)]))
@@ -160,9 +160,9 @@ struct ComplianceStoreTests {
     }
 
     @Test("a limit keeps outcomes out of computations; an erasure request blocks later uploads; a withdrawal needs no registered text; new jurisdictions get retention rules",
-          arguments: StoreBackEnd.allCases)
+          arguments: StoreBackEnd.available)
     func restrictions(backEnd: StoreBackEnd) async throws {
-        let (store, compliance, cleanup) = try open(backEnd)
+        let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         let anna = Fixture.subject, ben = String(repeating: "b", count: 64), cleo = String(repeating: "c", count: 64)

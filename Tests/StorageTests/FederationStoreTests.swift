@@ -7,11 +7,10 @@ import Testing
 struct FederationStoreTests {
     static let now = FeedbackStoreTests.now
 
-    static func openSQLite() throws -> (SQLiteFeedbackStore, path: String, cleanup: () -> Void) {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-federation-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = (directory as NSString).appendingPathComponent("store.sqlite")
-        return (try SQLiteFeedbackStore(path: path), path, { try? FileManager.default.removeItem(atPath: directory) })
+    static func open(_ backEnd: StoreBackEnd) async throws
+        -> (any FeedbackStore & FederationStore, reopen: @Sendable () async throws -> any FeedbackStore, cleanup: () -> Void) {
+        let (store, reopen, cleanup) = try await backEnd.open()
+        return (try #require(store as? any FeedbackStore & FederationStore), reopen, cleanup)
     }
 
     static func round(deadline: Date = now.addingTimeInterval(600), q: Double = 1, z: Double = 1) -> NewRound {
@@ -26,9 +25,9 @@ struct FederationStoreTests {
                        receipt: Array("receipt-\(device)-\(body)".utf8))
     }
 
-    @Test("one open round at a time; the ledger grows with every opened round")
-    func opening() async throws {
-        let (store, _, cleanup) = try Self.openSQLite()
+    @Test("one open round at a time; the ledger grows with every opened round", arguments: StoreBackEnd.available)
+    func opening(backEnd: StoreBackEnd) async throws {
+        let (store, _, cleanup) = try await Self.open(backEnd)
         defer { cleanup() }
         guard case let .opened(first) = try await store.openRound(Self.round(z: 1.5), ledgerLength: 0) else {
             Issue.record("the first round did not open")
@@ -49,9 +48,10 @@ struct FederationStoreTests {
                                                     LedgerRound(samplingRate: 0.5, noiseMultiplier: 1)])
     }
 
-    @Test("updates: stored once per device, retries get the receipt, conflicts, replays, late and closed rounds are refused")
-    func updates() async throws {
-        let (store, _, cleanup) = try Self.openSQLite()
+    @Test("updates: stored once per device, retries get the receipt, conflicts, replays, late and closed rounds are refused",
+          arguments: StoreBackEnd.available)
+    func updates(backEnd: StoreBackEnd) async throws {
+        let (store, _, cleanup) = try await Self.open(backEnd)
         defer { cleanup() }
         try await FeedbackStoreTests.enrolled(store, "k-1")
         try await FeedbackStoreTests.enrolled(store, "k-2")
@@ -76,14 +76,14 @@ struct FederationStoreTests {
         #expect(try await store.round(id: 2)?.updateCount == 0, "a refused update leaves nothing behind")
     }
 
-    @Test("a reopened store still has the round and its updates")
-    func survivesReopen() async throws {
-        let (store, path, cleanup) = try Self.openSQLite()
+    @Test("a reopened store still has the round and its updates", arguments: StoreBackEnd.available)
+    func survivesReopen(backEnd: StoreBackEnd) async throws {
+        let (store, reopen, cleanup) = try await Self.open(backEnd)
         defer { cleanup() }
         try await FeedbackStoreTests.enrolled(store, "k-1")
         _ = try await store.openRound(Self.round(), ledgerLength: 0)
         _ = try await store.storeUpdate(Self.update("k-1", round: 1))
-        let reopened = try SQLiteFeedbackStore(path: path)
+        let reopened = try #require(try await reopen() as? any FederationStore)
         let round = try #require(try await reopened.openRound())
         #expect(round.id == 1 && round.updateCount == 1)
         #expect(try await reopened.updates(roundID: 1).first?.body == Array("update".utf8))

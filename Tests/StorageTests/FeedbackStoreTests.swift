@@ -1,25 +1,61 @@
+import AuditLog
 import Compliance
 import Crypto
 import Feedback
 import Foundation
+import PostgresTestSupport
 import Storage
 import Testing
 
-/// One suite for every back end: each test runs once per store the build can open.
+/// One suite for every back end: each test runs once per store.
 enum StoreBackEnd: String, CaseIterable, CustomTestStringConvertible {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    func open() throws -> (any FeedbackStore, cleanup: () -> Void) {
+    /// SQLite always; PostgreSQL in CI and wherever `scripts/test.sh` started a cluster.
+    static var available: [StoreBackEnd] { PostgresTestDatabase.isAvailable ? allCases : [.sqlite] }
+
+    /// A fresh, empty store, and how to open it again (a restart of the server).
+    func open() async throws -> (any FeedbackStore, reopen: @Sendable () async throws -> any FeedbackStore, cleanup: () -> Void) {
         switch self {
         case .sqlite:
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
-            return (store, { try? FileManager.default.removeItem(atPath: directory) })
+            let path = (directory as NSString).appendingPathComponent("store.sqlite")
+            return (try SQLiteFeedbackStore(path: path), { try SQLiteFeedbackStore(path: path) },
+                    { try? FileManager.default.removeItem(atPath: directory) })
+        case .postgres:
+            let url = try await PostgresTestDatabase.create()
+            let store = try await PostgresFeedbackStore(url: url, maximumConnections: 4)
+            let reopened = OpenedStores()
+            return (store, {
+                let again = try await PostgresFeedbackStore(url: url, maximumConnections: 4)
+                reopened.add(again)
+                return again
+            }, {
+                Task {
+                    await store.shutdown()
+                    for again in reopened.all { await again.shutdown() }
+                }
+            })
         }
     }
+
+    func open() async throws -> (any FeedbackStore, cleanup: () -> Void) {
+        let (store, _, cleanup) = try await open()
+        return (store, cleanup)
+    }
+}
+
+/// Stores a test opened again, to close with the first.
+final class OpenedStores: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stores: [PostgresFeedbackStore] = []
+
+    func add(_ store: PostgresFeedbackStore) { lock.withLock { stores.append(store) } }
+    var all: [PostgresFeedbackStore] { lock.withLock { stores } }
 }
 
 @Suite("FeedbackStore contract")
@@ -68,9 +104,9 @@ struct FeedbackStoreTests {
                      subject: .init(pseudonym: String(repeating: "0", count: 64), consentRef: "c"))
     }
 
-    @Test("enrollment tokens are single-use, bound to their device id and expire", arguments: StoreBackEnd.allCases)
+    @Test("enrollment tokens are single-use, bound to their device id and expire", arguments: StoreBackEnd.available)
     func enrollmentTokens(backEnd: StoreBackEnd) async throws {
-        let (store, cleanup) = try backEnd.open()
+        let (store, cleanup) = try await backEnd.open()
         defer { cleanup() }
         try await store.addEnrollmentToken(.init(sha256: "t1", deviceID: "kiosk-1", createdAt: Self.now, expiresAt: Self.now.addingTimeInterval(60)))
         #expect(try await store.redeemEnrollmentToken(sha256: "t1", device: Self.device("kiosk-2"), now: Self.now) == .invalidToken)
@@ -92,9 +128,9 @@ struct FeedbackStoreTests {
         #expect(try await store.revokeDevice(id: "kiosk-9", at: Self.now, actor: "test") == false)
     }
 
-    @Test("a batch is stored whole, once; retries get the original receipt; conflicts change nothing", arguments: StoreBackEnd.allCases)
+    @Test("a batch is stored whole, once; retries get the original receipt; conflicts change nothing", arguments: StoreBackEnd.available)
     func batches(backEnd: StoreBackEnd) async throws {
-        let (store, cleanup) = try backEnd.open()
+        let (store, cleanup) = try await backEnd.open()
         defer { cleanup() }
         try await Self.enrolled(store, "kiosk-1")
         let shared = Self.outcome()
@@ -123,9 +159,9 @@ struct FeedbackStoreTests {
         #expect(summaries.first?.batches == 2 && summaries.first?.events == 4)
     }
 
-    @Test("old nonces are purged", arguments: StoreBackEnd.allCases)
+    @Test("old nonces are purged", arguments: StoreBackEnd.available)
     func noncePurge(backEnd: StoreBackEnd) async throws {
-        let (store, cleanup) = try backEnd.open()
+        let (store, cleanup) = try await backEnd.open()
         defer { cleanup() }
         try await Self.enrolled(store, "kiosk-1")
         _ = try await store.storeBatch(Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome()]))
@@ -133,9 +169,9 @@ struct FeedbackStoreTests {
         #expect(try await store.purgeNonces(seenBefore: Self.now.addingTimeInterval(1)) == 1)
     }
 
-    @Test("API tokens resolve to their role", arguments: StoreBackEnd.allCases)
+    @Test("API tokens resolve to their role", arguments: StoreBackEnd.available)
     func apiTokens(backEnd: StoreBackEnd) async throws {
-        let (store, cleanup) = try backEnd.open()
+        let (store, cleanup) = try await backEnd.open()
         defer { cleanup() }
         let hash = String(repeating: "ab", count: 32)
         try await store.addAPIToken(sha256: hash, role: "admin", label: "first", at: Self.now, actor: "test")
@@ -147,24 +183,91 @@ struct FeedbackStoreTests {
         #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test") == false)
     }
 
-    @Test("the SQLite file passes its integrity check after concurrent writers")
-    func concurrentWriters() async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
-        try await Self.enrolled(store, "kiosk-1")
+    @Test("two nodes storing the same batches at once store each exactly once", arguments: StoreBackEnd.available)
+    func concurrentNodes(backEnd: StoreBackEnd) async throws {
+        let (first, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let second = try await reopen()
+        try await Self.enrolled(first, "kiosk-1")
+        let batches = (1...30).map { Self.incoming("kiosk-1", sequence: Int64($0), outcomes: (0..<20).map { _ in Self.outcome() }) }
+        // Every batch is sent to both nodes at once, as a kiosk retrying through a load balancer would.
+        let results = try await withThrowingTaskGroup(of: BatchStoreResult.self) { group in
+            for batch in batches {
+                for (node, store) in [first, second].enumerated() {
+                    var attempt = batch
+                    attempt.nonce = "\(batch.nonce)-\(node)"
+                    attempt.batchID = UUID()
+                    group.addTask { try await store.storeBatch(attempt) }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { if case .stored = $0 { true } else { false } }.count == 30)
+        #expect(results.filter { if case .alreadyStored = $0 { true } else { false } }.count == 30)
+        let stats = try await second.outcomeStats()
+        #expect(stats.totalEvents == 600)
+        #expect(stats.totalBatches == 30)
+        if let sqlite = first as? SQLiteFeedbackStore { #expect(try await sqlite.integrityCheck() == "ok") }
+    }
+
+    @Test("a cluster job runs on one node at a time, and a node that dies gives it up", arguments: StoreBackEnd.available)
+    func clusterJobs(backEnd: StoreBackEnd) async throws {
+        let (first, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let node1 = try #require(first as? any ClusterJobLock)
+        // With SQLite there is one node per file: the lock is the process's own.
+        let node2 = backEnd == .sqlite ? node1 : try #require(try await reopen() as? any ClusterJobLock)
+        let started = AsyncStream<Void>.makeStream()
+        let finish = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await node1.exclusively(.thresholdComputation, wait: false) {
+                started.continuation.yield()
+                for await _ in finish.stream { break }
+                return 1
+            }
+        }
+        for await _ in started.stream { break }
+        #expect(try await node2.exclusively(.thresholdComputation, wait: false) { 2 } == nil, "the job is taken")
+        #expect(try await node2.exclusively(.retentionSweep, wait: false) { 3 } == 3, "other jobs are free")
+        finish.continuation.yield()
+        #expect(try await holder.value == 1)
+        #expect(try await node2.exclusively(.thresholdComputation, wait: false) { 4 } == 4, "released after the job")
+
+        if case .postgres = backEnd, let dying = first as? PostgresFeedbackStore {
+            let taken = AsyncStream<Void>.makeStream()
+            let orphan = Task {
+                try await dying.exclusively(.roundAggregation, wait: false) {
+                    taken.continuation.yield()
+                    try await Task.sleep(for: .seconds(3600))
+                    return 0
+                }
+            }
+            for await _ in taken.stream { break }
+            #expect(try await node2.exclusively(.roundAggregation, wait: false) { 5 } == nil)
+            // The node's connections close as a killed process's would: the database drops its lock.
+            await dying.shutdown()
+            orphan.cancel()
+            #expect(try await node2.exclusively(.roundAggregation, wait: true) { 6 } == 6)
+        }
+    }
+
+    @Test("the audit log stays one gap-free sequence when two nodes append at once", arguments: StoreBackEnd.available)
+    func auditAcrossNodes(backEnd: StoreBackEnd) async throws {
+        let (first, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let nodes = [try #require(first as? any ComplianceStore), try #require(try await reopen() as? any ComplianceStore)]
+        let before = try await nodes[0].auditTreeSize()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for sequence in 1...40 {
+            for index in 0..<40 {
                 group.addTask {
-                    let result = try await store.storeBatch(Self.incoming("kiosk-1", sequence: Int64(sequence),
-                                                                          outcomes: (0..<25).map { _ in Self.outcome() }))
-                    guard case .stored = result else { throw CancellationError() }
+                    try await nodes[index % 2].appendAudit(kind: "role_granted", actor: "node-\(index % 2)",
+                                                          details: .object([("n", .number(Double(index)))]), at: Self.now)
                 }
             }
             try await group.waitForAll()
         }
-        #expect(try await store.outcomeStats().totalEvents == 1000)
-        #expect(try await store.integrityCheck() == "ok")
+        #expect(try await nodes[1].auditTreeSize() == before + 40)
+        let entries = try await nodes[0].auditEntries(from: 0, to: before + 40)
+        #expect(try entries.map { try AuditEntry(entryBytes: $0).index } == Array(0..<(before + 40)))
     }
 }
