@@ -21,6 +21,11 @@ public struct FeedbackServer: Sendable {
     public let store: any FeedbackStore
     public let federation: any FederationStore
     public let compliance: any ComplianceStore
+    /// Which node runs the once-per-cluster jobs (threshold computation, round aggregation,
+    /// retention sweeps, audit checkpoints).
+    public let jobs: any ClusterJobLock
+    /// Closes the store's connections when the server stops.
+    let closeStore: @Sendable () async -> Void
     public let identity: ServerIdentity
     public let metrics: ServerMetrics
     let logger: Logger
@@ -31,11 +36,27 @@ public struct FeedbackServer: Sendable {
                             onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> FeedbackServer {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
-        let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
-                                                             hosts: configuration.certificateHosts, store: store, logger: logger)
-        return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, identity: identity, metrics: metrics,
-                              logger: logger, onListening: onListening)
+        let store: any ServerStore
+        let closeStore: @Sendable () async -> Void
+        switch configuration.storeKind {
+        case .sqlite:
+            store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
+            closeStore = {}
+        case .postgres:
+            let postgres = try await PostgresFeedbackStore(url: configuration.postgresURL ?? "",
+                                                           maximumConnections: configuration.postgresMaximumConnections, logger: logger)
+            store = postgres
+            closeStore = { await postgres.shutdown() }
+        }
+        do {
+            let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
+                                                                 hosts: configuration.certificateHosts, store: store, logger: logger)
+            return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, jobs: store,
+                                  closeStore: closeStore, identity: identity, metrics: metrics, logger: logger, onListening: onListening)
+        } catch {
+            await closeStore()
+            throw error
+        }
     }
 
     func tlsConfiguration() throws -> TLSConfiguration {
@@ -54,7 +75,7 @@ public struct FeedbackServer: Sendable {
 
     /// The one closer of federated rounds in this process, shared by the routes and the deadline watcher.
     func roundCloser(clock: @escaping @Sendable () -> Date) -> RoundCloser {
-        RoundCloser(store: federation, settings: FederationSettings(configuration: configuration), releaseKey: identity.releaseSigningKey,
+        RoundCloser(store: federation, jobs: jobs, settings: FederationSettings(configuration: configuration), releaseKey: identity.releaseSigningKey,
                     logger: logger, now: clock)
     }
 
@@ -74,7 +95,7 @@ public struct FeedbackServer: Sendable {
                          releaseKey: identity.releaseSigningKey.publicKey,
                          tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
             .register(on: router)
-        ThresholdRoutes(store: store, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
+        ThresholdRoutes(store: store, jobs: jobs, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
                         guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
             .register(on: router)
         FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
@@ -85,7 +106,7 @@ public struct FeedbackServer: Sendable {
         ComplianceRoutes(compliance: compliance, admin: admin, kiosks: kiosks, receiptKey: identity.auditSigningKey, now: clock)
             .register(on: router)
         // The log is named after its key, which never changes, rather than after a host name, which may.
-        AuditRoutes(compliance: compliance, admin: admin, key: identity.auditSigningKey,
+        AuditRoutes(compliance: compliance, jobs: jobs, admin: admin, key: identity.auditSigningKey,
                     origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
             .register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
@@ -109,12 +130,18 @@ public struct FeedbackServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [PeriodicJob.nonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),
-                       PeriodicJob.retentionSweeper(compliance: compliance, interval: .seconds(3600), logger: logger)],
+                       PeriodicJob.retentionSweeper(compliance: compliance, jobs: jobs, interval: .seconds(3600), logger: logger)],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
             logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            await closeStore()
+            throw error
+        }
+        await closeStore()
     }
 }
 
@@ -155,10 +182,13 @@ struct PeriodicJob: Service {
         }
     }
 
-    /// Deletes outcomes whose retention has run out, at start and then every `interval`.
-    static func retentionSweeper(compliance: any ComplianceStore, interval: Duration, logger: Logger) -> PeriodicJob {
+    /// Deletes outcomes whose retention has run out, at start and then every `interval`; on
+    /// one node of a cluster at a time (the others skip their turn).
+    static func retentionSweeper(compliance: any ComplianceStore, jobs: any ClusterJobLock, interval: Duration,
+                                 logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "retention sweep", interval: interval, immediately: true, logger: logger) {
-            let erased = try await compliance.sweepRetention(now: Date())
+            guard let erased = try await jobs.exclusively(.retentionSweep, wait: false, { try await compliance.sweepRetention(now: Date()) })
+            else { return }
             if !erased.isEmpty {
                 logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
                                                             "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])

@@ -66,3 +66,6 @@ actor LocalJobLock {
         }
     }
 }
+
+/// Everything a server node needs from its store.
+public typealias ServerStore = FeedbackStore & FederationStore & ComplianceStore & ClusterJobLock

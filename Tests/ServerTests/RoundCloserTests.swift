@@ -45,7 +45,7 @@ struct RoundCloserTests {
         try Data(JSONValue.object([("pairs", .array(entries))]).serializedString.utf8).write(to: URL(fileURLWithPath: pairsPath))
         var configuration = ServerConfiguration()
         configuration.federationEvaluationPairs = pairsPath
-        let closer = RoundCloser(store: store, settings: FederationSettings(configuration: configuration),
+        let closer = RoundCloser(store: store, jobs: store, settings: FederationSettings(configuration: configuration),
                                  releaseKey: Curve25519.Signing.PrivateKey(), logger: Logger(label: "test"), now: { now })
         try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-1", createdAt: now, expiresAt: now.addingTimeInterval(60)))
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(

@@ -9,6 +9,7 @@ import Storage
 /// reviewer verifies offline with `faceloop audit verify`.
 struct AuditRoutes: Sendable {
     let compliance: any ComplianceStore
+    let jobs: any ClusterJobLock
     let admin: AdminAuthenticator
     let key: Curve25519.Signing.PrivateKey
     let origin: String
@@ -18,12 +19,8 @@ struct AuditRoutes: Sendable {
         let officer = ComplianceRoutes.officer
         router.post("/v1/audit/checkpoints") { request, _ in
             try await self.admin.require(request, roles: officer)
-            let size = try await self.compliance.auditTreeSize()
-            let tree = MerkleTree(leafHashes: try await self.compliance.auditLeafHashes(count: size).compactMap { MerkleHash(bytes: $0) })
-            let signed = try AuditCheckpoint(origin: self.origin, treeSize: tree.size, rootHash: tree.rootHash, time: self.now())
-                .signed(with: self.key)
-            let json = Self.json(signed)
-            try await self.compliance.addAuditCheckpoint(treeSize: tree.size, checkpoint: json.serialized())
+            // One checkpoint at a time across nodes, so checkpoints of one size are one signature.
+            let json = try await self.jobs.exclusively(.auditCheckpoint, wait: true) { try await self.checkpoint() } ?? .null
             return ComplianceRoutes.json(json, status: .created)
         }
         router.get("/v1/audit/checkpoints") { request, _ in
@@ -50,6 +47,15 @@ struct AuditRoutes: Sendable {
     }
 
     /// A signed checkpoint as stored and listed: the fields of its signed text and the signature.
+    private func checkpoint() async throws -> JSONValue {
+        let size = try await compliance.auditTreeSize()
+        let tree = MerkleTree(leafHashes: try await compliance.auditLeafHashes(count: size).compactMap { MerkleHash(bytes: $0) })
+        let signed = try AuditCheckpoint(origin: origin, treeSize: tree.size, rootHash: tree.rootHash, time: now()).signed(with: key)
+        let json = Self.json(signed)
+        try await compliance.addAuditCheckpoint(treeSize: tree.size, checkpoint: json.serialized())
+        return json
+    }
+
     static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
         .object([
             ("origin", .string(signed.checkpoint.origin)),

@@ -20,6 +20,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var requestTimeoutSeconds: Int = 60
     public var enrollmentTokenTTLSeconds: Int = 86_400
     public var sqlitePath: String?
+    /// `sqlite` (one node, the file in the data directory) or `postgres` (one or more nodes on
+    /// one database at `postgresURL`).
+    public var storeKind: StoreKind = .sqlite
+    public var postgresURL: String?
+    /// Connections each node keeps open to PostgreSQL at most.
+    public var postgresMaximumConnections: Int = 20
     public var logLevel: String = "info"
     /// The largest threshold move a release may make with one approval; above it, two.
     public var thresholdGuardrail: Double = 0.05
@@ -35,6 +41,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var federationGateTolerance: Double = 0
 
     public init() {}
+
+    public enum StoreKind: String, Sendable, Equatable, CaseIterable {
+        case sqlite, postgres
+    }
 
     /// The SQLite file, by default inside the data directory.
     public var resolvedSQLitePath: String {
@@ -77,8 +87,15 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.requestTimeoutSeconds = try integer(reader, "server.request-timeout-seconds", default: c.requestTimeoutSeconds, range: 1...3600)
         c.enrollmentTokenTTLSeconds = try integer(reader, "server.enrollment-token-ttl-seconds", default: c.enrollmentTokenTTLSeconds, range: 60...(30 * 86_400))
         c.sqlitePath = reader.string(forKey: "store.sqlite-path")
-        let kind = reader.string(forKey: "store.kind", default: "sqlite")
-        guard kind == "sqlite" else { throw LoadError.invalid("store.kind \(kind) is not supported by this build; use sqlite") }
+        let kind = reader.string(forKey: "store.kind", default: c.storeKind.rawValue)
+        guard let storeKind = StoreKind(rawValue: kind) else { throw LoadError.invalid("store.kind must be sqlite or postgres, got \(kind)") }
+        c.storeKind = storeKind
+        c.postgresURL = reader.string(forKey: "store.postgres-url", isSecret: true)
+        c.postgresMaximumConnections = try integer(reader, "store.postgres-max-connections", default: c.postgresMaximumConnections,
+                                                   range: 2...500)
+        if storeKind == .postgres, c.postgresURL?.isEmpty ?? true {
+            throw LoadError.invalid("store.kind postgres needs store.postgres-url (postgres://user:password@host:5432/database)")
+        }
         c.logLevel = reader.string(forKey: "log.level", default: c.logLevel)
         let guardrailText = reader.string(forKey: "thresholds.guardrail") ?? reader.double(forKey: "thresholds.guardrail").map { "\($0)" }
         if let guardrailText {

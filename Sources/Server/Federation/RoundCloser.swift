@@ -13,6 +13,7 @@ import Storage
 /// watcher never aggregate the same round twice.
 actor RoundCloser {
     let store: any FederationStore
+    let jobs: any ClusterJobLock
     let settings: FederationSettings
     let releaseKey: Curve25519.Signing.PrivateKey
     let logger: Logger
@@ -23,18 +24,24 @@ actor RoundCloser {
     /// The face module's `FaceVerifier.baseModelVersion`: the frozen backbone the adapter sits on.
     static let backbone = "dlib_face_recognition_resnet_model_v1"
 
-    init(store: any FederationStore, settings: FederationSettings, releaseKey: Curve25519.Signing.PrivateKey, logger: Logger,
+    init(store: any FederationStore, jobs: any ClusterJobLock, settings: FederationSettings, releaseKey: Curve25519.Signing.PrivateKey, logger: Logger,
          now: @escaping @Sendable () -> Date) {
         self.store = store
+        self.jobs = jobs
         self.settings = settings
         self.releaseKey = releaseKey
         self.logger = logger
         self.now = now
     }
 
-    /// Closes the round if it is still open; returns it as it is afterwards.
+    /// Closes the round if it is still open; returns it as it is afterwards. One node of a
+    /// cluster aggregates at a time; the others wait, then find the round closed.
     @discardableResult
     func close(roundID: Int, why: String) async throws -> StoredRound? {
+        try await jobs.exclusively(.roundAggregation, wait: true) { try await self.closeOnThisNode(roundID: roundID, why: why) } ?? nil
+    }
+
+    private func closeOnThisNode(roundID: Int, why: String) async throws -> StoredRound? {
         guard let round = try await store.round(id: roundID) else { return nil }
         guard round.state == .open else { return round }
         let specification = try RoundRecords.specification(of: round)

@@ -12,6 +12,7 @@ import ThresholdAPI
 /// rolled back to an earlier publication, and pulled by kiosks.
 struct ThresholdRoutes: Sendable {
     let store: any FeedbackStore
+    let jobs: any ClusterJobLock
     let admin: AdminAuthenticator
     let kiosks: KioskAuthentication
     let releaseKey: Curve25519.Signing.PrivateKey
@@ -110,6 +111,17 @@ struct ThresholdRoutes: Sendable {
         if let days = request.windowDays, !(1...3650).contains(days) {
             throw ProblemResponse(.invalidRequest, "window_days must be within 1…3650")
         }
+        // One computation at a time across nodes: each takes the next version number.
+        guard let view = try await jobs.exclusively(.thresholdComputation, wait: true, {
+            try await computeOnThisNode(request, policy: policy, by: caller)
+        }) else {
+            throw ProblemResponse(.releaseStateConflict, "another node is computing thresholds; try again")
+        }
+        return view
+    }
+
+    private func computeOnThisNode(_ request: ComputeThresholdsRequest, policy: any ThresholdPolicy,
+                                   by caller: String) async throws -> ThresholdReleaseView {
         let end = now()
         let start = request.windowDays.map { end.addingTimeInterval(-Double($0) * 86_400) }
         let outcomes = try await store.calibrationOutcomes(from: start, to: nil)

@@ -28,12 +28,19 @@ final class FaultProxy: @unchecked Sendable {
     var port: Int { channel?.localAddress?.port ?? 0 }
 
     func start(upstreamPort: Int, faults: Faults) throws {
+        try start(upstreamPorts: [upstreamPort], faults: faults)
+    }
+
+    /// With several upstreams it is also a TCP load balancer: connections go round-robin to
+    /// the upstreams, skipping any that refuse the connection (a node that died).
+    func start(upstreamPorts: [Int], faults: Faults) throws {
         let group = self.group
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { inbound in
                 let plan = self.plan(faults)
-                return ClientBootstrap(group: group).connect(host: "127.0.0.1", port: upstreamPort).flatMap { outbound in
+                let first = self.lock.withLock { self.connections }
+                return Self.connect(group: group, ports: upstreamPorts, first: first, attempt: 0).flatMap { outbound in
                     let toServer = Relay(peer: outbound, plan: plan, delay: faults.delayMilliseconds, proxy: self)
                     let toClient = Relay(peer: inbound, plan: nil, delay: faults.delayMilliseconds, proxy: self)
                     return inbound.pipeline.addHandler(toServer).flatMap { outbound.pipeline.addHandler(toClient) }
@@ -41,6 +48,17 @@ final class FaultProxy: @unchecked Sendable {
             }
             .bind(host: "127.0.0.1", port: 0).wait()
     }
+
+    private static func connect(group: MultiThreadedEventLoopGroup, ports: [Int], first: Int, attempt: Int) -> EventLoopFuture<any Channel> {
+        let port = ports[(first + attempt) % ports.count]
+        return ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).flatMapError { error in
+            guard attempt + 1 < ports.count else { return group.next().makeFailedFuture(error) }
+            return connect(group: group, ports: ports, first: first, attempt: attempt + 1)
+        }
+    }
+
+    /// No faults: a plain relay (a load balancer in front of several nodes).
+    static let faithful = Faults(delayMilliseconds: 0...0, cutProbability: 0, resetProbability: 0)
 
     func stop() {
         try? channel?.close().wait()
