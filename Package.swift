@@ -165,7 +165,7 @@ let package = Package(
             name: "faceloop",
             dependencies: [
                 "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Storage", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports",
             ],
