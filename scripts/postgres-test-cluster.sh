@@ -15,7 +15,8 @@ if [[ $(id -u) -eq 0 ]]; then as_owner=(runuser -u postgres --); fi
 
 case "${1:-}" in
 start)
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/faceloop-pg.XXXXXX")
+  # Under /tmp even when TMPDIR is private: as root the cluster runs as the postgres user.
+  dir=$(mktemp -d /tmp/faceloop-pg.XXXXXX)
   chmod 700 "$dir"
   if [[ $(id -u) -eq 0 ]]; then chown postgres:postgres "$dir"; fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

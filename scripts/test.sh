@@ -9,6 +9,12 @@ scripts/fetch-models.sh
 # OpenBLAS does not recognise every Xeon and then falls back to a slow generic kernel.
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+# The storage suite runs against SQLite and PostgreSQL: a throwaway cluster on 127.0.0.1,
+# removed when the tests end (or give FACELOOP_TEST_POSTGRES_URL to use your own).
+if [[ -z "${FACELOOP_TEST_POSTGRES_URL:-}" ]]; then
+  eval "$(scripts/postgres-test-cluster.sh start)"
+  trap 'scripts/postgres-test-cluster.sh stop "$FACELOOP_TEST_PGDATA"' EXIT
+fi
 swift test "$@"
 # Bounded robustness passes (longer runs: docs/reliability.md).
 scripts/fuzz.sh "${FACELOOP_FUZZ_SECONDS:-20}"
