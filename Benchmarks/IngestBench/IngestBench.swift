@@ -9,8 +9,10 @@ import NIOCore
 import NIOSSL
 import Storage
 
-/// Measures accepted events per second: straight into the SQLite store, and through the real
-/// server over mutual TLS with signed batches from several concurrent kiosks.
+/// Measures accepted events per second: straight into the store, and through the real server
+/// over mutual TLS with signed batches from several concurrent kiosks — on SQLite, or on
+/// PostgreSQL with one or more server nodes (kiosks spread evenly over the nodes, as a TCP
+/// load balancer would).
 @main
 struct IngestBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingest-bench",
@@ -21,6 +23,12 @@ struct IngestBench: AsyncParsableCommand {
     @Option(name: .customLong("batches"), help: "Batches per kiosk.") var batchesPerKiosk = 50
     @Option(name: .customLong("batch-size"), help: "Outcomes per batch.") var batchSize = 100
     @Option(name: .customLong("connections-per-kiosk"), help: "Requests in flight per kiosk.") var inFlight = 1
+    @Option(name: .customLong("postgres-url"), help: "An empty PostgreSQL database; without it the store is SQLite.") var postgresURL: String?
+    @Option(help: "Server nodes (PostgreSQL only).") var nodes = 1
+
+    func validate() throws {
+        guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
+    }
 
     func run() async throws {
         let root = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-bench-\(UUID().uuidString.prefix(8))")
@@ -30,7 +38,15 @@ struct IngestBench: AsyncParsableCommand {
         let batchSize = self.batchSize, batchesPerKiosk = self.batchesPerKiosk, inFlight = self.inFlight
 
         // 1. The store alone: the same rows, no HTTP, TLS, signature or schema work.
-        let store = try SQLiteFeedbackStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
+        let store: any FeedbackStore & ComplianceStore
+        var closeStore: () async -> Void = {}
+        if let postgresURL {
+            let postgres = try await PostgresFeedbackStore(url: postgresURL)
+            store = postgres
+            closeStore = { await postgres.shutdown() }
+        } else {
+            store = try SQLiteFeedbackStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
+        }
         try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-0", createdAt: Date(), expiresAt: Date().addingTimeInterval(60)))
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
             deviceID: "kiosk-0", signingKey: Data(count: 32), certificateDER: Data([0x30, 0]), certificateFingerprint: "f",
@@ -41,18 +57,32 @@ struct IngestBench: AsyncParsableCommand {
         for batch in directBatches { _ = try await store.storeBatch(batch) }
         let directSeconds = Self.seconds(ContinuousClock.now - directStart)
         let directRate = Double(total * batchSize) / directSeconds
+        await closeStore()
 
-        // 2. The real server over mutual TLS.
-        let dataDirectory = (root as NSString).appendingPathComponent("server")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: server)
-        process.arguments = ["--data-dir", dataDirectory, "--port", "0", "--log-level", "error"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        defer { process.terminate(); process.waitUntilExit() }
-        let port = try Self.waitForPort(out)
-        let baseURL = "https://127.0.0.1:\(port)"
+        // 2. The real server over mutual TLS; node 1 makes the keys, the others run with copies.
+        let dataDirectory = (root as NSString).appendingPathComponent("server-1")
+        var environment = ProcessInfo.processInfo.environment
+        if let postgresURL {
+            environment["FACELOOP_STORE_KIND"] = "postgres"
+            environment["FACELOOP_STORE_POSTGRES_URL"] = postgresURL
+        }
+        var processes: [Process] = []
+        defer { for process in processes { process.terminate(); process.waitUntilExit() } }
+        var nodeURLs: [String] = []
+        for node in 1...nodes {
+            let directory = (root as NSString).appendingPathComponent("server-\(node)")
+            if node > 1 { try FileManager.default.copyItem(atPath: dataDirectory, toPath: directory) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: server)
+            process.arguments = ["--data-dir", directory, "--port", "0", "--log-level", "error"]
+            process.environment = environment
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            processes.append(process)
+            nodeURLs.append("https://127.0.0.1:\(try Self.waitForPort(out))")
+        }
+        let baseURL = nodeURLs[0]
         let caPEM = try String(contentsOfFile: (dataDirectory as NSString).appendingPathComponent("ca.crt"), encoding: .utf8)
         let adminToken = try String(contentsOfFile: (dataDirectory as NSString).appendingPathComponent("admin.token"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -79,6 +109,7 @@ struct IngestBench: AsyncParsableCommand {
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for (index, kiosk) in enrolled.enumerated() {
                 let kioskBodies = bodies[index]
+                let baseURL = nodeURLs[index % nodeURLs.count]
                 group.addTask {
                     let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                             configuration: try Self.tls(caPEM: caPEM, identity: (kiosk.2, kiosk.1.tlsKey.pemRepresentation)))
@@ -107,8 +138,10 @@ struct IngestBench: AsyncParsableCommand {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
         let tlsRate = Double(total * batchSize) / seconds
-        print("| store only (SQLite, WAL, synchronous=FULL) | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
-        print("| server over mutual TLS, \(kiosks) kiosks × \(inFlight) in flight | \(total) × \(batchSize) | \(Int(tlsRate)) events/s (\(Int(Double(total) / seconds)) batches/s) | \(String(format: "%.1f", percentile(0.5))) ms | \(String(format: "%.1f", percentile(0.99))) ms |")
+        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" : "PostgreSQL"
+        let servers = nodes == 1 ? "server" : "\(nodes) server nodes"
+        print("| store only (\(backEnd)) | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
+        print("| \(servers) on \(postgresURL == nil ? "SQLite" : "PostgreSQL") over mutual TLS, \(kiosks) kiosks × \(inFlight) in flight | \(total) × \(batchSize) | \(Int(tlsRate)) events/s (\(Int(Double(total) / seconds)) batches/s) | \(String(format: "%.1f", percentile(0.5))) ms | \(String(format: "%.1f", percentile(0.99))) ms |")
     }
 
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }

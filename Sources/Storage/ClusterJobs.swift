@@ -29,6 +29,17 @@ public protocol ClusterJobLock: Sendable {
     func exclusively<Value: Sendable>(_ job: ClusterJob, wait: Bool, _ body: @Sendable () async throws -> Value) async throws -> Value?
 }
 
+extension ClusterJobLock {
+    /// Waits until no other node runs `job` (up to `ClusterJobPolicy.longestWait`), then runs
+    /// `body`: for jobs someone asked for and waits on.
+    public func afterWaiting<Value: Sendable>(for job: ClusterJob, _ body: @Sendable () async throws -> Value) async throws -> Value {
+        guard let value = try await exclusively(job, wait: true, body) else {
+            throw ClusterJobError.busy(job, waited: ClusterJobPolicy.longestWait)
+        }
+        return value
+    }
+}
+
 public enum ClusterJobPolicy {
     public static let longestWait: Duration = .seconds(120)
     static let retryInterval: Duration = .milliseconds(50)

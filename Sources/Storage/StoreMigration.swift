@@ -84,7 +84,7 @@ public enum StoreMigration {
             let sourceRows = try await source.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
             var offset = 0
             while offset < sourceRows {
-                let page = try await source.pool.read { db in
+                let page = try source.pool.read { db in
                     try Row.fetchAll(db, sql: """
                         SELECT \(columns.map(\.name).joined(separator: ", ")) FROM \(table) ORDER BY \(order) LIMIT ? OFFSET ?
                         """, arguments: [pageSize, offset])

@@ -15,6 +15,17 @@ struct ServerConfigurationTests {
         #expect(c.resolvedSQLitePath == "data/faceloop.sqlite")
     }
 
+    @Test("the PostgreSQL back end is chosen with its URL")
+    func postgres() async throws {
+        let c = try await ServerConfiguration.load(file: Self.exampleFile, overrides: [:], environment: [
+            "FACELOOP_STORE_KIND": "postgres", "FACELOOP_STORE_POSTGRES_URL": "postgres://faceloop@db.example:5432/faceloop",
+            "FACELOOP_STORE_POSTGRES_MAX_CONNECTIONS": "40",
+        ])
+        #expect(c.storeKind == .postgres)
+        #expect(c.postgresURL == "postgres://faceloop@db.example:5432/faceloop")
+        #expect(c.postgresMaximumConnections == 40)
+    }
+
     @Test("the example file loads; environment beats file; flags beat environment")
     func layering() async throws {
         let fromFile = try await ServerConfiguration.load(file: Self.exampleFile, overrides: [:], environment: [:])
@@ -32,7 +43,8 @@ struct ServerConfigurationTests {
 
     @Test("bad values are refused with the key named", arguments: [
         ["FACELOOP_SERVER_PORT": "eighty"], ["FACELOOP_SERVER_PORT": "70000"], ["FACELOOP_STORE_KIND": "oracle"],
-        ["FACELOOP_SERVER_MAX_BODY_BYTES": "10"],
+        ["FACELOOP_SERVER_MAX_BODY_BYTES": "10"], ["FACELOOP_STORE_KIND": "postgres"],
+        ["FACELOOP_STORE_KIND": "postgres", "FACELOOP_STORE_POSTGRES_URL": "postgres://f@db/f", "FACELOOP_STORE_POSTGRES_MAX_CONNECTIONS": "1"],
     ])
     func refusals(environment: [String: String]) async {
         await #expect(throws: ServerConfiguration.LoadError.self) {

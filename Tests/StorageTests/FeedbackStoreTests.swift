@@ -271,3 +271,19 @@ struct FeedbackStoreTests {
         #expect(try entries.map { try AuditEntry(entryBytes: $0).index } == Array(0..<(before + 40)))
     }
 }
+
+@Suite("PostgreSQL connection settings")
+struct PostgresURLTests {
+    @Test("a malformed URL is refused before any connection, naming what is wrong",
+          arguments: [("mysql://u@h/db", "expected postgres://"), ("postgres://h:5432/db", "no user name"),
+                      ("postgres://u@h:5432/", "no database name"), ("postgres://u@h/db?sslmode=verify-full", "sslmode verify-full")])
+    func refused(url: String, reason: String) async {
+        do {
+            let store = try await PostgresFeedbackStore(url: url)
+            await store.shutdown()
+            Issue.record("\(url) was accepted")
+        } catch {
+            #expect("\(error)".contains(reason), "\(error)")
+        }
+    }
+}

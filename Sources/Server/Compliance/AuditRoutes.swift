@@ -20,7 +20,7 @@ struct AuditRoutes: Sendable {
         router.post("/v1/audit/checkpoints") { request, _ in
             try await self.admin.require(request, roles: officer)
             // One checkpoint at a time across nodes, so checkpoints of one size are one signature.
-            let json = try await self.jobs.exclusively(.auditCheckpoint, wait: true) { try await self.checkpoint() } ?? .null
+            let json = try await self.jobs.afterWaiting(for: .auditCheckpoint) { try await self.checkpoint() }
             return ComplianceRoutes.json(json, status: .created)
         }
         router.get("/v1/audit/checkpoints") { request, _ in

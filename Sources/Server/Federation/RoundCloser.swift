@@ -38,7 +38,7 @@ actor RoundCloser {
     /// cluster aggregates at a time; the others wait, then find the round closed.
     @discardableResult
     func close(roundID: Int, why: String) async throws -> StoredRound? {
-        try await jobs.exclusively(.roundAggregation, wait: true) { try await self.closeOnThisNode(roundID: roundID, why: why) } ?? nil
+        try await jobs.afterWaiting(for: .roundAggregation) { try await self.closeOnThisNode(roundID: roundID, why: why) }
     }
 
     private func closeOnThisNode(roundID: Int, why: String) async throws -> StoredRound? {

@@ -13,7 +13,6 @@ struct ModelRoutes: Sendable {
     let kiosks: KioskAuthentication
 
     func register(on router: Router<FeedbackRequestContext>) {
-        let engineer: Set<String> = ["engineer"]
         let reviewers: Set<String> = ["engineer", "compliance"]
         router.get("/v1/models/releases") { request, _ in
             try await self.admin.require(request, roles: reviewers)

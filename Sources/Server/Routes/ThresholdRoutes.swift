@@ -112,12 +112,9 @@ struct ThresholdRoutes: Sendable {
             throw ProblemResponse(.invalidRequest, "window_days must be within 1…3650")
         }
         // One computation at a time across nodes: each takes the next version number.
-        guard let view = try await jobs.exclusively(.thresholdComputation, wait: true, {
+        return try await jobs.afterWaiting(for: .thresholdComputation) {
             try await computeOnThisNode(request, policy: policy, by: caller)
-        }) else {
-            throw ProblemResponse(.releaseStateConflict, "another node is computing thresholds; try again")
         }
-        return view
     }
 
     private func computeOnThisNode(_ request: ComputeThresholdsRequest, policy: any ThresholdPolicy,

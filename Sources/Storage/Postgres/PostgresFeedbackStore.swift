@@ -31,7 +31,8 @@ public final class PostgresFeedbackStore: FeedbackStore {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        runner = Task { await client.run() }
+        // Immediate, so the pool counts as running before the first lease below.
+        runner = Task.immediate { await client.run() }
         do {
             try await migrate()
         } catch {
