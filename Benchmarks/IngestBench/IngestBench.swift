@@ -24,10 +24,15 @@ struct IngestBench: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Outcomes per batch.") var batchSize = 100
     @Option(name: .customLong("connections-per-kiosk"), help: "Requests in flight per kiosk.") var inFlight = 1
     @Option(name: .customLong("postgres-url"), help: "An empty PostgreSQL database; without it the store is SQLite.") var postgresURL: String?
+    @Option(name: .customLong("postgres-direct-url"), help: "Another empty database, for the store-only run on PostgreSQL.")
+    var postgresDirectURL: String?
     @Option(help: "Server nodes (PostgreSQL only).") var nodes = 1
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
+        guard (postgresURL == nil) == (postgresDirectURL == nil) else {
+            throw ValidationError("give --postgres-url and --postgres-direct-url together: both runs start from an empty database")
+        }
     }
 
     func run() async throws {
@@ -40,8 +45,8 @@ struct IngestBench: AsyncParsableCommand {
         // 1. The store alone: the same rows, no HTTP, TLS, signature or schema work.
         let store: any FeedbackStore & ComplianceStore
         var closeStore: () async -> Void = {}
-        if let postgresURL {
-            let postgres = try await PostgresFeedbackStore(url: postgresURL)
+        if let postgresDirectURL {
+            let postgres = try await PostgresFeedbackStore(url: postgresDirectURL)
             store = postgres
             closeStore = { await postgres.shutdown() }
         } else {

@@ -29,5 +29,5 @@ args=(--server "$bin/faceloop-server" --kiosks "$kiosks" --batches "$batches" --
 echo "| run | batches × outcomes | events/s | p50 | p99 |"
 echo "|---|---|---|---|---|"
 "$bin/ingest-bench" "${args[@]}"
-"$bin/ingest-bench" "${args[@]}" --postgres-url "$(fresh_database one)" --nodes 1
-"$bin/ingest-bench" "${args[@]}" --postgres-url "$(fresh_database three)" --nodes 3
+"$bin/ingest-bench" "${args[@]}" --postgres-url "$(fresh_database one)" --postgres-direct-url "$(fresh_database one_direct)" --nodes 1
+"$bin/ingest-bench" "${args[@]}" --postgres-url "$(fresh_database three)" --postgres-direct-url "$(fresh_database three_direct)" --nodes 3

@@ -116,18 +116,24 @@ extension PostgresFeedbackStore: ComplianceStore {
     static func recordConsentEvent(_ event: ConsentEvent, deviceID: String, batchID: String, receivedAt: Date,
                                    in sql: SQLConnection) async throws -> BatchReceipt.RefusedEvent? {
         let eventID = event.eventID.uuidString.lowercased()
-        guard try await !sql.exists("SELECT 1 FROM consent_events WHERE event_id = ?", eventID) else {
-            throw Abort.result(.duplicateEvent(event.eventID))
-        }
-        let hashes = try await sql.fetchAll("SELECT sha256 FROM consent_texts WHERE purpose = ? AND version = ?",
+        let textKey = event.purpose + "\u{0}" + event.textVersion
+        let hashes: [String]
+        if let known = sql.memo.consentTextHashes[textKey] {
+            hashes = known
+        } else {
+            hashes = try await sql.fetchAll("SELECT sha256 FROM consent_texts WHERE purpose = ? AND version = ?",
                                             event.purpose, event.textVersion).map { try $0("sha256", as: String.self) }
+            sql.memo.consentTextHashes[textKey] = hashes
+        }
         let refusal = StoreAuditDetails.consentRefusal(event, registeredHashes: hashes)
-        try await sql.execute("""
+        guard try await sql.changes("""
             INSERT INTO consent_events (event_id, device_id, batch_id, site, subject_pseudonym, purpose, kind, method, occurred_at,
                                         received_at, text_version, text_sha256, refusal)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
             """, eventID, deviceID, batchID, event.site, event.pseudonym, event.purpose, event.kind.rawValue, event.method.rawValue,
-                              event.occurredAt, receivedAt, event.textVersion, event.textSHA256, refusal?.reason)
+                              event.occurredAt, receivedAt, event.textVersion, event.textSHA256, refusal?.reason) == 1 else {
+            throw Abort.result(.duplicateEvent(event.eventID))
+        }
         try await appendAudit(kind: .consentEvent, actor: "device:\(deviceID)",
                               details: StoreAuditDetails.consentEvent(event, eventID: eventID, deviceID: deviceID, refusal: refusal?.reason),
                               at: receivedAt, in: sql)
@@ -179,7 +185,7 @@ extension PostgresFeedbackStore: ComplianceStore {
 
     /// Deletes the subject's outcomes held for `purpose` (optionally only those attempted
     /// before `attemptedBefore`), drops the signed bodies of the batches that carried them,
-    /// and records and logs the erasure. The caller holds the consent lock exclusively.
+    /// and records and logs the erasure.
     static func erase(pseudonym: String, purpose: Purpose, cause: ErasureRecord.Cause, trigger: String?, requestedAt: Date,
                       actor: String, at time: Date, attemptedBefore: Date? = nil, jurisdiction: String? = nil,
                       in sql: SQLConnection) async throws -> ErasureRecord {
@@ -248,8 +254,10 @@ extension PostgresFeedbackStore: ComplianceStore {
         """
 
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
+        // No consent lock: an outcome committed meanwhile with an attempt past its retention
+        // (a kiosk long offline) is not missed for good, only until the next sweep, and
+        // holding the lock would stall every upload for the length of the sweep.
         try await write { sql in
-            try await AdvisoryLock.consent(exclusive: true, in: sql)
             var records: [ErasureRecord] = []
             for (jurisdiction, cutoff, biometricLaw) in try await Self.retentionCutoffs(now: now, in: sql) {
                 var due = Dictionary(uniqueKeysWithValues: try await sql.fetchAll("""
@@ -421,15 +429,34 @@ extension PostgresFeedbackStore: ComplianceStore {
     // MARK: Audit log
 
     /// Appends in the caller's transaction, so the log and the change it records commit
-    /// together. The lock makes every node's appends one gap-free sequence: the next index is
-    /// read only once the previous appender has committed or rolled back.
+    /// together. The entries are written when the transaction is about to commit (see
+    /// `flushAudit`), so that the audit log's lock is held for the last moments only.
     static func appendAudit(kind: AuditEntry.Kind, actor: String, details: JSONValue, at time: Date, in sql: SQLConnection) async throws {
-        try await sql.execute("SELECT pg_advisory_xact_lock(?)", AdvisoryLock.auditLog)
-        let index = try await sql.scalar(Int.self, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries") ?? 0
         guard case let .object(members) = details else { throw ComplianceStoreError.auditDetailsNotAnObject }
-        let bytes = try AuditEntry(index: index, time: time, kind: kind, actor: actor, details: members).entryBytes
-        try await sql.execute("INSERT INTO audit_entries (idx, entry, leaf_hash) VALUES (?, ?, ?)",
-                              index, bytes, MerkleTree.leafHash(bytes).bytes)
+        sql.memo.pendingAudit.append(.init(kind: kind, actor: actor, details: members, time: time))
+    }
+
+    /// Writes the transaction's audit entries under the log's lock, which makes every node's
+    /// appends one gap-free sequence: the next index is read only once the previous appender
+    /// has committed or rolled back, and the lock is held until this transaction commits.
+    static func flushAudit(in sql: SQLConnection) async throws {
+        let pending = sql.memo.pendingAudit
+        guard !pending.isEmpty else { return }
+        sql.memo.pendingAudit = []
+        try await sql.execute("SELECT pg_advisory_xact_lock(?)", AdvisoryLock.auditLog)
+        let first = try await sql.scalar(Int.self, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries") ?? 0
+        // At most 65,535 parameters per statement: a large retention sweep goes in slices.
+        for start in stride(from: 0, to: pending.count, by: 10_000) {
+            let slice = pending[start..<min(start + 10_000, pending.count)]
+            var arguments: [any SQLArgumentConvertible] = []
+            for (offset, append) in zip(start..., slice) {
+                let bytes = try AuditEntry(index: first + offset, time: append.time, kind: append.kind, actor: append.actor,
+                                           details: append.details).entryBytes
+                arguments += [first + offset, bytes, MerkleTree.leafHash(bytes).bytes]
+            }
+            try await sql.execute("INSERT INTO audit_entries (idx, entry, leaf_hash) VALUES "
+                                  + Array(repeating: "(?, ?, ?)", count: slice.count).joined(separator: ", "), arguments: arguments)
+        }
     }
 
     public func appendAudit(kind: String, actor: String, details: JSONValue, at time: Date) async throws {

@@ -100,6 +100,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
                     try await sql.execute(begin)
                     do {
                         let value = try await body(sql)
+                        try await Self.flushAudit(in: sql)
                         try await sql.execute("COMMIT")
                         return value
                     } catch {

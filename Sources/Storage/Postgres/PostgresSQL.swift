@@ -1,3 +1,5 @@
+import AuditLog
+import Feedback
 import Foundation
 import Logging
 import NIOCore
@@ -105,10 +107,26 @@ struct SQLRow {
     }
 }
 
+/// What one transaction has learned so far and need not ask the database again.
+final class TransactionMemo {
+    struct AuditAppend {
+        var kind: AuditEntry.Kind
+        var actor: String
+        var details: [(key: String, value: JSONValue)]
+        var time: Date
+    }
+
+    /// Audit entries to append just before this transaction commits.
+    var pendingAudit: [AuditAppend] = []
+    /// SHA-256s of the registered consent texts, by purpose and version.
+    var consentTextHashes: [String: [String]] = [:]
+}
+
 /// One connection inside a transaction (or outside one, for reads).
 struct SQLConnection {
     let connection: PostgresConnection
     let logger: Logger
+    let memo = TransactionMemo()
 
     func execute(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws {
         try await execute(sql, arguments: arguments)
