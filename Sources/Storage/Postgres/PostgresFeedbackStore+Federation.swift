@@ -45,7 +45,7 @@ extension PostgresFeedbackStore: FederationStore {
     }
 
     public func openRound() async throws -> StoredRound? {
-        try await read { sql in
+        try await single { sql in
             try await sql.fetchOne("SELECT \(Self.roundColumns) FROM federation_rounds r WHERE state = 'open'").map(Self.round(from:))
         }
     }

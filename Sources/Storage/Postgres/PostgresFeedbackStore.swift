@@ -90,6 +90,11 @@ public final class PostgresFeedbackStore: FeedbackStore {
         try await transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
+    /// One statement is its own transaction: no BEGIN and COMMIT round trips on hot reads.
+    func single<Value: Sendable>(_ body: (SQLConnection) async throws -> Value) async throws -> Value {
+        try await client.withConnection { connection in try await body(SQLConnection(connection: connection, logger: logger)) }
+    }
+
     private func transaction<Value: Sendable>(begin: String, _ body: (SQLConnection) async throws -> Value) async throws -> Value {
         var attempt = 0
         while true {
@@ -164,7 +169,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
     }
 
     private func deviceRecord(where condition: String, _ value: String) async throws -> DeviceRecord? {
-        try await read { sql in
+        try await single { sql in
             guard let row = try await sql.fetchOne("""
                 SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after FROM devices WHERE \(condition)
                 """, value) else { return nil }
@@ -246,7 +251,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
     }
 
     public func apiToken(sha256: String) async throws -> APITokenRecord? {
-        try await read { sql in
+        try await single { sql in
             try await sql.fetchOne("SELECT role, label FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL", sha256)
                 .map { APITokenRecord(role: try $0("role"), label: try $0("label")) }
         }
