@@ -1,5 +1,4 @@
 import Compliance
-import Crypto
 import Feedback
 import Foundation
 import GRDB
