@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Wire types, canonical bytes, HTTP message signatures, problem types.
@@ -93,10 +94,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // HTML pages and SVG charts for engineers and compliance officers: rendering only, no I/O.
+        .target(
+            name: "WebPages",
+            dependencies: ["Calibration", .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Server",
             dependencies: [
                 "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance", "AuditLog",
+                "WebPages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -247,6 +256,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
+        .testTarget(name: "WebPagesTests", dependencies: ["WebPages"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
