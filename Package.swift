@@ -256,7 +256,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
-        .testTarget(name: "WebPagesTests", dependencies: ["WebPages"], swiftSettings: strictSettings),
+        .testTarget(name: "WebPagesTests", dependencies: ["WebPages", .product(name: "Crypto", package: "swift-crypto")],
+                    swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],

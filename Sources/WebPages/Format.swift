@@ -8,6 +8,12 @@ public enum Format {
         trimmed(String(format: "%.6f", value))
     }
 
+    /// An axis tick: two decimals, always, so the ticks line up.
+    public static func axis(_ value: Double) -> String {
+        let text = String(format: "%.2f", value)
+        return text == "-0.00" ? "0.00" : text
+    }
+
     /// A plain decimal with up to four places: ε, δ multipliers, norms.
     public static func decimal(_ value: Double) -> String {
         guard value.isFinite else { return value.isNaN ? "n/a" : (value > 0 ? "∞" : "-∞") }

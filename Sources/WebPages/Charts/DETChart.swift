@@ -31,13 +31,18 @@ public struct DETChart: Sendable {
         self.markers = markers
     }
 
-    /// Plot coordinates of a rate; rates outside 0.01 %…50 % are clipped at the frame.
+    /// Plot coordinates of a rate. Rates outside 0.01 %…50 % are pinned to the frame rather
+    /// than cut off: with few attempts a rate of 0 is common, and the curve should still show.
     static func x(_ rate: Double) -> Double {
-        left + (ErrorRates.normalDeviate(rate) - lowDeviate) / (highDeviate - lowDeviate) * side
+        left + position(rate) * side
     }
 
     static func y(_ rate: Double) -> Double {
-        top + side - (ErrorRates.normalDeviate(rate) - lowDeviate) / (highDeviate - lowDeviate) * side
+        top + side - position(rate) * side
+    }
+
+    private static func position(_ rate: Double) -> Double {
+        min(1, max(0, (ErrorRates.normalDeviate(rate) - lowDeviate) / (highDeviate - lowDeviate)))
     }
 
     /// The curve's vertices, with consecutive ones that land on the same hundredth of a
@@ -55,7 +60,6 @@ public struct DETChart: Sendable {
         var out = SVGWriter(width: Self.width, height: Self.height + 40, label: title)
         let n = SVGWriter.number
         let bottom = Self.top + Self.side, right = Self.left + Self.side
-        out.add("<defs><clipPath id=\"det-frame\"><rect x=\"\(n(Self.left))\" y=\"\(n(Self.top))\" width=\"\(n(Self.side))\" height=\"\(n(Self.side))\"/></clipPath></defs>")
         for (tick, label) in zip(Self.ticks, Self.tickLabels) {
             let x = Self.x(tick), y = Self.y(tick)
             out.add("<line x1=\"\(n(x))\" y1=\"\(n(Self.top))\" x2=\"\(n(x))\" y2=\"\(n(bottom))\" stroke=\"#e2e2e2\"/>")
@@ -66,9 +70,9 @@ public struct DETChart: Sendable {
         // Where FMR = FNMR: the equal error rate lies on this diagonal.
         out.add("<line x1=\"\(n(Self.left))\" y1=\"\(n(bottom))\" x2=\"\(n(right))\" y2=\"\(n(Self.top))\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>")
         out.add("<rect x=\"\(n(Self.left))\" y=\"\(n(Self.top))\" width=\"\(n(Self.side))\" height=\"\(n(Self.side))\" fill=\"none\" stroke=\"#555\"/>")
-        out.add("<polyline class=\"curve\" clip-path=\"url(#det-frame)\" fill=\"none\" stroke=\"#1f4e99\" stroke-width=\"1.5\" points=\"\(polylinePoints().joined(separator: " "))\"/>")
+        out.add("<polyline class=\"curve\" fill=\"none\" stroke=\"#1f4e99\" stroke-width=\"1.5\" points=\"\(polylinePoints().joined(separator: " "))\"/>")
         for marker in markers {
-            out.add("<circle class=\"threshold\" data-kind=\"\(marker.kind.rawValue)\" clip-path=\"url(#det-frame)\" cx=\"\(n(Self.x(marker.falseMatchRate)))\" "
+            out.add("<circle class=\"threshold\" data-kind=\"\(marker.kind.rawValue)\" cx=\"\(n(Self.x(marker.falseMatchRate)))\" "
                     + "cy=\"\(n(Self.y(marker.falseNonMatchRate)))\" r=\"5\" fill=\"\(marker.color)\" stroke=\"white\"/>")
         }
         out.add("<text x=\"\(n(Self.left + Self.side / 2))\" y=\"\(n(bottom + 30))\" text-anchor=\"middle\">false match rate</text>")

@@ -16,7 +16,7 @@ public struct ScoreHistogramChart: Sendable {
     }
 
     static let width = 480.0, height = 220.0
-    static let left = 44.0, right = 12.0, top = 12.0, bottom = 40.0
+    static let left = 44.0, right = 24.0, top = 12.0, bottom = 40.0
 
     public var title: String
     public var lowerBound: Double
@@ -77,7 +77,7 @@ public struct ScoreHistogramChart: Sendable {
             let score = lowerBound + (upperBound - lowerBound) * Double(step) / 4
             let x = x(score)
             out.add("<line x1=\"\(n(x))\" y1=\"\(n(baseline))\" x2=\"\(n(x))\" y2=\"\(n(baseline + 4))\" stroke=\"#555\"/>")
-            out.add("<text x=\"\(n(x))\" y=\"\(n(baseline + 16))\" text-anchor=\"middle\">\(SVGWriter.escape(Format.score(score)))</text>")
+            out.add("<text x=\"\(n(x))\" y=\"\(n(baseline + 16))\" text-anchor=\"middle\">\(SVGWriter.escape(Format.axis(score)))</text>")
         }
         out.add("<text x=\"\(n(Self.left + plotWidth / 2))\" y=\"\(n(Self.height - 6))\" text-anchor=\"middle\">similarity score</text>")
         out.add("<text x=\"\(n(Self.left - 6))\" y=\"\(n(Self.top + 10))\" text-anchor=\"end\">\(SVGWriter.escape(Format.percent(peak)))</text>")
