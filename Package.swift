@@ -279,7 +279,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess",
+                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "WebPages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
