@@ -138,18 +138,6 @@ enum Templates {
         {{#valid}}<p class="valid">{{summary}}</p>{{/valid}}
         {{^valid}}<p class="error">The check failed:</p><ul>{{#failures}}<li>{{.}}</li>{{/failures}}</ul>{{/valid}}
         </section>{{/verification}}
-        {{#filter}}<h2>Consent records</h2>
-        <form class="filters" method="get" action="/ui/compliance">
-        <label>subject pseudonym<input name="subject" value="{{subject}}" size="20"></label>
-        <label>site<input name="site" value="{{site}}" size="12"></label>
-        <label>purpose<select name="purpose"><option value="">any</option>{{#purposes}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/purposes}}</select></label>
-        <label>from (RFC 3339)<input name="from" value="{{from}}" size="20"></label>
-        <label>to (RFC 3339)<input name="to" value="{{to}}" size="20"></label>
-        <button type="submit" id="apply-filters">Filter</button></form>{{/filter}}
-        <p><span data-field="consent-count">{{consentTotal}}</span> records match{{#consentTruncated}}; the first {{consentShown}} are shown{{/consentTruncated}}.</p>
-        <table id="consent-records"><thead><tr><th>occurred</th><th>subject</th><th>purpose</th><th>kind</th><th>site</th><th>kiosk</th><th>text</th><th>refused</th></tr></thead><tbody>
-        {{#consentRecords}}<tr><td>{{occurred}}</td><td><code>{{subject}}</code></td><td>{{purpose}}</td><td>{{kind}}</td><td>{{site}}</td><td>{{device}}</td><td>{{textVersion}}</td><td>{{refusal}}</td></tr>{{/consentRecords}}
-        </tbody></table>
         <h2>Withdrawals</h2>
         <table id="withdrawals"><thead><tr><th>subject</th><th>purpose</th><th>withdrawn</th><th>erased</th><th class="n">time to erasure</th><th class="n">processed after</th></tr></thead><tbody>
         {{#withdrawals}}<tr><td><code>{{subject}}</code></td><td>{{purpose}}</td><td>{{withdrawn}}</td><td>{{erased}}</td><td class="n" data-field="time-to-erasure">{{timeToErasure}}</td><td class="n" data-field="processed-after">{{processedAfter}}</td></tr>{{/withdrawals}}
@@ -170,6 +158,18 @@ enum Templates {
         {{#checkpoints}}<tr data-tree-size="{{treeSize}}"><td class="n">{{treeSize}}</td><td><code>{{rootHash}}</code></td><td>{{timestamp}}</td>
         <td><form class="inline" method="post" action="/ui/compliance/checkpoints/{{treeSize}}/verify"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="verify">Verify</button></form></td></tr>{{/checkpoints}}
         {{^checkpoints}}<tr><td colspan="4" class="muted">No checkpoint has been signed (<code>faceloop audit checkpoint</code>).</td></tr>{{/checkpoints}}
+        </tbody></table>
+        {{#filter}}<h2>Consent records</h2>
+        <form class="filters" method="get" action="/ui/compliance">
+        <label>subject pseudonym<input name="subject" value="{{subject}}" size="20"></label>
+        <label>site<input name="site" value="{{site}}" size="12"></label>
+        <label>purpose<select name="purpose"><option value="">any</option>{{#purposes}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{value}}</option>{{/purposes}}</select></label>
+        <label>from (RFC 3339)<input name="from" value="{{from}}" size="20"></label>
+        <label>to (RFC 3339)<input name="to" value="{{to}}" size="20"></label>
+        <button type="submit" id="apply-filters">Filter</button></form>{{/filter}}
+        <p><span data-field="consent-count">{{consentTotal}}</span> records match{{#consentTruncated}}; the first {{consentShown}} are shown{{/consentTruncated}}.</p>
+        <table id="consent-records"><thead><tr><th>occurred</th><th>subject</th><th>purpose</th><th>kind</th><th>site</th><th>kiosk</th><th>text</th><th>refused</th></tr></thead><tbody>
+        {{#consentRecords}}<tr><td>{{occurred}}</td><td><code>{{subject}}</code></td><td>{{purpose}}</td><td>{{kind}}</td><td>{{site}}</td><td>{{device}}</td><td>{{textVersion}}</td><td>{{refusal}}</td></tr>{{/consentRecords}}
         </tbody></table>
         {{/page}}
         """

@@ -120,16 +120,27 @@ extension EndToEnd {
         func signIn(_ token: String) async throws {
             try await browser.open(baseURL + "/ui/sign-in")
             try await browser.type(token, into: try await browser.element("#token"))
-            try await browser.click(try await browser.element("#sign-in"))
+            try await submit("#sign-in")
         }
 
         func signOut() async throws {
-            try await browser.click(try await browser.element("header form button"))
+            try await submit("header form button")
             #expect(try await arrived(at: "/ui/sign-in"))
         }
 
-        /// Whether the browser shows `path` within ten seconds: a click returns when the form
-        /// is submitted, the redirect after it may still be on its way.
+        /// Clicks a form's button and waits (up to ten seconds) for the page it leads to: the
+        /// click returns once the form is submitted, while the answer may still be on its way.
+        func submit(_ selector: String) async throws {
+            let before = try await browser.element("body")
+            try await browser.click(try await browser.element(selector))
+            let deadline = Date().addingTimeInterval(10)
+            while try await browser.find("body").first == before {
+                guard Date() < deadline else { throw HeadlessChromium.Failure(description: "\(selector) led nowhere") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+
+        /// Whether the browser shows `path` within ten seconds.
         func arrived(at path: String) async throws -> Bool {
             let deadline = Date().addingTimeInterval(10)
             while try await browser.currentURL() != baseURL + path {
@@ -223,10 +234,10 @@ extension EndToEnd {
             // The release the simulation computed, approved and published by clicking.
             try await open("/ui/calibration")
             #expect(try await browser.text(of: "tr[data-release='1'] [data-field=state]") == "computed")
-            try await browser.click(try await browser.element("tr[data-release='1'] button[data-action=approve]"))
+            try await submit("tr[data-release='1'] button[data-action=approve]")
             try await expectCleanConsole("calibration after approve")
             #expect(try await browser.text(of: "tr[data-release='1'] [data-field=state]") == "approved")
-            try await browser.click(try await browser.element("tr[data-release='1'] button[data-action=publish]"))
+            try await submit("tr[data-release='1'] button[data-action=publish]")
             try await expectCleanConsole("calibration after publish")
             #expect(try await browser.text(of: "tr[data-release='1'] [data-field=state]") == "published")
             #expect(try await api.get("/v1/thresholds/releases/1", token: token)["state"]?.stringValue == "published")
@@ -292,7 +303,7 @@ extension EndToEnd {
             let all = try await api.get("/v1/compliance/consent-events", token: token).arrayValue ?? []
             #expect(try await browser.text(of: "[data-field=consent-count]") == "\(all.count)")
             try await browser.type("site-1", into: try await browser.element("input[name=site]"))
-            try await browser.click(try await browser.element("#apply-filters"))
+            try await submit("#apply-filters")
             try await expectCleanConsole("compliance, filtered")
             let filtered = try await api.get("/v1/compliance/consent-events?site=site-1", token: token).arrayValue ?? []
             #expect(!filtered.isEmpty && filtered.count < all.count)
@@ -307,7 +318,7 @@ extension EndToEnd {
             let checkpoints = try await api.get("/v1/audit/checkpoints", token: token).arrayValue ?? []
             let size = Int(checkpoints.first?["tree_size"]?.numberValue ?? -1)
             #expect(try await browser.find("#checkpoints tr[data-tree-size='\(size)']").count == 1)
-            try await browser.click(try await browser.element("#checkpoints tr[data-tree-size='\(size)'] button[data-action=verify]"))
+            try await submit("#checkpoints tr[data-tree-size='\(size)'] button[data-action=verify]")
             try await expectCleanConsole("compliance, audit verified")
             #expect(try await browser.attribute("data-valid", of: try await browser.element("#verification")) == "true")
             #expect(try await browser.text(of: "#verification").contains("OK:"))

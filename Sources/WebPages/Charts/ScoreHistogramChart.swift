@@ -15,8 +15,8 @@ public struct ScoreHistogramChart: Sendable {
         }
     }
 
-    static let width = 480.0, height = 220.0
-    static let left = 44.0, right = 24.0, top = 12.0, bottom = 40.0
+    static let width = 600.0, height = 220.0
+    static let left = 44.0, right = 180.0, top = 12.0, bottom = 40.0
 
     public var title: String
     public var lowerBound: Double
@@ -87,15 +87,17 @@ public struct ScoreHistogramChart: Sendable {
             out.add("<line class=\"threshold\" data-kind=\"\(marker.kind.rawValue)\" x1=\"\(n(x))\" y1=\"\(n(Self.top))\" x2=\"\(n(x))\" y2=\"\(n(baseline))\" "
                     + "stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
         }
+        // The legend sits right of the plot, where it hides no bar.
+        let legendX = Self.left + plotWidth + 12
         var legendY = Self.top + 14
         for item in series {
-            out.add("<rect x=\"\(n(Self.left + 8))\" y=\"\(n(legendY - 8))\" width=\"10\" height=\"10\" fill=\"\(item.color)\" fill-opacity=\"0.5\"/>")
-            out.add("<text x=\"\(n(Self.left + 22))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(item.label))</text>")
+            out.add("<rect x=\"\(n(legendX))\" y=\"\(n(legendY - 8))\" width=\"10\" height=\"10\" fill=\"\(item.color)\" fill-opacity=\"0.5\"/>")
+            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(item.label))</text>")
             legendY += 14
         }
         for marker in markers {
-            out.add("<line x1=\"\(n(Self.left + 8))\" y1=\"\(n(legendY - 3))\" x2=\"\(n(Self.left + 18))\" y2=\"\(n(legendY - 3))\" stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
-            out.add("<text x=\"\(n(Self.left + 22))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(marker.label))</text>")
+            out.add("<line x1=\"\(n(legendX))\" y1=\"\(n(legendY - 3))\" x2=\"\(n(legendX + 10))\" y2=\"\(n(legendY - 3))\" stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
+            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(marker.label))</text>")
             legendY += 14
         }
         return out.finished()
