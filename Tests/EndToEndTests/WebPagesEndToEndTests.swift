@@ -79,16 +79,18 @@ extension EndToEnd {
             await browser.quit()
         }
 
-        /// From the simulated kiosk sim-0001, signed as the agent signs: a batch reporting a
-        /// backlog of 42 with one outcome whose subject never consented, then a withdrawal.
+        /// From the simulated kiosk sim-0001, signed as the agent signs: a batch with impostor
+        /// scores far above the usual ones (so that site-1/cam-a drifts after the release) and
+        /// one outcome whose subject never consented, then a withdrawal reporting a backlog of 42.
         static func reportBacklogRefusalAndWithdrawal(_ server: ServerProcess, kioskDirectory: String) async throws {
             try TestConsent.registerText(server)
             let (kiosk, key) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskDirectory)
             let withdrawing = String(repeating: "ab", count: 32)
-            func outcome(_ pseudonym: String) -> MatchOutcome {
-                MatchOutcome(eventID: UUID(), attemptedAt: Date().addingTimeInterval(-60), modelVersion: "dlib_face_recognition_resnet_model_v1",
-                             thresholdVersion: "initial", cohort: .init(site: "site-1", cameraModel: "cam-a"), score: 0.8, decision: .accept,
-                             label: .genuine, labelSource: .operator, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
+            let impostor = String(repeating: "ef", count: 32)
+            func outcome(_ pseudonym: String, score: Double = 0.8, label: MatchOutcome.Label = .genuine) -> MatchOutcome {
+                MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib_face_recognition_resnet_model_v1",
+                             thresholdVersion: "initial", cohort: .init(site: "site-1", cameraModel: "cam-a"), score: score, decision: .accept,
+                             label: label, labelSource: .operator, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
                              subject: .init(pseudonym: pseudonym, consentRef: "web"))
             }
             var withdrawal = TestConsent.grant(pseudonym: withdrawing)
@@ -97,8 +99,9 @@ extension EndToEnd {
             withdrawal.occurredAt = Date()
             let batches = [
                 OutcomeBatch(deviceID: "sim-0001", sequence: 6, createdAt: Date().addingTimeInterval(-1),
-                             outcomes: [outcome(withdrawing), outcome(String(repeating: "cd", count: 32))],
-                             consentEvents: [TestConsent.grant(pseudonym: withdrawing)], queueBacklog: 43),
+                             outcomes: [outcome(withdrawing), outcome(String(repeating: "cd", count: 32))]
+                                + (0..<40).map { outcome(impostor, score: 0.5 + Double($0) / 200, label: .impostor) },
+                             consentEvents: [TestConsent.grant(pseudonym: withdrawing), TestConsent.grant(pseudonym: impostor)], queueBacklog: 43),
                 OutcomeBatch(deviceID: "sim-0001", sequence: 7, createdAt: Date(), outcomes: [], consentEvents: [withdrawal], queueBacklog: 42),
             ]
             for batch in batches {
@@ -242,21 +245,22 @@ extension EndToEnd {
             #expect(try await browser.text(of: "tr[data-release='1'] [data-field=state]") == "published")
             #expect(try await api.get("/v1/thresholds/releases/1", token: token)["state"]?.stringValue == "published")
             // A newer computation is the proposal beside it.
-            #expect(try await api.post("/v1/thresholds/releases", .object([("target_fmr", .number(0.02))]), token: token).status == 201)
+            #expect(try await api.post("/v1/thresholds/releases", .object([("target_fmr", .number(0.05))]), token: token).status == 201)
             try await open("/ui/calibration")
             let released = try await api.get("/v1/thresholds/releases/1", token: token)["release"]?["entries"]?.arrayValue ?? []
             let proposed = try await api.get("/v1/thresholds/releases/2", token: token)["release"]?["entries"]?.arrayValue ?? []
             let drift = try await api.get("/v1/thresholds/drift", token: token)["cohorts"]?.arrayValue ?? []
             var compared = 0
-            for entry in released where entry["fallbackLevel"]?.stringValue == "cohort" {
+            // The proposal is computed from every stored outcome, as the page's charts are.
+            for entry in proposed where entry["fallbackLevel"]?.stringValue == "cohort" {
                 let cohort = entry["cohort"]
                 let key = [cohort?["modelVersion"], cohort?["cameraModel"], cohort?["cohort"]].compactMap { $0?.stringValue }.joined(separator: "/")
                 let section = try await browser.element("section[data-cohort='\(key)']")
+                let release = released.first { $0["cohort"] == cohort }
                 #expect(try await browser.text(of: "tr[data-kind=released] [data-field=threshold]", in: section)
-                        == Format.score(entry["threshold"]?.numberValue ?? .nan), "\(key)")
-                let proposal = proposed.first { $0["cohort"] == cohort }
+                        == Format.score(release?["threshold"]?.numberValue ?? .nan), "\(key)")
                 #expect(try await browser.text(of: "tr[data-kind=proposed] [data-field=threshold]", in: section)
-                        == Format.score(proposal?["threshold"]?.numberValue ?? .nan), "\(key)")
+                        == Format.score(entry["threshold"]?.numberValue ?? .nan), "\(key)")
                 #expect(try await browser.text(of: "[data-field=impostors]", in: section) == "\(Int(entry["impostorCount"]?.numberValue ?? -1))")
                 #expect(try await browser.text(of: "[data-field=genuine]", in: section) == "\(Int(entry["genuineCount"]?.numberValue ?? -1))")
                 #expect(try await browser.find("svg", in: section).count == 2, "histogram and DET curve")
@@ -270,6 +274,7 @@ extension EndToEnd {
                 compared += 1
             }
             #expect(compared >= 4)
+            #expect(drift.contains { !($0["report"]?["flags"]?.arrayValue ?? []).isEmpty }, "site-1/cam-a drifted after the release")
             try await screenshot("calibration", height: 1900)
 
             try await open("/ui/federation")

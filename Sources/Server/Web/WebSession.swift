@@ -23,16 +23,20 @@ struct WebSessions: Sendable {
 
     /// The signed-in person, nil without a cookie or when its token is unknown or revoked.
     func session(_ request: Request) async throws -> Session? {
-        guard let token = request.cookies[Self.cookieName]?.value, token.hasPrefix(APIToken.prefix),
+        guard let token = request.cookies[Self.cookieName]?.value, Self.isWellFormed(token),
               let record = try await store.apiToken(sha256: APIToken.sha256(token)) else { return nil }
         return Session(record: record, csrf: Self.formToken(for: token))
     }
 
     /// The record of a token pasted into the sign-in form, nil if it opens nothing.
     func record(forToken token: String) async throws -> APITokenRecord? {
-        guard token.hasPrefix(APIToken.prefix), token.count <= 128, token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) })
-        else { return nil }
+        guard Self.isWellFormed(token) else { return nil }
         return try await store.apiToken(sha256: APIToken.sha256(token))
+    }
+
+    /// Tokens are base64url (older ones lack the `fl_` prefix): nothing else can be a cookie value.
+    static func isWellFormed(_ token: String) -> Bool {
+        (1...128).contains(token.count) && token.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) }
     }
 
     static func formToken(for token: String) -> String {
