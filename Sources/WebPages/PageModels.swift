@@ -201,11 +201,9 @@ public struct CalibrationPage: Sendable {
 
     public var releases: [Release]
     public var cohorts: [Cohort]
-    public var canAct: Bool
-    public init(releases: [Release], cohorts: [Cohort], canAct: Bool) {
+    public init(releases: [Release], cohorts: [Cohort]) {
         self.releases = releases
         self.cohorts = cohorts
-        self.canAct = canAct
     }
 }
 

@@ -25,7 +25,7 @@ public struct PageRenderer: Sendable {
         framed(title: "Sign in", chrome: nil, body: library.render(page, withTemplate: "sign-in"))
     }
 
-    public func error(_ page: ErrorPage, chrome: PageChrome?) -> String {
+    public func error(_ page: ErrorPage, chrome: PageChrome) -> String {
         framed(title: page.heading, chrome: chrome, body: library.render(page, withTemplate: "error"))
     }
 

@@ -78,12 +78,12 @@ enum Templates {
         {{#page}}<h1>Calibration</h1>
         <h2>Threshold releases</h2>
         <table id="releases"><thead><tr><th class="n">version</th><th>state</th><th>policy</th><th class="n">cohorts</th><th class="n">refused</th>
-        <th>computed</th><th>approvals</th><th>published</th><th class="n">largest move</th>{{#canAct}}<th></th>{{/canAct}}</tr></thead><tbody>
+        <th>computed</th><th>approvals</th><th>published</th><th class="n">largest move</th><th></th></tr></thead><tbody>
         {{#releases}}<tr data-release="{{version}}"><td class="n">{{version}}</td><td data-field="state">{{state}}</td><td>{{policy}}</td>
         <td class="n" data-field="cohorts">{{cohorts}}</td><td class="n">{{refused}}</td><td>{{computed}}</td><td data-field="approvals">{{approvals}}</td>
         <td>{{published}}</td><td class="n">{{largestChange}}</td>
-        {{#canAct}}<td>{{#canApprove}}<form class="inline" method="post" action="/ui/calibration/releases/{{version}}/approve"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="approve">Approve</button></form>{{/canApprove}}
-        {{#canPublish}}<form class="inline" method="post" action="/ui/calibration/releases/{{version}}/publish"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="publish">Publish</button></form>{{/canPublish}}</td>{{/canAct}}</tr>
+        <td>{{#canApprove}}<form class="inline" method="post" action="/ui/calibration/releases/{{version}}/approve"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="approve">Approve</button></form>{{/canApprove}}
+        {{#canPublish}}<form class="inline" method="post" action="/ui/calibration/releases/{{version}}/publish"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="publish">Publish</button></form>{{/canPublish}}</td></tr>
         {{/releases}}{{^releases}}<tr><td colspan="10" class="muted">No release has been computed yet (<code>faceloop thresholds compute</code>).</td></tr>{{/releases}}
         </tbody></table>
         <h2>Cohorts</h2>

@@ -44,7 +44,7 @@ struct PageRendererTests {
     func forms() throws {
         let release = CalibrationPage.Release(version: 3, state: "approved", policy: "conservative", cohorts: 2, refused: 0, computed: "",
                                               approvals: "1 of 1", published: "", largestChange: "", canApprove: false, canPublish: true)
-        let html = try PageRenderer().calibration(CalibrationPage(releases: [release], cohorts: [], canAct: true), chrome: Self.chrome)
+        let html = try PageRenderer().calibration(CalibrationPage(releases: [release], cohorts: []), chrome: Self.chrome)
         #expect(html.contains("action=\"/ui/calibration/releases/3/publish\""))
         #expect(!html.contains("/approve\""))
         let forms = html.components(separatedBy: "<form").dropFirst()

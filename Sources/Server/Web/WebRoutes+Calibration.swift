@@ -8,7 +8,7 @@ extension WebRoutes {
     /// Threshold releases with their workflow buttons, and per cohort the score histograms and
     /// DET curve of all stored outcomes with the released and the proposed threshold on them,
     /// and the drift flags of the published release.
-    func calibrationPage(_ session: WebSessions.Session) async throws -> CalibrationPage {
+    func calibrationPage() async throws -> CalibrationPage {
         let views = try await store.thresholdReleases().map(ThresholdRoutes.view)
         let published = views.last { $0.state == ReleaseState.published.rawValue }
         let proposed = views.last {
@@ -51,7 +51,7 @@ extension WebRoutes {
                 driftFlags: (report?.flags ?? []).map(\.rawValue).sorted(), driftChecked: report != nil,
                 histogramSVG: Self.histogram(cohort, title: "Scores, \(title)", markers: markers).svg(), detSVG: detSVG))
         }
-        let canAct = session.may(["engineer"])
+        // Everyone who may open the page may approve and publish: engineers and admins.
         return CalibrationPage(
             releases: views.reversed().map { view in
                 CalibrationPage.Release(
@@ -59,10 +59,10 @@ extension WebRoutes {
                     refused: view.refused.count, computed: "\(Format.time(view.computedAt)) by \(view.computedBy)",
                     approvals: "\(view.approvals.count) of \(view.requiredApprovals)" + (view.approvals.isEmpty ? "" : " (\(view.approvals.joined(separator: ", ")))"),
                     published: view.publishedAt.map(Format.time) ?? "", largestChange: view.largestChange.map(Format.score) ?? "",
-                    canApprove: canAct && view.state == ReleaseState.computed.rawValue,
-                    canPublish: canAct && view.state == ReleaseState.approved.rawValue)
+                    canApprove: view.state == ReleaseState.computed.rawValue,
+                    canPublish: view.state == ReleaseState.approved.rawValue)
             },
-            cohorts: cohorts, canAct: canAct)
+            cohorts: cohorts)
     }
 
     /// An exact rate as one figure, a binned one as its bounds.

@@ -52,6 +52,12 @@ struct WebRoutes: Sendable {
             Self.html(self.renderer.signIn(SignInPage()))
         }
         router.post("/ui/sign-in") { request, context in
+            // No session yet to take a form token from; another site's page still cannot sign anyone in.
+            do {
+                try WebSessions.checkOrigin(request)
+            } catch let problem as ProblemResponse {
+                return Self.html(self.renderer.signIn(SignInPage(error: problem.details.detail)), status: .forbidden)
+            }
             let fields = try await Self.form(request)
             let token = (fields["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard let record = try await self.sessions.record(forToken: token) else {
@@ -80,8 +86,8 @@ struct WebRoutes: Sendable {
             }
         }
         router.get("/ui/calibration") { request, _ in
-            try await self.page(.calibration, request) { session, chrome in
-                self.renderer.calibration(try await self.calibrationPage(session), chrome: chrome)
+            try await self.page(.calibration, request) { _, chrome in
+                self.renderer.calibration(try await self.calibrationPage(), chrome: chrome)
             }
         }
         router.post("/ui/calibration/releases/:version/approve") { request, context in

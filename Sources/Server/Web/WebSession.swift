@@ -46,11 +46,16 @@ struct WebSessions: Sendable {
     /// Refuses a form that did not come from one of this person's pages: a missing or wrong
     /// form token, or a browser that says the request is cross-site.
     static func checkForm(_ request: Request, fields: [String: String], session: Session) throws {
-        if let site = request.headers[.secFetchSite], site != "same-origin", site != "none" {
-            throw ProblemResponse(.forbidden, "forms are accepted only from this server's own pages")
-        }
+        try checkOrigin(request)
         guard let sent = fields["csrf"], constantTimeEqual(sent, session.csrf) else {
             throw ProblemResponse(.forbidden, "the form is stale or did not come from this server's pages; reload the page and try again")
+        }
+    }
+
+    /// Refuses a post the browser marks as coming from another site (`Sec-Fetch-Site`).
+    static func checkOrigin(_ request: Request) throws {
+        if let site = request.headers[.secFetchSite], site != "same-origin", site != "none" {
+            throw ProblemResponse(.forbidden, "forms are accepted only from this server's own pages")
         }
     }
 
