@@ -40,7 +40,7 @@ enum Templates {
         </dl>
         <h2>Kiosks</h2>
         <table id="kiosks"><thead><tr><th>kiosk</th><th>status</th><th>last upload</th><th class="n">queue backlog</th><th>backlog reported</th>
-        <th class="n">batches</th><th class="n">outcomes stored</th><th class="n">events refused</th></tr></thead><tbody>
+        <th class="n">batches</th><th class="n">outcomes accepted</th><th class="n">events refused</th></tr></thead><tbody>
         {{#kiosks}}<tr data-kiosk="{{deviceID}}"{{#revoked}} class="revoked"{{/revoked}}><td>{{deviceID}}</td><td data-field="status">{{status}}</td>
         <td data-field="last-upload">{{lastUpload}}</td><td class="n" data-field="backlog">{{backlog}}</td><td data-field="backlog-reported">{{backlogReportedAt}}</td>
         <td class="n" data-field="batches">{{batches}}</td><td class="n" data-field="events">{{events}}</td><td class="n" data-field="refused">{{refused}}</td></tr>
