@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // Wire types, canonical bytes, HTTP message signatures, problem types.
@@ -96,10 +97,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // HTML pages and SVG charts for engineers and compliance officers: rendering only, no I/O.
+        .target(
+            name: "WebPages",
+            dependencies: ["Calibration", .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Server",
             dependencies: [
                 "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance", "AuditLog",
+                "WebPages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -253,12 +262,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
+        .testTarget(name: "WebPagesTests", dependencies: ["WebPages", .product(name: "Crypto", package: "swift-crypto")],
+                    swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog", "PostgresTestSupport",
+                                                       .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
@@ -274,6 +286,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
+                "WebPages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

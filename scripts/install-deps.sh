@@ -2,8 +2,10 @@
 # Installs the Debian packages FaceLoop builds and tests against, skipping those present.
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
+# postgresql: the storage suite and the cluster tests run against a throwaway cluster.
+# chromium and chromium-driver: the end-to-end test of the web pages drives a headless browser.
 packages=(libsqlite3-dev libssl-dev libopenblas-dev libturbojpeg0-dev zlib1g-dev openssl pkg-config python3 python3-venv python3-pip
-          postgresql)
+          postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

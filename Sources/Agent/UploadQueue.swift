@@ -152,8 +152,11 @@ public final class UploadQueue: Sendable {
                     consentEvents.append(try ConsentEvent(validated: try JSONValue.parse(text)))
                 }
                 let sequence = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1
+                // Reported with the batch: what waits behind it. Earlier sealed batches are sent
+                // before it, so once it arrives only these outcomes are still on the kiosk.
+                let waiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM pending_outcomes") ?? 0
                 let batch = OutcomeBatch(deviceID: deviceID, sequence: sequence, createdAt: time, outcomes: outcomes,
-                                         consentEvents: consentEvents)
+                                         consentEvents: consentEvents, queueBacklog: max(0, waiting - outcomes.count))
                 try db.execute(sql: """
                     INSERT INTO sealed_batches (sequence, body, event_count, consent_count, sealed_at) VALUES (?, ?, ?, ?, ?)
                     """, arguments: [sequence, Data(batch.encoded()), outcomes.count, consentEvents.count, time.timeIntervalSince1970])

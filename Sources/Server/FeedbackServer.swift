@@ -8,6 +8,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import Storage
+import WebPages
 
 /// The feedback server: TLS (1.2 minimum, 1.3 preferred) with optional client certificates,
 /// which the kiosk endpoints then require, over a ``FeedbackStore``.
@@ -79,7 +80,7 @@ public struct FeedbackServer: Sendable {
                     logger: logger, now: clock)
     }
 
-    func router(closer: RoundCloser) -> Router<FeedbackRequestContext> {
+    func router(closer: RoundCloser, renderer: PageRenderer) -> Router<FeedbackRequestContext> {
         let router = Router(context: FeedbackRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware())
@@ -95,21 +96,24 @@ public struct FeedbackServer: Sendable {
                          releaseKey: identity.releaseSigningKey.publicKey,
                          tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
             .register(on: router)
-        ThresholdRoutes(store: store, jobs: jobs, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
-                        guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
-            .register(on: router)
-        FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
-                         closer: closer, settings: FederationSettings(configuration: configuration), now: clock)
-            .register(on: router)
+        let thresholds = ThresholdRoutes(store: store, jobs: jobs, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
+                                         guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
+        thresholds.register(on: router)
+        let rounds = FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
+                                      closer: closer, settings: FederationSettings(configuration: configuration), now: clock)
+        rounds.register(on: router)
         ModelRoutes(federation: federation, admin: admin, kiosks: kiosks).register(on: router)
         AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
         ComplianceRoutes(compliance: compliance, admin: admin, kiosks: kiosks, receiptKey: identity.auditSigningKey, now: clock)
             .register(on: router)
         // The log is named after its key, which never changes, rather than after a host name, which may.
-        AuditRoutes(compliance: compliance, jobs: jobs, admin: admin, key: identity.auditSigningKey,
-                    origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
-            .register(on: router)
+        let audit = AuditRoutes(compliance: compliance, jobs: jobs, admin: admin, key: identity.auditSigningKey,
+                                origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
+        audit.register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
+        WebRoutes(store: store, federation: federation, compliance: compliance, sessions: WebSessions(store: store),
+                  thresholds: thresholds, rounds: rounds, audit: audit, renderer: renderer, now: clock)
+            .register(on: router)
         return router
     }
 
@@ -121,7 +125,7 @@ public struct FeedbackServer: Sendable {
         let requestTimeout = configuration.requestTimeoutSeconds
         let verifier = ClientCertificateVerifier(authority: identity.certificateAuthority.certificate)
         let app = Application(
-            router: router(closer: closer),
+            router: router(closer: closer, renderer: try PageRenderer()),
             server: try .tls(.http1(configuration: .init(
                 additionalChannelHandlers: [RequestDeadline(deadline: .seconds(Int64(requestTimeout)))],
                 idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),

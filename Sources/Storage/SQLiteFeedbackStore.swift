@@ -106,8 +106,13 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
 
     public func deviceSummaries() async throws -> [DeviceSummary] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+            var refusals: [String: [String: Int]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT device_id, reason, events FROM refused_event_counts") {
+                refusals[row["device_id"], default: [:]][row["reason"]] = row["events"]
+            }
+            return try Row.fetchAll(db, sql: """
                 SELECT d.device_id, d.status, d.enrolled_at, d.revoked_at, d.certificate_serial, d.certificate_not_after,
+                       d.reported_backlog, d.backlog_reported_at,
                        MAX(b.received_at) AS last_upload_at, COUNT(b.batch_id) AS batches,
                        COALESCE(SUM(b.event_count), 0) AS events
                 FROM devices d LEFT JOIN batches b ON b.device_id = d.device_id
@@ -122,7 +127,10 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
                     certificateNotAfter: Date(timeIntervalSince1970: row["certificate_not_after"]),
                     lastUploadAt: (row["last_upload_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
                     batches: row["batches"],
-                    events: row["events"])
+                    events: row["events"],
+                    reportedBacklog: row["reported_backlog"],
+                    backlogReportedAt: (row["backlog_reported_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    refusedEvents: refusals[row["device_id"]] ?? [:])
             }
         }
     }
@@ -257,6 +265,20 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
                 let receiptBytes = [UInt8](try WireJSON.encoder().encode(receipt))
                 // A refused outcome must leave nothing behind, not even inside the signed body.
                 let redact = refused.contains { refusal in batch.outcomes.contains { $0.eventID == refusal.eventID } }
+                for (reason, count) in Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +) {
+                    try db.execute(sql: """
+                        INSERT INTO refused_event_counts (device_id, reason, events) VALUES (?, ?, ?)
+                        ON CONFLICT (device_id, reason) DO UPDATE SET events = events + excluded.events
+                        """, arguments: [batch.deviceID, reason, count])
+                }
+                if let backlog = batch.queueBacklog {
+                    // Batches may arrive out of order after retries: keep the figure sealed last.
+                    try db.execute(sql: """
+                        UPDATE devices SET reported_backlog = ?, backlog_reported_at = ?
+                        WHERE device_id = ? AND (backlog_reported_at IS NULL OR backlog_reported_at <= ?)
+                        """, arguments: [backlog, batch.createdAt.timeIntervalSince1970, batch.deviceID,
+                                         batch.createdAt.timeIntervalSince1970])
+                }
                 try db.execute(sql: """
                     UPDATE batches SET event_count = ?, receipt = ?, body = CASE WHEN ? THEN X'' ELSE body END,
                                        redacted_at = CASE WHEN ? THEN ? ELSE NULL END

@@ -223,6 +223,26 @@ enum SQLiteSchema {
                                arguments: [JurisdictionRecord.defaultName, purpose.rawValue, days])
             }
         }
+        migrator.registerMigration("v5-kiosk-backlog-and-refusals") { db in
+            try db.execute(sql: """
+                ALTER TABLE devices ADD COLUMN reported_backlog INTEGER;
+                ALTER TABLE devices ADD COLUMN backlog_reported_at REAL;
+                CREATE TABLE refused_event_counts (
+                    device_id TEXT NOT NULL REFERENCES devices(device_id),
+                    reason TEXT NOT NULL,
+                    events INTEGER NOT NULL,
+                    PRIMARY KEY (device_id, reason)
+                ) WITHOUT ROWID;
+                """)
+            // Batches stored before this step list their refusals only in their receipts.
+            try db.execute(sql: """
+                INSERT INTO refused_event_counts (device_id, reason, events)
+                SELECT b.device_id, json_extract(r.value, '$.reason'), COUNT(*)
+                FROM batches b, json_each(CAST(b.receipt AS TEXT), '$.refused_events') r
+                WHERE length(b.receipt) > 0
+                GROUP BY b.device_id, json_extract(r.value, '$.reason')
+                """)
+        }
         return migrator
     }
 }

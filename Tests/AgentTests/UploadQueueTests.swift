@@ -40,6 +40,20 @@ struct UploadQueueTests {
         #expect(try reopened.status().nextSequence == 5)
     }
 
+    @Test("each sealed batch reports how many recorded outcomes wait behind it")
+    func backlogReport() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queue = try UploadQueue(path: (dir as NSString).appendingPathComponent("queue.sqlite"))
+        try queue.record((0..<25).map { _ in Self.outcome() }, at: Date())
+        try queue.seal(deviceID: "kiosk-1", batchSize: 10, at: Date())
+        try queue.record((0..<4).map { _ in Self.outcome() }, at: Date())
+        try queue.seal(deviceID: "kiosk-1", batchSize: 10, at: Date())
+        let backlogs = try queue.sealedBatches().map { try OutcomeBatchValidator.shared.decode($0.body).get().queueBacklog }
+        // 25 sealed as 10 + 10 + 5 with 15, 5 and 0 behind them; then 4 more with none behind.
+        #expect(backlogs == [15, 5, 0, 0])
+    }
+
     @Test("only the acknowledged batch leaves the queue; a refused one is set aside")
     func acknowledgement() throws {
         let dir = try Self.directory()

@@ -151,6 +151,50 @@ extension EndToEnd {
             #expect(tampered.stderr.contains("entry"), "\(tampered.stderr)")
         }
 
+        /// A page or a page's form: without the session cookie (a bearer token or a kiosk
+        /// certificate do not count) it redirects to the sign-in page; with it, each role gets
+        /// the page or a refusal as x-faceloop-roles says, and a form needs the session's token.
+        func checkPage(method: String, template: String, path: String, roles: [String], tokens: [String: String],
+                       anonymous: RawClient, kiosk: RawClient, openAPI: OpenAPIConformance) async throws -> Int {
+            let form = ["content-type": "application/x-www-form-urlencoded"]
+            func send(_ headers: [String: String], body: String?, client: RawClient = anonymous) async throws -> RawResponse {
+                try await client.send(method.uppercased(), path, headers: form.merging(headers) { $1 }, body: body.map { Array($0.utf8) })
+            }
+            let emptyForm: String? = method == "post" ? "" : nil
+            #expect(try await send([:], body: emptyForm).status == 303, "\(method) \(template) without a session")
+            #expect(try await send(["authorization": "Bearer \(tokens["admin"] ?? "")"], body: emptyForm).status == 303,
+                    "\(method) \(template): a bearer token is no session")
+            #expect(try await send([:], body: emptyForm, client: kiosk).status == 303, "\(method) \(template) with a kiosk certificate")
+            var checked = 0
+            for (role, token) in tokens {
+                let cookie = ["cookie": "faceloop_session=\(token)"]
+                let start = try await anonymous.send("GET", "/ui/federation", headers: cookie)
+                let html = String(decoding: start.body, as: UTF8.self)
+                let csrf = html.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix { $0 != "\"" } ?? ""
+                #expect(csrf.count == 64, "\(role) gets a form token")
+                let allowed = roles.contains(role) || role == "admin"
+                let answer = try await send(cookie, body: method == "post" ? "csrf=\(csrf)" : nil)
+                if !allowed {
+                    #expect(answer.status == 403, "\(role) must not reach \(method) \(template): \(answer.status)")
+                } else if template == "/ui/sign-out" {
+                    #expect(answer.status == 303, "\(role) signs out")
+                } else {
+                    #expect(![303, 403].contains(answer.status), "\(role) must reach \(method) \(template): \(answer.status)")
+                }
+                if answer.status != 303 {
+                    try openAPI.check(method: method, template: template, status: answer.status, contentType: answer.contentType, body: answer.body)
+                }
+                if method == "post" && allowed {
+                    let forged = try await send(cookie, body: "csrf=\(String(repeating: "0", count: 64))")
+                    #expect(forged.status == 403, "\(role) \(method) \(template) with another form token: \(forged.status)")
+                    let crossSite = try await send(cookie.merging(["sec-fetch-site": "cross-site"]) { $1 }, body: "csrf=\(csrf)")
+                    #expect(crossSite.status == 403, "\(role) \(method) \(template) from another site: \(crossSite.status)")
+                }
+                checked += 1
+            }
+            return checked
+        }
+
         @Test("role × endpoint: every operation of the OpenAPI document answers each role as its x-faceloop-roles says")
         func roleMatrix() async throws {
             let root = try temporaryDirectory("roles")
@@ -176,6 +220,11 @@ extension EndToEnd {
                         continue
                     }
                     if roles.contains("public") { continue }
+                    if operation["x-faceloop-session"] == .bool(true) {
+                        checked += try await checkPage(method: method, template: template, path: path, roles: roles, tokens: tokens,
+                                                       anonymous: anonymous, kiosk: kiosk, openAPI: openAPI)
+                        continue
+                    }
                     let body: [UInt8]? = method == "post" ? Array("{}".utf8) : nil
                     let headers = method == "post" ? ["content-type": "application/json"] : [:]
                     let none = try await anonymous.send(method.uppercased(), path, headers: headers, body: body)

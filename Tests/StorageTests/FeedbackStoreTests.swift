@@ -3,8 +3,9 @@ import Compliance
 import Crypto
 import Feedback
 import Foundation
+import GRDB
 import PostgresTestSupport
-import Storage
+@testable import Storage
 import Testing
 
 /// One suite for every back end: each test runs once per store.
@@ -159,6 +160,36 @@ struct FeedbackStoreTests {
         #expect(summaries.first?.batches == 2 && summaries.first?.events == 4)
     }
 
+    @Test("a kiosk's summary keeps the backlog of the batch it sealed last and counts refused events by reason",
+          arguments: StoreBackEnd.available)
+    func backlogAndRefusals(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        try await Self.enrolled(store, "kiosk-1")
+        func batch(_ sequence: Int64, sealedAt: Date, backlog: Int?, outcomes: [MatchOutcome]) -> IncomingBatch {
+            var incoming = Self.incoming("kiosk-1", sequence: sequence, outcomes: outcomes)
+            incoming.batch.createdAt = sealedAt
+            incoming.batch.queueBacklog = backlog
+            return incoming
+        }
+        var unconsented = Self.outcome()
+        unconsented.subject.pseudonym = String(repeating: "f", count: 64)
+        let second = batch(2, sealedAt: Self.now, backlog: 7, outcomes: [Self.outcome(), unconsented])
+        guard case .stored = try await store.storeBatch(second) else { Issue.record("not stored"); return }
+        // Sealed before the one above but delivered after it (a retry): its figure is older.
+        _ = try await store.storeBatch(batch(1, sealedAt: Self.now.addingTimeInterval(-60), backlog: 99, outcomes: [unconsented]))
+        var retry = second
+        retry.nonce = "retry"
+        #expect(try await store.storeBatch(retry) != .nonceReplayed)
+        // A batch without the field leaves the last figure alone.
+        _ = try await store.storeBatch(batch(3, sealedAt: Self.now.addingTimeInterval(60), backlog: nil, outcomes: [Self.outcome()]))
+
+        let summary = try #require(try await store.deviceSummaries().first)
+        #expect(summary.reportedBacklog == 7)
+        #expect(summary.backlogReportedAt == Self.now)
+        #expect(summary.refusedEvents == ["no-consent": 2], "the retry counted nothing twice")
+    }
+
     @Test("old nonces are purged", arguments: StoreBackEnd.available)
     func noncePurge(backEnd: StoreBackEnd) async throws {
         let (store, cleanup) = try await backEnd.open()
@@ -181,6 +212,51 @@ struct FeedbackStoreTests {
         #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test"))
         #expect(try await store.apiToken(sha256: hash) == nil, "a revoked token opens nothing")
         #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test") == false)
+    }
+
+    @Test("the refusal counts are rebuilt from the stored receipts when a store from before them is migrated",
+          arguments: StoreBackEnd.available)
+    func refusalBackfill(backEnd: StoreBackEnd) async throws {
+        var unconsented = Self.outcome()
+        unconsented.subject.pseudonym = String(repeating: "f", count: 64)
+        let batch = Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(), unconsented, unconsented])
+        switch backEnd {
+        case .sqlite:
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let path = (directory as NSString).appendingPathComponent("store.sqlite")
+            do {
+                let store = try SQLiteFeedbackStore(path: path)
+                try await Self.enrolled(store, "kiosk-1")
+                _ = try await store.storeBatch(batch)
+                // Back to the schema of before the migration, with the receipts as they were written.
+                try await store.pool.write { db in
+                    try db.execute(sql: """
+                        DROP TABLE refused_event_counts;
+                        ALTER TABLE devices DROP COLUMN reported_backlog;
+                        ALTER TABLE devices DROP COLUMN backlog_reported_at;
+                        DELETE FROM grdb_migrations WHERE identifier = 'v5-kiosk-backlog-and-refusals';
+                        """)
+                }
+            }
+            let migrated = try SQLiteFeedbackStore(path: path)
+            #expect(try await migrated.deviceSummaries().first?.refusedEvents == ["no-consent": 2])
+        case .postgres:
+            let url = try await PostgresTestDatabase.create()
+            let store = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+            try await Self.enrolled(store, "kiosk-1")
+            _ = try await store.storeBatch(batch)
+            await store.shutdown()
+            try await PostgresTestDatabase.execute([
+                "DROP TABLE refused_event_counts", "ALTER TABLE devices DROP COLUMN reported_backlog",
+                "ALTER TABLE devices DROP COLUMN backlog_reported_at",
+                "DELETE FROM schema_migrations WHERE name = 'v2-kiosk-backlog-and-refusals'",
+            ], on: url)
+            let migrated = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+            #expect(try await migrated.deviceSummaries().first?.refusedEvents == ["no-consent": 2])
+            await migrated.shutdown()
+        }
     }
 
     @Test("two nodes storing the same batches at once store each exactly once", arguments: StoreBackEnd.available)

@@ -138,9 +138,16 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var lastUploadAt: Date?
     public var batches: Int
     public var events: Int
+    /// The queue backlog the kiosk reported in the batch it sealed last (`queue_backlog`).
+    public var reportedBacklog: Int?
+    /// When that batch was sealed.
+    public var backlogReportedAt: Date?
+    /// Events of this kiosk's accepted batches that were not stored, by the reason in their receipts.
+    public var refusedEvents: [String: Int]
 
     public init(deviceID: String, status: Status, enrolledAt: Date, revokedAt: Date?, certificateSerial: String,
-                certificateNotAfter: Date, lastUploadAt: Date?, batches: Int, events: Int) {
+                certificateNotAfter: Date, lastUploadAt: Date?, batches: Int, events: Int, reportedBacklog: Int? = nil,
+                backlogReportedAt: Date? = nil, refusedEvents: [String: Int] = [:]) {
         self.deviceID = deviceID
         self.status = status
         self.enrolledAt = enrolledAt
@@ -150,12 +157,16 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
         self.lastUploadAt = lastUploadAt
         self.batches = batches
         self.events = events
+        self.reportedBacklog = reportedBacklog
+        self.backlogReportedAt = backlogReportedAt
+        self.refusedEvents = refusedEvents
     }
 
     enum CodingKeys: String, CodingKey {
         case deviceID = "device_id", status, enrolledAt = "enrolled_at", revokedAt = "revoked_at"
         case certificateSerial = "certificate_serial", certificateNotAfter = "certificate_not_after"
-        case lastUploadAt = "last_upload_at", batches, events
+        case lastUploadAt = "last_upload_at", batches, events, reportedBacklog = "reported_backlog"
+        case backlogReportedAt = "backlog_reported_at", refusedEvents = "refused_events"
     }
 }
 

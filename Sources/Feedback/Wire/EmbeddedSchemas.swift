@@ -35,6 +35,7 @@ enum EmbeddedSchemas {
     "device_id": { "$ref": "#/$defs/DeviceId" },
     "sequence": { "type": "integer", "minimum": 1, "maximum": 9007199254740991, "description": "Per-device, strictly increasing as batches are sealed; survives agent restarts." },
     "created_at": { "type": "string", "format": "date-time", "description": "When the agent sealed the batch (it may be uploaded much later)." },
+    "queue_backlog": { "type": "integer", "minimum": 0, "maximum": 100000000, "description": "Outcomes recorded on the kiosk but in neither this batch nor an earlier one when this batch was sealed: the queue backlog behind it. Optional; the server keeps the figure of the batch a kiosk sealed last." },
     "consent_events": { "type": "array", "minItems": 1, "maxItems": 1000, "items": { "$ref": "#/$defs/ConsentEvent" }, "description": "Applied before the outcomes of the same batch." },
     "outcomes": { "type": "array", "minItems": 0, "maxItems": 1000, "items": { "$ref": "#/$defs/MatchOutcome" } }
   },

@@ -99,13 +99,18 @@ public struct OutcomeBatch: Sendable, Equatable {
     public var createdAt: Date
     public var outcomes: [MatchOutcome]
     public var consentEvents: [ConsentEvent]
+    /// Outcomes recorded on the kiosk but in neither this batch nor an earlier one when it was
+    /// sealed: what waits behind it. Nil from agents that do not report it.
+    public var queueBacklog: Int?
 
-    public init(deviceID: String, sequence: Int64, createdAt: Date, outcomes: [MatchOutcome], consentEvents: [ConsentEvent] = []) {
+    public init(deviceID: String, sequence: Int64, createdAt: Date, outcomes: [MatchOutcome], consentEvents: [ConsentEvent] = [],
+                queueBacklog: Int? = nil) {
         self.deviceID = deviceID
         self.sequence = sequence
         self.createdAt = createdAt
         self.outcomes = outcomes
         self.consentEvents = consentEvents
+        self.queueBacklog = queueBacklog
     }
 }
 

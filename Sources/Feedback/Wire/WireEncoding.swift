@@ -81,6 +81,7 @@ extension OutcomeBatch {
             ("sequence", .number(Double(sequence))),
             ("created_at", .string(RFC3339.format(createdAt))),
         ]
+        if let queueBacklog { members.append(("queue_backlog", .number(Double(queueBacklog)))) }
         if !consentEvents.isEmpty { members.append(("consent_events", .array(consentEvents.map(\.json)))) }
         members.append(("outcomes", .array(outcomes.map(\.json))))
         return .object(members)
@@ -99,7 +100,8 @@ extension OutcomeBatch {
         for item in items { outcomes.append(try MatchOutcome(validated: item)) }
         var consentEvents: [ConsentEvent] = []
         for item in json["consent_events"]?.arrayValue ?? [] { consentEvents.append(try ConsentEvent(validated: item)) }
-        self.init(deviceID: deviceID, sequence: Int64(sequence), createdAt: created, outcomes: outcomes, consentEvents: consentEvents)
+        self.init(deviceID: deviceID, sequence: Int64(sequence), createdAt: created, outcomes: outcomes, consentEvents: consentEvents,
+                  queueBacklog: json["queue_backlog"]?.numberValue.map { Int($0) })
     }
 }
 

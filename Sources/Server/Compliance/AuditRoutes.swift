@@ -30,20 +30,31 @@ struct AuditRoutes: Sendable {
         }
         router.get("/v1/audit/bundle") { request, _ in
             try await self.admin.require(request, roles: officer)
-            var earlier: SignedAuditCheckpoint?
-            if let text = request.uri.queryParameters["since"] {
-                guard let size = Int(String(text)),
-                      let stored = try await self.compliance.auditCheckpoints().first(where: { $0.treeSize == size }),
-                      let signed = Self.signedCheckpoint(stored.checkpoint) else {
+            let since = try request.uri.queryParameters["since"].map { text in
+                guard let size = Int(String(text)) else {
                     throw ProblemResponse(.notFound, "no stored checkpoint of tree size \(text); list them at /v1/audit/checkpoints")
                 }
-                earlier = signed
+                return size
             }
-            let size = try await self.compliance.auditTreeSize()
-            let entries = try await self.compliance.auditEntries(from: 0, to: size)
-            let bundle = try AuditBundleBuilder(origin: self.origin, key: self.key).build(entries: entries, time: self.now(), since: earlier)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(bytes: bundle.serialized())))
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: .init(bytes: try await self.bundle(since: since))))
         }
+    }
+
+    /// The log's entries with their proofs, signed now, and proven consistent with the stored
+    /// checkpoint of tree size `since` when one is named.
+    func bundle(since size: Int?) async throws -> [UInt8] {
+        var earlier: SignedAuditCheckpoint?
+        if let size {
+            guard let stored = try await compliance.auditCheckpoints().first(where: { $0.treeSize == size }),
+                  let signed = Self.signedCheckpoint(stored.checkpoint) else {
+                throw ProblemResponse(.notFound, "no stored checkpoint of tree size \(size); list them at /v1/audit/checkpoints")
+            }
+            earlier = signed
+        }
+        let treeSize = try await compliance.auditTreeSize()
+        let entries = try await compliance.auditEntries(from: 0, to: treeSize)
+        return try AuditBundleBuilder(origin: origin, key: key).build(entries: entries, time: now(), since: earlier).serialized()
     }
 
     /// A signed checkpoint as stored and listed: the fields of its signed text and the signature.

@@ -96,21 +96,7 @@ struct ComplianceRoutes: Sendable {
         }
         router.get("/v1/compliance/consent-events") { request, _ in
             try await self.admin.require(request, roles: officer)
-            let query = request.uri.queryParameters
-            var filter = ConsentEventFilter()
-            if let subject = query["subject"] { filter.pseudonym = String(subject) }
-            if let site = query["site"] { filter.site = String(site) }
-            if let purpose = query["purpose"] {
-                guard let value = Purpose(rawValue: String(purpose)) else { throw ProblemResponse(.invalidRequest, "unknown purpose \(purpose)") }
-                filter.purpose = value
-            }
-            for (key, keyPath) in [("from", \ConsentEventFilter.from), ("to", \ConsentEventFilter.to)] {
-                if let text = query[Substring(key)] {
-                    guard let date = RFC3339.parse(String(text)) else { throw ProblemResponse(.invalidRequest, "\(key) must be an RFC 3339 time") }
-                    filter[keyPath: keyPath] = date
-                }
-            }
-            let events = try await self.compliance.consentEvents(filter)
+            let events = try await self.compliance.consentEvents(try Self.consentFilter(request.uri.queryParameters))
             return Self.json(.array(events.map(Self.json(of:))))
         }
         router.get("/v1/compliance/withdrawals") { request, _ in
@@ -220,6 +206,25 @@ struct ComplianceRoutes: Sendable {
             return try JSONBody.response(KioskPseudonymKey(site: site, jurisdiction: jurisdiction.name,
                                                            key: Data(jurisdiction.pseudonymKey).base64EncodedString()), status: .ok)
         }
+    }
+
+    /// `subject`, `site`, `purpose`, `from` and `to` (RFC 3339); empty values filter nothing.
+    static func consentFilter(_ query: Parameters) throws -> ConsentEventFilter {
+        func value(_ key: String) -> String? { query[Substring(key)].map(String.init).flatMap { $0.isEmpty ? nil : $0 } }
+        var filter = ConsentEventFilter()
+        filter.pseudonym = value("subject")
+        filter.site = value("site")
+        if let purpose = value("purpose") {
+            guard let parsed = Purpose(rawValue: purpose) else { throw ProblemResponse(.invalidRequest, "unknown purpose \(purpose)") }
+            filter.purpose = parsed
+        }
+        for (key, keyPath) in [("from", \ConsentEventFilter.from), ("to", \ConsentEventFilter.to)] {
+            if let text = value(key) {
+                guard let date = RFC3339.parse(text) else { throw ProblemResponse(.invalidRequest, "\(key) must be an RFC 3339 time") }
+                filter[keyPath: keyPath] = date
+            }
+        }
+        return filter
     }
 
     static func checkName(_ value: String, _ field: String) throws {

@@ -17,10 +17,15 @@ struct AdminAuthenticator: Sendable {
         guard let record = try await bearer(request) else {
             throw ProblemResponse(.unauthorized, "send Authorization: Bearer <token>")
         }
-        guard record.role == "admin" || roles.contains(record.role) else {
+        guard Self.permits(role: record.role, roles) else {
             throw ProblemResponse(.forbidden, "a \(record.role) token may not do this; it needs \(roles.sorted().joined(separator: " or "))")
         }
         return record
+    }
+
+    /// Whether a token of `role` may do what `roles` may: admin may do everything.
+    static func permits(role: String, _ roles: Set<String>) -> Bool {
+        role == "admin" || roles.contains(role)
     }
 
     @discardableResult

@@ -47,25 +47,11 @@ struct ThresholdRoutes: Sendable {
         }
         router.post("/v1/thresholds/releases/:version/approve") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
-            let version = try await self.release(context).version
-            guard let release = try await self.store.approveThresholdRelease(version: version, approver: caller.label) else {
-                throw ProblemResponse(.notFound, "no threshold release \(version)")
-            }
-            guard release.state == .computed || release.state == .approved else {
-                throw ProblemResponse(.releaseStateConflict, "release \(version) is \(release.state.rawValue); only computed releases are approved")
-            }
-            return try JSONBody.response(Self.view(release), status: .ok)
+            return try JSONBody.response(Self.view(try await self.approve(try await self.release(context), by: caller)), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/publish") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
-            let release = try await self.release(context)
-            guard release.state == .approved else {
-                throw ProblemResponse(.releaseStateConflict, release.state == .computed
-                    ? "release \(release.version) has \(release.approvals.count) of \(release.requiredApprovals) approvals"
-                    : "release \(release.version) is \(release.state.rawValue)")
-            }
-            return try JSONBody.response(Self.view(try await self.publish(release, from: [.approved], retiring: .superseded,
-                                                                          actor: caller.actor)), status: .ok)
+            return try JSONBody.response(Self.view(try await self.publishApproved(try await self.release(context), by: caller)), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/rollback") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
@@ -90,12 +76,33 @@ struct ThresholdRoutes: Sendable {
         }
     }
 
-    private func release(_ context: FeedbackRequestContext) async throws -> StoredThresholdRelease {
+    func release(_ context: FeedbackRequestContext) async throws -> StoredThresholdRelease {
         let text = try context.parameters.require("version")
         guard let version = Int(text), let release = try await store.thresholdRelease(version: version) else {
             throw ProblemResponse(.notFound, "no threshold release \(text)")
         }
         return release
+    }
+
+    /// Adds the caller's approval to a computed release.
+    func approve(_ release: StoredThresholdRelease, by caller: APITokenRecord) async throws -> StoredThresholdRelease {
+        guard let approved = try await store.approveThresholdRelease(version: release.version, approver: caller.label) else {
+            throw ProblemResponse(.notFound, "no threshold release \(release.version)")
+        }
+        guard approved.state == .computed || approved.state == .approved else {
+            throw ProblemResponse(.releaseStateConflict, "release \(release.version) is \(approved.state.rawValue); only computed releases are approved")
+        }
+        return approved
+    }
+
+    /// Signs and publishes a release that has its approvals.
+    func publishApproved(_ release: StoredThresholdRelease, by caller: APITokenRecord) async throws -> StoredThresholdRelease {
+        guard release.state == .approved else {
+            throw ProblemResponse(.releaseStateConflict, release.state == .computed
+                ? "release \(release.version) has \(release.approvals.count) of \(release.requiredApprovals) approvals"
+                : "release \(release.version) is \(release.state.rawValue)")
+        }
+        return try await publish(release, from: [.approved], retiring: .superseded, actor: caller.actor)
     }
 
     func compute(_ request: ComputeThresholdsRequest, by caller: String) async throws -> ThresholdReleaseView {

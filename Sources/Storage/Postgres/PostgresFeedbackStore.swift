@@ -183,8 +183,13 @@ public final class PostgresFeedbackStore: FeedbackStore {
 
     public func deviceSummaries() async throws -> [DeviceSummary] {
         try await read { sql in
-            try await sql.fetchAll("""
+            var refusals: [String: [String: Int]] = [:]
+            for row in try await sql.fetchAll("SELECT device_id, reason, events FROM refused_event_counts") {
+                refusals[try row("device_id"), default: [:]][try row("reason")] = try row("events", as: Int.self)
+            }
+            return try await sql.fetchAll("""
                 SELECT d.device_id, d.status, d.enrolled_at, d.revoked_at, d.certificate_serial, d.certificate_not_after,
+                       d.reported_backlog, d.backlog_reported_at,
                        MAX(b.received_at) AS last_upload_at, COUNT(b.batch_id) AS batches,
                        COALESCE(SUM(b.event_count), 0)::BIGINT AS events
                 FROM devices d LEFT JOIN batches b ON b.device_id = d.device_id
@@ -196,7 +201,9 @@ public final class PostgresFeedbackStore: FeedbackStore {
                               certificateSerial: try row("certificate_serial"),
                               certificateNotAfter: try row.date("certificate_not_after"),
                               lastUploadAt: try row.optionalDate("last_upload_at"), batches: try row("batches"),
-                              events: try row("events"))
+                              events: try row("events"), reportedBacklog: try row("reported_backlog"),
+                              backlogReportedAt: try row.optionalDate("backlog_reported_at"),
+                              refusedEvents: refusals[try row("device_id")] ?? [:])
             }
         }
     }
@@ -286,13 +293,6 @@ public final class PostgresFeedbackStore: FeedbackStore {
             guard try existing("content_digest", as: String.self) == incoming.contentDigest else { throw Abort.result(.sequenceConflict) }
             return .alreadyStored(receipt: try existing.bytes("receipt"))
         }
-        var seen = Set<UUID>()
-        for outcome in batch.outcomes where !seen.insert(outcome.eventID).inserted { throw Abort.result(.duplicateEvent(outcome.eventID)) }
-        let ids = TextArray(values: batch.outcomes.map { $0.eventID.uuidString.lowercased() })
-        if let duplicate = try await sql.scalar(String.self, "SELECT event_id FROM outcomes WHERE event_id = ANY(?) LIMIT 1", ids),
-           let eventID = UUID(uuidString: duplicate) {
-            throw Abort.result(.duplicateEvent(eventID))
-        }
         let batchID = incoming.batchID.uuidString.lowercased()
         try await sql.execute("""
             INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
@@ -320,6 +320,14 @@ public final class PostgresFeedbackStore: FeedbackStore {
                 accepted.append(outcome)
             }
         }
+        // As with SQLite's inserts: the first stored outcome whose id is already taken refuses the batch.
+        let stored = Set(try await sql.fetchAll("SELECT event_id FROM outcomes WHERE event_id = ANY(?)",
+                                                TextArray(values: accepted.map { $0.eventID.uuidString.lowercased() }))
+            .map { try $0("event_id", as: String.self) })
+        var seen = Set<UUID>()
+        for outcome in accepted where !seen.insert(outcome.eventID).inserted || stored.contains(outcome.eventID.uuidString.lowercased()) {
+            throw Abort.result(.duplicateEvent(outcome.eventID))
+        }
         try await Self.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID, in: sql)
         let receipt = BatchReceipt(batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence,
                                    contentDigest: incoming.contentDigest, acceptedEvents: accepted.count,
@@ -327,6 +335,20 @@ public final class PostgresFeedbackStore: FeedbackStore {
         let receiptBytes = [UInt8](try WireJSON.encoder().encode(receipt))
         // A refused outcome must leave nothing behind, not even inside the signed body.
         let redact = accepted.count < batch.outcomes.count
+        for (reason, count) in Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted(by: { $0.key < $1.key }) {
+            // One statement, so concurrent batches of the device never lose each other's counts.
+            try await sql.execute("""
+                INSERT INTO refused_event_counts (device_id, reason, events) VALUES (?, ?, ?)
+                ON CONFLICT (device_id, reason) DO UPDATE SET events = refused_event_counts.events + EXCLUDED.events
+                """, batch.deviceID, reason, count)
+        }
+        if let backlog = batch.queueBacklog {
+            // Batches may arrive out of order after retries: keep the figure sealed last.
+            try await sql.execute("""
+                UPDATE devices SET reported_backlog = ?, backlog_reported_at = ?
+                WHERE device_id = ? AND (backlog_reported_at IS NULL OR backlog_reported_at <= ?)
+                """, backlog, batch.createdAt, batch.deviceID, batch.createdAt)
+        }
         try await sql.execute("""
             UPDATE batches SET event_count = ?, receipt = ?, body = CASE WHEN ? THEN ''::bytea ELSE body END,
                                redacted_at = CASE WHEN ? THEN ?::double precision ELSE NULL END

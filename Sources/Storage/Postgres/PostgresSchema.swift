@@ -245,6 +245,26 @@ enum PostgresSchema {
             )
             """,
         ]),
+        Migration(name: "v2-kiosk-backlog-and-refusals", statements: [
+            "ALTER TABLE devices ADD COLUMN reported_backlog BIGINT",
+            "ALTER TABLE devices ADD COLUMN backlog_reported_at DOUBLE PRECISION",
+            """
+            CREATE TABLE refused_event_counts (
+                device_id TEXT NOT NULL REFERENCES devices(device_id),
+                reason TEXT NOT NULL,
+                events BIGINT NOT NULL,
+                PRIMARY KEY (device_id, reason)
+            )
+            """,
+            // Batches stored before this step list their refusals only in their receipts.
+            """
+            INSERT INTO refused_event_counts (device_id, reason, events)
+            SELECT b.device_id, r.value ->> 'reason', COUNT(*)
+            FROM batches b, jsonb_array_elements(convert_from(b.receipt, 'UTF8')::jsonb -> 'refused_events') r
+            WHERE length(b.receipt) > 0 AND jsonb_typeof(convert_from(b.receipt, 'UTF8')::jsonb -> 'refused_events') = 'array'
+            GROUP BY b.device_id, r.value ->> 'reason'
+            """,
+        ]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
@@ -263,7 +283,7 @@ enum PostgresSchema {
 
     /// Every table, parents before children: the order `migrate-store` copies in.
     static let tables = [
-        "devices", "enrollment_tokens", "api_tokens", "batches", "outcomes", "nonces", "threshold_releases",
+        "devices", "enrollment_tokens", "api_tokens", "batches", "refused_event_counts", "outcomes", "nonces", "threshold_releases",
         "federation_rounds", "federation_updates", "model_releases", "jurisdictions", "sites", "retention_rules",
         "consent_texts", "consent_events", "erasures", "subject_requests", "audit_entries", "audit_checkpoints",
     ]

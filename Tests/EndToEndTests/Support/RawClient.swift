@@ -41,6 +41,8 @@ struct RawClient {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.httpVersion = .http1Only
+        // Redirects (the pages send people to sign in) are answers to check, not to follow.
+        configuration.redirectConfiguration = .disallow
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             var request = HTTPClientRequest(url: baseURL + path)

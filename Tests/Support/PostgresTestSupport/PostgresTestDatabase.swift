@@ -41,3 +41,24 @@ public enum PostgresTestDatabase {
         return url
     }
 }
+
+extension PostgresTestDatabase {
+    /// Runs statements on a test database directly, e.g. to put it back to an older schema.
+    public static func execute(_ statements: [String], on url: String) async throws {
+        guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
+            throw Unavailable.noCluster
+        }
+        let logger = Logger(label: "faceloop.tests.postgres")
+        let configuration = PostgresConnection.Configuration(host: host, port: components.port ?? 5432, username: user,
+                                                             password: components.password,
+                                                             database: String(components.path.dropFirst()), tls: .disable)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
+        do {
+            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+}

@@ -1,0 +1,95 @@
+import Calibration
+import Feedback
+import Storage
+import ThresholdAPI
+import WebPages
+
+extension WebRoutes {
+    /// Threshold releases with their workflow buttons, and per cohort the score histograms and
+    /// DET curve of all stored outcomes with the released and the proposed threshold on them,
+    /// and the drift flags of the published release.
+    func calibrationPage() async throws -> CalibrationPage {
+        let views = try await store.thresholdReleases().map(ThresholdRoutes.view)
+        let published = views.last { $0.state == ReleaseState.published.rawValue }
+        let proposed = views.last {
+            ($0.state == ReleaseState.computed.rawValue || $0.state == ReleaseState.approved.rawValue)
+                && $0.version > (published?.version ?? 0)
+        }
+        let drift: ThresholdDriftView?
+        do {
+            drift = published == nil ? nil : try await thresholds.drift()
+        } catch let problem as ProblemResponse where problem.details.status == 404 {
+            drift = nil
+        }
+        let statistics = try ThresholdRoutes.statistics(try await store.calibrationOutcomes(from: nil, to: nil))
+        var cohorts: [CalibrationPage.Cohort] = []
+        for (key, cohort) in statistics.sorted(by: { $0.key < $1.key }) {
+            var markers: [ThresholdMarker] = []
+            var rows: [CalibrationPage.Threshold] = []
+            for (kind, view) in [(ThresholdMarker.Kind.released, published), (.proposed, proposed)] {
+                guard let view, let entry = view.release.entry(for: key) else { continue }
+                let rates = cohort.impostorCount > 0 && cohort.genuineCount > 0 ? try cohort.rates(at: entry.threshold) : nil
+                rows.append(CalibrationPage.Threshold(
+                    kind: kind.rawValue, version: view.version, threshold: Format.score(entry.threshold),
+                    level: entry.fallbackLevel.rawValue,
+                    falseMatchRate: rates.map { Self.rate($0.falseMatch) } ?? "n/a",
+                    falseNonMatchRate: rates.map { Self.rate($0.falseNonMatch) } ?? "n/a"))
+                markers.append(ThresholdMarker(kind: kind, label: "\(kind.rawValue) v\(view.version): \(Format.score(entry.threshold))",
+                                               threshold: entry.threshold, falseMatchRate: rates?.falseMatch.lower ?? 0,
+                                               falseNonMatchRate: rates?.falseNonMatch.lower ?? 0))
+            }
+            let report = drift?.cohorts.first { $0.cohort == key }?.report
+            let title = "\(key.modelVersion) \(key.cameraModel) \(key.cohort)"
+            var detSVG: String?
+            if cohort.impostorCount > 0, cohort.genuineCount > 0 {
+                let points = try cohort.rocPoints().map { DETChart.Point(falseMatchRate: $0.falseMatchRate, falseNonMatchRate: $0.falseNonMatchRate) }
+                detSVG = DETChart(title: "DET curve, \(title)", points: points, markers: markers).svg()
+            }
+            cohorts.append(CalibrationPage.Cohort(
+                key: key.description, modelVersion: key.modelVersion, cameraModel: key.cameraModel, site: key.cohort,
+                genuine: cohort.genuineCount, impostors: cohort.impostorCount, thresholds: rows,
+                driftFlags: (report?.flags ?? []).map(\.rawValue).sorted(), driftChecked: report != nil,
+                histogramSVG: Self.histogram(cohort, title: "Scores, \(title)", markers: markers).svg(), detSVG: detSVG))
+        }
+        // Everyone who may open the page may approve and publish: engineers and admins.
+        return CalibrationPage(
+            releases: views.reversed().map { view in
+                CalibrationPage.Release(
+                    version: view.version, state: view.state, policy: view.release.policy, cohorts: view.release.entries.count,
+                    refused: view.refused.count, computed: "\(Format.time(view.computedAt)) by \(view.computedBy)",
+                    approvals: "\(view.approvals.count) of \(view.requiredApprovals)" + (view.approvals.isEmpty ? "" : " (\(view.approvals.joined(separator: ", ")))"),
+                    published: view.publishedAt.map(Format.time) ?? "", largestChange: view.largestChange.map(Format.score) ?? "",
+                    canApprove: view.state == ReleaseState.computed.rawValue,
+                    canPublish: view.state == ReleaseState.approved.rawValue)
+            },
+            cohorts: cohorts)
+    }
+
+    /// An exact rate as one figure, a binned one as its bounds.
+    static func rate(_ bounds: RateBounds) -> String {
+        bounds.isExact ? Format.percent(bounds.lower) : "\(Format.percent(bounds.lower)) – \(Format.percent(bounds.upper))"
+    }
+
+    /// At most 48 bars over the scores present (and the thresholds), merged from the
+    /// statistics' fine grid.
+    static func histogram(_ statistics: ScoreStatistics, title: String, markers: [ThresholdMarker]) -> ScoreHistogramChart {
+        let grid = statistics.layout.grid
+        let histograms = [statistics.genuine, statistics.impostor]
+        var used = histograms.flatMap { histogram in histogram.counts.indices.filter { histogram.counts[$0] > 0 } }
+        used += markers.map { grid.binIndex(of: $0.threshold) }
+        let low = used.min() ?? 0, high = (used.max() ?? grid.binCount - 1) + 1
+        let width = max(1, (high - low + 47) / 48)
+        let barCount = (high - low + width - 1) / width
+        func bars(of histogram: ScoreHistogram) -> [Int] {
+            (0..<barCount).map { bar in
+                let start = low + bar * width
+                return histogram.counts[start..<min(start + width, grid.binCount)].reduce(0, +)
+            }
+        }
+        return ScoreHistogramChart(
+            title: title, lowerBound: grid.edge(low), upperBound: grid.edge(min(low + barCount * width, grid.binCount)),
+            series: [.init(label: "genuine (\(statistics.genuineCount))", color: "#1f4e99", counts: bars(of: statistics.genuine)),
+                     .init(label: "impostor (\(statistics.impostorCount))", color: "#b91c1c", counts: bars(of: statistics.impostor))],
+            markers: markers)
+    }
+}
