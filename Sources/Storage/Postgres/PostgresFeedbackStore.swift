@@ -32,7 +32,11 @@ public final class PostgresFeedbackStore: FeedbackStore {
         self.client = client
         self.logger = logger
         // Immediate, so the pool counts as running before the first lease below.
-        runner = Task.immediate { await client.run() }
+        if #available(macOS 26, *) {
+            runner = Task.immediate { await client.run() }
+        } else {
+            runner = Task { await client.run() }
+        }
         do {
             try await migrate()
         } catch {
