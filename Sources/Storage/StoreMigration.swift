@@ -80,7 +80,11 @@ public enum StoreMigration {
                 SELECT column_name, data_type FROM information_schema.columns
                 WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position
                 """, table).map { (name: try $0("column_name", as: String.self), type: try $0("data_type", as: String.self)) }
-            let order = table == "nonces" ? "device_id, nonce" : "rowid"
+            // The primary key orders every table, WITHOUT ROWID ones included.
+            let keyColumns = try await source.pool.read { db in
+                try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", arguments: [table])
+            }
+            let order = keyColumns.isEmpty ? "rowid" : keyColumns.joined(separator: ", ")
             let sourceRows = try await source.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
             var offset = 0
             while offset < sourceRows {

@@ -1,0 +1,57 @@
+import AuditLog
+import Compliance
+import Feedback
+import Foundation
+import PostgresTestSupport
+import Storage
+import Testing
+
+@Suite("SQLite pilot to PostgreSQL", .enabled(if: PostgresTestDatabase.isAvailable))
+struct StoreMigrationTests {
+    typealias Fixture = FeedbackStoreTests
+
+    @Test("every table is copied, refusal counts and backlog included, and the copy reads as the original")
+    func copy() async throws {
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-migrate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        let pilot = try SQLiteFeedbackStore(path: path)
+        try await Fixture.enrolled(pilot, "kiosk-1")
+        var unconsented = Fixture.outcome()
+        unconsented.subject.pseudonym = String(repeating: "f", count: 64)
+        var batch = Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Fixture.outcome(), Fixture.outcome(label: .impostor), unconsented])
+        batch.batch.queueBacklog = 12
+        _ = try await pilot.storeBatch(batch)
+        _ = try await pilot.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [Fixture.outcome()],
+                                                       consentEvents: [Fixture.consent(.withdraw, at: Fixture.now.addingTimeInterval(-10))]))
+        try await pilot.addAPIToken(sha256: String(repeating: "ab", count: 32), role: "engineer", label: "erin", at: Fixture.now,
+                                    actor: "test")
+
+        let url = try await PostgresTestDatabase.create()
+        let report = try await StoreMigration.copy(sqlitePath: path, to: url)
+        #expect(report.tables.allSatisfy { $0.sourceRows == $0.copiedRows })
+        #expect(report.tables.first { $0.name == "refused_event_counts" }?.copiedRows == 2, "no-consent and consent-withdrawn")
+        #expect(report.tables.first { $0.name == "nonces" }?.copiedRows == 2)
+        #expect(report.auditEntries == (try await pilot.auditTreeSize()))
+
+        let copy = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+        #expect(try await copy.deviceSummaries() == (try await pilot.deviceSummaries()))
+        #expect(try await copy.deviceSummaries().first?.reportedBacklog == 12)
+        #expect(try await copy.outcomeStats() == (try await pilot.outcomeStats()))
+        #expect(try await copy.erasures() == (try await pilot.erasures()))
+        #expect(try await copy.auditEntries(from: 0, to: report.auditEntries) == (try await pilot.auditEntries(from: 0, to: report.auditEntries)))
+        #expect(try await copy.apiToken(sha256: String(repeating: "ab", count: 32))?.label == "erin")
+        // The copy carries on: a new consent event is numbered after the copied ones.
+        guard case .stored = try await copy.storeBatch(Fixture.incoming("kiosk-1", sequence: 3, outcomes: [Fixture.outcome()])) else {
+            Issue.record("the copy refused a new batch")
+            await copy.shutdown()
+            return
+        }
+        await copy.shutdown()
+
+        await #expect(throws: StoreMigration.Failure.self, "a database holding data is refused") {
+            _ = try await StoreMigration.copy(sqlitePath: path, to: url)
+        }
+    }
+}
