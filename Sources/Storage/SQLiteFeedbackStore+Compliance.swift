@@ -211,7 +211,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
                                   batches_redacted, locations)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [record.erasureID, pseudonym, purpose.rawValue, cause.rawValue, trigger, requestedAt.timeIntervalSince1970,
-                             time.timeIntervalSince1970, outcomes, batches, encodeList(record.locations)])
+                             time.timeIntervalSince1970, outcomes, batches, StoredList.encode(record.locations)])
         try appendAudit(kind: .erasure, actor: actor, details: StoreAuditDetails.erasure(record), at: time, in: db)
         return record
     }
@@ -231,7 +231,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
         return ErasureRecord(erasureID: row["erasure_id"], pseudonym: row["subject_pseudonym"], purpose: purpose, cause: cause,
                              trigger: row["trigger_ref"], requestedAt: Date(timeIntervalSince1970: row["requested_at"]),
                              erasedAt: Date(timeIntervalSince1970: row["erased_at"]), outcomesErased: row["outcomes_erased"],
-                             batchesRedacted: row["batches_redacted"], locations: decodeList(row["locations"]))
+                             batchesRedacted: row["batches_redacted"], locations: StoredList.decode(row["locations"]))
     }
 
     // MARK: Retention

@@ -358,7 +358,7 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [release.version, release.state.rawValue, Data(release.payload), Data(release.refused),
                                      release.largestChange, release.requiredApprovals,
-                                     Self.encodeList(release.approvals), release.computedAt.timeIntervalSince1970,
+                                     StoredList.encode(release.approvals), release.computedAt.timeIntervalSince1970,
                                      release.computedBy, release.publishedAt?.timeIntervalSince1970,
                                      release.envelope.map { Data($0) }])
             }
@@ -393,7 +393,7 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
             try Self.appendAudit(kind: .releaseApproved, actor: approver,
                                  details: StoreAuditDetails.thresholdApproval(version: version, state: release.state), at: Date(), in: db)
             try db.execute(sql: "UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
-                           arguments: [Self.encodeList(release.approvals), release.state.rawValue, version])
+                           arguments: [StoredList.encode(release.approvals), release.state.rawValue, version])
             return release
         }
     }
@@ -418,16 +418,8 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
             version: row["version"], state: ReleaseState(rawValue: row["state"]) ?? .computed,
             payload: [UInt8](row["payload"] as Data), refused: [UInt8](row["refused"] as Data),
             largestChange: row["largest_change"], requiredApprovals: row["required_approvals"],
-            approvals: decodeList(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
+            approvals: StoredList.decode(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
             computedBy: row["computed_by"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             envelope: (row["envelope"] as Data?).map { [UInt8]($0) })
-    }
-
-    static func encodeList(_ list: [String]) -> String {
-        JSONValue.array(list.map(JSONValue.string)).serializedString
-    }
-
-    static func decodeList(_ text: String) -> [String] {
-        (try? JSONValue.parse(text))?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 }

@@ -148,7 +148,3 @@ public enum StoreMigration {
         }
     }
 }
-
-extension SQLArgument: SQLArgumentConvertible {
-    var sqlArgument: SQLArgument { self }
-}

@@ -212,7 +212,7 @@ extension PostgresFeedbackStore: ComplianceStore {
                                   batches_redacted, locations)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, record.erasureID, pseudonym, purpose.rawValue, cause.rawValue, trigger, requestedAt, time, outcomes, batches,
-                              SQLiteFeedbackStore.encodeList(record.locations))
+                              StoredList.encode(record.locations))
         try await appendAudit(kind: .erasure, actor: actor, details: StoreAuditDetails.erasure(record), at: time, in: sql)
         return record
     }
@@ -232,7 +232,7 @@ extension PostgresFeedbackStore: ComplianceStore {
         return ErasureRecord(erasureID: try row("erasure_id"), pseudonym: try row("subject_pseudonym"), purpose: purpose, cause: cause,
                              trigger: try row("trigger_ref"), requestedAt: try row.date("requested_at"), erasedAt: try row.date("erased_at"),
                              outcomesErased: try row("outcomes_erased"), batchesRedacted: try row("batches_redacted"),
-                             locations: SQLiteFeedbackStore.decodeList(try row("locations")))
+                             locations: StoredList.decode(try row("locations")))
     }
 
     // MARK: Retention
@@ -506,9 +506,7 @@ struct PostgresConsentCache {
     private static func key(_ pseudonym: String, _ purpose: Purpose) -> String { purpose.rawValue + "/" + pseudonym }
 
     mutating func load(pseudonyms: [String], purpose: Purpose, in sql: SQLConnection) async throws {
-        let wanted = Array(Set(pseudonyms).subtracting(records.keys.compactMap { key in
-            key.hasPrefix(purpose.rawValue + "/") ? String(key.dropFirst(purpose.rawValue.count + 1)) : nil
-        }))
+        let wanted = Array(Set(pseudonyms.filter { records[Self.key($0, purpose)] == nil }))
         guard !wanted.isEmpty else { return }
         for pseudonym in wanted { records[Self.key(pseudonym, purpose)] = [] }
         for row in try await sql.fetchAll("""

@@ -453,7 +453,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
                                                 approvals, computed_at, computed_by, published_at, envelope)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING
                 """, release.version, release.state.rawValue, release.payload, release.refused, release.largestChange,
-                                  release.requiredApprovals, SQLiteFeedbackStore.encodeList(release.approvals), release.computedAt,
+                                  release.requiredApprovals, StoredList.encode(release.approvals), release.computedAt,
                                   release.computedBy, release.publishedAt, release.envelope) == 1
         }
     }
@@ -484,7 +484,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
                                        details: StoreAuditDetails.thresholdApproval(version: version, state: release.state),
                                        at: Date(), in: sql)
             try await sql.execute("UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
-                                  SQLiteFeedbackStore.encodeList(release.approvals), release.state.rawValue, version)
+                                  StoredList.encode(release.approvals), release.state.rawValue, version)
             return release
         }
     }
@@ -511,7 +511,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
         StoredThresholdRelease(
             version: try row("version"), state: ReleaseState(rawValue: try row("state", as: String.self)) ?? .computed,
             payload: try row.bytes("payload"), refused: try row.bytes("refused"), largestChange: try row("largest_change"),
-            requiredApprovals: try row("required_approvals"), approvals: SQLiteFeedbackStore.decodeList(try row("approvals")),
+            requiredApprovals: try row("required_approvals"), approvals: StoredList.decode(try row("approvals")),
             computedAt: try row.date("computed_at"), computedBy: try row("computed_by"), publishedAt: try row.optionalDate("published_at"),
             envelope: try row.optionalBytes("envelope"))
     }

@@ -21,6 +21,7 @@ protocol SQLArgumentConvertible: Sendable {
     var sqlArgument: SQLArgument { get }
 }
 
+extension SQLArgument: SQLArgumentConvertible { var sqlArgument: SQLArgument { self } }
 extension String: SQLArgumentConvertible { var sqlArgument: SQLArgument { .text(self) } }
 extension Int: SQLArgumentConvertible { var sqlArgument: SQLArgument { .integer(self) } }
 extension Int64: SQLArgumentConvertible { var sqlArgument: SQLArgument { .integer(Int(self)) } }

@@ -21,28 +21,14 @@ public enum PostgresTestDatabase {
 
     /// Creates an empty database and returns its URL.
     public static func create() async throws -> String {
-        guard let adminURL, var components = URLComponents(string: adminURL), let host = components.host,
-              let user = components.user else { throw Unavailable.noCluster }
+        guard let adminURL, var components = URLComponents(string: adminURL) else { throw Unavailable.noCluster }
         let name = "faceloop_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let logger = Logger(label: "faceloop.tests.postgres")
-        let configuration = PostgresConnection.Configuration(host: host, port: components.port ?? 5432, username: user,
-                                                             password: components.password,
-                                                             database: String(components.path.dropFirst()), tls: .disable)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        do {
-            try await connection.query("CREATE DATABASE \(unescaped: name)", logger: logger)
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await execute(["CREATE DATABASE \(name)"], on: adminURL)
         components.path = "/" + name
         guard let url = components.string else { throw Unavailable.noCluster }
         return url
     }
-}
 
-extension PostgresTestDatabase {
     /// Runs statements on a test database directly, e.g. to put it back to an older schema.
     public static func execute(_ statements: [String], on url: String) async throws {
         guard let components = URLComponents(string: url), let host = components.host, let user = components.user else {
@@ -52,7 +38,7 @@ extension PostgresTestDatabase {
         let configuration = PostgresConnection.Configuration(host: host, port: components.port ?? 5432, username: user,
                                                              password: components.password,
                                                              database: String(components.path.dropFirst()), tls: .disable)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 2, logger: logger)
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         do {
             for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
         } catch {
