@@ -1,4 +1,5 @@
 import Federation
+import Feedback
 import Foundation
 
 /// Labelled descriptor pairs in a JSON file: what a kiosk trains on (its own pairs, never
@@ -66,7 +67,7 @@ public enum LabelledPairsFile {
             }
         }
         for (index, pair) in document.pairs.enumerated() {
-            for subject in pair.subjects ?? [] where subject.count != 64 || !subject.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+            for subject in pair.subjects ?? [] where !subject.isLowercaseHex(count: 64) {
                 throw Invalid(description: "pair \(index) in \(path) names a subject that is not a pseudonym (64 lowercase hex digits)")
             }
         }

@@ -21,11 +21,11 @@ public struct ModelRelease: Sendable, Codable, Equatable {
     public var modelVersion: String
     public var adapter: Adapter
     public var privacy: ReleasedPrivacy
-    public var outcome: RoundOutcome
+    public var outcome: ReleasedRoundSummary
     public var createdAt: Date
 
     public init(version: Int, baseVersion: Int, roundID: Int, backbone: String, adapter: Adapter, privacy: ReleasedPrivacy,
-                outcome: RoundOutcome, createdAt: Date) {
+                outcome: ReleasedRoundSummary, createdAt: Date) {
         self.version = version
         self.baseVersion = baseVersion
         self.roundID = roundID
@@ -40,6 +40,30 @@ public struct ModelRelease: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, baseVersion = "base_version", roundID = "round_id", backbone, modelVersion = "model_version", adapter
         case privacy, outcome, createdAt = "created_at"
+    }
+}
+
+/// What every kiosk learns of the round behind a release: how many updates went in and the
+/// evaluation gate's figures. Never which kiosks took part or the norms of refused updates:
+/// the ε of the release counts on Poisson subsampling, whose amplification holds only while
+/// who was sampled stays secret (engineers see the full `RoundOutcome` in the round's view).
+public struct ReleasedRoundSummary: Sendable, Codable, Equatable {
+    public var acceptedCount: Int
+    public var rejectedCount: Int
+    public var adjustedCount: Int
+    public var baseline: HeldOutEvaluation?
+    public var candidate: HeldOutEvaluation?
+
+    public init(_ outcome: RoundOutcome) {
+        acceptedCount = outcome.accepted.count
+        rejectedCount = outcome.rejected.count
+        adjustedCount = outcome.adjusted.count
+        baseline = outcome.baseline
+        candidate = outcome.candidate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case acceptedCount = "accepted_count", rejectedCount = "rejected_count", adjustedCount = "adjusted_count", baseline, candidate
     }
 }
 
@@ -139,7 +163,7 @@ public struct ModelReleaseSummary: Sendable, Codable, Equatable {
     public var roundID: Int
     public var modelVersion: String
     public var privacy: ReleasedPrivacy
-    public var outcome: RoundOutcome
+    public var outcome: ReleasedRoundSummary
     public var publishedAt: Date
 
     public init(_ release: ModelRelease, publishedAt: Date) {

@@ -21,9 +21,11 @@ public protocol FederationStore: Sendable {
     func storeUpdate(_ update: IncomingUpdate) async throws -> UpdateStoreResult
     func updates(roundID: Int) async throws -> [StoredUpdate]
 
-    /// Closes an open round in one transaction: its new state and outcome, and the release
-    /// it produced (if any). Returns false when the round was no longer open.
-    func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?) async throws -> Bool
+    /// Closes an open round in one transaction: its new state and outcome, the release it
+    /// produced (if any), each update's verdict (by device id), and the deletion of every
+    /// update body of the round. Returns false when the round was no longer open.
+    func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?,
+                    verdicts: [String: String]) async throws -> Bool
     func modelReleases() async throws -> [StoredModelRelease]
     func modelRelease(version: Int) async throws -> StoredModelRelease?
 }
@@ -143,13 +145,17 @@ public enum UpdateStoreResult: Sendable, Equatable {
 
 public struct StoredUpdate: Sendable, Equatable {
     public var deviceID: String
+    /// Empty once the round closed: only digest, signature, receipt and verdict outlive it.
     public var body: [UInt8]
     public var receivedAt: Date
+    /// What the round's aggregation did with the update; nil while the round is open.
+    public var verdict: String?
 
-    public init(deviceID: String, body: [UInt8], receivedAt: Date) {
+    public init(deviceID: String, body: [UInt8], receivedAt: Date, verdict: String? = nil) {
         self.deviceID = deviceID
         self.body = body
         self.receivedAt = receivedAt
+        self.verdict = verdict
     }
 }
 

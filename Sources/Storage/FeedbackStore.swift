@@ -11,6 +11,10 @@ public protocol FeedbackStore: Sendable {
     /// token again with the same device id and signing key is a retry and gets the original
     /// certificate back.
     func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption
+    /// What redeeming the token would answer, changing nothing: nil when it would enroll the
+    /// device. Checked before the CA signs anything, so that no certificate is ever made for
+    /// a request without a valid token.
+    func previewEnrollment(sha256: String, deviceID: String, signingKey: Data, now: Date) async throws -> EnrollmentRedemption?
     func device(id: String) async throws -> DeviceRecord?
     func device(withCertificateFingerprint fingerprint: String) async throws -> DeviceRecord?
     func deviceSummaries() async throws -> [DeviceSummary]
@@ -42,7 +46,7 @@ public protocol FeedbackStore: Sendable {
     func thresholdRelease(version: Int) async throws -> StoredThresholdRelease?
     /// Adds an approver (once) to a computed release and marks it approved once it has the
     /// approvals it needs. Returns the release as it is afterwards, nil if there is none.
-    func approveThresholdRelease(version: Int, approver: String) async throws -> StoredThresholdRelease?
+    func approveThresholdRelease(version: Int, approverToken: String, actor: String) async throws -> StoredThresholdRelease?
     /// In one transaction: the currently published release becomes `retiring`, and `version`
     /// (which must be in one of `from`) becomes published with its signed envelope.
     /// Returns false when `version` was not in one of those states.

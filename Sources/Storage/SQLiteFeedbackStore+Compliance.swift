@@ -174,10 +174,21 @@ extension SQLiteFeedbackStore: ComplianceStore {
 
     public func eraseSubject(pseudonym: String, purposes: [Purpose], cause: ErasureRecord.Cause, trigger: String?,
                              requestedAt: Date, actor: String, at time: Date) async throws -> [ErasureRecord] {
-        try await pool.write { db in
+        let records = try await pool.write { db in
             try purposes.map { try Self.erase(pseudonym: pseudonym, purpose: $0, cause: cause, trigger: trigger,
                                               requestedAt: requestedAt, actor: actor, at: time, in: db) }
         }
+        try await truncateLog()
+        return records
+    }
+
+    /// Copies the write-ahead log into the database file and cuts the log to zero bytes. Run
+    /// after a commit that erased something: `secure_delete` zeroes the erased rows in the
+    /// pages written from then on, but the log still holds those pages as they were before.
+    /// The barrier keeps this process's readers out meanwhile; readers in other processes are
+    /// waited for up to the busy timeout.
+    func truncateLog() async throws {
+        try await pool.barrierWriteWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
     }
 
     /// Deletes the subject's outcomes held for `purpose` (optionally only those attempted
@@ -191,7 +202,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
             let cutoff = attemptedBefore?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
             // Retention is per jurisdiction (by the site of capture); withdrawals and requests reach everywhere.
             let selection = """
-                FROM outcomes o WHERE o.subject_pseudonym = ? AND o.attempted_at < ?
+                FROM outcomes o WHERE o.subject_pseudonym = ? AND \(Self.heldSince) < ?
                 AND (? IS NULL OR COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?)
                 """
             let arguments: StatementArguments = [pseudonym, cutoff, jurisdiction, jurisdiction]
@@ -252,18 +263,22 @@ extension SQLiteFeedbackStore: ComplianceStore {
         FROM outcomes o WHERE COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?
         """
 
+    /// When retention starts counting for an outcome: its attempt, or its arrival if that was
+    /// earlier, so an outcome dated in the future cannot outlive its retention.
+    static let heldSince = "MIN(o.attempted_at, (SELECT b.received_at FROM batches b WHERE b.batch_id = o.batch_id))"
+
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
-        try await pool.write { db in
+        let swept = try await pool.write { db in
             var records: [ErasureRecord] = []
             for (jurisdiction, cutoff, biometricLaw) in try Self.retentionCutoffs(now: now, in: db) {
                 var due = Dictionary(uniqueKeysWithValues: try String.fetchAll(db, sql: """
-                    SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?
+                    SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND \(Self.heldSince) < ?
                     """, arguments: [jurisdiction, cutoff.timeIntervalSince1970]).map { ($0, cutoff) })
                 if let limit = RetentionSchedule.lastInteractionLimit(biometricLaw: biometricLaw) {
                     // BIPA: everything about a subject whose last interaction is older than the limit.
                     let lastBefore = now.addingTimeInterval(-limit)
                     let idle = try String.fetchAll(db, sql: """
-                        SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(o.attempted_at) < ?
+                        SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(\(Self.heldSince)) < ?
                         """, arguments: [jurisdiction, lastBefore.timeIntervalSince1970])
                     for pseudonym in idle { due[pseudonym] = .distantFuture }
                 }
@@ -280,12 +295,14 @@ extension SQLiteFeedbackStore: ComplianceStore {
             }
             return records
         }
+        if !swept.isEmpty { try await truncateLog() }
+        return swept
     }
 
     public func overdueRetention(now: Date) async throws -> [OverdueRetention] {
         try await pool.read { db in
             try Self.retentionCutoffs(now: now, in: db).compactMap { jurisdiction, cutoff, _ in
-                guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, MIN(o.attempted_at) AS oldest \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?",
+                guard let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, MIN(\(Self.heldSince)) AS oldest \(Self.outcomesOfJurisdiction) AND \(Self.heldSince) < ?",
                                                  arguments: [jurisdiction, cutoff.timeIntervalSince1970]),
                       let oldest = row["oldest"] as Double?, (row["n"] as Int) > 0 else { return nil }
                 return OverdueRetention(jurisdiction: jurisdiction, purpose: .outcomeStorage, outcomes: row["n"],
@@ -344,12 +361,16 @@ extension SQLiteFeedbackStore: ComplianceStore {
         }
     }
 
-    public func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date) async throws -> [String: ConsentRefusal?] {
+    public func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date,
+                                 askedBy deviceID: String) async throws -> [String: ConsentRefusal?] {
         try await pool.read { db in
             var cache = ConsentCache()
             var decisions: [String: ConsentRefusal?] = [:]
             for pseudonym in pseudonyms where decisions[pseudonym] == nil {
-                decisions[pseudonym] = .some(try cache.refusal(pseudonym: pseudonym, purpose: purpose, at: moment, in: db))
+                let known = try Bool.fetchOne(db, sql: "SELECT EXISTS (\(StoreQueries.subjectAtKioskSites))",
+                                              arguments: [pseudonym, deviceID]) ?? false
+                decisions[pseudonym] = .some(known ? try cache.refusal(pseudonym: pseudonym, purpose: purpose, at: moment, in: db)
+                                                   : .noConsent)
             }
             return decisions
         }

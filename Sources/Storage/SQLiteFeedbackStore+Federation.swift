@@ -103,19 +103,25 @@ extension SQLiteFeedbackStore: FederationStore {
 
     public func updates(roundID: Int) async throws -> [StoredUpdate] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT device_id, body, received_at FROM federation_updates WHERE round_id = ? ORDER BY device_id",
-                             arguments: [roundID]).map {
+            try Row.fetchAll(db, sql: """
+                SELECT device_id, body, received_at, verdict FROM federation_updates WHERE round_id = ? ORDER BY device_id
+                """, arguments: [roundID]).map {
                 StoredUpdate(deviceID: $0["device_id"], body: [UInt8]($0["body"] as Data),
-                             receivedAt: Date(timeIntervalSince1970: $0["received_at"]))
+                             receivedAt: Date(timeIntervalSince1970: $0["received_at"]), verdict: $0["verdict"])
             }
         }
     }
 
-    public func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?) async throws -> Bool {
+    public func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?,
+                           verdicts: [String: String]) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: "UPDATE federation_rounds SET state = ?, outcome = ?, closed_at = ? WHERE round_id = ? AND state = 'open'",
                            arguments: [state.rawValue, Data(outcome), time.timeIntervalSince1970, id])
             guard db.changesCount == 1 else { return false }
+            for (deviceID, verdict) in verdicts {
+                try db.execute(sql: StoreQueries.setUpdateVerdict, arguments: [verdict, id, deviceID])
+            }
+            try db.execute(sql: "UPDATE federation_updates SET body = X'' WHERE round_id = ?", arguments: [id])
             if let release {
                 try db.execute(sql: "INSERT INTO model_releases (version, round_id, payload, envelope, published_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [release.version, id, Data(release.payload), Data(release.envelope), time.timeIntervalSince1970])

@@ -21,6 +21,9 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
             // WAL with FULL syncs the log on every commit: an acknowledged batch is on disk.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Deleted rows are overwritten with zeros, so an erased outcome does not live on in
+            // the file's free pages or in the free space inside a page.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteSchema.migrator.migrate(pool)
@@ -47,24 +50,38 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
         }
     }
 
+    public func previewEnrollment(sha256: String, deviceID: String, signingKey: Data, now: Date) async throws -> EnrollmentRedemption? {
+        try await pool.read { db in try Self.redemptionRefusal(sha256: sha256, deviceID: deviceID, signingKey: signingKey, now: now, in: db) }
+    }
+
+    /// Why the token cannot enroll the device (or the retry it is), nil when it can.
+    private static func redemptionRefusal(sha256: String, deviceID: String, signingKey: Data, now: Date,
+                                          in db: Database) throws -> EnrollmentRedemption? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ?
+            """, arguments: [sha256]),
+              (row["device_id"] as String?) == deviceID
+        else { return .invalidToken }
+        if (row["redeemed_at"] as Double?) != nil {
+            guard let enrolled = try Row.fetchOne(db, sql: """
+                SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'
+                """, arguments: [deviceID]),
+                  (enrolled["signing_key"] as Data) == signingKey
+            else { return .invalidToken }
+            return .alreadyEnrolled(certificateDER: enrolled["certificate_der"])
+        }
+        guard (row["expires_at"] as Double? ?? 0) > now.timeIntervalSince1970 else { return .invalidToken }
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [deviceID]) == true {
+            return .deviceExists
+        }
+        return nil
+    }
+
     public func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption {
         try await pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ?
-                """, arguments: [sha256]),
-                  (row["device_id"] as String?) == device.deviceID
-            else { return .invalidToken }
-            if (row["redeemed_at"] as Double?) != nil {
-                guard let enrolled = try Row.fetchOne(db, sql: """
-                    SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'
-                    """, arguments: [device.deviceID]),
-                      (enrolled["signing_key"] as Data) == device.signingKey
-                else { return .invalidToken }
-                return .alreadyEnrolled(certificateDER: enrolled["certificate_der"])
-            }
-            guard (row["expires_at"] as Double? ?? 0) > now.timeIntervalSince1970 else { return .invalidToken }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE device_id = ?", arguments: [device.deviceID]) == true {
-                return .deviceExists
+            if let refusal = try Self.redemptionRefusal(sha256: sha256, deviceID: device.deviceID, signingKey: device.signingKey,
+                                                        now: now, in: db) {
+                return refusal
             }
             try db.execute(sql: "UPDATE enrollment_tokens SET redeemed_at = ? WHERE token_sha256 = ?",
                            arguments: [now.timeIntervalSince1970, sha256])
@@ -169,7 +186,7 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
     }
 
     public func revokeAPIToken(id: String, at time: Date, actor: String) async throws -> Bool {
-        guard id.count == 16, id.allSatisfy(\.isHexDigit) else { return false }
+        guard id.lowercased().isLowercaseHex(count: 16) else { return false }
         return try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE substr(token_sha256, 1, 16) = ? AND revoked_at IS NULL",
                                              arguments: [id.lowercased()]) else { return false }
@@ -185,7 +202,7 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT role, label FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
                              arguments: [sha256])
-                .map { APITokenRecord(role: $0["role"], label: $0["label"]) }
+                .map { APITokenRecord(role: $0["role"], label: $0["label"], sha256: sha256) }
         }
     }
 
@@ -196,8 +213,9 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
     }
 
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
+        let result: BatchStoreResult
         do {
-            return try await pool.write { db in
+            result = try await pool.write { db in
                 let batch = incoming.batch
                 do {
                     try db.execute(sql: "INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?)",
@@ -286,9 +304,14 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
                     """, arguments: [accepted, Data(receiptBytes), redact, redact, incoming.receivedAt.timeIntervalSince1970, batchID])
                 return .stored(receipt: receiptBytes)
             }
-        } catch let Abort.result(result) {
-            return result
+        } catch let Abort.result(refusal) {
+            return refusal
         }
+        // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
+        if case .stored = result, incoming.batch.consentEvents.contains(where: { $0.kind == .withdraw }) {
+            try await truncateLog()
+        }
+        return result
     }
 
     public func outcomeStats() async throws -> OutcomeStats {
@@ -354,12 +377,12 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
             try await pool.write { db in
                 try db.execute(sql: """
                     INSERT INTO threshold_releases (version, state, payload, refused, largest_change, required_approvals,
-                                                    approvals, computed_at, computed_by, published_at, envelope)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                    approvals, computed_at, computed_by, computed_by_token, published_at, envelope)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [release.version, release.state.rawValue, Data(release.payload), Data(release.refused),
                                      release.largestChange, release.requiredApprovals,
                                      StoredList.encode(release.approvals), release.computedAt.timeIntervalSince1970,
-                                     release.computedBy, release.publishedAt?.timeIntervalSince1970,
+                                     release.computedBy, release.computedByToken, release.publishedAt?.timeIntervalSince1970,
                                      release.envelope.map { Data($0) }])
             }
             return true
@@ -381,16 +404,14 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
         }
     }
 
-    public func approveThresholdRelease(version: Int, approver: String) async throws -> StoredThresholdRelease? {
+    public func approveThresholdRelease(version: Int, approverToken: String, actor: String) async throws -> StoredThresholdRelease? {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM threshold_releases WHERE version = ?", arguments: [version]) else {
                 return nil
             }
             var release = Self.thresholdRelease(from: row)
-            guard release.state == .computed else { return release }
-            if !release.approvals.contains(approver) { release.approvals.append(approver) }
-            if release.approvals.count >= release.requiredApprovals { release.state = .approved }
-            try Self.appendAudit(kind: .releaseApproved, actor: approver,
+            guard release.approve(byToken: approverToken) else { return release }
+            try Self.appendAudit(kind: .releaseApproved, actor: actor,
                                  details: StoreAuditDetails.thresholdApproval(version: version, state: release.state), at: Date(), in: db)
             try db.execute(sql: "UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
                            arguments: [StoredList.encode(release.approvals), release.state.rawValue, version])
@@ -419,7 +440,7 @@ public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
             payload: [UInt8](row["payload"] as Data), refused: [UInt8](row["refused"] as Data),
             largestChange: row["largest_change"], requiredApprovals: row["required_approvals"],
             approvals: StoredList.decode(row["approvals"]), computedAt: Date(timeIntervalSince1970: row["computed_at"]),
-            computedBy: row["computed_by"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            computedBy: row["computed_by"], computedByToken: row["computed_by_token"], publishedAt: (row["published_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
             envelope: (row["envelope"] as Data?).map { [UInt8]($0) })
     }
 }

@@ -243,6 +243,15 @@ enum SQLiteSchema {
                 GROUP BY b.device_id, json_extract(r.value, '$.reason')
                 """)
         }
+        migrator.registerMigration("v6-privacy-review") { db in
+            try db.execute(sql: """
+                CREATE INDEX consent_by_device ON consent_events (device_id, site);
+                ALTER TABLE federation_updates ADD COLUMN verdict TEXT;
+                ALTER TABLE threshold_releases ADD COLUMN computed_by_token TEXT;
+                UPDATE federation_updates SET body = X''
+                WHERE round_id IN (SELECT round_id FROM federation_rounds WHERE state <> 'open');
+                """)
+        }
         return migrator
     }
 }

@@ -38,14 +38,19 @@ public struct StoredThresholdRelease: Sendable, Equatable {
     /// Largest absolute threshold move against the release published when this one was computed.
     public var largestChange: Double?
     public var requiredApprovals: Int
+    /// Ids of the tokens that approved (a token's id is the first 16 hex digits of its SHA-256):
+    /// two approvals are two tokens, whatever their labels say.
     public var approvals: [String]
     public var computedAt: Date
     public var computedBy: String
+    /// The id of the token that computed the release; it may not approve it. Nil for releases
+    /// computed before ids were kept.
+    public var computedByToken: String?
     public var publishedAt: Date?
     public var envelope: [UInt8]?
 
     public init(version: Int, state: ReleaseState, payload: [UInt8], refused: [UInt8], largestChange: Double?,
-                requiredApprovals: Int, approvals: [String], computedAt: Date, computedBy: String,
+                requiredApprovals: Int, approvals: [String], computedAt: Date, computedBy: String, computedByToken: String?,
                 publishedAt: Date? = nil, envelope: [UInt8]? = nil) {
         self.version = version
         self.state = state
@@ -56,8 +61,21 @@ public struct StoredThresholdRelease: Sendable, Equatable {
         self.approvals = approvals
         self.computedAt = computedAt
         self.computedBy = computedBy
+        self.computedByToken = computedByToken
         self.publishedAt = publishedAt
         self.envelope = envelope
+    }
+}
+
+extension StoredThresholdRelease {
+    /// Records an approval by the token `tokenID`, once per token and never by the token that
+    /// computed the release, and marks the release approved when it has the approvals it needs.
+    /// Returns whether the approval counted. Both back ends apply it inside their transaction.
+    public mutating func approve(byToken tokenID: String) -> Bool {
+        guard state == .computed, tokenID != computedByToken, !approvals.contains(tokenID) else { return false }
+        approvals.append(tokenID)
+        if approvals.count >= requiredApprovals { state = .approved }
+        return true
     }
 }
 
@@ -65,10 +83,17 @@ public struct StoredThresholdRelease: Sendable, Equatable {
 public struct APITokenRecord: Sendable, Equatable {
     public var role: String
     public var label: String
+    /// The first 16 hex digits of the token's SHA-256, as `tokens list` shows it.
+    public var id: String
 
-    public init(role: String, label: String) {
+    public init(role: String, label: String, id: String) {
         self.role = role
         self.label = label
+        self.id = id
+    }
+
+    public init(role: String, label: String, sha256: String) {
+        self.init(role: role, label: label, id: String(sha256.prefix(16)))
     }
 
     /// How the audit log names the person behind the token.

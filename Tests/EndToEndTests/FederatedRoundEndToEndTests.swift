@@ -146,7 +146,7 @@ extension EndToEnd {
                                                 body: boostedBody)
             #expect(again.status == 200, "a retry of the same bytes gets the stored receipt")
             let different = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0,
-                                                  update: ModelUpdate(values: [Float](repeating: 0, count: 128 * 128), exampleCount: 1)).encoded()
+                                                  update: ModelUpdate(values: [Float](repeating: 0, count: 128 * 128), exampleCount: 120)).encoded()
             let refused = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(different, round: 1), body: different)
             #expect(refused.problemSlug == "round-closed", "\(String(decoding: refused.body, as: UTF8.self))")
 

@@ -188,6 +188,45 @@ extension EndToEnd {
             let outOfRange = Array(validBody.replacingOccurrences(of: "\"score\":0.8125", with: "\"score\":1.5").utf8)
             #expect(try await refused(outOfRange, try RawClient.signedHeaders(body: outOfRange, keyID: "kiosk-a", key: key)) == "schema-violation")
 
+            // Nothing beyond the schema's information rides in a stored body, and no event is dated
+            // in the future: a pseudonym or site with a final line break or line separator, fullwidth
+            // digits, an over-long number literal, a date-time with more than nine fraction digits.
+            for (from, to) in [("\"pseudonym\":\"\(String(repeating: "cd", count: 32))\"", "\"pseudonym\":\"\(String(repeating: "cd", count: 32))\\n\""),
+                               ("\"site\":\"branch-a\"", "\"site\":\"branch-a\\u2028\""),
+                               ("\"pseudonym\":\"\(String(repeating: "cd", count: 32))\"", "\"pseudonym\":\"\(String(repeating: "cd", count: 31))c１\"")] {
+                let variant = Array(validBody.replacingOccurrences(of: from, with: to).utf8)
+                #expect(variant != Array(validBody.utf8), "\(to)")
+                #expect(try await refused(variant, try RawClient.signedHeaders(body: variant, keyID: "kiosk-a", key: key)) == "schema-violation", "\(to)")
+            }
+            let longNumber = Array(validBody.replacingOccurrences(of: "\"score\":0.8125", with: "\"score\":0.8125000000000000000000000000000001").utf8)
+            #expect(try await refused(longNumber, try RawClient.signedHeaders(body: longNumber, keyID: "kiosk-a", key: key)) == "malformed-json")
+            let longFraction = Array(validBody.replacingOccurrences(of: #"("attempted_at":"[^"]*\.[0-9]{3})Z"#, with: "$1123456789Z",
+                                                                    options: .regularExpression).utf8)
+            #expect(longFraction != Array(validBody.utf8))
+            #expect(try await refused(longFraction, try RawClient.signedHeaders(body: longFraction, keyID: "kiosk-a", key: key)) == "schema-violation")
+            var future = Self.sampleOutcome()
+            future.attemptedAt = Date().addingTimeInterval(3600)
+            let futureBody = OutcomeBatch(deviceID: "kiosk-a", sequence: 5009, createdAt: Date(), outcomes: [future]).encoded()
+            let futureRefusal = try await upload(futureBody, headers: try RawClient.signedHeaders(body: futureBody, keyID: "kiosk-a", key: key))
+            #expect(futureRefusal.problemSlug == "timestamp-in-future" && futureRefusal.status == 422)
+            #expect(try WireJSON.decoder().decode(ProblemDetails.self, from: Data(futureRefusal.body)).errors?.first?.pointer
+                    == "/outcomes/0/attempted_at")
+
+            // Consent status answers only for subjects seen at the asking kiosk's sites: kiosk-a
+            // records a subject at a site of its own; kiosk-b (consent only at "e2e") learns nothing.
+            var secret = TestConsent.grant(pseudonym: String(repeating: "ef", count: 32))
+            secret.site = "branch-private"
+            let secretBody = OutcomeBatch(deviceID: "kiosk-a", sequence: 5010, createdAt: Date(), outcomes: [], consentEvents: [secret]).encoded()
+            #expect(try await upload(secretBody, headers: try RawClient.signedHeaders(body: secretBody, keyID: "kiosk-a", key: key)).status == 202)
+            let (kioskBClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskB)
+            let question = Array(#"{"purpose":"threshold-calibration","subject_pseudonyms":["\#(String(repeating: "ef", count: 32))"]}"#.utf8)
+            let json = ["content-type": "application/json"]
+            let answerA = try JSONValue.parse(try await kiosk.send("POST", "/v1/kiosk/consent-status", headers: json, body: question).body)
+            #expect(answerA["covered"]?.arrayValue?.count == 1, "\(answerA.serializedString)")
+            let answerB = try JSONValue.parse(try await kioskBClient.send("POST", "/v1/kiosk/consent-status", headers: json, body: question).body)
+            #expect(answerB["covered"]?.arrayValue?.isEmpty == true, "\(answerB.serializedString)")
+            #expect(answerB["refused"]?.arrayValue?.first?["reason"]?.stringValue == "no-consent")
+
             // Sequence reused with different content.
             let conflictBody = batch(sequence: 5000)
             #expect(try await refused(conflictBody, try RawClient.signedHeaders(body: conflictBody, keyID: "kiosk-a", key: key)) == "sequence-conflict")
@@ -197,7 +236,6 @@ extension EndToEnd {
             #expect(try await refused(huge, try RawClient.signedHeaders(body: huge, keyID: "kiosk-a", key: key)) == "body-too-large")
 
             // kiosk-b's certificate with kiosk-a's signature.
-            let (kioskBClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskB)
             let crossBody = batch(sequence: 5006)
             #expect(try await refused(crossBody, try RawClient.signedHeaders(body: crossBody, keyID: "kiosk-a", key: key),
                                       client: kioskBClient) == "client-certificate-mismatch")
@@ -249,6 +287,18 @@ extension EndToEnd {
                 try openAPI.check(method: method, template: template, status: response.status, contentType: response.contentType,
                                   body: response.body)
             }
+            // The token is checked before the CA signs anything: a well-signed request with an unknown
+            // token and a CSR the CA would refuse is refused for its token.
+            let enrollKey = Curve25519.Signing.PrivateKey()
+            let bogusCSR = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            let csrDigest = SHA256.hash(data: Data(bogusCSR.utf8)).map { String(format: "%02x", $0) }.joined()
+            let proof = try enrollKey.signature(for: Data("faceloop-enroll-v1\nkiosk-d\nnope\n\(csrDigest)".utf8))
+            let enrollment = JSONValue.object([("device_id", .string("kiosk-d")), ("token", .string("nope")), ("csr_pem", .string(bogusCSR)),
+                                               ("signing_key", .string(enrollKey.publicKey.rawRepresentation.base64EncodedString())),
+                                               ("proof", .string(proof.base64EncodedString()))]).serialized()
+            let enrollmentRefusal = try await admin.send("POST", "/v1/enrollments", headers: ["content-type": "application/json"], body: enrollment)
+            #expect(enrollmentRefusal.problemSlug == "enrollment-token-invalid", "\(String(decoding: enrollmentRefusal.body, as: UTF8.self))")
+
             let metrics = try await admin.send("GET", "/metrics")
             let exposition = String(decoding: metrics.body, as: UTF8.self)
             #expect(exposition.contains(#"faceloop_batches_total{result="accepted"}"#))

@@ -91,7 +91,10 @@ extension EndToEnd {
             // Publishing before approval is refused with its problem type.
             let early = try cli(server, ["thresholds", "publish", "1"], token: alice)
             #expect(early.status != 0 && early.stderr.contains("release-state-conflict"), "\(early.stderr)")
-            #expect(try cli(server, ["thresholds", "approve", "1"], token: alice).status == 0)
+            // The token that computed a release may not approve it; another person (here the admin) does.
+            let selfApproval = try cli(server, ["thresholds", "approve", "1"], token: alice)
+            #expect(selfApproval.status != 0 && selfApproval.stderr.contains("self-approval"), "\(selfApproval.stderr)")
+            #expect(try cli(server, ["thresholds", "approve", "1"]).status == 0)
             let published = try cli(server, ["thresholds", "publish", "1", "--json"], token: alice)
             #expect(published.status == 0, "\(published.stderr)")
             #expect(try JSONValue.parse(published.stdout)["state"]?.stringValue == "published")
@@ -132,7 +135,13 @@ extension EndToEnd {
             // A second computation that moves a threshold beyond the guardrail needs two approvers.
             let second = try JSONValue.parse(try cli(server, ["thresholds", "compute", "--target-fmr", "0.01", "--json"], token: alice).stdout)
             #expect(second["required_approvals"]?.numberValue == 2, "\(second.serializedString.prefix(600))")
-            #expect(try JSONValue.parse(try cli(server, ["thresholds", "approve", "2", "--json"], token: alice).stdout)["state"]?.stringValue == "computed")
+            // Approvals count tokens, not labels: a second token labelled "alice" is a second approver,
+            // and the same token approving twice is still one.
+            let aliceAgain = try cli(server, ["tokens", "create", "--role", "engineer", "--label", "alice"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try cli(server, ["thresholds", "approve", "2"], token: alice).stderr.contains("self-approval"))
+            #expect(try JSONValue.parse(try cli(server, ["thresholds", "approve", "2", "--json"], token: aliceAgain).stdout)["state"]?.stringValue == "computed")
+            #expect(try JSONValue.parse(try cli(server, ["thresholds", "approve", "2", "--json"], token: aliceAgain).stdout)["state"]?.stringValue == "computed")
             #expect(try JSONValue.parse(try cli(server, ["thresholds", "approve", "2", "--json"]).stdout)["state"]?.stringValue == "approved")
             #expect(try cli(server, ["thresholds", "publish", "2"], token: alice).status == 0)
             // Roll back to release 1: it is current again, release 2 is marked rolled back.

@@ -61,7 +61,8 @@ struct WireFormatTests {
         let outcome = RoundOutcome(accepted: ["kiosk-1"], rejected: [], adjusted: [], baseline: nil, candidate: nil, releaseVersion: 4,
                                    reason: nil)
         let release = ModelRelease(version: 4, baseVersion: 3, roundID: 9, backbone: "dlib_face_recognition_resnet_model_v1", adapter: Adapter.identity(dimension: 4),
-                                   privacy: ReleasedPrivacy(statement), outcome: outcome, createdAt: Date(timeIntervalSince1970: 1_790_000_000))
+                                   privacy: ReleasedPrivacy(statement), outcome: ReleasedRoundSummary(outcome),
+                                   createdAt: Date(timeIntervalSince1970: 1_790_000_000))
         let envelope = try SignedRelease.sign(kind: .model, version: 4, payload: try ModelReleaseCoding.canonicalBytes(release), key: key)
         let verified = try ModelReleaseCoding.verify(envelope, publicKey: key.publicKey.rawRepresentation)
         #expect(verified == release)

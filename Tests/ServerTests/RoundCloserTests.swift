@@ -111,6 +111,10 @@ struct RoundCloserTests {
         let outcome = try #require(RoundRecords.outcome(of: closed))
         #expect(outcome.rejected.map(\.deviceID) == ["kiosk-1"])
         #expect(try await fixture.store.modelReleases().isEmpty)
+        // The raw update is deleted with the close; its verdict is what remains.
+        let kept = try await fixture.store.updates(roundID: round)
+        #expect(kept.map(\.body) == [[]])
+        #expect(kept.first?.verdict?.hasPrefix("left out: update norm") == true, "\(kept)")
         #expect(try await fixture.closer.close(roundID: round, why: "again")?.state == .failed, "closing twice changes nothing")
     }
 }

@@ -120,6 +120,50 @@ struct ComplianceStoreTests {
         #expect(try await compliance.sweepRetention(now: Self.now).map(\.outcomesErased) == [1])
     }
 
+    @Test("retention counts from arrival too: an outcome dated in the future does not outlive its period",
+          arguments: StoreBackEnd.available)
+    func retentionFromArrival(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try await open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        let day: TimeInterval = 86_400
+        // Stored 40 days ago by a kiosk whose clock said next year (before arrival times were checked).
+        let futureDated = Self.outcome(Fixture.subject, at: Self.now.addingTimeInterval(365 * day))
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [futureDated],
+                                                        consentEvents: [Fixture.consent(.grant, at: Self.now.addingTimeInterval(-100 * day))],
+                                                        receivedAt: Self.now.addingTimeInterval(-40 * day)))
+        #expect(try await store.outcomeStats().totalEvents == 1)
+        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: "default", purpose: .thresholdCalibration, days: 30),
+                                                  actor: "test", at: Self.now))
+        #expect(try await compliance.overdueRetention(now: Self.now).first?.outcomes == 1)
+        #expect(try await compliance.sweepRetention(now: Self.now).map(\.outcomesErased) == [1])
+        #expect(try await store.outcomeStats().totalEvents == 0)
+    }
+
+    @Test("consent status answers only about subjects seen at the asking kiosk's sites", arguments: StoreBackEnd.available)
+    func consentStatusScope(backEnd: StoreBackEnd) async throws {
+        let (store, compliance, cleanup) = try await open(backEnd)
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        try await Fixture.enrolled(store, "kiosk-2")
+        let anna = Fixture.subject, ben = String(repeating: "b", count: 64)
+        var bensGrant = Fixture.consent(.grant, pseudonym: ben)
+        bensGrant.site = "s2"
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [], consentEvents: [Fixture.consent(.grant)]))
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-2", sequence: 1, outcomes: [], consentEvents: [bensGrant]))
+        let purpose = Purpose.thresholdCalibration
+        #expect(try await compliance.consentDecisions(pseudonyms: [anna, ben], purpose: purpose, at: Self.now, askedBy: "kiosk-1")
+                == [anna: nil, ben: .noConsent])
+        #expect(try await compliance.consentDecisions(pseudonyms: [anna, ben], purpose: purpose, at: Self.now, askedBy: "kiosk-2")
+                == [anna: .noConsent, ben: nil])
+        // A withdrawal recorded at another kiosk of the same site reaches the kiosk that asks.
+        var withdrawal = Fixture.consent(.withdraw, pseudonym: ben, at: Self.now.addingTimeInterval(-60))
+        withdrawal.site = "s2"
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [], consentEvents: [withdrawal]))
+        #expect(try await compliance.consentDecisions(pseudonyms: [ben], purpose: purpose, at: Self.now, askedBy: "kiosk-2")
+                == [ben: .withdrawn])
+    }
+
     @Test("a material change of the consent text needs re-consent before new outcomes count", arguments: StoreBackEnd.available)
     func materialChange(backEnd: StoreBackEnd) async throws {
         let (store, compliance, cleanup) = try await open(backEnd)

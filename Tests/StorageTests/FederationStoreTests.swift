@@ -35,8 +35,8 @@ struct FederationStoreTests {
         }
         #expect(first.id == 1 && first.state == .open)
         #expect(try await store.openRound(Self.round(), ledgerLength: 1) == .anotherRoundOpen(1))
-        #expect(try await store.closeRound(id: 1, state: .failed, outcome: Array("{}".utf8), at: Self.now, release: nil))
-        #expect(try await store.closeRound(id: 1, state: .published, outcome: [], at: Self.now, release: nil) == false,
+        #expect(try await store.closeRound(id: 1, state: .failed, outcome: Array("{}".utf8), at: Self.now, release: nil, verdicts: [:]))
+        #expect(try await store.closeRound(id: 1, state: .published, outcome: [], at: Self.now, release: nil, verdicts: [:]) == false,
                 "a closed round stays closed")
         #expect(try await store.openRound(Self.round(), ledgerLength: 0) == .ledgerChanged, "a stale ledger read is refused")
         guard case let .opened(second) = try await store.openRound(Self.round(q: 0.5), ledgerLength: 1) else {
@@ -65,7 +65,14 @@ struct FederationStoreTests {
         #expect(try await store.updates(roundID: 1).map(\.deviceID) == ["k-1", "k-2"])
 
         #expect(try await store.closeRound(id: 1, state: .published, outcome: Array("{}".utf8), at: Self.now,
-                                           release: NewModelRelease(version: 1, payload: Array("p".utf8), envelope: Array("e".utf8))))
+                                           release: NewModelRelease(version: 1, payload: Array("p".utf8), envelope: Array("e".utf8)),
+                                           verdicts: ["k-1": "aggregated", "k-2": "left out: norm above C"]))
+        // The raw updates go with the round; their digests, receipts and verdicts stay.
+        let kept = try await store.updates(roundID: 1)
+        #expect(kept.map(\.body) == [[], []])
+        #expect(kept.map(\.verdict) == ["aggregated", "left out: norm above C"])
+        #expect(try await store.storeUpdate(Self.update("k-1", round: 1)) == .alreadyStored(receipt: Array("receipt-k-1-update".utf8)),
+                "a retry after the close still gets its receipt")
         #expect(try await store.storeUpdate(Self.update("k-1", round: 1, body: "late")) == .roundClosed(.published))
         #expect(try await store.modelReleases().map(\.version) == [1])
         #expect(try await store.modelRelease(version: 1)?.roundID == 1)

@@ -206,7 +206,7 @@ struct FeedbackStoreTests {
         defer { cleanup() }
         let hash = String(repeating: "ab", count: 32)
         try await store.addAPIToken(sha256: hash, role: "admin", label: "first", at: Self.now, actor: "test")
-        #expect(try await store.apiToken(sha256: hash) == APITokenRecord(role: "admin", label: "first"))
+        #expect(try await store.apiToken(sha256: hash) == APITokenRecord(role: "admin", label: "first", sha256: hash))
         #expect(try await store.apiToken(sha256: "h2") == nil)
         #expect(try await store.apiTokens().map(\.id) == [String(hash.prefix(16))])
         #expect(try await store.revokeAPIToken(id: String(hash.prefix(16)), at: Self.now, actor: "test"))
@@ -352,7 +352,12 @@ struct FeedbackStoreTests {
 struct PostgresURLTests {
     @Test("a malformed URL is refused before any connection, naming what is wrong",
           arguments: [("mysql://u@h/db", "expected postgres://"), ("postgres://h:5432/db", "no user name"),
-                      ("postgres://u@h:5432/", "no database name"), ("postgres://u@h/db?sslmode=verify-full", "sslmode verify-full")])
+                      ("postgres://u@h:5432/", "no database name"),
+                      ("postgres://u@h/db?sslmode=prefer", "sslmode prefer would fall back to an unencrypted connection"),
+                      ("postgres://u@h/db?sslmode=allow", "sslmode allow would fall back"), ("postgres://u@h/db?sslmode=on", "sslmode on is unknown"),
+                      ("postgres://u@h/db?sslmode=disable&sslrootcert=/etc/ca.pem", "sslrootcert is given but sslmode=disable"),
+                      ("postgres://u@h/db?sslmode=require&sslrootcert=/etc/ca.pem", "use verify-full"),
+                      ("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem", "sslrootcert /nonexistent/ca.pem is not a readable PEM file")])
     func refused(url: String, reason: String) async {
         do {
             let store = try await PostgresFeedbackStore(url: url)

@@ -9,6 +9,7 @@ extension JSONValue {
     /// Deepest nesting accepted. Kiosk payloads are three levels deep; the bound stops a
     /// hostile body from exhausting the stack.
     public static let maximumDepth = 32
+    public static let maximumNumberLength = 32
 
     /// Parses RFC 8259 JSON strictly: no trailing commas, no comments, no duplicate member
     /// names, no lone surrogates, nothing after the value but whitespace.
@@ -138,6 +139,11 @@ private struct JSONReader {
             if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
             guard position < bytes.count, isDigit(bytes[position]) else { throw fail("invalid exponent") }
             while position < bytes.count, isDigit(bytes[position]) { position += 1 }
+        }
+        // A double needs at most 17 significant digits (24 characters with sign and exponent);
+        // longer literals could only carry something other than the number.
+        guard position - start <= JSONValue.maximumNumberLength else {
+            throw JSONSyntaxError(offset: start, reason: "number literal longer than \(JSONValue.maximumNumberLength) characters")
         }
         let text = String(decoding: bytes[start..<position], as: UTF8.self)
         guard let value = Double(text), value.isFinite else {

@@ -343,7 +343,7 @@ private struct SchemaCompiler {
             case "pattern":
                 guard let source = value.stringValue else { throw fail("pattern must be a string") }
                 do {
-                    node.pattern = (source, try NSRegularExpression(pattern: source))
+                    node.pattern = (source, try NSRegularExpression(pattern: ECMAPattern.icuPattern(source)))
                 } catch {
                     throw fail("invalid pattern \(source)")
                 }

@@ -3,6 +3,8 @@ import Foundation
 /// RFC 3339 timestamps (`2026-11-26T15:46:32.123Z`, `…+01:00`) without a formatter object,
 /// so parsing is thread-safe and cheap on the ingest path.
 public enum RFC3339 {
+    public static let maximumFractionDigits = 9
+
     public static func parse(_ text: String) -> Date? {
         let b = Array(text.utf8)
         guard b.count >= 20 else { return nil }
@@ -34,7 +36,8 @@ public enum RFC3339 {
                 scale /= 10
                 i += 1
             }
-            guard i > start else { return nil }
+            // Nanoseconds are the finest any clock gives; more digits could only carry other information.
+            guard i > start, i - start <= maximumFractionDigits else { return nil }
         }
         guard i < b.count else { return nil }
         var offsetSeconds = 0

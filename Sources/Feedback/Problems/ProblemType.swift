@@ -33,8 +33,10 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let clientCertificateMismatch = ProblemType("client-certificate-mismatch", 403, "The client certificate belongs to a different device than the signing key")
     public static let sequenceConflict = ProblemType("sequence-conflict", 409, "The sequence number was already used with different content")
     public static let duplicateEvent = ProblemType("duplicate-event", 409, "An outcome in the batch was already stored from another batch")
+    public static let timestampInFuture = ProblemType("timestamp-in-future", 422, "An event is dated later than the server's clock allows")
     public static let unauthorized = ProblemType("unauthorized", 401, "A valid bearer token is required")
     public static let forbidden = ProblemType("forbidden", 403, "The token's role does not allow this")
+    public static let selfApproval = ProblemType("self-approval", 403, "The token that computed a release may not approve it")
     public static let releaseStateConflict = ProblemType("release-state-conflict", 409, "The release is not in a state that allows this")
     public static let insufficientData = ProblemType("insufficient-data", 422, "There is not enough data for this computation")
     public static let enrollmentTokenInvalid = ProblemType("enrollment-token-invalid", 403, "The enrollment token is unknown, used or expired")
@@ -46,6 +48,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let updateConflict = ProblemType("update-conflict", 409, "This device already sent a different update for the round")
     public static let notSelected = ProblemType("not-selected", 403, "The device was not sampled into this round")
     public static let staleBase = ProblemType("stale-base", 409, "The update was trained from a different model release than the round's base")
+    public static let tooFewPairs = ProblemType("too-few-pairs", 422, "The update was trained on fewer labelled pairs than the server accepts")
     public static let privacyBudgetExhausted = ProblemType("privacy-budget-exhausted", 409, "Opening the round would exceed the privacy budget")
     public static let invalidRequest = ProblemType("invalid-request", 400, "The request is invalid")
     public static let notFound = ProblemType("not-found", 404, "No such resource")
@@ -57,9 +60,9 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
         .malformedJSON, .schemaViolation, .bodyTooLarge, .unsupportedMediaType, .contentDigestMissing,
         .contentDigestMismatch, .signatureMissing, .signatureInvalid, .signatureTimeOutOfRange, .nonceReplayed,
         .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .deviceCertificateExpired, .clientCertificateMismatch,
-        .sequenceConflict, .duplicateEvent, .unauthorized, .forbidden, .releaseStateConflict, .insufficientData,
+        .sequenceConflict, .duplicateEvent, .timestampInFuture, .unauthorized, .forbidden, .selfApproval, .releaseStateConflict, .insufficientData,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
-        .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .privacyBudgetExhausted,
+        .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .tooFewPairs, .privacyBudgetExhausted,
         .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,
     ]
 }

@@ -112,6 +112,19 @@ public struct OutcomeBatch: Sendable, Equatable {
         self.consentEvents = consentEvents
         self.queueBacklog = queueBacklog
     }
+
+    /// The first event dated after `latest`, as a JSON pointer and its time. A future-dated
+    /// outcome would outlive a retention rule counted from its attempt, and a future-dated
+    /// consent would cover attempts the subject never agreed to.
+    public func firstEvent(datedAfter latest: Date) -> (pointer: String, date: Date)? {
+        if let index = consentEvents.firstIndex(where: { $0.occurredAt > latest }) {
+            return ("/consent_events/\(index)/occurred_at", consentEvents[index].occurredAt)
+        }
+        if let index = outcomes.firstIndex(where: { $0.attemptedAt > latest }) {
+            return ("/outcomes/\(index)/attempted_at", outcomes[index].attemptedAt)
+        }
+        return nil
+    }
 }
 
 /// Device identifiers: `^[a-z0-9][a-z0-9-]{2,62}$`, as in the schemas. They appear in

@@ -181,13 +181,14 @@ struct ComplianceRoutes: Sendable {
             return Self.json(record.json)
         }
         router.post("/v1/kiosk/consent-status") { request, context in
-            _ = try await self.kiosks.requireKiosk(request, context: context)
+            let device = try await self.kiosks.requireKiosk(request, context: context)
             let body = try await JSONBody.decode(ConsentStatusRequest.self, from: request)
             guard body.subjectPseudonyms.count <= 900 else {
                 throw ProblemResponse(.invalidRequest, "ask about at most 900 subjects at a time")
             }
             let pseudonyms = try body.subjectPseudonyms.map(Self.pseudonym)
-            let decisions = try await self.compliance.consentDecisions(pseudonyms: pseudonyms, purpose: body.purpose, at: self.now())
+            let decisions = try await self.compliance.consentDecisions(pseudonyms: pseudonyms, purpose: body.purpose, at: self.now(),
+                                                                       askedBy: device.deviceID)
             let covered = decisions.filter { $0.value == nil }.keys.sorted()
             let refused = decisions.compactMap { pseudonym, refusal in
                 refusal.map { JSONValue.object([("subject_pseudonym", .string(pseudonym)), ("reason", .string($0.rawValue))]) }
@@ -234,7 +235,7 @@ struct ComplianceRoutes: Sendable {
     }
 
     static func pseudonym(_ text: String) throws -> String {
-        guard text.count == 64, text.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+        guard text.isLowercaseHex(count: 64) else {
             throw ProblemResponse(.invalidRequest, "a subject pseudonym is 64 lowercase hex digits")
         }
         return text

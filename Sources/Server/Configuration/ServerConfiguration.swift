@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import Storage
 
 /// Everything an operator can set. Values come, highest priority first, from command-line
 /// flags, `FACELOOP_*` environment variables (`server.port` → `FACELOOP_SERVER_PORT`) and a
@@ -24,6 +25,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// one database at `postgresURL`).
     public var storeKind: StoreKind = .sqlite
     public var postgresURL: String?
+    /// The TLS `postgresURL` asks for, defaults applied: `verify-full` with a CA file
+    /// (`sslrootcert`), else `require`; plain text only with an explicit `sslmode=disable`.
+    public var postgresTLS: PostgresTLSSettings?
     /// Connections each node keeps open to PostgreSQL at most.
     public var postgresMaximumConnections: Int = 20
     public var logLevel: String = "info"
@@ -39,6 +43,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var federationEvaluationPairs: String?
     /// How much worse than the base model (mean held-out loss) a candidate may be and still pass.
     public var federationGateTolerance: Double = 0
+    /// Create a new admin token although the store has one (`admin.token` was lost). Set by
+    /// the `--mint-admin-token` flag only, never by a file or the environment, so that it
+    /// cannot stay switched on and mint a token at every start that lacks the file.
+    public var mintAdminToken = false
+    /// Updates trained on fewer labelled pairs are refused: an adapter update lies in the span
+    /// of the kiosk's training descriptors, so one from a handful of pairs gives them away.
+    public var federationMinimumPairs: Int = 20
 
     public init() {}
 
@@ -93,8 +104,16 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.postgresURL = reader.string(forKey: "store.postgres-url", isSecret: true)
         c.postgresMaximumConnections = try integer(reader, "store.postgres-max-connections", default: c.postgresMaximumConnections,
                                                    range: 2...500)
-        if storeKind == .postgres, c.postgresURL?.isEmpty ?? true {
-            throw LoadError.invalid("store.kind postgres needs store.postgres-url (postgres://user:password@host:5432/database)")
+        if storeKind == .postgres {
+            guard let url = c.postgresURL, !url.isEmpty else {
+                throw LoadError.invalid("store.kind postgres needs store.postgres-url (postgres://user:password@host:5432/database)")
+            }
+            do {
+                c.postgresTLS = try PostgresURL.tls(url)
+            } catch {
+                // The error names the parameter, never the URL: it holds the password.
+                throw LoadError.invalid("store.postgres-url: \(error)")
+            }
         }
         c.logLevel = reader.string(forKey: "log.level", default: c.logLevel)
         let guardrailText = reader.string(forKey: "thresholds.guardrail") ?? reader.double(forKey: "thresholds.guardrail").map { "\($0)" }
@@ -112,6 +131,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         c.federationEvaluationPairs = reader.string(forKey: "federation.evaluation-pairs")
         c.federationGateTolerance = try number(reader, "federation.gate-tolerance", default: c.federationGateTolerance, range: 0...10)
+        c.federationMinimumPairs = try integer(reader, "federation.minimum-pairs", default: c.federationMinimumPairs, range: 1...1_000_000)
         guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
         return c
     }

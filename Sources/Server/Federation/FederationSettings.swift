@@ -7,12 +7,14 @@ struct FederationSettings: Sendable {
     let budget: PrivacyBudget
     let evaluationPairsPath: String?
     let gateTolerance: Double
+    let minimumPairs: Int
 
     init(configuration: ServerConfiguration) {
         budget = PrivacyBudget(epsilon: configuration.federationEpsilonBudget, delta: configuration.federationDelta,
                                accountant: PrivacyAccountantKind(rawValue: configuration.federationAccountant) ?? .rdp)
         evaluationPairsPath = configuration.federationEvaluationPairs
         gateTolerance = configuration.federationGateTolerance
+        minimumPairs = configuration.federationMinimumPairs
     }
 
     /// ε at the budget's δ, under the budget's accountant, of the rounds in the ledger.

@@ -46,30 +46,48 @@ actor RoundCloser {
         guard round.state == .open else { return round }
         let specification = try RoundRecords.specification(of: round)
         let stored = try await store.updates(roundID: roundID)
-        let (state, outcome, release) = try await decide(round: round, specification: specification, stored: stored)
-        let closed = try await store.closeRound(id: roundID, state: state, outcome: [UInt8](try WireJSON.encoder().encode(outcome)),
-                                                at: now(), release: release)
+        let decision = try await decide(round: round, specification: specification, stored: stored)
+        let closed = try await store.closeRound(id: roundID, state: decision.state,
+                                                outcome: [UInt8](try WireJSON.encoder().encode(decision.outcome)),
+                                                at: now(), release: decision.release, verdicts: decision.verdicts(of: stored))
         if closed {
-            logger.info("round closed", metadata: ["round": "\(roundID)", "state": "\(state.rawValue)", "why": "\(why)",
+            logger.info("round closed", metadata: ["round": "\(roundID)", "state": "\(decision.state.rawValue)", "why": "\(why)",
                                                    "updates": "\(stored.count)"])
         }
         return try await store.round(id: roundID)
     }
 
-    private func decide(round: StoredRound, specification: RoundSpecification,
-                        stored: [StoredUpdate]) async throws -> (RoundState, RoundOutcome, NewModelRelease?) {
-        func failed(_ reason: String) -> (RoundState, RoundOutcome, NewModelRelease?) {
-            (.failed, RoundOutcome(accepted: [], rejected: [], adjusted: [], baseline: nil, candidate: nil, releaseVersion: nil,
-                                   reason: reason), nil)
+    /// What closing a round decided: its state and outcome, the release (if any), and what
+    /// happened to each update, which the store keeps once the update's body is deleted.
+    struct Decision {
+        var state: RoundState
+        var outcome: RoundOutcome
+        var release: NewModelRelease?
+
+        func verdicts(of stored: [StoredUpdate]) -> [String: String] {
+            var verdicts: [String: String] = [:]
+            for update in stored { verdicts[update.deviceID] = "not aggregated: \(outcome.reason ?? "the round closed without it")" }
+            for device in outcome.accepted { verdicts[device] = "aggregated" }
+            for client in outcome.adjusted { verdicts[client.deviceID] = "aggregated after server clipping: \(client.reason)" }
+            for client in outcome.rejected { verdicts[client.deviceID] = "left out: \(client.reason)" }
+            return verdicts
+        }
+    }
+
+    private func decide(round: StoredRound, specification: RoundSpecification, stored: [StoredUpdate]) async throws -> Decision {
+        func failed(_ reason: String) -> Decision {
+            Decision(state: .failed, outcome: RoundOutcome(accepted: [], rejected: [], adjusted: [], baseline: nil, candidate: nil,
+                                                           releaseVersion: nil, reason: reason))
         }
         guard stored.count >= specification.minimumClients else {
             return failed("\(stored.count) of the \(specification.minimumClients) updates needed arrived before the deadline")
         }
         let base = try await baseAdapter(version: specification.baseVersion)
-        var updates: [ClientUpdate] = []
+        var updates: [ClientUpdate] = [], unreadable: [ExcludedClient] = []
         for update in stored {
             // Validated when it was accepted; decoding again guards against a changed row.
             guard let decoded = try? ModelUpdateUpload.decode(update.body), decoded.update.values.count == base.parameterCount else {
+                unreadable.append(ExcludedClient(deviceID: update.deviceID, reason: "the stored update no longer decodes"))
                 continue
             }
             updates.append(ClientUpdate(clientID: update.deviceID, update: decoded.update))
@@ -78,7 +96,7 @@ actor RoundCloser {
         // to be scaled back), then DP-FedAvg sums the rest with its fixed denominator.
         let bound = specification.clippingNorm * Self.boundSlack
         let norms = try UpdateMatrix(updates: updates).rowNorms()
-        var keptUpdates: [ClientUpdate] = [], rejected: [ExcludedClient] = []
+        var keptUpdates: [ClientUpdate] = [], rejected = unreadable
         for (update, norm) in zip(updates, norms) {
             if norm > bound {
                 rejected.append(ExcludedClient(deviceID: update.clientID,
@@ -88,12 +106,12 @@ actor RoundCloser {
             }
         }
         guard !keptUpdates.isEmpty else {
-            return (.failed, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
-                                          releaseVersion: nil, reason: "every update was out of bound"), nil)
+            return Decision(state: .failed, outcome: RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil,
+                                                                  candidate: nil, releaseVersion: nil, reason: "every update was out of bound"))
         }
         var strategy = DPFedAvg(clippingNorm: specification.clippingNorm, noiseMultiplier: specification.noiseMultiplier,
                                 expectedClientCount: specification.expectedClients,
-                                noise: SeededGaussianNoise(generator: SystemRandomNumberGenerator()))
+                                noise: DiscreteGaussianNoise(generator: SystemRandomNumberGenerator()))
         let aggregated = try strategy.aggregate(round: round.id, global: base.parameters, updates: try UpdateMatrix(updates: keptUpdates))
         let candidate = try base.replacingParameters(with: aggregated.parameters)
 
@@ -101,8 +119,9 @@ actor RoundCloser {
         do {
             pairs = try settings.evaluationPairs()
         } catch {
-            return (.rejected, RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil, candidate: nil,
-                                            releaseVersion: nil, reason: "the evaluation gate cannot run: \(error.description)"), nil)
+            return Decision(state: .rejected, outcome: RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil,
+                                                                    candidate: nil, releaseVersion: nil,
+                                                                    reason: "the evaluation gate cannot run: \(error.description)"))
         }
         let loss = specification.localTraining.configuration(seed: 0).loss
         let baselineReport = try strategy.evaluate(candidate: base, on: pairs, loss: loss)
@@ -113,7 +132,7 @@ actor RoundCloser {
         guard candidateReport.passesGate(comparedWith: baselineReport, tolerance: settings.gateTolerance) else {
             outcome.reason = "the candidate's held-out loss \(candidateReport.meanLoss) is worse than the base's \(baselineReport.meanLoss)"
                 + " beyond the tolerance \(settings.gateTolerance)"
-            return (.rejected, outcome, nil)
+            return Decision(state: .rejected, outcome: outcome)
         }
         let privacy: ReleasedPrivacy
         do {
@@ -121,16 +140,17 @@ actor RoundCloser {
         } catch let error as FederationError {
             // Not publishable without its privacy statement; the round must not stay open either.
             outcome.reason = "the privacy statement cannot be computed: \(error)"
-            return (.rejected, outcome, nil)
+            return Decision(state: .rejected, outcome: outcome)
         }
         let version = (try await store.modelReleases().map(\.version).max() ?? 0) + 1
         outcome.releaseVersion = version
         let release = ModelRelease(version: version, baseVersion: specification.baseVersion, roundID: round.id,
-                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: outcome, createdAt: now())
+                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: ReleasedRoundSummary(outcome), createdAt: now())
         let payload = try ModelReleaseCoding.canonicalBytes(release)
         let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey, at: now())
-        return (.published, outcome, NewModelRelease(version: version, payload: payload,
-                                                     envelope: [UInt8](try WireJSON.encoder().encode(envelope))))
+        return Decision(state: .published, outcome: outcome,
+                        release: NewModelRelease(version: version, payload: payload,
+                                                 envelope: [UInt8](try WireJSON.encoder().encode(envelope))))
     }
 
     /// The adapter of a release; version 0 is the identity.

@@ -48,6 +48,13 @@ struct EnrollmentRoutes: Sendable {
             else {
                 throw ProblemResponse(.invalidRequest, "proof is not a valid Ed25519 signature by signing_key")
             }
+            let tokenSHA256 = APIToken.sha256(body.token)
+            switch try await self.store.previewEnrollment(sha256: tokenSHA256, deviceID: body.deviceID, signingKey: rawKey, now: self.now()) {
+            case nil, .enrolled: break
+            case let .alreadyEnrolled(der): return try self.enrolledResponse(body.deviceID, certificate: try Certificate(derEncoded: [UInt8](der)))
+            case .invalidToken: throw Self.invalidToken(body.deviceID)
+            case .deviceExists: throw Self.deviceExists(body.deviceID)
+            }
             let certificate: Certificate
             do {
                 certificate = try self.authority.issueDeviceCertificate(csrPEM: body.csrPEM, deviceID: body.deviceID, now: self.now())
@@ -59,29 +66,34 @@ struct EnrollmentRoutes: Sendable {
             let device = NewDevice(deviceID: body.deviceID, signingKey: rawKey, certificateDER: Data(serializer.serializedBytes),
                                    certificateFingerprint: try certificate.sha256Fingerprint,
                                    certificateSerial: certificate.serialNumberHex, certificateNotAfter: certificate.notValidAfter)
-            switch try await self.store.redeemEnrollmentToken(sha256: APIToken.sha256(body.token), device: device, now: self.now()) {
+            switch try await self.store.redeemEnrollmentToken(sha256: tokenSHA256, device: device, now: self.now()) {
             case .enrolled:
                 context.logger.notice("device enrolled", metadata: ["device": "\(body.deviceID)"])
-                return try JSONBody.response(
-                    EnrollmentResponse(deviceID: body.deviceID, certificatePEM: try certificate.serializeAsPEM().pemString,
-                                       caCertificatePEM: try self.authority.certificatePEM,
-                                       certificateNotAfter: certificate.notValidAfter,
-                                       releaseSigningKey: self.releaseKey.rawRepresentation.base64EncodedString()),
-                    status: .created)
+                return try self.enrolledResponse(body.deviceID, certificate: certificate)
             case let .alreadyEnrolled(der):
-                let original = try Certificate(derEncoded: [UInt8](der))
-                return try JSONBody.response(
-                    EnrollmentResponse(deviceID: body.deviceID, certificatePEM: try original.serializeAsPEM().pemString,
-                                       caCertificatePEM: try self.authority.certificatePEM,
-                                       certificateNotAfter: original.notValidAfter,
-                                       releaseSigningKey: self.releaseKey.rawRepresentation.base64EncodedString()),
-                    status: .created)
+                return try self.enrolledResponse(body.deviceID, certificate: try Certificate(derEncoded: [UInt8](der)))
             case .invalidToken:
-                throw ProblemResponse(.enrollmentTokenInvalid, "ask an administrator for a new token for \(body.deviceID)")
+                throw Self.invalidToken(body.deviceID)
             case .deviceExists:
-                throw ProblemResponse(.deviceExists, "\(body.deviceID) is already enrolled")
+                throw Self.deviceExists(body.deviceID)
             }
         }
+    }
+
+    private func enrolledResponse(_ deviceID: String, certificate: Certificate) throws -> Response {
+        try JSONBody.response(
+            EnrollmentResponse(deviceID: deviceID, certificatePEM: try certificate.serializeAsPEM().pemString,
+                               caCertificatePEM: try authority.certificatePEM, certificateNotAfter: certificate.notValidAfter,
+                               releaseSigningKey: releaseKey.rawRepresentation.base64EncodedString()),
+            status: .created)
+    }
+
+    private static func invalidToken(_ deviceID: String) -> ProblemResponse {
+        ProblemResponse(.enrollmentTokenInvalid, "ask an administrator for a new token for \(deviceID)")
+    }
+
+    private static func deviceExists(_ deviceID: String) -> ProblemResponse {
+        ProblemResponse(.deviceExists, "\(deviceID) is already enrolled")
     }
 
     static func checkDeviceID(_ id: String) throws {

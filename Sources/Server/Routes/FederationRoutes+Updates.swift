@@ -47,6 +47,11 @@ extension FederationRoutes {
                                                                message: "must be \(expectedCount)")])
         }
 
+        guard decoded.update.exampleCount >= settings.minimumPairs else {
+            throw ProblemResponse(.tooFewPairs, "the update was trained on \(decoded.update.exampleCount) pairs; "
+                                  + "this server accepts updates from at least \(settings.minimumPairs)")
+        }
+
         let digest = ContentDigest.sha256Field(for: upload.body)
         let receipt = UpdateReceipt(roundID: round.id, deviceID: device.deviceID, contentDigest: digest,
                                     norm: decoded.update.norm, receivedAt: upload.receivedAt)

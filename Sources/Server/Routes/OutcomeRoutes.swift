@@ -46,6 +46,13 @@ struct OutcomeRoutes: Sendable {
             throw reject(.deviceMismatch, "the batch names \(batch.deviceID) but was signed by \(device.deviceID)",
                          events: batch.outcomes.count)
         }
+        let latest = receivedAt.addingTimeInterval(authentication.policy.maximumClockSkew)
+        if let (pointer, date) = batch.firstEvent(datedAfter: latest) {
+            throw reject(.timestampInFuture,
+                         "\(RFC3339.format(date)) is more than \(Int(authentication.policy.maximumClockSkew)) s after the server's clock",
+                         errors: [JSONSchemaViolation(pointer: pointer, keyword: "maximum", message: "must not be later than \(RFC3339.format(latest))")],
+                         events: batch.outcomes.count)
+        }
 
         let digest = ContentDigest.sha256Field(for: body)
         let incoming = IncomingBatch(batch: batch, body: body, contentDigest: digest,

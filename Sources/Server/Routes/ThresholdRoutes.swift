@@ -34,7 +34,7 @@ struct ThresholdRoutes: Sendable {
         router.post("/v1/thresholds/releases") { request, _ in
             let caller = try await self.admin.require(request, roles: engineer)
             let body = try await JSONBody.decode(ComputeThresholdsRequest.self, from: request)
-            return try JSONBody.response(try await self.compute(body, by: caller.label), status: .created)
+            return try JSONBody.response(try await self.compute(body, by: caller), status: .created)
         }
         router.get("/v1/thresholds/releases") { request, _ in
             try await self.admin.require(request, roles: engineer)
@@ -86,7 +86,11 @@ struct ThresholdRoutes: Sendable {
 
     /// Adds the caller's approval to a computed release.
     func approve(_ release: StoredThresholdRelease, by caller: APITokenRecord) async throws -> StoredThresholdRelease {
-        guard let approved = try await store.approveThresholdRelease(version: release.version, approver: caller.label) else {
+        guard release.computedByToken != caller.id else {
+            throw ProblemResponse(.selfApproval, "release \(release.version) was computed with this token; another person approves it")
+        }
+        guard let approved = try await store.approveThresholdRelease(version: release.version, approverToken: caller.id,
+                                                                      actor: caller.actor) else {
             throw ProblemResponse(.notFound, "no threshold release \(release.version)")
         }
         guard approved.state == .computed || approved.state == .approved else {
@@ -105,7 +109,7 @@ struct ThresholdRoutes: Sendable {
         return try await publish(release, from: [.approved], retiring: .superseded, actor: caller.actor)
     }
 
-    func compute(_ request: ComputeThresholdsRequest, by caller: String) async throws -> ThresholdReleaseView {
+    func compute(_ request: ComputeThresholdsRequest, by caller: APITokenRecord) async throws -> ThresholdReleaseView {
         guard request.targetFMR > 0, request.targetFMR < 1 else {
             throw ProblemResponse(.invalidRequest, "target_fmr must be within (0, 1)")
         }
@@ -125,7 +129,7 @@ struct ThresholdRoutes: Sendable {
     }
 
     private func computeOnThisNode(_ request: ComputeThresholdsRequest, policy: any ThresholdPolicy,
-                                   by caller: String) async throws -> ThresholdReleaseView {
+                                   by caller: APITokenRecord) async throws -> ThresholdReleaseView {
         let end = now()
         let start = request.windowDays.map { end.addingTimeInterval(-Double($0) * 86_400) }
         let outcomes = try await store.calibrationOutcomes(from: start, to: nil)
@@ -151,7 +155,8 @@ struct ThresholdRoutes: Sendable {
         let stored = StoredThresholdRelease(
             version: version, state: .computed, payload: try ThresholdReleaseCoding.canonicalBytes(computation.release),
             refused: [UInt8](try WireJSON.encoder().encode(refused)), largestChange: largestChange,
-            requiredApprovals: (largestChange ?? 0) > guardrail ? 2 : 1, approvals: [], computedAt: end, computedBy: caller)
+            requiredApprovals: (largestChange ?? 0) > guardrail ? 2 : 1, approvals: [], computedAt: end, computedBy: caller.label,
+            computedByToken: caller.id)
         guard try await store.addThresholdRelease(stored) else {
             throw ProblemResponse(.releaseStateConflict, "another computation took version \(version); try again")
         }

@@ -35,7 +35,7 @@ extension WebRoutes {
                 published: Format.time(release.publishedAt),
                 epsilon: "\(Format.decimal(release.privacy.epsilonRDP)) (RDP), \(Format.decimal(release.privacy.epsilonPLD)) (PLD)",
                 cumulativeEpsilon: "\(Format.decimal(release.privacy.cumulativeEpsilonRDP)) (RDP), \(Format.decimal(release.privacy.cumulativeEpsilonPLD)) (PLD)",
-                delta: "\(release.privacy.delta)", accepted: release.outcome.accepted.count, rejected: release.outcome.rejected.count)
+                delta: "\(release.privacy.delta)", accepted: release.outcome.acceptedCount, rejected: release.outcome.rejectedCount)
         }
         return FederationPage(rounds: roundsSection, releases: releases)
     }

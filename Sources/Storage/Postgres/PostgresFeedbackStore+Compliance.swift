@@ -194,7 +194,7 @@ extension PostgresFeedbackStore: ComplianceStore {
             let cutoff = attemptedBefore?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
             // Retention is per jurisdiction (by the site of capture); withdrawals and requests reach everywhere.
             let selection = """
-                FROM outcomes o WHERE o.subject_pseudonym = ? AND o.attempted_at < ?
+                FROM outcomes o WHERE o.subject_pseudonym = ? AND \(Self.heldSince) < ?
                 AND (?::text IS NULL OR COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?)
                 """
             batches = try await sql.changes("""
@@ -253,6 +253,10 @@ extension PostgresFeedbackStore: ComplianceStore {
         FROM outcomes o WHERE COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?
         """
 
+    /// When retention starts counting for an outcome: its attempt, or its arrival if that was
+    /// earlier, so an outcome dated in the future cannot outlive its retention.
+    static let heldSince = "LEAST(o.attempted_at, (SELECT b.received_at FROM batches b WHERE b.batch_id = o.batch_id))"
+
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
         // No consent lock: an outcome committed meanwhile with an attempt past its retention
         // (a kiosk long offline) is not missed for good, only until the next sweep, and
@@ -261,12 +265,12 @@ extension PostgresFeedbackStore: ComplianceStore {
             var records: [ErasureRecord] = []
             for (jurisdiction, cutoff, biometricLaw) in try await Self.retentionCutoffs(now: now, in: sql) {
                 var due = Dictionary(uniqueKeysWithValues: try await sql.fetchAll("""
-                    SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?
+                    SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND \(Self.heldSince) < ?
                     """, jurisdiction, cutoff).map { (try $0("subject_pseudonym", as: String.self), cutoff) })
                 if let limit = RetentionSchedule.lastInteractionLimit(biometricLaw: biometricLaw) {
                     // BIPA: everything about a subject whose last interaction is older than the limit.
                     let idle = try await sql.fetchAll("""
-                        SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(o.attempted_at) < ?
+                        SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(\(Self.heldSince)) < ?
                         """, jurisdiction, now.addingTimeInterval(-limit))
                     for row in idle { due[try row("subject_pseudonym", as: String.self)] = .distantFuture }
                 }
@@ -291,7 +295,7 @@ extension PostgresFeedbackStore: ComplianceStore {
             var overdue: [OverdueRetention] = []
             for (jurisdiction, cutoff, _) in try await Self.retentionCutoffs(now: now, in: sql) {
                 guard let row = try await sql.fetchOne("""
-                    SELECT COUNT(*) AS n, MIN(o.attempted_at) AS oldest \(Self.outcomesOfJurisdiction) AND o.attempted_at < ?
+                    SELECT COUNT(*) AS n, MIN(\(Self.heldSince)) AS oldest \(Self.outcomesOfJurisdiction) AND \(Self.heldSince) < ?
                     """, jurisdiction, cutoff),
                       let oldest = try row.optionalDate("oldest"), try row("n", as: Int.self) > 0 else { continue }
                 overdue.append(OverdueRetention(jurisdiction: jurisdiction, purpose: .outcomeStorage, outcomes: try row("n"),
@@ -353,13 +357,16 @@ extension PostgresFeedbackStore: ComplianceStore {
         }
     }
 
-    public func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date) async throws -> [String: ConsentRefusal?] {
+    public func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date,
+                                 askedBy deviceID: String) async throws -> [String: ConsentRefusal?] {
         try await read { sql in
             var cache = PostgresConsentCache()
             try await cache.load(pseudonyms: pseudonyms, purpose: purpose, in: sql)
             var decisions: [String: ConsentRefusal?] = [:]
             for pseudonym in pseudonyms where decisions[pseudonym] == nil {
-                decisions[pseudonym] = .some(try await cache.refusal(pseudonym: pseudonym, purpose: purpose, at: moment, in: sql))
+                let known = try await sql.fetchOne("SELECT EXISTS (\(StoreQueries.subjectAtKioskSites)) AS known", pseudonym, deviceID)
+                decisions[pseudonym] = .some(try known?("known", as: Bool.self) == true
+                    ? try await cache.refusal(pseudonym: pseudonym, purpose: purpose, at: moment, in: sql) : .noConsent)
             }
             return decisions
         }

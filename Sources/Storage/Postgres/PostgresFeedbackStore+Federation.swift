@@ -99,18 +99,25 @@ extension PostgresFeedbackStore: FederationStore {
 
     public func updates(roundID: Int) async throws -> [StoredUpdate] {
         try await read { sql in
-            try await sql.fetchAll("SELECT device_id, body, received_at FROM federation_updates WHERE round_id = ? ORDER BY device_id",
-                                   roundID).map {
-                StoredUpdate(deviceID: try $0("device_id"), body: try $0.bytes("body"), receivedAt: try $0.date("received_at"))
+            try await sql.fetchAll("""
+                SELECT device_id, body, received_at, verdict FROM federation_updates WHERE round_id = ? ORDER BY device_id
+                """, roundID).map {
+                StoredUpdate(deviceID: try $0("device_id"), body: try $0.bytes("body"), receivedAt: try $0.date("received_at"),
+                             verdict: try $0("verdict"))
             }
         }
     }
 
-    public func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?) async throws -> Bool {
+    public func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date, release: NewModelRelease?,
+                           verdicts: [String: String]) async throws -> Bool {
         try await write { sql in
             guard try await sql.changes("""
                 UPDATE federation_rounds SET state = ?, outcome = ?, closed_at = ? WHERE round_id = ? AND state = 'open'
                 """, state.rawValue, outcome, time, id) == 1 else { return false }
+            for (deviceID, verdict) in verdicts {
+                try await sql.execute(StoreQueries.setUpdateVerdict, verdict, id, deviceID)
+            }
+            try await sql.execute("UPDATE federation_updates SET body = ''::bytea WHERE round_id = ?", id)
             if let release {
                 try await sql.execute("INSERT INTO model_releases (version, round_id, payload, envelope, published_at) VALUES (?, ?, ?, ?, ?)",
                                       release.version, id, release.payload, release.envelope, time)

@@ -133,24 +133,40 @@ public final class PostgresFeedbackStore: FeedbackStore {
         }
     }
 
+    public func previewEnrollment(sha256: String, deviceID: String, signingKey: Data, now: Date) async throws -> EnrollmentRedemption? {
+        try await read { sql in
+            try await Self.redemptionRefusal(sha256: sha256, deviceID: deviceID, signingKey: signingKey, now: now, lock: "", in: sql)
+        }
+    }
+
+    /// Why the token cannot enroll the device (or the retry it is), nil when it can.
+    private static func redemptionRefusal(sha256: String, deviceID: String, signingKey: Data, now: Date, lock: String,
+                                          in sql: SQLConnection) async throws -> EnrollmentRedemption? {
+        guard let row = try await sql.fetchOne("""
+            SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ? \(lock)
+            """, sha256),
+              try row("device_id", as: String.self) == deviceID
+        else { return .invalidToken }
+        if try row.optionalDate("redeemed_at") != nil {
+            guard let enrolled = try await sql.fetchOne("""
+                SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'
+                """, deviceID),
+                  try enrolled.bytes("signing_key") == [UInt8](signingKey)
+            else { return .invalidToken }
+            return .alreadyEnrolled(certificateDER: Data(try enrolled.bytes("certificate_der")))
+        }
+        guard try row.date("expires_at") > now else { return .invalidToken }
+        if try await sql.exists("SELECT 1 FROM devices WHERE device_id = ?", deviceID) { return .deviceExists }
+        return nil
+    }
+
     public func redeemEnrollmentToken(sha256: String, device: NewDevice, now: Date) async throws -> EnrollmentRedemption {
         try await write { sql in
             try await AdvisoryLock.device(device.deviceID, in: sql)
-            guard let row = try await sql.fetchOne("""
-                SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ? FOR UPDATE
-                """, sha256),
-                  try row("device_id", as: String.self) == device.deviceID
-            else { return .invalidToken }
-            if try row.optionalDate("redeemed_at") != nil {
-                guard let enrolled = try await sql.fetchOne("""
-                    SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'
-                    """, device.deviceID),
-                      try enrolled.bytes("signing_key") == [UInt8](device.signingKey)
-                else { return .invalidToken }
-                return .alreadyEnrolled(certificateDER: Data(try enrolled.bytes("certificate_der")))
+            if let refusal = try await Self.redemptionRefusal(sha256: sha256, deviceID: device.deviceID, signingKey: device.signingKey,
+                                                              now: now, lock: "FOR UPDATE", in: sql) {
+                return refusal
             }
-            guard try row.date("expires_at") > now else { return .invalidToken }
-            if try await sql.exists("SELECT 1 FROM devices WHERE device_id = ?", device.deviceID) { return .deviceExists }
             try await sql.execute("UPDATE enrollment_tokens SET redeemed_at = ? WHERE token_sha256 = ?", now, sha256)
             try await sql.execute("""
                 INSERT INTO devices (device_id, status, signing_key, certificate_der, certificate_fingerprint,
@@ -247,7 +263,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
     }
 
     public func revokeAPIToken(id: String, at time: Date, actor: String) async throws -> Bool {
-        guard id.count == 16, id.allSatisfy(\.isHexDigit) else { return false }
+        guard id.lowercased().isLowercaseHex(count: 16) else { return false }
         let prefix = id.lowercased()
         return try await write { sql in
             guard let row = try await sql.fetchOne("""
@@ -264,7 +280,7 @@ public final class PostgresFeedbackStore: FeedbackStore {
     public func apiToken(sha256: String) async throws -> APITokenRecord? {
         try await single { sql in
             try await sql.fetchOne("SELECT role, label FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL", sha256)
-                .map { APITokenRecord(role: try $0("role"), label: try $0("label")) }
+                .map { APITokenRecord(role: try $0("role"), label: try $0("label"), sha256: sha256) }
         }
     }
 
@@ -450,11 +466,11 @@ public final class PostgresFeedbackStore: FeedbackStore {
         try await write { sql in
             try await sql.changes("""
                 INSERT INTO threshold_releases (version, state, payload, refused, largest_change, required_approvals,
-                                                approvals, computed_at, computed_by, published_at, envelope)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING
+                                                approvals, computed_at, computed_by, computed_by_token, published_at, envelope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING
                 """, release.version, release.state.rawValue, release.payload, release.refused, release.largestChange,
                                   release.requiredApprovals, StoredList.encode(release.approvals), release.computedAt,
-                                  release.computedBy, release.publishedAt, release.envelope) == 1
+                                  release.computedBy, release.computedByToken, release.publishedAt, release.envelope) == 1
         }
     }
 
@@ -470,17 +486,15 @@ public final class PostgresFeedbackStore: FeedbackStore {
         }
     }
 
-    public func approveThresholdRelease(version: Int, approver: String) async throws -> StoredThresholdRelease? {
+    public func approveThresholdRelease(version: Int, approverToken: String, actor: String) async throws -> StoredThresholdRelease? {
         try await write { sql in
             // Row lock: two approvers on two nodes must not overwrite each other's approval.
             guard let row = try await sql.fetchOne("SELECT * FROM threshold_releases WHERE version = ? FOR UPDATE", version) else {
                 return nil
             }
             var release = try Self.thresholdRelease(from: row)
-            guard release.state == .computed else { return release }
-            if !release.approvals.contains(approver) { release.approvals.append(approver) }
-            if release.approvals.count >= release.requiredApprovals { release.state = .approved }
-            try await Self.appendAudit(kind: .releaseApproved, actor: approver,
+            guard release.approve(byToken: approverToken) else { return release }
+            try await Self.appendAudit(kind: .releaseApproved, actor: actor,
                                        details: StoreAuditDetails.thresholdApproval(version: version, state: release.state),
                                        at: Date(), in: sql)
             try await sql.execute("UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
@@ -512,7 +526,8 @@ public final class PostgresFeedbackStore: FeedbackStore {
             version: try row("version"), state: ReleaseState(rawValue: try row("state", as: String.self)) ?? .computed,
             payload: try row.bytes("payload"), refused: try row.bytes("refused"), largestChange: try row("largest_change"),
             requiredApprovals: try row("required_approvals"), approvals: StoredList.decode(try row("approvals")),
-            computedAt: try row.date("computed_at"), computedBy: try row("computed_by"), publishedAt: try row.optionalDate("published_at"),
+            computedAt: try row.date("computed_at"), computedBy: try row("computed_by"), computedByToken: try row("computed_by_token"),
+            publishedAt: try row.optionalDate("published_at"),
             envelope: try row.optionalBytes("envelope"))
     }
 }
@@ -534,36 +549,6 @@ enum AdvisoryLock {
     /// Storing outcomes shares it; recording a withdrawal or erasing takes it alone.
     static func consent(exclusive: Bool, in sql: SQLConnection) async throws {
         try await sql.execute(exclusive ? "SELECT pg_advisory_xact_lock(?)" : "SELECT pg_advisory_xact_lock_shared(?)", consent)
-    }
-}
-
-/// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`.
-enum PostgresURL {
-    enum Error: Swift.Error, CustomStringConvertible {
-        case invalid(String)
-        var description: String {
-            switch self { case let .invalid(reason): "invalid PostgreSQL URL: \(reason)" }
-        }
-    }
-
-    static func configuration(_ text: String) throws -> PostgresClient.Configuration {
-        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? "") else {
-            throw Error.invalid("expected postgres://user@host:port/database")
-        }
-        guard let host = url.host, !host.isEmpty else { throw Error.invalid("no host") }
-        guard let user = url.user, !user.isEmpty else { throw Error.invalid("no user name") }
-        let database = String(url.path.drop(while: { $0 == "/" }))
-        guard !database.isEmpty else { throw Error.invalid("no database name") }
-        let tls: PostgresClient.Configuration.TLS
-        switch url.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
-        case "disable": tls = .disable
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        case "require": tls = .require(.makeClientConfiguration())
-        case let other: throw Error.invalid("sslmode \(other) is not one of disable, prefer, require")
-        }
-        return PostgresClient.Configuration(host: host, port: url.port ?? 5432, username: user,
-                                            password: url.password?.removingPercentEncoding ?? url.password,
-                                            database: database, tls: tls)
     }
 }
 

@@ -265,6 +265,13 @@ enum PostgresSchema {
             GROUP BY b.device_id, r.value ->> 'reason'
             """,
         ]),
+        Migration(name: "v3-privacy-review", statements: [
+            "CREATE INDEX consent_by_device ON consent_events (device_id, site)",
+            "ALTER TABLE federation_updates ADD COLUMN verdict TEXT",
+            "ALTER TABLE threshold_releases ADD COLUMN computed_by_token TEXT",
+            // Rounds closed before this step kept their raw updates; nothing needs them now.
+            "UPDATE federation_updates SET body = ''::bytea WHERE round_id IN (SELECT round_id FROM federation_rounds WHERE state <> 'open')",
+        ]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
