@@ -126,6 +126,13 @@ extension EndToEnd {
                 try UploadSignaturePolicy.signUpload(method: "POST", path: "/v1/federation/rounds/\(round)/updates", authority: "",
                                                      body: body, keyID: device, key: boostingKey, now: Date())
             }
+            // An update trained on too few pairs gives them away; it is refused and nothing is stored.
+            let thin = try ModelUpdateUpload(deviceID: "kiosk-f3", roundID: 1, baseVersion: 0,
+                                             update: ModelUpdate(values: boosted.values, exampleCount: 3)).encoded()
+            let thinRefusal = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(thin, round: 1), body: thin)
+            #expect(thinRefusal.problemSlug == "too-few-pairs" && thinRefusal.status == 422, "\(String(decoding: thinRefusal.body, as: UTF8.self))")
+            try openAPI.check(method: "POST", template: "/v1/federation/rounds/{round}/updates", status: thinRefusal.status,
+                              contentType: thinRefusal.contentType, body: thinRefusal.body)
             let accepted = try await boosting.send("POST", "/v1/federation/rounds/1/updates", headers: try signed(boostedBody, round: 1),
                                                    body: boostedBody)
             #expect(accepted.status == 202, "\(String(decoding: accepted.body, as: UTF8.self))")
@@ -168,6 +175,9 @@ extension EndToEnd {
             // A tampered model file on a kiosk is refused before use.
             let modelFile = (path("kiosk-f2") as NSString).appendingPathComponent("model.json")
             var envelope = try WireJSON.decoder().decode(SignedRelease.self, from: try Data(contentsOf: URL(fileURLWithPath: modelFile)))
+            let signedPayload = String(decoding: try #require(Data(base64Encoded: envelope.payload)), as: UTF8.self)
+            #expect(!signedPayload.contains("kiosk-f"), "the release every kiosk downloads names no participant")
+            #expect(signedPayload.contains(#""rejected_count":1"#))
             var release = try ModelReleaseCoding.decode([UInt8](try #require(Data(base64Encoded: envelope.payload))))
             release.modelVersion = "forged"
             envelope.payload = Data(try ModelReleaseCoding.canonicalBytes(release)).base64EncodedString()

@@ -66,6 +66,8 @@ struct WireFormatTests {
         let envelope = try SignedRelease.sign(kind: .model, version: 4, payload: try ModelReleaseCoding.canonicalBytes(release), key: key)
         let verified = try ModelReleaseCoding.verify(envelope, publicKey: key.publicKey.rawRepresentation)
         #expect(verified == release)
+        #expect(!String(decoding: try ModelReleaseCoding.canonicalBytes(release), as: UTF8.self).contains("kiosk-1"),
+                "the signed release names no participant")
         #expect(verified.modelVersion == "dlib_face_recognition_resnet_model_v1:adapter-4")
 
         var altered = release
