@@ -25,6 +25,7 @@ start)
   "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 -c shared_buffers=256MB" start >/dev/null ||
     { cat "$dir/server.log" >&2; exit 1; }
+  # This cluster has no TLS, and the store encrypts unless the URL turns it off explicitly.
   echo "export FACELOOP_TEST_POSTGRES_URL='postgres://faceloop@127.0.0.1:$port/postgres?sslmode=disable'"
   echo "export FACELOOP_TEST_PGDATA='$dir'"
   ;;

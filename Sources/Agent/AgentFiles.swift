@@ -1,7 +1,9 @@
+import DeviceIdentity
 import Foundation
 
 /// Where a kiosk agent keeps its state: one directory (mode 0700) with its keys (0600),
-/// certificates, settings and the SQLite upload queue.
+/// certificates, settings and the SQLite upload queue. Every file is written through
+/// ``PrivateFile``: created with its mode, never through a file or link planted beforehand.
 public struct AgentFiles: Sendable {
     public let directory: String
 
@@ -37,12 +39,8 @@ public struct AgentFiles: Sendable {
     }
 
     /// Writes atomically: a crash leaves either the old file or the new one.
-    func write(_ data: Data, to path: String, mode: Int) throws {
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: mode]) else {
-            throw AgentError.cannotWrite(path)
-        }
-        guard rename(temporary, path) == 0 else { throw AgentError.cannotWrite(path) }
+    func write(_ data: Data, to path: String, mode: mode_t) throws {
+        try PrivateFile.replace(data, at: path, mode: mode)
     }
 }
 
@@ -65,7 +63,6 @@ public struct AgentSettings: Sendable, Codable, Equatable {
 public enum AgentError: Error, CustomStringConvertible, Equatable {
     case notEnrolled(String)
     case alreadyEnrolled(String)
-    case cannotWrite(String)
     case unreadable(String, String)
     case invalidOutcome(String)
     case server(String)
@@ -77,7 +74,6 @@ public enum AgentError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .notEnrolled(dir): return "this agent is not enrolled (no settings in \(dir)); run `faceloop-agent enroll` first"
         case let .alreadyEnrolled(id): return "this agent is already enrolled as \(id); use another --data-dir to enroll again"
-        case let .cannotWrite(path): return "cannot write \(path)"
         case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
         case let .invalidOutcome(reason): return "invalid outcome: \(reason)"
         case let .server(reason): return "the server answered unexpectedly: \(reason)"

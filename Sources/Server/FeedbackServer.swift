@@ -44,6 +44,9 @@ public struct FeedbackServer: Sendable {
             store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
             closeStore = {}
         case .postgres:
+            if let tls = configuration.postgresTLS {
+                logger.log(level: tls.mode == .disable ? .warning : .notice, "PostgreSQL connections: sslmode \(tls)")
+            }
             let postgres = try await PostgresFeedbackStore(url: configuration.postgresURL ?? "",
                                                            maximumConnections: configuration.postgresMaximumConnections, logger: logger)
             store = postgres
@@ -51,7 +54,8 @@ public struct FeedbackServer: Sendable {
         }
         do {
             let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
-                                                                 hosts: configuration.certificateHosts, store: store, logger: logger)
+                                                                 hosts: configuration.certificateHosts, store: store,
+                                                                 mintAdminToken: configuration.mintAdminToken, logger: logger)
             return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, jobs: store,
                                   closeStore: closeStore, identity: identity, metrics: metrics, logger: logger, onListening: onListening)
         } catch {

@@ -21,6 +21,9 @@ struct FaceloopServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("certificate-host"), help: "Host name or IPv4 address for the TLS certificate made on first start; repeat for several.")
     var certificateHosts: [String] = []
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.") var logLevel: String?
+    @Flag(name: .customLong("mint-admin-token"),
+          help: "Create a new admin token in <data-dir>/admin.token although the store has one (the file was lost); the file must not exist.")
+    var mintAdminToken = false
 
     func run() async throws {
         var overrides: [String: String] = [:]
@@ -29,12 +32,13 @@ struct FaceloopServerCommand: AsyncParsableCommand {
         if let dataDirectory { overrides["server.data-dir"] = dataDirectory }
         if !certificateHosts.isEmpty { overrides["server.certificate-hosts"] = certificateHosts.joined(separator: ",") }
         if let logLevel { overrides["log.level"] = logLevel }
-        let configuration: ServerConfiguration
+        var configuration: ServerConfiguration
         do {
             configuration = try await ServerConfiguration.load(file: config, overrides: overrides)
         } catch {
             throw ValidationError("\(error)")
         }
+        configuration.mintAdminToken = mintAdminToken
         guard let level = Logger.Level(rawValue: configuration.logLevel) else {
             throw ValidationError("log.level must be one of trace, debug, info, notice, warning, error, critical")
         }

@@ -7,8 +7,9 @@ import Storage
 import X509
 
 /// The server's secrets in its data directory, created on first start: the device CA, the
-/// TLS certificate, the release-signing key and the first admin token. Private keys are
-/// written with mode 0600.
+/// TLS certificate, the release-signing key and the first admin token. Private keys and the
+/// token are created with mode 0600 (``PrivateFile``), and the server does not start while
+/// any of them is open to other users.
 public struct ServerIdentity: Sendable {
     public let certificateAuthority: CertificateAuthority
     public let caCertificatePath: String
@@ -27,16 +28,35 @@ public struct ServerIdentity: Sendable {
         public static let auditSigningKey = "audit-signing.key"
         public static let auditSigningPublicKey = "audit-signing.pub"
         public static let adminToken = "admin.token"
+
+        /// The files only the server's user may read.
+        public static let secrets = [caKey, serverKey, releaseSigningKey, auditSigningKey, adminToken]
     }
 
-    /// Loads the identity, creating whatever is missing. Returns the admin token when it was
-    /// created now, so the caller can say where it is.
+    /// Loads the identity, creating whatever is missing. The admin token is created on the
+    /// store's first start only; after that only when `mintAdminToken` asks for it, so that a
+    /// deleted `admin.token` never turns into a new admin token unnoticed.
     public static func loadOrCreate(dataDirectory: String, hosts: [String], store: any FeedbackStore,
-                                    logger: Logger) async throws -> ServerIdentity {
+                                    mintAdminToken: Bool = false, logger: Logger) async throws -> ServerIdentity {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
                                attributes: [.posixPermissions: 0o700])
         func path(_ name: String) -> String { (dataDirectory as NSString).appendingPathComponent(name) }
+        for name in Files.secrets where fm.fileExists(atPath: path(name)) {
+            try PrivateFile.requirePrivate(path(name))
+        }
+        // Decided before anything is created, so a refusal leaves the directory as it was.
+        let adminTokenGrant: (actor: String, label: String)?
+        if fm.fileExists(atPath: path(Files.adminToken)) {
+            if mintAdminToken { throw IdentityError.adminTokenFilePresent(path(Files.adminToken)) }
+            adminTokenGrant = nil
+        } else if try await store.apiTokens().allSatisfy({ $0.role != "admin" }) {
+            adminTokenGrant = ("system:first-start", "first admin")
+        } else if mintAdminToken {
+            adminTokenGrant = ("system:mint-admin-token", "minted at start-up")
+        } else {
+            throw IdentityError.adminTokenMissing(path(Files.adminToken))
+        }
 
         let ca: CertificateAuthority
         if fm.fileExists(atPath: path(Files.caCertificate)) {
@@ -44,16 +64,16 @@ public struct ServerIdentity: Sendable {
                                                privateKeyPEM: try String(contentsOfFile: path(Files.caKey), encoding: .utf8))
         } else {
             ca = try CertificateAuthority.create(commonName: "FaceLoop Device CA")
-            try SecretFile.write(ca.privateKeyPEM, to: path(Files.caKey))
-            try SecretFile.write(try ca.certificatePEM, to: path(Files.caCertificate), mode: 0o644)
+            try PrivateFile.create(Data(ca.privateKeyPEM.utf8), at: path(Files.caKey))
+            try PrivateFile.create(Data(try ca.certificatePEM.utf8), at: path(Files.caCertificate), mode: 0o644)
             logger.notice("created the device CA", metadata: ["certificate": "\(path(Files.caCertificate))"])
         }
 
         if !fm.fileExists(atPath: path(Files.serverCertificate)) {
             let key = P256.Signing.PrivateKey()
             let certificate = try ca.issueServerCertificate(hosts: hosts, publicKey: key.publicKey)
-            try SecretFile.write(key.pemRepresentation, to: path(Files.serverKey))
-            try SecretFile.write(try certificate.serializeAsPEM().pemString, to: path(Files.serverCertificate), mode: 0o644)
+            try PrivateFile.create(Data(key.pemRepresentation.utf8), at: path(Files.serverKey))
+            try PrivateFile.create(Data(try certificate.serializeAsPEM().pemString.utf8), at: path(Files.serverCertificate), mode: 0o644)
             logger.notice("created the TLS certificate", metadata: ["hosts": "\(hosts.joined(separator: ","))",
                                                                      "certificate": "\(path(Files.serverCertificate))"])
         }
@@ -65,12 +85,12 @@ public struct ServerIdentity: Sendable {
         let auditKey = try signingKey(path(Files.auditSigningKey), publicKeyPath: path(Files.auditSigningPublicKey),
                                       label: "audit-signing", logger: logger)
 
-        if !fm.fileExists(atPath: path(Files.adminToken)) {
+        if let adminTokenGrant {
             let token = APIToken.generate()
-            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: "first admin", at: .now,
-                                        actor: "system:first-start")
-            try SecretFile.write(token + "\n", to: path(Files.adminToken))
-            logger.notice("created the admin token", metadata: ["file": "\(path(Files.adminToken))"])
+            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: adminTokenGrant.label, at: .now,
+                                        actor: adminTokenGrant.actor)
+            try PrivateFile.create(Data((token + "\n").utf8), at: path(Files.adminToken))
+            logger.notice("created an admin token", metadata: ["file": "\(path(Files.adminToken))"])
         }
 
         return ServerIdentity(certificateAuthority: ca, caCertificatePath: path(Files.caCertificate),
@@ -89,16 +109,26 @@ public struct ServerIdentity: Sendable {
             return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         }
         let key = Curve25519.Signing.PrivateKey()
-        try SecretFile.write(key.rawRepresentation.base64EncodedString() + "\n", to: privatePath)
-        try SecretFile.write(key.publicKey.rawRepresentation.base64EncodedString() + "\n", to: publicKeyPath, mode: 0o644)
+        try PrivateFile.create(Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), at: privatePath)
+        try PrivateFile.replace(Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8), at: publicKeyPath, mode: 0o644)
         logger.notice("created the \(label) key", metadata: ["public_key": "\(publicKeyPath)"])
         return key
     }
 
     public enum IdentityError: Error, CustomStringConvertible {
         case unreadable(String)
+        case adminTokenMissing(String)
+        case adminTokenFilePresent(String)
         public var description: String {
-            switch self { case let .unreadable(path): return "\(path) is unreadable; restore it from backup" }
+            switch self {
+            case let .unreadable(path): return "\(path) is unreadable; restore it from backup"
+            case let .adminTokenMissing(path):
+                return "\(path) is missing, but the store already has an admin token, so no new one was made. "
+                    + "Restore the file from backup, or start the server once with --mint-admin-token to create a new "
+                    + "admin token deliberately (then revoke the lost one with `faceloop tokens revoke`)"
+            case let .adminTokenFilePresent(path):
+                return "--mint-admin-token writes a new \(path), but that file exists; move it away first"
+            }
         }
     }
 }
@@ -118,18 +148,5 @@ public enum APIToken {
 
     public static func sha256(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).lowercaseHex
-    }
-}
-
-/// Writes a file atomically with restrictive permissions.
-public enum SecretFile {
-    public static func write(_ text: String, to path: String, mode: Int = 0o600) throws {
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8),
-                                             attributes: [.posixPermissions: mode]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 }
