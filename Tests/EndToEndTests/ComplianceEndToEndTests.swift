@@ -111,12 +111,21 @@ extension EndToEnd {
             // Another kiosk asks before training: the server's view excludes the subject who withdrew at the
             // first kiosk and the one who asked for erasure, and keeps the others.
             try enroll(server, id: "kiosk-c2", directory: path("kiosk-2"))
-            let (other, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-2"))
+            let (other, otherKey) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-2"))
             let kept = try #require(try JSONValue.parse(Array(consentedLines[2].utf8))["subject"]?["pseudonym"]?.stringValue)
-            let status = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"],
-                                              body: JSONValue.object([("purpose", .string("threshold-calibration")),
-                                                                      ("subject_pseudonyms", .array([withdrawn, requested, kept].map(JSONValue.string)))])
-                                                .serialized())
+            let question = JSONValue.object([("purpose", .string("threshold-calibration")),
+                                             ("subject_pseudonyms", .array([withdrawn, requested, kept].map(JSONValue.string)))]).serialized()
+            // A kiosk that has recorded nothing at the subjects' site learns nothing about them.
+            let stranger = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"], body: question)
+            #expect(try JSONValue.parse(stranger.body)["covered"]?.arrayValue?.isEmpty == true)
+            // Once it has recorded a consent at that site, it is answered for the site's subjects.
+            let ownConsent = OutcomeBatch(deviceID: "kiosk-c2", sequence: 1, createdAt: Date(), outcomes: [],
+                                          consentEvents: [TestConsent.grant(pseudonym: String(repeating: "12", count: 32))]).encoded()
+            let recorded = try await other.send("POST", "/v1/outcomes",
+                                                headers: try RawClient.signedHeaders(body: ownConsent, keyID: "kiosk-c2", key: otherKey),
+                                                body: ownConsent)
+            #expect(recorded.status == 202, "\(String(decoding: recorded.body, as: UTF8.self))")
+            let status = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"], body: question)
             #expect(status.status == 200)
             let view = try JSONValue.parse(status.body)
             #expect(view["covered"]?.arrayValue?.compactMap(\.stringValue) == [kept])
