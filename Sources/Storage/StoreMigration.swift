@@ -105,10 +105,10 @@ public enum StoreMigration {
                 let rowsPerStatement = max(1, 60_000 / columns.count)
                 for start in stride(from: 0, to: page.count, by: rowsPerStatement) {
                     let count = min(rowsPerStatement, page.count - start)
-                    try await sql.execute("""
+                    try await sql.execute(StoreStatement("""
                         INSERT INTO \(table) (\(columns.map(\.name).joined(separator: ", ")))
                         VALUES \(Array(repeating: placeholders, count: count).joined(separator: ", "))
-                        """, arguments: Array(arguments[(start * columns.count)..<((start + count) * columns.count)]))
+                        """, arguments: Array(arguments[(start * columns.count)..<((start + count) * columns.count)])))
                 }
                 offset += page.count
                 if page.isEmpty { break }

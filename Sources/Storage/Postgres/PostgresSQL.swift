@@ -1,48 +1,13 @@
-import AuditLog
-import Feedback
+import Compliance
 import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
 
-/// A value for one `$n` placeholder. The store's SQL is written with `?` placeholders, like
-/// the SQLite back end's, and numbered here, so both read alike.
-enum SQLArgument: Sendable {
-    case text(String)
-    case integer(Int)
-    case real(Double)
-    case bytes([UInt8])
-    case boolean(Bool)
-    case textArray([String])
-    case null
-}
-
-protocol SQLArgumentConvertible: Sendable {
-    var sqlArgument: SQLArgument { get }
-}
-
-extension SQLArgument: SQLArgumentConvertible { var sqlArgument: SQLArgument { self } }
-extension String: SQLArgumentConvertible { var sqlArgument: SQLArgument { .text(self) } }
-extension Int: SQLArgumentConvertible { var sqlArgument: SQLArgument { .integer(self) } }
-extension Int64: SQLArgumentConvertible { var sqlArgument: SQLArgument { .integer(Int(self)) } }
-extension Double: SQLArgumentConvertible { var sqlArgument: SQLArgument { .real(self) } }
-extension Bool: SQLArgumentConvertible { var sqlArgument: SQLArgument { .boolean(self) } }
-extension Array: SQLArgumentConvertible where Element == UInt8 { var sqlArgument: SQLArgument { .bytes(self) } }
-extension Data: SQLArgumentConvertible { var sqlArgument: SQLArgument { .bytes([UInt8](self)) } }
-extension Date: SQLArgumentConvertible { var sqlArgument: SQLArgument { .real(timeIntervalSince1970) } }
-extension Optional: SQLArgumentConvertible where Wrapped: SQLArgumentConvertible {
-    var sqlArgument: SQLArgument { self?.sqlArgument ?? .null }
-}
-
-/// A list of strings bound as one `text[]` (for `= ANY(?)`).
-struct TextArray: SQLArgumentConvertible {
-    var values: [String]
-    var sqlArgument: SQLArgument { .textArray(values) }
-}
-
 enum PostgresSQL {
     /// Numbers the `?` placeholders (the store's SQL has no `?` inside literals) and binds the arguments.
-    static func query(_ sql: String, _ arguments: [any SQLArgumentConvertible]) throws -> PostgresQuery {
+    static func query(_ statement: StoreStatement) -> PostgresQuery {
+        let sql = statement.sql, arguments = statement.arguments
         var text = ""
         text.reserveCapacity(sql.utf8.count + 16)
         var number = 0
@@ -57,13 +22,13 @@ enum PostgresSQL {
         precondition(number == arguments.count, "\(number) placeholders for \(arguments.count) arguments in: \(sql)")
         var bindings = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
-            switch argument.sqlArgument {
+            switch argument {
             case let .text(value): bindings.append(value)
             case let .integer(value): bindings.append(value)
             case let .real(value): bindings.append(value)
             case let .bytes(value): bindings.append(ByteBuffer(bytes: value))
             case let .boolean(value): bindings.append(value)
-            case let .textArray(value): bindings.append(value)
+            case let .textList(value): bindings.append(value)
             case .null: bindings.appendNull()
             }
         }
@@ -74,12 +39,10 @@ enum PostgresSQL {
     static func sqlState(of error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
-
-    static let uniqueViolation = "23505"
 }
 
 /// One row, read by column name.
-struct SQLRow {
+struct SQLRow: StoreRow {
     let columns: PostgresRandomAccessRow
 
     init(_ row: PostgresRow) {
@@ -90,17 +53,16 @@ struct SQLRow {
         try columns[column].decode(Value.self, context: .default)
     }
 
-    func date(_ column: String) throws -> Date {
-        Date(timeIntervalSince1970: try self(column, as: Double.self))
-    }
-
-    func optionalDate(_ column: String) throws -> Date? {
-        try self(column, as: Double?.self).map(Date.init(timeIntervalSince1970:))
-    }
+    func text(_ column: String) throws -> String { try self(column) }
+    func optionalText(_ column: String) throws -> String? { try self(column) }
+    func integer(_ column: String) throws -> Int { try self(column) }
+    func optionalInteger(_ column: String) throws -> Int? { try self(column) }
+    func real(_ column: String) throws -> Double { try self(column) }
+    func optionalReal(_ column: String) throws -> Double? { try self(column) }
+    func flag(_ column: String) throws -> Bool { try self(column) }
 
     func bytes(_ column: String) throws -> [UInt8] {
-        let buffer = try self(column, as: ByteBuffer.self)
-        return Array(buffer.readableBytesView)
+        Array(try self(column, as: ByteBuffer.self).readableBytesView)
     }
 
     func optionalBytes(_ column: String) throws -> [UInt8]? {
@@ -110,15 +72,8 @@ struct SQLRow {
 
 /// What one transaction has learned so far and need not ask the database again.
 final class TransactionMemo {
-    struct AuditAppend {
-        var kind: AuditEntry.Kind
-        var actor: String
-        var details: [(key: String, value: JSONValue)]
-        var time: Date
-    }
-
     /// Audit entries to append just before this transaction commits.
-    var pendingAudit: [AuditAppend] = []
+    var pendingAudit: [PendingAuditEntry] = []
     /// SHA-256s of the registered consent texts, by purpose and version.
     var consentTextHashes: [String: [String]] = [:]
 }
@@ -130,48 +85,74 @@ struct SQLConnection {
     let memo = TransactionMemo()
 
     func execute(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws {
-        try await execute(sql, arguments: arguments)
+        try await execute(StoreStatement(sql, arguments: arguments))
     }
 
-    func execute(_ sql: String, arguments: [any SQLArgumentConvertible]) async throws {
-        for try await _ in try await connection.query(try PostgresSQL.query(sql, arguments), logger: logger) {}
+    func execute(_ statement: StoreStatement) async throws {
+        for try await _ in try await connection.query(PostgresSQL.query(statement), logger: logger) {}
     }
 
     /// Runs an INSERT, UPDATE or DELETE and returns how many rows it changed.
-    func changes(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws -> Int {
-        try await scalar(Int.self, "WITH changed AS (\(sql) RETURNING 1) SELECT COUNT(*) FROM changed", arguments: arguments) ?? 0
+    func changes(_ statement: StoreStatement) async throws -> Int {
+        try await scalar(Int.self, StoreStatement("WITH changed AS (\(statement.sql) RETURNING 1) SELECT COUNT(*) FROM changed",
+                                                  arguments: statement.arguments)) ?? 0
     }
 
     func fetchAll(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws -> [SQLRow] {
-        try await fetchAll(sql, arguments: arguments)
+        try await fetchAll(StoreStatement(sql, arguments: arguments))
     }
 
-    func fetchAll(_ sql: String, arguments: [any SQLArgumentConvertible]) async throws -> [SQLRow] {
+    func fetchAll(_ statement: StoreStatement) async throws -> [SQLRow] {
         var result: [SQLRow] = []
-        for try await row in try await connection.query(try PostgresSQL.query(sql, arguments), logger: logger) {
+        for try await row in try await connection.query(PostgresSQL.query(statement), logger: logger) {
             result.append(SQLRow(row))
         }
         return result
     }
 
-    func fetchOne(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws -> SQLRow? {
-        try await fetchAll(sql, arguments: arguments).first
+    func fetchOne(_ statement: StoreStatement) async throws -> SQLRow? {
+        try await fetchAll(statement).first
     }
 
     /// The first column of the first row.
     func scalar<Value: PostgresDecodable>(_ type: Value.Type, _ sql: String, _ arguments: any SQLArgumentConvertible...) async throws -> Value? {
-        try await scalar(type, sql, arguments: arguments)
+        try await scalar(type, StoreStatement(sql, arguments: arguments))
     }
 
-    func scalar<Value: PostgresDecodable>(_ type: Value.Type, _ sql: String, arguments: [any SQLArgumentConvertible]) async throws -> Value? {
-        for try await row in try await connection.query(try PostgresSQL.query(sql, arguments), logger: logger) {
+    func scalar<Value: PostgresDecodable>(_ type: Value.Type, _ statement: StoreStatement) async throws -> Value? {
+        for try await row in try await connection.query(PostgresSQL.query(statement), logger: logger) {
             let cell = row.makeRandomAccess()[0]
             return cell.bytes == nil ? nil : try cell.decode(Value.self, context: .default)
         }
         return nil
     }
 
-    func exists(_ sql: String, _ arguments: any SQLArgumentConvertible...) async throws -> Bool {
-        try await !fetchAll(sql, arguments: arguments).isEmpty
+    /// The first column of every row.
+    func column<Value: PostgresDecodable>(_ type: Value.Type, _ statement: StoreStatement) async throws -> [Value] {
+        var values: [Value] = []
+        for try await row in try await connection.query(PostgresSQL.query(statement), logger: logger) {
+            values.append(try row.makeRandomAccess()[0].decode(Value.self, context: .default))
+        }
+        return values
+    }
+
+    func exists(_ statement: StoreStatement) async throws -> Bool {
+        try await !fetchAll(statement).isEmpty
+    }
+
+    /// Runs the change; its audit entries are appended when the transaction is about to
+    /// commit (`PostgresFeedbackStore.flushAudit`), so the audit log's lock is held for the
+    /// last moments only.
+    func apply(_ change: StoreChange) async throws {
+        for statement in change.statements { try await execute(statement) }
+        memo.pendingAudit += change.audit
+    }
+
+    /// Loads what the cache lacks to decide for these subjects, in one query per table.
+    func prepare(_ consent: inout ConsentCache, for pseudonyms: [String], purpose: Purpose) async throws {
+        guard let load = consent.load(for: pseudonyms, purpose: purpose, sql: PostgresFeedbackStore.sql) else { return }
+        let texts = if let statement = load.texts { try await fetchAll(statement) } else { [SQLRow]() }
+        try consent.add(load, records: await fetchAll(load.records), requestedErasures: await fetchAll(load.requestedErasures),
+                        texts: texts)
     }
 }

@@ -1,0 +1,173 @@
+import Compliance
+import Feedback
+import Foundation
+
+/// What storing one batch does, decided from what the store has read; no I/O. A back end
+/// runs it in one transaction: nonce, `resend`, the batch row, each `ConsentEventIntake`, the
+/// consent state (`ConsentCache`), the stored event ids, then this plan's `change`.
+struct BatchIntake {
+    /// The outcomes to store, in batch order.
+    var accepted: [MatchOutcome]
+    /// The consent events not put in force, then the outcomes left out, with their reasons.
+    var refused: [BatchReceipt.RefusedEvent]
+    var receipt: [UInt8]
+    /// A refused outcome must leave nothing behind, not even inside the signed body.
+    var redactsBody: Bool
+    /// Refused events per reason, in reason order (the order PostgreSQL locks the counters in).
+    var refusalCounts: [(reason: String, events: Int)]
+
+    /// A batch that withdraws a consent erases stored outcomes: PostgreSQL takes the consent
+    /// lock alone for it, SQLite truncates its log after it.
+    static func withdraws(_ batch: OutcomeBatch) -> Bool {
+        batch.consentEvents.contains { $0.kind == .withdraw }
+    }
+
+    /// The answer to a batch whose device and sequence are stored already (`StoreSQL.batch`):
+    /// the same bytes get the original receipt (and the nonce is kept); other bytes conflict
+    /// and the transaction rolls back.
+    static func resend(_ incoming: IncomingBatch, stored: some StoreRow) throws -> BatchStoreResult {
+        guard try stored.text("content_digest") == incoming.contentDigest else { throw StoreAbort.batch(.sequenceConflict) }
+        return .alreadyStored(receipt: try stored.bytes("receipt"))
+    }
+
+    /// Decides the outcomes once the batch's consent events are recorded (an outcome may rely
+    /// on a consent recorded just before it). An outcome without consent in force at its
+    /// attempt is refused; the first accepted outcome whose id is stored already, or repeats
+    /// one before it, refuses the whole batch (`StoreAbort`).
+    init(_ incoming: IncomingBatch, consentEventRefusals: [BatchReceipt.RefusedEvent], consent: ConsentCache,
+         storedEventIDs: Set<String>) throws {
+        let batch = incoming.batch
+        refused = consentEventRefusals
+        accepted = []
+        var seen = Set<UUID>()
+        for outcome in batch.outcomes {
+            if let refusal = consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .outcomeStorage, at: outcome.attemptedAt) {
+                refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
+                continue
+            }
+            guard seen.insert(outcome.eventID).inserted, !storedEventIDs.contains(outcome.eventID.uuidString.lowercased()) else {
+                throw StoreAbort.batch(.duplicateEvent(outcome.eventID))
+            }
+            accepted.append(outcome)
+        }
+        redactsBody = accepted.count < batch.outcomes.count
+        refusalCounts = Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
+            .map { (reason: $0.key, events: $0.value) }
+        receipt = [UInt8](try WireJSON.encoder().encode(BatchReceipt(
+            batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence, contentDigest: incoming.contentDigest,
+            acceptedEvents: accepted.count, consentEvents: batch.consentEvents.count, refusedEvents: refused,
+            storedAt: incoming.receivedAt)))
+    }
+
+    /// The ids stored outcomes would collide with: `StoreSQL.storedOutcomeIDs` of these.
+    static func eventIDs(_ batch: OutcomeBatch) -> [String] {
+        batch.outcomes.map { $0.eventID.uuidString.lowercased() }
+    }
+
+    /// Everything the plan writes: the outcomes, the refusal counters, the kiosk's backlog
+    /// and the batch row's count, receipt and redaction.
+    func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL) -> StoreChange {
+        let batch = incoming.batch
+        var statements = sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
+        statements += refusalCounts.map { sql.addRefusedEvents(deviceID: batch.deviceID, reason: $0.reason, events: $0.events) }
+        if let backlog = batch.queueBacklog {
+            statements.append(sql.reportBacklog(backlog, sealedAt: batch.createdAt, deviceID: batch.deviceID))
+        }
+        statements.append(sql.sealBatch(batchID: batchID, acceptedEvents: accepted.count, receipt: receipt, redacted: redactsBody,
+                                        at: incoming.receivedAt))
+        return StoreChange(statements)
+    }
+}
+
+/// One uploaded consent event as the store records it. An event whose text the server does
+/// not know (or whose hash differs) is kept for review but never put in force, and listed as
+/// refused; a withdrawal in force erases what is held for its purpose at once.
+struct ConsentEventIntake {
+    var event: ConsentEvent
+    var refusal: BatchReceipt.RefusedEvent?
+    /// Changes no row when the event id is stored already: the batch is then refused (`duplicate`).
+    var insert: StoreStatement
+    var audit: PendingAuditEntry
+    var erasure: SubjectErasure?
+
+    /// `registeredHashes` are those of the text the event cites (`StoreSQL.consentTextHashes`).
+    init(_ event: ConsentEvent, deviceID: String, batchID: String, receivedAt: Date, registeredHashes: [String], now: Date,
+         sql: StoreSQL) throws {
+        let eventID = event.eventID.uuidString.lowercased()
+        self.event = event
+        refusal = StoreAuditDetails.consentRefusal(event, registeredHashes: registeredHashes)
+        insert = sql.insertConsentEvent(event, deviceID: deviceID, batchID: batchID, receivedAt: receivedAt, refusal: refusal?.reason)
+        audit = try PendingAuditEntry(.consentEvent, actor: "device:\(deviceID)",
+                                      details: StoreAuditDetails.consentEvent(event, eventID: eventID, deviceID: deviceID,
+                                                                              refusal: refusal?.reason),
+                                      at: receivedAt)
+        if refusal == nil, event.kind == .withdraw, let purpose = Purpose(rawValue: event.purpose) {
+            erasure = SubjectErasure(pseudonym: event.pseudonym, purpose: purpose, cause: .withdrawal, trigger: eventID,
+                                     requestedAt: receivedAt, actor: "device:\(deviceID)", time: now)
+        }
+    }
+
+    var duplicate: StoreAbort { .batch(.duplicateEvent(event.eventID)) }
+}
+
+/// The consent state of subjects, read once per subject and purpose, and the decisions it
+/// implies (`ConsentLedger`). It reads nothing itself: `load(for:)` says what to read, the
+/// back end runs those statements and hands the rows to `add`.
+struct ConsentCache {
+    private var records: [String: [ConsentRecord]] = [:]
+    private var texts: [Purpose: [ConsentText]] = [:]
+
+    /// What to read before deciding for subjects some of which are not loaded yet.
+    struct Load {
+        var pseudonyms: [String]
+        var purpose: Purpose
+        var records: StoreStatement
+        var requestedErasures: StoreStatement
+        /// nil when the purpose's texts are loaded already.
+        var texts: StoreStatement?
+    }
+
+    private static func key(_ pseudonym: String, _ purpose: Purpose) -> String { purpose.rawValue + "/" + pseudonym }
+
+    /// nil when everything about these subjects and the purpose is loaded.
+    func load(for pseudonyms: [String], purpose: Purpose, sql: StoreSQL) -> Load? {
+        let missing = Array(Set(pseudonyms.filter { records[Self.key($0, purpose)] == nil })).sorted()
+        let textsMissing = texts[purpose] == nil
+        guard !missing.isEmpty || textsMissing else { return nil }
+        return Load(pseudonyms: missing, purpose: purpose, records: sql.consentRecords(pseudonyms: missing, purpose: purpose),
+                    requestedErasures: sql.requestedErasures(pseudonyms: missing, purpose: purpose),
+                    texts: textsMissing ? sql.consentTexts(purpose: purpose) : nil)
+    }
+
+    /// The rows of a `Load`'s statements (`texts` only when it had one).
+    mutating func add(_ load: Load, records recordRows: [some StoreRow], requestedErasures erasureRows: [some StoreRow],
+                      texts textRows: [some StoreRow]) throws {
+        for pseudonym in load.pseudonyms { records[Self.key(pseudonym, load.purpose)] = [] }
+        for row in recordRows {
+            guard let (pseudonym, record) = try StoreRows.consentRecord(row) else { continue }
+            records[Self.key(pseudonym, load.purpose), default: []].append(record)
+        }
+        for row in erasureRows {
+            let (pseudonym, record) = try StoreRows.requestedErasure(row)
+            records[Self.key(pseudonym, load.purpose), default: []].append(record)
+        }
+        if load.texts != nil { texts[load.purpose] = try textRows.compactMap(StoreRows.consentText) }
+    }
+
+    /// nil when the subject's consent to `purpose` is in force at `moment`, else why not.
+    /// A subject not loaded has no consent.
+    func refusal(pseudonym: String, purpose: Purpose, at moment: Date) -> ConsentRefusal? {
+        ConsentLedger.decision(at: moment, records: records[Self.key(pseudonym, purpose)] ?? [], texts: texts[purpose] ?? [])
+    }
+
+    /// The answer to a kiosk's question (`ComplianceStore.consentDecisions`): subjects outside
+    /// `answerable` (those at the kiosk's own sites) get `no-consent`, as unknown ones would.
+    func decisions(_ pseudonyms: [String], purpose: Purpose, at moment: Date, answerable: Set<String>) -> [String: ConsentRefusal?] {
+        var decisions: [String: ConsentRefusal?] = [:]
+        for pseudonym in pseudonyms where decisions[pseudonym] == nil {
+            decisions[pseudonym] = .some(answerable.contains(pseudonym) ? refusal(pseudonym: pseudonym, purpose: purpose, at: moment)
+                                                                        : .noConsent)
+        }
+        return decisions
+    }
+}

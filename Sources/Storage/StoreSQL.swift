@@ -1,0 +1,651 @@
+import AuditLog
+import Compliance
+import Feedback
+import Foundation
+
+/// Every statement the stores run, written once. Where SQLite and PostgreSQL spell a thing
+/// differently the dialect picks the spelling (`emptyBytes`, `least`, `inList`, row locks);
+/// everything else is the same text for both. The schema's DDL is not here: migrations are
+/// append-only per back end (`SQLiteSchema`, `PostgresSchema`).
+struct StoreSQL: Sendable {
+    let dialect: StoreDialect
+
+    // MARK: Dialect
+
+    /// An empty byte string: a dropped body, a receipt not written yet.
+    var emptyBytes: String { dialect == .sqlite ? "X''" : "''::bytea" }
+
+    /// Locks the rows read until the transaction ends, so that two nodes cannot both act on
+    /// what they read. SQLite has one writer at a time and needs none.
+    var forUpdate: String { dialect == .sqlite ? "" : " FOR UPDATE" }
+
+    /// As `forUpdate`, but others may read-lock the rows too.
+    var forShare: String { dialect == .sqlite ? "" : " FOR SHARE" }
+
+    /// `column` is one of the strings bound, as one `.textList` argument, to the placeholder.
+    func inList(_ column: String) -> String {
+        dialect == .sqlite ? "\(column) IN (SELECT value FROM json_each(?))" : "\(column) = ANY(?)"
+    }
+
+    /// The smaller of two values.
+    func least(_ first: String, _ second: String) -> String {
+        dialect == .sqlite ? "MIN(\(first), \(second))" : "LEAST(\(first), \(second))"
+    }
+
+    // MARK: Devices and enrollment
+
+    func insertEnrollmentToken(_ token: StoredEnrollmentToken) -> StoreStatement {
+        StoreStatement("INSERT INTO enrollment_tokens (token_sha256, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                       token.sha256, token.deviceID, token.createdAt, token.expiresAt)
+    }
+
+    /// Locked when it is about to be redeemed, so that one redemption wins.
+    func enrollmentToken(sha256: String, forRedemption: Bool) -> StoreStatement {
+        StoreStatement("SELECT device_id, expires_at, redeemed_at FROM enrollment_tokens WHERE token_sha256 = ?"
+                       + (forRedemption ? forUpdate : ""), sha256)
+    }
+
+    func activeDeviceKeys(deviceID: String) -> StoreStatement {
+        StoreStatement("SELECT signing_key, certificate_der FROM devices WHERE device_id = ? AND status = 'active'", deviceID)
+    }
+
+    func deviceExists(deviceID: String) -> StoreStatement {
+        StoreStatement("SELECT 1 FROM devices WHERE device_id = ?", deviceID)
+    }
+
+    func redeemEnrollmentToken(sha256: String, at time: Date) -> StoreStatement {
+        StoreStatement("UPDATE enrollment_tokens SET redeemed_at = ? WHERE token_sha256 = ?", time, sha256)
+    }
+
+    func insertDevice(_ device: NewDevice, enrolledAt time: Date) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO devices (device_id, status, signing_key, certificate_der, certificate_fingerprint,
+                                 certificate_serial, certificate_not_after, enrolled_at)
+            VALUES (?, 'active', ?, ?, ?, ?, ?, ?)
+            """, device.deviceID, device.signingKey, device.certificateDER, device.certificateFingerprint,
+                       device.certificateSerial, device.certificateNotAfter, time)
+    }
+
+    func device(id: String) -> StoreStatement { deviceRecord(where: "device_id = ?", id) }
+
+    func device(certificateFingerprint: String) -> StoreStatement { deviceRecord(where: "certificate_fingerprint = ?", certificateFingerprint) }
+
+    private func deviceRecord(where condition: String, _ value: String) -> StoreStatement {
+        StoreStatement("""
+            SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after FROM devices WHERE \(condition)
+            """, value)
+    }
+
+    let refusedEventCounts = StoreStatement("SELECT device_id, reason, events FROM refused_event_counts")
+
+    let deviceSummaries = StoreStatement("""
+        SELECT d.device_id, d.status, d.enrolled_at, d.revoked_at, d.certificate_serial, d.certificate_not_after,
+               d.reported_backlog, d.backlog_reported_at,
+               MAX(b.received_at) AS last_upload_at, COUNT(b.batch_id) AS batches,
+               CAST(COALESCE(SUM(b.event_count), 0) AS BIGINT) AS events
+        FROM devices d LEFT JOIN batches b ON b.device_id = d.device_id
+        GROUP BY d.device_id ORDER BY d.device_id
+        """)
+
+    func revokeDevice(id: String, at time: Date) -> StoreStatement {
+        StoreStatement("UPDATE devices SET status = 'revoked', revoked_at = ? WHERE device_id = ? AND status = 'active'", time, id)
+    }
+
+    // MARK: API tokens
+
+    func insertAPIToken(sha256: String, role: String, label: String, at time: Date) -> StoreStatement {
+        StoreStatement("INSERT INTO api_tokens (token_sha256, role, label, created_at) VALUES (?, ?, ?, ?)", sha256, role, label, time)
+    }
+
+    let apiTokens = StoreStatement("SELECT * FROM api_tokens ORDER BY created_at")
+
+    /// The token is identified by the first 16 hex digits of its SHA-256 (its id).
+    func activeAPIToken(id: String) -> StoreStatement {
+        StoreStatement("SELECT role, label FROM api_tokens WHERE substr(token_sha256, 1, 16) = ? AND revoked_at IS NULL" + forUpdate, id)
+    }
+
+    func revokeAPIToken(id: String, at time: Date) -> StoreStatement {
+        StoreStatement("UPDATE api_tokens SET revoked_at = ? WHERE substr(token_sha256, 1, 16) = ?", time, id)
+    }
+
+    func activeAPIToken(sha256: String) -> StoreStatement {
+        StoreStatement("SELECT role, label FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL", sha256)
+    }
+
+    // MARK: Outcomes
+
+    /// Changes one row, or none when the device used the nonce before (a replay).
+    func insertNonce(deviceID: String, nonce: String, seenAt time: Date) -> StoreStatement {
+        StoreStatement("INSERT INTO nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", deviceID, nonce, time)
+    }
+
+    func batch(deviceID: String, sequence: Int64) -> StoreStatement {
+        StoreStatement("SELECT content_digest, receipt FROM batches WHERE device_id = ? AND sequence = ?", deviceID, sequence)
+    }
+
+    /// The batch row goes in first (outcomes and consent events refer to it); its count,
+    /// receipt and redaction follow in `sealBatch` once the intake is decided.
+    func insertBatch(_ incoming: IncomingBatch, batchID: String) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
+                                 received_at, event_count, receipt)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, \(emptyBytes))
+            """, batchID, incoming.batch.deviceID, incoming.batch.sequence, incoming.contentDigest, incoming.body,
+                       incoming.signatureInput, incoming.signature, incoming.receivedAt)
+    }
+
+    func storedOutcomeIDs(_ eventIDs: [String]) -> StoreStatement {
+        StoreStatement("SELECT event_id FROM outcomes WHERE \(inList("event_id"))", SQLArgument.textList(eventIDs))
+    }
+
+    /// Multi-row INSERTs: a statement per outcome would dominate ingest. Each statement stays
+    /// under the dialect's cap on parameters (SQLite 32,766, PostgreSQL 65,535).
+    func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String) -> [StoreStatement] {
+        let columns = 19
+        let rowsPerStatement = dialect == .sqlite ? 1500 : 3000
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
+            let chunk = outcomes[start..<min(start + rowsPerStatement, outcomes.count)]
+            var arguments: [any SQLArgumentConvertible] = []
+            arguments.reserveCapacity(chunk.count * columns)
+            for outcome in chunk {
+                let tags = JSONValue.array(outcome.cohort.tags.map(JSONValue.string)).serializedString
+                arguments += [
+                    outcome.eventID.uuidString.lowercased(), batchID, deviceID, outcome.attemptedAt, outcome.modelVersion,
+                    outcome.thresholdVersion, outcome.cohort.site, outcome.cohort.cameraModel, tags, outcome.score,
+                    outcome.decision.rawValue, outcome.label.rawValue, outcome.labelSource.rawValue, outcome.quality.faceSizePx,
+                    outcome.quality.sharpness, outcome.quality.brightness, outcome.livenessScore, outcome.subject.pseudonym,
+                    outcome.subject.consentRef,
+                ]
+            }
+            return StoreStatement("""
+                INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
+                                      camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
+                                      brightness, liveness_score, subject_pseudonym, consent_ref)
+                VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", "))
+                """, arguments: arguments)
+        }
+    }
+
+    /// One statement per reason, so concurrent batches of a device never lose each other's counts.
+    func addRefusedEvents(deviceID: String, reason: String, events: Int) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO refused_event_counts (device_id, reason, events) VALUES (?, ?, ?)
+            ON CONFLICT (device_id, reason) DO UPDATE SET events = refused_event_counts.events + excluded.events
+            """, deviceID, reason, events)
+    }
+
+    /// Batches may arrive out of order after retries: the figure sealed last is kept.
+    func reportBacklog(_ backlog: Int, sealedAt time: Date, deviceID: String) -> StoreStatement {
+        StoreStatement("""
+            UPDATE devices SET reported_backlog = ?, backlog_reported_at = ?
+            WHERE device_id = ? AND (backlog_reported_at IS NULL OR backlog_reported_at <= ?)
+            """, backlog, time, deviceID, time)
+    }
+
+    func sealBatch(batchID: String, acceptedEvents: Int, receipt: [UInt8], redacted: Bool, at time: Date) -> StoreStatement {
+        StoreStatement("""
+            UPDATE batches SET event_count = ?, receipt = ?, body = CASE WHEN ? THEN \(emptyBytes) ELSE body END,
+                               redacted_at = CASE WHEN ? THEN CAST(? AS DOUBLE PRECISION) ELSE NULL END
+            WHERE batch_id = ?
+            """, acceptedEvents, receipt, redacted, redacted, time, batchID)
+    }
+
+    let outcomeCount = StoreStatement("SELECT COUNT(*) FROM outcomes")
+    let batchCount = StoreStatement("SELECT COUNT(*) FROM batches")
+    let outcomesByDevice = StoreStatement("SELECT device_id, COUNT(*) AS n FROM outcomes GROUP BY device_id ORDER BY device_id")
+    let outcomesByCohort = StoreStatement("""
+        SELECT site, camera_model, COUNT(*) AS n FROM outcomes GROUP BY site, camera_model ORDER BY site, camera_model
+        """)
+    let outcomesByLabel = StoreStatement("SELECT label, COUNT(*) AS n FROM outcomes GROUP BY label")
+
+    func purgeNonces(seenBefore time: Date) -> StoreStatement {
+        StoreStatement("DELETE FROM nonces WHERE seen_at < ?", time)
+    }
+
+    let ping = StoreStatement("SELECT 1")
+
+    // MARK: Threshold releases
+
+    /// Subjects whose latest decision is a limit (GDPR art. 18): their outcomes stay stored
+    /// but are left out of every computation.
+    let restrictedSubjects = StoreStatement("""
+        SELECT c.subject_pseudonym FROM consent_events c
+        WHERE c.purpose = ? AND c.refusal IS NULL AND c.kind = 'limit' AND NOT EXISTS (
+            SELECT 1 FROM consent_events later WHERE later.subject_pseudonym = c.subject_pseudonym AND later.purpose = c.purpose
+            AND later.refusal IS NULL AND (later.occurred_at > c.occurred_at OR (later.occurred_at = c.occurred_at AND later.arrival > c.arrival)))
+        """, Purpose.outcomeStorage.rawValue)
+
+    /// Columns in the order both back ends read them by position (the hot path of calibration).
+    func calibrationOutcomes(from: Date?, to: Date?) -> StoreStatement {
+        StoreStatement("""
+            SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym FROM outcomes
+            WHERE attempted_at >= ? AND attempted_at < ?
+            """, from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude)
+    }
+
+    /// Changes no row when the version exists already.
+    func insertThresholdRelease(_ release: StoredThresholdRelease) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO threshold_releases (version, state, payload, refused, largest_change, required_approvals,
+                                            approvals, computed_at, computed_by, computed_by_token, published_at, envelope)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING
+            """, release.version, release.state.rawValue, release.payload, release.refused, release.largestChange,
+                       release.requiredApprovals, StoredList.encode(release.approvals), release.computedAt, release.computedBy,
+                       release.computedByToken, release.publishedAt, release.envelope)
+    }
+
+    let thresholdReleases = StoreStatement("SELECT * FROM threshold_releases ORDER BY version")
+
+    /// Locked for an approval: two approvers on two nodes must not overwrite each other's.
+    func thresholdRelease(version: Int, forApproval: Bool = false) -> StoreStatement {
+        StoreStatement("SELECT * FROM threshold_releases WHERE version = ?" + (forApproval ? forUpdate : ""), version)
+    }
+
+    func recordApprovals(_ release: StoredThresholdRelease) -> StoreStatement {
+        StoreStatement("UPDATE threshold_releases SET approvals = ?, state = ? WHERE version = ?",
+                       StoredList.encode(release.approvals), release.state.rawValue, release.version)
+    }
+
+    func thresholdReleaseState(version: Int) -> StoreStatement {
+        StoreStatement("SELECT state FROM threshold_releases WHERE version = ?", version)
+    }
+
+    func retirePublishedRelease(as state: ReleaseState) -> StoreStatement {
+        StoreStatement("UPDATE threshold_releases SET state = ? WHERE state = 'published'", state.rawValue)
+    }
+
+    func publishThresholdRelease(version: Int, envelope: [UInt8], at time: Date) -> StoreStatement {
+        StoreStatement("UPDATE threshold_releases SET state = 'published', published_at = ?, envelope = ? WHERE version = ?",
+                       time, envelope, version)
+    }
+
+    // MARK: Federated rounds
+
+    let openRoundID = StoreStatement("SELECT round_id FROM federation_rounds WHERE state = 'open'")
+    let roundCount = StoreStatement("SELECT COUNT(*) FROM federation_rounds")
+    let lastRoundID = StoreStatement("SELECT MAX(round_id) FROM federation_rounds")
+
+    func insertRound(_ round: StoredRound) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO federation_rounds (round_id, state, base_version, sampling_rate, noise_multiplier, deadline,
+                                           specification, opened_at, opened_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, round.id, round.state.rawValue, round.baseVersion, round.samplingRate, round.noiseMultiplier, round.deadline,
+                       round.specification, round.openedAt, round.openedBy)
+    }
+
+    private static let roundColumns = """
+        SELECT r.*, (SELECT COUNT(*) FROM federation_updates u WHERE u.round_id = r.round_id) AS update_count FROM federation_rounds r
+        """
+
+    let rounds = StoreStatement("\(roundColumns) ORDER BY round_id")
+    let openRound = StoreStatement("\(roundColumns) WHERE state = 'open'")
+
+    func round(id: Int) -> StoreStatement {
+        StoreStatement("\(Self.roundColumns) WHERE round_id = ?", id)
+    }
+
+    let privacyLedger = StoreStatement("SELECT sampling_rate, noise_multiplier FROM federation_rounds ORDER BY round_id")
+
+    func update(roundID: Int, deviceID: String) -> StoreStatement {
+        StoreStatement("SELECT content_digest, receipt FROM federation_updates WHERE round_id = ? AND device_id = ?", roundID, deviceID)
+    }
+
+    /// Share-locked, so that the round cannot close between this check and the commit.
+    func roundAcceptingUpdates(id: Int) -> StoreStatement {
+        StoreStatement("SELECT state, deadline FROM federation_rounds WHERE round_id = ?" + forShare, id)
+    }
+
+    func insertUpdate(_ update: IncomingUpdate) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO federation_updates (round_id, device_id, content_digest, body, signature_input, signature,
+                                            received_at, receipt)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, update.roundID, update.deviceID, update.contentDigest, update.body, update.signatureInput, update.signature,
+                       update.receivedAt, update.receipt)
+    }
+
+    func updateCount(roundID: Int) -> StoreStatement {
+        StoreStatement("SELECT COUNT(*) FROM federation_updates WHERE round_id = ?", roundID)
+    }
+
+    func updates(roundID: Int) -> StoreStatement {
+        StoreStatement("SELECT device_id, body, received_at, verdict FROM federation_updates WHERE round_id = ? ORDER BY device_id", roundID)
+    }
+
+    /// Changes no row when the round is not open (closed by another node first).
+    func closeRound(id: Int, state: RoundState, outcome: [UInt8], at time: Date) -> StoreStatement {
+        StoreStatement("UPDATE federation_rounds SET state = ?, outcome = ?, closed_at = ? WHERE round_id = ? AND state = 'open'",
+                       state.rawValue, outcome, time, id)
+    }
+
+    /// What a closed round keeps of each update: digest, signature, receipt (with its norm) and
+    /// verdict. The body, un-noised and in the span of the kiosk's training descriptors, goes
+    /// (`dropUpdateBodies`) in the transaction that closes the round.
+    func setUpdateVerdict(_ verdict: String, roundID: Int, deviceID: String) -> StoreStatement {
+        StoreStatement("UPDATE federation_updates SET verdict = ? WHERE round_id = ? AND device_id = ?", verdict, roundID, deviceID)
+    }
+
+    func dropUpdateBodies(roundID: Int) -> StoreStatement {
+        StoreStatement("UPDATE federation_updates SET body = \(emptyBytes) WHERE round_id = ?", roundID)
+    }
+
+    func insertModelRelease(_ release: NewModelRelease, roundID: Int, at time: Date) -> StoreStatement {
+        StoreStatement("INSERT INTO model_releases (version, round_id, payload, envelope, published_at) VALUES (?, ?, ?, ?, ?)",
+                       release.version, roundID, release.payload, release.envelope, time)
+    }
+
+    let modelReleases = StoreStatement("SELECT * FROM model_releases ORDER BY version")
+
+    func modelRelease(version: Int) -> StoreStatement {
+        StoreStatement("SELECT * FROM model_releases WHERE version = ?", version)
+    }
+
+    // MARK: Jurisdictions, sites, retention rules, consent texts
+
+    func upsertJurisdiction(_ jurisdiction: JurisdictionRecord) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO jurisdictions (name, data_region, biometric_law, request_days, pseudonym_key) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET data_region = excluded.data_region, biometric_law = excluded.biometric_law,
+                                             request_days = excluded.request_days
+            """, jurisdiction.name, jurisdiction.dataRegion, jurisdiction.biometricLaw, jurisdiction.requestDays,
+                       jurisdiction.pseudonymKey)
+    }
+
+    /// A new jurisdiction starts with the default rules, so the sweeper covers it from day one;
+    /// rules set before are kept.
+    func insertDefaultRetention(jurisdiction: String) -> [StoreStatement] {
+        RetentionRule.defaults.map { purpose, days in
+            StoreStatement("INSERT INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           jurisdiction, purpose.rawValue, days)
+        }
+    }
+
+    let jurisdictions = StoreStatement("SELECT * FROM jurisdictions ORDER BY name")
+
+    func jurisdictionExists(name: String) -> StoreStatement {
+        StoreStatement("SELECT 1 FROM jurisdictions WHERE name = ?", name)
+    }
+
+    func upsertSite(_ site: SiteRecord) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO sites (site, jurisdiction, public_place) VALUES (?, ?, ?)
+            ON CONFLICT (site) DO UPDATE SET jurisdiction = excluded.jurisdiction, public_place = excluded.public_place
+            """, site.site, site.jurisdiction, site.publicPlace)
+    }
+
+    let sites = StoreStatement("SELECT * FROM sites ORDER BY site")
+
+    /// Sites nobody registered belong to the default jurisdiction.
+    func jurisdiction(ofSite site: String) -> StoreStatement {
+        StoreStatement("SELECT j.* FROM jurisdictions j WHERE j.name = COALESCE((SELECT jurisdiction FROM sites WHERE site = ?), ?)",
+                       site, JurisdictionRecord.defaultName)
+    }
+
+    func upsertRetention(_ rule: RetentionRule) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO retention_rules (jurisdiction, purpose, days) VALUES (?, ?, ?)
+            ON CONFLICT (jurisdiction, purpose) DO UPDATE SET days = excluded.days
+            """, rule.jurisdiction, rule.purpose.rawValue, rule.days)
+    }
+
+    let retentionRules = StoreStatement("SELECT * FROM retention_rules ORDER BY jurisdiction, purpose")
+
+    /// Changes no row when that purpose, version and language exists already.
+    func insertConsentText(_ text: ConsentText) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO consent_texts (purpose, version, language, sha256, effective_at, material) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
+            """, text.purpose.rawValue, text.version, text.language, text.sha256, text.effectiveAt, text.material)
+    }
+
+    /// All texts, or those of one purpose.
+    func consentTexts(purpose: Purpose?) -> StoreStatement {
+        StoreStatement("""
+            SELECT * FROM consent_texts WHERE (CAST(? AS TEXT) IS NULL OR purpose = ?) ORDER BY purpose, effective_at, version, language
+            """, purpose?.rawValue, purpose?.rawValue)
+    }
+
+    /// The SHA-256s of the registered languages of one text.
+    func consentTextHashes(purpose: String, version: String) -> StoreStatement {
+        StoreStatement("SELECT sha256 FROM consent_texts WHERE purpose = ? AND version = ?", purpose, version)
+    }
+
+    // MARK: Consent events
+
+    /// Changes no row when the event id is stored already.
+    func insertConsentEvent(_ event: ConsentEvent, deviceID: String, batchID: String, receivedAt: Date,
+                            refusal: String?) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO consent_events (event_id, device_id, batch_id, site, subject_pseudonym, purpose, kind, method, occurred_at,
+                                        received_at, text_version, text_sha256, refusal)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
+            """, event.eventID.uuidString.lowercased(), deviceID, batchID, event.site, event.pseudonym, event.purpose,
+                       event.kind.rawValue, event.method.rawValue, event.occurredAt, receivedAt, event.textVersion,
+                       event.textSHA256, refusal)
+    }
+
+    func consentEvents(_ filter: ConsentEventFilter) -> StoreStatement {
+        StoreStatement("""
+            SELECT * FROM consent_events
+            WHERE (CAST(? AS TEXT) IS NULL OR subject_pseudonym = ?) AND (CAST(? AS TEXT) IS NULL OR site = ?)
+              AND (CAST(? AS TEXT) IS NULL OR purpose = ?) AND occurred_at >= ? AND occurred_at < ?
+            ORDER BY occurred_at, arrival LIMIT ?
+            """, filter.pseudonym, filter.pseudonym, filter.site, filter.site, filter.purpose?.rawValue, filter.purpose?.rawValue,
+                       filter.from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude,
+                       filter.to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude, filter.limit)
+    }
+
+    /// The consent events in force of the subjects, for `ConsentCache`.
+    func consentRecords(pseudonyms: [String], purpose: Purpose) -> StoreStatement {
+        StoreStatement("""
+            SELECT subject_pseudonym, kind, occurred_at, text_version, arrival FROM consent_events
+            WHERE \(inList("subject_pseudonym")) AND purpose = ? AND refusal IS NULL
+            """, SQLArgument.textList(pseudonyms), purpose.rawValue)
+    }
+
+    /// Erasures the subjects asked for, which stop processing as a withdrawal would.
+    func requestedErasures(pseudonyms: [String], purpose: Purpose) -> StoreStatement {
+        StoreStatement("""
+            SELECT subject_pseudonym, requested_at FROM erasures
+            WHERE \(inList("subject_pseudonym")) AND purpose = ? AND cause = 'request'
+            """, SQLArgument.textList(pseudonyms), purpose.rawValue)
+    }
+
+    /// Of the subjects, those with a consent event at a site where the kiosk has recorded
+    /// consent events itself: the subjects a kiosk may ask about.
+    func subjectsAtKioskSites(pseudonyms: [String], deviceID: String) -> StoreStatement {
+        StoreStatement("""
+            SELECT DISTINCT c.subject_pseudonym FROM consent_events c WHERE \(inList("c.subject_pseudonym"))
+            AND c.site IN (SELECT d.site FROM consent_events d WHERE d.device_id = ?)
+            """, SQLArgument.textList(pseudonyms), deviceID)
+    }
+
+    // MARK: Erasure and retention
+
+    /// When retention starts counting for an outcome: its attempt, or its arrival if that was
+    /// earlier, so that an outcome dated in the future cannot outlive its retention.
+    var heldSince: String { least("o.attempted_at", "(SELECT b.received_at FROM batches b WHERE b.batch_id = o.batch_id)") }
+
+    /// The outcomes an erasure reaches: the subject's, held since before its cutoff if it has
+    /// one; of one jurisdiction (by the site of capture) for retention, everywhere for
+    /// withdrawals and requests.
+    private func outcomes(of erasure: SubjectErasure) -> (selection: String, arguments: [any SQLArgumentConvertible]) {
+        ("""
+         FROM outcomes o WHERE o.subject_pseudonym = ? AND \(heldSince) < ?
+         AND (CAST(? AS TEXT) IS NULL OR COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?)
+         """, [erasure.pseudonym, erasure.heldBefore?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude, erasure.jurisdiction,
+               erasure.jurisdiction])
+    }
+
+    /// Drops the signed bodies of the batches that carried the outcomes `deleteOutcomes` deletes.
+    func redactBatches(of erasure: SubjectErasure) -> StoreStatement {
+        let (selection, arguments) = outcomes(of: erasure)
+        return StoreStatement("""
+            UPDATE batches SET body = \(emptyBytes), redacted_at = ?
+            WHERE redacted_at IS NULL AND batch_id IN (SELECT DISTINCT o.batch_id \(selection))
+            """, arguments: [erasure.time] + arguments)
+    }
+
+    func deleteOutcomes(of erasure: SubjectErasure) -> StoreStatement {
+        let (selection, arguments) = outcomes(of: erasure)
+        return StoreStatement("DELETE FROM outcomes WHERE event_id IN (SELECT o.event_id \(selection))", arguments: arguments)
+    }
+
+    func insertErasure(_ record: ErasureRecord) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO erasures (erasure_id, subject_pseudonym, purpose, cause, trigger_ref, requested_at, erased_at, outcomes_erased,
+                                  batches_redacted, locations)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, record.erasureID, record.pseudonym, record.purpose.rawValue, record.cause.rawValue, record.trigger,
+                       record.requestedAt, record.erasedAt, record.outcomesErased, record.batchesRedacted,
+                       StoredList.encode(record.locations))
+    }
+
+    let erasures = StoreStatement("SELECT * FROM erasures ORDER BY erased_at")
+
+    func erasure(id: String) -> StoreStatement {
+        StoreStatement("SELECT * FROM erasures WHERE erasure_id = ?", id)
+    }
+
+    /// Per jurisdiction, its retention of outcomes (read by `RetentionCutoff`).
+    let retentionOfOutcomes = StoreStatement("""
+        SELECT j.name, j.biometric_law, r.days FROM jurisdictions j
+        JOIN retention_rules r ON r.jurisdiction = j.name AND r.purpose = ?
+        """, Purpose.outcomeStorage.rawValue)
+
+    /// The outcomes of a jurisdiction, by the site they were captured at.
+    private static let outcomesOfJurisdiction = """
+        FROM outcomes o WHERE COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?
+        """
+
+    func subjectsHeldBefore(_ cutoff: Date, jurisdiction: String) -> StoreStatement {
+        StoreStatement("SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND \(heldSince) < ?", jurisdiction, cutoff)
+    }
+
+    /// Subjects whose last outcome is held since before `time` (BIPA's last interaction).
+    func subjectsIdleSince(_ time: Date, jurisdiction: String) -> StoreStatement {
+        StoreStatement("""
+            SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(\(heldSince)) < ?
+            """, jurisdiction, time)
+    }
+
+    func overdueOutcomes(jurisdiction: String, heldBefore cutoff: Date) -> StoreStatement {
+        StoreStatement("""
+            SELECT COUNT(*) AS n, MIN(\(heldSince)) AS oldest \(Self.outcomesOfJurisdiction) AND \(heldSince) < ?
+            """, jurisdiction, cutoff)
+    }
+
+    // MARK: Reports
+
+    /// Every withdrawal in force, with the erasure it triggered and the outcomes attempted
+    /// after it that are still stored (unless a later grant covers them).
+    let withdrawals = StoreStatement("""
+        SELECT c.event_id, c.subject_pseudonym, c.purpose, c.occurred_at, c.received_at, e.erased_at,
+               (SELECT COUNT(*) FROM outcomes o WHERE o.subject_pseudonym = c.subject_pseudonym AND c.purpose = ?
+                  AND o.attempted_at >= c.occurred_at
+                  AND NOT EXISTS (SELECT 1 FROM consent_events g WHERE g.subject_pseudonym = c.subject_pseudonym
+                                  AND g.purpose = c.purpose AND g.kind IN ('grant', 'reconsent') AND g.refusal IS NULL
+                                  AND g.occurred_at > c.occurred_at AND g.occurred_at <= o.attempted_at)) AS processed
+        FROM consent_events c LEFT JOIN erasures e ON e.trigger_ref = c.event_id
+        WHERE c.kind = 'withdraw' AND c.refusal IS NULL ORDER BY c.received_at
+        """, Purpose.outcomeStorage.rawValue)
+
+    let materialTextVersions = StoreStatement("""
+        SELECT purpose, version, MIN(effective_at) AS effective_at FROM consent_texts WHERE material
+        GROUP BY purpose, version ORDER BY effective_at
+        """)
+
+    /// Subjects whose consent cites an older text than `version`, and how many of them
+    /// consented to `version` since.
+    func reconsentCounts(purpose: String, version: String) -> StoreStatement {
+        StoreStatement("""
+            SELECT COUNT(DISTINCT subject_pseudonym) AS needing,
+                   COUNT(DISTINCT CASE WHEN EXISTS (
+                       SELECT 1 FROM consent_events r WHERE r.subject_pseudonym = c.subject_pseudonym AND r.purpose = c.purpose
+                       AND r.kind IN ('grant', 'reconsent') AND r.refusal IS NULL AND r.text_version = ?)
+                       THEN subject_pseudonym END) AS done
+            FROM consent_events c
+            WHERE c.purpose = ? AND c.kind IN ('grant', 'reconsent') AND c.refusal IS NULL AND c.text_version <> ?
+            """, version, purpose, version)
+    }
+
+    // MARK: Data-subject requests
+
+    func subjectConsentEvents(_ pseudonym: String) -> StoreStatement {
+        StoreStatement("SELECT * FROM consent_events WHERE subject_pseudonym = ? ORDER BY occurred_at, arrival", pseudonym)
+    }
+
+    func subjectOutcomes(_ pseudonym: String) -> StoreStatement {
+        StoreStatement("""
+            SELECT event_id, device_id, attempted_at, model_version, threshold_version, site, camera_model, tags, score, decision,
+                   label, label_source, face_size_px, sharpness, brightness, liveness_score, consent_ref
+            FROM outcomes WHERE subject_pseudonym = ? ORDER BY attempted_at
+            """, pseudonym)
+    }
+
+    func subjectErasures(_ pseudonym: String) -> StoreStatement {
+        StoreStatement("SELECT * FROM erasures WHERE subject_pseudonym = ? ORDER BY erased_at", pseudonym)
+    }
+
+    func subjectRequests(_ pseudonym: String) -> StoreStatement {
+        StoreStatement("SELECT * FROM subject_requests WHERE subject_pseudonym = ? ORDER BY received_at", pseudonym)
+    }
+
+    func insertSubjectRequest(_ request: SubjectRequestRecord) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO subject_requests (request_id, subject_pseudonym, kind, jurisdiction, received_at, due_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, request.requestID, request.pseudonym, request.kind.rawValue, request.jurisdiction, request.receivedAt, request.dueAt)
+    }
+
+    /// Keeps only the SHA-256 of the answer given.
+    func completeSubjectRequest(id: String, at time: Date, resultSHA256: String) -> StoreStatement {
+        StoreStatement("UPDATE subject_requests SET completed_at = ?, result = ? WHERE request_id = ? AND completed_at IS NULL",
+                       time, [UInt8](resultSHA256.utf8), id)
+    }
+
+    func subjectRequest(id: String) -> StoreStatement {
+        StoreStatement("SELECT * FROM subject_requests WHERE request_id = ?", id)
+    }
+
+    let subjectRequests = StoreStatement("SELECT * FROM subject_requests ORDER BY due_at")
+
+    // MARK: Audit log
+
+    let nextAuditIndex = StoreStatement("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries")
+
+    /// The entries numbered from `firstIndex` on, in statements of at most 30,000 parameters
+    /// (a large retention sweep appends many).
+    func insertAuditEntries(_ entries: [PendingAuditEntry], firstIndex: Int) throws -> [StoreStatement] {
+        try stride(from: 0, to: entries.count, by: 10_000).map { start in
+            let slice = entries[start..<min(start + 10_000, entries.count)]
+            var arguments: [any SQLArgumentConvertible] = []
+            for (offset, entry) in zip(start..., slice) {
+                let bytes = try entry.entryBytes(index: firstIndex + offset)
+                arguments += [firstIndex + offset, bytes, MerkleTree.leafHash(bytes).bytes]
+            }
+            return StoreStatement("INSERT INTO audit_entries (idx, entry, leaf_hash) VALUES "
+                                  + Array(repeating: "(?, ?, ?)", count: slice.count).joined(separator: ", "), arguments: arguments)
+        }
+    }
+
+    let auditTreeSize = StoreStatement("SELECT COUNT(*) FROM audit_entries")
+
+    func auditEntries(from: Int, to: Int) -> StoreStatement {
+        StoreStatement("SELECT entry FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx", from, to)
+    }
+
+    func auditLeafHashes(count: Int) -> StoreStatement {
+        StoreStatement("SELECT leaf_hash FROM audit_entries WHERE idx < ? ORDER BY idx", count)
+    }
+
+    func upsertAuditCheckpoint(treeSize: Int, checkpoint: [UInt8]) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO audit_checkpoints (tree_size, checkpoint) VALUES (?, ?)
+            ON CONFLICT (tree_size) DO UPDATE SET checkpoint = excluded.checkpoint
+            """, treeSize, checkpoint)
+    }
+
+    let auditCheckpoints = StoreStatement("SELECT * FROM audit_checkpoints ORDER BY tree_size")
+}
