@@ -10,6 +10,8 @@ public enum FaceVerificationError: Error, Equatable, Sendable, CustomStringConve
     case undecodableImage(reason: String)
     /// The image header announces more pixels than the decoder is allowed to allocate.
     case imageTooLarge(width: Int, height: Int, maxPixels: Int)
+    /// A progressive JPEG with more scans than the decoder reads (see `JPEGDecoder.maxScans`).
+    case tooManyScans(limit: Int)
     /// A model file is not where the models directory says it should be.
     case modelFileMissing(path: String)
     /// A model file exists but does not have the layout FaceLoop expects.
@@ -34,6 +36,8 @@ public enum FaceVerificationError: Error, Equatable, Sendable, CustomStringConve
             return "The image could not be decoded: \(reason)"
         case .imageTooLarge(let width, let height, let maxPixels):
             return "The image is \(width)×\(height) pixels, more than the limit of \(maxPixels) pixels."
+        case .tooManyScans(let limit):
+            return "The JPEG image has more than \(limit) scans; camera images have about ten, and decoding so many would take too long."
         case .modelFileMissing(let path):
             return "Model file \(path) is missing. Run \(Self.modelSetUpCommand) to download and verify the models."
         case .modelFileCorrupt(let path, let reason):

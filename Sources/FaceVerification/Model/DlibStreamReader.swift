@@ -132,10 +132,12 @@ struct DlibStreamReader {
             guard !overflow else { throw corrupt("tensor too large") }
             count = product
         }
-        let byteCount = count * 4
-        guard count <= Int32.max, bytes.count - offset >= byteCount else {
+        // Compared with what is left before multiplying: a crafted shape can make `count` so
+        // large that its byte count would overflow.
+        guard count <= (bytes.count - offset) / MemoryLayout<Float>.size else {
             throw corrupt("tensor of \(count) floats runs past end of file")
         }
+        let byteCount = count * MemoryLayout<Float>.size
         var values = [Float](repeating: 0, count: count)
         values.withUnsafeMutableBytes { destination in
             bytes.withUnsafeBytes { source in
@@ -160,8 +162,14 @@ struct DlibStreamReader {
     mutating func readFloatMatrix() throws -> (rows: Int, columns: Int, values: [Float]) {
         let rows = Int(abs(try readInteger()))
         let columns = Int(abs(try readInteger()))
+        // Each side is bounded before the product is taken, so it cannot overflow.
         guard rows <= 1 << 20, columns <= 1 << 20, rows * columns <= 1 << 24 else {
             throw corrupt("matrix of \(rows)×\(columns)")
+        }
+        // A portable float takes at least four bytes (two integers of at least two), so a
+        // matrix the rest of the file cannot hold is refused before its values are reserved.
+        guard rows * columns <= (bytes.count - offset) / 4 else {
+            throw corrupt("matrix of \(rows)×\(columns) floats runs past end of file")
         }
         let values = try (0..<rows * columns).map { _ in try readFloat() }
         return (rows, columns, values)

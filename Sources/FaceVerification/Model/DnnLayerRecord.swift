@@ -91,11 +91,15 @@ extension DlibStreamReader {
         let biasShape = try readAliasTensor()
         try skipDoubles(4)
         let inputChannels = filterShape[1]
-        let weightCount = filters * inputChannels * kernelHeight * kernelWidth
-        guard filterShape == [filters, inputChannels, kernelHeight, kernelWidth],
-              biasShape == [1, filters, 1, 1],
-              params.values.count == weightCount + filters
+        guard (1...65536).contains(inputChannels),
+              filterShape == [filters, inputChannels, kernelHeight, kernelWidth],
+              biasShape == [1, filters, 1, 1]
         else { throw corrupt("convolution parameters do not match their declared shapes") }
+        // Every factor is bounded above (at most 2^44 in all), so the product cannot overflow.
+        let weightCount = filters * inputChannels * kernelHeight * kernelWidth
+        guard params.values.count == weightCount + filters else {
+            throw corrupt("convolution parameters do not match their declared shapes")
+        }
         return .init(
             outputChannels: filters, inputChannels: inputChannels,
             kernelHeight: kernelHeight, kernelWidth: kernelWidth,

@@ -32,6 +32,8 @@ public enum ScoreFileError: Error, Sendable, Hashable, CustomStringConvertible {
     case malformedQuotes(line: Int)
     /// Bytes that are not UTF-8 in a name or a score.
     case invalidText(line: Int)
+    /// A line longer than any score row needs (see `ScoreFileParser.maxLineLength`).
+    case lineTooLong(line: Int, limit: Int)
     /// The gzip stream is damaged or cut short.
     case corruptGzip(reason: String)
 
@@ -63,6 +65,8 @@ public enum ScoreFileError: Error, Sendable, Hashable, CustomStringConvertible {
             return "line \(line): a quoted field is not closed, or text follows its closing quote"
         case .invalidText(let line):
             return "line \(line): the row is not valid UTF-8"
+        case .lineTooLong(let line, let limit):
+            return "line \(line): longer than \(limit) bytes, which no score row needs; is this a CSV file with line breaks?"
         case .corruptGzip(let reason):
             return "the gzip data is corrupt: \(reason)"
         }

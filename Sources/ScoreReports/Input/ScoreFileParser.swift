@@ -8,7 +8,8 @@ import Foundation
 /// and `model` optional, other columns ignored. Fields may be double-quoted (with `""` for a
 /// quote) but not span lines. Blank lines, CRLF line ends and a UTF-8 byte-order mark are
 /// accepted. Scores must be finite numbers; labels are exactly `genuine`, `impostor` or
-/// `unknown`. The first bad line stops the parse with a `ScoreFileError` naming it.
+/// `unknown`. The first bad line stops the parse with a `ScoreFileError` naming it. A line
+/// may be at most `maxLineLength` bytes long.
 ///
 /// ```swift
 /// var parser = ScoreFileParser()
@@ -16,6 +17,11 @@ import Foundation
 /// let table = try parser.finish()
 /// ```
 struct ScoreFileParser {
+    /// A score row is a few dozen bytes. The cap bounds what is buffered while a line's end is
+    /// awaited, so a file without line breaks (a gzip bomb that inflates to one endless line,
+    /// say) is refused after 64 KiB instead of being read whole into memory.
+    static let maxLineLength = 64 * 1024
+
     private struct Columns {
         var score: Int
         var label: Int
@@ -51,6 +57,7 @@ struct ScoreFileParser {
         while index < chunk.count {
             if chunk[index] == UInt8(ascii: "\n") {
                 let piece = UnsafeBufferPointer(rebasing: chunk[lineStart..<index])
+                try checkLength(pending.count + piece.count)
                 if pending.isEmpty {
                     try parseLine(piece)
                 } else {
@@ -63,7 +70,16 @@ struct ScoreFileParser {
             }
             index += 1
         }
-        pending.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[lineStart..<chunk.count]))
+        let rest = UnsafeBufferPointer(rebasing: chunk[lineStart..<chunk.count])
+        try checkLength(pending.count + rest.count)
+        pending.append(contentsOf: rest)
+    }
+
+    /// Refuses the line being read (the next one to be numbered) once it is over the limit.
+    private func checkLength(_ length: Int) throws(ScoreFileError) {
+        guard length <= Self.maxLineLength else {
+            throw .lineTooLong(line: lineNumber + 1, limit: Self.maxLineLength)
+        }
     }
 
     mutating func consume(_ bytes: [UInt8]) throws(ScoreFileError) {
