@@ -64,7 +64,7 @@ struct FederationSimulation: ParsableCommand {
         for round in 1...rounds {
             var strategy = DPFedAvg(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
                                     expectedClientCount: samplingRate * Double(population.kiosks.count),
-                                    noise: SeededGaussianNoise(generator: SeededGenerator(seed: generator.next())),
+                                    noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: generator.next())),
                                     serverStep: PlainServerStep(learningRate: serverLearningRate))
             let context = RoundContext(roundNumber: round, eligibleClients: kioskIDs, samplingRate: samplingRate,
                                        localTraining: LocalTrainingConfiguration(learningRate: learningRate, epochs: epochs, loss: loss),

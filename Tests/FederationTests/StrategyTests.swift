@@ -111,7 +111,7 @@ import Testing
     /// denominator, not over the number of clients that reported.
     @Test func dpFedAvgDividesByTheExpectedClientCount() throws {
         var strategy = DPFedAvg(clippingNorm: 1, noiseMultiplier: 0, expectedClientCount: 10,
-                                noise: SeededGaussianNoise(generator: SeededGenerator(seed: 1)))
+                                noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: 1)))
         let outcome = try strategy.aggregate(round: 1, global: [0, 0], updates: matrix([[0.6, 0.8], [6, 8], [0, 0.5]]))
         let expected: [Float] = [1.2 / 10, 2.1 / 10]
         #expect(allClose(outcome.parameters, expected))
@@ -125,7 +125,7 @@ import Testing
         let zero = [Float](repeating: 0, count: d)
         func run(seed: UInt64) throws -> [Float] {
             var strategy = DPFedAvg(clippingNorm: 0.5, noiseMultiplier: 1.2, expectedClientCount: 4,
-                                    noise: SeededGaussianNoise(generator: SeededGenerator(seed: seed)))
+                                    noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: seed)))
             return try strategy.aggregate(round: 1, global: zero, updates: matrix([zero, zero])).parameters
         }
         let first = try run(seed: 42)

@@ -1,7 +1,11 @@
 import Foundation
 
-/// A source of independent standard normal draws, injected wherever Gaussian noise is added
-/// (central DP) so that tests can pin the noise and production can use a secure source.
+/// A source of independent standard normal draws, for simulations and synthetic test data.
+///
+/// Not for differential-privacy noise: a floating-point Gaussian sample is open to precision
+/// attacks (its low-order bits can reveal the value it was added to, Mironov 2012), so
+/// DP-FedAvg adds exact discrete Gaussian noise on a fixed-point grid instead
+/// (`DiscreteGaussianNoiseSource`).
 public protocol GaussianNoiseSource: Sendable {
     /// Returns the next draw from N(0, 1).
     mutating func nextStandardNormal() -> Double

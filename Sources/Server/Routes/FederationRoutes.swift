@@ -117,7 +117,7 @@ struct FederationRoutes: Sendable {
                                    localTraining: training.configuration(seed: 0), clippingNorm: request.clippingNorm)
         let plan = DPFedAvg(clippingNorm: request.clippingNorm, noiseMultiplier: request.noiseMultiplier,
                             expectedClientCount: request.samplingRate * Double(active.count),
-                            noise: SeededGaussianNoise(generator: generator)).configureRound(context, using: &generator)
+                            noise: DiscreteGaussianNoise(generator: generator)).configureRound(context, using: &generator)
         let baseVersion = try await federation.modelReleases().map(\.version).max() ?? 0
         let openedAt = now()
         let deadline = openedAt.addingTimeInterval(TimeInterval(request.deadlineSeconds))
