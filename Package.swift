@@ -277,6 +277,7 @@ let package = Package(
             dependencies: [
                 "Server", "Storage", "Feedback", "Federation", "FederationAPI",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),

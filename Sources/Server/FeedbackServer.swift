@@ -84,7 +84,8 @@ public struct FeedbackServer: Sendable {
                     logger: logger, now: clock)
     }
 
-    func router(closer: RoundCloser, renderer: PageRenderer) -> Router<FeedbackRequestContext> {
+    func router(closer: RoundCloser) throws -> Router<FeedbackRequestContext> {
+        let renderer = try PageRenderer()
         let router = Router(context: FeedbackRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware())
@@ -95,25 +96,27 @@ public struct FeedbackServer: Sendable {
             store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
             peers: peers, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
         let kiosks = KioskAuthentication(store: store, admin: admin, peers: peers)
-        OutcomeRoutes(store: store, authentication: uploads, metrics: metrics).register(on: router)
-        EnrollmentRoutes(store: store, authority: identity.certificateAuthority, admin: admin,
-                         releaseKey: identity.releaseSigningKey.publicKey,
-                         tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock)
-            .register(on: router)
-        let thresholds = ThresholdRoutes(store: store, jobs: jobs, admin: admin, kiosks: kiosks, releaseKey: identity.releaseSigningKey,
-                                         guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
-        thresholds.register(on: router)
+        let thresholds = ThresholdService(store: store, jobs: jobs, releaseKey: identity.releaseSigningKey,
+                                          guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
+        // The log is named after its key, which never changes, rather than after a host name, which may.
+        let audit = AuditService(compliance: compliance, jobs: jobs, key: identity.auditSigningKey,
+                                 origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
         let rounds = FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
                                       closer: closer, settings: FederationSettings(configuration: configuration), now: clock)
+        OutcomeRoutes(intake: OutcomeIntake(store: store, maximumClockSkew: uploads.policy.maximumClockSkew, metrics: metrics),
+                      authentication: uploads).register(on: router)
+        EnrollmentRoutes(enrollment: EnrollmentService(store: store, authority: identity.certificateAuthority,
+                                                       releaseKey: identity.releaseSigningKey.publicKey,
+                                                       tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock),
+                         admin: admin).register(on: router)
+        ThresholdRoutes(thresholds: thresholds, admin: admin, kiosks: kiosks).register(on: router)
         rounds.register(on: router)
-        ModelRoutes(federation: federation, admin: admin, kiosks: kiosks).register(on: router)
-        AdminRoutes(store: store, admin: admin, now: clock).register(on: router)
-        ComplianceRoutes(compliance: compliance, admin: admin, kiosks: kiosks, receiptKey: identity.auditSigningKey, now: clock)
+        ModelRoutes(models: ModelReleaseService(federation: federation), admin: admin, kiosks: kiosks).register(on: router)
+        AdminRoutes(fleet: FleetService(store: store, now: clock), tokens: TokenService(store: store, now: clock), admin: admin)
             .register(on: router)
-        // The log is named after its key, which never changes, rather than after a host name, which may.
-        let audit = AuditRoutes(compliance: compliance, jobs: jobs, admin: admin, key: identity.auditSigningKey,
-                                origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
-        audit.register(on: router)
+        ComplianceRoutes(service: ComplianceService(compliance: compliance, receiptKey: identity.auditSigningKey, now: clock),
+                         admin: admin, kiosks: kiosks).register(on: router)
+        AuditRoutes(audit: audit, admin: admin).register(on: router)
         OperationalRoutes(store: store, metrics: metrics).register(on: router)
         WebRoutes(store: store, federation: federation, compliance: compliance, sessions: WebSessions(store: store),
                   thresholds: thresholds, rounds: rounds, audit: audit, renderer: renderer, now: clock)
@@ -129,7 +132,7 @@ public struct FeedbackServer: Sendable {
         let requestTimeout = configuration.requestTimeoutSeconds
         let verifier = ClientCertificateVerifier(authority: identity.certificateAuthority.certificate)
         let app = Application(
-            router: router(closer: closer, renderer: try PageRenderer()),
+            router: try router(closer: closer),
             server: try .tls(.http1(configuration: .init(
                 additionalChannelHandlers: [RequestDeadline(deadline: .seconds(Int64(requestTimeout)))],
                 idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds)))),

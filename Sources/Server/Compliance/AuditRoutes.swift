@@ -1,32 +1,20 @@
-import AuditLog
-import Crypto
 import Feedback
-import Foundation
 import Hummingbird
-import Storage
 
-/// The tamper-evident audit log: signed checkpoints of its Merkle tree and bundles that a
-/// reviewer verifies offline with `faceloop audit verify`.
+/// `/v1/audit/*`: checkpoints and bundles of the audit log (``AuditService``), for compliance officers.
 struct AuditRoutes: Sendable {
-    let compliance: any ComplianceStore
-    let jobs: any ClusterJobLock
+    let audit: AuditService
     let admin: AdminAuthenticator
-    let key: Curve25519.Signing.PrivateKey
-    let origin: String
-    let now: @Sendable () -> Date
 
     func register(on router: Router<FeedbackRequestContext>) {
-        let officer = ComplianceRoutes.officer
+        let officer: Set<Role> = [.compliance]
         router.post("/v1/audit/checkpoints") { request, _ in
             try await self.admin.require(request, roles: officer)
-            // One checkpoint at a time across nodes, so checkpoints of one size are one signature.
-            let json = try await self.jobs.afterWaiting(for: .auditCheckpoint) { try await self.checkpoint() }
-            return ComplianceRoutes.json(json, status: .created)
+            return JSONBody.response(json: try await self.audit.addCheckpoint(), status: .created)
         }
         router.get("/v1/audit/checkpoints") { request, _ in
             try await self.admin.require(request, roles: officer)
-            let stored = try await self.compliance.auditCheckpoints()
-            return ComplianceRoutes.json(.array(stored.compactMap { try? JSONValue.parse($0.checkpoint) }))
+            return JSONBody.response(json: try await self.audit.checkpoints())
         }
         router.get("/v1/audit/bundle") { request, _ in
             try await self.admin.require(request, roles: officer)
@@ -36,54 +24,7 @@ struct AuditRoutes: Sendable {
                 }
                 return size
             }
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: .init(bytes: try await self.bundle(since: since))))
+            return JSONBody.response(bytes: try await self.audit.bundle(since: since))
         }
-    }
-
-    /// The log's entries with their proofs, signed now, and proven consistent with the stored
-    /// checkpoint of tree size `since` when one is named.
-    func bundle(since size: Int?) async throws -> [UInt8] {
-        var earlier: SignedAuditCheckpoint?
-        if let size {
-            guard let stored = try await compliance.auditCheckpoints().first(where: { $0.treeSize == size }),
-                  let signed = Self.signedCheckpoint(stored.checkpoint) else {
-                throw ProblemResponse(.notFound, "no stored checkpoint of tree size \(size); list them at /v1/audit/checkpoints")
-            }
-            earlier = signed
-        }
-        let treeSize = try await compliance.auditTreeSize()
-        let entries = try await compliance.auditEntries(from: 0, to: treeSize)
-        return try AuditBundleBuilder(origin: origin, key: key).build(entries: entries, time: now(), since: earlier).serialized()
-    }
-
-    /// A signed checkpoint as stored and listed: the fields of its signed text and the signature.
-    private func checkpoint() async throws -> JSONValue {
-        let size = try await compliance.auditTreeSize()
-        let tree = MerkleTree(leafHashes: try await compliance.auditLeafHashes(count: size).compactMap { MerkleHash(bytes: $0) })
-        let signed = try AuditCheckpoint(origin: origin, treeSize: tree.size, rootHash: tree.rootHash, time: now()).signed(with: key)
-        let json = Self.json(signed)
-        try await compliance.addAuditCheckpoint(treeSize: tree.size, checkpoint: json.serialized())
-        return json
-    }
-
-    static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
-        .object([
-            ("origin", .string(signed.checkpoint.origin)),
-            ("tree_size", .number(Double(signed.checkpoint.treeSize))),
-            ("root_hash", .string(signed.checkpoint.rootHash.base64)),
-            ("timestamp", .string(signed.checkpoint.timestamp)),
-            ("signature", .string(Data(signed.signature).base64EncodedString())),
-        ])
-    }
-
-    static func signedCheckpoint(_ bytes: [UInt8]) -> SignedAuditCheckpoint? {
-        guard let json = try? JSONValue.parse(bytes), let origin = json["origin"]?.stringValue,
-              let size = json["tree_size"]?.numberValue, let root = json["root_hash"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
-              let hash = MerkleHash(bytes: root), let timestamp = json["timestamp"]?.stringValue,
-              let signature = json["signature"]?.stringValue.flatMap({ Data(base64Encoded: $0) }),
-              let checkpoint = try? AuditCheckpoint(origin: origin, treeSize: Int(size), rootHash: hash, timestamp: timestamp)
-        else { return nil }
-        return SignedAuditCheckpoint(checkpoint: checkpoint, signature: [UInt8](signature))
     }
 }

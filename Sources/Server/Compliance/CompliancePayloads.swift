@@ -106,3 +106,34 @@ struct ConsentStatusRequest: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey { case purpose, subjectPseudonyms = "subject_pseudonyms" }
 }
+
+extension StoredConsentEvent {
+    /// The event as the kiosk sent it, with where and when it arrived and why it was refused.
+    var json: JSONValue {
+        guard case var .object(members) = event.json else { return .null }
+        members.append(("device_id", .string(deviceID)))
+        members.append(("received_at", .string(RFC3339.format(receivedAt))))
+        members.append(("refusal", refusal.map(JSONValue.string) ?? .null))
+        return .object(members)
+    }
+}
+
+extension SubjectExport {
+    /// Everything stored about one subject, as the subject's access request is answered.
+    var json: JSONValue {
+        .object([
+            ("subject_pseudonym", .string(pseudonym)),
+            ("consent_events", .array(consentEvents.map(\.json))),
+            ("outcomes", .array(outcomes)),
+            ("erasures", (try? JSONValue(encoding: erasures)) ?? .array([])),
+            ("requests", (try? JSONValue(encoding: requests)) ?? .array([])),
+        ])
+    }
+}
+
+extension JSONValue {
+    /// The value as the wire encoder writes it, for answers assembled from Codable parts.
+    init(encoding value: some Encodable) throws {
+        self = try JSONValue.parse([UInt8](try WireJSON.encoder().encode(value)))
+    }
+}

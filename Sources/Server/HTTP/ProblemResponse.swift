@@ -4,12 +4,20 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// A refusal on its way to the client as `application/problem+json` (RFC 9457).
+/// A refusal on its way to the client as `application/problem+json` (RFC 9457): the one
+/// error type that routes, services and authentication throw for anything the client did.
 public struct ProblemResponse: HTTPResponseError {
+    public let type: ProblemType
     public let details: ProblemDetails
 
     public init(_ type: ProblemType, _ detail: String? = nil, errors: [JSONSchemaViolation]? = nil) {
+        self.type = type
         details = ProblemDetails(type, detail: detail, errors: errors)
+    }
+
+    /// A signature or digest the upload policy refused.
+    init(_ rejection: UploadSignaturePolicy.Rejection) {
+        self.init(rejection.problem, rejection.detail)
     }
 
     public var status: HTTPResponse.Status { .init(code: details.status) }

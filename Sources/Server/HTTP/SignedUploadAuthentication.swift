@@ -8,7 +8,8 @@ import Storage
 /// The one way a kiosk's upload is authenticated, whatever it carries (outcome batches,
 /// model updates): the TLS client certificate, the body within its limit, the RFC 9421
 /// signature and RFC 9530 digest, the device enrolled and active, its Ed25519 key, and the
-/// certificate issued to that same device. Each failure is its own problem type.
+/// certificate issued to that same device. Each failure is its own problem type, thrown as a
+/// ``ProblemResponse``.
 ///
 /// ```swift
 /// let upload = try await authentication.authenticate(request, context: context, payload: "batch")
@@ -31,31 +32,26 @@ struct SignedUploadAuthentication: Sendable {
         let receivedAt: Date
     }
 
-    struct Refusal: Error {
-        let problem: ProblemType
-        let detail: String
-    }
-
     /// `payload` names what is uploaded, for the messages ("batch", "update").
     func authenticate(_ request: Request, context: FeedbackRequestContext, payload: String) async throws -> Upload {
         guard let certificate = try await peers.certificate(of: context.channel) else {
-            throw Refusal(problem: .clientCertificateRequired, detail: "connect with the certificate issued to this kiosk at enrollment")
+            throw ProblemResponse(.clientCertificateRequired, "connect with the certificate issued to this kiosk at enrollment")
         }
         guard certificate.isValid(at: now()) else {
-            throw Refusal(problem: .deviceCertificateExpired,
-                          detail: "the client certificate is valid from \(RFC3339.format(certificate.notValidBefore)) to \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
+            throw ProblemResponse(.deviceCertificateExpired,
+                                  "the client certificate is valid from \(RFC3339.format(certificate.notValidBefore)) to \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
         }
         let fingerprint = certificate.fingerprint
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
-            throw Refusal(problem: .unsupportedMediaType, detail: "send the \(payload) as application/json")
+            throw ProblemResponse(.unsupportedMediaType, "send the \(payload) as application/json")
         }
         let body: [UInt8]
         do {
             var buffer = try await request.body.collect(upTo: maximumBodyBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch is NIOTooManyBytesError {
-            throw Refusal(problem: .bodyTooLarge, detail: "the limit is \(maximumBodyBytes) bytes; send a smaller \(payload)")
+            throw ProblemResponse(.bodyTooLarge, "the limit is \(maximumBodyBytes) bytes; send a smaller \(payload)")
         }
 
         var headers: [String: String] = [:]
@@ -67,24 +63,24 @@ struct SignedUploadAuthentication: Sendable {
         do {
             pending = try policy.precheck(request: parts, body: body, now: receivedAt)
         } catch {
-            throw Refusal(problem: error.problem, detail: error.detail)
+            throw ProblemResponse(error)
         }
         guard let device = try await store.device(id: pending.keyID) else {
-            throw Refusal(problem: .unknownDevice, detail: "no device is enrolled under keyid \"\(pending.keyID)\"")
+            throw ProblemResponse(.unknownDevice, "no device is enrolled under keyid \"\(pending.keyID)\"")
         }
         guard device.status == .active else {
-            throw Refusal(problem: .deviceRevoked, detail: "device \(device.deviceID) was revoked; enroll it again")
+            throw ProblemResponse(.deviceRevoked, "device \(device.deviceID) was revoked; enroll it again")
         }
         guard let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: device.signingKey) else {
-            throw Refusal(problem: .internalError, detail: "the stored signing key of \(device.deviceID) is unreadable")
+            throw ProblemResponse(.internalError, "the stored signing key of \(device.deviceID) is unreadable")
         }
         do {
             try policy.verify(pending, request: parts, publicKey: publicKey)
         } catch {
-            throw Refusal(problem: error.problem, detail: error.detail)
+            throw ProblemResponse(error)
         }
         guard fingerprint == device.certificateFingerprint else {
-            throw Refusal(problem: .clientCertificateMismatch, detail: "the TLS client certificate is not the one issued to \(device.deviceID)")
+            throw ProblemResponse(.clientCertificateMismatch, "the TLS client certificate is not the one issued to \(device.deviceID)")
         }
         return Upload(device: device, body: body, nonce: pending.nonce, signatureInput: headers["signature-input"] ?? "",
                       signature: headers["signature"] ?? "", receivedAt: receivedAt)

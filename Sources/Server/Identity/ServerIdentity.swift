@@ -50,7 +50,7 @@ public struct ServerIdentity: Sendable {
         if fm.fileExists(atPath: path(Files.adminToken)) {
             if mintAdminToken { throw IdentityError.adminTokenFilePresent(path(Files.adminToken)) }
             adminTokenGrant = nil
-        } else if try await store.apiTokens().allSatisfy({ $0.role != "admin" }) {
+        } else if try await store.apiTokens().allSatisfy({ $0.role != Role.admin.rawValue }) {
             adminTokenGrant = ("system:first-start", "first admin")
         } else if mintAdminToken {
             adminTokenGrant = ("system:mint-admin-token", "minted at start-up")
@@ -87,7 +87,7 @@ public struct ServerIdentity: Sendable {
 
         if let adminTokenGrant {
             let token = APIToken.generate()
-            try await store.addAPIToken(sha256: APIToken.sha256(token), role: "admin", label: adminTokenGrant.label, at: .now,
+            try await store.addAPIToken(sha256: APIToken.sha256(token), role: Role.admin.rawValue, label: adminTokenGrant.label, at: .now,
                                         actor: adminTokenGrant.actor)
             try PrivateFile.create(Data((token + "\n").utf8), at: path(Files.adminToken))
             logger.notice("created an admin token", metadata: ["file": "\(path(Files.adminToken))"])

@@ -9,12 +9,7 @@ import Storage
 /// `POST /v1/federation/rounds/{round}/updates`: a kiosk's signed, clipped update.
 extension FederationRoutes {
     func receiveUpdate(_ request: Request, context: FeedbackRequestContext) async throws -> Response {
-        let upload: SignedUploadAuthentication.Upload
-        do {
-            upload = try await authentication.authenticate(request, context: context, payload: "update")
-        } catch let refusal as SignedUploadAuthentication.Refusal {
-            throw ProblemResponse(refusal.problem, refusal.detail)
-        }
+        let upload = try await authentication.authenticate(request, context: context, payload: "update")
         let device = upload.device
         let decoded: (upload: ModelUpdateUpload, update: ModelUpdate)
         do {
@@ -70,9 +65,9 @@ extension FederationRoutes {
                     context.logger.error("aggregation failed", metadata: ["round": "\(round.id)", "error": "\(error)"])
                 }
             }
-            return OutcomeRoutes.receiptResponse(bytes, status: .accepted)
+            return JSONBody.response(bytes: bytes, status: .accepted)
         case let .alreadyStored(bytes):
-            return OutcomeRoutes.receiptResponse(bytes, status: .ok)
+            return JSONBody.response(bytes: bytes, status: .ok)
         case .conflict:
             throw ProblemResponse(.updateConflict, "\(device.deviceID) already sent a different update for round \(round.id)")
         case let .roundClosed(state):

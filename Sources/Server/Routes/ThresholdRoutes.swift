@@ -1,221 +1,52 @@
-import Calibration
-import Crypto
 import Feedback
-import Foundation
 import Hummingbird
-import NIOCore
-import Storage
 import ThresholdAPI
 
-/// Threshold releases: computed from stored outcomes, approved by engineers (twice when the
-/// largest threshold move exceeds the guardrail), published signed with the release key,
-/// rolled back to an earlier publication, and pulled by kiosks.
+/// `/v1/thresholds/*`: engineers compute, approve, publish and roll back releases
+/// (``ThresholdService``); kiosks and people pull the current one.
 struct ThresholdRoutes: Sendable {
-    let store: any FeedbackStore
-    let jobs: any ClusterJobLock
+    let thresholds: ThresholdService
     let admin: AdminAuthenticator
     let kiosks: KioskAuthentication
-    let releaseKey: Curve25519.Signing.PrivateKey
-    let guardrail: Double
-    let metrics: ServerMetrics
-    let now: @Sendable () -> Date
-
-    /// Every impostor score is kept exactly: thresholds are bob.measure-exact at any target.
-    static let layout: StatisticsLayout = {
-        do {
-            return try StatisticsLayout(grid: .cosine, tailFloor: -1)
-        } catch {
-            fatalError("the cosine grid's lower edge is a valid tail floor: \(error)")
-        }
-    }()
 
     func register(on router: Router<FeedbackRequestContext>) {
-        let engineer: Set<String> = ["engineer"]
+        let engineer: Set<Role> = [.engineer]
         router.post("/v1/thresholds/releases") { request, _ in
             let caller = try await self.admin.require(request, roles: engineer)
             let body = try await JSONBody.decode(ComputeThresholdsRequest.self, from: request)
-            return try JSONBody.response(try await self.compute(body, by: caller), status: .created)
+            return try JSONBody.response(try await self.thresholds.compute(body, by: caller), status: .created)
         }
         router.get("/v1/thresholds/releases") { request, _ in
             try await self.admin.require(request, roles: engineer)
-            let views = try await self.store.thresholdReleases().map(Self.view)
-            return try JSONBody.response(ThresholdReleaseList(releases: views), status: .ok)
+            return try JSONBody.response(try await self.thresholds.releases(), status: .ok)
         }
         router.get("/v1/thresholds/releases/:version") { request, context in
             try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(Self.view(try await self.release(context)), status: .ok)
+            let release = try await self.thresholds.release(try context.parameters.require("version"))
+            return try JSONBody.response(ThresholdService.view(release), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/approve") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(Self.view(try await self.approve(try await self.release(context), by: caller)), status: .ok)
+            let release = try await self.thresholds.release(try context.parameters.require("version"))
+            return try JSONBody.response(ThresholdService.view(try await self.thresholds.approve(release, by: caller)), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/publish") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(Self.view(try await self.publishApproved(try await self.release(context), by: caller)), status: .ok)
+            let release = try await self.thresholds.release(try context.parameters.require("version"))
+            return try JSONBody.response(ThresholdService.view(try await self.thresholds.publishApproved(release, by: caller)), status: .ok)
         }
         router.post("/v1/thresholds/releases/:version/rollback") { request, context in
             let caller = try await self.admin.require(request, roles: engineer)
-            let release = try await self.release(context)
-            guard release.state == .superseded else {
-                throw ProblemResponse(.releaseStateConflict, "only a release that was published and then superseded can be restored; \(release.version) is \(release.state.rawValue)")
-            }
-            return try JSONBody.response(Self.view(try await self.publish(release, from: [.superseded], retiring: .rolledBack,
-                                                                          actor: caller.actor)), status: .ok)
+            let release = try await self.thresholds.release(try context.parameters.require("version"))
+            return try JSONBody.response(ThresholdService.view(try await self.thresholds.rollBack(to: release, by: caller)), status: .ok)
         }
         router.get("/v1/thresholds/current") { request, context in
             try await self.kiosks.requireKioskOrToken(request, context: context)
-            guard let current = try await self.store.thresholdReleases().last(where: { $0.state == .published }),
-                  let envelope = current.envelope else {
-                throw ProblemResponse(.notFound, "no threshold release has been published yet")
-            }
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: envelope)))
+            return JSONBody.response(bytes: try await self.thresholds.currentEnvelope())
         }
         router.get("/v1/thresholds/drift") { request, _ in
             try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(try await self.drift(), status: .ok)
+            return try JSONBody.response(try await self.thresholds.drift(), status: .ok)
         }
-    }
-
-    func release(_ context: FeedbackRequestContext) async throws -> StoredThresholdRelease {
-        let text = try context.parameters.require("version")
-        guard let version = Int(text), let release = try await store.thresholdRelease(version: version) else {
-            throw ProblemResponse(.notFound, "no threshold release \(text)")
-        }
-        return release
-    }
-
-    /// Adds the caller's approval to a computed release.
-    func approve(_ release: StoredThresholdRelease, by caller: APITokenRecord) async throws -> StoredThresholdRelease {
-        guard release.computedByToken != caller.id else {
-            throw ProblemResponse(.selfApproval, "release \(release.version) was computed with this token; another person approves it")
-        }
-        guard let approved = try await store.approveThresholdRelease(version: release.version, approverToken: caller.id,
-                                                                      actor: caller.actor) else {
-            throw ProblemResponse(.notFound, "no threshold release \(release.version)")
-        }
-        guard approved.state == .computed || approved.state == .approved else {
-            throw ProblemResponse(.releaseStateConflict, "release \(release.version) is \(approved.state.rawValue); only computed releases are approved")
-        }
-        return approved
-    }
-
-    /// Signs and publishes a release that has its approvals.
-    func publishApproved(_ release: StoredThresholdRelease, by caller: APITokenRecord) async throws -> StoredThresholdRelease {
-        guard release.state == .approved else {
-            throw ProblemResponse(.releaseStateConflict, release.state == .computed
-                ? "release \(release.version) has \(release.approvals.count) of \(release.requiredApprovals) approvals"
-                : "release \(release.version) is \(release.state.rawValue)")
-        }
-        return try await publish(release, from: [.approved], retiring: .superseded, actor: caller.actor)
-    }
-
-    func compute(_ request: ComputeThresholdsRequest, by caller: APITokenRecord) async throws -> ThresholdReleaseView {
-        guard request.targetFMR > 0, request.targetFMR < 1 else {
-            throw ProblemResponse(.invalidRequest, "target_fmr must be within (0, 1)")
-        }
-        let policy: any ThresholdPolicy
-        switch request.policy ?? "conservative" {
-        case "conservative": policy = try ConservativeFMRPolicy()
-        case "exact-at-target": policy = try ExactAtTargetPolicy()
-        case let other: throw ProblemResponse(.invalidRequest, "policy \(other) is unknown; use conservative or exact-at-target")
-        }
-        if let days = request.windowDays, !(1...3650).contains(days) {
-            throw ProblemResponse(.invalidRequest, "window_days must be within 1…3650")
-        }
-        // One computation at a time across nodes: each takes the next version number.
-        return try await jobs.afterWaiting(for: .thresholdComputation) {
-            try await computeOnThisNode(request, policy: policy, by: caller)
-        }
-    }
-
-    private func computeOnThisNode(_ request: ComputeThresholdsRequest, policy: any ThresholdPolicy,
-                                   by caller: APITokenRecord) async throws -> ThresholdReleaseView {
-        let end = now()
-        let start = request.windowDays.map { end.addingTimeInterval(-Double($0) * 86_400) }
-        let outcomes = try await store.calibrationOutcomes(from: start, to: nil)
-        guard let first = outcomes.map(\.attemptedAt).min(), let last = outcomes.map(\.attemptedAt).max() else {
-            throw ProblemResponse(.insufficientData, "no outcomes in the window")
-        }
-        let table = try Self.statistics(outcomes)
-        let existing = try await store.thresholdReleases()
-        let previous = try existing.last(where: { $0.state == .published }).map { try ThresholdReleaseCoding.decode($0.payload) }
-        let version = (existing.map(\.version).max() ?? 0) + 1
-        let window = try DataWindow(startUnixSeconds: Int64(first.timeIntervalSince1970.rounded(.down)),
-                                    endUnixSeconds: Int64(last.timeIntervalSince1970.rounded(.up)))
-        let computation = try ThresholdRelease.compute(
-            version: version, previousVersion: previous?.version, cohorts: Array(table.keys), statistics: table,
-            targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window)
-        guard !computation.release.entries.isEmpty else {
-            let reasons = computation.refused.map { "\($0.cohort): \($0.reason)" }.joined(separator: "; ")
-            throw ProblemResponse(.insufficientData, "no cohort has enough data: \(reasons)")
-        }
-        let largestChange = previous.flatMap { computation.release.changes(since: $0).first }
-            .map { abs($0.threshold - $0.previousThreshold) }
-        let refused = computation.refused.map { RefusedCohort(cohort: $0.cohort, reason: String(describing: $0.reason)) }
-        let stored = StoredThresholdRelease(
-            version: version, state: .computed, payload: try ThresholdReleaseCoding.canonicalBytes(computation.release),
-            refused: [UInt8](try WireJSON.encoder().encode(refused)), largestChange: largestChange,
-            requiredApprovals: (largestChange ?? 0) > guardrail ? 2 : 1, approvals: [], computedAt: end, computedBy: caller.label,
-            computedByToken: caller.id)
-        guard try await store.addThresholdRelease(stored) else {
-            throw ProblemResponse(.releaseStateConflict, "another computation took version \(version); try again")
-        }
-        return try Self.view(stored)
-    }
-
-    static func statistics(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: ScoreStatistics] {
-        var grouped: [CohortKey: [(score: Double, label: ScoreLabel)]] = [:]
-        for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label) else { continue }
-            grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
-                    default: []].append((outcome.score, label))
-        }
-        return try grouped.mapValues { try ScoreStatistics(layout: layout, outcomes: $0) }
-    }
-
-    func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,
-                 actor: String) async throws -> StoredThresholdRelease {
-        let envelope = try SignedRelease.sign(kind: .thresholds, version: release.version, payload: release.payload,
-                                              key: releaseKey, at: now())
-        let bytes = [UInt8](try WireJSON.encoder().encode(envelope))
-        guard try await store.publishThresholdRelease(version: release.version, from: states, envelope: bytes, at: now(),
-                                                      retiring: retiring, actor: actor),
-              let published = try await store.thresholdRelease(version: release.version) else {
-            throw ProblemResponse(.releaseStateConflict, "release \(release.version) changed state meanwhile")
-        }
-        return published
-    }
-
-    func drift() async throws -> ThresholdDriftView {
-        guard let current = try await store.thresholdReleases().last(where: { $0.state == .published }) else {
-            throw ProblemResponse(.notFound, "no threshold release has been published yet")
-        }
-        let release = try ThresholdReleaseCoding.decode(current.payload)
-        let windowStart = Date(timeIntervalSince1970: TimeInterval(release.window.startUnixSeconds))
-        let windowEnd = Date(timeIntervalSince1970: TimeInterval(release.window.endUnixSeconds))
-        // The window's end is the latest outcome's time rounded up to a second, so nothing of
-        // the release's own data lies after it.
-        let boundary = windowEnd.addingTimeInterval(0.001)
-        let reference = try Self.statistics(try await store.calibrationOutcomes(from: windowStart, to: boundary))
-        let recent = try Self.statistics(try await store.calibrationOutcomes(from: boundary, to: nil))
-        var cohorts: [ThresholdDriftView.CohortDrift] = []
-        for entry in release.entries {
-            let now = recent[entry.cohort] ?? ScoreStatistics(layout: Self.layout)
-            var report: DriftReport?
-            if let before = reference[entry.cohort], now.impostorCount + now.genuineCount > 0 {
-                report = try DriftReport(reference: before, current: now, threshold: entry.threshold, targetFMR: entry.targetFMR)
-            }
-            metrics.thresholdDrift(cohort: entry.cohort.description, flags: report?.flags.count ?? 0)
-            cohorts.append(.init(cohort: entry.cohort, currentImpostors: now.impostorCount, currentGenuine: now.genuineCount, report: report))
-        }
-        return ThresholdDriftView(releaseVersion: release.version, cohorts: cohorts)
-    }
-
-    static func view(_ stored: StoredThresholdRelease) throws -> ThresholdReleaseView {
-        ThresholdReleaseView(
-            version: stored.version, state: stored.state.rawValue, release: try ThresholdReleaseCoding.decode(stored.payload),
-            refused: (try? WireJSON.decoder().decode([RefusedCohort].self, from: Data(stored.refused))) ?? [],
-            largestChange: stored.largestChange, requiredApprovals: stored.requiredApprovals, approvals: stored.approvals,
-            computedAt: stored.computedAt, computedBy: stored.computedBy, publishedAt: stored.publishedAt)
     }
 }

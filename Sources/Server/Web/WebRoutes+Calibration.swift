@@ -9,7 +9,7 @@ extension WebRoutes {
     /// DET curve of all stored outcomes with the released and the proposed threshold on them,
     /// and the drift flags of the published release.
     func calibrationPage() async throws -> CalibrationPage {
-        let views = try await store.thresholdReleases().map(ThresholdRoutes.view)
+        let views = try await store.thresholdReleases().map(ThresholdService.view)
         let published = views.last { $0.state == ReleaseState.published.rawValue }
         let proposed = views.last {
             ($0.state == ReleaseState.computed.rawValue || $0.state == ReleaseState.approved.rawValue)
@@ -21,7 +21,7 @@ extension WebRoutes {
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        let statistics = try ThresholdRoutes.statistics(try await store.calibrationOutcomes(from: nil, to: nil))
+        let statistics = try ThresholdService.statistics(try await store.calibrationOutcomes(from: nil, to: nil))
         var cohorts: [CalibrationPage.Cohort] = []
         for (key, cohort) in statistics.sorted(by: { $0.key < $1.key }) {
             var markers: [ThresholdMarker] = []

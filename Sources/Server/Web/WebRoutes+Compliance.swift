@@ -13,7 +13,7 @@ extension WebRoutes {
     /// its retention, and the audit log's checkpoints (with the result of a verify, if asked).
     func compliancePage(filter: ConsentEventFilter, verification: CompliancePage.Verification?) async throws -> CompliancePage {
         let events = try await compliance.consentEvents(filter)
-        let checkpoints = try await compliance.auditCheckpoints().compactMap { AuditRoutes.signedCheckpoint($0.checkpoint) }
+        let checkpoints = try await compliance.auditCheckpoints().compactMap { AuditService.signedCheckpoint($0.checkpoint) }
         return CompliancePage(
             filter: CompliancePage.Filter(
                 subject: filter.pseudonym ?? "", site: filter.site ?? "", purpose: filter.purpose?.rawValue ?? "",

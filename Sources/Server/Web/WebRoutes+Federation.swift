@@ -8,7 +8,7 @@ extension WebRoutes {
     /// statements (which compliance officers read too).
     func federationPage(_ session: WebSessions.Session) async throws -> FederationPage {
         var roundsSection: FederationPage.Rounds?
-        if session.may(["engineer"]) {
+        if session.may([.engineer]) {
             let list = try await rounds.list()
             roundsSection = FederationPage.Rounds(
                 list: list.rounds.reversed().map { view in
@@ -29,7 +29,7 @@ extension WebRoutes {
                 delta: "\(list.delta)", accountant: list.accountant,
                 budgetSVG: BudgetBar(spent: list.epsilonSpent, budget: list.epsilonBudget).svg())
         }
-        let releases = try await federation.modelReleases().map(ModelRoutes.summary).reversed().map { release in
+        let releases = try await federation.modelReleases().map(ModelReleaseService.summary).reversed().map { release in
             FederationPage.Release(
                 version: release.version, roundID: release.roundID, modelVersion: release.modelVersion,
                 published: Format.time(release.publishedAt),

@@ -7,7 +7,7 @@ extension WebRoutes {
     /// list), and stored outcomes by kiosk and cohort (the outcome counts engineers read).
     func fleetPage(_ session: WebSessions.Session) async throws -> FleetPage {
         var devices: FleetPage.Devices?
-        if session.may(["admin"]) {
+        if session.may([.admin]) {
             let summaries = try await store.deviceSummaries()
             var rejections: [String: Int] = [:]
             for summary in summaries { rejections.merge(summary.refusedEvents, uniquingKeysWith: +) }
@@ -26,7 +26,7 @@ extension WebRoutes {
                 rejections: rejections.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { FleetPage.Count(name: $0.key, events: $0.value) })
         }
         var outcomes: FleetPage.Outcomes?
-        if session.may(["engineer"]) {
+        if session.may([.engineer]) {
             let stats = try await store.outcomeStats()
             outcomes = FleetPage.Outcomes(
                 totalEvents: stats.totalEvents, totalBatches: stats.totalBatches, genuine: stats.byLabel.genuine,

@@ -18,11 +18,11 @@ struct WebRoutes: Sendable {
 
         /// Who may open the page (admin always may): the roles of the API reads behind it.
         /// Sections inside a page narrow further to their own endpoint's roles.
-        var roles: Set<String> {
+        var roles: Set<Role> {
             switch self {
-            case .fleet, .calibration: ["engineer"]
-            case .federation: ["engineer", "compliance"]
-            case .compliance: ComplianceRoutes.officer
+            case .fleet, .calibration: [.engineer]
+            case .federation: [.engineer, .compliance]
+            case .compliance: [.compliance]
             }
         }
 
@@ -34,9 +34,9 @@ struct WebRoutes: Sendable {
     let federation: any FederationStore
     let compliance: any ComplianceStore
     let sessions: WebSessions
-    let thresholds: ThresholdRoutes
+    let thresholds: ThresholdService
     let rounds: FederationRoutes
-    let audit: AuditRoutes
+    let audit: AuditService
     let renderer: PageRenderer
     let now: @Sendable () -> Date
 
@@ -92,13 +92,15 @@ struct WebRoutes: Sendable {
         }
         router.post("/ui/calibration/releases/:version/approve") { request, context in
             try await self.action(.calibration, request) { session, _ in
-                _ = try await self.thresholds.approve(try await self.thresholds.release(context), by: session.record)
+                let release = try await self.thresholds.release(try context.parameters.require("version"))
+                _ = try await self.thresholds.approve(release, by: session.record)
                 return Self.redirect(Page.calibration.path)
             }
         }
         router.post("/ui/calibration/releases/:version/publish") { request, context in
             try await self.action(.calibration, request) { session, _ in
-                _ = try await self.thresholds.publishApproved(try await self.thresholds.release(context), by: session.record)
+                let release = try await self.thresholds.release(try context.parameters.require("version"))
+                _ = try await self.thresholds.publishApproved(release, by: session.record)
                 return Self.redirect(Page.calibration.path)
             }
         }
@@ -109,7 +111,7 @@ struct WebRoutes: Sendable {
         }
         router.get("/ui/compliance") { request, _ in
             try await self.page(.compliance, request) { _, chrome in
-                let filter = try ComplianceRoutes.consentFilter(request.uri.queryParameters)
+                let filter = try ComplianceService.consentFilter(request.uri.queryParameters)
                 return self.renderer.compliance(try await self.compliancePage(filter: filter, verification: nil), chrome: chrome)
             }
         }
@@ -153,7 +155,7 @@ struct WebRoutes: Sendable {
     }
 
     private static func notForRole(_ session: WebSessions.Session, _ page: Page) -> ProblemResponse {
-        ProblemResponse(.forbidden, "the \(page.rawValue) page is for \(page.roles.union(["admin"]).sorted().joined(separator: ", ")); "
+        ProblemResponse(.forbidden, "the \(page.rawValue) page is for \(page.roles.union([.admin]).map(\.rawValue).sorted().joined(separator: ", ")); "
                         + "you are signed in as \(session.record.role)")
     }
 

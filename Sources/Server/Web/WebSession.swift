@@ -18,7 +18,7 @@ struct WebSessions: Sendable {
         let record: APITokenRecord
         let csrf: String
 
-        func may(_ roles: Set<String>) -> Bool { AdminAuthenticator.permits(role: record.role, roles) }
+        func may(_ roles: Set<Role>) -> Bool { record.may(roles) }
     }
 
     /// The signed-in person, nil without a cookie or when its token is unknown or revoked.

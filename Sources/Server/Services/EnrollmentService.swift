@@ -1,0 +1,97 @@
+import Crypto
+import DeviceIdentity
+import Feedback
+import Foundation
+import Storage
+import SwiftASN1
+import X509
+
+/// Kiosk enrollment: an admin issues a one-time token for a device id; the kiosk redeems it
+/// with a CSR (its TLS key) and its Ed25519 upload key, and receives its certificate.
+struct EnrollmentService: Sendable {
+    let store: any FeedbackStore
+    let authority: CertificateAuthority
+    /// Sent to the kiosk at enrollment, which pins it to verify releases.
+    let releaseKey: Curve25519.Signing.PublicKey
+    let tokenTTL: TimeInterval
+    let now: @Sendable () -> Date
+
+    /// How an enrollment ended: `isNew` is false for a retry answered with the certificate issued before.
+    struct Enrolled: Sendable {
+        let response: EnrollmentResponse
+        let isNew: Bool
+    }
+
+    func issueToken(_ request: EnrollmentTokenRequest) async throws -> EnrollmentToken {
+        try Self.checkDeviceID(request.deviceID)
+        let ttl = request.ttlSeconds.map(TimeInterval.init) ?? tokenTTL
+        guard ttl >= 60, ttl <= 30 * 86_400 else {
+            throw ProblemResponse(.invalidRequest, "ttl_seconds must be between 60 and 2592000")
+        }
+        let token = APIToken.generate()
+        let created = now()
+        let record = StoredEnrollmentToken(sha256: APIToken.sha256(token), deviceID: request.deviceID,
+                                           createdAt: created, expiresAt: created.addingTimeInterval(ttl))
+        try await store.addEnrollmentToken(record)
+        return EnrollmentToken(deviceID: request.deviceID, token: token, expiresAt: record.expiresAt)
+    }
+
+    /// Checks the proof and the token before the CA signs anything, then redeems the token
+    /// and the device in one transaction.
+    func enroll(_ request: EnrollmentRequest) async throws -> Enrolled {
+        try Self.checkDeviceID(request.deviceID)
+        guard let rawKey = Data(base64Encoded: request.signingKey),
+              let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: rawKey) else {
+            throw ProblemResponse(.invalidRequest, "signing_key must be a base64 raw 32-byte Ed25519 public key")
+        }
+        guard let proof = Data(base64Encoded: request.proof),
+              EnrollmentProof.isValid(proof, deviceID: request.deviceID, token: request.token, csrPEM: request.csrPEM, publicKey: signingKey)
+        else {
+            throw ProblemResponse(.invalidRequest, "proof is not a valid Ed25519 signature by signing_key")
+        }
+        let tokenSHA256 = APIToken.sha256(request.token)
+        if let preview = try await store.previewEnrollment(sha256: tokenSHA256, deviceID: request.deviceID, signingKey: rawKey, now: now()),
+           preview != .enrolled {
+            return try enrolled(request.deviceID, redemption: preview, issued: nil)
+        }
+        let certificate: Certificate
+        do {
+            certificate = try authority.issueDeviceCertificate(csrPEM: request.csrPEM, deviceID: request.deviceID, now: now())
+        } catch let error as CertificateAuthority.EnrollmentError {
+            throw ProblemResponse(.csrInvalid, error.description)
+        }
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        let device = NewDevice(deviceID: request.deviceID, signingKey: rawKey, certificateDER: Data(serializer.serializedBytes),
+                               certificateFingerprint: try certificate.sha256Fingerprint,
+                               certificateSerial: certificate.serialNumberHex, certificateNotAfter: certificate.notValidAfter)
+        let redemption = try await store.redeemEnrollmentToken(sha256: tokenSHA256, device: device, now: now())
+        return try enrolled(request.deviceID, redemption: redemption, issued: certificate)
+    }
+
+    /// The answer to a redemption: the new certificate, the one issued before, or the refusal.
+    private func enrolled(_ deviceID: String, redemption: EnrollmentRedemption, issued: Certificate?) throws -> Enrolled {
+        let certificate: Certificate
+        switch redemption {
+        case .enrolled:
+            guard let issued else { throw ProblemResponse(.internalError, "\(deviceID) was enrolled without a certificate") }
+            certificate = issued
+        case let .alreadyEnrolled(der):
+            certificate = try Certificate(derEncoded: [UInt8](der))
+        case .invalidToken:
+            throw ProblemResponse(.enrollmentTokenInvalid, "ask an administrator for a new token for \(deviceID)")
+        case .deviceExists:
+            throw ProblemResponse(.deviceExists, "\(deviceID) is already enrolled")
+        }
+        let response = EnrollmentResponse(
+            deviceID: deviceID, certificatePEM: try certificate.serializeAsPEM().pemString, caCertificatePEM: try authority.certificatePEM,
+            certificateNotAfter: certificate.notValidAfter, releaseSigningKey: releaseKey.rawRepresentation.base64EncodedString())
+        return Enrolled(response: response, isNew: redemption == .enrolled)
+    }
+
+    static func checkDeviceID(_ id: String) throws {
+        guard DeviceID.isValid(id) else {
+            throw ProblemResponse(.invalidRequest, "device_id must match ^[a-z0-9][a-z0-9-]{2,62}$")
+        }
+    }
+}

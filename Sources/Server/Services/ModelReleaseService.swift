@@ -1,0 +1,32 @@
+import FederationAPI
+import Feedback
+import Storage
+
+/// Signed model releases as the federated rounds stored them.
+struct ModelReleaseService: Sendable {
+    let federation: any FederationStore
+
+    func releases() async throws -> ModelReleaseList {
+        ModelReleaseList(releases: try await federation.modelReleases().map(Self.summary))
+    }
+
+    /// The release whose version is `text`, as the path names it.
+    func release(_ text: String) async throws -> ModelReleaseSummary {
+        guard let version = Int(text), let stored = try await federation.modelRelease(version: version) else {
+            throw ProblemResponse(.notFound, "no model release \(text)")
+        }
+        return try Self.summary(stored)
+    }
+
+    /// The signed envelope of the newest release, which kiosks verify before use.
+    func currentEnvelope() async throws -> [UInt8] {
+        guard let current = try await federation.modelReleases().last else {
+            throw ProblemResponse(.notFound, "no model release has been published yet")
+        }
+        return current.envelope
+    }
+
+    static func summary(_ stored: StoredModelRelease) throws -> ModelReleaseSummary {
+        ModelReleaseSummary(try ModelReleaseCoding.decode(stored.payload), publishedAt: stored.publishedAt)
+    }
+}
