@@ -35,14 +35,28 @@ public struct PrivacyBudget: Sendable, Codable, Equatable {
         self.accountant = accountant
     }
 
+    /// ε at δ of the rounds in the ledger, each accounted as DP-FedAvg runs it: on the
+    /// fixed-point grid, at the effective multiplier σ/Δ (below the nominal z), exactly as the
+    /// release's `PrivacyStatement` states it, so that no release states more than the budget.
+    public func epsilonSpent(_ ledger: [PrivacyLedgerEntry], dimension: Int = PrivacyStatement.adapterDimension,
+                             gridBits: Int = FixedPointGrid.defaultBits) throws -> Double {
+        guard !ledger.isEmpty else { return 0 }
+        // σ/Δ does not depend on C, so any clipping norm gives the grid's multiplier.
+        let grid = try FixedPointGrid(clippingNorm: 1, bits: gridBits, dimension: dimension)
+        let accounted = ledger.map {
+            PrivacyLedgerEntry(samplingRate: $0.samplingRate, noiseMultiplier: grid.effectiveNoiseMultiplier($0.noiseMultiplier), rounds: $0.rounds)
+        }
+        return try accountant.epsilon(for: accounted, delta: delta)
+    }
+
     /// Whether a round with these parameters may open, given the rounds already spent.
     /// The decision is made on ε *after* the planned round, so a budget is never exceeded.
     public func admit(nextRound planned: PrivacyLedgerEntry, after ledger: [PrivacyLedgerEntry]) throws -> RoundAdmission {
         guard epsilon.isFinite, epsilon >= 0 else {
             throw FederationError.invalidParameter(name: "epsilon budget", value: epsilon, requirement: "must be non-negative and finite")
         }
-        let spent = try accountant.epsilon(for: ledger, delta: delta)
-        let after = try accountant.epsilon(for: ledger + [planned], delta: delta)
+        let spent = try epsilonSpent(ledger)
+        let after = try epsilonSpent(ledger + [planned])
         if after <= epsilon {
             return .open(epsilonAfterRound: after)
         }
