@@ -101,8 +101,8 @@ public struct FeedbackServer: Sendable {
         // The log is named after its key, which never changes, rather than after a host name, which may.
         let audit = AuditService(compliance: compliance, jobs: jobs, key: identity.auditSigningKey,
                                  origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
-        let rounds = FederationRoutes(store: store, federation: federation, admin: admin, kiosks: kiosks, authentication: uploads,
-                                      closer: closer, settings: FederationSettings(configuration: configuration), now: clock)
+        let rounds = RoundService(store: store, federation: federation, closer: closer,
+                                  settings: FederationSettings(configuration: configuration), now: clock)
         OutcomeRoutes(intake: OutcomeIntake(store: store, maximumClockSkew: uploads.policy.maximumClockSkew, metrics: metrics),
                       authentication: uploads).register(on: router)
         EnrollmentRoutes(enrollment: EnrollmentService(store: store, authority: identity.certificateAuthority,
@@ -110,7 +110,7 @@ public struct FeedbackServer: Sendable {
                                                        tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock),
                          admin: admin).register(on: router)
         ThresholdRoutes(thresholds: thresholds, admin: admin, kiosks: kiosks).register(on: router)
-        rounds.register(on: router)
+        FederationRoutes(rounds: rounds, admin: admin, kiosks: kiosks, authentication: uploads).register(on: router)
         ModelRoutes(models: ModelReleaseService(federation: federation), admin: admin, kiosks: kiosks).register(on: router)
         AdminRoutes(fleet: FleetService(store: store, now: clock), tokens: TokenService(store: store, now: clock), admin: admin)
             .register(on: router)

@@ -21,12 +21,6 @@ struct AdminAuthenticator: Sendable {
         return record
     }
 
-    // Transitional, removed when FederationRoutes (being edited elsewhere) names roles as `Role`.
-    @discardableResult
-    func require(_ request: Request, roles: Set<String>) async throws -> APITokenRecord {
-        try await require(request, roles: Set(roles.compactMap(Role.init(rawValue:))))
-    }
-
     @discardableResult
     func requireAdmin(_ request: Request) async throws -> APITokenRecord {
         try await require(request, roles: [.admin])

@@ -1,168 +1,44 @@
-import Federation
 import FederationAPI
-import Feedback
-import Foundation
 import Hummingbird
-import NIOCore
-import Storage
 
-/// Federated rounds: engineers open, inspect and close them; kiosks poll the open round and
-/// upload signed updates through the same authentication as outcome batches. A round
-/// aggregates as soon as its quorum of updates is in, or at its deadline.
+/// `/v1/federation/*`: engineers open, inspect and close rounds; kiosks poll the open round
+/// and upload signed updates through the same authentication as outcome batches. The work
+/// is ``RoundService``'s.
 struct FederationRoutes: Sendable {
-    let store: any FeedbackStore
-    let federation: any FederationStore
+    let rounds: RoundService
     let admin: AdminAuthenticator
     let kiosks: KioskAuthentication
     let authentication: SignedUploadAuthentication
-    let closer: RoundCloser
-    let settings: FederationSettings
-    let now: @Sendable () -> Date
 
     func register(on router: Router<FeedbackRequestContext>) {
-        let engineer: Set<String> = ["engineer"]
+        let engineer: Set<Role> = [.engineer]
         router.post("/v1/federation/rounds") { request, _ in
             let caller = try await self.admin.require(request, roles: engineer)
             let body = try await JSONBody.decode(OpenRoundRequest.self, from: request)
-            return try JSONBody.response(try await self.open(body, by: caller.label), status: .created)
+            return try JSONBody.response(try await self.rounds.open(body, by: caller.label), status: .created)
         }
         router.get("/v1/federation/rounds") { request, _ in
             try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(try await self.list(), status: .ok)
+            return try JSONBody.response(try await self.rounds.list(), status: .ok)
         }
         router.get("/v1/federation/rounds/:round") { request, context in
             try await self.admin.require(request, roles: engineer)
-            return try JSONBody.response(try await self.view(try await self.round(context)), status: .ok)
+            let round = try await self.rounds.round(try context.parameters.require("round"))
+            return try JSONBody.response(try await self.rounds.view(round), status: .ok)
         }
         router.post("/v1/federation/rounds/:round/close") { request, context in
             try await self.admin.require(request, roles: engineer)
-            let round = try await self.round(context)
-            guard round.state == .open else {
-                throw ProblemResponse(.roundClosed, "round \(round.id) is already \(round.state.rawValue)")
-            }
-            guard let closed = try await self.closer.close(roundID: round.id, why: "closed by an engineer") else {
-                throw ProblemResponse(.notFound, "no round \(round.id)")
-            }
-            return try JSONBody.response(try await self.view(closed), status: .ok)
+            let round = try await self.rounds.round(try context.parameters.require("round"))
+            return try JSONBody.response(try await self.rounds.close(round), status: .ok)
         }
         router.get("/v1/federation/current") { request, context in
             let device = try await self.kiosks.requireKiosk(request, context: context)
-            return try JSONBody.response(try await self.current(for: device), status: .ok)
+            return try JSONBody.response(try await self.rounds.current(for: device), status: .ok)
         }
         router.post("/v1/federation/rounds/:round/updates") { request, context in
-            try await self.receiveUpdate(request, context: context)
+            let upload = try await self.authentication.authenticate(request, context: context, payload: "update")
+            let roundText = try context.parameters.require("round")
+            return try await self.rounds.receiveUpdate(upload, roundText: roundText, logger: context.logger).response
         }
-    }
-
-    func round(_ context: FeedbackRequestContext) async throws -> StoredRound {
-        let text = try context.parameters.require("round")
-        guard let id = Int(text), let round = try await federation.round(id: id) else {
-            throw ProblemResponse(.notFound, "no round \(text)")
-        }
-        return round
-    }
-
-    func open(_ request: OpenRoundRequest, by caller: String) async throws -> RoundView {
-        let strategy = request.strategy ?? "dp-fedavg"
-        guard strategy == "dp-fedavg" else {
-            throw ProblemResponse(.invalidRequest, "strategy \(strategy) is unknown; rounds run dp-fedavg (out-of-bound updates are left out)")
-        }
-        guard request.clippingNorm.isFinite, request.clippingNorm > 0 else {
-            throw ProblemResponse(.invalidRequest, "clipping_norm must be positive")
-        }
-        guard request.noiseMultiplier.isFinite, request.noiseMultiplier > 0 else {
-            throw ProblemResponse(.invalidRequest, "noise_multiplier must be positive: a round without noise has no privacy guarantee")
-        }
-        guard request.samplingRate > 0, request.samplingRate <= 1 else {
-            throw ProblemResponse(.invalidRequest, "sampling_rate must be within (0, 1]")
-        }
-        guard (1...10_000).contains(request.minimumClients) else {
-            throw ProblemResponse(.invalidRequest, "minimum_clients must be within 1…10000")
-        }
-        guard (10...(30 * 86_400)).contains(request.deadlineSeconds) else {
-            throw ProblemResponse(.invalidRequest, "deadline_seconds must be within 10…2592000")
-        }
-        let training = request.localTraining ?? LocalTrainingSettings()
-        if let problem = training.problem { throw ProblemResponse(.invalidRequest, "local_training: \(problem)") }
-        do {
-            _ = try settings.evaluationPairs()
-        } catch {
-            throw ProblemResponse(.invalidRequest, "no round can pass the evaluation gate: \(error.description)")
-        }
-
-        // Checked again in the opening transaction; here it spares the accounting below.
-        if let open = try await federation.openRound() {
-            throw ProblemResponse(.roundOpen, "round \(open.id) is still open; close it first")
-        }
-        let ledger = try await federation.privacyLedger()
-        let planned = PrivacyLedgerEntry(samplingRate: request.samplingRate, noiseMultiplier: request.noiseMultiplier, rounds: 1)
-        let spent = RoundRecords.ledgerEntries(ledger)
-        if case let .refused(reason, _) = try settings.budget.admit(nextRound: planned, after: spent) {
-            throw ProblemResponse(.privacyBudgetExhausted, reason)
-        }
-        // The release will state ε under both accountants; parameters one of them cannot
-        // account for (PLD's grid limit at very small z) are refused now, not after the round.
-        do {
-            _ = try PrivacyStatement(clippingNorm: request.clippingNorm, noiseMultiplier: request.noiseMultiplier,
-                                     samplingRate: request.samplingRate, releaseRounds: 1, ledger: spent + [planned],
-                                     delta: settings.budget.delta)
-        } catch {
-            throw ProblemResponse(.invalidRequest, "the privacy of this round cannot be stated: \(error)")
-        }
-
-        let active = try await store.deviceSummaries().filter { $0.status == .active }.map(\.deviceID).sorted()
-        guard !active.isEmpty else { throw ProblemResponse(.insufficientData, "no kiosk is enrolled and active") }
-        var generator = SystemRandomNumberGenerator()
-        let context = RoundContext(roundNumber: ledger.count + 1, eligibleClients: active, samplingRate: request.samplingRate,
-                                   localTraining: training.configuration(seed: 0), clippingNorm: request.clippingNorm)
-        let plan = DPFedAvg(clippingNorm: request.clippingNorm, noiseMultiplier: request.noiseMultiplier,
-                            expectedClientCount: request.samplingRate * Double(active.count),
-                            noise: DiscreteGaussianNoise(generator: generator)).configureRound(context, using: &generator)
-        let baseVersion = try await federation.modelReleases().map(\.version).max() ?? 0
-        let openedAt = now()
-        let deadline = openedAt.addingTimeInterval(TimeInterval(request.deadlineSeconds))
-        let specification = RoundSpecification(
-            roundID: context.roundNumber, baseVersion: baseVersion, strategy: strategy, clippingNorm: request.clippingNorm,
-            noiseMultiplier: request.noiseMultiplier, samplingRate: request.samplingRate,
-            expectedClients: request.samplingRate * Double(active.count), minimumClients: request.minimumClients,
-            deadline: deadline, selectedDevices: plan.selectedClients, localTraining: training,
-            // 53 bits, so that every JSON reader gets the exact seed.
-            trainingSeed: plan.localTraining.seed & ((1 << 53) - 1))
-        let new = NewRound(baseVersion: baseVersion, samplingRate: request.samplingRate, noiseMultiplier: request.noiseMultiplier,
-                           deadline: deadline, specification: [UInt8](try WireJSON.encoder().encode(specification)),
-                           openedAt: openedAt, openedBy: caller)
-        switch try await federation.openRound(new, ledgerLength: ledger.count) {
-        case let .opened(round): return try await view(round)
-        case let .anotherRoundOpen(id): throw ProblemResponse(.roundOpen, "round \(id) is still open; close it first")
-        case .ledgerChanged: throw ProblemResponse(.roundOpen, "another round was opened meanwhile")
-        }
-    }
-
-    func list() async throws -> RoundList {
-        let ledger = RoundRecords.ledgerEntries(try await federation.privacyLedger())
-        let budget = settings.budget
-        let spent = try settings.epsilonSpent(ledger)
-        var views: [RoundView] = []
-        for round in try await federation.rounds() { views.append(try await view(round)) }
-        return RoundList(rounds: views, epsilonSpent: spent, epsilonBudget: budget.epsilon, delta: budget.delta,
-                         accountant: budget.accountant.rawValue)
-    }
-
-    func view(_ round: StoredRound) async throws -> RoundView {
-        RoundView(state: round.state.rawValue, round: try RoundRecords.specification(of: round), updatesReceived: round.updateCount,
-                  openedAt: round.openedAt, openedBy: round.openedBy, closedAt: round.closedAt, outcome: RoundRecords.outcome(of: round))
-    }
-
-    func current(for device: DeviceRecord) async throws -> CurrentRound {
-        guard let round = try await federation.openRound() else {
-            throw ProblemResponse(.notFound, "no round is open")
-        }
-        let specification = try RoundRecords.specification(of: round)
-        let received = try await federation.updates(roundID: round.id).contains { $0.deviceID == device.deviceID }
-        return CurrentRound(roundID: round.id, baseVersion: specification.baseVersion,
-                            selected: specification.selectedDevices.contains(device.deviceID),
-                            clippingNorm: specification.clippingNorm, deadline: specification.deadline,
-                            localTraining: specification.localTraining, trainingSeed: specification.trainingSeed,
-                            updateReceived: received)
     }
 }

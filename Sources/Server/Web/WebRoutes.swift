@@ -35,7 +35,7 @@ struct WebRoutes: Sendable {
     let compliance: any ComplianceStore
     let sessions: WebSessions
     let thresholds: ThresholdService
-    let rounds: FederationRoutes
+    let rounds: RoundService
     let audit: AuditService
     let renderer: PageRenderer
     let now: @Sendable () -> Date
