@@ -262,6 +262,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ThresholdAPITests",
+            dependencies: ["ThresholdAPI", "Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "WebPagesTests", dependencies: ["WebPages", .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: strictSettings),
         .testTarget(

@@ -122,13 +122,6 @@ public struct StoredConsentEvent: Sendable, Equatable {
     public var receivedAt: Date
     /// Why the server did not record it as in force (unknown text, text hash mismatch), if so.
     public var refusal: String?
-
-    public init(event: ConsentEvent, deviceID: String, receivedAt: Date, refusal: String?) {
-        self.event = event
-        self.deviceID = deviceID
-        self.receivedAt = receivedAt
-        self.refusal = refusal
-    }
 }
 
 /// What was erased, where, how many and when: the content of a signed erasure receipt.
@@ -148,20 +141,6 @@ public struct ErasureRecord: Sendable, Equatable, Codable {
     /// Where: the stores the erasure covered.
     public var locations: [String]
 
-    public init(erasureID: String, pseudonym: String, purpose: Purpose, cause: Cause, trigger: String?, requestedAt: Date,
-                erasedAt: Date, outcomesErased: Int, batchesRedacted: Int, locations: [String]) {
-        self.erasureID = erasureID
-        self.pseudonym = pseudonym
-        self.purpose = purpose
-        self.cause = cause
-        self.trigger = trigger
-        self.requestedAt = requestedAt
-        self.erasedAt = erasedAt
-        self.outcomesErased = outcomesErased
-        self.batchesRedacted = batchesRedacted
-        self.locations = locations
-    }
-
     enum CodingKeys: String, CodingKey {
         case erasureID = "erasure_id", pseudonym = "subject_pseudonym", purpose, cause, trigger
         case requestedAt = "requested_at", erasedAt = "erased_at", outcomesErased = "outcomes_erased"
@@ -175,13 +154,6 @@ public struct OverdueRetention: Sendable, Equatable, Codable {
     public var outcomes: Int
     public var oldestAttemptAt: Date
 
-    public init(jurisdiction: String, purpose: Purpose, outcomes: Int, oldestAttemptAt: Date) {
-        self.jurisdiction = jurisdiction
-        self.purpose = purpose
-        self.outcomes = outcomes
-        self.oldestAttemptAt = oldestAttemptAt
-    }
-
     enum CodingKeys: String, CodingKey { case jurisdiction, purpose, outcomes, oldestAttemptAt = "oldest_attempt_at" }
 }
 
@@ -192,15 +164,6 @@ public struct SubjectExport: Sendable, Equatable {
     public var outcomes: [JSONValue]
     public var erasures: [ErasureRecord]
     public var requests: [SubjectRequestRecord]
-
-    public init(pseudonym: String, consentEvents: [StoredConsentEvent], outcomes: [JSONValue], erasures: [ErasureRecord],
-                requests: [SubjectRequestRecord]) {
-        self.pseudonym = pseudonym
-        self.consentEvents = consentEvents
-        self.outcomes = outcomes
-        self.erasures = erasures
-        self.requests = requests
-    }
 }
 
 public struct SubjectRequestRecord: Sendable, Equatable, Codable {
@@ -234,11 +197,6 @@ public struct SubjectRequestRecord: Sendable, Equatable, Codable {
 public struct StoredAuditCheckpoint: Sendable, Equatable {
     public var treeSize: Int
     public var checkpoint: [UInt8]
-
-    public init(treeSize: Int, checkpoint: [UInt8]) {
-        self.treeSize = treeSize
-        self.checkpoint = checkpoint
-    }
 }
 
 public struct WithdrawalReportRow: Sendable, Equatable, Codable {
@@ -251,18 +209,6 @@ public struct WithdrawalReportRow: Sendable, Equatable, Codable {
     /// From receipt of the withdrawal to the commit that erased and blocked, in milliseconds.
     public var timeToBlockMilliseconds: Double?
     public var processedAfterWithdrawal: Int
-
-    public init(eventID: String, pseudonym: String, purpose: Purpose, withdrawnAt: Date, receivedAt: Date, erasedAt: Date?,
-                timeToBlockMilliseconds: Double?, processedAfterWithdrawal: Int) {
-        self.eventID = eventID
-        self.pseudonym = pseudonym
-        self.purpose = purpose
-        self.withdrawnAt = withdrawnAt
-        self.receivedAt = receivedAt
-        self.erasedAt = erasedAt
-        self.timeToBlockMilliseconds = timeToBlockMilliseconds
-        self.processedAfterWithdrawal = processedAfterWithdrawal
-    }
 
     enum CodingKeys: String, CodingKey {
         case eventID = "event_id", pseudonym = "subject_pseudonym", purpose, withdrawnAt = "withdrawn_at"
@@ -277,14 +223,6 @@ public struct ReconsentCoverage: Sendable, Equatable, Codable {
     public var effectiveAt: Date
     public var subjectsNeedingReconsent: Int
     public var subjectsReconsented: Int
-
-    public init(purpose: Purpose, textVersion: String, effectiveAt: Date, subjectsNeedingReconsent: Int, subjectsReconsented: Int) {
-        self.purpose = purpose
-        self.textVersion = textVersion
-        self.effectiveAt = effectiveAt
-        self.subjectsNeedingReconsent = subjectsNeedingReconsent
-        self.subjectsReconsented = subjectsReconsented
-    }
 
     enum CodingKeys: String, CodingKey {
         case purpose, textVersion = "text_version", effectiveAt = "effective_at"

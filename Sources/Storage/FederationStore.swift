@@ -76,22 +76,6 @@ public struct StoredRound: Sendable, Equatable {
     public var closedAt: Date?
     public var outcome: [UInt8]?
     public var updateCount: Int
-
-    public init(id: Int, state: RoundState, baseVersion: Int, samplingRate: Double, noiseMultiplier: Double, deadline: Date,
-                specification: [UInt8], openedAt: Date, openedBy: String, closedAt: Date?, outcome: [UInt8]?, updateCount: Int) {
-        self.id = id
-        self.state = state
-        self.baseVersion = baseVersion
-        self.samplingRate = samplingRate
-        self.noiseMultiplier = noiseMultiplier
-        self.deadline = deadline
-        self.specification = specification
-        self.openedAt = openedAt
-        self.openedBy = openedBy
-        self.closedAt = closedAt
-        self.outcome = outcome
-        self.updateCount = updateCount
-    }
 }
 
 /// One opened round's DP parameters.
@@ -150,13 +134,6 @@ public struct StoredUpdate: Sendable, Equatable {
     public var receivedAt: Date
     /// What the round's aggregation did with the update; nil while the round is open.
     public var verdict: String?
-
-    public init(deviceID: String, body: [UInt8], receivedAt: Date, verdict: String? = nil) {
-        self.deviceID = deviceID
-        self.body = body
-        self.receivedAt = receivedAt
-        self.verdict = verdict
-    }
 }
 
 public struct NewModelRelease: Sendable, Equatable {
@@ -177,12 +154,4 @@ public struct StoredModelRelease: Sendable, Equatable {
     public var payload: [UInt8]
     public var envelope: [UInt8]
     public var publishedAt: Date
-
-    public init(version: Int, roundID: Int, payload: [UInt8], envelope: [UInt8], publishedAt: Date) {
-        self.version = version
-        self.roundID = roundID
-        self.payload = payload
-        self.envelope = envelope
-        self.publishedAt = publishedAt
-    }
 }

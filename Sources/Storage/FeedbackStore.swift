@@ -103,15 +103,6 @@ public struct DeviceRecord: Sendable, Equatable {
     public var signingKey: Data
     public var certificateFingerprint: String
     public var certificateNotAfter: Date
-
-    public init(deviceID: String, status: DeviceSummary.Status, signingKey: Data, certificateFingerprint: String,
-                certificateNotAfter: Date) {
-        self.deviceID = deviceID
-        self.status = status
-        self.signingKey = signingKey
-        self.certificateFingerprint = certificateFingerprint
-        self.certificateNotAfter = certificateNotAfter
-    }
 }
 
 /// A verified upload, ready to be committed with its raw signed body so that it can be

@@ -16,9 +16,13 @@ extension SQLiteFeedbackStore: ComplianceStore {
     }
 
     public func upsertSite(_ site: SiteRecord, actor: String, at time: Date) async throws -> Bool {
-        let change = try StoreChange.upsertSite(site, actor: actor, at: time, sql: Self.sql)
-        return try await pool.write { db in
-            guard try db.exists(Self.sql.jurisdictionExists(name: site.jurisdiction)) else { return false }
+        try await commit(StoreChange.upsertSite(site, actor: actor, at: time, sql: Self.sql), ifJurisdictionExists: site.jurisdiction)
+    }
+
+    /// Sites and retention rules refer to a jurisdiction: false, and nothing changed, without it.
+    private func commit(_ change: StoreChange, ifJurisdictionExists name: String) async throws -> Bool {
+        try await pool.write { db in
+            guard try db.exists(Self.sql.jurisdictionExists(name: name)) else { return false }
             try db.apply(change)
             return true
         }
@@ -33,12 +37,7 @@ extension SQLiteFeedbackStore: ComplianceStore {
     }
 
     public func setRetention(_ rule: RetentionRule, actor: String, at time: Date) async throws -> Bool {
-        let change = try StoreChange.setRetention(rule, actor: actor, at: time, sql: Self.sql)
-        return try await pool.write { db in
-            guard try db.exists(Self.sql.jurisdictionExists(name: rule.jurisdiction)) else { return false }
-            try db.apply(change)
-            return true
-        }
+        try await commit(StoreChange.setRetention(rule, actor: actor, at: time, sql: Self.sql), ifJurisdictionExists: rule.jurisdiction)
     }
 
     public func retentionRules() async throws -> [RetentionRule] {

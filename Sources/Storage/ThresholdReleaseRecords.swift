@@ -9,15 +9,6 @@ public struct CalibrationOutcome: Sendable, Equatable {
     public var label: String
     public var score: Double
     public var attemptedAt: Date
-
-    public init(modelVersion: String, site: String, cameraModel: String, label: String, score: Double, attemptedAt: Date) {
-        self.modelVersion = modelVersion
-        self.site = site
-        self.cameraModel = cameraModel
-        self.label = label
-        self.score = score
-        self.attemptedAt = attemptedAt
-    }
 }
 
 /// Where a threshold release is in its workflow: computed → approved → published, then
@@ -86,18 +77,14 @@ public struct APITokenRecord: Sendable, Equatable {
     /// The first 16 hex digits of the token's SHA-256, as `tokens list` shows it.
     public var id: String
 
-    public init(role: String, label: String, id: String) {
-        self.role = role
-        self.label = label
-        self.id = id
-    }
+    /// How the audit log names the person behind the token.
+    public var actor: String { "token:\(label) (\(role))" }
+}
 
+extension APITokenRecord {
     public init(role: String, label: String, sha256: String) {
         self.init(role: role, label: label, id: String(sha256.prefix(16)))
     }
-
-    /// How the audit log names the person behind the token.
-    public var actor: String { "token:\(label) (\(role))" }
 }
 
 /// A token as listed for administrators: never the token, only the first 16 hex digits of
@@ -108,14 +95,6 @@ public struct APITokenSummary: Sendable, Equatable, Codable {
     public var label: String
     public var createdAt: Date
     public var revokedAt: Date?
-
-    public init(id: String, role: String, label: String, createdAt: Date, revokedAt: Date?) {
-        self.id = id
-        self.role = role
-        self.label = label
-        self.createdAt = createdAt
-        self.revokedAt = revokedAt
-    }
 
     enum CodingKeys: String, CodingKey { case id, role, label, createdAt = "created_at", revokedAt = "revoked_at" }
 }
