@@ -226,6 +226,10 @@ let package = Package(
             name: "fuzz-jpeg", dependencies: ["FuzzDriver", "FaceVerification"],
             path: "Fuzz/fuzz-jpeg", exclude: ["corpus"], swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "fuzz-scores", dependencies: ["FuzzDriver", "ScoreReports"],
+            path: "Fuzz/fuzz-scores", exclude: ["corpus"], swiftSettings: strictSettings
+        ),
         // Test support: child processes spawned and reaped without Foundation's Process.
         .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
         .target(name: "PostgresTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"),

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-20}"
-targets=(fuzz-upload fuzz-models fuzz-jpeg)
+targets=(fuzz-upload fuzz-models fuzz-jpeg fuzz-scores)
 for t in "${targets[@]}"; do
   swift build --scratch-path .build-fuzz -c debug --product "$t" \
     -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld >/dev/null

@@ -9,7 +9,7 @@ extension EndToEnd {
         static let fuzzDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Fuzz")
 
-        @Test("every seed input is handled without a crash", arguments: ["fuzz-upload", "fuzz-models", "fuzz-jpeg"])
+        @Test("every seed input is handled without a crash", arguments: ["fuzz-upload", "fuzz-models", "fuzz-jpeg", "fuzz-scores"])
         func replay(target: String) throws {
             let corpus = Self.fuzzDirectory.appendingPathComponent(target).appendingPathComponent("corpus").path
             let result = try runTool(target, [corpus])

@@ -96,4 +96,11 @@ struct ScoreFileLimitTests {
         }
         #expect(inflated <= 1 << 18)
     }
+
+    @Test("the bomb in the fuzz corpus ends with the same clear error")
+    func corpusBomb() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/fuzz-scores/corpus/gzip-bomb-endless-line.csv.gz").path
+        #expect(throws: ScoreFileError.lineTooLong(line: 2, limit: ScoreFileParser.maxLineLength)) { try ScoreFileReader.read(path: path) }
+    }
 }
