@@ -1,5 +1,6 @@
 import Foundation
 @testable import Federation
+import SeededRandom
 import Testing
 
 /// The exact discrete Gaussian sampler, DP-FedAvg on the fixed-point grid, and the privacy
@@ -221,6 +222,7 @@ import Testing
         #expect(statement.mechanism.contains("\(statement.effectiveNoiseMultiplier)"))
         #expect(statement.accountants.contains("effective noise multiplier"))
         #expect(statement.accountants.contains("τ = 0"))
+        #expect(statement.accountants.contains("amplification of Poisson sampling"), "the report says ε counts on secret sampling")
         let decoded = try JSONDecoder().decode(PrivacyStatement.self, from: JSONEncoder().encode(statement))
         #expect(decoded == statement)
     }

@@ -107,6 +107,8 @@ public struct PrivacyStatement: Sendable, Codable, Equatable {
             + "(d = \(dimension), nearest rounding), every round accounted at the effective noise multiplier σ/Δ = z·2^k/Δ "
             + "(\(effectiveMultiplier) for z = \(noiseMultiplier)); τ = 0 (Kairouz–Liu–Steinke 2021: one noise share, so the noise "
             + "is exactly N_Z(0, σ²)); "
+            + "ε includes the amplification of Poisson sampling at rate q, which holds because who was sampled stays secret: "
+            + "kiosks learn only whether they were selected, and releases name no participant; "
             + "RDP: Poisson-subsampled Gaussian on dp-accounting's default orders (\(rdp.orders.count) orders); "
             + "PLD: pessimistic privacy loss bucketing, interval \(pld.discretizationInterval), FFT composition, add and remove neighbours"
     }
