@@ -106,6 +106,22 @@ struct ServiceRouteTests {
         }
     }
 
+    @Test("tokens: an unknown role or label is refused, and only an admin grants tokens")
+    func tokenGrants() async throws {
+        let fixture = try await Fixture()
+        try await fixture.run { client in
+            let role = try await client.send(.post, "/v1/admin/tokens", token: client.adminToken, body: #"{"role":"auditor","label":"ann"}"#)
+            #expect(role.status == 400 && role.detail == "role must be admin, engineer or compliance")
+            let label = try await client.send(.post, "/v1/admin/tokens", token: client.adminToken, body: #"{"role":"engineer","label":"<b>"}"#)
+            #expect(label.status == 400 && label.slug == "invalid-request")
+            let engineer = try await client.token("engineer", label: "erin")
+            let refused = try await client.send(.post, "/v1/admin/tokens", token: engineer, body: #"{"role":"admin","label":"eve"}"#)
+            #expect(refused.status == 403 && refused.detail == "a engineer token may not do this; it needs admin")
+            let listed = try await client.send(.get, "/v1/admin/tokens", token: client.adminToken)
+            #expect(listed.json.arrayValue?.compactMap { $0["label"]?.stringValue }.sorted() == ["erin", "first admin"])
+        }
+    }
+
     @Test("compliance reference data: names, laws, request days, sites and retention are checked before anything is stored")
     func complianceValidation() async throws {
         let fixture = try await Fixture()
