@@ -53,7 +53,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
-        .target(name: "Federation", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        .target(name: "Federation", dependencies: ["CBLAS", "SeededRandom"], swiftSettings: strictSettings),
+        // SplitMix64, the one seeded generator of training, simulations and tests. No dependencies.
+        .target(name: "SeededRandom", swiftSettings: strictSettings),
         // Wire types of the threshold-release endpoints (shared by server, agent and CLI).
         .target(
             name: "ThresholdAPI",
@@ -176,7 +178,7 @@ let package = Package(
                 "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
                 "Storage", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                "ScoreReports",
+                "ScoreReports", "SeededRandom",
             ],
             swiftSettings: strictSettings
         ),
@@ -207,7 +209,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "federation-simulation",
-            dependencies: ["Federation", "FaceVerification", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
@@ -238,7 +240,7 @@ let package = Package(
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
             name: "AuditLogTests",
-            dependencies: ["AuditLog", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["AuditLog", "Feedback", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -249,13 +251,13 @@ let package = Package(
         ),
         .testTarget(
             name: "FederationTests",
-            dependencies: ["Federation"],
+            dependencies: ["Federation", "SeededRandom"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CalibrationTests",
-            dependencies: ["Calibration"],
+            dependencies: ["Calibration", "SeededRandom"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -285,18 +287,19 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Feedback", "Federation", "FederationAPI",
+                "Server", "Storage", "Feedback", "Federation", "FederationAPI", "SeededRandom",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity"], swiftSettings: strictSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
+                "SeededRandom",
                 "WebPages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import FaceVerification
 import Federation
 import Foundation
+import SeededRandom
 
 /// Federated adaptation over real faces with simulated kiosk conditions: FNMR at FMR 1e-3 on
 /// held-out people before and after DP-FedAvg rounds, with the ε spent.

@@ -1,5 +1,6 @@
 /// A small, fast, seedable random number generator (SplitMix64) so that local training,
-/// client sampling and DP noise are reproducible in tests and simulations.
+/// client sampling, simulated fleets and synthetic test data are reproducible: the same seed
+/// gives the same stream on every platform.
 ///
 /// Not cryptographically secure: a production server that adds DP noise should inject a
 /// generator seeded from the operating system's secure source.

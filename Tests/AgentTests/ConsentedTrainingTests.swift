@@ -3,6 +3,7 @@ import Federation
 import FederationAPI
 import Feedback
 import Foundation
+import SeededRandom
 import Testing
 
 /// Federated training on the kiosk uses only pairs whose subjects have model-improvement
@@ -66,18 +67,5 @@ struct ConsentedTrainingTests {
         // Unnamed pairs cannot show consent and are never used.
         let unnamed = all.map { LabelledPairsFile.AttributedPair(pair: $0.pair, subjects: []) }
         #expect(try agent.consentedPairs(unnamed).usable.isEmpty)
-    }
-}
-
-/// A small deterministic generator, so that the fixture pairs are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import SeededRandom
 import Testing
 @testable import AuditLog
 
@@ -10,7 +11,7 @@ struct MerklePropertyTests {
     static let maximumSize = 70
 
     static let leaves: [[UInt8]] = {
-        var random = SeededRandom(seed: 0x6A75_6469_7400_0001)
+        var random = SeededGenerator(seed: 0x6A75_6469_7400_0001)
         // Twice as many leaves as sizes tested, so that every altered size has a real head.
         return (0..<2 * maximumSize + 2).map { _ in (0..<Int(random.next() % 40)).map { _ in UInt8(truncatingIfNeeded: random.next()) } }
     }()
@@ -46,7 +47,7 @@ struct MerklePropertyTests {
 
     @Test("inclusion proofs verify, and fail once the proof, the index or the size changes")
     func inclusion() throws {
-        var random = SeededRandom(seed: 42)
+        var random = SeededGenerator(seed: 42)
         for size in 1...Self.maximumSize {
             let root = try tree.rootHash(size: size)
             let ownTree = MerkleTree(entries: Array(Self.leaves.prefix(size)))
@@ -87,7 +88,7 @@ struct MerklePropertyTests {
 
     @Test("consistency proofs verify, and fail once the proof, a size or a head changes")
     func consistency() throws {
-        var random = SeededRandom(seed: 7)
+        var random = SeededGenerator(seed: 7)
         for newSize in 1...Self.maximumSize {
             let newRoot = try tree.rootHash(size: newSize)
             let ownTree = MerkleTree(entries: Array(Self.leaves.prefix(newSize)))
@@ -155,20 +156,5 @@ struct MerklePropertyTests {
         let proof = try tree.inclusionProof(index: size - 1, size: size)
         #expect(MerkleProof.verifyInclusion(leafHash: leafHashes[size - 1], index: size - 1, treeSize: size,
                                             proof: proof, rootHash: MerkleTree.rootHash(leafHashes: leafHashes.prefix(size))))
-    }
-}
-
-/// SplitMix64: small, seedable, and the same on every platform.
-struct SeededRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

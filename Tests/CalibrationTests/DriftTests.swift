@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -18,7 +19,7 @@ struct DriftTests {
 
     @Test("KS on histograms never exceeds KS on the raw scores, and is close on a fine grid")
     func ksBinned() throws {
-        var random = SplitMix64(state: 31)
+        var random = SeededGenerator(seed: 31)
         let first = random.scores(5_000, mean: 0, deviation: 0.1)
         let second = random.scores(7_000, mean: 0.01, deviation: 0.1)
         var histogramA = ScoreHistogram(grid: .cosine)
@@ -46,7 +47,7 @@ struct DriftTests {
     func report() throws {
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.125)
         func window(seed: UInt64, impostorMean: Double) throws -> ScoreStatistics {
-            var random = SplitMix64(state: seed)
+            var random = SeededGenerator(seed: seed)
             return try ScoreStatistics(
                 layout: layout,
                 outcomes: labelled(random.scores(40_000, mean: impostorMean, deviation: 0.1), .impostor)

@@ -1,3 +1,4 @@
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -5,7 +6,7 @@ import Testing
 struct RadixSortTests {
     @Test("sorts like the standard library: negatives, zeros, infinities, subnormals, ties")
     func matchesStandardSort() {
-        var random = SplitMix64(state: 77)
+        var random = SeededGenerator(seed: 77)
         var values = (0..<50_000).map { _ in random.normal(mean: 0, deviation: 10) }
         values += [0.0, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
                    .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e17, 1e17, 3, 3, 3]

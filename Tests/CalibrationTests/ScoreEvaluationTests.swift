@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -33,7 +34,7 @@ struct ScoreEvaluationTests {
 
     @Test("conservative threshold: bound <= target, and the refusal says how many impostors are missing")
     func conservative() throws {
-        var random = SplitMix64(state: 51)
+        var random = SeededGenerator(seed: 51)
         let set = try ScoreSet(genuine: random.scores(2_000, mean: 0.6, deviation: 0.1),
                                impostor: random.scores(20_000, mean: 0, deviation: 0.1, decimals: 3))
         let report = try ScoreEvaluation(scores: set, targetFMRs: [1e-2, 1e-3, 1e-5])
@@ -71,7 +72,7 @@ struct GridAndLayoutTests {
     func placement() throws {
         let grid = ScoreGrid.cosine
         #expect(grid.upperBound == 1)
-        var random = SplitMix64(state: 61)
+        var random = SeededGenerator(seed: 61)
         for _ in 0..<10_000 {
             let score = Double.random(in: -1..<1, using: &random)
             let index = grid.binIndex(of: score)
@@ -119,7 +120,7 @@ struct GridAndLayoutTests {
 
     @Test("ROC points from statistics equal raw farfrr at the same thresholds")
     func rocFromStatistics() throws {
-        var random = SplitMix64(state: 71)
+        var random = SeededGenerator(seed: 71)
         let impostors = random.scores(5_000, mean: 0, deviation: 0.1)
         let genuine = random.scores(1_000, mean: 0.6, deviation: 0.1)
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.25)

@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -44,7 +45,7 @@ struct ScoreStatisticsTests {
 
     @Test("binned thresholds are grid edges with exact, never larger, FMR")
     func binnedBound() throws {
-        var random = SplitMix64(state: 7)
+        var random = SeededGenerator(seed: 7)
         let impostors = random.scores(50_000, mean: 0, deviation: 0.1)
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.5)
         let statistics = try ScoreStatistics(layout: layout, outcomes: labelled(impostors, .impostor))
@@ -66,7 +67,7 @@ struct ScoreStatisticsTests {
 
     @Test("thresholds from statistics equal raw thresholds at small targets on random data")
     func exactOnRandomData() throws {
-        var random = SplitMix64(state: 11)
+        var random = SeededGenerator(seed: 11)
         let impostors = random.scores(300_000, mean: 0, deviation: 0.1, decimals: 4)
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.125)
         let statistics = try ScoreStatistics(layout: layout, outcomes: labelled(impostors, .impostor))
@@ -81,7 +82,7 @@ struct ScoreStatisticsTests {
 
     @Test("shuffled chunks merged equal one pass")
     func streamingEqualsBatch() throws {
-        var random = SplitMix64(state: 3)
+        var random = SeededGenerator(seed: 3)
         let outcomes = labelled(random.scores(20_000, mean: 0, deviation: 0.12, decimals: 3), .impostor)
             + labelled(random.scores(5_000, mean: 0.6, deviation: 0.1), .genuine)
             + labelled([0.3, 0.4], .unknown)
@@ -108,7 +109,7 @@ struct ScoreStatisticsTests {
 
     @Test("erasing outcomes equals never having had them; absent removals change nothing")
     func erasure() throws {
-        var random = SplitMix64(state: 5)
+        var random = SeededGenerator(seed: 5)
         let kept = labelled(random.scores(8_000, mean: 0, deviation: 0.1, decimals: 3), .impostor)
             + labelled(random.scores(2_000, mean: 0.6, deviation: 0.1), .genuine)
         let erased = labelled(random.scores(500, mean: 0.2, deviation: 0.1, decimals: 3), .impostor)
@@ -138,7 +139,7 @@ struct ScoreStatisticsTests {
 
     @Test("statistics survive a JSON round trip and refuse corrupt input")
     func codable() throws {
-        var random = SplitMix64(state: 9)
+        var random = SeededGenerator(seed: 9)
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.25)
         let statistics = try ScoreStatistics(
             layout: layout,
@@ -162,7 +163,7 @@ struct ScoreStatisticsTests {
 
     @Test("FNMR bounds: exact on grid edges, bracketing the raw value elsewhere")
     func genuineBounds() throws {
-        var random = SplitMix64(state: 13)
+        var random = SeededGenerator(seed: 13)
         let genuine = random.scores(10_000, mean: 0.6, deviation: 0.1)
         let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.25)
         let statistics = try ScoreStatistics(layout: layout, outcomes: labelled(genuine, .genuine))

@@ -1,3 +1,4 @@
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -28,7 +29,7 @@ struct SelectiveThresholdTests {
     @Test("farThresholds and eerThreshold on [Double] equal the sorted versions", arguments: shapes)
     func sameAsSorted(_ shape: Shape) throws {
         for seed in UInt64(1)...4 {
-            var random = SplitMix64(state: seed * 1_000 + UInt64(shape.impostors))
+            var random = SeededGenerator(seed: seed * 1_000 + UInt64(shape.impostors))
             let impostors = random.scores(shape.impostors, mean: shape.impostorMean, deviation: 0.1, decimals: shape.decimals)
             let genuine = random.scores(shape.genuine, mean: shape.genuineMean, deviation: 0.1, decimals: shape.decimals)
             let sortedImpostors = try SortedScores(impostors)
@@ -45,7 +46,7 @@ struct SelectiveThresholdTests {
 
     @Test("the EER window is used on large, well-behaved sets (not only the fallback)")
     func windowIsUsed() throws {
-        var random = SplitMix64(state: 99)
+        var random = SeededGenerator(seed: 99)
         let impostors = random.scores(100_000, mean: 0, deviation: 0.1)
         let genuine = random.scores(10_000, mean: 0.6, deviation: 0.1)
         let window = try #require(EqualErrorWindow(impostors: impostors, genuine: genuine))

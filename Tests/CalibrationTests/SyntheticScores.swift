@@ -1,18 +1,9 @@
 import Calibration
 import Foundation
+import SeededRandom
 
-/// A seeded generator, so every test run sees the same synthetic scores.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Synthetic scores from a seeded generator, so every test run sees the same ones.
+extension SeededGenerator {
     /// A normal deviate (Box–Muller).
     mutating func normal(mean: Double, deviation: Double) -> Double {
         let u = Double.random(in: Double.leastNonzeroMagnitude..<1, using: &self)

@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 import Testing
 @testable import Calibration
 
@@ -11,7 +12,7 @@ struct ThresholdPolicyTests {
     }
 
     func makeStatistics(impostors: Int, genuine: Int, seed: UInt64, decimals: Int? = 3) throws -> ScoreStatistics {
-        var random = SplitMix64(state: seed)
+        var random = SeededGenerator(seed: seed)
         return try ScoreStatistics(
             layout: layout,
             outcomes: labelled(random.scores(impostors, mean: 0, deviation: 0.1, decimals: decimals), .impostor)
@@ -20,7 +21,7 @@ struct ThresholdPolicyTests {
 
     @Test("conservative: the lowest threshold whose upper bound is <= target, by brute force on raw scores")
     func conservativeIsLowest() throws {
-        var random = SplitMix64(state: 21)
+        var random = SeededGenerator(seed: 21)
         let impostors = random.scores(40_000, mean: 0, deviation: 0.1, decimals: 3)
         let statistics = try ScoreStatistics(layout: layout, outcomes: labelled(impostors, .impostor))
         let sorted = try SortedScores(impostors)

@@ -2,6 +2,7 @@ import Federation
 import FederationAPI
 import Feedback
 import Foundation
+import SeededRandom
 import Testing
 
 extension EndToEnd {

@@ -1,5 +1,6 @@
 import Federation
 import Foundation
+import SeededRandom
 import Testing
 
 @Suite struct AdapterTests {

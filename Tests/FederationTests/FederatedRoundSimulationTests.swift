@@ -1,4 +1,5 @@
 import Federation
+import SeededRandom
 import Testing
 
 /// Whole rounds in memory: kiosks train on their own pairs, clip, upload; the server

@@ -1,5 +1,6 @@
 import Foundation
 import Federation
+import SeededRandom
 import Testing
 
 @Suite struct StrategyTests {

@@ -1,4 +1,5 @@
 import Federation
+import SeededRandom
 
 /// Seeded synthetic descriptors for adapter tests: identities are random directions; a
 /// genuine pair is two noisy views of one identity, an impostor pair views of two.

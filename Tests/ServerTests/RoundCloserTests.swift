@@ -4,6 +4,7 @@ import FederationAPI
 import Feedback
 import Foundation
 import Logging
+import SeededRandom
 @testable import Server
 import Storage
 import Testing

@@ -1,3 +1,5 @@
+import SeededRandom
+
 /// What a kiosk needs to train its adapter in one round; sent by the server in the round's
 /// configuration so that every kiosk trains the same way.
 public struct LocalTrainingConfiguration: Sendable, Codable, Equatable {

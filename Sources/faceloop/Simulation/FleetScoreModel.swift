@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 /// The fleet simulator's ground truth: cohorts (site × camera model) with known genuine and
 /// impostor score distributions, one of which drifts (its impostors score higher in the
@@ -39,7 +40,7 @@ struct FleetScoreModel: Sendable {
 
     /// Kiosk `kiosk`'s outcomes, oldest first, attempted over the hour before `end`.
     func outcomes(kiosk: Int, count: Int, subjects: Int, end: Date) -> [Outcome] {
-        var generator = SplitMix64(seed: seed &+ UInt64(kiosk) &* 0x9E37_79B9)
+        var generator = SeededGenerator(seed: seed &+ UInt64(kiosk) &* 0x9E37_79B9)
         let cohort = cohort(ofKiosk: kiosk)
         return (0..<count).map { index in
             let genuine = Double.random(in: 0..<1, using: &generator) < 0.5
@@ -52,17 +53,5 @@ struct FleetScoreModel: Sendable {
                            attemptedAt: end.addingTimeInterval(-3600 + 3600 * Double(index) / Double(max(count, 1))),
                            subject: Int.random(in: 0..<subjects, using: &generator))
         }
-    }
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SeededRandom
 
 /// A TCP proxy on 127.0.0.1 that mistreats connections on purpose: it delays data, cuts
 /// connections after a random number of bytes, and resets others. Seeded, bounded, and it
@@ -18,12 +19,12 @@ final class FaultProxy: @unchecked Sendable {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channel: (any Channel)?
     private let lock = NSLock()
-    private var generator: SplitMix
+    private var generator: SeededGenerator
     private(set) var cuts = 0
     private(set) var resets = 0
     private(set) var connections = 0
 
-    init(seed: UInt64) { generator = SplitMix(state: seed) }
+    init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
 
     var port: Int { channel?.localAddress?.port ?? 0 }
 
@@ -142,17 +143,8 @@ final class FaultProxy: @unchecked Sendable {
     }
 }
 
-/// SplitMix64, for reproducible fault plans.
-struct SplitMix {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+private extension SeededGenerator {
+    /// A draw in [0, 1) from the top 53 bits, the way fault plans have always been drawn, so a
+    /// seed keeps giving the plan it gave before.
     mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
