@@ -17,15 +17,6 @@ struct FederationSettings: Sendable {
         minimumPairs = configuration.federationMinimumPairs
     }
 
-    /// ε at the budget's δ, under the budget's accountant, of the rounds in the ledger.
-    func epsilonSpent(_ ledger: [PrivacyLedgerEntry]) throws -> Double {
-        guard !ledger.isEmpty else { return 0 }
-        switch budget.accountant {
-        case .rdp: return try RDPAccountant().epsilon(for: ledger, delta: budget.delta).epsilon
-        case .pld: return try PLDAccountant().epsilon(for: ledger, delta: budget.delta)
-        }
-    }
-
     /// The held-out pairs, or why there are none.
     func evaluationPairs() throws(LabelledPairsFile.Invalid) -> [LabelledPair] {
         guard let evaluationPairsPath else {
