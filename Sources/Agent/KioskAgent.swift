@@ -109,56 +109,60 @@ public struct KioskAgent: Sendable {
 
     /// Validates outcomes against the published schema and queues them.
     public func record(_ outcomes: [JSONValue], now: Date = Date()) throws -> [MatchOutcome] {
-        var accepted: [MatchOutcome] = []
-        for (index, value) in outcomes.enumerated() {
-            let completed = Self.fillingDefaults(value, now: now)
-            let violations = OutcomeBatchValidator.shared.outcomeSchema.validate(completed)
-            guard violations.isEmpty else {
-                throw AgentError.invalidOutcome("outcome \(index + 1): " + violations.map(\.description).joined(separator: "; "))
-            }
-            do {
-                accepted.append(try MatchOutcome(validated: completed))
-            } catch {
-                throw AgentError.invalidOutcome("outcome \(index + 1): \(error)")
-            }
-        }
+        let accepted = try Self.validated(outcomes, as: "outcome", schema: OutcomeBatchValidator.shared.outcomeSchema,
+                                          timeKey: "attempted_at", now: now, decode: MatchOutcome.init(validated:))
         try openQueue().record(accepted, at: now)
         return accepted
+    }
+
+    /// Queues outcomes built in code. They go through the JSON path above, so a value built
+    /// in code meets exactly the checks (score range, patterns) of one read from a file.
+    public func record(_ outcomes: [MatchOutcome], now: Date = Date()) throws -> [MatchOutcome] {
+        try record(outcomes.map(\.json), now: now)
     }
 
     /// Validates consent events against the published schema and queues them ahead of any
     /// outcome recorded later.
     public func recordConsent(_ events: [JSONValue], now: Date = Date()) throws -> [ConsentEvent] {
-        var accepted: [ConsentEvent] = []
-        for (index, value) in events.enumerated() {
-            var completed = value
-            if case var .object(members) = value {
-                if value["event_id"] == nil { members.insert(("event_id", .string(UUID().uuidString.lowercased())), at: 0) }
-                if value["occurred_at"] == nil { members.append(("occurred_at", .string(RFC3339.format(now)))) }
-                completed = .object(members)
-            }
-            let violations = OutcomeBatchValidator.shared.consentEventSchema.validate(completed)
-            guard violations.isEmpty else {
-                throw AgentError.invalidOutcome("consent event \(index + 1): " + violations.map(\.description).joined(separator: "; "))
-            }
-            do {
-                accepted.append(try ConsentEvent(validated: completed))
-            } catch {
-                throw AgentError.invalidOutcome("consent event \(index + 1): \(error)")
-            }
-        }
+        let accepted = try Self.validated(events, as: "consent event", schema: OutcomeBatchValidator.shared.consentEventSchema,
+                                          timeKey: "occurred_at", now: now, decode: ConsentEvent.init(validated:))
         try openQueue().recordConsent(accepted, at: now)
         return accepted
     }
 
-    /// An outcome may omit its event id and time; the agent assigns them when it records.
-    static func fillingDefaults(_ value: JSONValue, now: Date) -> JSONValue {
+    /// Queues consent events built in code, through the same checks as `recordConsent(_:now:)`.
+    public func recordConsent(_ events: [ConsentEvent], now: Date = Date()) throws -> [ConsentEvent] {
+        try recordConsent(events.map(\.json), now: now)
+    }
+
+    /// Completes each value, checks it against `schema` and decodes it; the first failure
+    /// refuses the whole call, so nothing of a bad input is queued.
+    static func validated<Event>(_ values: [JSONValue], as what: String, schema: JSONSchema, timeKey: String, now: Date,
+                                 decode: (JSONValue) throws(WireDecodingError) -> Event) throws -> [Event] {
+        var accepted: [Event] = []
+        for (index, value) in values.enumerated() {
+            let completed = fillingDefaults(value, timeKey: timeKey, now: now)
+            let violations = schema.validate(completed)
+            guard violations.isEmpty else {
+                throw AgentError.invalidOutcome("\(what) \(index + 1): " + violations.map(\.description).joined(separator: "; "))
+            }
+            do {
+                accepted.append(try decode(completed))
+            } catch {
+                throw AgentError.invalidOutcome("\(what) \(index + 1): \(error)")
+            }
+        }
+        return accepted
+    }
+
+    /// An event may omit its id and its time (`timeKey`); the agent assigns them when it records.
+    static func fillingDefaults(_ value: JSONValue, timeKey: String, now: Date) -> JSONValue {
         guard case var .object(members) = value else { return value }
         if !members.contains(where: { $0.key == "event_id" }) {
             members.insert(("event_id", .string(UUID().uuidString.lowercased())), at: 0)
         }
-        if !members.contains(where: { $0.key == "attempted_at" }) {
-            members.append(("attempted_at", .string(RFC3339.format(now))))
+        if !members.contains(where: { $0.key == timeKey }) {
+            members.append((timeKey, .string(RFC3339.format(now))))
         }
         return .object(members)
     }

@@ -123,16 +123,35 @@ public struct APITokenGrant: Sendable, Codable, Equatable {
     }
 }
 
-/// The canonical bytes of a release: sorted keys, so the same release always signs the same.
+/// The signed bytes of a release: its wire form (``ThresholdReleasePayload``) with sorted
+/// keys, so the same release always signs the same.
 public enum ThresholdReleaseCoding {
+    /// A payload that decoded but contradicts itself.
+    public struct MalformedPayload: Error, Sendable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     public static func canonicalBytes(_ release: ThresholdRelease) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return [UInt8](try encoder.encode(release))
+        return [UInt8](try encoder.encode(ThresholdReleasePayload(release)))
     }
 
+    /// Reads the wire form, or the form releases were signed in before it had one
+    /// (Calibration's own coding: camelCase keys, `{"exact": {}}`). Releases published then
+    /// are still stored on the server and in kiosks' thresholds.json, and must keep verifying
+    /// and applying. The two forms share no window keys, so at most one of them decodes.
     public static func decode(_ bytes: [UInt8]) throws -> ThresholdRelease {
-        try JSONDecoder().decode(ThresholdRelease.self, from: Data(bytes))
+        let data = Data(bytes)
+        let payload: ThresholdReleasePayload
+        do {
+            payload = try JSONDecoder().decode(ThresholdReleasePayload.self, from: data)
+        } catch {
+            guard let legacy = try? JSONDecoder().decode(ThresholdRelease.self, from: data) else { throw error }
+            return legacy
+        }
+        return try payload.release()
     }
 
     /// Verifies a downloaded envelope with the pinned release key and decodes it.

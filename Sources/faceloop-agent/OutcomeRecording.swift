@@ -11,8 +11,8 @@ import Foundation
 struct OutcomeRecordingOptions: ParsableArguments {
     @Flag(help: "Record the outcome into the upload queue (needs --site, --camera-model, --subject-pseudonym, --consent-ref).")
     var record = false
-    @Option(help: "Adjudicated label: genuine, impostor or unknown.") var label = "unknown"
-    @Option(name: .customLong("label-source"), help: "fallback_id_check, operator, user_dispute or none.") var labelSource = "none"
+    @Option(help: "Adjudicated label.") var label: MatchOutcome.Label = .unknown
+    @Option(name: .customLong("label-source"), help: "Who adjudicated the label.") var labelSource: MatchOutcome.LabelSource = .none
     @Option(help: "This kiosk's site; with --camera-model also selects the cohort's threshold from the pulled release.") var site: String?
     @Option(name: .customLong("camera-model")) var cameraModel: String?
     @Option(name: .customLong("tag")) var tags: [String] = []
@@ -33,30 +33,27 @@ struct OutcomeRecordingOptions: ParsableArguments {
         return try? agent.applicableThreshold(in: release, cohort: cohortKey)
     }
 
-    func outcome(for result: VerificationResult, thresholdVersion: String, at time: Date) throws -> JSONValue {
+    func outcome(for result: VerificationResult, thresholdVersion: String, at time: Date) throws -> MatchOutcome {
         guard result.metric == .cosineSimilarity else {
             throw ValidationError("only cosine-similarity outcomes can be recorded (the protocol's score is a similarity in [-1, 1])")
         }
         guard let site, let cameraModel, let subjectPseudonym, let consentRef else {
             throw ValidationError("--record needs --site, --camera-model, --subject-pseudonym and --consent-ref")
         }
-        var cohort: [(key: String, value: JSONValue)] = [("site", .string(site)), ("camera_model", .string(cameraModel))]
-        if !tags.isEmpty { cohort.append(("tags", .array(tags.map(JSONValue.string)))) }
         let quality = result.probeQuality ?? CaptureQuality(faceSizePixels: 0, sharpness: 0, brightness: 0)
-        var members: [(key: String, value: JSONValue)] = [
-            ("attempted_at", .string(RFC3339.format(time))),
-            ("model_version", .string(result.modelVersion)),
-            ("threshold_version", .string(thresholdVersion)),
-            ("cohort", .object(cohort)),
-            ("score", .number(min(1, max(-1, result.score)))),
-            ("decision", .string(result.decision == .match ? "accept" : "reject")),
-            ("label", .string(label)),
-            ("label_source", .string(labelSource)),
-            ("quality", .object([("face_size_px", .number(Double(quality.faceSizePixels))),
-                                 ("sharpness", .number(quality.sharpness)), ("brightness", .number(quality.brightness))])),
-            ("subject", .object([("pseudonym", .string(subjectPseudonym)), ("consent_ref", .string(consentRef))])),
-        ]
-        if let liveness { members.append(("liveness_score", .number(liveness))) }
-        return .object(members)
+        return MatchOutcome(
+            eventID: UUID(), attemptedAt: time, modelVersion: result.modelVersion, thresholdVersion: thresholdVersion,
+            cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: min(1, max(-1, result.score)),
+            decision: result.decision == .match ? .accept : .reject, label: label, labelSource: labelSource,
+            quality: .init(faceSizePx: quality.faceSizePixels, sharpness: quality.sharpness, brightness: quality.brightness),
+            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef))
     }
 }
+
+// The wire enums as option values: ArgumentParser lists their cases in --help and refuses
+// anything else before the command runs.
+extension MatchOutcome.Decision: ExpressibleByArgument {}
+extension MatchOutcome.Label: ExpressibleByArgument {}
+extension MatchOutcome.LabelSource: ExpressibleByArgument {}
+extension ConsentEvent.Kind: ExpressibleByArgument {}
+extension ConsentEvent.Method: ExpressibleByArgument {}

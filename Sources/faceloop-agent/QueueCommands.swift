@@ -34,9 +34,9 @@ struct RecordCommand: AsyncParsableCommand {
     @OptionGroup var directory: DataDirectoryOption
     @Flag(help: "Read outcomes as JSON from standard input.") var stdin = false
     @Option var score: Double?
-    @Option var decision: String?
-    @Option var label: String?
-    @Option(name: .customLong("label-source")) var labelSource: String = "none"
+    @Option var decision: MatchOutcome.Decision?
+    @Option var label: MatchOutcome.Label?
+    @Option(name: .customLong("label-source")) var labelSource: MatchOutcome.LabelSource = .none
     @Option var site: String?
     @Option(name: .customLong("camera-model")) var cameraModel: String?
     @Option(name: .customLong("tag")) var tags: [String] = []
@@ -50,33 +50,29 @@ struct RecordCommand: AsyncParsableCommand {
     @Option(name: .customLong("consent-ref")) var consentRef: String?
 
     func run() async throws {
-        var values: [JSONValue] = []
-        if stdin {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            values = try Self.parseInput([UInt8](data))
-        } else {
-            guard let score, let decision, let label, let site, let cameraModel, let subjectPseudonym, let consentRef else {
-                throw ValidationError("give --stdin, or --score, --decision, --label, --site, --camera-model, --subject-pseudonym and --consent-ref")
-            }
-            var cohort: [(key: String, value: JSONValue)] = [("site", .string(site)), ("camera_model", .string(cameraModel))]
-            if !tags.isEmpty { cohort.append(("tags", .array(tags.map(JSONValue.string)))) }
-            var members: [(key: String, value: JSONValue)] = [
-                ("model_version", .string(modelVersion)), ("threshold_version", .string(thresholdVersion)),
-                ("cohort", .object(cohort)), ("score", .number(score)), ("decision", .string(decision)),
-                ("label", .string(label)), ("label_source", .string(labelSource)),
-                ("quality", .object([("face_size_px", .number(Double(faceSize))), ("sharpness", .number(sharpness)),
-                                     ("brightness", .number(brightness))])),
-                ("subject", .object([("pseudonym", .string(subjectPseudonym)), ("consent_ref", .string(consentRef))])),
-            ]
-            if let liveness { members.append(("liveness_score", .number(liveness))) }
-            values = [.object(members)]
-        }
+        let agent = directory.agent
+        let recorded: [MatchOutcome]
         do {
-            let recorded = try directory.agent.record(values)
-            print("queued \(recorded.count) outcome(s)")
+            if stdin {
+                recorded = try agent.record(try Self.parseInput([UInt8](FileHandle.standardInput.readDataToEndOfFile())))
+            } else {
+                recorded = try agent.record([try outcomeFromFlags()])
+            }
         } catch let error as AgentError {
             throw ValidationError(error.description)
         }
+        print("queued \(recorded.count) outcome(s)")
+    }
+
+    func outcomeFromFlags() throws -> MatchOutcome {
+        guard let score, let decision, let label, let site, let cameraModel, let subjectPseudonym, let consentRef else {
+            throw ValidationError("give --stdin, or --score, --decision, --label, --site, --camera-model, --subject-pseudonym and --consent-ref")
+        }
+        return MatchOutcome(
+            eventID: UUID(), attemptedAt: Date(), modelVersion: modelVersion, thresholdVersion: thresholdVersion,
+            cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: score, decision: decision, label: label,
+            labelSource: labelSource, quality: .init(faceSizePx: faceSize, sharpness: sharpness, brightness: brightness),
+            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef))
     }
 
     /// A JSON array, or JSON Lines.

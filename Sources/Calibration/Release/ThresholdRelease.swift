@@ -62,6 +62,33 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
         unknownCount = choice.unknownCount
         precision = choice.estimate.precision
     }
+
+    /// Every field as a signed release states it: how a release is read back from its wire form.
+    public init(cohort: CohortKey, fallbackLevel: FallbackLevel, targetFMR: Double, threshold: Double, estimatedFMR: Double,
+                fmrUpperBound: Double, confidence: Double, estimatedFNMR: RateBounds?, impostorCount: Int, falseMatchCount: Int,
+                genuineCount: Int, unknownCount: Int, precision: Precision) {
+        self.cohort = cohort
+        self.fallbackLevel = fallbackLevel
+        self.targetFMR = targetFMR
+        self.threshold = threshold
+        self.estimatedFMR = estimatedFMR
+        self.fmrUpperBound = fmrUpperBound
+        self.confidence = confidence
+        self.estimatedFNMR = estimatedFNMR
+        self.impostorCount = impostorCount
+        self.falseMatchCount = falseMatchCount
+        self.genuineCount = genuineCount
+        self.unknownCount = unknownCount
+        self.precision = precision
+    }
+}
+
+extension RateBounds {
+    /// The bounds as a signed release states them, for reading a release back from its wire form.
+    public init(lower: Double, upper: Double) {
+        self.lower = lower
+        self.upper = upper
+    }
 }
 
 /// A versioned set of per-cohort thresholds: the payload the server signs and kiosks apply.

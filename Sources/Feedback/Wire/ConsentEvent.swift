@@ -1,7 +1,8 @@
 import Foundation
 
 /// A subject's consent decision for one purpose, recorded at a kiosk and uploaded in a
-/// signed batch. Purposes are never bundled: one event speaks for exactly one purpose.
+/// signed batch. Purposes are never bundled: one event speaks for exactly one purpose. Its
+/// JSON has one writer, ``json`` (and ``encoded()``).
 public struct ConsentEvent: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable, Codable {
         case grant, withdraw, limit, reconsent
@@ -54,6 +55,9 @@ extension ConsentEvent {
             ("text_sha256", .string(textSHA256)),
         ])
     }
+
+    /// The event's bytes, as queued on the kiosk and carried inside a batch.
+    public func encoded() -> [UInt8] { json.serialized() }
 
     public init(validated json: JSONValue) throws(WireDecodingError) {
         func string(_ key: String) throws(WireDecodingError) -> String {

@@ -2,15 +2,16 @@ import Foundation
 
 /// What happened at a kiosk when a face was compared with an enrolled template, and what
 /// was later learned about it. It carries a score and context, never the image or the
-/// embedding.
-public struct MatchOutcome: Sendable, Equatable, Codable {
+/// embedding. Its JSON has one writer, ``json`` (and ``encoded()``): every producer builds
+/// this value rather than spelling the keys again.
+public struct MatchOutcome: Sendable, Equatable {
     public enum Decision: String, Sendable, Codable, CaseIterable { case accept, reject }
     public enum Label: String, Sendable, Codable, CaseIterable { case genuine, impostor, unknown }
     public enum LabelSource: String, Sendable, Codable, CaseIterable {
         case fallbackIDCheck = "fallback_id_check", `operator`, userDispute = "user_dispute", none
     }
 
-    public struct Cohort: Sendable, Equatable, Hashable, Codable {
+    public struct Cohort: Sendable, Equatable, Hashable {
         public var site: String
         public var cameraModel: String
         public var tags: [String]
@@ -20,11 +21,9 @@ public struct MatchOutcome: Sendable, Equatable, Codable {
             self.cameraModel = cameraModel
             self.tags = tags
         }
-
-        enum CodingKeys: String, CodingKey { case site, cameraModel = "camera_model", tags }
     }
 
-    public struct CaptureQuality: Sendable, Equatable, Codable {
+    public struct CaptureQuality: Sendable, Equatable {
         public var faceSizePx: Int
         public var sharpness: Double
         public var brightness: Double
@@ -34,11 +33,9 @@ public struct MatchOutcome: Sendable, Equatable, Codable {
             self.sharpness = sharpness
             self.brightness = brightness
         }
-
-        enum CodingKeys: String, CodingKey { case faceSizePx = "face_size_px", sharpness, brightness }
     }
 
-    public struct SubjectReference: Sendable, Equatable, Codable {
+    public struct SubjectReference: Sendable, Equatable {
         /// HMAC-SHA256 of the normalised subject id, lowercase hex.
         public var pseudonym: String
         public var consentRef: String
@@ -47,8 +44,6 @@ public struct MatchOutcome: Sendable, Equatable, Codable {
             self.pseudonym = pseudonym
             self.consentRef = consentRef
         }
-
-        enum CodingKeys: String, CodingKey { case pseudonym, consentRef = "consent_ref" }
     }
 
     public var eventID: UUID
@@ -79,12 +74,6 @@ public struct MatchOutcome: Sendable, Equatable, Codable {
         self.quality = quality
         self.livenessScore = livenessScore
         self.subject = subject
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case eventID = "event_id", attemptedAt = "attempted_at", modelVersion = "model_version"
-        case thresholdVersion = "threshold_version", cohort, score, decision, label, labelSource = "label_source"
-        case quality, livenessScore = "liveness_score", subject
     }
 }
 

@@ -32,6 +32,9 @@ extension MatchOutcome {
         return .object(members)
     }
 
+    /// The outcome's bytes, as queued on the kiosk and carried inside a batch.
+    public func encoded() -> [UInt8] { json.serialized() }
+
     /// Builds an outcome from a value that already passed the outcome schema.
     public init(validated json: JSONValue) throws(WireDecodingError) {
         func string(_ key: String, in value: JSONValue) throws(WireDecodingError) -> String {

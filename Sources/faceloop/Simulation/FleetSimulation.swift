@@ -26,6 +26,8 @@ struct FleetSimulation: Sendable {
     static let consentWording = "I agree that the outcome of my face verification is used to calibrate this service (fleet simulation)."
     static let consentVersion = "fleet-sim-1"
     static let modelVersion = "dlib_face_recognition_resnet_model_v1"
+    /// Before every generated attempt, so each outcome is covered by its subject's grant.
+    static let consentGranted = Date(timeIntervalSince1970: 1_577_923_200)  // 2020-01-02T00:00:00Z
 
     struct Report: Codable, Sendable {
         var kiosks = 0
@@ -159,10 +161,9 @@ struct FleetSimulation: Sendable {
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
         let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
         _ = try agent.recordConsent((0..<subjectsPerKiosk).map { subject in
-            .object([("occurred_at", .string("2020-01-02T00:00:00Z")), ("subject_pseudonym", .string(pseudonym(kiosk: kiosk, subject: subject))),
-                     ("purpose", .string("threshold-calibration")), ("kind", .string("grant")), ("method", .string("touch")),
-                     ("site", .string(model.cohort(ofKiosk: kiosk).site)), ("text_version", .string(Self.consentVersion)),
-                     ("text_sha256", .string(digest))])
+            ConsentEvent(eventID: UUID(), occurredAt: Self.consentGranted, pseudonym: pseudonym(kiosk: kiosk, subject: subject),
+                         purpose: "threshold-calibration", kind: .grant, method: .touch, site: model.cohort(ofKiosk: kiosk).site,
+                         textVersion: Self.consentVersion, textSHA256: digest)
         })
         let outcomes = model.outcomes(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, end: end)
         var start = 0
@@ -178,16 +179,13 @@ struct FleetSimulation: Sendable {
         }
     }
 
-    func outcome(kiosk: Int, _ outcome: FleetScoreModel.Outcome) -> JSONValue {
-        .object([
-            ("attempted_at", .string(RFC3339.format(outcome.attemptedAt))), ("model_version", .string(Self.modelVersion)),
-            ("threshold_version", .string("initial")),
-            ("cohort", .object([("site", .string(outcome.cohort.site)), ("camera_model", .string(outcome.cohort.cameraModel))])),
-            ("score", .number(outcome.score)), ("decision", .string(outcome.score >= 0.5 ? "accept" : "reject")),
-            ("label", .string(outcome.genuine ? "genuine" : "impostor")), ("label_source", .string("fallback_id_check")),
-            ("quality", .object([("face_size_px", .number(140)), ("sharpness", .number(100)), ("brightness", .number(0.5))])),
-            ("subject", .object([("pseudonym", .string(pseudonym(kiosk: kiosk, subject: outcome.subject))), ("consent_ref", .string("fleet"))])),
-        ])
+    func outcome(kiosk: Int, _ outcome: FleetScoreModel.Outcome) -> MatchOutcome {
+        MatchOutcome(
+            eventID: UUID(), attemptedAt: outcome.attemptedAt, modelVersion: Self.modelVersion, thresholdVersion: "initial",
+            cohort: .init(site: outcome.cohort.site, cameraModel: outcome.cohort.cameraModel), score: outcome.score,
+            decision: outcome.score >= 0.5 ? .accept : .reject, label: outcome.genuine ? .genuine : .impostor,
+            labelSource: .fallbackIDCheck, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
+            subject: .init(pseudonym: pseudonym(kiosk: kiosk, subject: outcome.subject), consentRef: "fleet"))
     }
 
     /// Has the server compute thresholds from what arrived, and compares each cohort that got
