@@ -151,7 +151,7 @@ struct ConsentCache {
             let (pseudonym, record) = try StoreRows.requestedErasure(row)
             records[Self.key(pseudonym, load.purpose), default: []].append(record)
         }
-        if load.texts != nil { texts[load.purpose] = try textRows.compactMap(StoreRows.consentText) }
+        if load.texts != nil { texts[load.purpose] = try textRows.compactMap { try StoreRows.consentText($0) } }
     }
 
     /// nil when the subject's consent to `purpose` is in force at `moment`, else why not.

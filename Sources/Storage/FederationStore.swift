@@ -63,19 +63,20 @@ public enum RoundOpening: Sendable, Equatable {
     case ledgerChanged
 }
 
+/// A round as stored: what it was opened with, and what has happened to it since. Reads of
+/// the opening's parameters go straight through (`round.deadline`).
+@dynamicMemberLookup
 public struct StoredRound: Sendable, Equatable {
     public var id: Int
     public var state: RoundState
-    public var baseVersion: Int
-    public var samplingRate: Double
-    public var noiseMultiplier: Double
-    public var deadline: Date
-    public var specification: [UInt8]
-    public var openedAt: Date
-    public var openedBy: String
+    public var opening: NewRound
     public var closedAt: Date?
     public var outcome: [UInt8]?
     public var updateCount: Int
+
+    public subscript<Value>(dynamicMember parameter: KeyPath<NewRound, Value>) -> Value {
+        opening[keyPath: parameter]
+    }
 }
 
 /// One opened round's DP parameters.
@@ -90,27 +91,18 @@ public struct LedgerRound: Sendable, Equatable {
 }
 
 /// A verified update, with its raw signed body so it can be re-verified later.
-public struct IncomingUpdate: Sendable {
+public struct IncomingUpdate: IncomingUpload {
     public var roundID: Int
     public var deviceID: String
-    public var body: [UInt8]
-    public var contentDigest: String
-    public var signatureInput: String
-    public var signature: String
-    public var nonce: String
-    public var receivedAt: Date
+    public var upload: SignedUpload
     public var receipt: [UInt8]
 
     public init(roundID: Int, deviceID: String, body: [UInt8], contentDigest: String, signatureInput: String, signature: String,
                 nonce: String, receivedAt: Date, receipt: [UInt8]) {
         self.roundID = roundID
         self.deviceID = deviceID
-        self.body = body
-        self.contentDigest = contentDigest
-        self.signatureInput = signatureInput
-        self.signature = signature
-        self.nonce = nonce
-        self.receivedAt = receivedAt
+        upload = SignedUpload(body: body, contentDigest: contentDigest, signatureInput: signatureInput, signature: signature,
+                              nonce: nonce, receivedAt: receivedAt)
         self.receipt = receipt
     }
 }

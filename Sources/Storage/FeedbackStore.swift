@@ -105,28 +105,44 @@ public struct DeviceRecord: Sendable, Equatable {
     public var certificateNotAfter: Date
 }
 
-/// A verified upload, ready to be committed with its raw signed body so that it can be
-/// re-verified later (the body is dropped when any of its events is refused or erased).
-public struct IncomingBatch: Sendable {
-    public var batch: OutcomeBatch
+/// What every signed upload (a batch, a model update) is stored with: the raw signed body,
+/// so that it can be verified again later, and the nonce that makes a replay recognisable.
+public struct SignedUpload: Sendable, Equatable {
     public var body: [UInt8]
     public var contentDigest: String
     public var signatureInput: String
     public var signature: String
     public var nonce: String
     public var receivedAt: Date
+}
+
+/// An upload as the store takes it; the fields of its signed envelope read straight through
+/// (`incoming.nonce`).
+@dynamicMemberLookup
+public protocol IncomingUpload: Sendable {
+    var upload: SignedUpload { get set }
+}
+
+extension IncomingUpload {
+    public subscript<Value>(dynamicMember field: WritableKeyPath<SignedUpload, Value>) -> Value {
+        get { upload[keyPath: field] }
+        set { upload[keyPath: field] = newValue }
+    }
+}
+
+/// A verified upload, ready to be committed with its raw signed body so that it can be
+/// re-verified later (the body is dropped when any of its events is refused or erased).
+public struct IncomingBatch: IncomingUpload {
+    public var batch: OutcomeBatch
+    public var upload: SignedUpload
     /// The id the receipt gives the batch if it is new.
     public var batchID: UUID
 
     public init(batch: OutcomeBatch, body: [UInt8], contentDigest: String, signatureInput: String, signature: String,
                 nonce: String, receivedAt: Date, batchID: UUID = UUID()) {
         self.batch = batch
-        self.body = body
-        self.contentDigest = contentDigest
-        self.signatureInput = signatureInput
-        self.signature = signature
-        self.nonce = nonce
-        self.receivedAt = receivedAt
+        upload = SignedUpload(body: body, contentDigest: contentDigest, signatureInput: signatureInput, signature: signature,
+                              nonce: nonce, receivedAt: receivedAt)
         self.batchID = batchID
     }
 }

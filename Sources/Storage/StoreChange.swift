@@ -185,9 +185,7 @@ enum RoundOpeningCheck {
     }
 
     static func opened(_ round: NewRound, lastRoundID: Int?) -> StoredRound {
-        StoredRound(id: (lastRoundID ?? 0) + 1, state: .open, baseVersion: round.baseVersion, samplingRate: round.samplingRate,
-                    noiseMultiplier: round.noiseMultiplier, deadline: round.deadline, specification: round.specification,
-                    openedAt: round.openedAt, openedBy: round.openedBy, closedAt: nil, outcome: nil, updateCount: 0)
+        StoredRound(id: (lastRoundID ?? 0) + 1, state: .open, opening: round, closedAt: nil, outcome: nil, updateCount: 0)
     }
 }
 

@@ -65,11 +65,12 @@ enum StoreRows {
 
     static func round(_ row: some StoreRow) throws -> StoredRound {
         StoredRound(id: try row.integer("round_id"), state: RoundState(rawValue: try row.text("state")) ?? .cancelled,
-                    baseVersion: try row.integer("base_version"), samplingRate: try row.real("sampling_rate"),
-                    noiseMultiplier: try row.real("noise_multiplier"), deadline: try row.date("deadline"),
-                    specification: try row.bytes("specification"), openedAt: try row.date("opened_at"),
-                    openedBy: try row.text("opened_by"), closedAt: try row.optionalDate("closed_at"),
-                    outcome: try row.optionalBytes("outcome"), updateCount: try row.integer("update_count"))
+                    opening: NewRound(baseVersion: try row.integer("base_version"), samplingRate: try row.real("sampling_rate"),
+                                      noiseMultiplier: try row.real("noise_multiplier"), deadline: try row.date("deadline"),
+                                      specification: try row.bytes("specification"), openedAt: try row.date("opened_at"),
+                                      openedBy: try row.text("opened_by")),
+                    closedAt: try row.optionalDate("closed_at"), outcome: try row.optionalBytes("outcome"),
+                    updateCount: try row.integer("update_count"))
     }
 
     static func ledgerRound(_ row: some StoreRow) throws -> LedgerRound {
