@@ -21,13 +21,14 @@ struct BatchUploader: Sendable {
     }
 
     /// Refusals that no retry of the same bytes can fix: the batch is set aside.
-    static let permanentForBatch: Set<String> = [
-        "schema-violation", "malformed-json", "body-too-large", "sequence-conflict", "duplicate-event", "device-mismatch",
-    ]
+    static let permanentForBatch = Set([
+        ProblemType.schemaViolation, .malformedJSON, .bodyTooLarge, .sequenceConflict, .duplicateEvent, .deviceMismatch, .timestampInFuture,
+    ].map(\.slug))
     /// Refusals about the device itself: nothing can be uploaded until an operator acts.
-    static let permanentForDevice: Set<String> = [
-        "unknown-device", "device-revoked", "device-certificate-expired", "client-certificate-required", "client-certificate-mismatch", "unauthorized",
-    ]
+    static let permanentForDevice = Set([
+        ProblemType.unknownDevice, .deviceRevoked, .deviceCertificateExpired, .clientCertificateRequired, .clientCertificateMismatch,
+        .unauthorized,
+    ].map(\.slug))
 
     func send(_ batch: UploadQueue.SealedBatch, queue: UploadQueue, report: inout KioskAgent.UploadReport) async -> Result {
         var attempt = 0
@@ -61,7 +62,7 @@ struct BatchUploader: Sendable {
             case let .refused(slug, message) where Self.permanentForDevice.contains(slug):
                 try? queue.noteAttempt(sequence: batch.sequence, error: "\(slug): \(message)")
                 return .stop("the server refused this device (\(slug)): \(message)")
-            case let .refused(slug, message) where slug == "signature-time-out-of-range":
+            case let .refused(slug, message) where slug == ProblemType.signatureTimeOutOfRange.slug:
                 try? queue.noteAttempt(sequence: batch.sequence, error: "\(slug): \(message)")
                 return .stop("the kiosk's clock is off: \(message)")
             case let .refused(slug, message):

@@ -66,26 +66,16 @@ public struct AuditBundle: Sendable, Equatable {
     public func serialized() -> [UInt8] {
         var members: [(key: String, value: JSONValue)] = [
             ("format", .string(Self.format)),
-            ("checkpoint", Self.json(checkpoint)),
+            ("checkpoint", checkpoint.json),
             ("entries", .array(entries.map(Self.json))),
         ]
         if let consistency {
             members.append(("consistency", .object([
-                ("from", Self.json(consistency.from)),
+                ("from", consistency.from.json),
                 ("proof", Self.json(consistency.proof)),
             ])))
         }
         return JSONValue.object(members).serialized()
-    }
-
-    static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
-        .object([
-            ("origin", .string(signed.checkpoint.origin)),
-            ("tree_size", .number(Double(signed.checkpoint.treeSize))),
-            ("root_hash", .string(signed.checkpoint.rootHash.base64)),
-            ("timestamp", .string(signed.checkpoint.timestamp)),
-            ("signature", .string(StrictBase64.encode(signed.signature))),
-        ])
     }
 
     static func json(_ entry: Entry) -> JSONValue {

@@ -66,6 +66,17 @@ public struct SignedAuditCheckpoint: Sendable, Equatable {
     public func isValid(publicKey: Curve25519.Signing.PublicKey) -> Bool {
         publicKey.isValidSignature(signature, for: Array(checkpoint.signedText.utf8))
     }
+
+    /// How bundles and the API write a signed checkpoint.
+    public var json: JSONValue {
+        .object([
+            ("origin", .string(checkpoint.origin)),
+            ("tree_size", .number(Double(checkpoint.treeSize))),
+            ("root_hash", .string(checkpoint.rootHash.base64)),
+            ("timestamp", .string(checkpoint.timestamp)),
+            ("signature", .string(StrictBase64.encode(signature))),
+        ])
+    }
 }
 
 /// Why checkpoint values cannot be signed.

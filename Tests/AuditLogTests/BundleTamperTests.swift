@@ -128,10 +128,10 @@ struct BundleTamperTests {
             cursor = start + fragment.count
         }
         try locate(.string(AuditBundle.format), as: .format)
-        try locate(AuditBundle.json(bundle.checkpoint), as: .checkpoint)
+        try locate(bundle.checkpoint.json, as: .checkpoint)
         for entry in bundle.entries { try locate(AuditBundle.json(entry), as: .entry(entry.index)) }
         if let consistency = bundle.consistency {
-            try locate(AuditBundle.json(consistency.from), as: .earlierCheckpoint)
+            try locate(consistency.from.json, as: .earlierCheckpoint)
             try locate(AuditBundle.json(consistency.proof), as: .consistencyProof)
         }
         return regions

@@ -45,19 +45,9 @@ struct AuditService: Sendable {
         let size = try await compliance.auditTreeSize()
         let tree = MerkleTree(leafHashes: try await compliance.auditLeafHashes(count: size).compactMap { MerkleHash(bytes: $0) })
         let signed = try AuditCheckpoint(origin: origin, treeSize: tree.size, rootHash: tree.rootHash, time: now()).signed(with: key)
-        let json = Self.json(signed)
+        let json = signed.json
         try await compliance.addAuditCheckpoint(treeSize: tree.size, checkpoint: json.serialized())
         return json
-    }
-
-    static func json(_ signed: SignedAuditCheckpoint) -> JSONValue {
-        .object([
-            ("origin", .string(signed.checkpoint.origin)),
-            ("tree_size", .number(Double(signed.checkpoint.treeSize))),
-            ("root_hash", .string(signed.checkpoint.rootHash.base64)),
-            ("timestamp", .string(signed.checkpoint.timestamp)),
-            ("signature", .string(Data(signed.signature).base64EncodedString())),
-        ])
     }
 
     static func signedCheckpoint(_ bytes: [UInt8]) -> SignedAuditCheckpoint? {
