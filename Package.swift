@@ -99,10 +99,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // HTML pages and SVG charts for engineers and compliance officers: rendering only, no I/O.
+        // SVG charts: score histograms, DET curves (pages and `faceloop curves`), the ε bar. Values in, SVG out.
+        .target(name: "Charts", dependencies: ["Calibration"], swiftSettings: strictSettings),
+        // HTML pages for engineers and compliance officers: rendering only, no I/O.
         .target(
             name: "WebPages",
-            dependencies: ["Calibration", .product(name: "Mustache", package: "swift-mustache"),
+            dependencies: ["Charts", .product(name: "Mustache", package: "swift-mustache"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
@@ -171,14 +173,14 @@ let package = Package(
         // zlib, for reading gzipped score files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
-        .target(name: "ScoreReports", dependencies: ["Calibration", "Feedback", "CZlib"], swiftSettings: strictSettings),
+        .target(name: "ScoreReports", dependencies: ["Calibration", "Charts", "Feedback", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "faceloop",
             dependencies: [
                 "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
                 "Storage", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                "ScoreReports", "SeededRandom",
+                "ScoreReports", "Charts", "SeededRandom",
             ],
             swiftSettings: strictSettings
         ),
@@ -263,7 +265,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ScoreReportsTests",
-            dependencies: ["ScoreReports", "Calibration", "Feedback", "ChildProcess"],
+            dependencies: ["ScoreReports", "Calibration", "Charts", "Feedback", "ChildProcess"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -274,7 +276,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "WebPagesTests", dependencies: ["WebPages", .product(name: "Crypto", package: "swift-crypto")],
+        .testTarget(name: "WebPagesTests", dependencies: ["WebPages", "Charts", .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",

@@ -1,5 +1,5 @@
 /// The Mustache templates of the pages. `{{…}}` escapes for HTML; only the server's own
-/// SVG (built with `SVGWriter`, which escapes every text it takes) and the stylesheet are
+/// SVG (drawn by the Charts module, which escapes every text it takes) and the stylesheet are
 /// inserted raw with `{{{…}}}`.
 enum Templates {
     static let layout = """

@@ -1,3 +1,4 @@
+import Charts
 import ChildProcess
 import Feedback
 import Foundation

@@ -1,4 +1,5 @@
 import Calibration
+@testable import Charts
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML

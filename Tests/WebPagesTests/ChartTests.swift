@@ -1,3 +1,4 @@
+@testable import Charts
 import Foundation
 import Testing
 @testable import WebPages

@@ -11,6 +11,12 @@ public struct CurvePoint: Sendable, Hashable, Codable {
     public var threshold: Double
     public var falseMatchRate: Double
     public var falseNonMatchRate: Double
+
+    public init(threshold: Double, falseMatchRate: Double, falseNonMatchRate: Double) {
+        self.threshold = threshold
+        self.falseMatchRate = falseMatchRate
+        self.falseNonMatchRate = falseNonMatchRate
+    }
 }
 
 /// One point of a DET curve: the rates mapped to the normal deviate scale (bob `ppndf`).

@@ -11,11 +11,7 @@ import Calibration
 /// ```
 public struct CurveSet: Sendable {
     /// The rates at one marked threshold.
-    public struct Marker: Sendable, Hashable {
-        public var threshold: Double
-        public var falseMatchRate: Double
-        public var falseNonMatchRate: Double
-    }
+    public typealias Marker = CurvePoint
 
     /// The curve of one (model, cohort).
     public struct Series: Sendable, Hashable {

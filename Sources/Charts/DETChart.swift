@@ -1,5 +1,3 @@
-import Calibration
-
 /// A DET curve of one cohort: false match rate across, false non-match rate up, both on
 /// normal-deviate axes from 0.01 % to 50 % (as NIST DETware and bob.measure draw them), with
 /// the released and the proposed threshold marked where they sit on the curve.
@@ -18,8 +16,7 @@ public struct DETChart: Sendable {
     static let tickLabels = ["0.01%", "0.1%", "1%", "5%", "20%", "50%"]
     static let width = 300.0, height = 300.0
     static let left = 50.0, top = 12.0, side = 236.0
-    static let lowDeviate = ErrorRates.normalDeviate(ticks[0])
-    static let highDeviate = ErrorRates.normalDeviate(ticks[ticks.count - 1])
+    static let frame = DETFrame(left: left, top: top, side: side, lowestRate: ticks[0], highestRate: ticks[ticks.count - 1])
 
     public var title: String
     public var points: [Point]
@@ -34,32 +31,25 @@ public struct DETChart: Sendable {
     /// Plot coordinates of a rate. Rates outside 0.01 %…50 % are pinned to the frame rather
     /// than cut off: with few attempts a rate of 0 is common, and the curve should still show.
     static func x(_ rate: Double) -> Double {
-        left + position(rate) * side
+        frame.x(share: pinned(rate))
     }
 
     static func y(_ rate: Double) -> Double {
-        top + side - position(rate) * side
+        frame.y(share: pinned(rate))
     }
 
-    private static func position(_ rate: Double) -> Double {
-        min(1, max(0, (ErrorRates.normalDeviate(rate) - lowDeviate) / (highDeviate - lowDeviate)))
+    private static func pinned(_ rate: Double) -> Double {
+        min(1, max(0, frame.share(ofRate: rate)))
     }
 
-    /// The curve's vertices, with consecutive ones that land on the same hundredth of a
-    /// unit merged: a 16,384-edge score grid becomes a few hundred vertices.
     func polylinePoints() -> [String] {
-        var vertices: [String] = []
-        for point in points {
-            let pair = "\(SVGWriter.number(Self.x(point.falseMatchRate))),\(SVGWriter.number(Self.y(point.falseNonMatchRate)))"
-            if vertices.last != pair { vertices.append(pair) }
-        }
-        return vertices
+        SVGDocument.polylinePoints(points.lazy.map { (x: Self.x($0.falseMatchRate), y: Self.y($0.falseNonMatchRate)) })
     }
 
     public func svg() -> String {
-        var out = SVGWriter(width: Self.width, height: Self.height + 40, label: title)
-        let n = SVGWriter.number
-        let bottom = Self.top + Self.side, right = Self.left + Self.side
+        var out = SVGDocument(width: Self.width, height: Self.height + 40, title: title)
+        let n = SVGDocument.number
+        let bottom = Self.frame.bottom, right = Self.frame.right
         for (tick, label) in zip(Self.ticks, Self.tickLabels) {
             let x = Self.x(tick), y = Self.y(tick)
             out.add("<line x1=\"\(n(x))\" y1=\"\(n(Self.top))\" x2=\"\(n(x))\" y2=\"\(n(bottom))\" stroke=\"#e2e2e2\"/>")
@@ -67,9 +57,7 @@ public struct DETChart: Sendable {
             out.add("<text x=\"\(n(x))\" y=\"\(n(bottom + 14))\" text-anchor=\"middle\">\(label)</text>")
             out.add("<text x=\"\(n(Self.left - 4))\" y=\"\(n(y + 4))\" text-anchor=\"end\">\(label)</text>")
         }
-        // Where FMR = FNMR: the equal error rate lies on this diagonal.
-        out.add("<line x1=\"\(n(Self.left))\" y1=\"\(n(bottom))\" x2=\"\(n(right))\" y2=\"\(n(Self.top))\" stroke=\"#999\" stroke-dasharray=\"4 4\"/>")
-        out.add("<rect x=\"\(n(Self.left))\" y=\"\(n(Self.top))\" width=\"\(n(Self.side))\" height=\"\(n(Self.side))\" fill=\"none\" stroke=\"#555\"/>")
+        Self.frame.diagonalAndOutline(stroke: "#555").forEach { out.add($0) }
         out.add("<polyline class=\"curve\" fill=\"none\" stroke=\"#1f4e99\" stroke-width=\"1.5\" points=\"\(polylinePoints().joined(separator: " "))\"/>")
         for marker in markers {
             out.add("<circle class=\"threshold\" data-kind=\"\(marker.kind.rawValue)\" cx=\"\(n(Self.x(marker.falseMatchRate)))\" "
@@ -81,7 +69,7 @@ public struct DETChart: Sendable {
         var legendY = bottom + 44
         for marker in markers {
             out.add("<circle cx=\"\(n(Self.left + 6))\" cy=\"\(n(legendY - 4))\" r=\"4\" fill=\"\(marker.color)\"/>")
-            out.add("<text x=\"\(n(Self.left + 14))\" y=\"\(n(legendY))\">\(SVGWriter.escape(marker.label))</text>")
+            out.add("<text x=\"\(n(Self.left + 14))\" y=\"\(n(legendY))\">\(SVGDocument.escape(marker.label))</text>")
             legendY += 14
         }
         return out.finished()

@@ -14,13 +14,13 @@ public struct BudgetBar: Sendable {
     var share: Double { budget > 0 ? min(1, max(0, spent / budget)) : 1 }
 
     public func svg() -> String {
-        let n = SVGWriter.number
-        var out = SVGWriter(width: Self.width, height: Self.height,
-                            label: "ε spent \(Format.decimal(spent)) of a budget of \(Format.decimal(budget))")
+        let n = SVGDocument.number
+        var out = SVGDocument(width: Self.width, height: Self.height,
+                              title: "ε spent \(Format.decimal(spent)) of a budget of \(Format.decimal(budget))")
         let color = share >= 1 ? "#b91c1c" : (share >= 0.8 ? "#c2410c" : "#1f4e99")
         out.add("<rect x=\"0\" y=\"4\" width=\"\(n(Self.width))\" height=\"18\" fill=\"#eef0f4\" stroke=\"#555\"/>")
         out.add("<rect class=\"spent\" x=\"0\" y=\"4\" width=\"\(n(Self.width * share))\" height=\"18\" fill=\"\(color)\"/>")
-        out.add("<text x=\"4\" y=\"33\">ε \(SVGWriter.escape(Format.decimal(spent))) of \(SVGWriter.escape(Format.decimal(budget))) (\(SVGWriter.escape(Format.percent(share))))</text>")
+        out.add("<text x=\"4\" y=\"33\">ε \(SVGDocument.escape(Format.decimal(spent))) of \(SVGDocument.escape(Format.decimal(budget))) (\(SVGDocument.escape(Format.percent(share))))</text>")
         return out.finished()
     }
 }

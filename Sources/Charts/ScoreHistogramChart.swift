@@ -52,8 +52,8 @@ public struct ScoreHistogramChart: Sendable {
     }
 
     public func svg() -> String {
-        var out = SVGWriter(width: Self.width, height: Self.height, label: title)
-        let n = SVGWriter.number
+        var out = SVGDocument(width: Self.width, height: Self.height, title: title)
+        let n = SVGDocument.number
         let baseline = Self.top + plotHeight
         let peak = max(peakShare, 1e-9)
         for item in series {
@@ -69,7 +69,7 @@ public struct ScoreHistogramChart: Sendable {
                 points.append("\(n(x0 + binWidth)),\(n(y))")
             }
             points.append("\(n(Self.left + plotWidth)),\(n(baseline))")
-            out.add("<polygon class=\"series\" data-series=\"\(SVGWriter.escape(item.label))\" points=\"\(points.joined(separator: " "))\" "
+            out.add("<polygon class=\"series\" data-series=\"\(SVGDocument.escape(item.label))\" points=\"\(points.joined(separator: " "))\" "
                     + "fill=\"\(item.color)\" fill-opacity=\"0.35\" stroke=\"\(item.color)\" stroke-width=\"1\"/>")
         }
         out.add("<rect x=\"\(n(Self.left))\" y=\"\(n(Self.top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#555\"/>")
@@ -77,10 +77,10 @@ public struct ScoreHistogramChart: Sendable {
             let score = lowerBound + (upperBound - lowerBound) * Double(step) / 4
             let x = x(score)
             out.add("<line x1=\"\(n(x))\" y1=\"\(n(baseline))\" x2=\"\(n(x))\" y2=\"\(n(baseline + 4))\" stroke=\"#555\"/>")
-            out.add("<text x=\"\(n(x))\" y=\"\(n(baseline + 16))\" text-anchor=\"middle\">\(SVGWriter.escape(Format.axis(score)))</text>")
+            out.add("<text x=\"\(n(x))\" y=\"\(n(baseline + 16))\" text-anchor=\"middle\">\(SVGDocument.escape(Format.axis(score)))</text>")
         }
         out.add("<text x=\"\(n(Self.left + plotWidth / 2))\" y=\"\(n(Self.height - 6))\" text-anchor=\"middle\">similarity score</text>")
-        out.add("<text x=\"\(n(Self.left - 6))\" y=\"\(n(Self.top + 10))\" text-anchor=\"end\">\(SVGWriter.escape(Format.percent(peak)))</text>")
+        out.add("<text x=\"\(n(Self.left - 6))\" y=\"\(n(Self.top + 10))\" text-anchor=\"end\">\(SVGDocument.escape(Format.percent(peak)))</text>")
         out.add("<text x=\"\(n(Self.left - 6))\" y=\"\(n(baseline))\" text-anchor=\"end\">0</text>")
         for marker in markers {
             let x = x(marker.threshold)
@@ -92,12 +92,12 @@ public struct ScoreHistogramChart: Sendable {
         var legendY = Self.top + 14
         for item in series {
             out.add("<rect x=\"\(n(legendX))\" y=\"\(n(legendY - 8))\" width=\"10\" height=\"10\" fill=\"\(item.color)\" fill-opacity=\"0.5\"/>")
-            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(item.label))</text>")
+            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGDocument.escape(item.label))</text>")
             legendY += 14
         }
         for marker in markers {
             out.add("<line x1=\"\(n(legendX))\" y1=\"\(n(legendY - 3))\" x2=\"\(n(legendX + 10))\" y2=\"\(n(legendY - 3))\" stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
-            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGWriter.escape(marker.label))</text>")
+            out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGDocument.escape(marker.label))</text>")
             legendY += 14
         }
         return out.finished()
