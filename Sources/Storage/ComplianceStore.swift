@@ -63,6 +63,18 @@ public protocol ComplianceStore: Sendable {
     func auditCheckpoints() async throws -> [StoredAuditCheckpoint]
 }
 
+public enum ComplianceStoreError: Error, CustomStringConvertible {
+    case unknownAuditKind(String)
+    case auditDetailsNotAnObject
+
+    public var description: String {
+        switch self {
+        case let .unknownAuditKind(kind): "\(kind) is not a kind of audit entry"
+        case .auditDetailsNotAnObject: "the details of an audit entry must be a JSON object"
+        }
+    }
+}
+
 public struct JurisdictionRecord: Sendable, Equatable {
     public static let defaultName = "default"
 

@@ -42,18 +42,6 @@ struct PendingAuditEntry: Sendable {
     }
 }
 
-public enum ComplianceStoreError: Error, CustomStringConvertible {
-    case unknownAuditKind(String)
-    case auditDetailsNotAnObject
-
-    public var description: String {
-        switch self {
-        case let .unknownAuditKind(kind): "\(kind) is not a kind of audit entry"
-        case .auditDetailsNotAnObject: "the details of an audit entry must be a JSON object"
-        }
-    }
-}
-
 // MARK: Devices, tokens, reference data
 
 extension StoreChange {

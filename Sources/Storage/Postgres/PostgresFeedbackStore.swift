@@ -55,29 +55,29 @@ public final class PostgresFeedbackStore: FeedbackStore {
 
     private func migrate() async throws {
         try await client.withConnection { connection in
-            let sql = SQLConnection(connection: connection, logger: logger)
+            let db = SQLConnection(connection: connection, logger: logger)
             // Session-level, so it also covers the statements between the per-step transactions.
-            try await sql.execute("SELECT pg_advisory_lock(?)", AdvisoryLock.migrations)
+            try await db.execute("SELECT pg_advisory_lock(?)", AdvisoryLock.migrations)
             do {
-                try await sql.execute("""
+                try await db.execute("""
                     CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)
                     """)
-                let applied = Set(try await sql.fetchAll("SELECT name FROM schema_migrations").map { try $0("name", as: String.self) })
+                let applied = Set(try await db.fetchAll("SELECT name FROM schema_migrations").map { try $0("name", as: String.self) })
                 for migration in PostgresSchema.migrations where !applied.contains(migration.name) {
-                    try await sql.execute("BEGIN")
+                    try await db.execute("BEGIN")
                     do {
-                        for statement in migration.statements { try await sql.execute(statement) }
-                        if migration.name == PostgresSchema.migrations.first?.name { try await PostgresSchema.seed(in: sql) }
-                        try await sql.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", migration.name, Date())
-                        try await sql.execute("COMMIT")
+                        for statement in migration.statements { try await db.execute(statement) }
+                        if migration.name == PostgresSchema.migrations.first?.name { try await PostgresSchema.seed(in: db) }
+                        try await db.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", migration.name, Date())
+                        try await db.execute("COMMIT")
                     } catch {
-                        try? await sql.execute("ROLLBACK")
+                        try? await db.execute("ROLLBACK")
                         throw error
                     }
                 }
-                try await sql.execute("SELECT pg_advisory_unlock(?)", AdvisoryLock.migrations)
+                try await db.execute("SELECT pg_advisory_unlock(?)", AdvisoryLock.migrations)
             } catch {
-                try? await sql.execute("SELECT pg_advisory_unlock(?)", AdvisoryLock.migrations)
+                try? await db.execute("SELECT pg_advisory_unlock(?)", AdvisoryLock.migrations)
                 throw error
             }
         }
@@ -107,15 +107,15 @@ public final class PostgresFeedbackStore: FeedbackStore {
             attempt += 1
             do {
                 return try await client.withConnection { connection in
-                    let sql = SQLConnection(connection: connection, logger: logger)
-                    try await sql.execute(begin)
+                    let db = SQLConnection(connection: connection, logger: logger)
+                    try await db.execute(begin)
                     do {
-                        let value = try await body(sql)
-                        try await Self.flushAudit(in: sql)
-                        try await sql.execute("COMMIT")
+                        let value = try await body(db)
+                        try await Self.flushAudit(in: db)
+                        try await db.execute("COMMIT")
                         return value
                     } catch {
-                        try? await sql.execute("ROLLBACK")
+                        try? await db.execute("ROLLBACK")
                         throw error
                     }
                 }
@@ -338,13 +338,13 @@ enum AdvisoryLock {
     static let thresholdPublication = 0x4641_4345_4C03
     static let federationRounds = 0x4641_4345_4C04
 
-    static func device(_ deviceID: String, in sql: SQLConnection) async throws {
-        try await sql.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "device:" + deviceID)
+    static func device(_ deviceID: String, in db: SQLConnection) async throws {
+        try await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "device:" + deviceID)
     }
 
     /// Storing outcomes shares it; recording a withdrawal or erasing takes it alone.
-    static func consent(exclusive: Bool, in sql: SQLConnection) async throws {
-        try await sql.execute(exclusive ? "SELECT pg_advisory_xact_lock(?)" : "SELECT pg_advisory_xact_lock_shared(?)", consent)
+    static func consent(exclusive: Bool, in db: SQLConnection) async throws {
+        try await db.execute(exclusive ? "SELECT pg_advisory_xact_lock(?)" : "SELECT pg_advisory_xact_lock_shared(?)", consent)
     }
 }
 
@@ -354,11 +354,11 @@ extension PostgresFeedbackStore: ClusterJobLock {
         // The lock lives as long as this leased connection: if the node dies, PostgreSQL
         // drops the connection and the lock with it, and another node takes the job over.
         try await client.withConnection { connection in
-            let sql = SQLConnection(connection: connection, logger: logger)
+            let db = SQLConnection(connection: connection, logger: logger)
             let key = "job:" + job.rawValue
             let clock = ContinuousClock()
             let start = clock.now
-            while try await sql.scalar(Bool.self, "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", key) != true {
+            while try await db.scalar(Bool.self, "SELECT pg_try_advisory_lock(hashtextextended(?, 0))", key) != true {
                 guard wait else { return nil }
                 guard clock.now - start < ClusterJobPolicy.longestWait else {
                     throw ClusterJobError.busy(job, waited: ClusterJobPolicy.longestWait)
@@ -367,10 +367,10 @@ extension PostgresFeedbackStore: ClusterJobLock {
             }
             do {
                 let value = try await body()
-                try await sql.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", key)
+                try await db.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", key)
                 return value
             } catch {
-                try? await sql.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", key)
+                try? await db.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", key)
                 throw error
             }
         }
