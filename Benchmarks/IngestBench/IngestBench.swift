@@ -46,11 +46,11 @@ struct IngestBench: AsyncParsableCommand {
         let store: any FeedbackStore & ComplianceStore
         var closeStore: () async -> Void = {}
         if let postgresDirectURL {
-            let postgres = try await PostgresFeedbackStore(url: postgresDirectURL)
+            let postgres = try await PostgresStore(url: postgresDirectURL)
             store = postgres
             closeStore = { await postgres.shutdown() }
         } else {
-            store = try SQLiteFeedbackStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
+            store = try SQLiteStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
         }
         try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-0", createdAt: Date(), expiresAt: Date().addingTimeInterval(60)))
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(

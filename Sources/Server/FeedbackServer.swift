@@ -41,13 +41,13 @@ public struct FeedbackServer: Sendable {
         let closeStore: @Sendable () async -> Void
         switch configuration.storeKind {
         case .sqlite:
-            store = try SQLiteFeedbackStore(path: configuration.resolvedSQLitePath)
+            store = try SQLiteStore(path: configuration.resolvedSQLitePath)
             closeStore = {}
         case .postgres:
             if let tls = configuration.postgresTLS {
                 logger.log(level: tls.mode == .disable ? .warning : .notice, "PostgreSQL connections: sslmode \(tls)")
             }
-            let postgres = try await PostgresFeedbackStore(url: configuration.postgresURL ?? "",
+            let postgres = try await PostgresStore(url: configuration.postgresURL ?? "",
                                                            maximumConnections: configuration.postgresMaximumConnections, logger: logger)
             store = postgres
             closeStore = { await postgres.shutdown() }

@@ -49,14 +49,14 @@ extension Database {
 
     func appendAudit(_ entries: [PendingAuditEntry]) throws {
         guard !entries.isEmpty else { return }
-        let sql = SQLiteFeedbackStore.sql
+        let sql = SQLiteStore.sql
         let first = try scalar(Int.self, sql.nextAuditIndex) ?? 0
         for statement in try sql.insertAuditEntries(entries, firstIndex: first) { try execute(statement) }
     }
 
     /// Loads what the cache lacks to decide for these subjects.
     func prepare(_ consent: inout ConsentCache, for pseudonyms: [String], purpose: Purpose) throws {
-        guard let load = consent.load(for: pseudonyms, purpose: purpose, sql: SQLiteFeedbackStore.sql) else { return }
+        guard let load = consent.load(for: pseudonyms, purpose: purpose, sql: SQLiteStore.sql) else { return }
         try consent.add(load, records: fetchAll(load.records), requestedErasures: fetchAll(load.requestedErasures),
                         texts: try load.texts.map { try fetchAll($0) } ?? [Row]())
     }

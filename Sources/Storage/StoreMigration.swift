@@ -53,8 +53,8 @@ public enum StoreMigration {
                             progress: @Sendable (String) -> Void = { _ in }) async throws -> Report {
         guard FileManager.default.fileExists(atPath: sqlitePath) else { throw Failure.noSource(sqlitePath) }
         // Opening migrates an older pilot file to the current schema first, as its server would.
-        let source = try SQLiteFeedbackStore(path: sqlitePath)
-        let target = try await PostgresFeedbackStore(url: postgresURL, maximumConnections: 2, logger: logger)
+        let source = try SQLiteStore(path: sqlitePath)
+        let target = try await PostgresStore(url: postgresURL, maximumConnections: 2, logger: logger)
         do {
             let report = try await target.write { sql in try await copy(from: source, into: sql, progress: progress) }
             await target.shutdown()
@@ -65,7 +65,7 @@ public enum StoreMigration {
         }
     }
 
-    private static func copy(from source: SQLiteFeedbackStore, into sql: SQLConnection,
+    private static func copy(from source: SQLiteStore, into sql: SQLConnection,
                              progress: @Sendable (String) -> Void) async throws -> Report {
         for table in ["devices", "batches", "outcomes", "consent_events", "audit_entries", "threshold_releases", "federation_rounds"] {
             let rows = try await sql.scalar(Int.self, "SELECT COUNT(*) FROM \(table)") ?? 0

@@ -95,7 +95,7 @@ extension EndToEnd {
                 #expect(status["pending_outcomes"]?.numberValue == 0 && status["sealed_batches"]?.numberValue == 0)
             }
             server.stop()
-            let store = try SQLiteFeedbackStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
+            let store = try SQLiteStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
             #expect(try await store.integrityCheck() == "ok")
             #expect(try await store.outcomeStats().byDevice.map(\.events) == Array(repeating: perKiosk, count: kiosks.count))
         }

@@ -29,7 +29,7 @@ struct RoundCloserTests {
     }
 
     struct Fixture {
-        let store: SQLiteFeedbackStore
+        let store: SQLiteStore
         let closer: RoundCloser
         let directory: String
     }
@@ -37,7 +37,7 @@ struct RoundCloserTests {
     static func fixture() async throws -> Fixture {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-closer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
         let pairsPath = (directory as NSString).appendingPathComponent("held-out.json")
         let entries = pairs(seed: 5).map { pair in
             JSONValue.object([("first", .array(pair.first.map { .number(Double($0)) })), ("second", .array(pair.second.map { .number(Double($0)) })),
@@ -55,7 +55,7 @@ struct RoundCloserTests {
         return Fixture(store: store, closer: closer, directory: directory)
     }
 
-    static func open(_ store: SQLiteFeedbackStore, clippingNorm: Double, noiseMultiplier: Double = 0.5) async throws -> Int {
+    static func open(_ store: SQLiteStore, clippingNorm: Double, noiseMultiplier: Double = 0.5) async throws -> Int {
         let specification = RoundSpecification(
             roundID: 1, baseVersion: 0, strategy: "dp-fedavg", clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
             samplingRate: 1, expectedClients: 1, minimumClients: 1, deadline: now.addingTimeInterval(600), selectedDevices: ["kiosk-1"],
@@ -73,7 +73,7 @@ struct RoundCloserTests {
         init(_ message: String) { self.message = message }
     }
 
-    static func store(_ update: ModelUpdate, round: Int, in store: SQLiteFeedbackStore) async throws {
+    static func store(_ update: ModelUpdate, round: Int, in store: SQLiteStore) async throws {
         let body = try ModelUpdateUpload(deviceID: "kiosk-1", roundID: round, baseVersion: 0, update: update).encoded()
         let result = try await store.storeUpdate(IncomingUpdate(
             roundID: round, deviceID: "kiosk-1", body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "",

@@ -10,14 +10,14 @@ struct ServerKeyFileTests {
     static let logger = Logger(label: "faceloop.tests.identity")
 
     /// An empty data directory and a store beside it (not inside: the directory holds keys only).
-    static func fresh() throws -> (data: String, store: SQLiteFeedbackStore, cleanup: () -> Void) {
+    static func fresh() throws -> (data: String, store: SQLiteStore, cleanup: () -> Void) {
         let root = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-identity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let store = try SQLiteFeedbackStore(path: (root as NSString).appendingPathComponent("store.sqlite"))
+        let store = try SQLiteStore(path: (root as NSString).appendingPathComponent("store.sqlite"))
         return ((root as NSString).appendingPathComponent("data"), store, { try? FileManager.default.removeItem(atPath: root) })
     }
 
-    static func start(_ data: String, _ store: SQLiteFeedbackStore, mint: Bool = false) async throws {
+    static func start(_ data: String, _ store: SQLiteStore, mint: Bool = false) async throws {
         _ = try await ServerIdentity.loadOrCreate(dataDirectory: data, hosts: ["localhost"], store: store, mintAdminToken: mint,
                                                   logger: logger)
     }

@@ -42,7 +42,7 @@ struct ErasureWipeTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
-        let store = try SQLiteFeedbackStore(path: path)
+        let store = try SQLiteStore(path: path)
         try await Fixture.enrolled(store, "kiosk-1")
         let grant = Fixture.consent(.grant, at: Self.now.addingTimeInterval(-500 * Self.day))
 
@@ -76,7 +76,7 @@ struct ErasureWipeTests {
         let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-wipe-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteFeedbackStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
         #expect(try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") } == 1)
         #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") } == 1)
     }

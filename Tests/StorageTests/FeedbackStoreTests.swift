@@ -25,14 +25,14 @@ enum StoreBackEnd: String, CaseIterable, CustomTestStringConvertible {
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let path = (directory as NSString).appendingPathComponent("store.sqlite")
-            return (try SQLiteFeedbackStore(path: path), { try SQLiteFeedbackStore(path: path) },
+            return (try SQLiteStore(path: path), { try SQLiteStore(path: path) },
                     { try? FileManager.default.removeItem(atPath: directory) })
         case .postgres:
             let url = try await PostgresTestDatabase.create()
-            let store = try await PostgresFeedbackStore(url: url, maximumConnections: 4)
+            let store = try await PostgresStore(url: url, maximumConnections: 4)
             let reopened = OpenedStores()
             return (store, {
-                let again = try await PostgresFeedbackStore(url: url, maximumConnections: 4)
+                let again = try await PostgresStore(url: url, maximumConnections: 4)
                 reopened.add(again)
                 return again
             }, {
@@ -53,10 +53,10 @@ enum StoreBackEnd: String, CaseIterable, CustomTestStringConvertible {
 /// Stores a test opened again, to close with the first.
 final class OpenedStores: @unchecked Sendable {
     private let lock = NSLock()
-    private var stores: [PostgresFeedbackStore] = []
+    private var stores: [PostgresStore] = []
 
-    func add(_ store: PostgresFeedbackStore) { lock.withLock { stores.append(store) } }
-    var all: [PostgresFeedbackStore] { lock.withLock { stores } }
+    func add(_ store: PostgresStore) { lock.withLock { stores.append(store) } }
+    var all: [PostgresStore] { lock.withLock { stores } }
 }
 
 @Suite("FeedbackStore contract")
@@ -227,7 +227,7 @@ struct FeedbackStoreTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = (directory as NSString).appendingPathComponent("store.sqlite")
             do {
-                let store = try SQLiteFeedbackStore(path: path)
+                let store = try SQLiteStore(path: path)
                 try await Self.enrolled(store, "kiosk-1")
                 _ = try await store.storeBatch(batch)
                 // Back to the schema of before the migration, with the receipts as they were written.
@@ -240,11 +240,11 @@ struct FeedbackStoreTests {
                         """)
                 }
             }
-            let migrated = try SQLiteFeedbackStore(path: path)
+            let migrated = try SQLiteStore(path: path)
             #expect(try await migrated.deviceSummaries().first?.refusedEvents == ["no-consent": 2])
         case .postgres:
             let url = try await PostgresTestDatabase.create()
-            let store = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+            let store = try await PostgresStore(url: url, maximumConnections: 2)
             try await Self.enrolled(store, "kiosk-1")
             _ = try await store.storeBatch(batch)
             await store.shutdown()
@@ -253,7 +253,7 @@ struct FeedbackStoreTests {
                 "ALTER TABLE devices DROP COLUMN backlog_reported_at",
                 "DELETE FROM schema_migrations WHERE name = 'v2-kiosk-backlog-and-refusals'",
             ], on: url)
-            let migrated = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+            let migrated = try await PostgresStore(url: url, maximumConnections: 2)
             #expect(try await migrated.deviceSummaries().first?.refusedEvents == ["no-consent": 2])
             await migrated.shutdown()
         }
@@ -283,7 +283,7 @@ struct FeedbackStoreTests {
         let stats = try await second.outcomeStats()
         #expect(stats.totalEvents == 600)
         #expect(stats.totalBatches == 30)
-        if let sqlite = first as? SQLiteFeedbackStore { #expect(try await sqlite.integrityCheck() == "ok") }
+        if let sqlite = first as? SQLiteStore { #expect(try await sqlite.integrityCheck() == "ok") }
     }
 
     @Test("a cluster job runs on one node at a time, and a node that dies gives it up", arguments: StoreBackEnd.available)
@@ -309,7 +309,7 @@ struct FeedbackStoreTests {
         #expect(try await holder.value == 1)
         #expect(try await node2.exclusively(.thresholdComputation, wait: false) { 4 } == 4, "released after the job")
 
-        if case .postgres = backEnd, let dying = first as? PostgresFeedbackStore {
+        if case .postgres = backEnd, let dying = first as? PostgresStore {
             let taken = AsyncStream<Void>.makeStream()
             let orphan = Task {
                 try await dying.exclusively(.roundAggregation, wait: false) {
@@ -360,7 +360,7 @@ struct PostgresURLTests {
                       ("postgres://u@h/db?sslrootcert=/nonexistent/ca.pem", "sslrootcert /nonexistent/ca.pem is not a readable PEM file")])
     func refused(url: String, reason: String) async {
         do {
-            let store = try await PostgresFeedbackStore(url: url)
+            let store = try await PostgresStore(url: url)
             await store.shutdown()
             Issue.record("\(url) was accepted")
         } catch {

@@ -16,7 +16,7 @@ struct StoreMigrationTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
-        let pilot = try SQLiteFeedbackStore(path: path)
+        let pilot = try SQLiteStore(path: path)
         try await Fixture.enrolled(pilot, "kiosk-1")
         var unconsented = Fixture.outcome()
         unconsented.subject.pseudonym = String(repeating: "f", count: 64)
@@ -35,7 +35,7 @@ struct StoreMigrationTests {
         #expect(report.tables.first { $0.name == "nonces" }?.copiedRows == 2)
         #expect(report.auditEntries == (try await pilot.auditTreeSize()))
 
-        let copy = try await PostgresFeedbackStore(url: url, maximumConnections: 2)
+        let copy = try await PostgresStore(url: url, maximumConnections: 2)
         #expect(try await copy.deviceSummaries() == (try await pilot.deviceSummaries()))
         #expect(try await copy.deviceSummaries().first?.reportedBacklog == 12)
         #expect(try await copy.outcomeStats() == (try await pilot.outcomeStats()))

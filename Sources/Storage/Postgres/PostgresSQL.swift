@@ -141,7 +141,7 @@ struct SQLConnection {
     }
 
     /// Runs the change; its audit entries are appended when the transaction is about to
-    /// commit (`PostgresFeedbackStore.flushAudit`), so the audit log's lock is held for the
+    /// commit (`PostgresStore.flushAudit`), so the audit log's lock is held for the
     /// last moments only.
     func apply(_ change: StoreChange) async throws {
         for statement in change.statements { try await execute(statement) }
@@ -150,7 +150,7 @@ struct SQLConnection {
 
     /// Loads what the cache lacks to decide for these subjects, in one query per table.
     func prepare(_ consent: inout ConsentCache, for pseudonyms: [String], purpose: Purpose) async throws {
-        guard let load = consent.load(for: pseudonyms, purpose: purpose, sql: PostgresFeedbackStore.sql) else { return }
+        guard let load = consent.load(for: pseudonyms, purpose: purpose, sql: PostgresStore.sql) else { return }
         let texts = if let statement = load.texts { try await fetchAll(statement) } else { [SQLRow]() }
         try consent.add(load, records: await fetchAll(load.records), requestedErasures: await fetchAll(load.requestedErasures),
                         texts: texts)

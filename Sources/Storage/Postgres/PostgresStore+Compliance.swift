@@ -3,7 +3,7 @@ import Compliance
 import Feedback
 import Foundation
 
-extension PostgresFeedbackStore: ComplianceStore {
+extension PostgresStore: ComplianceStore {
     // MARK: Reference data
 
     public func upsertJurisdiction(_ jurisdiction: JurisdictionRecord, actor: String, at time: Date) async throws {

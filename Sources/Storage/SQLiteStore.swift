@@ -9,10 +9,10 @@ import GRDB
 /// in GRDB's synchronous transactions, whose single writer is all the locking it needs.
 ///
 /// ```swift
-/// let store = try SQLiteFeedbackStore(path: "data/faceloop.sqlite")
+/// let store = try SQLiteStore(path: "data/faceloop.sqlite")
 /// let result = try await store.storeBatch(incoming)
 /// ```
-public final class SQLiteFeedbackStore: FeedbackStore, ClusterJobLock {
+public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     static let sql = StoreSQL(dialect: .sqlite)
 
     let pool: DatabasePool

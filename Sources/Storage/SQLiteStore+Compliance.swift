@@ -4,7 +4,7 @@ import Feedback
 import Foundation
 import GRDB
 
-extension SQLiteFeedbackStore: ComplianceStore {
+extension SQLiteStore: ComplianceStore {
     // MARK: Reference data
 
     public func upsertJurisdiction(_ jurisdiction: JurisdictionRecord, actor: String, at time: Date) async throws {

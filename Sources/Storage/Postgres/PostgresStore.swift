@@ -17,10 +17,10 @@ import PostgresNIO
 /// - the audit log takes its own lock, so it stays one gap-free sequence across nodes.
 ///
 /// ```swift
-/// let store = try await PostgresFeedbackStore(url: "postgres://faceloop@db:5432/faceloop")
+/// let store = try await PostgresStore(url: "postgres://faceloop@db:5432/faceloop")
 /// defer { Task { await store.shutdown() } }
 /// ```
-public final class PostgresFeedbackStore: FeedbackStore {
+public final class PostgresStore: FeedbackStore {
     static let sql = StoreSQL(dialect: .postgres)
 
     let client: PostgresClient
@@ -348,7 +348,7 @@ enum AdvisoryLock {
     }
 }
 
-extension PostgresFeedbackStore: ClusterJobLock {
+extension PostgresStore: ClusterJobLock {
     public func exclusively<Value: Sendable>(_ job: ClusterJob, wait: Bool,
                                              _ body: @Sendable () async throws -> Value) async throws -> Value? {
         // The lock lives as long as this leased connection: if the node dies, PostgreSQL

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Federated rounds, updates and model releases in the same SQLite file as the outcomes.
-extension SQLiteFeedbackStore: FederationStore {
+extension SQLiteStore: FederationStore {
     public func openRound(_ round: NewRound, ledgerLength: Int) async throws -> RoundOpening {
         try await pool.write { db in
             if let refusal = try RoundOpeningCheck.refusal(openRoundID: db.scalar(Int.self, Self.sql.openRoundID),

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Federated rounds, updates and model releases in the same database as the outcomes.
-extension PostgresFeedbackStore: FederationStore {
+extension PostgresStore: FederationStore {
     public func openRound(_ round: NewRound, ledgerLength: Int) async throws -> RoundOpening {
         try await write { db in
             // The ledger check and the insert must see the same rounds on every node.
