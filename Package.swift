@@ -49,11 +49,13 @@ let package = Package(
         // JPEG decode, detection, landmarks, alignment, the ResNet descriptor, matching.
         .target(
             name: "FaceVerification",
-            dependencies: ["CBLAS", "CTurboJPEG", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CBLAS", "CTurboJPEG", "FederationCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
-        .target(name: "Federation", dependencies: ["CBLAS", "SeededRandom"], swiftSettings: strictSettings),
+        .target(name: "Federation", dependencies: ["CBLAS", "FederationCore", "SeededRandom"], swiftSettings: strictSettings),
+        // The adapter (what the rounds train and the kiosk applies) and FederationError: no dependencies.
+        .target(name: "FederationCore", swiftSettings: strictSettings),
         // SplitMix64, the one seeded generator of training, simulations and tests. No dependencies.
         .target(name: "SeededRandom", swiftSettings: strictSettings),
         // Wire types of the threshold-release endpoints (shared by server, agent and CLI).

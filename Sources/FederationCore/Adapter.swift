@@ -1,13 +1,14 @@
-import Foundation
-
 /// The federated part of the face model: an affine map applied to the backbone's
 /// descriptor before L2 normalisation, `y = normalize(W x + b)`.
 ///
 /// `W` starts at the identity (and `b` at zero), so a fresh adapter leaves the backbone's
 /// behaviour unchanged. Kiosks train it on their own labelled pairs; the server aggregates
-/// the differences. Stored as a flat, row-major `Float` array so that it is `Codable`
-/// as plain JSON numbers and can be handed to BLAS without copying:
-/// `weights[row * dimension + column] == W[row][column]`.
+/// the differences; the kiosk's face pipeline applies the released one (FaceVerification's
+/// `EmbeddingAdapter`). It lives apart from the training stack so that the pipeline can
+/// apply it without linking training, aggregation and accounting.
+///
+/// Stored as a flat, row-major `Float` array so that it is `Codable` as plain JSON numbers
+/// and can be handed to BLAS without copying: `weights[row * dimension + column] == W[row][column]`.
 ///
 /// ```swift
 /// let adapter = Adapter.identity(dimension: 128, withBias: true)
@@ -16,6 +17,9 @@ import Foundation
 public struct Adapter: Codable, Sendable, Equatable {
     /// The descriptor length of dlib's face-recognition network.
     public static let faceDescriptorDimension = 128
+    /// Far above any face descriptor, and low enough that `dimension²` weights are a size
+    /// that can be counted and allocated: a decoded release cannot ask for more.
+    public static let maximumDimension = 4096
 
     /// Length of the descriptor going in and coming out.
     public let dimension: Int
@@ -26,9 +30,9 @@ public struct Adapter: Codable, Sendable, Equatable {
 
     /// Validates the shapes; an adapter with mismatched arrays cannot exist.
     public init(dimension: Int, weights: [Float], bias: [Float]?) throws {
-        guard dimension > 0 else {
+        guard (1...Self.maximumDimension).contains(dimension) else {
             throw FederationError.invalidParameter(
-                name: "dimension", value: Double(dimension), requirement: "must be positive")
+                name: "dimension", value: Double(dimension), requirement: "must be 1…\(Self.maximumDimension)")
         }
         guard weights.count == dimension * dimension else {
             throw FederationError.dimensionMismatch(
