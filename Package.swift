@@ -241,6 +241,8 @@ let package = Package(
         .target(name: "PostgresTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"),
                                                             .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),
+        // Test support: sample outcomes and batches, temporary files and directories.
+        .target(name: "TestSupport", dependencies: ["Feedback"], path: "Tests/Support/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
             name: "AuditLogTests",
@@ -249,7 +251,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FaceVerificationTests",
-            dependencies: ["FaceVerification", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FaceVerification", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -267,11 +269,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ScoreReportsTests",
-            dependencies: ["ScoreReports", "Calibration", "Charts", "Feedback", "ChildProcess"],
+            dependencies: ["ScoreReports", "Calibration", "Charts", "Feedback", "ChildProcess", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "FeedbackTests", dependencies: ["Feedback"], swiftSettings: strictSettings),
+        .testTarget(name: "FeedbackTests", dependencies: ["Feedback", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "ThresholdAPITests",
             dependencies: ["ThresholdAPI", "Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
@@ -285,25 +287,25 @@ let package = Package(
             dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog", "PostgresTestSupport",
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog", "PostgresTestSupport", "TestSupport",
                                                        .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Feedback", "Federation", "FederationAPI", "SeededRandom",
+                "Server", "Storage", "Feedback", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
-        .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity"], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", "TestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
-                "SeededRandom",
+                "SeededRandom", "TestSupport",
                 "WebPages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

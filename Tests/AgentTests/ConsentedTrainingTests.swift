@@ -4,6 +4,7 @@ import FederationAPI
 import Feedback
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 /// Federated training on the kiosk uses only pairs whose subjects have model-improvement
@@ -38,7 +39,7 @@ struct ConsentedTrainingTests {
 
     @Test("a withdrawn subject's pairs are left out, and the adapter equals one trained by a kiosk that never had them")
     func withdrawalExcludes() throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-consented-\(UUID().uuidString)")
+        let directory = temporaryPath("consented")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let agent = KioskAgent(files: AgentFiles(directory: directory))
         let granted = Date(timeIntervalSince1970: 1_790_000_000)

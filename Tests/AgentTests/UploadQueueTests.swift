@@ -1,21 +1,19 @@
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 @testable import Agent
 
 @Suite("The kiosk's upload queue")
 struct UploadQueueTests {
     static func directory() throws -> String {
-        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-agent-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let path = try temporaryDirectory("agent")
         return path
     }
 
     static func outcome() -> MatchOutcome {
-        MatchOutcome(eventID: UUID(), attemptedAt: Date(timeIntervalSince1970: 1_790_000_000), modelVersion: "m1",
-                     thresholdVersion: "t1", cohort: .init(site: "s1", cameraModel: "c1"), score: 0.25, decision: .reject,
-                     label: .impostor, labelSource: .operator, quality: .init(faceSizePx: 90, sharpness: 3, brightness: 0.4),
-                     subject: .init(pseudonym: String(repeating: "e", count: 64), consentRef: "c"))
+        SampleBatch.outcome(label: .impostor, score: 0.25, decision: .reject, modelVersion: "m1", thresholdVersion: "t1",
+                            cohort: .init(site: "s1", cameraModel: "c1"), subject: .init(pseudonym: String(repeating: "e", count: 64), consentRef: "c"))
     }
 
     @Test("sealing splits into batches with consecutive sequences that survive reopening")

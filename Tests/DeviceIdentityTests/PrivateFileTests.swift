@@ -1,12 +1,12 @@
 import DeviceIdentity
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Private files")
 struct PrivateFileTests {
     static func directory() throws -> (String, () -> Void) {
-        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-private-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let path = try temporaryDirectory("private")
         return (path, { try? FileManager.default.removeItem(atPath: path) })
     }
 

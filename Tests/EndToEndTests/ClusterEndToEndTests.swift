@@ -3,6 +3,7 @@ import ChildProcess
 import Feedback
 import Foundation
 import PostgresTestSupport
+import TestSupport
 import Testing
 
 extension EndToEnd {

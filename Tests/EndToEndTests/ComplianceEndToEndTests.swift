@@ -1,6 +1,7 @@
 import AuditLog
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 
 extension EndToEnd {

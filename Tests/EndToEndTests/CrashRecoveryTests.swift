@@ -2,6 +2,7 @@ import Agent
 import Feedback
 import Foundation
 import Storage
+import TestSupport
 import Testing
 
 extension EndToEnd {

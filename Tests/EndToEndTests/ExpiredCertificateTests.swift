@@ -2,6 +2,7 @@ import Crypto
 import DeviceIdentity
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 import X509
 

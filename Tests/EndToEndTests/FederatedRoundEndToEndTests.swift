@@ -3,6 +3,7 @@ import FederationAPI
 import Feedback
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 extension EndToEnd {

@@ -1,6 +1,7 @@
 import Federation
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 
 extension EndToEnd {

@@ -1,6 +1,7 @@
 import Crypto
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 
 extension EndToEnd {
@@ -307,11 +308,10 @@ extension EndToEnd {
             #expect(openAPI.checked.count >= 25)
         }
 
+        /// An outcome attempted now; the refusal checks above edit its score, site and pseudonym in the bytes.
         static func sampleOutcome() -> MatchOutcome {
-            MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
-                         cohort: .init(site: "branch-a", cameraModel: "cam-x1"), score: 0.8125, decision: .accept, label: .genuine,
-                         labelSource: .operator, quality: .init(faceSizePx: 150, sharpness: 80, brightness: 0.5),
-                         subject: .init(pseudonym: String(repeating: "cd", count: 32), consentRef: "consent-1"))
+            SampleBatch.outcome(score: 0.8125, attemptedAt: Date(), thresholdVersion: "initial", cohort: .init(site: "branch-a", cameraModel: "cam-x1"),
+                                subject: .init(pseudonym: String(repeating: "cd", count: 32), consentRef: "consent-1"))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Feedback
 import Foundation
 import PostgresTestSupport
+import TestSupport
 import Testing
 
 extension EndToEnd {

@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 
 extension EndToEnd {

@@ -1,5 +1,6 @@
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 import WebPages
 
@@ -88,10 +89,9 @@ extension EndToEnd {
             let withdrawing = String(repeating: "ab", count: 32)
             let impostor = String(repeating: "ef", count: 32)
             func outcome(_ pseudonym: String, score: Double = 0.8, label: MatchOutcome.Label = .genuine) -> MatchOutcome {
-                MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib_face_recognition_resnet_model_v1",
-                             thresholdVersion: "initial", cohort: .init(site: "site-1", cameraModel: "cam-a"), score: score, decision: .accept,
-                             label: label, labelSource: .operator, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
-                             subject: .init(pseudonym: pseudonym, consentRef: "web"))
+                SampleBatch.outcome(label: label, score: score, attemptedAt: Date(), modelVersion: "dlib_face_recognition_resnet_model_v1",
+                                    thresholdVersion: "initial", cohort: .init(site: "site-1", cameraModel: "cam-a"),
+                                    subject: .init(pseudonym: pseudonym, consentRef: "web"))
             }
             var withdrawal = TestConsent.grant(pseudonym: withdrawing)
             withdrawal.eventID = UUID()

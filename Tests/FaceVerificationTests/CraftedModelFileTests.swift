@@ -1,5 +1,6 @@
 import FaceVerification
 import Foundation
+import TestSupport
 import Testing
 
 /// Writes the primitive records of dlib's `serialize` format, to build hostile model files.
@@ -71,7 +72,7 @@ struct CraftedModelFileTests {
     }
 
     private func loadError(_ bytes: [UInt8], with loader: Loader) throws -> (path: String, error: FaceVerificationError?) {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-crafted-\(UUID().uuidString).dat")
+        let url = URL(fileURLWithPath: temporaryPath("crafted", suffix: ".dat"))
         try Data(bytes).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
         do {

@@ -1,5 +1,6 @@
 import FaceVerification
 import Foundation
+import TestSupport
 import Testing
 
 /// Bad images and bad model files end in a typed error, never a crash.
@@ -127,7 +128,7 @@ struct InvalidInputTests {
 
     @Test("a missing model file names itself and the set-up command")
     func missingModel() throws {
-        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-no-models-\(UUID().uuidString)")
+        let empty = URL(fileURLWithPath: temporaryPath("no-models"))
         do {
             _ = try FacePipeline(models: ModelDirectory(url: empty))
             Issue.record("loading from an empty directory succeeded")
@@ -159,8 +160,7 @@ struct InvalidInputTests {
             load = { _ = try FaceDescriptorNetwork(contentsOf: $0) }
         }
         let original = try Data(contentsOf: source)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-corrupt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = URL(fileURLWithPath: try temporaryDirectory("corrupt"))
         defer { try? FileManager.default.removeItem(at: directory) }
         let target = directory.appendingPathComponent(source.lastPathComponent)
 

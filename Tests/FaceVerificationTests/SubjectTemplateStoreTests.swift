@@ -1,10 +1,11 @@
 import FaceVerification
 import Foundation
+import TestSupport
 import Testing
 
 @Suite("Subject template store")
 struct SubjectTemplateStoreTests {
-    private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-store-\(UUID().uuidString)")
+    private let directory = URL(fileURLWithPath: temporaryPath("templates"))
     private let template = SubjectTemplate(
         subjectID: "subject-1", descriptor: (0..<128).map { Float($0) / 128 },
         modelVersion: FaceVerifier.baseModelVersion, enrolledAt: Date(timeIntervalSince1970: 1_790_000_000)

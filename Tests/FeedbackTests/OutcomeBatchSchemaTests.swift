@@ -1,24 +1,7 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Feedback
-
-/// Builds valid batches for tests.
-enum SampleBatch {
-    static func outcome(_ index: Int = 0) -> MatchOutcome {
-        MatchOutcome(
-            eventID: UUID(), attemptedAt: Date(timeIntervalSince1970: 1_790_000_000 + Double(index)),
-            modelVersion: "dlib-resnet-v1", thresholdVersion: "t-0001",
-            cohort: .init(site: "branch-042", cameraModel: "cam-x1", tags: ["lobby"]),
-            score: 0.8125, decision: .accept, label: .genuine, labelSource: .fallbackIDCheck,
-            quality: .init(faceSizePx: 180, sharpness: 143.5, brightness: 0.52), livenessScore: 0.97,
-            subject: .init(pseudonym: String(repeating: "ab", count: 32), consentRef: "consent-7"))
-    }
-
-    static func batch(count: Int = 2) -> OutcomeBatch {
-        OutcomeBatch(deviceID: "kiosk-001", sequence: 1, createdAt: Date(timeIntervalSince1970: 1_790_000_100),
-                     outcomes: (0..<count).map(outcome))
-    }
-}
 
 @Suite("The outcome batch schema and its decoder")
 struct OutcomeBatchSchemaTests {

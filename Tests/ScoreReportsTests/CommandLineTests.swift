@@ -2,6 +2,7 @@ import Charts
 import ChildProcess
 import Feedback
 import Foundation
+import TestSupport
 import Testing
 @testable import ScoreReports
 
@@ -20,7 +21,7 @@ struct CommandLineTests {
         let candidates = [bundle, bundle.deletingLastPathComponent(), URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
         let binary = try #require(candidates.map { $0.appendingPathComponent("faceloop").path }
             .first { FileManager.default.isExecutableFile(atPath: $0) }, "faceloop is not built next to the tests")
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("faceloop-run-\(UUID().uuidString)").path
+        let base = temporaryPath("run")
         let (outputPath, errorPath) = (base + ".out", base + ".err")
         defer { for path in [outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
         let status = try ChildProcess(executable: binary, arguments: arguments,
@@ -69,8 +70,7 @@ struct CommandLineTests {
 
     @Test("curves writes the CSV and the SVG, and notes the cohort without a curve")
     func curves() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("curves-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = URL(fileURLWithPath: try temporaryDirectory("curves"))
         defer { try? FileManager.default.removeItem(at: directory) }
         let csv = directory.appendingPathComponent("points.csv").path, svg = directory.appendingPathComponent("det.svg").path
         let run = try Self.faceloop(["curves", try TestFiles.fixture("cohorts.csv"), "--model", "m2",

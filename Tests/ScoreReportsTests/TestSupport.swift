@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import ScoreReports
 
@@ -16,10 +17,9 @@ enum TestFiles {
 
     /// Writes `text` to a fresh temporary file and returns its path.
     static func temporary(_ bytes: [UInt8], suffix: String = ".csv") throws -> String {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("score-reports-\(UUID().uuidString)\(suffix)")
-        try Data(bytes).write(to: url)
-        return url.path
+        let path = temporaryPath("score-reports", suffix: suffix)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
     }
 
     static func temporary(_ text: String, suffix: String = ".csv") throws -> String {

@@ -7,6 +7,7 @@ import Logging
 import SeededRandom
 @testable import Server
 import Storage
+import TestSupport
 import Testing
 
 /// The closing of a round against a real SQLite store: the evaluation gate decides whether a
@@ -35,8 +36,7 @@ struct RoundCloserTests {
     }
 
     static func fixture() async throws -> Fixture {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-closer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("closer")
         let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
         let pairsPath = (directory as NSString).appendingPathComponent("held-out.json")
         let entries = pairs(seed: 5).map { pair in

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 @testable import Server
 import Storage
+import TestSupport
 import Testing
 
 @Suite("Server key files and the admin token")
@@ -11,8 +12,7 @@ struct ServerKeyFileTests {
 
     /// An empty data directory and a store beside it (not inside: the directory holds keys only).
     static func fresh() throws -> (data: String, store: SQLiteStore, cleanup: () -> Void) {
-        let root = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-identity-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = try temporaryDirectory("identity")
         let store = try SQLiteStore(path: (root as NSString).appendingPathComponent("store.sqlite"))
         return ((root as NSString).appendingPathComponent("data"), store, { try? FileManager.default.removeItem(atPath: root) })
     }

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 @testable import Server
 import Storage
+import TestSupport
 import Testing
 
 /// The services behind the routes, driven through the server's own router in process: the
@@ -20,7 +21,7 @@ struct ServiceRouteTests {
         let adminToken: String
 
         init(configure: (inout ServerConfiguration) throws -> Void = { _ in }) async throws {
-            directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-services-\(UUID().uuidString)")
+            directory = temporaryPath("services")
             var configuration = ServerConfiguration()
             configuration.dataDirectory = directory
             try configure(&configuration)
@@ -161,8 +162,7 @@ struct ServiceRouteTests {
 
     @Test("a round that would spend more than the privacy budget is refused before it opens")
     func roundOverBudget() async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-pairs-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("pairs")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pairsPath = (directory as NSString).appendingPathComponent("held-out.json")
         let entries = RoundCloserTests.pairs(seed: 3).map { pair in
@@ -206,10 +206,9 @@ struct ServiceRouteTests {
                                    purpose: "threshold-calibration", kind: .grant, method: .touch, site: "s1", textVersion: "v1",
                                    textSHA256: textSHA256)
         func outcome(_ label: MatchOutcome.Label, score: Double) -> MatchOutcome {
-            MatchOutcome(eventID: UUID(), attemptedAt: now.addingTimeInterval(-60), modelVersion: "m1", thresholdVersion: "t0",
-                         cohort: .init(site: "s1", cameraModel: "c1", tags: []), score: score, decision: score > 0.5 ? .accept : .reject,
-                         label: label, labelSource: .operator, quality: .init(faceSizePx: 100, sharpness: 1, brightness: 0.5),
-                         subject: .init(pseudonym: subject, consentRef: "c"))
+            SampleBatch.outcome(label: label, score: score, decision: score > 0.5 ? .accept : .reject, attemptedAt: now.addingTimeInterval(-60),
+                                modelVersion: "m1", thresholdVersion: "t0", cohort: .init(site: "s1", cameraModel: "c1"),
+                                subject: .init(pseudonym: subject, consentRef: "c"))
         }
         let outcomes = (0..<genuine).map { outcome(.genuine, score: 0.8 + 0.1 * Double($0) / Double(genuine)) }
             + (0..<impostors).map { outcome(.impostor, score: 0.3 * Double($0) / Double(impostors)) }

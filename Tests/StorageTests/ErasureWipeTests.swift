@@ -3,6 +3,7 @@ import Feedback
 import Foundation
 import GRDB
 @testable import Storage
+import TestSupport
 import Testing
 
 @Suite("Erased outcomes leave the SQLite files")
@@ -38,8 +39,7 @@ struct ErasureWipeTests {
     @Test("neither the database file nor its -wal file holds an erased outcome's bytes after the erasure commits",
           arguments: Erasure.allCases)
     func wiped(erasure: Erasure) async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-wipe-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("wipe")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
         let store = try SQLiteStore(path: path)
@@ -73,8 +73,7 @@ struct ErasureWipeTests {
 
     @Test("every connection of the store runs with secure_delete on")
     func secureDelete() async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-wipe-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("wipe")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
         #expect(try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA secure_delete") } == 1)

@@ -6,6 +6,7 @@ import Foundation
 import GRDB
 import PostgresTestSupport
 @testable import Storage
+import TestSupport
 import Testing
 
 /// One suite for every back end: each test runs once per store.
@@ -22,8 +23,7 @@ enum StoreBackEnd: String, CaseIterable, CustomTestStringConvertible {
     func open() async throws -> (any FeedbackStore, reopen: @Sendable () async throws -> any FeedbackStore, cleanup: () -> Void) {
         switch self {
         case .sqlite:
-            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let directory = try temporaryDirectory("store")
             let path = (directory as NSString).appendingPathComponent("store.sqlite")
             return (try SQLiteStore(path: path), { try SQLiteStore(path: path) },
                     { try? FileManager.default.removeItem(atPath: directory) })
@@ -99,10 +99,8 @@ struct FeedbackStoreTests {
     }
 
     static func outcome(label: MatchOutcome.Label = .genuine, site: String = "s1") -> MatchOutcome {
-        MatchOutcome(eventID: UUID(), attemptedAt: now, modelVersion: "m1", thresholdVersion: "t1",
-                     cohort: .init(site: site, cameraModel: "c1", tags: ["a"]), score: 0.5, decision: .accept, label: label,
-                     labelSource: .operator, quality: .init(faceSizePx: 100, sharpness: 1, brightness: 0.5),
-                     subject: .init(pseudonym: String(repeating: "0", count: 64), consentRef: "c"))
+        SampleBatch.outcome(label: label, score: 0.5, attemptedAt: now, modelVersion: "m1", thresholdVersion: "t1",
+                            cohort: .init(site: site, cameraModel: "c1", tags: ["a"]), subject: .init(pseudonym: subject, consentRef: "c"))
     }
 
     @Test("enrollment tokens are single-use, bound to their device id and expire", arguments: StoreBackEnd.available)
@@ -222,8 +220,7 @@ struct FeedbackStoreTests {
         let batch = Self.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(), unconsented, unconsented])
         switch backEnd {
         case .sqlite:
-            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-store-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let directory = try temporaryDirectory("store")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let path = (directory as NSString).appendingPathComponent("store.sqlite")
             do {

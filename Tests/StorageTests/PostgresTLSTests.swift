@@ -1,5 +1,6 @@
 import Foundation
 @testable import Storage
+import TestSupport
 import Testing
 
 @Suite("PostgreSQL TLS settings")
@@ -21,7 +22,7 @@ struct PostgresTLSTests {
         """
 
     static func file(_ text: String) throws -> (path: String, cleanup: () -> Void) {
-        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-ca-\(UUID().uuidString).pem")
+        let path = temporaryPath("ca", suffix: ".pem")
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         return (path, { try? FileManager.default.removeItem(atPath: path) })
     }

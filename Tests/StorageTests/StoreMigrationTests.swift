@@ -4,6 +4,7 @@ import Feedback
 import Foundation
 import PostgresTestSupport
 import Storage
+import TestSupport
 import Testing
 
 @Suite("SQLite pilot to PostgreSQL", .enabled(if: PostgresTestDatabase.isAvailable))
@@ -12,8 +13,7 @@ struct StoreMigrationTests {
 
     @Test("every table is copied, refusal counts and backlog included, and the copy reads as the original")
     func copy() async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-migrate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try temporaryDirectory("migrate")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = (directory as NSString).appendingPathComponent("store.sqlite")
         let pilot = try SQLiteStore(path: path)

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import TestSupport
 import Testing
 
 /// The package's built executables sit next to the test bundle.
@@ -27,7 +28,7 @@ struct CommandResult {
 
 /// Runs one of the package's command-line tools (or a system tool by absolute path) to completion.
 func runTool(_ name: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> CommandResult {
-    let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-run-\(UUID().uuidString)")
+    let base = temporaryPath("run")
     let paths = (input: base + ".in", output: base + ".out", error: base + ".err")
     defer { for path in [paths.input, paths.output, paths.error] { try? FileManager.default.removeItem(atPath: path) } }
     _ = FileManager.default.createFile(atPath: paths.input, contents: stdin ?? Data())
@@ -110,12 +111,6 @@ final class ServerProcess: @unchecked Sendable {
 
 enum ServerProcessError: Error {
     case didNotStart(String)
-}
-
-func temporaryDirectory(_ label: String) throws -> String {
-    let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("faceloop-\(label)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }
 
 /// Starts a tool without waiting for it, for tests that kill it midway.
