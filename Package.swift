@@ -35,10 +35,15 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
-        // Wire types, canonical bytes, HTTP message signatures, problem types.
+        // Strict RFC 8259 JSON, the JSON Schema 2020-12 validator, RFC 3339 times, hex. No dependencies.
+        .target(name: "StrictJSON", swiftSettings: strictSettings),
+        // RFC 9421 HTTP message signatures, RFC 8941 structured fields, RFC 9530 Content-Digest.
+        .target(name: "HTTPSignatures", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        // FaceLoop's wire: outcomes, consent events, batches and receipts with their schemas, the upload
+        // signature policy, problem types and signed release envelopes.
         .target(
-            name: "Feedback",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            name: "FeedbackWire",
+            dependencies: ["StrictJSON", "HTTPSignatures", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Mergeable score statistics, bob.measure-exact error rates, thresholds, drift. No I/O.
@@ -61,19 +66,19 @@ let package = Package(
         // Wire types of the threshold-release endpoints (shared by server, agent and CLI).
         .target(
             name: "ThresholdAPI",
-            dependencies: ["Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Calibration", "FeedbackWire", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Wire types of the federated rounds and model releases (shared by server, agent and CLI).
         .target(
             name: "FederationAPI",
-            dependencies: ["Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FederationCore", "Federation", "FeedbackWire", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
-            dependencies: ["Feedback", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],
@@ -82,7 +87,7 @@ let package = Package(
         // The Merkle-tree audit log (RFC 9162 hashing), checkpoints, bundles and their offline check: pure.
         .target(
             name: "AuditLog",
-            dependencies: ["Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FeedbackWire", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         // Consent rules, pseudonyms and retention: pure, no I/O.
@@ -112,8 +117,8 @@ let package = Package(
         ),
         .target(
             name: "Server",
-            dependencies: [
-                "Feedback", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance", "AuditLog",
+            dependencies: ["FederationCore", "Charts", 
+                "FeedbackWire", "StrictJSON", "HTTPSignatures", "Storage", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance", "AuditLog",
                 "WebPages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -134,8 +139,8 @@ let package = Package(
         ),
         .target(
             name: "Agent",
-            dependencies: [
-                "Feedback", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance",
+            dependencies: ["FederationCore", 
+                "FeedbackWire", "StrictJSON", "HTTPSignatures", "DeviceIdentity", "Calibration", "ThresholdAPI", "Federation", "FederationAPI", "Compliance",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -148,7 +153,7 @@ let package = Package(
         .target(
             name: "OperatorClient",
             dependencies: [
-                "Feedback", "Calibration", "ThresholdAPI", "FederationAPI",
+                "FeedbackWire", "StrictJSON", "Calibration", "ThresholdAPI", "FederationAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -166,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent", "Calibration", "Feedback", "FaceVerification", "Federation", "FederationAPI", "Compliance",
+                "Agent", "Calibration", "FeedbackWire", "StrictJSON", "FaceVerification", "Federation", "FederationAPI", "Compliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -175,11 +180,11 @@ let package = Package(
         // zlib, for reading gzipped score files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
-        .target(name: "ScoreReports", dependencies: ["Calibration", "Charts", "Feedback", "CZlib"], swiftSettings: strictSettings),
+        .target(name: "ScoreReports", dependencies: ["Calibration", "Charts", "StrictJSON", "CZlib"], swiftSettings: strictSettings),
         .executableTarget(
             name: "faceloop",
             dependencies: [
-                "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "Feedback", "FederationAPI", "Federation", "AuditLog",
+                "OperatorClient", "Agent", "Calibration", "ThresholdAPI", "FeedbackWire", "StrictJSON", "FederationAPI", "Federation", "AuditLog",
                 "Storage", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "ScoreReports", "Charts", "SeededRandom",
@@ -189,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "ingest-bench",
             dependencies: [
-                "Storage", "Feedback", "DeviceIdentity", "Compliance",
+                "Storage", "FeedbackWire", "HTTPSignatures", "DeviceIdentity", "Compliance",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -213,7 +218,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "federation-simulation",
-            dependencies: ["Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["FederationCore", "Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
@@ -221,7 +226,7 @@ let package = Package(
         .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver", swiftSettings: strictSettings),
         .executableTarget(
             name: "fuzz-upload",
-            dependencies: ["FuzzDriver", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FuzzDriver", "FeedbackWire", "HTTPSignatures", .product(name: "Crypto", package: "swift-crypto")],
             path: "Fuzz/fuzz-upload", exclude: ["corpus"], swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -242,11 +247,11 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),
         // Test support: sample outcomes and batches, temporary files and directories.
-        .target(name: "TestSupport", dependencies: ["Feedback"], path: "Tests/Support/TestSupport", swiftSettings: strictSettings),
+        .target(name: "TestSupport", dependencies: ["FeedbackWire"], path: "Tests/Support/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
         .testTarget(
             name: "AuditLogTests",
-            dependencies: ["AuditLog", "Feedback", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["AuditLog", "FeedbackWire", "StrictJSON", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -257,7 +262,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FederationTests",
-            dependencies: ["Federation", "SeededRandom"],
+            dependencies: ["FederationCore", "Federation", "SeededRandom"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
@@ -269,14 +274,16 @@ let package = Package(
         ),
         .testTarget(
             name: "ScoreReportsTests",
-            dependencies: ["ScoreReports", "Calibration", "Charts", "Feedback", "ChildProcess", "TestSupport"],
+            dependencies: ["ScoreReports", "Calibration", "Charts", "FeedbackWire", "StrictJSON", "ChildProcess", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "FeedbackTests", dependencies: ["Feedback", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "FeedbackWireTests", dependencies: ["FeedbackWire", "StrictJSON", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strictSettings),
+        .testTarget(name: "HTTPSignaturesTests", dependencies: ["HTTPSignatures", "FeedbackWire", "StrictJSON"], swiftSettings: strictSettings),
         .testTarget(
             name: "ThresholdAPITests",
-            dependencies: ["ThresholdAPI", "Calibration", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ThresholdAPI", "Calibration", "FeedbackWire", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
@@ -284,27 +291,27 @@ let package = Package(
                     swiftSettings: strictSettings),
         .testTarget(
             name: "FederationAPITests",
-            dependencies: ["FederationAPI", "Federation", "Feedback", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FederationCore", "FederationAPI", "Federation", "FeedbackWire", "StrictJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Feedback", "Compliance", "AuditLog", "PostgresTestSupport", "TestSupport",
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "FeedbackWire", "HTTPSignatures", "Compliance", "AuditLog", "PostgresTestSupport", "TestSupport",
                                                        .product(name: "GRDB", package: "GRDB.swift"),
                                                        .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Storage", "Feedback", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
+                "Server", "Storage", "FeedbackWire", "StrictJSON", "HTTPSignatures", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Feedback", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", "TestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "FeedbackWire", "StrictJSON", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", "TestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: [
-                "Feedback", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
+            dependencies: ["FederationCore", "Charts", 
+                "FeedbackWire", "StrictJSON", "HTTPSignatures", "DeviceIdentity", "Agent", "Calibration", "Storage", "Federation", "FederationAPI", "ChildProcess", "PostgresTestSupport",
                 "SeededRandom", "TestSupport",
                 "WebPages",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

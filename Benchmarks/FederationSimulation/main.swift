@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceVerification
 import Federation
+import FederationCore
 import Foundation
 import SeededRandom
 

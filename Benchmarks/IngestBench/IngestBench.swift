@@ -1,10 +1,11 @@
-import Compliance
 import ArgumentParser
 import AsyncHTTPClient
+import Compliance
 import Crypto
 import DeviceIdentity
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import NIOCore
 import NIOSSL
 import Storage

@@ -1,7 +1,8 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import FuzzDriver
+import HTTPSignatures
 
 // The server's first contact with untrusted bytes: the signature fields, the digest and the
 // batch body. The first byte picks the surface; the rest is the input.

@@ -1,7 +1,8 @@
 import AsyncHTTPClient
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import Logging
 
 /// Sends one sealed batch until it is acknowledged, set aside as unacceptable, or the

@@ -1,8 +1,11 @@
 import Compliance
 import Federation
 import FederationAPI
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
+import HTTPSignatures
+import StrictJSON
 
 /// The kiosk's side of federated rounds: poll the open round, train the adapter on labelled
 /// pairs that never leave the kiosk, upload only the clipped update (signed like outcome

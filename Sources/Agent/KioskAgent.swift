@@ -1,11 +1,12 @@
 import AsyncHTTPClient
 import Crypto
 import DeviceIdentity
-import Feedback
+import FeedbackWire
 import Foundation
 import Logging
 import NIOCore
 import NIOSSL
+import StrictJSON
 
 /// The kiosk agent: enrolls with the server, records outcomes into its queue and uploads
 /// them in signed batches over mutual TLS.

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Feedback
+import FeedbackWire
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,5 @@
 import Calibration
-import Feedback
+import FeedbackWire
 import Foundation
 import ThresholdAPI
 

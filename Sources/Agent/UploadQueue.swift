@@ -1,7 +1,8 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
+import StrictJSON
 
 /// The kiosk's durable upload queue. Outcomes are recorded, then sealed into batches with
 /// the next sequence number in one transaction, and a sealed batch keeps its exact bytes

@@ -1,4 +1,5 @@
-import Feedback
+import FeedbackWire
+import StrictJSON
 
 /// An exportable, self-contained slice of the audit log: a signed checkpoint, the entries it
 /// covers with an inclusion proof each, and optionally a consistency proof from an earlier

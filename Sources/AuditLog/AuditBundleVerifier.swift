@@ -1,5 +1,6 @@
 import Crypto
-import Feedback
+import FeedbackWire
+import StrictJSON
 
 /// Checks an audit bundle offline against the log's public key and lists every failure found:
 /// structure, both checkpoint signatures, each entry's inclusion under the signed root, the

@@ -1,6 +1,7 @@
 import Crypto
+import FeedbackWire
 import Foundation
-import Feedback
+import StrictJSON
 
 /// What the log commits to at one moment: its name, how many entries it holds, the tree head
 /// over them, and when. Signed, it lets anyone holding the public key check a bundle offline.

@@ -1,5 +1,6 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// One event in the audit log, and the exact bytes that are hashed into the tree.
 ///

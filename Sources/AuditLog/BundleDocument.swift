@@ -1,4 +1,5 @@
-import Feedback
+import FeedbackWire
+import StrictJSON
 
 /// A bundle read as far as its structure allows, with every structural failure found. The
 /// verifier goes on checking whatever parts were readable, so one bad member does not hide

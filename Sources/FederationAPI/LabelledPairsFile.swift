@@ -1,6 +1,8 @@
 import Federation
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// Labelled descriptor pairs in a JSON file: what a kiosk trains on (its own pairs, never
 /// uploaded) and what the server's evaluation gate scores candidates on (a held-out set).

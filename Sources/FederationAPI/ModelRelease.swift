@@ -1,6 +1,7 @@
 import Crypto
 import Federation
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
 
 /// A released adapter: what kiosks apply in front of the frozen backbone, with the privacy

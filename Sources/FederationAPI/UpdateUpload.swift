@@ -1,6 +1,7 @@
 import Federation
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// Kiosk → server: one clipped adapter update for one round (`POST /v1/federation/rounds/{id}/updates`),
 /// JSON per `schemas/model-update.schema.json`, signed exactly like an outcome batch.

@@ -1,10 +1,11 @@
 import AsyncHTTPClient
-import Feedback
-import ThresholdAPI
+import FeedbackWire
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import StrictJSON
+import ThresholdAPI
 
 /// The admin and engineer side of the API, over HTTPS with a bearer token. The server's
 /// certificate is checked against the FaceLoop CA file, not the system roots.

@@ -1,5 +1,5 @@
 import DeviceIdentity
-import Feedback
+import FeedbackWire
 import Foundation
 import Hummingbird
 import HummingbirdTLS

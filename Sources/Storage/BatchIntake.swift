@@ -1,5 +1,5 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 
 /// What storing one batch does, decided from what the store has read; no I/O. A back end

@@ -1,6 +1,7 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// What compliance officers review, and what consent enforcement reads: jurisdictions and
 /// their pseudonymisation keys, sites, retention rules, consent texts and events, erasures,

@@ -1,4 +1,4 @@
-import Feedback
+import FeedbackWire
 import Foundation
 
 /// Everything the server keeps, behind one protocol so that SQLite (one node) and

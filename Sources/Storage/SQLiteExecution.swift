@@ -1,7 +1,8 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
+import StrictJSON
 
 /// How the SQLite back end runs the shared statements: synchronously, inside GRDB's
 /// transaction closures.

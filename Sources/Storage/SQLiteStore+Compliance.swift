@@ -1,8 +1,9 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
+import StrictJSON
 
 extension SQLiteStore: ComplianceStore {
     // MARK: Reference data

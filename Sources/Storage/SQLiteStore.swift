@@ -1,7 +1,8 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
+import StrictJSON
 
 /// The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
 /// transaction that returned survives a power cut. The statements and decisions are shared

@@ -1,7 +1,8 @@
 import Compliance
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// What the audit log records about each change, the same from either back end, so a log
 /// copied from SQLite to PostgreSQL reads (and hashes) alike.

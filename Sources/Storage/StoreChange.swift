@@ -1,7 +1,8 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// What one write changes: statements to run in order and the audit entries that record
 /// them, committed in one transaction. Built once here; each back end only runs it.

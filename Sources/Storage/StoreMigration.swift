@@ -1,8 +1,9 @@
 import AuditLog
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
 import Logging
+import StrictJSON
 
 /// Copies a SQLite pilot's store into an empty PostgreSQL database, table by table in one
 /// PostgreSQL transaction (all or nothing), then proves the copy: the row count of every

@@ -1,6 +1,7 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// The store's records read from rows, once for both back ends. A row whose enumerated value
 /// this version does not know reads as nil where the record can be skipped, and as the most

@@ -1,7 +1,8 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// Every statement the stores run, written once. Where SQLite and PostgreSQL spell a thing
 /// differently the dialect picks the spelling (`emptyBytes`, `least`, `inList`, row locks);

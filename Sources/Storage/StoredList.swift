@@ -1,4 +1,5 @@
-import Feedback
+import FeedbackWire
+import StrictJSON
 
 /// A list of strings in one text column (approvals, erasure locations), as JSON, the same in
 /// both back ends.

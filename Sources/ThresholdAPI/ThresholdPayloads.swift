@@ -1,6 +1,6 @@
 import Calibration
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 
 /// Engineer → server: compute a new threshold release from the stored outcomes.

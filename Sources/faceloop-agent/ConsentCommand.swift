@@ -1,8 +1,9 @@
 import Agent
 import ArgumentParser
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// `faceloop-agent consent …`: records a subject's consent decision for one purpose, to be
 /// uploaded (signed) ahead of any outcome recorded after it.

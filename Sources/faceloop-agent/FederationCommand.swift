@@ -3,7 +3,7 @@ import ArgumentParser
 import FaceVerification
 import Federation
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Foundation
 
 struct FederationCommand: AsyncParsableCommand {

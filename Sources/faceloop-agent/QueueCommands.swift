@@ -1,8 +1,9 @@
 import Agent
 import ArgumentParser
 import FaceVerification
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 struct EnrollCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

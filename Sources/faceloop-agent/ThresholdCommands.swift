@@ -2,7 +2,7 @@ import Agent
 import ArgumentParser
 import Calibration
 import FaceVerification
-import Feedback
+import FeedbackWire
 import Foundation
 
 struct ThresholdsCommand: AsyncParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
+import StrictJSON
 
 /// Work on the server's store itself, not through its API: run these with the server stopped.
 struct AdminCommands: AsyncParsableCommand {

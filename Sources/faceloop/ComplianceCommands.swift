@@ -1,7 +1,8 @@
 import ArgumentParser
-import Feedback
+import FeedbackWire
 import Foundation
 import OperatorClient
+import StrictJSON
 
 /// `faceloop compliance …`: what compliance officers review and manage. Each view prints the
 /// server's JSON answer, so it can be filed or piped into other tools as it is.

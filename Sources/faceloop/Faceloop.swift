@@ -1,7 +1,8 @@
 import ArgumentParser
-import Feedback
+import FeedbackWire
 import Foundation
 import OperatorClient
+import StrictJSON
 
 @main
 struct Faceloop: AsyncParsableCommand {

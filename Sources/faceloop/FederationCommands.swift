@@ -1,8 +1,9 @@
 import ArgumentParser
-import Feedback
 import FederationAPI
+import FeedbackWire
 import Foundation
 import OperatorClient
+import StrictJSON
 
 struct Rounds: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

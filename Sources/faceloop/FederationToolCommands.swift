@@ -1,7 +1,8 @@
 import ArgumentParser
 import Federation
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// `faceloop privacy epsilon`: ε of the Poisson-subsampled Gaussian mechanism, offline.
 struct Privacy: AsyncParsableCommand {

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Calibration
-import Feedback
+import FeedbackWire
 import Foundation
 import OperatorClient
+import StrictJSON
 import ThresholdAPI
 
 struct Thresholds: AsyncParsableCommand {

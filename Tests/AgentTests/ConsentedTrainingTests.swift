@@ -1,9 +1,10 @@
 import Agent
 import Federation
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Foundation
 import SeededRandom
+import StrictJSON
 import TestSupport
 import Testing
 

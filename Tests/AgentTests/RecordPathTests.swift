@@ -1,7 +1,8 @@
-import Feedback
-import Foundation
-import Testing
 @testable import Agent
+import FeedbackWire
+import Foundation
+import StrictJSON
+import Testing
 
 /// The kiosk queues what the wire types write: outcomes and consent events built in code and
 /// those read as JSON end up as the same bytes, checked by the same schema.

@@ -1,8 +1,9 @@
-import Crypto
-import Feedback
-import Foundation
-import Testing
 @testable import AuditLog
+import Crypto
+import FeedbackWire
+import Foundation
+import StrictJSON
+import Testing
 
 @Suite("Audit bundles: building, reading and verifying")
 struct AuditBundleTests {

@@ -1,7 +1,8 @@
 import AuditLog
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 /// Fixed keys, entries and bundles shared by the suites, so failures reproduce exactly.
 enum AuditFixtures {

@@ -1,6 +1,7 @@
-import Feedback
-import Testing
 @testable import AuditLog
+import FeedbackWire
+import StrictJSON
+import Testing
 
 /// Changes every byte of a small bundle, one at a time and in several ways, and requires each
 /// change to be caught with a failure that names the part of the bundle that was changed. The

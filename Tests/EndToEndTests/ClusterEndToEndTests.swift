@@ -1,8 +1,9 @@
 import Agent
 import ChildProcess
-import Feedback
+import FeedbackWire
 import Foundation
 import PostgresTestSupport
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import AuditLog
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import TestSupport
 import Testing
 

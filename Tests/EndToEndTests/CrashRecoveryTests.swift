@@ -1,7 +1,8 @@
 import Agent
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,6 @@
 import Crypto
 import DeviceIdentity
-import Feedback
+import FeedbackWire
 import Foundation
 import TestSupport
 import Testing

@@ -1,8 +1,10 @@
 import Federation
 import FederationAPI
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
 import SeededRandom
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Federation
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,8 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,5 +1,6 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,7 @@
-import Feedback
+import FeedbackWire
 import Foundation
 import PostgresTestSupport
+import StrictJSON
 import TestSupport
 import Testing
 

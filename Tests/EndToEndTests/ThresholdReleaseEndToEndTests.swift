@@ -1,6 +1,7 @@
 import Calibration
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,5 +1,7 @@
-import Feedback
+import Charts
+import FeedbackWire
 import Foundation
+import StrictJSON
 import TestSupport
 import Testing
 import WebPages

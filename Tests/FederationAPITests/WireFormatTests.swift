@@ -1,8 +1,10 @@
 import Crypto
 import Federation
 import FederationAPI
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
+import StrictJSON
 import Testing
 
 @Suite("Federation wire formats")

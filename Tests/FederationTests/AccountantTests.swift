@@ -1,4 +1,5 @@
 import Federation
+import FederationCore
 import Testing
 
 @Suite struct AccountantTests {

@@ -1,4 +1,5 @@
 import Federation
+import FederationCore
 import Foundation
 import SeededRandom
 import Testing

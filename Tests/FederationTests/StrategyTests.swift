@@ -1,5 +1,6 @@
-import Foundation
 import Federation
+import FederationCore
+import Foundation
 import SeededRandom
 import Testing
 

@@ -1,10 +1,11 @@
 import Charts
 import ChildProcess
-import Feedback
+import FeedbackWire
 import Foundation
+@testable import ScoreReports
+import StrictJSON
 import TestSupport
 import Testing
-@testable import ScoreReports
 
 /// The `faceloop` executable itself: what an engineer sees on stdout, stderr and in the exit status.
 @Suite("faceloop scores evaluate and faceloop curves, as run from a shell")

@@ -1,8 +1,9 @@
 import Calibration
-import Feedback
+import FeedbackWire
 import Foundation
-import Testing
 @testable import ScoreReports
+import StrictJSON
+import Testing
 
 /// The whole `scores evaluate` path — file, parser, Calibration, JSON text — against the
 /// numbers bob.measure 6.1.1 produced for the same scores.

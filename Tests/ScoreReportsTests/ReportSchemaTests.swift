@@ -1,7 +1,8 @@
-import Feedback
+import FeedbackWire
 import Foundation
-import Testing
 @testable import ScoreReports
+import StrictJSON
+import Testing
 
 @Suite("The score-evaluation JSON and its schema")
 struct ReportSchemaTests {

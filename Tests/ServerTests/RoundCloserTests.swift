@@ -1,12 +1,14 @@
 import Crypto
 import Federation
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import Logging
 import SeededRandom
 @testable import Server
 import Storage
+import StrictJSON
 import TestSupport
 import Testing
 

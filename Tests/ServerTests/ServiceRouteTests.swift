@@ -1,12 +1,14 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import Logging
 import NIOCore
 @testable import Server
 import Storage
+import StrictJSON
 import TestSupport
 import Testing
 

@@ -1,6 +1,6 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
 import Testing

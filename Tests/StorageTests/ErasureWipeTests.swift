@@ -1,5 +1,5 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
 @testable import Storage

@@ -1,9 +1,10 @@
 import AuditLog
 import Compliance
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import GRDB
+import HTTPSignatures
 import PostgresTestSupport
 @testable import Storage
 import TestSupport

@@ -1,7 +1,8 @@
 import Calibration
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import Testing
 import ThresholdAPI
 

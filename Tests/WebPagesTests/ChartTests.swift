@@ -1,3 +1,4 @@
+import Charts
 @testable import Charts
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import FederationCore
 import Foundation
 
 /// Privacy-loss-distribution accountant for the Poisson-subsampled Gaussian mechanism

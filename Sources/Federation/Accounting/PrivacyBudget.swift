@@ -1,3 +1,4 @@
+import FederationCore
 /// Which accountant a budget is enforced with.
 public enum PrivacyAccountantKind: String, Sendable, Codable, CaseIterable {
     /// `RDPAccountant`: looser, fast, the figure most papers report.

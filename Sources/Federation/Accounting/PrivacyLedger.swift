@@ -1,3 +1,4 @@
+import FederationCore
 /// One stretch of rounds run with the same DP parameters. The privacy spent by a model is
 /// the composition of every entry in its ledger, so the server appends an entry (or
 /// extends the last one) each time a DP round is aggregated and persists the list.

@@ -1,3 +1,4 @@
+import FederationCore
 /// The privacy claim attached to a model release: what is protected (the privacy unit),
 /// by which mechanism and parameters, and how much was spent, under both accountants, for
 /// this release's rounds and cumulatively for the whole model line. Codable, so it is

@@ -1,4 +1,5 @@
 import CBLAS
+import FederationCore
 import Foundation
 
 /// The local training objective: logistic loss on the scaled cosine score of an adapted pair.

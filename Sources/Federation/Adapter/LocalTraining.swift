@@ -1,3 +1,4 @@
+import FederationCore
 import SeededRandom
 
 /// What a kiosk needs to train its adapter in one round; sent by the server in the round's

@@ -1,3 +1,4 @@
+import FederationCore
 /// What a kiosk uploads after local training: the parameter difference
 /// `local − global` (layout of `Adapter.parameters`: `W` row-major, then the bias), and how
 /// many labelled pairs produced it. Never descriptors, never images.

@@ -1,3 +1,4 @@
+import FederationCore
 import Foundation
 
 /// The offline aggregation file format shared by the CLI and the benchmarks, so the same

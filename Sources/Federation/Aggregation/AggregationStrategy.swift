@@ -1,3 +1,4 @@
+import FederationCore
 /// The one seam every federated algorithm goes through, after Flower's `Strategy`:
 /// **configure a round** (who trains, with which settings) → **aggregate** the updates that
 /// came back into the next global parameters → **evaluate** the candidate before release.

@@ -1,3 +1,4 @@
+import FederationCore
 /// Which clients Krum or Multi-Krum kept, and every client's score.
 public struct KrumSelection: Sendable, Equatable {
     /// Rows kept, best score first.

@@ -1,3 +1,4 @@
+import FederationCore
 /// The result of a coordinate-wise trimmed mean, with how often each client was cut.
 public struct TrimmedMeanResult: Sendable, Equatable {
     public var values: [Float]

@@ -1,3 +1,4 @@
+import FederationCore
 /// The updates of one round, validated and packed row by row into one contiguous
 /// `Float` buffer (row = client, column = parameter) so that every aggregator can read them
 /// with BLAS or tight loops.

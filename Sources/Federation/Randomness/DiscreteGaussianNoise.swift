@@ -1,3 +1,4 @@
+import FederationCore
 /// A source of discrete Gaussian draws N_Z(0, σ²), injected where DP-FedAvg adds its noise so
 /// that tests can pin it and production can use the operating system's secure source.
 ///

@@ -1,3 +1,4 @@
+import FederationCore
 /// DP-FedAvg with a fixed denominator (McMahan et al. 2018, "Learning Differentially
 /// Private Recurrent Language Models"), central differential privacy at the server, with
 /// the noise added on a fixed-point grid so that no floating-point noise is released:

@@ -1,3 +1,4 @@
+import FederationCore
 /// The fixed-point grid on which DP-FedAvg sums the clipped updates and adds discrete
 /// Gaussian noise, and what the grid does to the sensitivity that the accountants see.
 ///

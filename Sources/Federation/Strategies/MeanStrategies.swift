@@ -1,3 +1,4 @@
+import FederationCore
 /// FedAvg (McMahan et al. 2017): the next model is the example-weighted mean of the
 /// clients' models, i.e. global + weighted mean of their deltas (Flower's `aggregate`),
 /// followed by a plain server step (η = 1 by default). Not robust: one client can move

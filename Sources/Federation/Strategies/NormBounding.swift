@@ -1,3 +1,4 @@
+import FederationCore
 /// Norm bounding (Sun et al. 2019, "Can you really backdoor federated learning?"): updates
 /// whose L2 norm exceeds `bound` are either scaled down to it (`.clip`) or left out
 /// (`.reject`), then the rest are averaged by example count. Cheap and effective against

@@ -1,5 +1,5 @@
 import Calibration
-import Feedback
+import StrictJSON
 
 /// A number a report cannot write as JSON: an infinite threshold, which only scores at the
 /// very end of the double range (about ±1.8e308) can produce.

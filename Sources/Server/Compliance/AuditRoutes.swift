@@ -1,4 +1,4 @@
-import Feedback
+import FeedbackWire
 import Hummingbird
 
 /// `/v1/audit/*`: checkpoints and bundles of the audit log (``AuditService``), for compliance officers.

@@ -1,7 +1,8 @@
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
+import StrictJSON
 
 struct JurisdictionRequest: Codable, Sendable {
     var name: String

@@ -1,7 +1,8 @@
 import Crypto
 import Federation
 import FederationAPI
-import Feedback
+import FederationCore
+import FeedbackWire
 import Foundation
 import Logging
 import Storage

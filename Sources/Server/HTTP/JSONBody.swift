@@ -1,8 +1,9 @@
-import Feedback
+import FeedbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StrictJSON
 
 /// JSON request and response bodies of the API (kiosk uploads have their own validation).
 enum JSONBody {

@@ -1,7 +1,8 @@
-import Feedback
+import FeedbackWire
 import Foundation
 import Hummingbird
 import Storage
+import StrictJSON
 
 /// Who may read what kiosks read (current round, current releases): an enrolled, active
 /// kiosk by its TLS client certificate, or a person with a bearer token.

@@ -1,8 +1,9 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import NIOCore
 import NIOSSL
+import StrictJSON
 import Synchronization
 import X509
 

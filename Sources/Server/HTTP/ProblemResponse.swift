@@ -1,8 +1,9 @@
-import Feedback
+import FeedbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StrictJSON
 
 /// A refusal on its way to the client as `application/problem+json` (RFC 9457): the one
 /// error type that routes, services and authentication throw for anything the client did.

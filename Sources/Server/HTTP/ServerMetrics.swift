@@ -1,6 +1,6 @@
 import CoreMetrics
 import Metrics
-import Feedback
+import FeedbackWire
 import Hummingbird
 import Prometheus
 

@@ -1,9 +1,11 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import Hummingbird
 import NIOCore
 import Storage
+import StrictJSON
 
 /// The one way a kiosk's upload is authenticated, whatever it carries (outcome batches,
 /// model updates): the TLS client certificate, the body within its limit, the RFC 9421

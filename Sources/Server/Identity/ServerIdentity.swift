@@ -1,9 +1,10 @@
 import Crypto
 import DeviceIdentity
-import Feedback
+import FeedbackWire
 import Foundation
 import Logging
 import Storage
+import StrictJSON
 import X509
 
 /// The server's secrets in its data directory, created on first start: the device CA, the

@@ -1,4 +1,4 @@
-import Feedback
+import FeedbackWire
 import Hummingbird
 
 /// `POST /v1/admin/enrollment-tokens` for administrators and `POST /v1/enrollments` for

@@ -1,5 +1,5 @@
 import HTTPTypes
-import Feedback
+import FeedbackWire
 import Foundation
 import Hummingbird
 import NIOCore

@@ -1,8 +1,9 @@
 import AuditLog
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
+import StrictJSON
 
 /// The tamper-evident audit log: signed checkpoints of its Merkle tree and bundles that a
 /// reviewer verifies offline with `faceloop audit verify`, signed with the audit key.

@@ -1,9 +1,10 @@
 import Compliance
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import Hummingbird
 import Storage
+import StrictJSON
 
 /// What compliance officers review and manage: jurisdictions, sites, retention, consent texts
 /// and records, erasures with signed receipts, data-subject requests and the record of

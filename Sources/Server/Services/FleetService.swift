@@ -1,4 +1,4 @@
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
 

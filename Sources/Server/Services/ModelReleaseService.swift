@@ -1,5 +1,5 @@
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Storage
 
 /// Signed model releases as the federated rounds stored them.

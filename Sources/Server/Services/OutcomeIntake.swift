@@ -1,6 +1,8 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import Storage
+import StrictJSON
 
 /// What storing a kiosk's upload answered: the receipt's bytes, and whether this upload
 /// stored it (false for a retry of one stored before, which gets the same receipt).

@@ -1,9 +1,11 @@
 import Federation
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Foundation
+import HTTPSignatures
 import Logging
 import Storage
+import StrictJSON
 
 extension RoundService {
     /// A kiosk's authenticated update for the round named `roundText`: decoded, checked

@@ -1,6 +1,6 @@
 import Federation
 import FederationAPI
-import Feedback
+import FeedbackWire
 import Foundation
 import Logging
 import Storage

@@ -1,6 +1,6 @@
 import Calibration
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
 import ThresholdAPI

@@ -1,5 +1,6 @@
 import Calibration
-import Feedback
+import Charts
+import FeedbackWire
 import Storage
 import ThresholdAPI
 import WebPages

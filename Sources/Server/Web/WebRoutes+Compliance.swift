@@ -1,8 +1,10 @@
 import AuditLog
+import Charts
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import Storage
+import StrictJSON
 import WebPages
 
 extension WebRoutes {

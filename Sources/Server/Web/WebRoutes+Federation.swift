@@ -1,3 +1,4 @@
+import Charts
 import FederationAPI
 import Storage
 import WebPages

@@ -1,4 +1,5 @@
-import Feedback
+import Charts
+import FeedbackWire
 import Storage
 import WebPages
 

@@ -1,6 +1,6 @@
 import AuditLog
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,9 +1,10 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Storage
+import StrictJSON
 
 /// Sign-in for the pages. The cookie holds the role token itself (HttpOnly, Secure,
 /// SameSite=Strict, scoped to /ui), so every server node behind a balancer checks it against

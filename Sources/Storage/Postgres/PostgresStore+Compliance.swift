@@ -1,7 +1,8 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 
 extension PostgresStore: ComplianceStore {
     // MARK: Reference data

@@ -1,9 +1,10 @@
 import AuditLog
 import Compliance
-import Feedback
+import FeedbackWire
 import Foundation
 import Logging
 import PostgresNIO
+import StrictJSON
 
 /// The store for several server nodes: one PostgreSQL database through a pool of
 /// connections. Every write is one transaction that returns only after `COMMIT` succeeded,

@@ -1,9 +1,10 @@
 import Agent
 import Calibration
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import OperatorClient
+import StrictJSON
 import ThresholdAPI
 
 /// Drives the simulated kiosks: enroll each, record consent and outcomes in its own queue,

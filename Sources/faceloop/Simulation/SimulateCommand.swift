@@ -1,7 +1,7 @@
 import Agent
 import ArgumentParser
 import Calibration
-import Feedback
+import FeedbackWire
 import Foundation
 import OperatorClient
 import ThresholdAPI

@@ -1,6 +1,7 @@
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import Testing
 
 /// Consent for the subjects of test outcomes: the server stores an outcome only under a

@@ -1,5 +1,6 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import Testing
 
 /// A one-time enrollment token from the CLI, as an operator issues it.

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Crypto
-import Feedback
+import FeedbackWire
 import Foundation
 import NIOCore
 import NIOSSL

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 import ChildProcess
-import Feedback
+import FeedbackWire
 import Foundation
 import NIOCore
 import NIOPosix
+import StrictJSON
 
 /// Headless Chromium driven over WebDriver: plain HTTP and JSON to a chromedriver process on
 /// 127.0.0.1, which the test starts and stops by its process id.

@@ -1,4 +1,4 @@
-import Feedback
+import FeedbackWire
 import Foundation
 
 /// Outcomes and batches that the published schema accepts, for tests that need some: every

@@ -1,5 +1,6 @@
-import Feedback
+import FeedbackWire
 import Foundation
+import StrictJSON
 import Testing
 
 /// Walks every upload schema (what a kiosk can send) and proves that no field can hold an

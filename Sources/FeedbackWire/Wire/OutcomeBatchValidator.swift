@@ -1,3 +1,4 @@
+import StrictJSON
 /// Turns uploaded bytes into an ``OutcomeBatch`` or says precisely what is wrong with them,
 /// against the published `outcome-batch.schema.json`.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// Conversions between the wire types and ``JSONValue``. The batch path avoids `JSONDecoder`
 /// because it runs after schema validation on every upload and must be cheap.

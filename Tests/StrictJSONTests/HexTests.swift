@@ -1,5 +1,5 @@
 import Crypto
-import Feedback
+@testable import StrictJSON
 import Testing
 
 @Suite("Lowercase hex")

@@ -1,7 +1,8 @@
+@testable import FeedbackWire
 import Foundation
+@testable import StrictJSON
 import TestSupport
 import Testing
-@testable import Feedback
 
 /// Identifiers match their pattern as a whole, and nothing beyond the schema's information
 /// (over-long numbers, sub-nanosecond fractions) or an event from the future gets through.

@@ -1,7 +1,8 @@
+@testable import FeedbackWire
 import Foundation
+@testable import StrictJSON
 import TestSupport
 import Testing
-@testable import Feedback
 
 @Suite("The outcome batch schema and its decoder")
 struct OutcomeBatchSchemaTests {

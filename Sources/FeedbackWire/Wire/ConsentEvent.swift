@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// A subject's consent decision for one purpose, recorded at a kiosk and uploaded in a
 /// signed batch. Purposes are never bundled: one event speaks for exactly one purpose. Its

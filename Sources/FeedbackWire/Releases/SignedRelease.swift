@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StrictJSON
 
 /// A release (threshold set or model) as the server publishes it: the exact payload bytes,
 /// base64, with the server's Ed25519 signature over those bytes. The agent verifies the

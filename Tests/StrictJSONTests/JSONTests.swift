@@ -1,6 +1,6 @@
 import Foundation
+@testable import StrictJSON
 import Testing
-@testable import Feedback
 
 @Suite("JSON parsing and serialisation")
 struct JSONTests {

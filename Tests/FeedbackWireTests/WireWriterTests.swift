@@ -1,7 +1,8 @@
+@testable import FeedbackWire
 import Foundation
+@testable import StrictJSON
 import TestSupport
 import Testing
-@testable import Feedback
 
 /// Each wire shape has one writer: the type's own `json`, whose bytes are `encoded()`. Batches
 /// embed exactly those bytes, and they pass the published schema.

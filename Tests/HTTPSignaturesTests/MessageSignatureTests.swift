@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
+import FeedbackWire
+@testable import HTTPSignatures
 import Testing
-@testable import Feedback
 
 @Suite("RFC 9421 message signatures and RFC 9530 digests")
 struct MessageSignatureTests {

@@ -1,3 +1,4 @@
+import StrictJSON
 /// Every kind of refusal the API can give, each with its own RFC 9457 problem type, so a
 /// kiosk or an operator can tell them apart without parsing prose. The type URI is relative
 /// (`/problems/<slug>`) and the server serves a description there.

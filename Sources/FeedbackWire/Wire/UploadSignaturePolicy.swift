@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HTTPSignatures
 
 /// What the server demands of a signed upload before it looks at the payload: RFC 9421
 /// covering at least `@method`, `@path` and `content-digest`, with `created`, `nonce` and
