@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/fetch-models.sh
+# docs/architecture.md's module table must match Package.swift.
+scripts/check-architecture.py
 # OpenBLAS does not recognise every Xeon and then falls back to a slow generic kernel.
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
