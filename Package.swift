@@ -279,7 +279,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "FeedbackWireTests", dependencies: ["FeedbackWire", "StrictJSON", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"], swiftSettings: strictSettings),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "HTTPSignaturesTests", dependencies: ["HTTPSignatures", "FeedbackWire", "StrictJSON"], swiftSettings: strictSettings),
         .testTarget(
             name: "ThresholdAPITests",
