@@ -262,7 +262,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FederationTests",
-            dependencies: ["FederationCore", "Federation", "SeededRandom"],
+            dependencies: ["FederationCore", "Federation", "SeededRandom", "TestSupport"],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),

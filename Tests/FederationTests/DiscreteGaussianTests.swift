@@ -2,6 +2,7 @@
 import FederationCore
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 /// The exact discrete Gaussian sampler, DP-FedAvg on the fixed-point grid, and the privacy

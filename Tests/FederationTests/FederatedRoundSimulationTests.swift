@@ -1,6 +1,7 @@
 import Federation
 import FederationCore
 import SeededRandom
+import TestSupport
 import Testing
 
 /// Whole rounds in memory: kiosks train on their own pairs, clip, upload; the server

@@ -2,6 +2,7 @@ import Federation
 import FederationCore
 import Foundation
 import SeededRandom
+import TestSupport
 import Testing
 
 @Suite struct StrategyTests {

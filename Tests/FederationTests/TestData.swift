@@ -1,5 +1,6 @@
 import Federation
 import SeededRandom
+import TestSupport
 
 /// Seeded synthetic descriptors for adapter tests: identities are random directions; a
 /// genuine pair is two noisy views of one identity, an impostor pair views of two.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A source of independent standard normal draws, for simulations and synthetic test data.
+/// A source of independent standard normal draws, for synthetic test data.
 ///
 /// Not for differential-privacy noise: a floating-point Gaussian sample is open to precision
 /// attacks (its low-order bits can reveal the value it was added to, Mironov 2012), so
