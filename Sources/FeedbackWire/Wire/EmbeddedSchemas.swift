@@ -62,7 +62,18 @@ enum EmbeddedSchemas {
         "label_source": { "enum": ["fallback_id_check", "operator", "user_dispute", "none"] },
         "quality": { "$ref": "#/$defs/CaptureQuality" },
         "liveness_score": { "type": "number", "minimum": 0, "maximum": 1 },
-        "subject": { "$ref": "#/$defs/SubjectReference" }
+        "subject": { "$ref": "#/$defs/SubjectReference" },
+        "shadow": { "$ref": "#/$defs/ShadowScore" }
+      }
+    },
+    "ShadowScore": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["model_version", "score"],
+      "description": "The same attempt scored in shadow by a candidate model: a number, never a descriptor. The candidate's model_version must differ from the outcome's own model_version; a schema cannot compare two values, so the decoder refuses an equal one.",
+      "properties": {
+        "model_version": { "$ref": "#/$defs/Token" },
+        "score": { "type": "number", "minimum": -1, "maximum": 1, "description": "The candidate model's similarity of the same probe and template; higher is more similar." }
       }
     },
     "ConsentEvent": {

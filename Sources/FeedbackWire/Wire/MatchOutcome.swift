@@ -46,6 +46,19 @@ public struct MatchOutcome: Sendable, Equatable {
         }
     }
 
+    /// The same attempt scored in shadow by a candidate model release, which decides nothing
+    /// at the kiosk: a number, never a descriptor. Its model version differs from the
+    /// outcome's own.
+    public struct ShadowScore: Sendable, Equatable {
+        public var modelVersion: String
+        public var score: Double
+
+        public init(modelVersion: String, score: Double) {
+            self.modelVersion = modelVersion
+            self.score = score
+        }
+    }
+
     public var eventID: UUID
     public var attemptedAt: Date
     public var modelVersion: String
@@ -58,10 +71,11 @@ public struct MatchOutcome: Sendable, Equatable {
     public var quality: CaptureQuality
     public var livenessScore: Double?
     public var subject: SubjectReference
+    public var shadow: ShadowScore?
 
     public init(eventID: UUID, attemptedAt: Date, modelVersion: String, thresholdVersion: String, cohort: Cohort,
                 score: Double, decision: Decision, label: Label, labelSource: LabelSource,
-                quality: CaptureQuality, livenessScore: Double? = nil, subject: SubjectReference) {
+                quality: CaptureQuality, livenessScore: Double? = nil, subject: SubjectReference, shadow: ShadowScore? = nil) {
         self.eventID = eventID
         self.attemptedAt = attemptedAt
         self.modelVersion = modelVersion
@@ -74,6 +88,7 @@ public struct MatchOutcome: Sendable, Equatable {
         self.quality = quality
         self.livenessScore = livenessScore
         self.subject = subject
+        self.shadow = shadow
     }
 }
 

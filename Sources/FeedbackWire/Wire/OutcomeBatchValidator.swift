@@ -46,7 +46,11 @@ public struct OutcomeBatchValidator: Sendable {
         } catch {
             return .failure(.malformedJSON(error))
         }
-        let violations = schema.validate(json)
+        var violations = schema.validate(json)
+        guard violations.isEmpty else { return .failure(.schema(violations)) }
+        for (index, outcome) in (json["outcomes"]?.arrayValue ?? []).enumerated() {
+            violations += MatchOutcome.crossFieldViolations(of: outcome, at: "/outcomes/\(index)")
+        }
         guard violations.isEmpty else { return .failure(.schema(violations)) }
         do {
             return .success(try OutcomeBatch(validated: json))

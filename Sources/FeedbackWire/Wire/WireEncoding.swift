@@ -30,6 +30,9 @@ extension MatchOutcome {
         members.append(("subject", .object([
             ("pseudonym", .string(subject.pseudonym)), ("consent_ref", .string(subject.consentRef)),
         ])))
+        if let shadow {
+            members.append(("shadow", .object([("model_version", .string(shadow.modelVersion)), ("score", .number(shadow.score))])))
+        }
         return .object(members)
     }
 
@@ -51,6 +54,14 @@ extension MatchOutcome {
         guard let cohortValue = json["cohort"], let qualityValue = json["quality"], let subjectValue = json["subject"] else {
             throw WireDecodingError(field: "cohort/quality/subject")
         }
+        var shadow: ShadowScore?
+        if let shadowValue = json["shadow"] {
+            shadow = ShadowScore(modelVersion: try string("model_version", in: shadowValue), score: try number("score", in: shadowValue))
+        }
+        let modelVersion = try string("model_version", in: json)
+        if let shadow, shadow.modelVersion == modelVersion {
+            throw WireDecodingError(field: "shadow/model_version", problem: MatchOutcome.sameShadowVersionProblem)
+        }
         guard let decision = Decision(rawValue: try string("decision", in: json)),
               let label = Label(rawValue: try string("label", in: json)),
               let labelSource = LabelSource(rawValue: try string("label_source", in: json))
@@ -58,7 +69,7 @@ extension MatchOutcome {
         self.init(
             eventID: eventID,
             attemptedAt: attemptedAt,
-            modelVersion: try string("model_version", in: json),
+            modelVersion: modelVersion,
             thresholdVersion: try string("threshold_version", in: json),
             cohort: Cohort(site: try string("site", in: cohortValue),
                            cameraModel: try string("camera_model", in: cohortValue),
@@ -72,8 +83,22 @@ extension MatchOutcome {
                                     brightness: try number("brightness", in: qualityValue)),
             livenessScore: json["liveness_score"]?.numberValue,
             subject: SubjectReference(pseudonym: try string("pseudonym", in: subjectValue),
-                                      consentRef: try string("consent_ref", in: subjectValue))
+                                      consentRef: try string("consent_ref", in: subjectValue)),
+            shadow: shadow
         )
+    }
+
+    /// Why a shadow score under the outcome's own model version is refused: it would count
+    /// the deployed model's attempts twice and compare the model with itself.
+    static let sameShadowVersionProblem = "must differ from the outcome's model_version (a shadow score is a candidate model's)"
+
+    /// The pointers, relative to an outcome that passed the schema, of what the schema cannot
+    /// say: a shadow score under the outcome's own model version.
+    static func crossFieldViolations(of json: JSONValue, at pointer: String) -> [JSONSchemaViolation] {
+        guard let shadowVersion = json["shadow"]?["model_version"]?.stringValue,
+              shadowVersion == json["model_version"]?.stringValue else { return [] }
+        return [JSONSchemaViolation(pointer: pointer + "/shadow/model_version", keyword: "shadow-model-version",
+                                    message: sameShadowVersionProblem)]
     }
 }
 
@@ -113,7 +138,16 @@ extension OutcomeBatch {
 /// the code, reported instead of trapping.
 public struct WireDecodingError: Error, Sendable, CustomStringConvertible {
     public let field: String
-    public var description: String { "field \(field) is missing or has the wrong type" }
+    /// What is wrong with it; a value can pass its schema and still be refused by a rule
+    /// across two fields that a schema cannot state.
+    public let problem: String
+
+    init(field: String, problem: String = "is missing or has the wrong type") {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String { "field \(field) \(problem)" }
 }
 
 /// JSON coders for the API's Codable payloads: snake_case keys are spelled out in each
