@@ -94,8 +94,8 @@ struct Rounds: AsyncParsableCommand {
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Signed model releases (the federated adapter) and the privacy each carries.",
-        subcommands: [List.self, Show.self, Pull.self])
+        abstract: "Signed model releases (the federated adapter), the privacy each carries, and their rollout: shadow → canary → fleet, or rollback.",
+        subcommands: [List.self, Show.self, Pull.self, Rollouts.self, Compare.self, Shadow.self, Canary.self, Promote.self, Rollback.self])
 
     static func printSummary(_ release: ModelReleaseSummary) {
         let privacy = release.privacy

@@ -39,6 +39,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let forbidden = ProblemType("forbidden", 403, "The token's role does not allow this")
     public static let selfApproval = ProblemType("self-approval", 403, "The token that computed a release may not approve it")
     public static let releaseStateConflict = ProblemType("release-state-conflict", 409, "The release is not in a state that allows this")
+    public static let promotionRefused = ProblemType("promotion-refused", 409, "No cohort's paired comparison allows the candidate model to be promoted")
+    public static let approvalRepeated = ProblemType("approval-repeated", 409, "This token has already approved this step")
     public static let insufficientData = ProblemType("insufficient-data", 422, "There is not enough data for this computation")
     public static let enrollmentTokenInvalid = ProblemType("enrollment-token-invalid", 403, "The enrollment token is unknown, used or expired")
     public static let csrInvalid = ProblemType("csr-invalid", 422, "The certificate signing request is invalid")
@@ -62,6 +64,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
         .contentDigestMismatch, .signatureMissing, .signatureInvalid, .signatureTimeOutOfRange, .nonceReplayed,
         .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .deviceCertificateExpired, .clientCertificateMismatch,
         .sequenceConflict, .duplicateEvent, .timestampInFuture, .unauthorized, .forbidden, .selfApproval, .releaseStateConflict, .insufficientData,
+        .promotionRefused, .approvalRepeated,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
         .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .tooFewPairs, .privacyBudgetExhausted,
         .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,

@@ -50,6 +50,16 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Updates trained on fewer labelled pairs are refused: an adapter update lies in the span
     /// of the kiosk's training descriptors, so one from a handful of pairs gives them away.
     public var federationMinimumPairs: Int = 20
+    /// The FMR at which a rollout compares current and candidate models, each at its own
+    /// calibrated threshold, when a request names none.
+    public var rolloutTargetFMR: Double = 1e-3
+    /// Confidence of the paired test and of the subject-bootstrap bounds behind a promotion.
+    public var rolloutConfidence: Double = 0.95
+    /// How much higher the candidate's FNMR may be (upper bound) and still count as not worse.
+    public var rolloutFNMRMargin: Double = 0.01
+    public var rolloutBootstrapResamples: Int = 1000
+    /// How often promoted models are checked against their FMR bounds, and rolled back on a breach.
+    public var rolloutDriftCheckSeconds: Int = 300
 
     public init() {}
 
@@ -132,6 +142,11 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.federationEvaluationPairs = reader.string(forKey: "federation.evaluation-pairs")
         c.federationGateTolerance = try number(reader, "federation.gate-tolerance", default: c.federationGateTolerance, range: 0...10)
         c.federationMinimumPairs = try integer(reader, "federation.minimum-pairs", default: c.federationMinimumPairs, range: 1...1_000_000)
+        c.rolloutTargetFMR = try number(reader, "rollout.target-fmr", default: c.rolloutTargetFMR, range: 1e-9...0.5)
+        c.rolloutConfidence = try number(reader, "rollout.confidence", default: c.rolloutConfidence, range: 0.5...0.9999)
+        c.rolloutFNMRMargin = try number(reader, "rollout.fnmr-margin", default: c.rolloutFNMRMargin, range: 0...1)
+        c.rolloutBootstrapResamples = try integer(reader, "rollout.bootstrap-resamples", default: c.rolloutBootstrapResamples, range: 100...100_000)
+        c.rolloutDriftCheckSeconds = try integer(reader, "rollout.drift-check-seconds", default: c.rolloutDriftCheckSeconds, range: 1...86_400)
         guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
         return c
     }
