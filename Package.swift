@@ -306,7 +306,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "FeedbackWire", "StrictJSON", "DeviceIdentity", "Federation", "FederationAPI", "SeededRandom", "TestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Calibration", "FeedbackWire", "StrictJSON", "DeviceIdentity", "Federation", "FederationAPI", "FederationCore", "SeededRandom", "TestSupport", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "EndToEndTests",

@@ -31,10 +31,25 @@ public struct AgentFiles: Sendable {
     public var queue: String { path("queue.sqlite") }
     public var releaseSigningKey: String { path("release-signing.pub") }
     public var thresholds: String { path("thresholds.json") }
+    /// The newest model release, pulled for federated training only.
     public var model: String { path("model.json") }
+    /// The models this kiosk decides and scores with (`model-state.json`), and the verified
+    /// envelopes of the releases they name, one file per version under `models/`.
+    public var modelState: String { path("model-state.json") }
+    public var modelReleases: String { path("models") }
+
+    public func modelRelease(version: Int) -> String {
+        (modelReleases as NSString).appendingPathComponent("\(version).json")
+    }
 
     func ensureDirectory() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    func ensureModelReleasesDirectory() throws {
+        try ensureDirectory()
+        try FileManager.default.createDirectory(atPath: modelReleases, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
     }
 

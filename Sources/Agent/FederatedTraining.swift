@@ -100,7 +100,8 @@ extension KioskAgent {
         }
     }
 
-    /// Downloads, verifies and keeps the current model release. Nothing is kept unless it verifies.
+    /// Downloads, verifies and keeps the newest model release, for training. What `verify`
+    /// decides with is set by `syncModels` only. Nothing is kept unless it verifies.
     public func pullModel() async throws -> ModelRelease {
         let settings = try loadSettings()
         let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
@@ -112,8 +113,8 @@ extension KioskAgent {
         return release
     }
 
-    /// The kept model release, verified again (a file changed on disk is refused); nil when
-    /// none was pulled yet, which means the backbone without an adapter.
+    /// The newest release pulled for training, verified again (a file changed on disk is
+    /// refused); nil when none was pulled yet.
     public func storedModel() throws -> ModelRelease? {
         guard let data = FileManager.default.contents(atPath: files.model) else { return nil }
         return try verifiedModel([UInt8](data))
@@ -136,15 +137,16 @@ extension KioskAgent {
                               clippingNorm: round.clippingNorm, receipt: receipt)
     }
 
-    /// The adapter of release `version` (0: identity), pulling it when the kept one is another.
+    /// The adapter of release `version` (0: identity): kept, or downloaded by version and kept,
+    /// so a round may train from a release other than the newest (e.g. during a rollout).
     func baseAdapter(version: Int) async throws -> Adapter {
         guard version > 0 else { return Adapter.identity() }
-        if let kept = try storedModel(), kept.version == version { return kept.adapter }
-        let pulled = try await pullModel()
-        guard pulled.version == version else {
-            throw AgentError.server("the round trains from model release \(version) but the server's current release is \(pulled.version)")
+        if let kept = try keptModelRelease(version: version) { return kept.adapter }
+        if let pulled = try storedModel(), pulled.version == version { return pulled.adapter }
+        let settings = try loadSettings()
+        return try await ServerTLS.withClient(try clientConfiguration()) {
+            try await fetchModelRelease(version: version, client: $0, settings: settings).adapter
         }
-        return pulled.adapter
     }
 
     /// One signed POST of the update; a retry of the same bytes gets the original receipt.
