@@ -9,5 +9,5 @@ struct FaceloopAgent: AsyncParsableCommand {
         discussion: "State lives in --data-dir, else $FACELOOP_AGENT_DIR, else ~/.faceloop-agent.",
         subcommands: [EnrollCommand.self, RecordCommand.self, ConsentCommand.self, UploadCommand.self, StatusCommand.self, ThresholdsCommand.self,
                       EmbedCommand.self, VerifyCommand.self, SubjectCommands.self, EvaluateCommand.self,
-                      FederationCommand.self])
+                      FederationCommand.self, ModelsCommand.self])
 }

@@ -9,7 +9,8 @@ import Foundation
 struct FederationCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "federation",
-        abstract: "Take part in federated rounds: train the adapter on local labelled pairs, upload only the clipped update, pull the signed model.",
+        abstract: "Take part in federated rounds: train the adapter on local labelled pairs, upload only the clipped update, pull the signed model for training.",
+        discussion: "Which model decides in `verify` is set by `faceloop-agent models sync`, not by these commands.",
         subcommands: [Status.self, Train.self, Pull.self])
 
     /// Wire JSON (snake_case keys, RFC 3339 dates), as the server sends it.
@@ -26,7 +27,7 @@ struct FederationCommand: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The open round as the server tells this kiosk, and the model in use.")
+        static let configuration = CommandConfiguration(abstract: "The open round as the server tells this kiosk, and the newest release pulled for training.")
         @OptionGroup var directory: DataDirectoryOption
         @Flag var json = false
 
@@ -48,7 +49,7 @@ struct FederationCommand: AsyncParsableCommand {
                 report.roundProblem = error.description
             }
             if json { try FederationCommand.printWire(report); return }
-            print("model: " + (model.map { "release \($0.version) (\($0.modelVersion)), signature verified" } ?? "backbone only (no release pulled)"))
+            print("pulled for training: " + (model.map { "release \($0.version) (\($0.modelVersion)), signature verified" } ?? "none"))
             if let round = report.round {
                 print("round \(round.roundID): base release \(round.baseVersion), C = \(round.clippingNorm), deadline \(round.deadline)")
                 print(round.selected ? (round.updateReceived ? "this kiosk's update is in" : "this kiosk is selected; run `faceloop-agent federation train`")
@@ -95,7 +96,8 @@ struct FederationCommand: AsyncParsableCommand {
     }
 
     struct Pull: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download the current model release, verify it and keep it; `verify` then applies its adapter.")
+        static let configuration = CommandConfiguration(
+            abstract: "Download the newest model release, verify it and keep it for training; `verify` keeps deciding with the model `models sync` applied.")
         @OptionGroup var directory: DataDirectoryOption
         @Flag var json = false
 
@@ -103,7 +105,7 @@ struct FederationCommand: AsyncParsableCommand {
             let agent = directory.agent
             let release = try await FederationCommand.run { try await agent.pullModel() }
             if json { try FederationCommand.printWire(ModelReleaseSummary(release, publishedAt: release.createdAt)); return }
-            print("model release \(release.version) (\(release.modelVersion)) verified and kept")
+            print("model release \(release.version) (\(release.modelVersion)) verified and kept for training; `faceloop-agent models sync` decides what `verify` uses")
             print(String(format: "privacy: ε = %.4f (RDP) / %.4f (PLD) at δ = %g cumulative, C = %g, z = %g, q = %g",
                          release.privacy.cumulativeEpsilonRDP, release.privacy.cumulativeEpsilonPLD, release.privacy.delta,
                          release.privacy.clippingNorm, release.privacy.noiseMultiplier, release.privacy.samplingRate))

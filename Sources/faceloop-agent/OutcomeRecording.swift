@@ -1,6 +1,5 @@
 import Agent
 import ArgumentParser
-import Calibration
 import FaceVerification
 import FeedbackWire
 import Foundation
@@ -13,27 +12,16 @@ struct OutcomeRecordingOptions: ParsableArguments {
     var record = false
     @Option(help: "Adjudicated label.") var label: MatchOutcome.Label = .unknown
     @Option(name: .customLong("label-source"), help: "Who adjudicated the label.") var labelSource: MatchOutcome.LabelSource = .none
-    @Option(help: "This kiosk's site; with --camera-model also selects the cohort's threshold from the pulled release.") var site: String?
+    @Option(help: "This kiosk's site; with --camera-model also selects the cohort's threshold (default: the cohort of the last `models sync`).") var site: String?
     @Option(name: .customLong("camera-model")) var cameraModel: String?
     @Option(name: .customLong("tag")) var tags: [String] = []
     @Option(name: .customLong("subject-pseudonym"), help: "HMAC-SHA256 pseudonym of the subject, 64 hex digits.") var subjectPseudonym: String?
     @Option(name: .customLong("consent-ref")) var consentRef: String?
     @Option(help: "Liveness score in [0, 1], if the kiosk has one.") var liveness: Double?
 
-    /// Thresholds are per model version: scores of an adapted model are not comparable with
-    /// the backbone's, so a threshold is only taken for the version in use.
-    func cohortKey(modelVersion: String) -> CohortKey? {
-        guard let site, let cameraModel else { return nil }
-        return CohortKey(modelVersion: modelVersion, cameraModel: cameraModel, cohort: site)
-    }
-
-    /// The threshold of this kiosk's cohort from the pulled, verified release, if there is one.
-    func releasedThreshold(agent: KioskAgent, modelVersion: String = FaceVerifier.baseModelVersion) -> KioskAgent.AppliedThreshold? {
-        guard let cohortKey = cohortKey(modelVersion: modelVersion), let release = try? agent.storedThresholds() else { return nil }
-        return try? agent.applicableThreshold(in: release, cohort: cohortKey)
-    }
-
-    func outcome(for result: VerificationResult, thresholdVersion: String, at time: Date) throws -> MatchOutcome {
+    /// The outcome of `result`, with the shadow model's score of the same attempt when one was scored.
+    func outcome(for result: VerificationResult, thresholdVersion: String, at time: Date,
+                 shadow: MatchOutcome.ShadowScore? = nil) throws -> MatchOutcome {
         guard result.metric == .cosineSimilarity else {
             throw ValidationError("only cosine-similarity outcomes can be recorded (the protocol's score is a similarity in [-1, 1])")
         }
@@ -46,7 +34,7 @@ struct OutcomeRecordingOptions: ParsableArguments {
             cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: min(1, max(-1, result.score)),
             decision: result.decision == .match ? .accept : .reject, label: label, labelSource: labelSource,
             quality: .init(faceSizePx: quality.faceSizePixels, sharpness: quality.sharpness, brightness: quality.brightness),
-            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef))
+            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef), shadow: shadow)
     }
 }
 

@@ -134,7 +134,7 @@ struct UploadCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Enrollment and queue state.")
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Enrollment, the models in use and queue state.")
 
     @OptionGroup var directory: DataDirectoryOption
     @Flag var json = false
@@ -143,12 +143,20 @@ struct StatusCommand: AsyncParsableCommand {
         let agent = directory.agent
         let settings = try? agent.loadSettings()
         let status = try agent.openQueue().status()
+        let models: AppliedModels?
+        do {
+            models = try agent.appliedModels()
+        } catch let error as AgentError {
+            throw ValidationError(error.description)
+        }
         if json {
             var members: [(key: String, value: JSONValue)] = [
                 ("enrolled", .bool(settings != nil)),
                 ("device_id", settings.map { .string($0.deviceID) } ?? .null),
                 ("server_url", settings.map { .string($0.serverURL) } ?? .null),
             ]
+            // The state of the last `models sync`; null before the first, when the backbone decides.
+            members.append(("models", try models.map { try JSONValue.parse([UInt8](try WireJSON.encoder().encode($0))) } ?? .null))
             let queue = try JSONValue.parse([UInt8](try WireJSON.encoder().encode(status)))
             members.append(("queue", queue))
             print(JSONValue.object(members).serializedString)
@@ -157,6 +165,13 @@ struct StatusCommand: AsyncParsableCommand {
                 print("device \(settings.deviceID) → \(settings.serverURL)")
             } else {
                 print("not enrolled (\(agent.files.directory))")
+            }
+            if let models {
+                print("deciding model:   \(models.active.model.name)")
+                print("shadow model:     \(models.shadow?.name ?? "none")")
+                print("models because:   \(models.reason)")
+            } else {
+                print("deciding model:   the backbone (\(FaceVerifier.baseModelVersion)); no `models sync` yet")
             }
             print("pending outcomes: \(status.pendingOutcomes)")
             print("sealed batches:   \(status.sealedBatches) (\(status.sealedOutcomes) outcomes)")
