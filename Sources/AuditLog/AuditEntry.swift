@@ -28,6 +28,7 @@ public struct AuditEntry: Sendable, Equatable {
         case siteChanged = "site_changed"
         case retentionChanged = "retention_changed"
         case consentTextAdded = "consent_text_added"
+        case modelRollout = "model_rollout"
     }
 
     /// 0-based position in the log; equals the leaf index.

@@ -28,6 +28,18 @@ public protocol FederationStore: Sendable {
                     verdicts: [String: String]) async throws -> Bool
     func modelReleases() async throws -> [StoredModelRelease]
     func modelRelease(version: Int) async throws -> StoredModelRelease?
+
+    /// Every model release's rollout, by version; a release without a stored rollout is
+    /// reported as a `candidate` with empty fields, updated when it was published.
+    func modelRollouts() async throws -> [StoredModelRollout]
+    /// The release's rollout (a `candidate` when none is stored), or nil when there is no
+    /// such release.
+    func modelRollout(version: Int) async throws -> StoredModelRollout?
+    /// Compare-and-set: writes `next` only when the stored state (`candidate` when there is
+    /// no row) is in `from`, and appends a `model_rollout` audit entry by `actor`, dated
+    /// `next.updatedAt`, in the same transaction. False, with nothing written, when the state
+    /// is not in `from` or there is no such release; throws when `next` is another release's.
+    func transitionModelRollout(version: Int, from: Set<RolloutState>, to next: StoredModelRollout, actor: String) async throws -> Bool
 }
 
 public enum RoundState: String, Sendable, Codable, CaseIterable {

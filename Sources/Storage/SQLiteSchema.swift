@@ -14,7 +14,7 @@ enum SQLiteSchema {
                 StoreTables.enrollmentTokens.create(.sqlite),
                 StoreTables.apiTokens.create(.sqlite, before: "revoked_at"),
                 StoreTables.batches.create(.sqlite, before: "redacted_at"),
-                StoreTables.outcomes.create(.sqlite),
+                StoreTables.outcomes.create(.sqlite, before: "shadow_model_version"),
                 StoreTables.outcomes.createIndex("outcomes_by_cohort"),
                 StoreTables.outcomes.createIndex("outcomes_by_subject"),
                 StoreTables.outcomes.createIndex("outcomes_by_batch"),
@@ -58,6 +58,9 @@ enum SQLiteSchema {
         }
         migrator.registerMigration("v6-privacy-review") { db in
             try db.execute(StoreTables.privacyReview(.sqlite))
+        }
+        migrator.registerMigration("v7-model-rollout") { db in
+            try db.execute(StoreTables.modelRollout(.sqlite))
         }
         return migrator
     }

@@ -71,4 +71,24 @@ extension SQLiteStore: FederationStore {
     public func modelRelease(version: Int) async throws -> StoredModelRelease? {
         try await pool.read { db in try db.fetchOne(Self.sql.modelRelease(version: version)).map(StoreRows.modelRelease) }
     }
+
+    public func modelRollouts() async throws -> [StoredModelRollout] {
+        try await pool.read { db in try db.fetchAll(Self.sql.modelRollouts).map(StoreRows.modelRollout) }
+    }
+
+    public func modelRollout(version: Int) async throws -> StoredModelRollout? {
+        try await pool.read { db in try db.fetchOne(Self.sql.modelRollout(version: version)).map(StoreRows.modelRollout) }
+    }
+
+    public func transitionModelRollout(version: Int, from: Set<RolloutState>, to next: StoredModelRollout,
+                                       actor: String) async throws -> Bool {
+        try await pool.write { db in
+            let stored = try db.fetchOne(Self.sql.modelRolloutState(version: version))
+            guard let change = try RolloutWorkflow.transition(version: version, releaseExists: stored != nil,
+                                                              storedState: try stored?.optionalText("state"), from: from, to: next,
+                                                              actor: actor, sql: Self.sql) else { return false }
+            try db.apply(change)
+            return true
+        }
+    }
 }

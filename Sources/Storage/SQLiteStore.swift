@@ -205,11 +205,14 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             let rows = try Row.fetchCursor(db, sql: query.sql, arguments: query.sqliteArguments)
             var outcomes: [CalibrationOutcome] = []
             while let row = try rows.next() {
-                if !restricted.isEmpty, restricted.contains(try row.decode(String.self, atIndex: 6)) { continue }
+                let pseudonym = try row.decode(String.self, atIndex: 6)
+                if !restricted.isEmpty, restricted.contains(pseudonym) { continue }
                 outcomes.append(CalibrationOutcome(modelVersion: try row.decode(atIndex: 0), site: try row.decode(atIndex: 1),
                                                    cameraModel: try row.decode(atIndex: 2), label: try row.decode(atIndex: 3),
                                                    score: try row.decode(atIndex: 4),
-                                                   attemptedAt: Date(timeIntervalSince1970: try row.decode(atIndex: 5))))
+                                                   attemptedAt: Date(timeIntervalSince1970: try row.decode(atIndex: 5)),
+                                                   subjectPseudonym: pseudonym, shadowModelVersion: try row.decode(atIndex: 7),
+                                                   shadowScore: try row.decode(atIndex: 8)))
             }
             return outcomes
         }

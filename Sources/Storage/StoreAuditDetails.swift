@@ -36,6 +36,21 @@ enum StoreAuditDetails {
         ])
     }
 
+    /// A model rollout's step: the states it moved between, what it now covers, how many
+    /// approvals it holds, and why (a rollback's or a refusal's reason).
+    static func modelRollout(from: RolloutState, to rollout: StoredModelRollout) -> JSONValue {
+        .object([
+            ("release", .string("model")), ("version", .number(Double(rollout.version))),
+            ("from_state", .string(from.rawValue)), ("to_state", .string(rollout.state.rawValue)),
+            ("cohorts", ModelRolloutColumns.cohortsJSON(rollout.cohorts)),
+            ("canary_devices", .array(rollout.canaryDevices.map(JSONValue.string))),
+            ("canary_percent", rollout.canaryPercent.map(JSONValue.number) ?? .null),
+            ("approvals", .number(Double(rollout.approvals.count))),
+            ("comparison_sha256", .string(SHA256.hash(data: rollout.comparison).lowercaseHex)),
+            ("reason", rollout.reason.map(JSONValue.string) ?? .null),
+        ])
+    }
+
     static func jurisdiction(_ jurisdiction: JurisdictionRecord) -> JSONValue {
         .object([
             ("jurisdiction", .string(jurisdiction.name)), ("data_region", .string(jurisdiction.dataRegion)),

@@ -185,6 +185,8 @@ enum StoreRows {
             ("sharpness", .number(try row.real("sharpness"))), ("brightness", .number(try row.real("brightness"))),
             ("liveness_score", try row.optionalReal("liveness_score").map(JSONValue.number) ?? .null),
             ("consent_ref", .string(try row.text("consent_ref"))),
+            ("shadow_model_version", try row.optionalText("shadow_model_version").map(JSONValue.string) ?? .null),
+            ("shadow_score", try row.optionalReal("shadow_score").map(JSONValue.number) ?? .null),
         ])
     }
 

@@ -142,7 +142,7 @@ struct StoreSQL: Sendable {
     /// Multi-row INSERTs: a statement per outcome would dominate ingest. Each statement stays
     /// under the dialect's cap on parameters (SQLite 32,766, PostgreSQL 65,535).
     func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String) -> [StoreStatement] {
-        let columns = 19
+        let columns = 21
         let rowsPerStatement = dialect == .sqlite ? 1500 : 3000
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
         return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
@@ -156,13 +156,14 @@ struct StoreSQL: Sendable {
                     outcome.thresholdVersion, outcome.cohort.site, outcome.cohort.cameraModel, tags, outcome.score,
                     outcome.decision.rawValue, outcome.label.rawValue, outcome.labelSource.rawValue, outcome.quality.faceSizePx,
                     outcome.quality.sharpness, outcome.quality.brightness, outcome.livenessScore, outcome.subject.pseudonym,
-                    outcome.subject.consentRef,
+                    outcome.subject.consentRef, outcome.shadow?.modelVersion, outcome.shadow?.score,
                 ]
             }
             return StoreStatement("""
                 INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                       camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
-                                      brightness, liveness_score, subject_pseudonym, consent_ref)
+                                      brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
+                                      shadow_score)
                 VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", "))
                 """, arguments: arguments)
         }
@@ -220,7 +221,8 @@ struct StoreSQL: Sendable {
     /// Columns in the order both back ends read them by position (the hot path of calibration).
     func calibrationOutcomes(from: Date?, to: Date?) -> StoreStatement {
         StoreStatement("""
-            SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym FROM outcomes
+            SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version,
+                   shadow_score FROM outcomes
             WHERE attempted_at >= ? AND attempted_at < ?
             """, from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude)
     }
@@ -341,6 +343,40 @@ struct StoreSQL: Sendable {
 
     func modelRelease(version: Int) -> StoreStatement {
         StoreStatement("SELECT * FROM model_releases WHERE version = ?", version)
+    }
+
+    // MARK: Model rollouts
+
+    /// Every release with its rollout columns, NULL where no rollout is stored (a candidate).
+    private static let rolloutColumns = """
+        SELECT m.version, m.published_at, r.state, r.cohorts, r.canary_devices, r.canary_percent, r.approvals, r.comparison,
+               r.reason, r.updated_at
+        FROM model_releases m LEFT JOIN model_rollouts r ON r.version = m.version
+        """
+
+    let modelRollouts = StoreStatement("\(rolloutColumns) ORDER BY m.version")
+
+    func modelRollout(version: Int) -> StoreStatement {
+        StoreStatement("\(Self.rolloutColumns) WHERE m.version = ?", version)
+    }
+
+    /// The release's stored rollout state: no row when there is no such release, a NULL
+    /// state when it has no rollout yet.
+    func modelRolloutState(version: Int) -> StoreStatement {
+        StoreStatement("SELECT r.state FROM model_releases m LEFT JOIN model_rollouts r ON r.version = m.version WHERE m.version = ?",
+                       version)
+    }
+
+    func upsertModelRollout(_ rollout: StoredModelRollout) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO model_rollouts (version, state, cohorts, canary_devices, canary_percent, approvals, comparison, reason, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (version) DO UPDATE SET state = excluded.state, cohorts = excluded.cohorts,
+                canary_devices = excluded.canary_devices, canary_percent = excluded.canary_percent, approvals = excluded.approvals,
+                comparison = excluded.comparison, reason = excluded.reason, updated_at = excluded.updated_at
+            """, rollout.version, rollout.state.rawValue, ModelRolloutColumns.cohorts(rollout.cohorts),
+                       StoredList.encode(rollout.canaryDevices), rollout.canaryPercent, ModelRolloutColumns.approvals(rollout.approvals),
+                       rollout.comparison, rollout.reason, rollout.updatedAt)
     }
 
     // MARK: Jurisdictions, sites, retention rules, consent texts
@@ -581,7 +617,8 @@ struct StoreSQL: Sendable {
     func subjectOutcomes(_ pseudonym: String) -> StoreStatement {
         StoreStatement("""
             SELECT event_id, device_id, attempted_at, model_version, threshold_version, site, camera_model, tags, score, decision,
-                   label, label_source, face_size_px, sharpness, brightness, liveness_score, consent_ref
+                   label, label_source, face_size_px, sharpness, brightness, liveness_score, consent_ref, shadow_model_version,
+                   shadow_score
             FROM outcomes WHERE subject_pseudonym = ? ORDER BY attempted_at
             """, pseudonym)
     }

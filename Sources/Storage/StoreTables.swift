@@ -219,6 +219,8 @@ enum StoreTables {
         .real("liveness_score", .optional),
         .text("subject_pseudonym"),
         .text("consent_ref"),
+        .text("shadow_model_version", .optional),
+        .real("shadow_score", .optional),
     ], indexes: [
         "outcomes_by_cohort": ["model_version", "site", "camera_model"],
         "outcomes_by_subject": ["subject_pseudonym"],
@@ -276,6 +278,20 @@ enum StoreTables {
         .blob("payload"),
         .blob("envelope"),
         .time("published_at"),
+    ])
+
+    /// A model release's staged rollout; a release without a row is a candidate. Lists are
+    /// JSON text (`ModelRolloutColumns`), the comparison opaque JSON bytes.
+    static let modelRollouts = StoreTable("model_rollouts", [
+        .integer("version", .primaryKey, .references("model_releases", "version")),
+        .text("state", .oneOf(["candidate", "shadow", "canary", "fleet", "rolled_back"])),
+        .text("cohorts"),
+        .text("canary_devices"),
+        .real("canary_percent", .optional),
+        .text("approvals"),
+        .blob("comparison"),
+        .text("reason", .optional),
+        .time("updated_at"),
     ])
 
     static let jurisdictions = StoreTable("jurisdictions", [
@@ -357,7 +373,7 @@ enum StoreTables {
 
     static let all = [
         devices, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
-        federationRounds, federationUpdates, modelReleases, jurisdictions, sites, retentionRules,
+        federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, sites, retentionRules,
         consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints,
     ]
 }
@@ -391,6 +407,13 @@ extension StoreTables {
     /// back end then fills the counts from the stored receipts in its own JSON functions.
     static func addKioskBacklogAndRefusals(_ dialect: StoreDialect) -> [String] {
         devices.addColumns(dialect, "reported_backlog", "backlog_reported_at") + [refusedEventCounts.create(dialect)]
+    }
+
+    /// Staged model rollout (SQLite's v7, PostgreSQL's v4): outcomes carry a candidate
+    /// model's shadow score, and each model release's rollout has a row once it moves.
+    /// Outcomes stored before it have no shadow score.
+    static func modelRollout(_ dialect: StoreDialect) -> [String] {
+        outcomes.addColumns(dialect, "shadow_model_version", "shadow_score") + [modelRollouts.create(dialect)]
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One stored outcome reduced to what threshold calibration reads.
+/// One stored outcome reduced to what threshold calibration and the paired comparison of
+/// a candidate model read.
 public struct CalibrationOutcome: Sendable, Equatable {
     public var modelVersion: String
     public var site: String
@@ -9,6 +10,25 @@ public struct CalibrationOutcome: Sendable, Equatable {
     public var label: String
     public var score: Double
     public var attemptedAt: Date
+    /// The subject's pseudonym: attempts of one subject are correlated, so confidence bounds
+    /// resample subjects.
+    public var subjectPseudonym: String
+    /// The candidate model that scored the same attempt in shadow, and its score.
+    public var shadowModelVersion: String?
+    public var shadowScore: Double?
+
+    public init(modelVersion: String, site: String, cameraModel: String, label: String, score: Double, attemptedAt: Date,
+                subjectPseudonym: String = "", shadowModelVersion: String? = nil, shadowScore: Double? = nil) {
+        self.modelVersion = modelVersion
+        self.site = site
+        self.cameraModel = cameraModel
+        self.label = label
+        self.score = score
+        self.attemptedAt = attemptedAt
+        self.subjectPseudonym = subjectPseudonym
+        self.shadowModelVersion = shadowModelVersion
+        self.shadowScore = shadowScore
+    }
 }
 
 /// Where a threshold release is in its workflow: computed → approved → published, then

@@ -105,7 +105,7 @@ extension StoreSchemaFixture {
             liveness_score REAL,
             subject_pseudonym TEXT NOT NULL,
             consent_ref TEXT NOT NULL
-        )
+        , shadow_model_version TEXT, shadow_score REAL)
         """#,
         #"""
         index sqlite_autoindex_outcomes_1 ON outcomes
@@ -357,6 +357,20 @@ extension StoreSchemaFixture {
         #"""
         index consent_by_device ON consent_events
         CREATE INDEX consent_by_device ON consent_events (device_id, site)
+        """#,
+        #"""
+        table model_rollouts ON model_rollouts
+        CREATE TABLE model_rollouts (
+            version INTEGER PRIMARY KEY REFERENCES model_releases(version),
+            state TEXT NOT NULL CHECK (state IN ('candidate', 'shadow', 'canary', 'fleet', 'rolled_back')),
+            cohorts TEXT NOT NULL,
+            canary_devices TEXT NOT NULL,
+            canary_percent REAL,
+            approvals TEXT NOT NULL,
+            comparison BLOB NOT NULL,
+            reason TEXT,
+            updated_at REAL NOT NULL
+        )
         """#,
     ]
 }

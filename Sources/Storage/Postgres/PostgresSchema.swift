@@ -18,7 +18,7 @@ enum PostgresSchema {
             StoreTables.enrollmentTokens.create(.postgres),
             StoreTables.apiTokens.create(.postgres),
             StoreTables.batches.create(.postgres),
-            StoreTables.outcomes.create(.postgres),
+            StoreTables.outcomes.create(.postgres, before: "shadow_model_version"),
             StoreTables.outcomes.createIndex("outcomes_by_cohort"),
             StoreTables.outcomes.createIndex("outcomes_by_subject"),
             StoreTables.outcomes.createIndex("outcomes_by_batch"),
@@ -42,6 +42,7 @@ enum PostgresSchema {
                 """,
             ]),
         Migration(name: "v3-privacy-review", statements: StoreTables.privacyReview(.postgres)),
+        Migration(name: "v4-model-rollout", statements: StoreTables.modelRollout(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

@@ -73,4 +73,26 @@ extension PostgresStore: FederationStore {
     public func modelRelease(version: Int) async throws -> StoredModelRelease? {
         try await read { db in try await db.fetchOne(Self.sql.modelRelease(version: version)).map(StoreRows.modelRelease) }
     }
+
+    public func modelRollouts() async throws -> [StoredModelRollout] {
+        try await read { db in try await db.fetchAll(Self.sql.modelRollouts).map(StoreRows.modelRollout) }
+    }
+
+    public func modelRollout(version: Int) async throws -> StoredModelRollout? {
+        try await read { db in try await db.fetchOne(Self.sql.modelRollout(version: version)).map(StoreRows.modelRollout) }
+    }
+
+    public func transitionModelRollout(version: Int, from: Set<RolloutState>, to next: StoredModelRollout,
+                                       actor: String) async throws -> Bool {
+        try await write { db in
+            // A release without a rollout has no row to lock: two nodes moving rollouts take turns.
+            try await db.execute("SELECT pg_advisory_xact_lock(?)", AdvisoryLock.modelRollouts)
+            let stored = try await db.fetchOne(Self.sql.modelRolloutState(version: version))
+            guard let change = try RolloutWorkflow.transition(version: version, releaseExists: stored != nil,
+                                                              storedState: try stored?.optionalText("state"), from: from, to: next,
+                                                              actor: actor, sql: Self.sql) else { return false }
+            try await db.apply(change)
+            return true
+        }
+    }
 }

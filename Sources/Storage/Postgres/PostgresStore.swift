@@ -281,12 +281,13 @@ public final class PostgresStore: FeedbackStore {
         try await read { db in
             let restricted = Set(try await db.column(String.self, Self.sql.restrictedSubjects))
             var outcomes: [CalibrationOutcome] = []
-            for try await (model, site, camera, label, score, attempted, pseudonym)
+            for try await (model, site, camera, label, score, attempted, pseudonym, shadowModel, shadowScore)
                 in try await db.connection.query(PostgresSQL.query(Self.sql.calibrationOutcomes(from: from, to: to)), logger: db.logger)
-                .decode((String, String, String, String, Double, Double, String).self) {
+                .decode((String, String, String, String, Double, Double, String, String?, Double?).self) {
                 if !restricted.isEmpty, restricted.contains(pseudonym) { continue }
                 outcomes.append(CalibrationOutcome(modelVersion: model, site: site, cameraModel: camera, label: label, score: score,
-                                                   attemptedAt: Date(timeIntervalSince1970: attempted)))
+                                                   attemptedAt: Date(timeIntervalSince1970: attempted), subjectPseudonym: pseudonym,
+                                                   shadowModelVersion: shadowModel, shadowScore: shadowScore))
             }
             return outcomes
         }
@@ -338,6 +339,7 @@ enum AdvisoryLock {
     static let consent = 0x4641_4345_4C02
     static let thresholdPublication = 0x4641_4345_4C03
     static let federationRounds = 0x4641_4345_4C04
+    static let modelRollouts = 0x4641_4345_4C05
 
     static func device(_ deviceID: String, in db: SQLConnection) async throws {
         try await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "device:" + deviceID)
