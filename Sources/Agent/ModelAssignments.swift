@@ -140,9 +140,10 @@ extension KioskAgent {
             }
             return (assignment, thresholds)
         }
-        let applied = AppliedModels.decide(assignment: assignment, thresholds: thresholds, current: current, at: now)
-        try files.write(try WireJSON.encoder().encode(applied), to: files.modelState, mode: 0o600)
-        return applied
+        let applied = try WireJSON.encoder().encode(AppliedModels.decide(assignment: assignment, thresholds: thresholds, current: current, at: now))
+        try files.write(applied, to: files.modelState, mode: 0o600)
+        // What is kept, at the precision of its stored times.
+        return try WireJSON.decoder().decode(AppliedModels.self, from: applied)
     }
 
     /// The state the last sync kept; nil before the first, which means the backbone decides.

@@ -46,14 +46,19 @@ struct ShadowRecordingTests {
         }
     }
 
+    /// Computed once: the accountants take seconds in a debug build.
+    static let privacy: Result<ReleasedPrivacy, any Error> = Result {
+        ReleasedPrivacy(try PrivacyStatement(clippingNorm: 0.5, noiseMultiplier: 1, samplingRate: 0.1, releaseRounds: 1,
+                                             ledger: [PrivacyLedgerEntry(samplingRate: 0.1, noiseMultiplier: 1, rounds: 1)], delta: 1e-6))
+    }
+
     static func signedRelease(version: Int, key: Curve25519.Signing.PrivateKey, scale: Float = 1) throws -> (ModelRelease, Data) {
-        let statement = try PrivacyStatement(clippingNorm: 0.5, noiseMultiplier: 1, samplingRate: 0.1, releaseRounds: 1,
-                                             ledger: [PrivacyLedgerEntry(samplingRate: 0.1, noiseMultiplier: 1, rounds: 1)], delta: 1e-6)
         let outcome = RoundOutcome(accepted: ["kiosk-1"], rejected: [], adjusted: [], baseline: nil, candidate: nil, releaseVersion: version,
                                    reason: nil)
-        let adapter = try Adapter(dimension: 128, weights: Adapter.identity().weights.map { $0 * scale }, bias: nil)
+        // A small adapter: the agent keeps and verifies releases whatever their dimension.
+        let adapter = try Adapter(dimension: 4, weights: Adapter.identity(dimension: 4).weights.map { $0 * scale }, bias: nil)
         let release = ModelRelease(version: version, baseVersion: 0, roundID: version, backbone: "dlib_face_recognition_resnet_model_v1",
-                                   adapter: adapter, privacy: ReleasedPrivacy(statement), outcome: ReleasedRoundSummary(outcome),
+                                   adapter: adapter, privacy: try privacy.get(), outcome: ReleasedRoundSummary(outcome),
                                    createdAt: now)
         let envelope = try SignedRelease.sign(kind: .model, version: version, payload: try ModelReleaseCoding.canonicalBytes(release), key: key)
         return (release, try WireJSON.encoder().encode(envelope))
