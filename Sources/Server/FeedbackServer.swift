@@ -84,6 +84,10 @@ public struct FeedbackServer: Sendable {
                     logger: logger, now: clock)
     }
 
+    func rolloutService(clock: @escaping @Sendable () -> Date) -> ModelRolloutService {
+        ModelRolloutService(store: store, federation: federation, settings: RolloutSettings(configuration: configuration), now: clock)
+    }
+
     func router(closer: RoundCloser) throws -> Router<FeedbackRequestContext> {
         let renderer = try PageRenderer()
         let router = Router(context: FeedbackRequestContext.self)
@@ -111,7 +115,8 @@ public struct FeedbackServer: Sendable {
                          admin: admin).register(on: router)
         ThresholdRoutes(thresholds: thresholds, admin: admin, kiosks: kiosks).register(on: router)
         FederationRoutes(rounds: rounds, admin: admin, kiosks: kiosks, authentication: uploads).register(on: router)
-        ModelRoutes(models: ModelReleaseService(federation: federation), admin: admin, kiosks: kiosks).register(on: router)
+        ModelRoutes(models: ModelReleaseService(federation: federation), rollouts: rolloutService(clock: clock), admin: admin, kiosks: kiosks)
+            .register(on: router)
         AdminRoutes(fleet: FleetService(store: store, now: clock), tokens: TokenService(store: store, now: clock), admin: admin)
             .register(on: router)
         ComplianceRoutes(service: ComplianceService(compliance: compliance, receiptKey: identity.auditSigningKey, now: clock),
@@ -141,7 +146,9 @@ public struct FeedbackServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "faceloop"),
             services: [PeriodicJob.nonceJanitor(store: store, window: TimeInterval(configuration.clockSkewSeconds), logger: logger),
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),
-                       PeriodicJob.retentionSweeper(compliance: compliance, jobs: jobs, interval: .seconds(3600), logger: logger)],
+                       PeriodicJob.retentionSweeper(compliance: compliance, jobs: jobs, interval: .seconds(3600), logger: logger),
+                       PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
+                                                       interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger)],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -203,6 +210,16 @@ struct PeriodicJob: Service {
             if !erased.isEmpty {
                 logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
                                                             "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])
+            }
+        }
+    }
+
+    /// Rolls back promoted models whose realised FMR breaches their bound. Every node may run
+    /// it: the store's compare-and-set lets one rollback through.
+    static func rolloutDriftMonitor(rollouts: ModelRolloutService, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "rollout drift check", interval: interval, immediately: false, logger: logger) {
+            for version in try await rollouts.rollBackOnDrift() {
+                logger.warning("model release rolled back on drift", metadata: ["version": "\(version)"])
             }
         }
     }

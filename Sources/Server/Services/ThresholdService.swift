@@ -133,13 +133,19 @@ struct ThresholdService: Sendable {
         return try Self.view(stored)
     }
 
-    /// One statistics table per (model version, camera model, site).
+    /// One statistics table per (model version, camera model, site). A shadow score counts under
+    /// the shadow model's version with the attempt's adjudicated label: that is how a candidate
+    /// model gets thresholds of its own before it decides anywhere.
     static func statistics(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: ScoreStatistics] {
         var grouped: [CohortKey: [(score: Double, label: ScoreLabel)]] = [:]
         for outcome in outcomes {
             guard let label = ScoreLabel(rawValue: outcome.label) else { continue }
             grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
                     default: []].append((outcome.score, label))
+            if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
+                grouped[CohortKey(modelVersion: shadowVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
+                        default: []].append((shadowScore, label))
+            }
         }
         return try grouped.mapValues { try ScoreStatistics(layout: layout, outcomes: $0) }
     }

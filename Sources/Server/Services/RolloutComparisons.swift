@@ -1,0 +1,63 @@
+import Calibration
+import FederationAPI
+import Storage
+
+/// Stored outcomes turned into the paired comparisons and FMR checks of a rollout. An outcome
+/// pairs the two models when one of them decided and the other was scored in shadow on the
+/// same attempt: in shadow, the current model decided; on a canary kiosk, the candidate did.
+enum RolloutComparisons {
+    struct Group: Hashable {
+        var cohort: RolloutCohortRef
+        var currentModelVersion: String
+    }
+
+    /// One comparison per cohort and current model, sorted by cohort.
+    static func compare(candidate: String, outcomes: [CalibrationOutcome], thresholds: ThresholdRelease?, targetFMR: Double,
+                        settings: RolloutSettings) throws -> [CohortComparison] {
+        var groups: [Group: [PairedAttempt]] = [:]
+        for outcome in outcomes {
+            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown,
+                  let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore else { continue }
+            let cohort = RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel)
+            if shadowVersion == candidate {
+                groups[Group(cohort: cohort, currentModelVersion: outcome.modelVersion), default: []].append(
+                    PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: outcome.score, candidateScore: shadowScore))
+            } else if outcome.modelVersion == candidate {
+                groups[Group(cohort: cohort, currentModelVersion: shadowVersion), default: []].append(
+                    PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: shadowScore, candidateScore: outcome.score))
+            }
+        }
+        _ = settings
+        return groups.keys.sorted { ($0.cohort, $0.currentModelVersion) < ($1.cohort, $1.currentModelVersion) }.map { group in
+            CohortComparison(cohort: group.cohort, currentModelVersion: group.currentModelVersion, candidateModelVersion: candidate,
+                             currentThreshold: nil, candidateThreshold: nil, figures: nil, verdict: .insufficientData, reason: "WIP")
+        }
+    }
+
+    struct PairedAttempt {
+        var subject: String
+        var label: ScoreLabel
+        var currentScore: Double
+        var candidateScore: Double
+    }
+
+    /// The first cohort where `modelVersion`, deciding, falsely matched more impostors than its
+    /// published FMR bound allows at `confidence` (a one-sided exact binomial test), described.
+    static func fmrBreach(modelVersion: String, cohorts: [RolloutCohort], outcomes: [CalibrationOutcome], thresholds: ThresholdRelease,
+                          confidence: Double) -> String? {
+        for cohort in cohorts.sorted() {
+            guard let entry = thresholds.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site))
+            else { continue }
+            let impostors = outcomes.filter {
+                $0.modelVersion == modelVersion && $0.site == cohort.site && $0.cameraModel == cohort.cameraModel && $0.label == "impostor"
+            }
+            let falseMatches = impostors.count { $0.score >= entry.threshold }
+            let bound = max(entry.fmrUpperBound, 0)
+            guard !impostors.isEmpty,
+                  Binomial.probabilityAtLeast(falseMatches, trials: impostors.count, probability: bound) < 1 - confidence else { continue }
+            return "\(cohort.cameraModel) at \(cohort.site): \(falseMatches) false matches in \(impostors.count) impostor attempts "
+                + "at threshold \(entry.threshold), above the FMR bound \(bound) at confidence \(confidence)"
+        }
+        return nil
+    }
+}
