@@ -2,21 +2,51 @@ import Foundation
 import SeededRandom
 
 /// The fleet simulator's ground truth: cohorts (site × camera model) with known genuine and
-/// impostor score distributions, one of which drifts (its impostors score higher in the
-/// second half of each kiosk's outcomes, as after a camera firmware change). Seeded, so a
-/// run can be repeated exactly.
+/// impostor score distributions for two models, today's backbone and a candidate (any
+/// adapter release). One cohort drifts (its impostors score higher in the second half of each
+/// kiosk's outcomes, as after a camera firmware change), and in one cohort the candidate is
+/// clearly worse while it is clearly better everywhere else — what a staged rollout must
+/// catch. Seeded, so a run can be repeated exactly.
 struct FleetScoreModel: Sendable {
-    struct Cohort: Hashable, Sendable {
+    struct Cohort: Hashable, Sendable, Comparable {
         var site: String
         var cameraModel: String
+
+        var name: String { "\(site)/\(cameraModel)" }
+
+        static func < (lhs: Self, rhs: Self) -> Bool { (lhs.site, lhs.cameraModel) < (rhs.site, rhs.cameraModel) }
     }
 
-    struct Outcome: Sendable {
+    /// Which distributions a model version's scores come from.
+    enum Model: Sendable, Equatable {
+        case backbone, candidate
+
+        static let backboneVersion = "dlib_face_recognition_resnet_model_v1"
+
+        /// The backbone by its own name; every adapter release (`…:adapter-N`) is the candidate.
+        init(modelVersion: String) throws {
+            if modelVersion == Self.backboneVersion {
+                self = .backbone
+            } else if modelVersion.hasPrefix(Self.backboneVersion + ":adapter-") {
+                self = .candidate
+            } else {
+                throw FleetScoreModelError.unknownModel(modelVersion)
+            }
+        }
+    }
+
+    /// One verification attempt, before any model scored it: both models score the same
+    /// attempt, so their scores share a normal component and differ by one of their own.
+    struct Attempt: Sendable {
         var cohort: Cohort
         var genuine: Bool
-        var score: Double
+        /// In the second half of the kiosk's attempts (the drifting cohort's impostors shift then).
+        var late: Bool
         var attemptedAt: Date
         var subject: Int
+        var sharedNormal: Double
+        var backboneNormal: Double
+        var candidateNormal: Double
     }
 
     let sites: Int
@@ -24,34 +54,74 @@ struct FleetScoreModel: Sendable {
     static let cameraModels = ["cam-a", "cam-b"]
     /// site-1 / cam-a drifts.
     static let drifting = Cohort(site: "site-1", cameraModel: "cam-a")
+    /// site-2 / cam-b: the candidate's genuine scores are lower here (say, a camera whose
+    /// colour response the adapter was never trained on).
+    static let candidateWorse = Cohort(site: "site-2", cameraModel: "cam-b")
+    /// Weight of the shared component: the two models' scores of one attempt correlate at 0.9.
+    static let sharedWeight = 0.9
+    static let candidateGenuineGain = 0.06
+    static let candidateGenuineLossInWorseCohort = -0.10
 
     func cohort(ofKiosk kiosk: Int) -> Cohort {
         Cohort(site: "site-\(kiosk % sites + 1)", cameraModel: Self.cameraModels[(kiosk / sites) % Self.cameraModels.count])
     }
 
-    /// Means and spreads per cohort: sites differ a little, as lighting and cameras do.
-    func distribution(_ cohort: Cohort, genuine: Bool, late: Bool) -> (mean: Double, deviation: Double) {
+    /// Means and spreads per cohort and model: sites differ a little, as lighting and cameras
+    /// do. The genuine and impostor distributions overlap enough that a threshold at a
+    /// target FMR of a few percent rejects a few percent of genuine attempts, so a better
+    /// or worse model shows in the FNMR. Impostors score alike under both models.
+    func distribution(_ cohort: Cohort, model: Model, genuine: Bool, late: Bool) -> (mean: Double, deviation: Double) {
         let site = Double(Int(cohort.site.dropFirst("site-".count)) ?? 1)
         let camera = cohort.cameraModel == "cam-a" ? 0.0 : 0.02
-        if genuine { return (0.78 - 0.02 * site - camera, 0.08) }
+        if genuine {
+            let backbone = 0.50 - 0.02 * site - camera
+            switch model {
+            case .backbone: return (backbone, 0.12)
+            case .candidate:
+                let change = cohort == Self.candidateWorse ? Self.candidateGenuineLossInWorseCohort : Self.candidateGenuineGain
+                return (backbone + change, 0.12)
+            }
+        }
         let drift = late && cohort == Self.drifting ? 0.15 : 0
         return (-0.05 + 0.03 * site + camera + drift, 0.12)
     }
 
-    /// Kiosk `kiosk`'s outcomes, oldest first, attempted over the hour before `end`.
-    func outcomes(kiosk: Int, count: Int, subjects: Int, end: Date) -> [Outcome] {
+    /// `model`'s score of `attempt`, rounded to 1e-6 so that it survives any JSON round trip exactly.
+    func score(_ attempt: Attempt, model: Model) -> Double {
+        let (mean, deviation) = distribution(attempt.cohort, model: model, genuine: attempt.genuine, late: attempt.late)
+        let own = model == .backbone ? attempt.backboneNormal : attempt.candidateNormal
+        let normal = Self.sharedWeight * attempt.sharedNormal + (1 - Self.sharedWeight * Self.sharedWeight).squareRoot() * own
+        return (min(1, max(-1, mean + deviation * normal)) * 1e6).rounded() / 1e6
+    }
+
+    /// Kiosk `kiosk`'s attempts, oldest first, over the hour before `end`.
+    func attempts(kiosk: Int, count: Int, subjects: Int, end: Date) -> [Attempt] {
         var generator = SeededGenerator(seed: seed &+ UInt64(kiosk) &* 0x9E37_79B9)
         let cohort = cohort(ofKiosk: kiosk)
+        // Box–Muller.
+        func standardNormal() -> Double {
+            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator), u2 = Double.random(in: 0..<1, using: &generator)
+            return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+        }
         return (0..<count).map { index in
             let genuine = Double.random(in: 0..<1, using: &generator) < 0.5
-            let (mean, deviation) = distribution(cohort, genuine: genuine, late: index >= count / 2)
-            // Box–Muller; scores are rounded to 1e-6 so that they survive any JSON round trip exactly.
-            let u1 = Double.random(in: Double.ulpOfOne..<1, using: &generator), u2 = Double.random(in: 0..<1, using: &generator)
-            let normal = (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-            let score = (min(1, max(-1, mean + deviation * normal)) * 1e6).rounded() / 1e6
-            return Outcome(cohort: cohort, genuine: genuine, score: score,
+            let subject = Int.random(in: 0..<subjects, using: &generator)
+            return Attempt(cohort: cohort, genuine: genuine, late: index >= count / 2,
                            attemptedAt: end.addingTimeInterval(-3600 + 3600 * Double(index) / Double(max(count, 1))),
-                           subject: Int.random(in: 0..<subjects, using: &generator))
+                           subject: subject, sharedNormal: standardNormal(), backboneNormal: standardNormal(),
+                           candidateNormal: standardNormal())
+        }
+    }
+}
+
+enum FleetScoreModelError: Error, CustomStringConvertible {
+    case unknownModel(String)
+
+    var description: String {
+        switch self {
+        case let .unknownModel(version):
+            "the simulator has no score distribution for model \(version): it knows \(FleetScoreModel.Model.backboneVersion) "
+                + "and its adapter releases (…:adapter-N)"
         }
     }
 }

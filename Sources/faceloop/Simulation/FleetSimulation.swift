@@ -1,13 +1,15 @@
 import Agent
 import Calibration
 import Crypto
+import FederationAPI
 import FeedbackWire
 import Foundation
 import OperatorClient
 import StrictJSON
 import ThresholdAPI
 
-/// Drives the simulated kiosks: enroll each, record consent and outcomes in its own queue,
+/// Drives the simulated kiosks: enroll each (or reuse its enrollment), ask the server which
+/// model decides and which is scored in shadow, record consent and outcomes in its own queue,
 /// upload batch by batch through the agent's uploader, and time every batch.
 struct FleetSimulation: Sendable {
     let client: OperatorClient
@@ -21,14 +23,21 @@ struct FleetSimulation: Sendable {
     let subjectsPerKiosk: Int
     let model: FleetScoreModel
     let idPrefix: String
+    /// Reuse the kiosks enrolled under `root` by an earlier run: no enrollment, no consent.
+    let resume: Bool
     let progress: Bool
     let end = Date()
 
     static let consentWording = "I agree that the outcome of my face verification is used to calibrate this service (fleet simulation)."
     static let consentVersion = "fleet-sim-1"
-    static let modelVersion = "dlib_face_recognition_resnet_model_v1"
+    static let backbone = FleetScoreModel.Model.backboneVersion
+    /// The threshold a kiosk decides with before any threshold release applies to it.
+    static let initialThreshold = 0.5
     /// Before every generated attempt, so each outcome is covered by its subject's grant.
     static let consentGranted = Date(timeIntervalSince1970: 1_577_923_200)  // 2020-01-02T00:00:00Z
+    /// Every impostor score the fleet under `root` has sent, across resumed runs: the ground
+    /// truth of the thresholds the server computes from everything it stored.
+    static let groundTruthFile = "fleet-ground-truth.json"
 
     struct Report: Codable, Sendable {
         var kiosks = 0
@@ -41,13 +50,19 @@ struct FleetSimulation: Sendable {
         var eventsPerSecond = 0.0
         var latencyP50Milliseconds = 0.0
         var latencyP99Milliseconds = 0.0
+        /// What each kiosk applied from the server's assignment, by device id.
+        var devices: [KioskState] = []
+        var cohorts: [CohortCounts] = []
         var thresholds: ThresholdCheck?
 
         enum CodingKeys: String, CodingKey {
             case kiosks, events, batches, refusedEvents = "refused_events", errors, errorSamples = "error_samples", seconds
             case eventsPerSecond = "events_per_second", latencyP50Milliseconds = "latency_p50_ms"
-            case latencyP99Milliseconds = "latency_p99_ms", thresholds
+            case latencyP99Milliseconds = "latency_p99_ms", devices, cohorts, thresholds
         }
+
+        /// Kiosks listed one by one in the text report; the JSON report lists all.
+        static let kiosksListed = 24
 
         var text: String {
             var lines = [
@@ -57,8 +72,22 @@ struct FleetSimulation: Sendable {
                     + "\(errors) errors, \(refusedEvents) refused events",
             ]
             lines += errorSamples.map { "  error: \($0)" }
+            for cohort in cohorts {
+                let decided = cohort.decidedBy.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                lines.append("\(cohort.cohort): \(cohort.kiosks) kiosks, \(cohort.outcomes) outcomes (\(cohort.genuine) genuine, "
+                             + "\(cohort.impostors) impostor), \(cohort.shadowScored) with a shadow score; decided by \(decided); "
+                             + "\(cohort.falseNonMatches) false non-matches, \(cohort.falseMatches) false matches")
+            }
+            for device in devices.prefix(Self.kiosksListed) {
+                let threshold = device.threshold.map { "threshold \($0) of release \(device.thresholdRelease ?? 0)" }
+                    ?? "the initial threshold \(FleetSimulation.initialThreshold)"
+                lines.append("  \(device.deviceID) (\(device.cohort)): \(device.activeModelVersion) at \(threshold)"
+                             + (device.shadowModelVersion.map { ", shadow \($0)" } ?? "") + " — \(device.reason)")
+            }
+            if devices.count > Self.kiosksListed { lines.append("  … \(devices.count - Self.kiosksListed) more kiosks in --json") }
             if let thresholds {
-                lines.append("thresholds at FMR \(thresholds.targetFMR): \(thresholds.matching) of \(thresholds.compared) cohorts equal the ground truth"
+                lines.append("thresholds of release \(thresholds.releaseVersion) at FMR \(thresholds.targetFMR) (\(thresholds.rule)): "
+                             + "\(thresholds.matching) of \(thresholds.compared) cohorts equal the ground truth"
                              + (thresholds.drifting.map { "; drifting cohort \($0)" } ?? ""))
                 lines += thresholds.mismatches.map { "  mismatch: \($0)" }
             }
@@ -66,20 +95,82 @@ struct FleetSimulation: Sendable {
         }
     }
 
+    /// One kiosk after its `models sync`: the model that decides and its threshold, the model
+    /// scored in shadow, and the agent's reason.
+    struct KioskState: Codable, Sendable {
+        var deviceID: String
+        var cohort: String
+        var activeModelVersion: String
+        var shadowModelVersion: String?
+        /// The applied threshold; nil while the initial threshold applies.
+        var threshold: Double?
+        var thresholdRelease: Int?
+        var followsAssignment: Bool
+        var reason: String
+
+        enum CodingKeys: String, CodingKey {
+            case deviceID = "device_id", cohort, activeModelVersion = "active_model_version"
+            case shadowModelVersion = "shadow_model_version", threshold, thresholdRelease = "threshold_release"
+            case followsAssignment = "follows_assignment", reason
+        }
+    }
+
+    /// What one cohort's kiosks uploaded, decided and got wrong (by the generated labels).
+    struct CohortCounts: Codable, Sendable {
+        var cohort: String
+        var kiosks = 0
+        var outcomes = 0
+        var genuine = 0
+        var impostors = 0
+        var shadowScored = 0
+        /// Outcomes by the model version that decided them.
+        var decidedBy: [String: Int] = [:]
+        var falseNonMatches = 0
+        var falseMatches = 0
+
+        enum CodingKeys: String, CodingKey {
+            case cohort, kiosks, outcomes, genuine, impostors, shadowScored = "shadow_scored", decidedBy = "decided_by"
+            case falseNonMatches = "false_non_matches", falseMatches = "false_matches"
+        }
+    }
+
     struct ThresholdCheck: Codable, Sendable {
+        var releaseVersion: Int
         var targetFMR: Double
+        /// How the ground truth's threshold is computed, as the server's rule is.
+        var rule: String
         var compared: Int
         var matching: Int
         var mismatches: [String]
         var drifting: String?
+        /// The model versions whose cohorts were compared.
+        var models: [String]
 
-        enum CodingKeys: String, CodingKey { case targetFMR = "target_fmr", compared, matching, mismatches, drifting }
+        enum CodingKeys: String, CodingKey {
+            case releaseVersion = "release_version", targetFMR = "target_fmr", rule, compared, matching, mismatches, drifting, models
+        }
+    }
+
+    /// One impostor score as the server stored it: under the model that scored it (the
+    /// deciding one or the shadow one), for a cohort and the subject the attempt claimed.
+    struct SentImpostor: Codable, Sendable {
+        var modelVersion: String
+        var site: String
+        var cameraModel: String
+        var subject: String
+        var score: Double
+
+        enum CodingKeys: String, CodingKey { case modelVersion = "model_version", site, cameraModel = "camera_model", subject, score }
     }
 
     actor Tally {
         var latencies: [Double] = []
         var events = 0, batches = 0, refused = 0, errors = 0, kiosksDone = 0
         var samples: [String] = []
+        var devices: [KioskState] = []
+        var cohorts: [String: CohortCounts] = [:]
+        var sent: [SentImpostor] = []
+
         func batch(seconds: Double, events: Int, refused: Int) {
             latencies.append(seconds)
             self.events += events
@@ -91,6 +182,24 @@ struct FleetSimulation: Sendable {
             if samples.count < 5 { samples.append(message) }
         }
         func kioskDone() { kiosksDone += 1 }
+        func kiosk(_ state: KioskState) {
+            devices.append(state)
+            cohorts[state.cohort, default: CohortCounts(cohort: state.cohort)].kiosks += 1
+        }
+        func recorded(_ outcomes: [MatchOutcome], truth: [Bool], sent impostors: [SentImpostor]) {
+            for (outcome, genuine) in zip(outcomes, truth) {
+                let name = "\(outcome.cohort.site)/\(outcome.cohort.cameraModel)"
+                var counts = cohorts[name, default: CohortCounts(cohort: name)]
+                counts.outcomes += 1
+                if genuine { counts.genuine += 1 } else { counts.impostors += 1 }
+                if outcome.shadow != nil { counts.shadowScored += 1 }
+                counts.decidedBy[outcome.modelVersion, default: 0] += 1
+                if genuine && outcome.decision == .reject { counts.falseNonMatches += 1 }
+                if !genuine && outcome.decision == .accept { counts.falseMatches += 1 }
+                cohorts[name] = counts
+            }
+            sent += impostors
+        }
     }
 
     func deviceID(_ kiosk: Int) -> String { String(format: "%@-%04d", idPrefix, kiosk + 1) }
@@ -100,7 +209,7 @@ struct FleetSimulation: Sendable {
     }
 
     func run() async throws -> Report {
-        try await registerConsentText()
+        if !resume { try await registerConsentText() }
         let tally = Tally()
         let started = ContinuousClock.now
         let reporter = progress ? Task {
@@ -137,10 +246,13 @@ struct FleetSimulation: Sendable {
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((p * Double(latencies.count)).rounded(.up)) - 1)] * 1000
         }
+        try saveGroundTruth((resume ? try loadGroundTruth() : []) + (await tally.sent))
         return Report(kiosks: kiosks, events: await tally.events, batches: await tally.batches, refusedEvents: await tally.refused,
                       errors: await tally.errors, errorSamples: await tally.samples, seconds: seconds,
                       eventsPerSecond: Double(await tally.events) / max(seconds, 0.001),
-                      latencyP50Milliseconds: percentile(0.5), latencyP99Milliseconds: percentile(0.99))
+                      latencyP50Milliseconds: percentile(0.5), latencyP99Milliseconds: percentile(0.99),
+                      devices: await tally.devices.sorted { $0.deviceID < $1.deviceID },
+                      cohorts: await tally.cohorts.values.sorted { $0.cohort < $1.cohort })
     }
 
     /// Registers the simulation's consent text; a second run finds it there.
@@ -155,9 +267,22 @@ struct FleetSimulation: Sendable {
         }
     }
 
-    func simulate(kiosk: Int, tally: Tally) async throws {
+    /// The kiosk's agent, enrolled now, or as an earlier run left it when resuming.
+    func agent(kiosk: Int) async throws -> KioskAgent {
         let id = deviceID(kiosk)
         let agent = KioskAgent(files: AgentFiles(directory: (root as NSString).appendingPathComponent(id)))
+        if resume {
+            let settings: AgentSettings
+            do {
+                settings = try agent.loadSettings()
+            } catch {
+                throw FleetSimulationError.notEnrolled(id, root)
+            }
+            guard settings.deviceID == id, settings.serverURL == serverURL else {
+                throw FleetSimulationError.enrolledElsewhere(id, settings.deviceID, settings.serverURL)
+            }
+            return agent
+        }
         let token = try await client.createEnrollmentToken(deviceID: id, ttlSeconds: nil)
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
         let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
@@ -166,60 +291,144 @@ struct FleetSimulation: Sendable {
                          purpose: "threshold-calibration", kind: .grant, method: .touch, site: model.cohort(ofKiosk: kiosk).site,
                          textVersion: Self.consentVersion, textSHA256: digest)
         })
-        let outcomes = model.outcomes(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, end: end)
+        return agent
+    }
+
+    func simulate(kiosk: Int, tally: Tally) async throws {
+        let id = deviceID(kiosk)
+        let agent = try await agent(kiosk: kiosk)
+        let cohort = model.cohort(ofKiosk: kiosk)
+        // The kiosk decides with what the sync applied: a model together with its threshold.
+        let applied = try await agent.syncModels(site: cohort.site, cameraModel: cohort.cameraModel, backbone: Self.backbone)
+        let scoring = try Scoring(applied)
+        await tally.kiosk(KioskState(
+            deviceID: id, cohort: cohort.name, activeModelVersion: applied.active.model.modelVersion,
+            shadowModelVersion: applied.shadow?.modelVersion, threshold: applied.active.threshold?.threshold,
+            thresholdRelease: applied.active.threshold?.releaseVersion, followsAssignment: applied.followsAssignment,
+            reason: applied.reason))
+        let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, end: end)
         var start = 0
-        while start < outcomes.count {
-            let slice = outcomes[start..<min(start + batchSize, outcomes.count)]
-            _ = try agent.record(slice.map { outcome(kiosk: kiosk, $0) })
+        while start < attempts.count {
+            let slice = attempts[start..<min(start + batchSize, attempts.count)]
+            let outcomes = slice.map { outcome(kiosk: kiosk, $0, scoring: scoring) }
+            _ = try agent.record(outcomes)
             let began = ContinuousClock.now
             let report = try await agent.upload(batchSize: batchSize)
             let elapsed = Self.seconds(ContinuousClock.now - began)
             if let error = report.error { await tally.error("\(id): \(error)") }
             await tally.batch(seconds: elapsed, events: report.outcomesAcknowledged, refused: report.eventsRefused)
+            await tally.recorded(outcomes, truth: slice.map(\.genuine), sent: sentImpostors(outcomes, kiosk: kiosk, slice))
             start += batchSize
         }
     }
 
-    func outcome(kiosk: Int, _ outcome: FleetScoreModel.Outcome) -> MatchOutcome {
-        MatchOutcome(
-            eventID: UUID(), attemptedAt: outcome.attemptedAt, modelVersion: Self.modelVersion, thresholdVersion: "initial",
-            cohort: .init(site: outcome.cohort.site, cameraModel: outcome.cohort.cameraModel), score: outcome.score,
-            decision: outcome.score >= 0.5 ? .accept : .reject, label: outcome.genuine ? .genuine : .impostor,
+    /// The models and the threshold one kiosk scores and decides with.
+    struct Scoring: Sendable {
+        var active: (version: String, model: FleetScoreModel.Model)
+        var shadow: (version: String, model: FleetScoreModel.Model)?
+        var threshold: Double
+        var thresholdVersion: String
+
+        init(_ applied: AppliedModels) throws {
+            let active = applied.active.model.modelVersion
+            self.active = (active, try FleetScoreModel.Model(modelVersion: active))
+            shadow = try applied.shadow.map { ($0.modelVersion, try FleetScoreModel.Model(modelVersion: $0.modelVersion)) }
+            threshold = applied.active.threshold?.threshold ?? FleetSimulation.initialThreshold
+            // As `faceloop-agent verify` names the threshold it decided with.
+            thresholdVersion = applied.active.threshold.map { "t-\($0.releaseVersion)" } ?? "initial"
+        }
+    }
+
+    func outcome(kiosk: Int, _ attempt: FleetScoreModel.Attempt, scoring: Scoring) -> MatchOutcome {
+        let score = model.score(attempt, model: scoring.active.model)
+        return MatchOutcome(
+            eventID: UUID(), attemptedAt: attempt.attemptedAt, modelVersion: scoring.active.version,
+            thresholdVersion: scoring.thresholdVersion,
+            cohort: .init(site: attempt.cohort.site, cameraModel: attempt.cohort.cameraModel), score: score,
+            decision: score >= scoring.threshold ? .accept : .reject, label: attempt.genuine ? .genuine : .impostor,
             labelSource: .fallbackIDCheck, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
-            subject: .init(pseudonym: pseudonym(kiosk: kiosk, subject: outcome.subject), consentRef: "fleet"))
+            subject: .init(pseudonym: pseudonym(kiosk: kiosk, subject: attempt.subject), consentRef: "fleet"),
+            shadow: scoring.shadow.map { .init(modelVersion: $0.version, score: model.score(attempt, model: $0.model)) })
+    }
+
+    /// The impostor scores of `outcomes`, each under the model that produced it, as the
+    /// server's threshold computation groups them.
+    func sentImpostors(_ outcomes: [MatchOutcome], kiosk: Int, _ attempts: ArraySlice<FleetScoreModel.Attempt>) -> [SentImpostor] {
+        zip(outcomes, attempts).filter { !$0.1.genuine }.flatMap { outcome, attempt in
+            let subject = "\(kiosk)/\(attempt.subject)"
+            let site = outcome.cohort.site, camera = outcome.cohort.cameraModel
+            return [SentImpostor(modelVersion: outcome.modelVersion, site: site, cameraModel: camera, subject: subject, score: outcome.score)]
+                + (outcome.shadow.map { [SentImpostor(modelVersion: $0.modelVersion, site: site, cameraModel: camera, subject: subject,
+                                                      score: $0.score)] } ?? [])
+        }
+    }
+
+    var groundTruthPath: String { (root as NSString).appendingPathComponent(Self.groundTruthFile) }
+
+    func loadGroundTruth() throws -> [SentImpostor] {
+        guard let data = FileManager.default.contents(atPath: groundTruthPath) else { return [] }
+        do {
+            return try WireJSON.decoder().decode([SentImpostor].self, from: data)
+        } catch {
+            throw FleetSimulationError.unreadableGroundTruth(groundTruthPath, "\(error)")
+        }
+    }
+
+    func saveGroundTruth(_ sent: [SentImpostor]) throws {
+        try WireJSON.encoder().encode(sent).write(to: URL(fileURLWithPath: groundTruthPath), options: .atomic)
     }
 
     /// Has the server compute thresholds from what arrived, and compares each cohort that got
-    /// its own threshold with the conservative threshold of the generated impostor scores.
+    /// its own threshold, for every model that scored there (deciding or in shadow), with the
+    /// conservative threshold of the impostor scores this fleet sent (over resumed runs too).
     func checkThresholds(targetFMR: Double) async throws -> ThresholdCheck {
         let view = try await client.computeThresholds(ComputeThresholdsRequest(targetFMR: targetFMR))
-        var impostors: [FleetScoreModel.Cohort: [Double]] = [:]
-        for kiosk in 0..<kiosks {
-            for outcome in model.outcomes(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, end: end) where !outcome.genuine {
-                impostors[outcome.cohort, default: []].append(outcome.score)
-            }
+        var impostors: [CohortKey: [SentImpostor]] = [:]
+        for sent in try loadGroundTruth() {
+            impostors[CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site), default: []].append(sent)
         }
         let bound = try ClopperPearson(confidence: 0.95)
         var compared = 0, matching = 0
         var mismatches: [String] = []
-        for (cohort, scores) in impostors.sorted(by: { ($0.key.site, $0.key.cameraModel) < ($1.key.site, $1.key.cameraModel) }) {
-            let key = CohortKey(modelVersion: Self.modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site)
+        var models = Set<String>()
+        for (key, sent) in impostors.sorted(by: { $0.key < $1.key }) {
             guard let entry = view.release.entry(for: key), entry.fallbackLevel == .cohort,
-                  let truth = try? bound.conservativeThreshold(impostors: try SortedScores(scores), targetFMR: targetFMR) else { continue }
+                  let truth = try? bound.conservativeThreshold(impostors: try SortedScores(sent.map(\.score)), targetFMR: targetFMR)
+            else { continue }
             compared += 1
-            if entry.threshold == truth.threshold && entry.impostorCount == scores.count {
+            models.insert(key.modelVersion)
+            if entry.threshold == truth.threshold && entry.impostorCount == sent.count {
                 matching += 1
             } else {
-                mismatches.append("\(cohort.site)/\(cohort.cameraModel): server \(entry.threshold) from \(entry.impostorCount) impostors, "
-                                  + "ground truth \(truth.threshold) from \(scores.count)")
+                mismatches.append("\(key): server \(entry.threshold) from \(entry.impostorCount) impostors, "
+                                  + "ground truth \(truth.threshold) from \(sent.count)")
             }
         }
         let drifting = FleetScoreModel.drifting
-        return ThresholdCheck(targetFMR: targetFMR, compared: compared, matching: matching, mismatches: mismatches,
-                              drifting: impostors[drifting] == nil ? nil : "\(drifting.site)/\(drifting.cameraModel)")
+        let driftingSent = impostors.keys.contains { $0.cohort == drifting.site && $0.cameraModel == drifting.cameraModel }
+        return ThresholdCheck(releaseVersion: view.version, targetFMR: targetFMR, rule: "Clopper–Pearson 95 %", compared: compared,
+                              matching: matching, mismatches: mismatches, drifting: driftingSent ? drifting.name : nil,
+                              models: models.sorted())
     }
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+enum FleetSimulationError: Error, CustomStringConvertible {
+    case notEnrolled(String, String)
+    case enrolledElsewhere(String, String, String)
+    case unreadableGroundTruth(String, String)
+
+    var description: String {
+        switch self {
+        case let .notEnrolled(device, root):
+            "\(device) is not enrolled under \(root); run once without --resume to enroll the fleet"
+        case let .enrolledElsewhere(device, enrolledAs, server):
+            "the kiosk directory of \(device) is enrolled as \(enrolledAs) with \(server); resume against the server it was enrolled with"
+        case let .unreadableGroundTruth(path, reason):
+            "\(path) (the impostor scores of earlier runs) is unreadable: \(reason)"
+        }
     }
 }

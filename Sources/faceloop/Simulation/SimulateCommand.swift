@@ -7,8 +7,9 @@ import OperatorClient
 import ThresholdAPI
 
 /// `faceloop simulate fleet`: hundreds of simulated kiosks, each enrolled with its own key and
-/// certificate, uploading seeded outcomes through the real agent code over mutual TLS; then the
-/// thresholds the server computes from what arrived are checked against the ground truth.
+/// certificate, following the server's model assignment and uploading seeded outcomes (with
+/// shadow scores when a candidate is in shadow) through the real agent code over mutual TLS;
+/// then the thresholds the server computes from what arrived are checked against the ground truth.
 struct SimulateCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "simulate", abstract: "Load and correctness simulations.",
                                                     subcommands: [Fleet.self])
@@ -18,9 +19,14 @@ struct SimulateCommands: AsyncParsableCommand {
             abstract: "Simulate a fleet of kiosks against a running server and check the thresholds it computes.",
             discussion: """
                 Needs an admin token (enrolls the kiosks and registers the simulation's consent text). Cohorts are \
-                site × camera model with known score distributions; site-1/cam-a drifts halfway through. Reports \
-                events/s, p50/p99 batch latency and errors, and whether each cohort's conservative threshold at \
-                --target-fmr equals the one computed from the generated ground truth. Exits 1 on any error or mismatch.
+                site × camera model with known score distributions for two models: the backbone and a candidate \
+                (any adapter release), which is better everywhere except site-2/cam-b; site-1/cam-a drifts halfway \
+                through. Each kiosk runs `models sync` first and decides with the model and threshold it applied, \
+                scoring the shadow model beside it. Reports events/s, p50/p99 batch latency, errors, each kiosk's \
+                models, threshold and reason, per-cohort counts, and whether each cohort's conservative threshold \
+                at --target-fmr (per model) equals the one computed from everything the fleet sent. With --resume \
+                and the same --work-dir, a later run reuses the enrolled kiosks (phases of a rollout). Exits 1 on \
+                any error or mismatch.
                 """)
         @OptionGroup var connection: ConnectionOptions
         @Option(help: "Simulated kiosks.") var kiosks = 100
@@ -33,6 +39,8 @@ struct SimulateCommands: AsyncParsableCommand {
         @Option(help: "Seed of the score model.") var seed: UInt64 = 1
         @Option(name: .customLong("work-dir"), help: "Where the kiosks keep their state (default: a temporary directory, removed after).")
         var workDirectory: String?
+        @Flag(help: "Reuse the kiosks an earlier run enrolled under --work-dir: no enrollment, no consent (use the same --id-prefix, --sites and --subjects-per-kiosk).")
+        var resume = false
         @Option(name: .customLong("id-prefix"), help: "Device ids are PREFIX-0001…; change it to run again against the same server.")
         var idPrefix = "sim"
         @Flag(name: .customLong("skip-threshold-check"), help: "Only load the server (for soak runs on a server that keeps data).")
@@ -45,6 +53,7 @@ struct SimulateCommands: AsyncParsableCommand {
                 throw ValidationError("kiosks 1…5000, outcomes 1…100000, batch size 1…1000, concurrency 1…256, sites 1…50, subjects 1…1000")
             }
             guard targetFMR > 0, targetFMR < 1 else { throw ValidationError("--target-fmr must be within (0, 1)") }
+            guard !resume || workDirectory != nil else { throw ValidationError("--resume needs the --work-dir of the run that enrolled the kiosks") }
         }
 
         func run() async throws {
@@ -55,7 +64,7 @@ struct SimulateCommands: AsyncParsableCommand {
             let simulation = FleetSimulation(
                 client: client, serverURL: client.serverURL, caFile: client.caFile, root: root, kiosks: kiosks,
                 outcomesPerKiosk: outcomesPerKiosk, batchSize: batchSize, concurrency: concurrency, subjectsPerKiosk: subjectsPerKiosk,
-                model: FleetScoreModel(sites: sites, seed: seed), idPrefix: idPrefix,
+                model: FleetScoreModel(sites: sites, seed: seed), idPrefix: idPrefix, resume: resume,
                 progress: isatty(STDERR_FILENO) == 1 && !json)
             var report = try await simulation.run()
             if !skipThresholdCheck {
