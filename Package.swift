@@ -222,6 +222,12 @@ let package = Package(
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "shadow-bench",
+            dependencies: ["FaceVerification", "FederationCore", "SeededRandom"],
+            path: "Benchmarks/ShadowBench",
+            swiftSettings: strictSettings
+        ),
         // Fuzz targets: libFuzzer under scripts/fuzz.sh, corpus replay in ordinary builds.
         .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver", swiftSettings: strictSettings),
         .executableTarget(
