@@ -190,8 +190,8 @@ extension EndToEnd {
             #expect(tampered.status != 0)
             #expect(tampered.stderr.contains("release refused"), "\(tampered.stderr)")
 
-            // `verify` applies the pulled adapter and names the release in its result; a kiosk
-            // without a release compares raw descriptors.
+            // A pulled release decides nothing: it is a rollout candidate. In shadow, `verify` still
+            // decides with the backbone and scores the same descriptors with the adapter too.
             let images = VerificationOutcomeTests.images
             func verify(_ directory: String) throws -> JSONValue {
                 let result = try runTool("faceloop-agent", ["verify", "--data-dir", directory, "--json",
@@ -199,13 +199,22 @@ extension EndToEnd {
                                                             "--probe", images.appendingPathComponent("obama_2.jpg").path],
                                          environment: VerificationOutcomeTests.environment)
                 #expect(result.status == 0, "\(result.stderr)")
-                return try JSONValue.parse(result.stdout)["result"] ?? .null
+                return try JSONValue.parse(result.stdout)
             }
-            let adapted = try verify(path("kiosk-f1"))
+            let pulledOnly = try verify(path("kiosk-f1"))
+            #expect(pulledOnly["result"]?["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
+            #expect(pulledOnly["shadow"] == nil)
+            #expect(try cli(server, ["models", "shadow", "1"], token: erin).status == 0)
+            let sync = try runTool("faceloop-agent", ["models", "sync", "--data-dir", path("kiosk-f1"), "--site", "branch-f",
+                                                      "--camera-model", "cam-f"])
+            #expect(sync.status == 0, "\(sync.stderr)")
+            let shadowed = try verify(path("kiosk-f1"))
             let plain = try verify(path("no-release"))
-            #expect(adapted["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1:adapter-1")
-            #expect(plain["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
-            #expect(adapted["score"] != plain["score"], "the adapter changes the score")
+            #expect(shadowed["result"]?["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
+            #expect(shadowed["result"]?["score"] == plain["result"]?["score"], "the backbone still decides")
+            #expect(shadowed["shadow"]?["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1:adapter-1")
+            #expect(shadowed["shadow"]?["score"] != plain["result"]?["score"], "the adapter changes the shadow score")
+            #expect(try cli(server, ["models", "rollback", "1", "--reason", "this test goes on with round 2"], token: erin).status == 0)
 
             // Round 2 closes at its deadline with one update of three: it fails, and the straggler is refused.
             let round2 = try cli(server, ["rounds", "open", "--deadline", "10"] + roundOptions, token: erin)
