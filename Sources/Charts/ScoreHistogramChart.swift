@@ -85,7 +85,7 @@ public struct ScoreHistogramChart: Sendable {
         for marker in markers {
             let x = x(marker.threshold)
             out.add("<line class=\"threshold\" data-kind=\"\(marker.kind.rawValue)\" x1=\"\(n(x))\" y1=\"\(n(Self.top))\" x2=\"\(n(x))\" y2=\"\(n(baseline))\" "
-                    + "stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
+                    + "stroke=\"\(SVGDocument.escape(marker.color))\" stroke-width=\"2\"\(marker.dash)/>")
         }
         // The legend sits right of the plot, where it hides no bar.
         let legendX = Self.left + plotWidth + 12
@@ -96,7 +96,7 @@ public struct ScoreHistogramChart: Sendable {
             legendY += 14
         }
         for marker in markers {
-            out.add("<line x1=\"\(n(legendX))\" y1=\"\(n(legendY - 3))\" x2=\"\(n(legendX + 10))\" y2=\"\(n(legendY - 3))\" stroke=\"\(marker.color)\" stroke-width=\"2\"\(marker.dash)/>")
+            out.add("<line x1=\"\(n(legendX))\" y1=\"\(n(legendY - 3))\" x2=\"\(n(legendX + 10))\" y2=\"\(n(legendY - 3))\" stroke=\"\(SVGDocument.escape(marker.color))\" stroke-width=\"2\"\(marker.dash)/>")
             out.add("<text x=\"\(n(legendX + 14))\" y=\"\(n(legendY + 1))\">\(SVGDocument.escape(marker.label))</text>")
             legendY += 14
         }

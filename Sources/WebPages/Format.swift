@@ -9,6 +9,17 @@ extension Format {
             .time(includingFractionalSeconds: false).timeSeparator(.colon).dateTimeSeparator(.space)) + " UTC"
     }
 
+    /// A p-value to four decimals; below that only "< 0.0001", which is all a reader acts on.
+    public static func probability(_ value: Double) -> String {
+        guard value.isFinite else { return "n/a" }
+        return value < 0.0001 ? "< 0.0001" : decimal(value)
+    }
+
+    /// A difference of two rates with its sign: "+1.2 %", "-0.05 %", "0 %".
+    public static func signedPercent(_ rate: Double) -> String {
+        rate > 0 && rate.isFinite ? "+" + percent(rate) : percent(rate)
+    }
+
     /// A duration given in milliseconds: "850 ms", "3.2 s", "4.0 h".
     public static func duration(milliseconds: Double) -> String {
         switch milliseconds {

@@ -199,11 +199,153 @@ public struct CalibrationPage: Sendable {
         }
     }
 
+    /// A model's threshold on a rollout chart: the newest published threshold release's entry
+    /// for the model and the cohort, and the rates at it on the paired attempts.
+    public struct ModelThreshold: Sendable {
+        /// `current` or `candidate`.
+        public var role: String
+        public var modelVersion: String
+        /// Nil when the published release has no entry for this model and cohort.
+        public var threshold: String?
+        public var falseMatchRate: String
+        public var falseNonMatchRate: String
+        public init(role: String, modelVersion: String, threshold: String?, falseMatchRate: String, falseNonMatchRate: String) {
+            self.role = role
+            self.modelVersion = modelVersion
+            self.threshold = threshold
+            self.falseMatchRate = falseMatchRate
+            self.falseNonMatchRate = falseNonMatchRate
+        }
+    }
+
+    /// The figures of the paired test as the stored comparison holds them.
+    public struct PairedFigures: Sendable {
+        public var attempts: String
+        public var thresholds: String
+        public var currentFNMR: String
+        public var candidateFNMR: String
+        public var fnmrDifference: String
+        /// McNemar's discordant pairs: genuine attempts only the current model accepts (b) and
+        /// only the candidate accepts (c).
+        public var candidateWorse: Int
+        public var candidateBetter: Int
+        public var mcnemarPValue: String
+        public var currentFMR: String
+        public var candidateFMR: String
+        public var currentFMRUpperBound: String
+        public var candidateFMRUpperBound: String
+        public init(attempts: String, thresholds: String, currentFNMR: String, candidateFNMR: String, fnmrDifference: String,
+                    candidateWorse: Int, candidateBetter: Int, mcnemarPValue: String, currentFMR: String, candidateFMR: String,
+                    currentFMRUpperBound: String, candidateFMRUpperBound: String) {
+            self.attempts = attempts
+            self.thresholds = thresholds
+            self.currentFNMR = currentFNMR
+            self.candidateFNMR = candidateFNMR
+            self.fnmrDifference = fnmrDifference
+            self.candidateWorse = candidateWorse
+            self.candidateBetter = candidateBetter
+            self.mcnemarPValue = mcnemarPValue
+            self.currentFMR = currentFMR
+            self.candidateFMR = candidateFMR
+            self.currentFMRUpperBound = currentFMRUpperBound
+            self.candidateFMRUpperBound = candidateFMRUpperBound
+        }
+    }
+
+    /// The stored comparison's verdict for one cohort and current model.
+    public struct PairedTest: Sendable {
+        public var verdict: String
+        public var offersPromotion: Bool
+        public var reason: String
+        /// Nil when the test had too little data to compute them.
+        public var figures: PairedFigures?
+        public init(verdict: String, offersPromotion: Bool, reason: String, figures: PairedFigures?) {
+            self.verdict = verdict
+            self.offersPromotion = offersPromotion
+            self.reason = reason
+            self.figures = figures
+        }
+    }
+
+    /// One cohort of a rollout: the model that decided there and the candidate, on the same attempts.
+    public struct PairedCohort: Sendable {
+        public var key: String
+        public var cameraModel: String
+        public var site: String
+        public var currentModelVersion: String
+        public var candidateModelVersion: String
+        public var genuine: Int
+        public var impostors: Int
+        public var subjects: Int
+        /// Stored, not computed: Mustache reads values by reflection, which sees stored properties only.
+        public let scored: Bool
+        public var thresholds: [ModelThreshold]
+        /// Both models' DET curves on one chart; nil without genuine and impostor attempts.
+        public var detSVG: String?
+        public var test: PairedTest?
+        public init(key: String, cameraModel: String, site: String, currentModelVersion: String, candidateModelVersion: String,
+                    genuine: Int, impostors: Int, subjects: Int, thresholds: [ModelThreshold], detSVG: String?, test: PairedTest?) {
+            self.key = key
+            self.cameraModel = cameraModel
+            self.site = site
+            self.currentModelVersion = currentModelVersion
+            self.candidateModelVersion = candidateModelVersion
+            self.genuine = genuine
+            self.impostors = impostors
+            self.subjects = subjects
+            scored = genuine + impostors > 0
+            self.thresholds = thresholds
+            self.detSVG = detSVG
+            self.test = test
+        }
+    }
+
+    /// A model release past `candidate`: where its rollout stands and the evidence for it.
+    public struct Rollout: Sendable {
+        public var version: Int
+        public var modelVersion: String
+        /// The stored state (`rolled_back`) and how it reads (`rolled back`).
+        public var stage: String
+        public var stageLabel: String
+        public var updated: String
+        /// Named apart from the page's `cohorts`, which a Mustache section would otherwise find.
+        public var promotedCohorts: [String]
+        public var canary: String?
+        public var approvals: [String]
+        /// "n of 2" while the release is in canary or fleet.
+        public var fleetApprovals: String?
+        public var reason: String?
+        /// What the stored comparison was run with, or why it could not be read.
+        public var comparison: String?
+        public var comparisonError: String?
+        public var pairs: [PairedCohort]
+        public init(version: Int, modelVersion: String, stage: String, stageLabel: String, updated: String, promotedCohorts: [String],
+                    canary: String?, approvals: [String], fleetApprovals: String?, reason: String?, comparison: String?,
+                    comparisonError: String?, pairs: [PairedCohort]) {
+            self.version = version
+            self.modelVersion = modelVersion
+            self.stage = stage
+            self.stageLabel = stageLabel
+            self.updated = updated
+            self.promotedCohorts = promotedCohorts
+            self.canary = canary
+            self.approvals = approvals
+            self.fleetApprovals = fleetApprovals
+            self.reason = reason
+            self.comparison = comparison
+            self.comparisonError = comparisonError
+            self.pairs = pairs
+        }
+    }
+
     public var releases: [Release]
     public var cohorts: [Cohort]
-    public init(releases: [Release], cohorts: [Cohort]) {
+    /// Newest first.
+    public var rollouts: [Rollout]
+    public init(releases: [Release], cohorts: [Cohort], rollouts: [Rollout] = []) {
         self.releases = releases
         self.cohorts = cohorts
+        self.rollouts = rollouts
     }
 }
 

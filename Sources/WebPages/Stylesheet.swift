@@ -29,6 +29,8 @@ public enum Stylesheet {
         dl.figures dt{color:var(--muted);font-size:12px}
         dl.figures dd{margin:0;font-size:20px;font-weight:600;font-variant-numeric:tabular-nums}
         section.cohort{background:#fff;border:1px solid var(--line);border-radius:6px;padding:12px;margin:12px 0}
+        h4{font-size:14px;margin:0 0 4px}
+        div.paired{border-top:1px solid var(--line);margin-top:12px;padding-top:10px}
         .charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
         .flag{display:inline-block;background:#fde8e8;color:var(--bad);border-radius:3px;padding:0 6px;margin:0 4px 4px 0}
         .stable{color:var(--ok)}

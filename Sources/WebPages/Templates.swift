@@ -86,6 +86,46 @@ enum Templates {
         {{#canPublish}}<form class="inline" method="post" action="/ui/calibration/releases/{{version}}/publish"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" data-action="publish">Publish</button></form>{{/canPublish}}</td></tr>
         {{/releases}}{{^releases}}<tr><td colspan="10" class="muted">No release has been computed yet (<code>faceloop thresholds compute</code>).</td></tr>{{/releases}}
         </tbody></table>
+        <h2>Model rollouts</h2>
+        <p class="muted">Model releases past candidate, newest first. Each chart draws the model that decided in a cohort and the candidate
+        on the same attempts (one scored in shadow beside the other), with each model's threshold in the newest published threshold release.
+        The figures are those of the paired comparison the last step was decided on.</p>
+        {{#rollouts}}<section class="cohort" data-rollout="{{version}}">
+        <h3>Model release {{version}} · {{modelVersion}} · <span class="stage" data-field="stage" data-stage="{{stage}}">{{stageLabel}}</span></h3>
+        <table class="rollout"><tbody>
+        <tr><th>cohorts</th><td data-field="cohorts">{{#promotedCohorts}}<div>{{.}}</div>{{/promotedCohorts}}{{^promotedCohorts}}<span class="muted">none promoted</span>{{/promotedCohorts}}</td></tr>
+        {{#canary}}<tr><th>canary</th><td data-field="canary">{{.}}</td></tr>{{/canary}}
+        <tr><th>approvals</th><td data-field="approvals">{{#approvals}}<div>{{.}}</div>{{/approvals}}{{^approvals}}<span class="muted">none</span>{{/approvals}}</td></tr>
+        {{#fleetApprovals}}<tr><th>fleet approvals</th><td data-field="fleet-approvals">{{.}}</td></tr>{{/fleetApprovals}}
+        {{#reason}}<tr><th>reason</th><td data-field="reason">{{.}}</td></tr>{{/reason}}
+        <tr><th>updated</th><td>{{updated}}</td></tr>
+        <tr><th>paired test</th><td data-field="comparison">{{#comparison}}{{.}}{{/comparison}}{{#comparisonError}}<span class="error">{{.}}</span>{{/comparisonError}}{{^comparison}}{{^comparisonError}}<span class="muted">none stored</span>{{/comparisonError}}{{/comparison}}</td></tr>
+        </tbody></table>
+        {{#pairs}}<div class="paired" data-paired="{{key}}">
+        <h4>{{cameraModel}} · {{site}}: {{currentModelVersion}} (current) against {{candidateModelVersion}} (candidate)</h4>
+        {{#scored}}<p><span data-field="genuine">{{genuine}}</span> genuine and <span data-field="impostors">{{impostors}}</span> impostor attempts scored by both models,
+        from <span data-field="subjects">{{subjects}}</span> subjects.</p>{{/scored}}
+        {{^scored}}<p class="muted">No attempt of this cohort scored by both models is among the outcomes read now.</p>{{/scored}}
+        <div class="charts">{{#detSVG}}{{{.}}}{{/detSVG}}{{^detSVG}}{{#scored}}<p class="muted">A DET curve needs genuine and impostor attempts scored by both models.</p>{{/scored}}{{/detSVG}}
+        <div><table class="thresholds"><thead><tr><th></th><th>model</th><th class="n">published threshold</th><th class="n">FMR at it</th><th class="n">FNMR at it</th></tr></thead><tbody>
+        {{#thresholds}}<tr data-role="{{role}}"><td>{{role}}</td><td>{{modelVersion}}</td>{{#threshold}}<td class="n" data-field="threshold">{{.}}</td><td class="n" data-field="fmr">{{falseMatchRate}}</td><td class="n" data-field="fnmr">{{falseNonMatchRate}}</td>{{/threshold}}{{^threshold}}<td colspan="3" class="muted">none published for this cohort</td>{{/threshold}}</tr>
+        {{/thresholds}}
+        </tbody></table>
+        {{#test}}<table class="paired-test" data-verdict="{{verdict}}"><tbody>
+        <tr><th>verdict</th><td data-field="verdict"><span class="{{#offersPromotion}}stable{{/offersPromotion}}{{^offersPromotion}}flag{{/offersPromotion}}">{{verdict}}</span> {{reason}}</td></tr>
+        {{#figures}}<tr><th>attempts</th><td data-field="attempts">{{attempts}}</td></tr>
+        <tr><th>thresholds</th><td data-field="test-thresholds">{{thresholds}}</td></tr>
+        <tr><th>FNMR current → candidate</th><td data-field="fnmr-change"><span data-field="fnmr-current">{{currentFNMR}}</span> → <span data-field="fnmr-candidate">{{candidateFNMR}}</span></td></tr>
+        <tr><th>FNMR difference</th><td data-field="fnmr-difference">{{fnmrDifference}}</td></tr>
+        <tr><th>McNemar</th><td data-field="mcnemar">b = <span data-field="mcnemar-b">{{candidateWorse}}</span> (only current accepts), c = <span data-field="mcnemar-c">{{candidateBetter}}</span> (only candidate accepts),
+        p = <span data-field="mcnemar-p">{{mcnemarPValue}}</span></td></tr>
+        <tr><th>FMR current, candidate</th><td data-field="fmr">{{currentFMR}}, {{candidateFMR}}</td></tr>
+        <tr><th>FMR upper bound current, candidate</th><td data-field="fmr-upper-bounds"><span data-field="fmr-upper-current">{{currentFMRUpperBound}}</span>, <span data-field="fmr-upper-candidate">{{candidateFMRUpperBound}}</span></td></tr>{{/figures}}
+        </tbody></table>{{/test}}{{^test}}<p class="muted">The stored comparison does not cover this cohort.</p>{{/test}}</div></div>
+        </div>{{/pairs}}
+        {{^pairs}}<p class="muted">No attempt has been scored by this release and the model it would replace yet.</p>{{/pairs}}
+        </section>{{/rollouts}}
+        {{^rollouts}}<p class="muted">No model release is past candidate (<code>faceloop models shadow</code> starts a rollout).</p>{{/rollouts}}
         <h2>Cohorts</h2>
         <p class="muted">Score distributions and DET curves of all stored outcomes per model version, camera model and site.
         Solid: the released threshold kiosks use now; dashed: the newest threshold awaiting approval or publication.</p>

@@ -34,11 +34,41 @@ struct ChartTests {
         let released = ThresholdMarker(kind: .released, label: "released v1", threshold: 0.4, falseMatchRate: 0.01, falseNonMatchRate: 0.05)
         let chart = DETChart(title: "DET", points: points, markers: [released])
         // Every FMR above 50 % lands on the right edge with FNMR 0 at the bottom: one vertex.
-        #expect(chart.polylinePoints().count < 600)
+        #expect(DETChart.polylinePoints(points).count < 600)
         let svg = chart.svg()
         #expect(Self.attribute("cx", of: "data-kind=\"released\"", in: svg) == [(DETChart.x(0.01) * 100).rounded() / 100])
         #expect(Self.attribute("cy", of: "data-kind=\"released\"", in: svg) == [(DETChart.y(0.05) * 100).rounded() / 100])
         #expect(svg.contains("released v1"))
+    }
+
+    @Test("several curves share the probit axes, each in its own colour with a legend line, and each threshold in its curve's colour")
+    func detSeries() throws {
+        let current = DETChart.Series(label: "current: release 2", color: "#1f4e99",
+                                      points: [.init(falseMatchRate: 0.5, falseNonMatchRate: 0.001), .init(falseMatchRate: 0.001, falseNonMatchRate: 0.2)])
+        let candidate = DETChart.Series(label: "candidate: release 3", color: "#c2410c", dashed: true,
+                                        points: [.init(falseMatchRate: 0.5, falseNonMatchRate: 0.0005), .init(falseMatchRate: 0.001, falseNonMatchRate: 0.1)])
+        let marker = ThresholdMarker(kind: .released, label: "candidate threshold v4: 0.5", threshold: 0.5,
+                                     falseMatchRate: 0.001, falseNonMatchRate: 0.1, color: "#c2410c")
+        let chart = DETChart(title: "DET curves", series: [current, candidate], markers: [marker])
+        let svg = chart.svg()
+        let curves = svg.components(separatedBy: "<polyline").dropFirst()
+        #expect(curves.count == 2)
+        #expect(curves.first?.contains("stroke=\"#1f4e99\"") == true && curves.first?.contains("stroke-dasharray") == false)
+        #expect(curves.last?.contains("stroke=\"#c2410c\"") == true && curves.last?.contains("stroke-dasharray") == true)
+        // The same rates land on the same spot whichever curve they belong to: one pair of axes.
+        let secondVertex = try #require(curves.last?.components(separatedBy: "points=\"").last?.prefix { $0 != "\"" }.split(separator: " ").last)
+        #expect(secondVertex == "\(SVGDocument.number(DETChart.x(0.001))),\(SVGDocument.number(DETChart.y(0.1)))")
+        #expect(Self.attribute("cx", of: "class=\"threshold\"", in: svg) == [(DETChart.x(0.001) * 100).rounded() / 100])
+        #expect(svg.contains("class=\"threshold\" data-kind=\"released\" cx=") && svg.contains("fill=\"#c2410c\" stroke=\"white\""))
+        #expect(svg.contains(">current: release 2</text>") && svg.contains(">candidate: release 3</text>"))
+        #expect(Self.attribute("y1", of: "class=\"legend\"", in: svg).count == 2)
+        // Two curves and a threshold fit in the legend's three lines; a fourth line makes the chart taller.
+        #expect(chart.totalHeight == DETChart.height + 40)
+        let taller = DETChart(title: "DET curves", series: [current, candidate], markers: [marker, marker])
+        #expect(taller.totalHeight == DETChart.height + 40 + DETChart.legendLineHeight)
+        #expect(taller.svg().contains("height=\"\(SVGDocument.number(taller.totalHeight))\""))
+        // One unlabelled curve draws no legend line for itself.
+        #expect(!DETChart(title: "DET", points: current.points, markers: []).svg().contains("class=\"legend\""))
     }
 
     @Test("histograms are scaled per series, and thresholds are drawn at their score")
@@ -62,6 +92,9 @@ struct ChartTests {
 
     @Test("text in charts is escaped")
     func escaping() {
+        let det = DETChart(title: "x", series: [.init(label: "<b>model</b>", color: "\"><script>", points: [])], markers: []).svg()
+        #expect(!det.contains("<b>") && !det.contains("<script>"))
+        #expect(det.contains("&lt;b&gt;model&lt;/b&gt;"))
         let svg = ScoreHistogramChart(title: "a<b", lowerBound: 0, upperBound: 1,
                                       series: [.init(label: "<script>alert(1)</script>", color: "#000", counts: [1])], markers: []).svg()
         #expect(!svg.contains("<script>"))
@@ -85,6 +118,11 @@ struct ChartTests {
         #expect(Format.percent(0.000512) == "0.0512 %")
         #expect(Format.percent(0) == "0 %")
         #expect(Format.decimal(3.14159265) == "3.1416")
+        #expect(Format.probability(0.0412) == "0.0412")
+        #expect(Format.probability(1e-9) == "< 0.0001")
+        #expect(Format.signedPercent(0.012) == "+1.2 %")
+        #expect(Format.signedPercent(-0.0005) == "-0.05 %")
+        #expect(Format.signedPercent(0) == "0 %")
         #expect(Format.axis(-0.001) == "0.00")
         #expect(Format.time(Date(timeIntervalSince1970: 1_790_000_000)) == "2026-09-21 14:13:20 UTC")
         #expect(Format.duration(milliseconds: 850) == "850 ms")

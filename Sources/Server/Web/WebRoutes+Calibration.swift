@@ -1,14 +1,16 @@
 import Calibration
 import Charts
+import FederationAPI
 import FeedbackWire
 import Storage
 import ThresholdAPI
 import WebPages
 
 extension WebRoutes {
-    /// Threshold releases with their workflow buttons, and per cohort the score histograms and
-    /// DET curve of all stored outcomes with the released and the proposed threshold on them,
-    /// and the drift flags of the published release.
+    /// Threshold releases with their workflow buttons; model rollouts with both models' DET
+    /// curves on the same attempts; and per cohort the score histograms and DET curve of all
+    /// stored outcomes with the released and the proposed threshold on them, and the drift
+    /// flags of the published release.
     func calibrationPage() async throws -> CalibrationPage {
         let views = try await store.thresholdReleases().map(ThresholdService.view)
         let published = views.last { $0.state == ReleaseState.published.rawValue }
@@ -22,7 +24,8 @@ extension WebRoutes {
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        let statistics = try ThresholdService.statistics(try await store.calibrationOutcomes(from: nil, to: nil))
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        let statistics = try ThresholdService.statistics(outcomes)
         var cohorts: [CalibrationPage.Cohort] = []
         for (key, cohort) in statistics.sorted(by: { $0.key < $1.key }) {
             var markers: [ThresholdMarker] = []
@@ -52,6 +55,12 @@ extension WebRoutes {
                 driftFlags: (report?.flags ?? []).map(\.rawValue).sorted(), driftChecked: report != nil,
                 histogramSVG: Self.histogram(cohort, title: "Scores, \(title)", markers: markers).svg(), detSVG: detSVG))
         }
+        var modelVersions: [Int: String] = [:]
+        for release in try await federation.modelReleases() {
+            modelVersions[release.version] = try ModelReleaseCoding.decode(release.payload).modelVersion
+        }
+        let rollouts = try Self.rolloutSection(rollouts: try await federation.modelRollouts(), modelVersions: modelVersions,
+                                               outcomes: outcomes, published: published)
         // Everyone who may open the page may approve and publish: engineers and admins.
         return CalibrationPage(
             releases: views.reversed().map { view in
@@ -63,7 +72,7 @@ extension WebRoutes {
                     canApprove: view.state == ReleaseState.computed.rawValue,
                     canPublish: view.state == ReleaseState.approved.rawValue)
             },
-            cohorts: cohorts)
+            cohorts: cohorts, rollouts: rollouts)
     }
 
     /// An exact rate as one figure, a binned one as its bounds.
