@@ -26,6 +26,9 @@ public enum CalibrationError: Error, Sendable, Hashable, CustomStringConvertible
     case incompatibleStatistics
     /// A parameter outside its documented domain (the name says which).
     case invalidParameter(String)
+    /// Fewer subjects than a subject-level bound needs (attempts of one subject are
+    /// correlated, so many attempts by a few subjects do not make up for them).
+    case tooFewSubjects(count: Int, required: Int)
 
     public var description: String {
         switch self {
@@ -50,6 +53,8 @@ public enum CalibrationError: Error, Sendable, Hashable, CustomStringConvertible
             return "statistics use different grids or tail floors and cannot be combined"
         case .invalidParameter(let what):
             return "invalid parameter: \(what)"
+        case .tooFewSubjects(let count, let required):
+            return "\(count) subject(s) with impostor attempts; at least \(required) needed for a subject-level bound"
         }
     }
 }
