@@ -307,6 +307,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Storage", "FeedbackWire", "StrictJSON", "HTTPSignatures", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
+                "Calibration", "ThresholdAPI", "WebPages",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -314,7 +315,6 @@ let package = Package(
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Calibration", "FeedbackWire", "StrictJSON", "DeviceIdentity", "Federation", "FederationAPI", "FederationCore", "SeededRandom", "TestSupport", "ThresholdAPI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
                                                    .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                "Calibration", "ThresholdAPI", "WebPages",
                                                    .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
                     swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity", "TestSupport"], swiftSettings: strictSettings),
