@@ -12,7 +12,7 @@ struct Scores: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "evaluate",
             abstract: "Counts, EER, min-HTER threshold and the thresholds at target FMRs, overall, per model and per cohort.",
-            discussion: "FILE has a header and the columns score,label[,cohort][,model] in any order; label is genuine, impostor or unknown. A higher score means more similar. The JSON is described by schemas/score-evaluation.schema.json.")
+            discussion: "FILE has a header and the columns score,label[,cohort][,model][,subject] in any order; label is genuine, impostor or unknown; subject names who each attempt claimed to be, and adds conservative thresholds whose FMR bounds resample subjects (subject_threshold). A higher score means more similar. The JSON is described by schemas/score-evaluation.schema.json.")
         @Argument(help: "Score file (CSV; gzip is recognised by its magic bytes).") var file: String
         @Option(name: .customLong("target-fmr"), help: "Comma-separated target false match rates.") var targetFMR = "1e-2,1e-3,1e-4"
         @Option(help: "Confidence of the Clopper–Pearson upper bound.") var confidence = 0.95

@@ -166,6 +166,7 @@ enum EmbeddedSchemas {
         "eer": { "$ref": "#/$defs/Rate", "description": "bob.measure eer: (FMR + FNMR) / 2 at eer_threshold; null without both genuine and impostor scores." },
         "eer_threshold": { "$ref": "#/$defs/Threshold", "description": "bob.measure eer_threshold." },
         "min_hter_threshold": { "$ref": "#/$defs/Threshold", "description": "bob.measure min_hter_threshold." },
+        "subjects": { "$ref": "#/$defs/Count", "description": "Subjects with a genuine or impostor attempt; present only when the file has a subject column." },
         "targets": { "type": "array", "items": { "$ref": "#/$defs/Target" } }
       }
     },
@@ -183,7 +184,12 @@ enum EmbeddedSchemas {
         "conservative_fmr": { "$ref": "#/$defs/Rate", "description": "FMR at conservative_threshold." },
         "conservative_fnmr": { "$ref": "#/$defs/Rate", "description": "FNMR at conservative_threshold." },
         "impostors_still_needed": { "type": ["integer", "null"], "minimum": 1, "description": "When conservative_threshold is null: how many more impostor comparisons are needed before the target can be claimed at this confidence." },
-        "refusal": { "type": ["string", "null"], "description": "Why a value above is null, in words." }
+        "refusal": { "type": ["string", "null"], "description": "Why a value above is null, in words." },
+        "subject_threshold": { "$ref": "#/$defs/Threshold", "description": "Present only when the file has a subject column: the larger of conservative_threshold and the subjects bootstrap's threshold, the lowest whose prediction bound on the FMR (resampling subjects, not attempts) is <= target." },
+        "subject_fmr_upper_bound": { "$ref": "#/$defs/Rate", "description": "The subjects bootstrap's prediction bound on the FMR at subject_threshold." },
+        "subject_fmr": { "$ref": "#/$defs/Rate", "description": "FMR at subject_threshold." },
+        "subject_fnmr": { "$ref": "#/$defs/Rate", "description": "FNMR at subject_threshold." },
+        "subject_refusal": { "type": ["string", "null"], "description": "Why subject_threshold is null, in words." }
       }
     }
   }

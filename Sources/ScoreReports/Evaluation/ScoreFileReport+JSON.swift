@@ -30,8 +30,8 @@ extension ScoreFileReport {
 extension ScoreFileReport.Group {
     func json() throws(NonFiniteReportValue) -> JSONValue {
         var targetValues: [JSONValue] = []
-        for (target, conservativeFNMR) in zip(evaluation.targets, conservativeFalseNonMatchRates) {
-            targetValues.append(.object([
+        for (index, (target, conservativeFNMR)) in zip(evaluation.targets, conservativeFalseNonMatchRates).enumerated() {
+            var members: [(key: String, value: JSONValue)] = [
                 ("target_fmr", try number(target.targetFMR, "target_fmr")),
                 ("threshold", try optionalNumber(target.threshold, "threshold")),
                 ("fmr", try optionalNumber(target.falseMatchRate, "fmr")),
@@ -42,9 +42,21 @@ extension ScoreFileReport.Group {
                 ("conservative_fnmr", try optionalNumber(conservativeFNMR, "conservative_fnmr")),
                 ("impostors_still_needed", target.impostorsStillNeeded.map { .number(Double($0)) } ?? .null),
                 ("refusal", target.refusal.map(JSONValue.string) ?? .null),
-            ]))
+            ]
+            // Only files with a subject column get these, so reports of other files stay as they were.
+            if index < subjectTargets.count {
+                let subject = subjectTargets[index]
+                members += [
+                    ("subject_threshold", try optionalNumber(subject.threshold, "subject_threshold")),
+                    ("subject_fmr_upper_bound", try optionalNumber(subject.fmrUpperBound, "subject_fmr_upper_bound")),
+                    ("subject_fmr", try optionalNumber(subject.falseMatchRate, "subject_fmr")),
+                    ("subject_fnmr", try optionalNumber(subject.falseNonMatchRate, "subject_fnmr")),
+                    ("subject_refusal", subject.refusal.map(JSONValue.string) ?? .null),
+                ]
+            }
+            targetValues.append(.object(members))
         }
-        return .object([
+        var members: [(key: String, value: JSONValue)] = [
             ("level", .string(level.rawValue)),
             ("model", model.map(JSONValue.string) ?? .null),
             ("cohort", cohort.map(JSONValue.string) ?? .null),
@@ -57,7 +69,9 @@ extension ScoreFileReport.Group {
             ("eer_threshold", try optionalNumber(evaluation.equalErrorRateThreshold, "eer_threshold")),
             ("min_hter_threshold", try optionalNumber(evaluation.minHTERThreshold, "min_hter_threshold")),
             ("targets", .array(targetValues)),
-        ])
+        ]
+        if let subjectCount { members.insert(("subjects", .number(Double(subjectCount))), at: 4) }
+        return .object(members)
     }
 }
 

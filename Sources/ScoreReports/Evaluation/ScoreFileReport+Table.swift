@@ -41,6 +41,20 @@ extension ScoreFileReport {
                     lines.append("      \(target.targetFMR): \(refusal)")
                 }
             }
+            if let subjects = group.subjectCount {
+                lines.append("  by subject (\(subjects) subjects; bootstrap prediction bound at \(Int((confidence * 100).rounded())) %):")
+                for (target, subject) in zip(e.targets, group.subjectTargets) {
+                    let row = [
+                        cell("\(target.targetFMR)", 9),
+                        cell(subject.threshold.map { "\($0)" } ?? "refused", 22),
+                        cell(subject.falseMatchRate.map(rate) ?? "-", 10),
+                        cell(subject.falseNonMatchRate.map(rate) ?? "-", 10),
+                        subject.fmrUpperBound.map(rate) ?? "-",
+                    ]
+                    lines.append("  " + row.joined())
+                    if let refusal = subject.refusal { lines.append("      \(target.targetFMR): \(refusal)") }
+                }
+            }
             lines.append("")
         }
         return lines.joined(separator: "\n")

@@ -31,6 +31,22 @@ public struct ScoreFileReport: Sendable, Hashable {
         /// FNMR at each target's conservative threshold (nil where that threshold is refused
         /// or there are no genuine scores), in the order of `evaluation.targets`.
         public var conservativeFalseNonMatchRates: [Double?]
+        /// Subjects with a genuine or impostor attempt; nil when the file has no subject column.
+        public var subjectCount: Int?
+        /// One per target when the file has a subject column, else empty.
+        public var subjectTargets: [SubjectTarget] = []
+    }
+
+    /// A target's conservative threshold when attempts name their subject: the larger of the
+    /// Clopper–Pearson threshold and the subjects bootstrap's, whose prediction bound covers the
+    /// correlation between one subject's attempts that Clopper–Pearson ignores.
+    public struct SubjectTarget: Sendable, Hashable {
+        public var threshold: Double?
+        /// The subjects bootstrap's prediction bound on the FMR at `threshold`.
+        public var fmrUpperBound: Double?
+        public var falseMatchRate: Double?
+        public var falseNonMatchRate: Double?
+        public var refusal: String?
     }
 
     public var targetFMRs: [Double]
@@ -38,9 +54,10 @@ public struct ScoreFileReport: Sendable, Hashable {
     public var groups: [Group]
 
     /// - Throws: `CalibrationError` for a target outside (0, 1) or a confidence outside (0, 1).
-    public init(table: ScoreTable, targetFMRs: [Double], confidence: Double = 0.95) throws {
+    public init(table: ScoreTable, targetFMRs: [Double], confidence: Double = 0.95, resamples: Int = 1_000) throws {
         self.targetFMRs = targetFMRs
         self.confidence = confidence
+        let bootstrap = try SubjectBootstrap(resamples: resamples, confidence: confidence)
         func group(_ level: Level, model: String?, cohort: String?, _ scores: ScoreTable.Scores) throws -> Group {
             let evaluation = try ScoreEvaluation(scores: scores.scoreSet(), targetFMRs: targetFMRs, confidence: confidence)
             let genuine = try SortedScores(scores.genuine)
@@ -48,8 +65,16 @@ public struct ScoreFileReport: Sendable, Hashable {
                 guard let threshold = target.conservativeThreshold, !genuine.isEmpty else { return nil }
                 return Double(genuine.count(below: threshold)) / Double(genuine.count)
             }
-            return Group(level: level, model: model, cohort: cohort, evaluation: evaluation,
-                         conservativeFalseNonMatchRates: conservativeFNMR)
+            var result = Group(level: level, model: model, cohort: cohort, evaluation: evaluation,
+                               conservativeFalseNonMatchRates: conservativeFNMR)
+            if table.hasSubjectColumn, let subjects = try scores.subjectScores(names: table.subjectNames) {
+                result.subjectCount = subjects.subjectCount
+                result.subjectTargets = Self.subjectTargets(evaluation, subjects: subjects, genuine: genuine, bootstrap: bootstrap)
+            } else if table.hasSubjectColumn {
+                result.subjectCount = 0
+                result.subjectTargets = evaluation.targets.map { _ in SubjectTarget(refusal: "no genuine or impostor attempts") }
+            }
+            return result
         }
 
         var groups = [try group(.overall, model: nil, cohort: nil, table.overall())]
@@ -68,5 +93,26 @@ public struct ScoreFileReport: Sendable, Hashable {
             }
         }
         self.groups = groups
+    }
+
+    static func subjectTargets(_ evaluation: ScoreEvaluation, subjects: SubjectScores, genuine: SortedScores,
+                               bootstrap: SubjectBootstrap) -> [SubjectTarget] {
+        let resampling = bootstrap.resampling(of: subjects)
+        return evaluation.targets.map { target in
+            guard let conservative = target.conservativeThreshold else {
+                return SubjectTarget(refusal: target.refusal ?? "no conservative threshold")
+            }
+            let bootstrapThreshold: Double
+            do {
+                bootstrapThreshold = try resampling.threshold(targetFMR: target.targetFMR)
+            } catch {
+                return SubjectTarget(refusal: "subjects bootstrap: \(error)")
+            }
+            let threshold = max(conservative, bootstrapThreshold)
+            return SubjectTarget(
+                threshold: threshold, fmrUpperBound: resampling.fmrUpperBound(at: threshold),
+                falseMatchRate: resampling.observedFMR(at: threshold),
+                falseNonMatchRate: genuine.isEmpty ? nil : Double(genuine.count(below: threshold)) / Double(genuine.count))
+        }
     }
 }

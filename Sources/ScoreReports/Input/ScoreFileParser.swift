@@ -4,8 +4,9 @@ import Foundation
 /// Parses score-file CSV as it arrives, chunk by chunk, into a `ScoreTable`.
 ///
 /// The format: a header line naming the columns, then one comparison per line. Columns are
-/// found by name in any order (case-insensitive); `score` and `label` are required, `cohort`
-/// and `model` optional, other columns ignored. Fields may be double-quoted (with `""` for a
+/// found by name in any order (case-insensitive); `score` and `label` are required, `cohort`,
+/// `model` and `subject` (who the attempt claimed to be, for subject-level bounds) optional,
+/// other columns ignored. Fields may be double-quoted (with `""` for a
 /// quote) but not span lines. Blank lines, CRLF line ends and a UTF-8 byte-order mark are
 /// accepted. Scores must be finite numbers; labels are exactly `genuine`, `impostor` or
 /// `unknown`. The first bad line stops the parse with a `ScoreFileError` naming it. A line
@@ -27,6 +28,7 @@ struct ScoreFileParser {
         var label: Int
         var cohort: Int?
         var model: Int?
+        var subject: Int?
     }
 
     /// One field of the current line: a byte range, and whether it was quoted with `""` inside.
@@ -47,6 +49,9 @@ struct ScoreFileParser {
     private var lastKey: ScoreTable.Key?
     /// The rows of `lastKey` not yet handed to the table.
     private var run = ScoreTable.Scores()
+    /// Subject names, interned: a file repeats each subject many times.
+    private var subjectIDs: [String: Int32] = [:]
+    private var subjectNames: [String] = []
 
     init() {}
 
@@ -94,7 +99,8 @@ struct ScoreFileParser {
             try line.withUnsafeBufferPointer { buffer throws(ScoreFileError) in try parseLine(buffer) }
         }
         flushRun()
-        guard let table else { throw .empty }
+        guard var table else { throw .empty }
+        table.subjectNames = subjectNames
         guard table.rowCount > 0 else { throw .noRows }
         return table
     }
@@ -121,21 +127,35 @@ struct ScoreFileParser {
     private mutating func parseHeader(_ line: UnsafeBufferPointer<UInt8>) throws(ScoreFileError) {
         let names = fields.map { text(of: $0, in: line).lowercased() }
         var positions: [String: Int] = [:]
-        for (index, name) in names.enumerated() where ["score", "label", "cohort", "model"].contains(name) {
+        for (index, name) in names.enumerated() where ["score", "label", "cohort", "model", "subject"].contains(name) {
             guard positions[name] == nil else { throw .duplicateColumn(name: name) }
             positions[name] = index
         }
         guard let score = positions["score"] else { throw .missingColumn(name: "score", header: names) }
         guard let label = positions["label"] else { throw .missingColumn(name: "label", header: names) }
-        columns = Columns(score: score, label: label, cohort: positions["cohort"], model: positions["model"])
-        table = ScoreTable(hasModelColumn: positions["model"] != nil, hasCohortColumn: positions["cohort"] != nil)
+        columns = Columns(score: score, label: label, cohort: positions["cohort"], model: positions["model"], subject: positions["subject"])
+        table = ScoreTable(hasModelColumn: positions["model"] != nil, hasCohortColumn: positions["cohort"] != nil,
+                           hasSubjectColumn: positions["subject"] != nil)
     }
 
     private mutating func parseRow(_ line: UnsafeBufferPointer<UInt8>, columns: Columns) throws(ScoreFileError) {
         let score = try parseScore(field("score", at: columns.score), in: line)
         let label = try parseLabel(field("label", at: columns.label), in: line)
         try selectGroup(line, columns: columns)
-        run.append(score, label)
+        if let subjectColumn = columns.subject {
+            run.append(score, label, subject: try subjectID(try field("subject", at: subjectColumn), in: line))
+        } else {
+            run.append(score, label)
+        }
+    }
+
+    private mutating func subjectID(_ field: Field, in line: UnsafeBufferPointer<UInt8>) throws(ScoreFileError) -> Int32 {
+        let subject = try name(field, column: "subject", in: line)
+        if let known = subjectIDs[subject] { return known }
+        let id = Int32(subjectNames.count)
+        subjectIDs[subject] = id
+        subjectNames.append(subject)
+        return id
     }
 
     private mutating func flushRun() {

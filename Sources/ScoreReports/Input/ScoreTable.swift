@@ -30,6 +30,10 @@ public struct ScoreTable: Sendable {
         public var genuine: [Double] = []
         public var impostor: [Double] = []
         public var unknownCount = 0
+        /// Who each genuine and impostor attempt claimed to be (indices into the table's
+        /// `subjectNames`), parallel to `genuine` and `impostor`; empty without a subject column.
+        public var genuineSubjects: [Int32] = []
+        public var impostorSubjects: [Int32] = []
 
         public init() {}
 
@@ -43,10 +47,33 @@ public struct ScoreTable: Sendable {
             }
         }
 
+        mutating func append(_ score: Double, _ label: ScoreLabel, subject: Int32) {
+            switch label {
+            case .genuine:
+                genuine.append(score)
+                genuineSubjects.append(subject)
+            case .impostor:
+                impostor.append(score)
+                impostorSubjects.append(subject)
+            case .unknown: unknownCount += 1
+            }
+        }
+
         mutating func merge(_ other: Scores) {
             genuine.append(contentsOf: other.genuine)
             impostor.append(contentsOf: other.impostor)
+            genuineSubjects.append(contentsOf: other.genuineSubjects)
+            impostorSubjects.append(contentsOf: other.impostorSubjects)
             unknownCount += other.unknownCount
+        }
+
+        /// The attempts grouped by subject, for subject-level bounds; nil without a subject column.
+        public func subjectScores(names: [String]) throws -> SubjectScores? {
+            guard genuineSubjects.count == genuine.count, impostorSubjects.count == impostor.count,
+                  !(genuineSubjects.isEmpty && impostorSubjects.isEmpty) else { return nil }
+            let attempts = zip(genuineSubjects, genuine).map { (subject: names[Int($0.0)], score: $0.1, label: ScoreLabel.genuine) }
+                + zip(impostorSubjects, impostor).map { (subject: names[Int($0.0)], score: $0.1, label: ScoreLabel.impostor) }
+            return try SubjectScores(attempts: attempts)
         }
 
         /// The Calibration input for these scores (finite, never NaN: the reader refused those).
@@ -57,13 +84,17 @@ public struct ScoreTable: Sendable {
 
     public let hasModelColumn: Bool
     public let hasCohortColumn: Bool
+    public let hasSubjectColumn: Bool
+    /// The subjects named in the file, in order of first appearance.
+    public internal(set) var subjectNames: [String] = []
     /// Groups at the finest level the file allows, one per distinct (model, cohort).
     public private(set) var groups: [Key: Scores] = [:]
     public private(set) var rowCount = 0
 
-    public init(hasModelColumn: Bool, hasCohortColumn: Bool) {
+    public init(hasModelColumn: Bool, hasCohortColumn: Bool, hasSubjectColumn: Bool = false) {
         self.hasModelColumn = hasModelColumn
         self.hasCohortColumn = hasCohortColumn
+        self.hasSubjectColumn = hasSubjectColumn
     }
 
     /// The group keys in report order: by model, then by cohort.
