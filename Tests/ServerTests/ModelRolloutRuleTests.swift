@@ -113,4 +113,70 @@ struct ModelRolloutRuleTests {
         let others = outcomes.map { Self.outcome(Self.backbone, $0.label, $0.score) } + outcomes.map { Self.outcome(model, $0.label, $0.score, site: "annex") }
         #expect(RolloutComparisons.fmrBreach(modelVersion: model, cohorts: cohort, outcomes: others, thresholds: release, confidence: 0.95) == nil)
     }
+
+    /// Paired outcomes of one cohort: 30 subjects × (40 impostor + 10 genuine) attempts, the
+    /// candidate's genuine scores shifted by `genuineShift` against the current model's.
+    static func pairedOutcomes(site: String, camera: String, current: String, candidate: String, genuineShift: Double,
+                               candidateDecides: Bool = false) -> [CalibrationOutcome] {
+        var outcomes: [CalibrationOutcome] = []
+        var state: UInt64 = 7
+        func unit() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        for subject in 0..<30 {
+            let pseudonym = String(format: "%064x", subject)
+            for index in 0..<50 {
+                let genuine = index < 10
+                let base = genuine ? 0.55 + 0.2 * unit() : 0.4 * unit()
+                let other = genuine ? base + genuineShift : base
+                let (decided, shadowed) = candidateDecides ? (other, base) : (base, other)
+                outcomes.append(CalibrationOutcome(
+                    modelVersion: candidateDecides ? candidate : current, site: site, cameraModel: camera,
+                    label: genuine ? "genuine" : "impostor", score: decided, attemptedAt: now, subjectPseudonym: pseudonym,
+                    shadowModelVersion: candidateDecides ? current : candidate, shadowScore: shadowed))
+            }
+        }
+        return outcomes
+    }
+
+    static func entry(_ model: String, camera: String, site: String, threshold: Double) -> CohortThreshold {
+        CohortThreshold(cohort: CohortKey(modelVersion: model, cameraModel: camera, cohort: site), fallbackLevel: .cohort,
+                        targetFMR: 1e-2, threshold: threshold, estimatedFMR: 0, fmrUpperBound: 1e-2, confidence: 0.95,
+                        estimatedFNMR: nil, impostorCount: 1200, falseMatchCount: 0, genuineCount: 300, unknownCount: 0, precision: .exact)
+    }
+
+    @Test("comparison: outcomes pair by attempt whichever model decided; each model at its own published threshold; a cohort without a candidate threshold is insufficient data")
+    func comparison() throws {
+        let candidate = "backbone:adapter-3"
+        let outcomes = Self.pairedOutcomes(site: "lobby", camera: "cam-a", current: Self.backbone, candidate: candidate, genuineShift: 0.15)
+            + Self.pairedOutcomes(site: "annex", camera: "cam-b", current: Self.backbone, candidate: candidate, genuineShift: -0.15,
+                                  candidateDecides: true)
+            + Self.pairedOutcomes(site: "hall", camera: "cam-a", current: Self.backbone, candidate: candidate, genuineShift: 0.15)
+            + [Self.outcome(Self.backbone, "genuine", 0.9)]  // no shadow score: not paired
+        let entries = ["lobby": "cam-a", "annex": "cam-b"].flatMap { site, camera in
+            [Self.entry(Self.backbone, camera: camera, site: site, threshold: 0.7), Self.entry(candidate, camera: camera, site: site, threshold: 0.7)]
+        } + [Self.entry(Self.backbone, camera: "cam-a", site: "hall", threshold: 0.7)]
+        let release = try ThresholdRelease(version: 4, previousVersion: nil, policy: "conservative-fmr",
+                                           window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 1), entries: entries)
+        let cohorts = try RolloutComparisons.compare(candidate: candidate, outcomes: outcomes, thresholds: release, targetFMR: 1e-2,
+                                                     settings: RolloutSettings(targetFMR: 1e-2, bootstrapResamples: 200))
+        let byCohort = Dictionary(uniqueKeysWithValues: cohorts.map { ($0.cohort.site, $0) })
+        #expect(cohorts.count == 3)
+        let lobby = try #require(byCohort["lobby"])
+        #expect(lobby.verdict == .better, "\(lobby.reason)")
+        #expect(lobby.figures?.genuineAttempts == 300)
+        #expect(lobby.figures?.subjects == 30)
+        #expect((lobby.figures?.candidateBetter ?? 0) > 0 && lobby.figures?.candidateWorse == 0)
+        let annex = try #require(byCohort["annex"])
+        #expect(annex.currentModelVersion == Self.backbone, "on a canary kiosk the shadow score is the current model's")
+        #expect(annex.verdict == .worse, "\(annex.reason)")
+        #expect((annex.figures?.candidateWorse ?? 0) > 0 && annex.figures?.candidateBetter == 0)
+        let hall = try #require(byCohort["hall"])
+        #expect(hall.verdict == .insufficientData)
+        #expect(hall.reason.contains("no published threshold for \(candidate)"), "\(hall.reason)")
+        let comparison = RolloutComparison(releaseVersion: 3, thresholdReleaseVersion: 4, targetFMR: 1e-2, confidence: 0.95, margin: 0.01,
+                                           computedAt: Self.now, cohorts: cohorts)
+        #expect(ModelRolloutService.offeredCohorts(comparison) == [RolloutCohort(cameraModel: "cam-a", site: "lobby")])
+    }
 }

@@ -27,18 +27,55 @@ enum RolloutComparisons {
                     PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: shadowScore, candidateScore: outcome.score))
             }
         }
-        _ = settings
-        return groups.keys.sorted { ($0.cohort, $0.currentModelVersion) < ($1.cohort, $1.currentModelVersion) }.map { group in
-            CohortComparison(cohort: group.cohort, currentModelVersion: group.currentModelVersion, candidateModelVersion: candidate,
-                             currentThreshold: nil, candidateThreshold: nil, figures: nil, verdict: .insufficientData, reason: "WIP")
+        let bootstrap = try SubjectBootstrap(resamples: settings.bootstrapResamples, confidence: settings.confidence,
+                                             seed: settings.bootstrapSeed)
+        return try groups.keys.sorted { ($0.cohort, $0.currentModelVersion) < ($1.cohort, $1.currentModelVersion) }.map { group in
+            let attempts = groups[group] ?? []
+            func threshold(_ modelVersion: String) -> Double? {
+                thresholds?.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: group.cohort.cameraModel,
+                                                 cohort: group.cohort.site))?.threshold
+            }
+            let current = threshold(group.currentModelVersion)
+            let candidateThreshold = threshold(candidate)
+            guard let current, let candidateThreshold else {
+                let missing = [current == nil ? group.currentModelVersion : nil, candidateThreshold == nil ? candidate : nil]
+                    .compactMap { $0 }.joined(separator: " and ")
+                return CohortComparison(cohort: group.cohort, currentModelVersion: group.currentModelVersion, candidateModelVersion: candidate,
+                                        currentThreshold: current, candidateThreshold: candidateThreshold, figures: nil,
+                                        verdict: .insufficientData,
+                                        reason: "no published threshold for \(missing) in this cohort; compute and publish thresholds from the shadow scores first")
+            }
+            let result = try PairedComparison(attempts: attempts, currentThreshold: current, candidateThreshold: candidateThreshold,
+                                              targetFMR: targetFMR, confidence: settings.confidence, margin: settings.fnmrMargin,
+                                              bootstrap: bootstrap)
+            return CohortComparison(cohort: group.cohort, currentModelVersion: group.currentModelVersion, candidateModelVersion: candidate,
+                                    currentThreshold: current, candidateThreshold: candidateThreshold, figures: figures(result),
+                                    verdict: verdict(result.decision), reason: result.reason)
         }
     }
 
-    struct PairedAttempt {
-        var subject: String
-        var label: ScoreLabel
-        var currentScore: Double
-        var candidateScore: Double
+    /// The figures, when there were genuine and impostor attempts to compute them from.
+    static func figures(_ result: PairedComparison) -> PairedFigures? {
+        guard let currentFNMR = result.currentFNMR, let candidateFNMR = result.candidateFNMR,
+              let difference = result.fnmrDifference, let lower = result.fnmrDifferenceLowerBound,
+              let upper = result.fnmrDifferenceUpperBound, let currentFMR = result.currentFMR, let candidateFMR = result.candidateFMR,
+              let currentBound = result.currentFMRUpperBound, let candidateBound = result.candidateFMRUpperBound else { return nil }
+        return PairedFigures(
+            genuineAttempts: result.genuineAttempts, impostorAttempts: result.impostorAttempts, subjects: result.subjects,
+            currentFNMR: currentFNMR, candidateFNMR: candidateFNMR, candidateWorse: result.candidateWorse,
+            candidateBetter: result.candidateBetter, mcnemarPValue: result.mcnemarPValue, fnmrDifference: difference,
+            fnmrDifferenceLower: lower, fnmrDifferenceUpper: upper, currentFMR: currentFMR, candidateFMR: candidateFMR,
+            currentFMRUpperBound: currentBound, candidateFMRUpperBound: candidateBound)
+    }
+
+    static func verdict(_ decision: PairedComparison.Decision) -> CohortVerdict {
+        switch decision {
+        case .better: return .better
+        case .notWorse: return .notWorse
+        case .worse: return .worse
+        case .inconclusive: return .inconclusive
+        case .insufficientData: return .insufficientData
+        }
     }
 
     /// The first cohort where `modelVersion`, deciding, falsely matched more impostors than its
@@ -52,7 +89,7 @@ enum RolloutComparisons {
                 $0.modelVersion == modelVersion && $0.site == cohort.site && $0.cameraModel == cohort.cameraModel && $0.label == "impostor"
             }
             let falseMatches = impostors.count { $0.score >= entry.threshold }
-            let bound = max(entry.fmrUpperBound, 0)
+            let bound = entry.fmrUpperBound
             guard !impostors.isEmpty,
                   Binomial.probabilityAtLeast(falseMatches, trials: impostors.count, probability: bound) < 1 - confidence else { continue }
             return "\(cohort.cameraModel) at \(cohort.site): \(falseMatches) false matches in \(impostors.count) impostor attempts "
