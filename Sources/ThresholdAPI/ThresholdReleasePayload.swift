@@ -52,12 +52,17 @@ struct ThresholdReleasePayload: Sendable, Codable, Equatable {
         var precision: Precision
         /// The grid's bin width; present exactly when `precision` is `binned`.
         var binWidth: Double?
+        /// Present, with `subjectFMRUpperBound`, when the release was computed with subject data;
+        /// releases signed before subject-level bounds have neither.
+        var subjectCount: Int?
+        var subjectFMRUpperBound: Double?
 
         enum CodingKeys: String, CodingKey {
             case cohort, fallbackLevel = "fallback_level", targetFMR = "target_fmr", threshold, estimatedFMR = "estimated_fmr"
             case fmrUpperBound = "fmr_upper_bound", confidence, estimatedFNMR = "estimated_fnmr", impostorCount = "impostor_count"
             case falseMatchCount = "false_match_count", genuineCount = "genuine_count", unknownCount = "unknown_count"
             case precision, binWidth = "bin_width"
+            case subjectCount = "subject_count", subjectFMRUpperBound = "subject_fmr_upper_bound"
         }
     }
 
@@ -101,7 +106,8 @@ extension ThresholdReleasePayload.Entry {
                   fmrUpperBound: entry.fmrUpperBound, confidence: entry.confidence,
                   estimatedFNMR: entry.estimatedFNMR.map { .init(lower: $0.lower, upper: $0.upper) },
                   impostorCount: entry.impostorCount, falseMatchCount: entry.falseMatchCount, genuineCount: entry.genuineCount,
-                  unknownCount: entry.unknownCount, precision: precision, binWidth: binWidth)
+                  unknownCount: entry.unknownCount, precision: precision, binWidth: binWidth,
+                  subjectCount: entry.subjectCount, subjectFMRUpperBound: entry.subjectFMRUpperBound)
     }
 
     func cohortThreshold() throws(ThresholdReleaseCoding.MalformedPayload) -> CohortThreshold {
@@ -116,12 +122,16 @@ extension ThresholdReleasePayload.Entry {
         case let (.binned, width?): exactness = .binned(binWidth: width)
         default: throw ThresholdReleaseCoding.MalformedPayload("bin_width is given exactly when precision is binned")
         }
+        guard (subjectCount == nil) == (subjectFMRUpperBound == nil) else {
+            throw ThresholdReleaseCoding.MalformedPayload("subject_count and subject_fmr_upper_bound are given together or not at all")
+        }
         return CohortThreshold(
             cohort: CohortKey(modelVersion: cohort.modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site),
             fallbackLevel: level, targetFMR: targetFMR, threshold: threshold, estimatedFMR: estimatedFMR,
             fmrUpperBound: fmrUpperBound, confidence: confidence,
             estimatedFNMR: estimatedFNMR.map { RateBounds(lower: $0.lower, upper: $0.upper) },
             impostorCount: impostorCount, falseMatchCount: falseMatchCount, genuineCount: genuineCount,
-            unknownCount: unknownCount, precision: exactness)
+            unknownCount: unknownCount, precision: exactness,
+            subjectCount: subjectCount, subjectFMRUpperBound: subjectFMRUpperBound)
     }
 }

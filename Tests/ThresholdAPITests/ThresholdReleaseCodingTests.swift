@@ -92,6 +92,30 @@ struct ThresholdReleaseCodingTests {
         #expect(try ThresholdReleaseCoding.verify(envelope, publicKey: key.publicKey.rawRepresentation) == release)
     }
 
+    @Test("subject-level fields travel as subject_count and subject_fmr_upper_bound, and come together")
+    func subjectLevelFields() throws {
+        let legacy = try Self.legacyRelease()
+        var entries = legacy.entries
+        entries[0].subjectCount = 212
+        entries[0].subjectFMRUpperBound = 0.0087
+        let release = try ThresholdRelease(version: legacy.version, previousVersion: legacy.previousVersion, policy: legacy.policy,
+                                           window: legacy.window, entries: entries)
+        let bytes = try ThresholdReleaseCoding.canonicalBytes(release)
+        #expect(try ThresholdReleaseCoding.decode(bytes) == release)
+        let payload = try JSONValue.parse(bytes)
+        let first = payload["entries"]?.arrayValue?.first
+        #expect(first?["subject_count"]?.numberValue == 212)
+        #expect(first?["subject_fmr_upper_bound"]?.numberValue == 0.0087)
+        #expect(payload["entries"]?.arrayValue?.last?["subject_count"] == nil)
+        // A release without subject data signs exactly as before.
+        let legacyText = String(decoding: try ThresholdReleaseCoding.canonicalBytes(legacy), as: UTF8.self)
+        #expect(!legacyText.contains("subject"))
+        let text = String(decoding: bytes, as: UTF8.self)
+        let countOnly = text.replacingOccurrences(of: "\"subject_fmr_upper_bound\":0.0087,", with: "")
+        #expect(countOnly != text)
+        #expect(throws: ThresholdReleaseCoding.MalformedPayload.self) { try ThresholdReleaseCoding.decode(Array(countOnly.utf8)) }
+    }
+
     @Test("a payload whose precision and bin width disagree is refused")
     func contradictoryPrecision() throws {
         let text = String(decoding: try ThresholdReleaseCoding.canonicalBytes(try Self.legacyRelease()), as: UTF8.self)

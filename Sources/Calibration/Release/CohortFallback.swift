@@ -76,12 +76,48 @@ public struct CohortPools: Sendable {
     }
 
     /// The key that names a pool: the cohort's key with the finer parts blanked.
-    private static func poolKey(_ key: CohortKey, _ level: FallbackLevel) -> CohortKey {
+    static func poolKey(_ key: CohortKey, _ level: FallbackLevel) -> CohortKey {
         switch level {
         case .cohort: return key
         case .cameraModel: return CohortKey(modelVersion: key.modelVersion, cameraModel: key.cameraModel, cohort: "")
         case .modelVersion: return CohortKey(modelVersion: key.modelVersion, cameraModel: "", cohort: "")
         }
+    }
+}
+
+/// The subject tables of every level, pooled once like `CohortPools`: a subject seen in
+/// several cohorts of a pool is one subject there, with the attempts of all of them.
+///
+/// ```swift
+/// let pools = SubjectPools(subjects: table)
+/// pools.subjects(for: key, at: .cameraModel).subjectCount
+/// ```
+public struct SubjectPools: Sendable {
+    private let cohorts: [CohortKey: SubjectScores]
+    private let cameraModels: [CohortKey: SubjectScores]
+    private let modelVersions: [CohortKey: SubjectScores]
+
+    public init(subjects: [CohortKey: SubjectScores]) {
+        var cameraModels: [CohortKey: SubjectScores] = [:]
+        var modelVersions: [CohortKey: SubjectScores] = [:]
+        for (key, part) in subjects {
+            cameraModels[CohortPools.poolKey(key, .cameraModel), default: SubjectScores()].merge(part)
+            modelVersions[CohortPools.poolKey(key, .modelVersion), default: SubjectScores()].merge(part)
+        }
+        cohorts = subjects
+        self.cameraModels = cameraModels
+        self.modelVersions = modelVersions
+    }
+
+    /// The pooled subjects of `level` around `key` (none when nothing was reported there).
+    public func subjects(for key: CohortKey, at level: FallbackLevel) -> SubjectScores {
+        let pool: SubjectScores?
+        switch level {
+        case .cohort: pool = cohorts[key]
+        case .cameraModel: pool = cameraModels[CohortPools.poolKey(key, .cameraModel)]
+        case .modelVersion: pool = modelVersions[CohortPools.poolKey(key, .modelVersion)]
+        }
+        return pool ?? SubjectScores()
     }
 }
 

@@ -45,6 +45,12 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
     public var unknownCount: Int
     /// Whether the threshold equals the raw-score answer or was decided on the grid.
     public var precision: Precision
+    /// Subjects in the pool behind the subject-level bound; nil when the release was computed
+    /// without subject data.
+    public var subjectCount: Int?
+    /// The subjects bootstrap's prediction bound on the FMR at `threshold`
+    /// (`SubjectBootstrap`); nil when the release was computed without subject data.
+    public var subjectFMRUpperBound: Double?
 
     public init(cohort: CohortKey, fallback: FallbackChoice) {
         let choice = fallback.choice
@@ -66,7 +72,8 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
     /// Every field as a signed release states it: how a release is read back from its wire form.
     public init(cohort: CohortKey, fallbackLevel: FallbackLevel, targetFMR: Double, threshold: Double, estimatedFMR: Double,
                 fmrUpperBound: Double, confidence: Double, estimatedFNMR: RateBounds?, impostorCount: Int, falseMatchCount: Int,
-                genuineCount: Int, unknownCount: Int, precision: Precision) {
+                genuineCount: Int, unknownCount: Int, precision: Precision,
+                subjectCount: Int? = nil, subjectFMRUpperBound: Double? = nil) {
         self.cohort = cohort
         self.fallbackLevel = fallbackLevel
         self.targetFMR = targetFMR
@@ -80,6 +87,43 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
         self.genuineCount = genuineCount
         self.unknownCount = unknownCount
         self.precision = precision
+        self.subjectCount = subjectCount
+        self.subjectFMRUpperBound = subjectFMRUpperBound
+    }
+
+    /// Raises the threshold to at least `subjectThreshold`, the subjects bootstrap's, and
+    /// recomputes what depends on it from the pool's statistics so the entry stays consistent.
+    ///
+    /// The raised threshold is an impostor score, exact where the pool's count there is exact
+    /// (its exact tail). Where it falls below the tail and between grid edges the count is only
+    /// bounded, so the threshold moves up to the next grid edge (an exact count; `.binned`).
+    mutating func applySubjectLevel(
+        subjectThreshold: Double, resampling: SubjectResampling, subjectCount: Int, statistics: ScoreStatistics
+    ) throws {
+        if subjectThreshold > threshold {
+            var raised = subjectThreshold
+            var falseMatches = statistics.falseMatches(atOrAbove: raised)
+            precision = .exact
+            if !falseMatches.isExact {
+                let grid = statistics.layout.grid
+                if case .bin(let index) = grid.placement(of: raised) {
+                    raised = grid.edge(index + 1)
+                } else {
+                    raised = grid.lowerBound
+                }
+                falseMatches = statistics.falseMatches(atOrAbove: raised)
+                precision = .binned(binWidth: grid.binWidth)
+            }
+            threshold = raised
+            falseMatchCount = falseMatches.upper
+            estimatedFMR = Double(falseMatchCount) / Double(impostorCount)
+            fmrUpperBound = try ClopperPearson(confidence: confidence).upperBound(falseMatches: falseMatchCount, comparisons: impostorCount)
+            estimatedFNMR = statistics.genuineCount > 0
+                ? RateBounds(statistics.falseNonMatches(below: raised), total: statistics.genuineCount)
+                : nil
+        }
+        self.subjectCount = subjectCount
+        subjectFMRUpperBound = resampling.fmrUpperBound(at: threshold)
     }
 }
 
@@ -159,6 +203,16 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
 
     /// Chooses every cohort's threshold with `policy` and the cohort fallback. Cohorts with
     /// too little data at every level are listed in `refused`, not guessed.
+    ///
+    /// With `subjects` (the same outcomes grouped by subject pseudonym, keyed like
+    /// `statistics`) and a `subjectBootstrap`, each entry's threshold is the larger of the
+    /// policy's and the subjects bootstrap's on the same pool — the subject table pooled at
+    /// the level the entry was chosen at (`SubjectPools`) — and the entry records the pool's
+    /// subject count and the subject-level bound. When that pool has too few subjects or
+    /// impostors for the bootstrap, the entry moves up a level as it would for too few
+    /// impostors, and is refused when no level has enough.
+    /// - Throws: `.invalidParameter` when `subjects` is given without `subjectBootstrap`;
+    ///   any error other than a lack of data.
     public static func compute(
         version: Int,
         previousVersion: Int?,
@@ -167,9 +221,17 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         targetFMR: Double,
         policy: some ThresholdPolicy,
         layout: StatisticsLayout,
-        window: DataWindow
+        window: DataWindow,
+        subjects subjectTable: [CohortKey: SubjectScores]? = nil,
+        subjectBootstrap: SubjectBootstrap? = nil
     ) throws -> Computation {
         let pools = try CohortPools(statistics: table, layout: layout)
+        let subjectLevel: (pools: SubjectPools, bootstrap: SubjectBootstrap)?
+        switch (subjectTable, subjectBootstrap) {
+        case let (table?, bootstrap?): subjectLevel = (SubjectPools(subjects: table), bootstrap)
+        case (nil, _): subjectLevel = nil
+        case (_?, nil): throw CalibrationError.invalidParameter("subject data needs a subject bootstrap")
+        }
         var entries: [CohortThreshold] = []
         var refused: [Refusal] = []
         for cohort in Set(cohorts).sorted() {
@@ -179,10 +241,16 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
                     refused.append(Refusal(cohort: cohort, reason: .invalidParameter("threshold is not finite")))
                     continue
                 }
-                entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
+                if let subjectLevel {
+                    entries.append(try subjectLevelEntry(
+                        for: cohort, from: fallback, pools: pools, subjects: subjectLevel.pools,
+                        bootstrap: subjectLevel.bootstrap, targetFMR: targetFMR, policy: policy))
+                } else {
+                    entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
+                }
             } catch let error as CalibrationError {
                 switch error {
-                case .insufficientImpostorsForConfidence, .tooFewImpostors:
+                case .insufficientImpostorsForConfidence, .tooFewImpostors, .tooFewSubjects:
                     refused.append(Refusal(cohort: cohort, reason: error))
                 default:
                     throw error
@@ -192,6 +260,39 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         let release = try ThresholdRelease(
             version: version, previousVersion: previousVersion, policy: policy.name, window: window, entries: entries)
         return Computation(release: release, refused: refused)
+    }
+
+    /// The entry at the policy's level, or the first level above it whose pool is large enough
+    /// for the subjects bootstrap too; throws the last lack-of-data refusal otherwise.
+    private static func subjectLevelEntry(
+        for cohort: CohortKey, from fallback: FallbackChoice, pools: CohortPools, subjects: SubjectPools,
+        bootstrap: SubjectBootstrap, targetFMR: Double, policy: some ThresholdPolicy
+    ) throws -> CohortThreshold {
+        var lastRefusal: CalibrationError?
+        for level in FallbackLevel.allCases.drop(while: { $0 != fallback.level }) {
+            do {
+                let statistics = pools.statistics(for: cohort, at: level)
+                let choice = level == fallback.level
+                    ? fallback.choice
+                    : try policy.choose(from: statistics, targetFMR: targetFMR)
+                let scores = subjects.subjects(for: cohort, at: level)
+                let resampling = bootstrap.resampling(of: scores)
+                let subjectThreshold = try resampling.threshold(targetFMR: targetFMR)
+                var entry = CohortThreshold(cohort: cohort, fallback: FallbackChoice(level: level, choice: choice))
+                try entry.applySubjectLevel(
+                    subjectThreshold: subjectThreshold, resampling: resampling, subjectCount: scores.subjectCount,
+                    statistics: statistics)
+                return entry
+            } catch let error as CalibrationError {
+                switch error {
+                case .insufficientImpostorsForConfidence, .tooFewImpostors, .tooFewSubjects:
+                    lastRefusal = error
+                default:
+                    throw error
+                }
+            }
+        }
+        throw lastRefusal ?? CalibrationError.tooFewSubjects(count: 0, required: bootstrap.minimumSubjects)
     }
 
     /// Per-cohort threshold moves since `previous`, largest first: the input of the
