@@ -222,6 +222,13 @@ let package = Package(
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
+        // Hold-out check of FMR thresholds by person over real faces: Clopper–Pearson against the subjects bootstrap.
+        .executableTarget(
+            name: "subject-holdout",
+            dependencies: ["Calibration", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/SubjectHoldout",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "shadow-bench",
             dependencies: ["FaceVerification", "FederationCore", "SeededRandom"],
