@@ -218,7 +218,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "federation-simulation",
-            dependencies: ["FederationCore", "Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Calibration", "FederationCore", "Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),

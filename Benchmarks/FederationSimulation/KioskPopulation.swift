@@ -10,6 +10,8 @@ struct KioskPopulation {
     var validation: [LabelledPair]
     /// Genuine and impostor (template, probe) pairs of the test people.
     var test: [LabelledPair]
+    /// The test people's photos, by person: the shadow comparison splits them in two halves.
+    var testPeople: [String: [PhotoDescriptor]]
 
     init(descriptors: [PhotoDescriptor], peoplePerKiosk: Int) {
         let people = Array(Set(descriptors.map(\.person))).sorted()
@@ -37,15 +39,22 @@ struct KioskPopulation {
         self.kiosks = kiosks
         self.validation = group(validation)
         self.test = group(test)
+        testPeople = byPerson.filter { test.contains($0.key) }
     }
 
     static func pairs(_ people: [[PhotoDescriptor]]) -> [LabelledPair] {
-        var pairs: [LabelledPair] = []
+        attributedPairs(people).map(\.pair)
+    }
+
+    /// Every clean template against every degraded probe, each pair with its subject: the
+    /// template's person, the one a probe claims to be.
+    static func attributedPairs(_ people: [[PhotoDescriptor]]) -> [(subject: String, pair: LabelledPair)] {
+        var pairs: [(subject: String, pair: LabelledPair)] = []
         for (a, photosA) in people.enumerated() {
             for template in photosA where template.condition == nil {
                 for (b, photosB) in people.enumerated() {
                     for probe in photosB where probe.condition != nil {
-                        pairs.append(LabelledPair(first: template.descriptor, second: probe.descriptor, isGenuine: a == b))
+                        pairs.append((template.person, LabelledPair(first: template.descriptor, second: probe.descriptor, isGenuine: a == b)))
                     }
                 }
             }

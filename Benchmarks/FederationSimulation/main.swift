@@ -6,7 +6,8 @@ import Foundation
 import SeededRandom
 
 /// Federated adaptation over real faces with simulated kiosk conditions: FNMR at FMR 1e-3 on
-/// held-out people before and after DP-FedAvg rounds, with the ε spent.
+/// held-out people before and after DP-FedAvg rounds, with the ε spent, and the shadow
+/// comparison the server would make before promoting the trained adapter.
 struct FederationSimulation: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "federation-simulation",
@@ -28,6 +29,8 @@ struct FederationSimulation: ParsableCommand {
     @Option(name: .customLong("loss-margin"), help: "m of the cosine pair loss; near the operating threshold focuses training there.")
     var lossMargin = 0.91
     @Option var seed: UInt64 = 1
+    @Option(name: .customLong("comparison-seed"), help: "Seeds the split of the test people into calibration and evaluation halves and the subjects bootstrap of the shadow comparison.")
+    var comparisonSeed: UInt64 = 1
     @Flag var json = false
 
     struct Figures: Codable {
@@ -49,6 +52,9 @@ struct FederationSimulation: ParsableCommand {
         var clippingNorm: Double
         var noiseMultiplier: Double
         var samplingRate: Double
+        /// nil when a threshold could not be computed (`shadowRefusal` says why).
+        var shadowComparison: ShadowComparison.Figures?
+        var shadowRefusal: String?
     }
 
     func run() throws {
@@ -99,6 +105,13 @@ struct FederationSimulation: ParsableCommand {
             }
         }
         let after = try Self.fnmr(population.test, adapter: global)
+        var shadow: ShadowComparison.Figures?
+        var shadowRefusal: String?
+        do {
+            shadow = try ShadowComparison(seed: comparisonSeed).compare(people: population.testPeople, current: Adapter.identity(), candidate: global)
+        } catch let refusal as ShadowComparison.Refusal {
+            shadowRefusal = refusal.description
+        }
         let statement = noiseMultiplier == 0 ? nil : try PrivacyStatement(
             clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate, releaseRounds: rounds,
             ledger: [PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: rounds)], delta: delta)
@@ -109,7 +122,8 @@ struct FederationSimulation: ParsableCommand {
             thresholdAfter: after.threshold,
             relativeCut: before.falseNonMatchRate > 0 ? 1 - after.falseNonMatchRate / before.falseNonMatchRate : 0,
             roundsRun: rounds, roundsAccepted: accepted, epsilonRDP: statement?.cumulativeEpsilonRDP, epsilonPLD: statement?.cumulativeEpsilonPLD,
-            delta: delta, clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate)
+            delta: delta, clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate,
+            shadowComparison: shadow, shadowRefusal: shadowRefusal)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -125,14 +139,45 @@ struct FederationSimulation: ParsableCommand {
         } else {
             print("no noise (z = 0): no differential privacy; the non-private reference")
         }
+        if let shadow {
+            Self.printShadowComparison(shadow)
+        } else if let shadowRefusal {
+            print("shadow comparison: refused: \(shadowRefusal)")
+        }
+    }
+
+    static func printShadowComparison(_ shadow: ShadowComparison.Figures) {
+        let comparison = shadow.comparison
+        func rate(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "—" }
+        func signed(_ value: Double?) -> String { value.map { String(format: "%+.4f", $0) } ?? "—" }
+        func scientific(_ value: Double?) -> String { value.map { String(format: "%.2e", $0) } ?? "—" }
+        func threshold(_ name: String, _ value: ShadowComparison.CalibratedThreshold) -> String {
+            "  \(name) threshold " + String(format: "%.4f (Clopper–Pearson %.4f, subjects bootstrap %.4f)",
+                                             value.threshold, value.clopperPearson, value.subjectBootstrap)
+        }
+        print("shadow comparison (seed \(shadow.seed)): current = identity adapter, candidate = trained adapter")
+        print("thresholds at FMR \(comparison.targetFMR) on the calibration half (\(shadow.calibrationPeople) people, "
+            + "\(shadow.calibrationGenuine) genuine, \(shadow.calibrationImpostor) impostor pairs), the larger of Clopper–Pearson's "
+            + "and the subjects bootstrap's (\(shadow.bootstrap.resamples) resamples, spread \(shadow.bootstrap.spread)):")
+        print(threshold("current  ", shadow.currentThreshold))
+        print(threshold("candidate", shadow.candidateThreshold))
+        print("paired on the evaluation half (\(shadow.evaluationPeople) people, \(comparison.genuineAttempts) genuine, "
+            + "\(comparison.impostorAttempts) impostor pairs), each model at its own threshold:")
+        print("  FNMR current \(rate(comparison.currentFNMR)), candidate \(rate(comparison.candidateFNMR)); "
+            + "McNemar b = \(comparison.candidateWorse), c = \(comparison.candidateBetter), p = \(String(format: "%.4g", comparison.mcnemarPValue))")
+        print("  FNMR difference (candidate − current) \(signed(comparison.fnmrDifference)), subjects bootstrap bounds "
+            + "[\(signed(comparison.fnmrDifferenceLowerBound)), \(signed(comparison.fnmrDifferenceUpperBound))] at \(comparison.confidence), margin \(comparison.margin)")
+        print("  FMR current \(scientific(comparison.currentFMR)) (subject-level bound \(scientific(comparison.currentFMRUpperBound))), "
+            + "candidate \(scientific(comparison.candidateFMR)) (bound \(scientific(comparison.candidateFMRUpperBound)))")
+        print("decision: \(comparison.decision.rawValue)")
+        print("  \(comparison.reason)")
     }
 
     /// FNMR at FMR 1e-3 of the cosine between adapted template and adapted probe.
     static func fnmr(_ pairs: [LabelledPair], adapter: Adapter) throws -> VerificationErrorRates.OperatingPoint {
         var genuine: [Double] = [], impostor: [Double] = []
         for pair in pairs {
-            let a = try adapter.transform(pair.first), b = try adapter.transform(pair.second)
-            let score = Double(zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+            let score = try ShadowComparison.score(pair, adapter: adapter)
             if pair.isGenuine { genuine.append(score) } else { impostor.append(score) }
         }
         return try VerificationErrorRates(genuine: genuine, impostor: impostor).falseNonMatchRate(atFalseMatchRate: 1e-3)
