@@ -24,16 +24,21 @@ extension EndToEnd {
             return impostor.map { ($0, "impostor") } + genuineScores.map { ($0, "genuine") }
         }
 
+        /// 30 subjects take turns, so that thresholds can be bounded by subject (the server
+        /// refuses a pool of fewer than 20).
+        static func subject(_ index: Int) -> String { String(format: "%064x", index % 30 + 1) }
+
         static func lines(_ scores: [(Double, String)], site: String, camera: String, attemptedAt: Date = Date()) -> Data {
-            Data(scores.map { score, label in
-                JSONValue.object([
+            Data(scores.enumerated().map { index, element in
+                let (score, label) = element
+                return JSONValue.object([
                     ("attempted_at", .string(RFC3339.format(attemptedAt))),
                     ("model_version", .string("dlib_face_recognition_resnet_model_v1")), ("threshold_version", .string("initial")),
                     ("cohort", .object([("site", .string(site)), ("camera_model", .string(camera))])),
                     ("score", .number(score)), ("decision", .string(score >= 0.5 ? "accept" : "reject")),
                     ("label", .string(label)), ("label_source", .string("operator")),
                     ("quality", .object([("face_size_px", .number(150)), ("sharpness", .number(50)), ("brightness", .number(0.5))])),
-                    ("subject", .object([("pseudonym", .string(String(repeating: "f", count: 64))), ("consent_ref", .string("c-1"))])),
+                    ("subject", .object([("pseudonym", .string(subject(index))), ("consent_ref", .string("c-1"))])),
                 ]).serializedString
             }.joined(separator: "\n").utf8)
         }
@@ -85,10 +90,17 @@ extension EndToEnd {
             let entryA = try #require(release.entry(for: keyA))
             #expect(entryA.fallbackLevel == .cohort)
             #expect(release.entry(for: keyB)?.fallbackLevel == .cameraModel)
-            // The server's threshold equals the conservative threshold computed here from the same raw scores.
+            // The server's threshold equals the one computed here from the same raw scores: the larger
+            // of the Clopper–Pearson conservative threshold and the subjects bootstrap's.
             let impostorsA = siteA.filter { $0.1 == "impostor" }.map(\.0)
             let expected = try ClopperPearson(confidence: 0.95).conservativeThreshold(impostors: try SortedScores(impostorsA), targetFMR: 0.01)
-            #expect(entryA.threshold == expected.threshold)
+            let bySubject = try SubjectScores(attempts: siteA.enumerated().map { index, element in
+                (subject: Self.subject(index), score: element.0, label: ScoreLabel(rawValue: element.1) ?? .unknown)
+            })
+            let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: 0.95, seed: 0x5EED_F00D)
+            #expect(entryA.threshold == max(expected.threshold, try bootstrap.threshold(targetFMR: 0.01, in: bySubject)))
+            #expect(entryA.subjectCount == 30)
+            #expect((entryA.subjectFMRUpperBound ?? 1) <= 0.01)
 
             // Publishing before approval is refused with its problem type.
             let early = try cli(server, ["thresholds", "publish", "1"], token: alice)

@@ -203,18 +203,20 @@ struct ServiceRouteTests {
         _ = try await server.store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
             deviceID: "kiosk-1", signingKey: Data(repeating: 1, count: 32), certificateDER: Data([0x30, 0x00]),
             certificateFingerprint: "fp", certificateSerial: "01", certificateNotAfter: now.addingTimeInterval(86_400)), now: now)
-        let subject = String(repeating: "a", count: 64)
-        let consent = ConsentEvent(eventID: UUID(), occurredAt: now.addingTimeInterval(-3600), pseudonym: subject,
-                                   purpose: "threshold-calibration", kind: .grant, method: .touch, site: "s1", textVersion: "v1",
-                                   textSHA256: textSHA256)
-        func outcome(_ label: MatchOutcome.Label, score: Double) -> MatchOutcome {
+        // 20 subjects, the fewest a threshold's subject-level bound accepts.
+        let subjects = (1...20).map { String(format: "%064x", $0) }
+        let consents = subjects.map {
+            ConsentEvent(eventID: UUID(), occurredAt: now.addingTimeInterval(-3600), pseudonym: $0, purpose: "threshold-calibration",
+                         kind: .grant, method: .touch, site: "s1", textVersion: "v1", textSHA256: textSHA256)
+        }
+        func outcome(_ label: MatchOutcome.Label, score: Double, index: Int) -> MatchOutcome {
             SampleBatch.outcome(label: label, score: score, decision: score > 0.5 ? .accept : .reject, attemptedAt: now.addingTimeInterval(-60),
                                 modelVersion: "m1", thresholdVersion: "t0", cohort: .init(site: "s1", cameraModel: "c1"),
-                                subject: .init(pseudonym: subject, consentRef: "c"))
+                                subject: .init(pseudonym: subjects[index % subjects.count], consentRef: "c"))
         }
-        let outcomes = (0..<genuine).map { outcome(.genuine, score: 0.8 + 0.1 * Double($0) / Double(genuine)) }
-            + (0..<impostors).map { outcome(.impostor, score: 0.3 * Double($0) / Double(impostors)) }
-        let batch = OutcomeBatch(deviceID: "kiosk-1", sequence: 1, createdAt: now, outcomes: outcomes, consentEvents: [consent])
+        let outcomes = (0..<genuine).map { outcome(.genuine, score: 0.8 + 0.1 * Double($0) / Double(genuine), index: $0) }
+            + (0..<impostors).map { outcome(.impostor, score: 0.3 * Double($0) / Double(impostors), index: $0) }
+        let batch = OutcomeBatch(deviceID: "kiosk-1", sequence: 1, createdAt: now, outcomes: outcomes, consentEvents: consents)
         let body = batch.encoded()
         let stored = try await server.store.storeBatch(IncomingBatch(
             batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "sig1=()",

@@ -89,7 +89,7 @@ enum RolloutComparisons {
                 $0.modelVersion == modelVersion && $0.site == cohort.site && $0.cameraModel == cohort.cameraModel && $0.label == "impostor"
             }
             let falseMatches = impostors.count { $0.score >= entry.threshold }
-            let bound = entry.fmrUpperBound
+            let bound = max(entry.fmrUpperBound, entry.subjectFMRUpperBound ?? 0)
             guard !impostors.isEmpty,
                   Binomial.probabilityAtLeast(falseMatches, trials: impostors.count, probability: bound) < 1 - confidence else { continue }
             return "\(cohort.cameraModel) at \(cohort.site): \(falseMatches) false matches in \(impostors.count) impostor attempts "

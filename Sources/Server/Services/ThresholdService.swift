@@ -26,6 +26,16 @@ struct ThresholdService: Sendable {
         }
     }()
 
+    /// One person's attempts are correlated, so every threshold is also held to a bound that
+    /// resamples subjects (docs/calibration.md). Seeded: every node computes the same release.
+    static let subjectBootstrap: SubjectBootstrap = {
+        do {
+            return try SubjectBootstrap(resamples: 1_000, confidence: 0.95, seed: 0x5EED_F00D)
+        } catch {
+            fatalError("the subjects bootstrap's fixed parameters are valid: \(error)")
+        }
+    }()
+
     func releases() async throws -> ThresholdReleaseList {
         ThresholdReleaseList(releases: try await store.thresholdReleases().map(Self.view))
     }
@@ -114,7 +124,8 @@ struct ThresholdService: Sendable {
                                     endUnixSeconds: Int64(last.timeIntervalSince1970.rounded(.up)))
         let computation = try ThresholdRelease.compute(
             version: version, previousVersion: previous?.version, cohorts: Array(table.keys), statistics: table,
-            targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window)
+            targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window,
+            subjects: try Self.subjects(outcomes), subjectBootstrap: Self.subjectBootstrap)
         guard !computation.release.entries.isEmpty else {
             let reasons = computation.refused.map { "\($0.cohort): \($0.reason)" }.joined(separator: "; ")
             throw ProblemResponse(.insufficientData, "no cohort has enough data: \(reasons)")
@@ -148,6 +159,22 @@ struct ThresholdService: Sendable {
             }
         }
         return try grouped.mapValues { try ScoreStatistics(layout: layout, outcomes: $0) }
+    }
+
+    /// The same outcomes as `statistics`, grouped by subject within each (model version, camera
+    /// model, site): what the subjects bootstrap resamples.
+    static func subjects(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: SubjectScores] {
+        var grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]] = [:]
+        for outcome in outcomes {
+            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown else { continue }
+            grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
+                    default: []].append((outcome.subjectPseudonym, outcome.score, label))
+            if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
+                grouped[CohortKey(modelVersion: shadowVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
+                        default: []].append((outcome.subjectPseudonym, shadowScore, label))
+            }
+        }
+        return try grouped.mapValues { try SubjectScores(attempts: $0) }
     }
 
     private func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,
