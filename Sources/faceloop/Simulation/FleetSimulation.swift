@@ -35,8 +35,8 @@ struct FleetSimulation: Sendable {
     static let initialThreshold = 0.5
     /// Before every generated attempt, so each outcome is covered by its subject's grant.
     static let consentGranted = Date(timeIntervalSince1970: 1_577_923_200)  // 2020-01-02T00:00:00Z
-    /// Every impostor score the fleet under `root` has sent, across resumed runs: the ground
-    /// truth of the thresholds the server computes from everything it stored.
+    /// Every score the fleet under `root` has sent, across resumed runs: the ground truth of
+    /// the thresholds the server computes from everything it stored.
     static let groundTruthFile = "fleet-ground-truth.json"
 
     struct Report: Codable, Sendable {
@@ -151,16 +151,20 @@ struct FleetSimulation: Sendable {
         }
     }
 
-    /// One impostor score as the server stored it: under the model that scored it (the
-    /// deciding one or the shadow one), for a cohort and the subject the attempt claimed.
-    struct SentImpostor: Codable, Sendable {
+    /// One score as the server stored it: under the model that scored it (the deciding one or
+    /// the shadow one), for a cohort and the pseudonym of the subject the attempt claimed (a
+    /// subjects bootstrap orders subjects by it), with the attempt's label.
+    struct SentScore: Codable, Sendable {
         var modelVersion: String
         var site: String
         var cameraModel: String
         var subject: String
+        var genuine: Bool
         var score: Double
 
-        enum CodingKeys: String, CodingKey { case modelVersion = "model_version", site, cameraModel = "camera_model", subject, score }
+        enum CodingKeys: String, CodingKey {
+            case modelVersion = "model_version", site, cameraModel = "camera_model", subject, genuine, score
+        }
     }
 
     actor Tally {
@@ -169,7 +173,7 @@ struct FleetSimulation: Sendable {
         var samples: [String] = []
         var devices: [KioskState] = []
         var cohorts: [String: CohortCounts] = [:]
-        var sent: [SentImpostor] = []
+        var sent: [SentScore] = []
 
         func batch(seconds: Double, events: Int, refused: Int) {
             latencies.append(seconds)
@@ -186,7 +190,7 @@ struct FleetSimulation: Sendable {
             devices.append(state)
             cohorts[state.cohort, default: CohortCounts(cohort: state.cohort)].kiosks += 1
         }
-        func recorded(_ outcomes: [MatchOutcome], truth: [Bool], sent impostors: [SentImpostor]) {
+        func recorded(_ outcomes: [MatchOutcome], truth: [Bool], sent scores: [SentScore]) {
             for (outcome, genuine) in zip(outcomes, truth) {
                 let name = "\(outcome.cohort.site)/\(outcome.cohort.cameraModel)"
                 var counts = cohorts[name, default: CohortCounts(cohort: name)]
@@ -198,7 +202,7 @@ struct FleetSimulation: Sendable {
                 if !genuine && outcome.decision == .accept { counts.falseMatches += 1 }
                 cohorts[name] = counts
             }
-            sent += impostors
+            sent += scores
         }
     }
 
@@ -317,7 +321,7 @@ struct FleetSimulation: Sendable {
             let elapsed = Self.seconds(ContinuousClock.now - began)
             if let error = report.error { await tally.error("\(id): \(error)") }
             await tally.batch(seconds: elapsed, events: report.outcomesAcknowledged, refused: report.eventsRefused)
-            await tally.recorded(outcomes, truth: slice.map(\.genuine), sent: sentImpostors(outcomes, kiosk: kiosk, slice))
+            await tally.recorded(outcomes, truth: slice.map(\.genuine), sent: sentScores(outcomes))
             start += batchSize
         }
     }
@@ -351,62 +355,90 @@ struct FleetSimulation: Sendable {
             shadow: scoring.shadow.map { .init(modelVersion: $0.version, score: model.score(attempt, model: $0.model)) })
     }
 
-    /// The impostor scores of `outcomes`, each under the model that produced it, as the
-    /// server's threshold computation groups them.
-    func sentImpostors(_ outcomes: [MatchOutcome], kiosk: Int, _ attempts: ArraySlice<FleetScoreModel.Attempt>) -> [SentImpostor] {
-        zip(outcomes, attempts).filter { !$0.1.genuine }.flatMap { outcome, attempt in
-            let subject = "\(kiosk)/\(attempt.subject)"
-            let site = outcome.cohort.site, camera = outcome.cohort.cameraModel
-            return [SentImpostor(modelVersion: outcome.modelVersion, site: site, cameraModel: camera, subject: subject, score: outcome.score)]
-                + (outcome.shadow.map { [SentImpostor(modelVersion: $0.modelVersion, site: site, cameraModel: camera, subject: subject,
-                                                      score: $0.score)] } ?? [])
+    /// The scores of `outcomes`, each under the model that produced it, as the server's
+    /// threshold computation groups them.
+    func sentScores(_ outcomes: [MatchOutcome]) -> [SentScore] {
+        outcomes.flatMap { outcome in
+            let (site, camera, subject) = (outcome.cohort.site, outcome.cohort.cameraModel, outcome.subject.pseudonym)
+            let genuine = outcome.label == .genuine
+            return [SentScore(modelVersion: outcome.modelVersion, site: site, cameraModel: camera, subject: subject, genuine: genuine,
+                              score: outcome.score)]
+                + (outcome.shadow.map { [SentScore(modelVersion: $0.modelVersion, site: site, cameraModel: camera, subject: subject,
+                                                   genuine: genuine, score: $0.score)] } ?? [])
         }
     }
 
     var groundTruthPath: String { (root as NSString).appendingPathComponent(Self.groundTruthFile) }
 
-    func loadGroundTruth() throws -> [SentImpostor] {
+    func loadGroundTruth() throws -> [SentScore] {
         guard let data = FileManager.default.contents(atPath: groundTruthPath) else { return [] }
         do {
-            return try WireJSON.decoder().decode([SentImpostor].self, from: data)
+            return try WireJSON.decoder().decode([SentScore].self, from: data)
         } catch {
             throw FleetSimulationError.unreadableGroundTruth(groundTruthPath, "\(error)")
         }
     }
 
-    func saveGroundTruth(_ sent: [SentImpostor]) throws {
+    func saveGroundTruth(_ sent: [SentScore]) throws {
         try WireJSON.encoder().encode(sent).write(to: URL(fileURLWithPath: groundTruthPath), options: .atomic)
     }
 
+    /// The server's subjects bootstrap (`ThresholdService.subjectBootstrap`): fixed, so every
+    /// node computes the same release, and so the ground truth can be computed here too.
+    static let serverSubjectBootstrap = (resamples: 1_000, confidence: 0.95, seed: UInt64(0x5EED_F00D))
+
     /// Has the server compute thresholds from what arrived, and compares each cohort that got
     /// its own threshold, for every model that scored there (deciding or in shadow), with the
-    /// conservative threshold of the impostor scores this fleet sent (over resumed runs too).
+    /// threshold the server's rule gives on every score this fleet sent (over resumed runs
+    /// too): the conservative Clopper–Pearson threshold of the impostor scores, raised to the
+    /// subjects bootstrap's when the release holds subject-level bounds.
     func checkThresholds(targetFMR: Double) async throws -> ThresholdCheck {
         let view = try await client.computeThresholds(ComputeThresholdsRequest(targetFMR: targetFMR))
-        var impostors: [CohortKey: [SentImpostor]] = [:]
+        var sentByCohort: [CohortKey: [SentScore]] = [:]
         for sent in try loadGroundTruth() {
-            impostors[CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site), default: []].append(sent)
+            sentByCohort[CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site), default: []].append(sent)
         }
         let bound = try ClopperPearson(confidence: 0.95)
+        let parameters = Self.serverSubjectBootstrap
+        let bootstrap = try SubjectBootstrap(resamples: parameters.resamples, confidence: parameters.confidence, seed: parameters.seed)
         var compared = 0, matching = 0
         var mismatches: [String] = []
         var models = Set<String>()
-        for (key, sent) in impostors.sorted(by: { $0.key < $1.key }) {
+        var subjectLevel = false
+        for (key, sent) in sentByCohort.sorted(by: { $0.key < $1.key }) {
+            let impostors = sent.filter { !$0.genuine }.map(\.score)
             guard let entry = view.release.entry(for: key), entry.fallbackLevel == .cohort,
-                  let truth = try? bound.conservativeThreshold(impostors: try SortedScores(sent.map(\.score)), targetFMR: targetFMR)
+                  let conservative = try? bound.conservativeThreshold(impostors: try SortedScores(impostors), targetFMR: targetFMR)
             else { continue }
             compared += 1
             models.insert(key.modelVersion)
-            if entry.threshold == truth.threshold && entry.impostorCount == sent.count {
+            var truth = conservative.threshold
+            var subjects: Int?
+            if entry.subjectCount != nil {
+                subjectLevel = true
+                let scores = try SubjectScores(attempts: sent.map { (subject: $0.subject, score: $0.score, label: $0.genuine ? .genuine : .impostor) })
+                subjects = scores.subjectCount
+                do {
+                    truth = max(truth, try bootstrap.threshold(targetFMR: targetFMR, in: scores))
+                } catch {
+                    mismatches.append("\(key): the server has a threshold of its own, the ground truth has none: \(error)")
+                    continue
+                }
+            }
+            if entry.threshold == truth && entry.impostorCount == impostors.count && entry.subjectCount == subjects {
                 matching += 1
             } else {
-                mismatches.append("\(key): server \(entry.threshold) from \(entry.impostorCount) impostors, "
-                                  + "ground truth \(truth.threshold) from \(sent.count)")
+                mismatches.append("\(key): server \(entry.threshold) from \(entry.impostorCount) impostors"
+                                  + (entry.subjectCount.map { " of \($0) subjects" } ?? "") + ", ground truth \(truth) from \(impostors.count)"
+                                  + (subjects.map { " of \($0) subjects" } ?? ""))
             }
         }
         let drifting = FleetScoreModel.drifting
-        let driftingSent = impostors.keys.contains { $0.cohort == drifting.site && $0.cameraModel == drifting.cameraModel }
-        return ThresholdCheck(releaseVersion: view.version, targetFMR: targetFMR, rule: "Clopper–Pearson 95 %", compared: compared,
+        let driftingSent = sentByCohort.keys.contains { $0.cohort == drifting.site && $0.cameraModel == drifting.cameraModel }
+        let rule = subjectLevel
+            ? "the larger of Clopper–Pearson 95 % and the subjects bootstrap (\(parameters.resamples) resamples, \(parameters.confidence))"
+            : "Clopper–Pearson 95 %"
+        return ThresholdCheck(releaseVersion: view.version, targetFMR: targetFMR, rule: rule, compared: compared,
                               matching: matching, mismatches: mismatches, drifting: driftingSent ? drifting.name : nil,
                               models: models.sorted())
     }
