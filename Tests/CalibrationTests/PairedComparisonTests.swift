@@ -68,15 +68,27 @@ struct PairedComparisonTests {
         #expect(comparison.reason.hasPrefix("worse: the candidate rejects more genuine attempts"))
     }
 
-    @Test("a candidate whose FMR bound exceeds both the target and the current bound is worse, whatever its FNMR")
+    @Test("a candidate that falsely matches significantly more of the same impostor attempts is worse, whatever its FNMR")
     func worseOnFMR() throws {
-        // 5 false matches in each of 4 subjects: observed FMR 20 / 4,000 = 5e-3.
+        // 5 false matches in each of 4 subjects: observed FMR 20 / 4,000 = 5e-3, all by the candidate alone.
         let comparison = try compare(pairedAttempts(worse: 0, better: 10, both: 190, candidateFalseMatches: 4))
         #expect(comparison.candidateFMR == 0.005)
         #expect(comparison.currentFMRUpperBound == 0)
         #expect((comparison.candidateFMRUpperBound ?? 0) > 1e-3)
+        #expect(comparison.candidateOnlyFalseMatches == 20 && comparison.currentOnlyFalseMatches == 0)
+        #expect(comparison.falseMatchPValue == McNemar.exactPValue(candidateWorse: 20, candidateBetter: 0))
         #expect(comparison.decision == .worse)
-        #expect(comparison.reason.contains("FMR bound"))
+        #expect(comparison.reason.hasPrefix("worse: the candidate falsely matches more impostor attempts (20 only by the candidate"))
+    }
+
+    @Test("a higher FMR bound without a significant excess of false matches does not decide: the FNMR test does")
+    func fmrBoundAloneDoesNotDecide() throws {
+        // 5 false matches of one subject, by the candidate alone: p = 2/32 is not below 0.05,
+        // although the candidate's bound is far above the target and the current model's.
+        let comparison = try compare(pairedAttempts(worse: 0, better: 10, both: 190, candidateFalseMatches: 1))
+        #expect((comparison.candidateFMRUpperBound ?? 0) > max(1e-3, comparison.currentFMRUpperBound ?? 1))
+        #expect(comparison.falseMatchPValue == 0.0625)
+        #expect(comparison.decision == .better, "\(comparison.reason)")
     }
 
     @Test("no discordant pairs among many genuine attempts: not worse (difference 0, bound 0)")
