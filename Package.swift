@@ -314,7 +314,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Storage", "FeedbackWire", "StrictJSON", "HTTPSignatures", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
-                "Calibration", "ThresholdAPI", "WebPages",
+                "Calibration", "Compliance", "FederationCore", "ThresholdAPI", "WebPages",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
