@@ -91,7 +91,12 @@ extension EndToEnd {
             for device in stats["by_device"]?.arrayValue ?? [] {
                 if let id = device["device_id"]?.stringValue { storedPerDevice[id] = device["events"]?.numberValue }
             }
-            let kioskDirectories = try FileManager.default.contentsOfDirectory(atPath: workDirectory).sorted()
+            // The work directory holds one directory per kiosk, and the simulator's ground-truth file.
+            let kioskDirectories = try FileManager.default.contentsOfDirectory(atPath: workDirectory).sorted().filter { name in
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: (workDirectory as NSString).appendingPathComponent(name), isDirectory: &isDirectory)
+                    && isDirectory.boolValue
+            }
             #expect(kioskDirectories.count == Self.kiosks)
             for name in kioskDirectories {
                 let queue = try KioskAgent(files: AgentFiles(directory: (workDirectory as NSString).appendingPathComponent(name)))

@@ -35,7 +35,7 @@ extension EndToEnd {
             #expect(migration.status == 0, "\(migration.stderr)")
             let report = try JSONValue.parse(migration.stdout)
             let tables = report["tables"]?.arrayValue ?? []
-            #expect(tables.count == 20)
+            #expect(tables.count == 21)
             for table in tables { #expect(table["source_rows"] == table["copied_rows"], "\(table)") }
             #expect(tables.first { $0["table"]?.stringValue == "outcomes" }?["copied_rows"]?.numberValue == 600)
             let rootHex = try #require(before["root_hash"]?.stringValue.flatMap { Data(base64Encoded: $0) }).map { String(format: "%02x", $0) }.joined()
