@@ -100,7 +100,7 @@ extension Models {
 
         func validate() throws {
             guard devices.isEmpty != (percent == nil) else {
-                throw ValidationError("Give --device (one or more) or --percent, not both.")
+                throw ValidationError("Give exactly one of --device (repeatable) and --percent.")
             }
         }
 
