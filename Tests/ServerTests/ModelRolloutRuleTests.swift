@@ -159,7 +159,8 @@ struct ModelRolloutRuleTests {
         } + [Self.entry(Self.backbone, camera: "cam-a", site: "hall", threshold: 0.7)]
         let release = try ThresholdRelease(version: 4, previousVersion: nil, policy: "conservative-fmr",
                                            window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 1), entries: entries)
-        let cohorts = try RolloutComparisons.compare(candidate: candidate, outcomes: outcomes, thresholds: release, targetFMR: 1e-2,
+        let cohorts = try RolloutComparisons.compare(candidate: candidate, outcomes: outcomes, releaseVersions: [candidate: 3],
+                                                     thresholds: release, targetFMR: 1e-2,
                                                      settings: RolloutSettings(targetFMR: 1e-2, bootstrapResamples: 200))
         let byCohort = Dictionary(uniqueKeysWithValues: cohorts.map { ($0.cohort.site, $0) })
         #expect(cohorts.count == 3)

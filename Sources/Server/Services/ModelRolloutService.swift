@@ -200,8 +200,9 @@ struct ModelRolloutService: Sendable {
         let published = try await store.thresholdReleases().last(where: { $0.state == .published })
         let thresholds = try published.map { try ThresholdReleaseCoding.decode($0.payload) }
         let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
-        let cohorts = try RolloutComparisons.compare(candidate: release.modelVersion, outcomes: outcomes, thresholds: thresholds,
-                                                     targetFMR: target, settings: settings)
+        let releaseVersions = Dictionary(try await releasesByVersion().map { ($0.value.modelVersion, $0.key) }, uniquingKeysWith: max)
+        let cohorts = try RolloutComparisons.compare(candidate: release.modelVersion, outcomes: outcomes, releaseVersions: releaseVersions,
+                                                     thresholds: thresholds, targetFMR: target, settings: settings)
         return RolloutComparison(releaseVersion: release.version, thresholdReleaseVersion: thresholds?.version, targetFMR: target,
                                  confidence: settings.confidence, margin: settings.fnmrMargin, computedAt: now(), cohorts: cohorts)
     }
@@ -301,7 +302,7 @@ struct RolloutSettings: Sendable {
 
     static let fleetApprovals = 2
     /// What kiosks write as `model_version` when no adapter is applied.
-    static let backboneModelVersion = "dlib_face_recognition_resnet_model_v1"
+    static let backboneModelVersion = RoundCloser.backbone
 
     init(targetFMR: Double = 1e-3, confidence: Double = 0.95, fnmrMargin: Double = 0.01, bootstrapResamples: Int = 1000) {
         self.targetFMR = targetFMR

@@ -3,33 +3,48 @@ import FederationAPI
 import Storage
 
 /// Stored outcomes turned into the paired comparisons and FMR checks of a rollout. An outcome
-/// pairs the two models when one of them decided and the other was scored in shadow on the
-/// same attempt: in shadow, the current model decided; on a canary kiosk, the candidate did.
+/// pairs two models when one of them decided and the other was scored in shadow on the same
+/// attempt: in shadow, the model in use decided; on a canary kiosk, the candidate did.
 enum RolloutComparisons {
-    struct Group: Hashable {
+    /// Two models that scored the same attempts of one cohort.
+    struct Pairing: Hashable, Comparable {
+        var candidateModelVersion: String
         var cohort: RolloutCohortRef
         var currentModelVersion: String
+
+        static func < (lhs: Self, rhs: Self) -> Bool {
+            (lhs.cohort, lhs.currentModelVersion, lhs.candidateModelVersion) < (rhs.cohort, rhs.currentModelVersion, rhs.candidateModelVersion)
+        }
     }
 
-    /// One comparison per cohort and current model, sorted by cohort.
-    static func compare(candidate: String, outcomes: [CalibrationOutcome], thresholds: ThresholdRelease?, targetFMR: Double,
-                        settings: RolloutSettings) throws -> [CohortComparison] {
-        var groups: [Group: [PairedAttempt]] = [:]
+    /// Labelled attempts that two models scored, by pairing. Whichever of the two decided, the
+    /// candidate is the later release (`releaseVersions` by model version; a model version of no
+    /// release, the backbone, counts as release 0), so a release keeps the attempts of its own
+    /// rollout after a later release starts scoring in shadow beside it.
+    static func pairedAttempts(_ outcomes: [CalibrationOutcome], releaseVersions: [String: Int]) -> [Pairing: [PairedAttempt]] {
+        var pairs: [Pairing: [PairedAttempt]] = [:]
         for outcome in outcomes {
             guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown,
                   let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore else { continue }
-            let cohort = RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel)
-            if shadowVersion == candidate {
-                groups[Group(cohort: cohort, currentModelVersion: outcome.modelVersion), default: []].append(
-                    PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: outcome.score, candidateScore: shadowScore))
-            } else if outcome.modelVersion == candidate {
-                groups[Group(cohort: cohort, currentModelVersion: shadowVersion), default: []].append(
-                    PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: shadowScore, candidateScore: outcome.score))
-            }
+            let shadowIsCandidate = releaseVersions[shadowVersion, default: 0] >= releaseVersions[outcome.modelVersion, default: 0]
+            let pairing = Pairing(
+                candidateModelVersion: shadowIsCandidate ? shadowVersion : outcome.modelVersion,
+                cohort: RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel),
+                currentModelVersion: shadowIsCandidate ? outcome.modelVersion : shadowVersion)
+            pairs[pairing, default: []].append(PairedAttempt(
+                subject: outcome.subjectPseudonym, label: label,
+                currentScore: shadowIsCandidate ? outcome.score : shadowScore, candidateScore: shadowIsCandidate ? shadowScore : outcome.score))
         }
+        return pairs
+    }
+
+    /// One comparison per cohort and current model of `candidate`, sorted by cohort.
+    static func compare(candidate: String, outcomes: [CalibrationOutcome], releaseVersions: [String: Int], thresholds: ThresholdRelease?,
+                        targetFMR: Double, settings: RolloutSettings) throws -> [CohortComparison] {
+        let groups = pairedAttempts(outcomes, releaseVersions: releaseVersions).filter { $0.key.candidateModelVersion == candidate }
         let bootstrap = try SubjectBootstrap(resamples: settings.bootstrapResamples, confidence: settings.confidence,
                                              seed: settings.bootstrapSeed)
-        return try groups.keys.sorted { ($0.cohort, $0.currentModelVersion) < ($1.cohort, $1.currentModelVersion) }.map { group in
+        return try groups.keys.sorted().map { group in
             let attempts = groups[group] ?? []
             func threshold(_ modelVersion: String) -> Double? {
                 thresholds?.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: group.cohort.cameraModel,

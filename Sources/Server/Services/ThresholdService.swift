@@ -116,7 +116,8 @@ struct ThresholdService: Sendable {
         guard let first = outcomes.map(\.attemptedAt).min(), let last = outcomes.map(\.attemptedAt).max() else {
             throw ProblemResponse(.insufficientData, "no outcomes in the window")
         }
-        let table = try Self.statistics(outcomes)
+        let grouped = Self.groupedScores(outcomes)
+        let table = try Self.statistics(grouped)
         let existing = try await store.thresholdReleases()
         let previous = try existing.last(where: { $0.state == .published }).map { try ThresholdReleaseCoding.decode($0.payload) }
         let version = (existing.map(\.version).max() ?? 0) + 1
@@ -125,7 +126,7 @@ struct ThresholdService: Sendable {
         let computation = try ThresholdRelease.compute(
             version: version, previousVersion: previous?.version, cohorts: Array(table.keys), statistics: table,
             targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window,
-            subjects: try Self.subjects(outcomes), subjectBootstrap: Self.subjectBootstrap)
+            subjects: try Self.subjects(grouped), subjectBootstrap: Self.subjectBootstrap)
         guard !computation.release.entries.isEmpty else {
             let reasons = computation.refused.map { "\($0.cohort): \($0.reason)" }.joined(separator: "; ")
             throw ProblemResponse(.insufficientData, "no cohort has enough data: \(reasons)")
@@ -144,29 +145,13 @@ struct ThresholdService: Sendable {
         return try Self.view(stored)
     }
 
-    /// One statistics table per (model version, camera model, site). A shadow score counts under
-    /// the shadow model's version with the attempt's adjudicated label: that is how a candidate
-    /// model gets thresholds of its own before it decides anywhere.
-    static func statistics(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: ScoreStatistics] {
-        var grouped: [CohortKey: [(score: Double, label: ScoreLabel)]] = [:]
-        for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label) else { continue }
-            grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
-                    default: []].append((outcome.score, label))
-            if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
-                grouped[CohortKey(modelVersion: shadowVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
-                        default: []].append((shadowScore, label))
-            }
-        }
-        return try grouped.mapValues { try ScoreStatistics(layout: layout, outcomes: $0) }
-    }
-
-    /// The same outcomes as `statistics`, grouped by subject within each (model version, camera
-    /// model, site): what the subjects bootstrap resamples.
-    static func subjects(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: SubjectScores] {
+    /// Every score of the outcomes under the (model version, camera model, site) it counts for.
+    /// A shadow score counts under the shadow model's version with the attempt's adjudicated
+    /// label: that is how a candidate model gets thresholds of its own before it decides anywhere.
+    static func groupedScores(_ outcomes: [CalibrationOutcome]) -> [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]] {
         var grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]] = [:]
         for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown else { continue }
+            guard let label = ScoreLabel(rawValue: outcome.label) else { continue }
             grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
                     default: []].append((outcome.subjectPseudonym, outcome.score, label))
             if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
@@ -174,7 +159,22 @@ struct ThresholdService: Sendable {
                         default: []].append((outcome.subjectPseudonym, shadowScore, label))
             }
         }
-        return try grouped.mapValues { try SubjectScores(attempts: $0) }
+        return grouped
+    }
+
+    /// One statistics table per (model version, camera model, site).
+    static func statistics(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: ScoreStatistics] {
+        try statistics(groupedScores(outcomes))
+    }
+
+    static func statistics(_ grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]]) throws -> [CohortKey: ScoreStatistics] {
+        try grouped.mapValues { scores in try ScoreStatistics(layout: layout, outcomes: scores.map { ($0.score, $0.label) }) }
+    }
+
+    /// The same scores grouped by subject within each (model version, camera model, site): what
+    /// the subjects bootstrap resamples (unknown labels are left out there).
+    static func subjects(_ grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]]) throws -> [CohortKey: SubjectScores] {
+        try grouped.mapValues { try SubjectScores(attempts: $0) }
     }
 
     private func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,

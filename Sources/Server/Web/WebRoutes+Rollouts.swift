@@ -8,16 +8,7 @@ import ThresholdAPI
 import WebPages
 
 extension WebRoutes {
-    /// One cohort's attempts scored by two models: the candidate and the model it would replace.
-    struct RolloutPairKey: Hashable, Comparable {
-        var candidateModelVersion: String
-        var cohort: RolloutCohortRef
-        var currentModelVersion: String
-
-        static func < (lhs: Self, rhs: Self) -> Bool {
-            (lhs.cohort, lhs.currentModelVersion, lhs.candidateModelVersion) < (rhs.cohort, rhs.currentModelVersion, rhs.candidateModelVersion)
-        }
-    }
+    typealias RolloutPairKey = RolloutComparisons.Pairing
 
     struct PairedScores {
         var current: [(score: Double, label: ScoreLabel)] = []
@@ -28,27 +19,13 @@ extension WebRoutes {
     static let currentCurveColor = "#1f4e99"
     static let candidateCurveColor = "#c2410c"
 
-    /// Labelled attempts that two models scored, one deciding and one in shadow, by which of
-    /// the two is the candidate. In shadow the model in use decides and the candidate is scored
-    /// beside it; on a canary kiosk the candidate decides and the model it replaces is scored
-    /// beside it. Either way the candidate is the later release (a model version of no release,
-    /// the backbone, counts as release 0), so a release keeps the attempts of its own rollout
-    /// after a later release starts scoring in shadow beside it.
+    /// Both models' labelled scores of each pairing (`RolloutComparisons.pairedAttempts`), for
+    /// the DET curves, and the subjects behind them.
     static func pairedScores(_ outcomes: [CalibrationOutcome], releaseVersions: [String: Int]) -> [RolloutPairKey: PairedScores] {
-        var pairs: [RolloutPairKey: PairedScores] = [:]
-        for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown,
-                  let shadowModelVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore else { continue }
-            let shadowIsCandidate = releaseVersions[shadowModelVersion, default: 0] >= releaseVersions[outcome.modelVersion, default: 0]
-            let key = RolloutPairKey(
-                candidateModelVersion: shadowIsCandidate ? shadowModelVersion : outcome.modelVersion,
-                cohort: RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel),
-                currentModelVersion: shadowIsCandidate ? outcome.modelVersion : shadowModelVersion)
-            pairs[key, default: PairedScores()].current.append((shadowIsCandidate ? outcome.score : shadowScore, label))
-            pairs[key, default: PairedScores()].candidate.append((shadowIsCandidate ? shadowScore : outcome.score, label))
-            if !outcome.subjectPseudonym.isEmpty { pairs[key, default: PairedScores()].subjects.insert(outcome.subjectPseudonym) }
+        RolloutComparisons.pairedAttempts(outcomes, releaseVersions: releaseVersions).mapValues { attempts in
+            PairedScores(current: attempts.map { ($0.currentScore, $0.label) }, candidate: attempts.map { ($0.candidateScore, $0.label) },
+                         subjects: Set(attempts.map(\.subject).filter { !$0.isEmpty }))
         }
-        return pairs
     }
 
     /// Every release past `candidate`, newest first: its stage, cohorts, canary and approvals,
