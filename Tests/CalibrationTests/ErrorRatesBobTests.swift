@@ -11,7 +11,7 @@ struct ErrorRatesBobTests {
     func farThreshold(_ fixture: BobFixtures.Case) throws {
         for entry in fixture.far_threshold {
             let result = Result { try ErrorRates.farThreshold(impostors: fixture.impostors, target: entry.target) }
-            try expectSame(result, entry.result, "\(fixture.name) far_threshold(\(entry.target))")
+            try expectSame(result, entry.result, fixture.counts, "\(fixture.name) far_threshold(\(entry.target))")
         }
     }
 
@@ -19,7 +19,7 @@ struct ErrorRatesBobTests {
     func frrThreshold(_ fixture: BobFixtures.Case) throws {
         for entry in fixture.frr_threshold {
             let result = Result { try ErrorRates.frrThreshold(genuine: fixture.genuine, target: entry.target) }
-            try expectSame(result, entry.result, "\(fixture.name) frr_threshold(\(entry.target))")
+            try expectSame(result, entry.result, fixture.counts, "\(fixture.name) frr_threshold(\(entry.target))")
         }
     }
 
@@ -35,8 +35,8 @@ struct ErrorRatesBobTests {
             case (.success(let rates), .value(let expected)):
                 #expect(rates.falseMatchRate.bitPattern == expected[0].exact.bitPattern, "\(fixture.name)")
                 #expect(rates.falseNonMatchRate.bitPattern == expected[1].exact.bitPattern, "\(fixture.name)")
-            case (.failure, .error):
-                break
+            case (.failure(let error), .error(_, let message)):
+                expectRefusal(error, bobMessage: message, fixture.counts, "\(fixture.name) farfrr")
             default:
                 Issue.record("\(fixture.name) farfrr: got \(result), bob gave \(entry.result)")
             }
@@ -48,11 +48,11 @@ struct ErrorRatesBobTests {
         let impostors = try SortedScores(fixture.impostors)
         let genuine = try SortedScores(fixture.genuine)
         try expectSame(Result { try ErrorRates.eerThreshold(impostors: impostors, genuine: genuine) },
-                       fixture.eer_threshold, "\(fixture.name) eer_threshold")
+                       fixture.eer_threshold, fixture.counts, "\(fixture.name) eer_threshold")
         try expectSame(Result { try ErrorRates.eer(impostors: impostors, genuine: genuine) },
-                       fixture.eer, "\(fixture.name) eer")
+                       fixture.eer, fixture.counts, "\(fixture.name) eer")
         try expectSame(Result { try ErrorRates.minHTERThreshold(impostors: impostors, genuine: genuine) },
-                       fixture.min_hter_threshold, "\(fixture.name) min_hter_threshold")
+                       fixture.min_hter_threshold, fixture.counts, "\(fixture.name) min_hter_threshold")
     }
 
     @Test("roc and det with 20 points", arguments: cases)
@@ -70,8 +70,9 @@ struct ErrorRatesBobTests {
             #expect(zip(detPoints, detRows[0]).allSatisfy { ulpDistance($0.falseMatchDeviate, $1.exact) <= 4 })
             #expect(zip(detPoints, detRows[1]).allSatisfy { ulpDistance($0.falseNonMatchDeviate, $1.exact) <= 4 })
             #expect(detPoints.map(\.threshold) == points.map(\.threshold))
-        case (.failure, .error, .failure, .error):
-            break
+        case (.failure(let rocError), .error(_, let rocMessage), .failure(let detError), .error(_, let detMessage)):
+            expectRefusal(rocError, bobMessage: rocMessage, fixture.counts, "\(fixture.name) roc")
+            expectRefusal(detError, bobMessage: detMessage, fixture.counts, "\(fixture.name) det")
         default:
             Issue.record("\(fixture.name) roc/det: got \(roc) / \(det), bob gave \(fixture.roc) / \(fixture.det)")
         }
@@ -88,7 +89,7 @@ struct ErrorRatesBobTests {
         }
         for entry in large.far_threshold {
             try expectSame(Result { try ErrorRates.farThreshold(impostors: sorted, target: entry.target) },
-                           entry.result, "far_threshold(\(entry.target))")
+                           entry.result, BobRefusal.Counts(impostors: sorted.count, genuine: 0), "far_threshold(\(entry.target))")
         }
     }
 
@@ -106,16 +107,25 @@ struct ErrorRatesBobTests {
     }
 
     private func expectSame(
-        _ result: Result<Double, any Error>, _ expected: FixtureOutcome<FixtureNumber>, _ what: String
+        _ result: Result<Double, any Error>, _ expected: FixtureOutcome<FixtureNumber>, _ counts: BobRefusal.Counts, _ what: String
     ) throws {
         switch (result, expected) {
         case (.success(let value), .value(let number)):
             #expect(value.bitPattern == number.exact.bitPattern, "\(what): \(value) != bob \(number.value)")
-        case (.failure(let error), .error):
-            #expect(error is CalibrationError, "\(what): \(error)")
+        case (.failure(let error), .error(_, let message)):
+            expectRefusal(error, bobMessage: message, counts, what)
         default:
             Issue.record("\(what): got \(result), bob gave \(expected)")
         }
+    }
+
+    /// The refusal must be the one bob's message names, with the counts of this case.
+    private func expectRefusal(_ error: any Error, bobMessage: String, _ counts: BobRefusal.Counts, _ what: String) {
+        guard let expected = BobRefusal.expected(bobMessage, counts) else {
+            Issue.record("\(what): bob's message \"\(bobMessage)\" has no known refusal")
+            return
+        }
+        #expect(error as? CalibrationError == expected, "\(what): got \(error), bob said \"\(bobMessage)\"")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+@testable import Calibration
 
 /// A float from a fixture: the readable value and its exact IEEE-754 bit pattern.
 struct FixtureNumber: Decodable, Sendable {
@@ -13,17 +14,18 @@ struct FixtureNumber: Decodable, Sendable {
     }
 }
 
-/// A reference result: either a number or the name of the exception the reference raised.
+/// A reference result: either a number or the exception the reference raised (its type name
+/// and message).
 enum FixtureOutcome<Value: Decodable & Sendable>: Decodable, Sendable {
     case value(Value)
-    case error(String)
+    case error(name: String, message: String)
 
-    private enum Keys: String, CodingKey { case error }
+    private enum Keys: String, CodingKey { case error, message }
 
     init(from decoder: any Decoder) throws {
         if let keyed = try? decoder.container(keyedBy: Keys.self),
            let name = try? keyed.decode(String.self, forKey: .error) {
-            self = .error(name)
+            self = .error(name: name, message: try keyed.decode(String.self, forKey: .message))
         } else {
             self = .value(try Value(from: decoder))
         }
@@ -51,6 +53,8 @@ struct BobFixtures: Decodable, Sendable {
         let min_hter_threshold: FixtureOutcome<FixtureNumber>
         let roc: FixtureOutcome<[[FixtureNumber]]>
         let det: FixtureOutcome<[[FixtureNumber]]>
+
+        var counts: BobRefusal.Counts { BobRefusal.Counts(impostors: impostors.count, genuine: genuine.count) }
     }
     struct Large: Decodable, Sendable {
         struct Generator: Decodable, Sendable { let count: Int; let multiplier: Int; let modulus: Int }
@@ -115,6 +119,26 @@ enum Fixtures {
         (0..<count).map { index in
             let u = Double((index * multiplier) % modulus) / Double(modulus) * 2.0 - 1.0
             return u * u * u * u * u
+        }
+    }
+}
+
+/// The refusal Calibration must give where bob.measure raised, read from bob's message: bob
+/// refuses with fewer than two scores on the side a function needs ("the number of negative
+/// scores must be at least 2"), and refuses EER and min-HTER when one side is empty.
+enum BobRefusal {
+    struct Counts { var impostors: Int; var genuine: Int }
+
+    static func expected(_ message: String, _ counts: Counts) -> CalibrationError? {
+        switch message {
+        case "the number of negative scores must be at least 2":
+            return .tooFewImpostors(count: counts.impostors, required: 2)
+        case "the number of positive scores must be at least 2":
+            return .tooFewGenuine(count: counts.genuine, required: 2)
+        case "Cannot compute threshold when no positives or no negatives are provided":
+            return counts.impostors == 0 ? .tooFewImpostors(count: 0, required: 1) : .tooFewGenuine(count: 0, required: 1)
+        default:
+            return nil
         }
     }
 }

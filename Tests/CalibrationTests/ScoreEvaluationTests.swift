@@ -25,9 +25,10 @@ struct ScoreEvaluationTests {
             switch entry.result {
             case .value(let bob):
                 #expect(evaluation.threshold?.bitPattern == bob.exact.bitPattern, "\(fixture.name) \(entry.target)")
-            case .error:
+            case .error(_, let message):
                 #expect(evaluation.threshold == nil)
-                #expect(evaluation.refusal != nil)
+                let reason = try #require(BobRefusal.expected(message, fixture.counts), "bob's message \(message)")
+                #expect(evaluation.refusal?.hasPrefix(reason.description) == true, "\(fixture.name): \(evaluation.refusal ?? "no refusal")")
             }
         }
     }

@@ -42,7 +42,10 @@ struct EvaluateAgainstBobTests {
                                          "bob has no far_threshold at this target")
             guard let threshold = reference.result.number else {
                 #expect(entry["threshold"] == .null, "\(bob.name) \(reference.target): bob refuses")
-                #expect(entry["refusal"]?.stringValue != nil)
+                // bob refuses far_threshold with fewer than two impostors; the report must say that, not another reason.
+                #expect(reference.result.refusal == "the number of negative scores must be at least 2")
+                let reason = CalibrationError.tooFewImpostors(count: bob.impostors.count, required: 2).description
+                #expect(entry["refusal"]?.stringValue?.hasPrefix(reason) == true, "\(bob.name): \(entry["refusal"] ?? .null)")
                 continue
             }
             #expect(entry["threshold"]?.numberValue?.bitPattern == threshold.exact.bitPattern, "\(bob.name) \(reference.target)")

@@ -34,11 +34,14 @@ struct BobCases: Decodable, Sendable {
         let bits: String
         var exact: Double { UInt64(bits, radix: 16).map(Double.init(bitPattern:)) ?? .nan }
     }
-    /// A number, or the name of the exception bob raised (then `number` is nil).
+    /// A number, or the exception bob raised (then `number` is nil and `refusal` is bob's message).
     struct Outcome: Decodable, Sendable {
         let number: Number?
+        let refusal: String?
+        private enum Keys: String, CodingKey { case message }
         init(from decoder: any Decoder) throws {
             number = try? Number(from: decoder)
+            refusal = number == nil ? try decoder.container(keyedBy: Keys.self).decode(String.self, forKey: .message) : nil
         }
     }
     struct TargetResult: Decodable, Sendable {
