@@ -8,13 +8,20 @@ scripts/install-deps.sh
 scripts/fetch-models.sh
 # docs/architecture.md's module table must match Package.swift.
 scripts/check-architecture.py
-# OpenBLAS does not recognise every Xeon and then falls back to a slow generic kernel.
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-SkylakeX}"
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+# OpenBLAS does not recognise every Xeon and then falls back to a slow generic kernel: the
+# kernel follows the CPU's flags unless OPENBLAS_CORETYPE is already set.
+source scripts/openblas-env.sh
+echo "OpenBLAS kernel: ${OPENBLAS_CORETYPE:-chosen by OpenBLAS (no AVX2 or AVX-512 found)}"
 # The storage suite runs against SQLite and PostgreSQL: a throwaway cluster on 127.0.0.1,
-# removed when the tests end (or give FACELOOP_TEST_POSTGRES_URL to use your own).
+# removed when the tests end (or give FACELOOP_TEST_POSTGRES_URL to use your own). Without a
+# cluster the PostgreSQL cases would be skipped, so a failed start stops the run.
 if [[ -z "${FACELOOP_TEST_POSTGRES_URL:-}" ]]; then
-  eval "$(scripts/postgres-test-cluster.sh start)"
+  if ! cluster_environment=$(scripts/postgres-test-cluster.sh start); then
+    echo "error: the throwaway PostgreSQL cluster did not start (its log is above), so the PostgreSQL tests cannot run." >&2
+    echo "       Fix the cause, or set FACELOOP_TEST_POSTGRES_URL to a server of your own." >&2
+    exit 1
+  fi
+  eval "$cluster_environment"
   trap 'scripts/postgres-test-cluster.sh stop "$FACELOOP_TEST_PGDATA"' EXIT
 fi
 swift test "$@"

@@ -6,8 +6,9 @@
 #   IMAGES_DIR  folder searched recursively for JPEGs, e.g. 250×250 LFW photos
 #               (default: $FACELOOP_LFW_DIR)
 #   COUNT       number of images (default 40)
-# Environment: BENCH_OPENBLAS_CORETYPE (OpenBLAS kernel, default SkylakeX whatever
-#              OPENBLAS_CORETYPE the shell has; see docs/face-verification.md),
+# Environment: BENCH_OPENBLAS_CORETYPE (OpenBLAS kernel, default the one this CPU allows,
+#              scripts/openblas-coretype.sh, whatever OPENBLAS_CORETYPE the shell has;
+#              see docs/face-verification.md),
 #              BENCH_CPU (core to pin to, default 0).
 set -euo pipefail
 
@@ -16,7 +17,9 @@ images_dir="${1:-${FACELOOP_LFW_DIR:-}}"
 if [[ -z "$images_dir" ]]; then echo "usage: $0 IMAGES_DIR [COUNT]  (or set FACELOOP_LFW_DIR)" >&2; exit 2; fi
 count="${2:-40}"
 cpu="${BENCH_CPU:-0}"
-export OPENBLAS_CORETYPE="${BENCH_OPENBLAS_CORETYPE:-SkylakeX}"
+OPENBLAS_CORETYPE="${BENCH_OPENBLAS_CORETYPE:-}"
+source "$repo_root/scripts/openblas-env.sh"
+if [[ -n "$OPENBLAS_CORETYPE" ]]; then export OPENBLAS_CORETYPE; fi
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
 if [[ ! -d "$images_dir" ]]; then

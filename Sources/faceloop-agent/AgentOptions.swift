@@ -22,11 +22,12 @@ struct ModelOptions: ParsableArguments {
         guard (0...3).contains(upsample) else { throw ValidationError("--upsample must be 0…3.") }
     }
 
-    /// Loads the pipeline and reports the OpenBLAS kernel on standard error.
+    /// Loads the pipeline and reports the OpenBLAS kernel on standard error (with the
+    /// OPENBLAS_CORETYPE to set when the kernel is slower than this CPU allows).
     func loadPipeline() throws -> FacePipeline {
         let models = modelsDir.map { ModelDirectory(url: URL(fileURLWithPath: $0, isDirectory: true)) }
             ?? ModelDirectory.fromEnvironment(fallback: URL(fileURLWithPath: "models", isDirectory: true))
-        FileHandle.standardError.write(Data("faceloop-agent: OpenBLAS kernel \(FacePipeline.blasCoreName)\n".utf8))
+        FileHandle.standardError.write(Data("faceloop-agent: \(BLASKernelAdvice.startupMessageForThisProcess)\n".utf8))
         var pipeline = try FacePipeline(models: models, decoder: JPEGDecoder(maxPixels: maxPixels))
         pipeline.upsample = upsample
         pipeline.upsamplesWhenNoFaceFound = upsampleWhenNoFace

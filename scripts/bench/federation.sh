@@ -4,8 +4,8 @@
 #   FLOWER_PYTHON=/path/to/venv/bin/python scripts/bench/federation.sh [N ...]
 #
 # FLOWER_PYTHON must have flwr==1.42.0 and numpy (see scripts/fixtures for a venv recipe).
-# Defaults: N = 100 and 1000 clients, D = 16384. BLAS runs single-threaded with the
-# SkylakeX kernel, as a server should run it.
+# Defaults: N = 100 and 1000 clients, D = 16384. BLAS runs single-threaded with the kernel
+# this CPU allows (scripts/openblas-env.sh), as a server should run it.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -13,7 +13,7 @@ python="${FLOWER_PYTHON:-python3}"
 dimension="${DIMENSION:-16384}"
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(100 1000)
-export OPENBLAS_CORETYPE=SkylakeX
+source scripts/openblas-env.sh
 export OPENBLAS_NUM_THREADS=1
 
 swift build -c release --product federation-bench >/dev/null
