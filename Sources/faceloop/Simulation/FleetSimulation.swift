@@ -35,9 +35,14 @@ struct FleetSimulation: Sendable {
     static let initialThreshold = 0.5
     /// Before every generated attempt, so each outcome is covered by its subject's grant.
     static let consentGranted = Date(timeIntervalSince1970: 1_577_923_200)  // 2020-01-02T00:00:00Z
-    /// Every score the fleet under `root` has sent, across resumed runs: the ground truth of
-    /// the thresholds the server computes from everything it stored.
+    /// Every score the fleet under `root` has sent, across resumed runs, with the part of the
+    /// score model it came from, and the time the last run's attempts were dated before.
     static let groundTruthFile = "fleet-ground-truth.json"
+    /// A fresh fleet's attempts are dated over the hour before the run starts; a resumed run's
+    /// over the time since the previous run started (at most an hour), so that each run's
+    /// attempts come after everything earlier runs sent — a release computed from them has a
+    /// window that ends before the next run's attempts.
+    static let attemptSpan: TimeInterval = 3600
 
     struct Report: Codable, Sendable {
         var kiosks = 0
@@ -87,9 +92,16 @@ struct FleetSimulation: Sendable {
             if devices.count > Self.kiosksListed { lines.append("  … \(devices.count - Self.kiosksListed) more kiosks in --json") }
             if let thresholds {
                 lines.append("thresholds of release \(thresholds.releaseVersion) at FMR \(thresholds.targetFMR) (\(thresholds.rule)): "
-                             + "\(thresholds.matching) of \(thresholds.compared) cohorts equal the ground truth"
-                             + (thresholds.drifting.map { "; drifting cohort \($0)" } ?? ""))
+                             + "\(thresholds.matching) of \(thresholds.compared) cohorts equal the rule recomputed on the scores sent")
                 lines += thresholds.mismatches.map { "  mismatch: \($0)" }
+                lines.append("released thresholds against the true ones of the known impostor distributions:")
+                for truth in thresholds.cohorts {
+                    lines.append("  \(truth.cohort) \(truth.modelVersion): released \(truth.releasedThreshold), true \(truth.trueThreshold) "
+                                 + "(\(String(format: "%+.4f", truth.thresholdDifference))); true FMR of the released threshold "
+                                 + "\(String(format: "%.3g", truth.releasedTrueFMR)) from \(truth.impostors) impostors"
+                                 + (truth.impostorsAfterDrift > 0 && truth.impostorsAfterDrift < truth.impostors
+                                    ? " (\(truth.impostorsAfterDrift) after the drift onset)" : ""))
+                }
             }
             return lines.joined(separator: "\n")
         }
@@ -134,26 +146,54 @@ struct FleetSimulation: Sendable {
         }
     }
 
+    /// The release the server computed, checked two ways per cohort that got its own threshold:
+    /// against the server's rule recomputed on exactly the scores the fleet sent (`compared`,
+    /// `matching`, `mismatches`: this checks what reached the store and how it was grouped, not
+    /// the rule), and against the true threshold of the score model's known impostor
+    /// distribution (`cohorts`: how conservative the released threshold really is).
     struct ThresholdCheck: Codable, Sendable {
         var releaseVersion: Int
         var targetFMR: Double
-        /// How the ground truth's threshold is computed, as the server's rule is.
+        /// The server's rule, as recomputed here with Calibration.
         var rule: String
         var compared: Int
         var matching: Int
         var mismatches: [String]
-        var drifting: String?
         /// The model versions whose cohorts were compared.
         var models: [String]
+        var cohorts: [CohortTruth]
 
         enum CodingKeys: String, CodingKey {
-            case releaseVersion = "release_version", targetFMR = "target_fmr", rule, compared, matching, mismatches, drifting, models
+            case releaseVersion = "release_version", targetFMR = "target_fmr", rule, compared, matching, mismatches, models, cohorts
+        }
+    }
+
+    /// One cohort's released threshold against the true threshold at the target: where the
+    /// impostor distribution the fleet's scores were drawn from (a mixture when some came after
+    /// the drift onset; ``ImpostorMixture``) has exactly the target FMR.
+    struct CohortTruth: Codable, Sendable {
+        var cohort: String
+        var modelVersion: String
+        var impostors: Int
+        var impostorsAfterDrift: Int
+        var releasedThreshold: Double
+        var trueThreshold: Double
+        /// Released minus true: positive when the release is stricter than the target needs.
+        var thresholdDifference: Double
+        /// The true FMR of the released threshold under the known distribution.
+        var releasedTrueFMR: Double
+
+        enum CodingKeys: String, CodingKey {
+            case cohort, modelVersion = "model_version", impostors, impostorsAfterDrift = "impostors_after_drift"
+            case releasedThreshold = "released_threshold", trueThreshold = "true_threshold"
+            case thresholdDifference = "threshold_difference", releasedTrueFMR = "released_true_fmr"
         }
     }
 
     /// One score as the server stored it: under the model that scored it (the deciding one or
     /// the shadow one), for a cohort and the pseudonym of the subject the attempt claimed (a
-    /// subjects bootstrap orders subjects by it), with the attempt's label.
+    /// subjects bootstrap orders subjects by it), with the attempt's label and whether it came
+    /// after the drift onset (which part of the score model it was drawn from).
     struct SentScore: Codable, Sendable {
         var modelVersion: String
         var site: String
@@ -161,10 +201,22 @@ struct FleetSimulation: Sendable {
         var subject: String
         var genuine: Bool
         var score: Double
+        var afterDrift: Bool
+
+        var cohort: FleetScoreModel.Cohort { .init(site: site, cameraModel: cameraModel) }
 
         enum CodingKeys: String, CodingKey {
-            case modelVersion = "model_version", site, cameraModel = "camera_model", subject, genuine, score
+            case modelVersion = "model_version", site, cameraModel = "camera_model", subject, genuine, score, afterDrift = "after_drift"
         }
+    }
+
+    /// What `groundTruthFile` holds.
+    struct GroundTruth: Codable, Sendable {
+        /// The latest run's attempts were dated before this time.
+        var datedUntil: Date?
+        var scores: [SentScore]
+
+        enum CodingKeys: String, CodingKey { case datedUntil = "dated_until", scores }
     }
 
     actor Tally {
@@ -208,12 +260,14 @@ struct FleetSimulation: Sendable {
 
     func deviceID(_ kiosk: Int) -> String { String(format: "%@-%04d", idPrefix, kiosk + 1) }
 
-    func pseudonym(kiosk: Int, subject: Int) -> String {
+    static func pseudonym(idPrefix: String, kiosk: Int, subject: Int) -> String {
         SHA256.hash(data: Data("\(idPrefix)/\(kiosk)/\(subject)".utf8)).lowercaseHex
     }
 
     func run() async throws -> Report {
         if !resume { try await registerConsentText() }
+        let earlier = resume ? try loadGroundTruth() : GroundTruth(datedUntil: nil, scores: [])
+        let attemptsFrom = min(end, max(end.addingTimeInterval(-Self.attemptSpan), earlier.datedUntil ?? .distantPast))
         let tally = Tally()
         let started = ContinuousClock.now
         let reporter = progress ? Task {
@@ -231,7 +285,7 @@ struct FleetSimulation: Sendable {
                 next += 1
                 group.addTask {
                     do {
-                        try await self.simulate(kiosk: kiosk, tally: tally)
+                        try await self.simulate(kiosk: kiosk, attemptsFrom: attemptsFrom, tally: tally)
                     } catch {
                         await tally.error("\(self.deviceID(kiosk)): \(error)")
                     }
@@ -250,7 +304,7 @@ struct FleetSimulation: Sendable {
         func percentile(_ p: Double) -> Double {
             latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int((p * Double(latencies.count)).rounded(.up)) - 1)] * 1000
         }
-        try saveGroundTruth((resume ? try loadGroundTruth() : []) + (await tally.sent))
+        try saveGroundTruth(GroundTruth(datedUntil: end, scores: earlier.scores + (await tally.sent)))
         return Report(kiosks: kiosks, events: await tally.events, batches: await tally.batches, refusedEvents: await tally.refused,
                       errors: await tally.errors, errorSamples: await tally.samples, seconds: seconds,
                       eventsPerSecond: Double(await tally.events) / max(seconds, 0.001),
@@ -291,14 +345,15 @@ struct FleetSimulation: Sendable {
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
         let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
         _ = try agent.recordConsent((0..<subjectsPerKiosk).map { subject in
-            ConsentEvent(eventID: UUID(), occurredAt: Self.consentGranted, pseudonym: pseudonym(kiosk: kiosk, subject: subject),
+            ConsentEvent(eventID: UUID(), occurredAt: Self.consentGranted,
+                         pseudonym: Self.pseudonym(idPrefix: idPrefix, kiosk: kiosk, subject: subject),
                          purpose: "threshold-calibration", kind: .grant, method: .touch, site: model.cohort(ofKiosk: kiosk).site,
                          textVersion: Self.consentVersion, textSHA256: digest)
         })
         return agent
     }
 
-    func simulate(kiosk: Int, tally: Tally) async throws {
+    func simulate(kiosk: Int, attemptsFrom: Date, tally: Tally) async throws {
         let id = deviceID(kiosk)
         let agent = try await agent(kiosk: kiosk)
         let cohort = model.cohort(ofKiosk: kiosk)
@@ -310,18 +365,18 @@ struct FleetSimulation: Sendable {
             shadowModelVersion: applied.shadow?.modelVersion, threshold: applied.active.threshold?.threshold,
             thresholdRelease: applied.active.threshold?.releaseVersion, followsAssignment: applied.followsAssignment,
             reason: applied.reason))
-        let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, end: end)
+        let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, start: attemptsFrom, end: end)
         var start = 0
         while start < attempts.count {
             let slice = attempts[start..<min(start + batchSize, attempts.count)]
-            let outcomes = slice.map { outcome(kiosk: kiosk, $0, scoring: scoring) }
+            let outcomes = slice.map { Self.outcome(kiosk: kiosk, $0, scoring: scoring, model: model, idPrefix: idPrefix) }
             _ = try agent.record(outcomes)
             let began = ContinuousClock.now
             let report = try await agent.upload(batchSize: batchSize)
             let elapsed = Self.seconds(ContinuousClock.now - began)
             if let error = report.error { await tally.error("\(id): \(error)") }
             await tally.batch(seconds: elapsed, events: report.outcomesAcknowledged, refused: report.eventsRefused)
-            await tally.recorded(outcomes, truth: slice.map(\.genuine), sent: sentScores(outcomes))
+            await tally.recorded(outcomes, truth: slice.map(\.genuine), sent: Self.sentScores(outcomes, attempts: slice))
             start += batchSize
         }
     }
@@ -333,6 +388,19 @@ struct FleetSimulation: Sendable {
         var threshold: Double
         var thresholdVersion: String
 
+        /// What every kiosk of a fresh fleet applies on a server without a threshold release or
+        /// a model in shadow: the backbone at the initial threshold.
+        static let backboneOnly = Scoring(active: (FleetSimulation.backbone, .backbone), shadow: nil,
+                                          threshold: FleetSimulation.initialThreshold, thresholdVersion: "initial")
+
+        init(active: (version: String, model: FleetScoreModel.Model), shadow: (version: String, model: FleetScoreModel.Model)?,
+             threshold: Double, thresholdVersion: String) {
+            self.active = active
+            self.shadow = shadow
+            self.threshold = threshold
+            self.thresholdVersion = thresholdVersion
+        }
+
         init(_ applied: AppliedModels) throws {
             let active = applied.active.model.modelVersion
             self.active = (active, try FleetScoreModel.Model(modelVersion: active))
@@ -343,7 +411,8 @@ struct FleetSimulation: Sendable {
         }
     }
 
-    func outcome(kiosk: Int, _ attempt: FleetScoreModel.Attempt, scoring: Scoring) -> MatchOutcome {
+    static func outcome(kiosk: Int, _ attempt: FleetScoreModel.Attempt, scoring: Scoring, model: FleetScoreModel,
+                        idPrefix: String) -> MatchOutcome {
         let score = model.score(attempt, model: scoring.active.model)
         return MatchOutcome(
             eventID: UUID(), attemptedAt: attempt.attemptedAt, modelVersion: scoring.active.version,
@@ -351,51 +420,68 @@ struct FleetSimulation: Sendable {
             cohort: .init(site: attempt.cohort.site, cameraModel: attempt.cohort.cameraModel), score: score,
             decision: score >= scoring.threshold ? .accept : .reject, label: attempt.genuine ? .genuine : .impostor,
             labelSource: .fallbackIDCheck, quality: .init(faceSizePx: 140, sharpness: 100, brightness: 0.5),
-            subject: .init(pseudonym: pseudonym(kiosk: kiosk, subject: attempt.subject), consentRef: "fleet"),
+            subject: .init(pseudonym: pseudonym(idPrefix: idPrefix, kiosk: kiosk, subject: attempt.subject), consentRef: "fleet"),
             shadow: scoring.shadow.map { .init(modelVersion: $0.version, score: model.score(attempt, model: $0.model)) })
     }
 
-    /// The scores of `outcomes`, each under the model that produced it, as the server's
-    /// threshold computation groups them.
-    func sentScores(_ outcomes: [MatchOutcome]) -> [SentScore] {
-        outcomes.flatMap { outcome in
+    /// The scores of `outcomes` (made from `attempts`, in order), each under the model that
+    /// produced it, as the server's threshold computation groups them.
+    static func sentScores(_ outcomes: [MatchOutcome], attempts: some Collection<FleetScoreModel.Attempt>) -> [SentScore] {
+        zip(outcomes, attempts).flatMap { outcome, attempt in
             let (site, camera, subject) = (outcome.cohort.site, outcome.cohort.cameraModel, outcome.subject.pseudonym)
             let genuine = outcome.label == .genuine
             return [SentScore(modelVersion: outcome.modelVersion, site: site, cameraModel: camera, subject: subject, genuine: genuine,
-                              score: outcome.score)]
+                              score: outcome.score, afterDrift: attempt.afterDrift)]
                 + (outcome.shadow.map { [SentScore(modelVersion: $0.modelVersion, site: site, cameraModel: camera, subject: subject,
-                                                   genuine: genuine, score: $0.score)] } ?? [])
+                                                   genuine: genuine, score: $0.score, afterDrift: attempt.afterDrift)] } ?? [])
+        }
+    }
+
+    /// What a fresh fleet sends to a server without a threshold release or a model in shadow
+    /// (every kiosk decides with the backbone), generated here without a server: the same
+    /// attempts, scores and pseudonyms as `run()` for the same options.
+    static func freshFleetScores(model: FleetScoreModel, kiosks: Int, outcomesPerKiosk: Int, subjectsPerKiosk: Int,
+                                 idPrefix: String) -> [SentScore] {
+        let end = Date()
+        return (0..<kiosks).flatMap { kiosk in
+            let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk,
+                                          start: end.addingTimeInterval(-attemptSpan), end: end)
+            let outcomes = attempts.map { outcome(kiosk: kiosk, $0, scoring: .backboneOnly, model: model, idPrefix: idPrefix) }
+            return sentScores(outcomes, attempts: attempts)
         }
     }
 
     var groundTruthPath: String { (root as NSString).appendingPathComponent(Self.groundTruthFile) }
 
-    func loadGroundTruth() throws -> [SentScore] {
-        guard let data = FileManager.default.contents(atPath: groundTruthPath) else { return [] }
+    func loadGroundTruth() throws -> GroundTruth {
+        guard let data = FileManager.default.contents(atPath: groundTruthPath) else { return GroundTruth(datedUntil: nil, scores: []) }
         do {
-            return try WireJSON.decoder().decode([SentScore].self, from: data)
+            return try WireJSON.decoder().decode(GroundTruth.self, from: data)
         } catch {
             throw FleetSimulationError.unreadableGroundTruth(groundTruthPath, "\(error)")
         }
     }
 
-    func saveGroundTruth(_ sent: [SentScore]) throws {
-        try WireJSON.encoder().encode(sent).write(to: URL(fileURLWithPath: groundTruthPath), options: .atomic)
+    func saveGroundTruth(_ truth: GroundTruth) throws {
+        try WireJSON.encoder().encode(truth).write(to: URL(fileURLWithPath: groundTruthPath), options: .atomic)
     }
 
     /// The server's subjects bootstrap (`ThresholdService.subjectBootstrap`): fixed, so every
-    /// node computes the same release, and so the ground truth can be computed here too.
+    /// node computes the same release, and so the data-path check can recompute it here.
     static let serverSubjectBootstrap = (resamples: 1_000, confidence: 0.95, seed: UInt64(0x5EED_F00D))
 
-    /// Has the server compute thresholds from what arrived, and compares each cohort that got
-    /// its own threshold, for every model that scored there (deciding or in shadow), with the
-    /// threshold the server's rule gives on every score this fleet sent (over resumed runs
-    /// too): the conservative Clopper–Pearson threshold of the impostor scores, raised to the
-    /// subjects bootstrap's when the release holds subject-level bounds.
+    /// Has the server compute thresholds from what arrived, and checks each cohort that got
+    /// its own threshold, for every model that scored there (deciding or in shadow), twice:
+    /// - with the threshold the server's rule gives on every score this fleet sent (over
+    ///   resumed runs too): the conservative Clopper–Pearson threshold of the impostor scores,
+    ///   raised to the subjects bootstrap's when the release holds subject-level bounds —
+    ///   Calibration again, so this shows the server computed from exactly what was sent;
+    /// - with the truth: the threshold where the impostor distribution the scores were drawn
+    ///   from has the target FMR, and the true FMR of the released threshold (``CohortTruth``).
     func checkThresholds(targetFMR: Double) async throws -> ThresholdCheck {
         let view = try await client.computeThresholds(ComputeThresholdsRequest(targetFMR: targetFMR))
         var sentByCohort: [CohortKey: [SentScore]] = [:]
-        for sent in try loadGroundTruth() {
+        for sent in try loadGroundTruth().scores {
             sentByCohort[CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site), default: []].append(sent)
         }
         let bound = try ClopperPearson(confidence: 0.95)
@@ -403,6 +489,7 @@ struct FleetSimulation: Sendable {
         let bootstrap = try SubjectBootstrap(resamples: parameters.resamples, confidence: parameters.confidence, seed: parameters.seed)
         var compared = 0, matching = 0
         var mismatches: [String] = []
+        var truths: [CohortTruth] = []
         var models = Set<String>()
         var subjectLevel = false
         for (key, sent) in sentByCohort.sorted(by: { $0.key < $1.key }) {
@@ -412,6 +499,8 @@ struct FleetSimulation: Sendable {
             else { continue }
             compared += 1
             models.insert(key.modelVersion)
+            truths.append(try Self.truth(of: entry.threshold, for: key, impostors: sent.filter { !$0.genuine }, model: model,
+                                         targetFMR: targetFMR))
             var truth = conservative.threshold
             var subjects: Int?
             if entry.subjectCount != nil {
@@ -433,14 +522,24 @@ struct FleetSimulation: Sendable {
                                   + (subjects.map { " of \($0) subjects" } ?? ""))
             }
         }
-        let drifting = FleetScoreModel.drifting
-        let driftingSent = sentByCohort.keys.contains { $0.cohort == drifting.site && $0.cameraModel == drifting.cameraModel }
         let rule = subjectLevel
             ? "the larger of Clopper–Pearson 95 % and the subjects bootstrap (\(parameters.resamples) resamples, \(parameters.confidence))"
             : "Clopper–Pearson 95 %"
         return ThresholdCheck(releaseVersion: view.version, targetFMR: targetFMR, rule: rule, compared: compared,
-                              matching: matching, mismatches: mismatches, drifting: driftingSent ? drifting.name : nil,
-                              models: models.sorted())
+                              matching: matching, mismatches: mismatches, models: models.sorted(), cohorts: truths)
+    }
+
+    /// `released` against the true threshold of the distribution `impostors` were drawn from.
+    static func truth(of released: Double, for key: CohortKey, impostors: [SentScore], model: FleetScoreModel,
+                      targetFMR: Double) throws -> CohortTruth {
+        let cohort = FleetScoreModel.Cohort(site: key.cohort, cameraModel: key.cameraModel)
+        let afterDrift = impostors.count { $0.afterDrift }
+        let mixture = try model.impostorMixture(cohort, model: try FleetScoreModel.Model(modelVersion: key.modelVersion),
+                                                beforeDrift: impostors.count - afterDrift, afterDrift: afterDrift)
+        let trueThreshold = try mixture.threshold(atFalseMatchRate: targetFMR)
+        return CohortTruth(cohort: cohort.name, modelVersion: key.modelVersion, impostors: impostors.count, impostorsAfterDrift: afterDrift,
+                           releasedThreshold: released, trueThreshold: trueThreshold, thresholdDifference: released - trueThreshold,
+                           releasedTrueFMR: mixture.falseMatchRate(atThreshold: released))
     }
 
     static func seconds(_ duration: Duration) -> Double {
@@ -460,7 +559,7 @@ enum FleetSimulationError: Error, CustomStringConvertible {
         case let .enrolledElsewhere(device, enrolledAs, server):
             "the kiosk directory of \(device) is enrolled as \(enrolledAs) with \(server); resume against the server it was enrolled with"
         case let .unreadableGroundTruth(path, reason):
-            "\(path) (the impostor scores of earlier runs) is unreadable: \(reason)"
+            "\(path) (the scores of earlier runs) is unreadable: \(reason)"
         }
     }
 }
