@@ -3,10 +3,40 @@ import FaceVerification
 import Foundation
 import Testing
 
+/// How far the Swift pipeline may be from dlib's float32 outputs on the committed fixtures.
+///
+/// The differences come from summation order alone: OpenBLAS adds a convolution's products in
+/// another order than dlib does, and the order depends on the kernel. Measured as the largest
+/// difference over all fixture images (the `dlib parity:` lines these tests print), with
+/// Debian's OpenBLAS 0.3.21 and `OPENBLAS_NUM_THREADS=1`, under `OPENBLAS_CORETYPE=Haswell` and
+/// `SkylakeX` (the kernels docs/face-verification.md recommends) and, to size the margin, under
+/// `Prescott` (generic), `Sandybridge` and `Zen`. The margin covers other kernels and builds;
+/// it stays far below what a real change in the computation does: scaling the descriptor
+/// network's last layer by 1 + 1e-5 moves descriptors by 3.3e-6…4.1e-6, and scaling detector
+/// scores by 1 + 2e-5 moves them by about 2e-5, both of which the old 1e-4 let through.
+enum ParityTolerance {
+    /// Detector confidence (about 1), absolute, upsample 0 and 1. Measured maximum 6.08e-6 under
+    /// Haswell and SkylakeX (upsample 1: 3.93e-6 and 4.41e-6); the other kernels reach 6.32e-6.
+    /// Tolerance 1e-5: 1.6× the largest measured.
+    static let detectorScore = 1e-5
+    /// Every one of the 128 descriptor dimensions (below 0.4 in magnitude), absolute, for the
+    /// descriptor of dlib's own chip and for the whole pipeline from the JPEG (which reaches
+    /// the same chip bit for bit, so the two agree). Measured maximum 2.24e-7 under Haswell and
+    /// 2.38e-7 under SkylakeX; the other kernels reach 3.28e-7 (Sandybridge). Tolerance 5e-7:
+    /// 2.1× the Haswell/SkylakeX maximum, 1.5× the largest measured on any kernel.
+    static let descriptor = 5e-7
+}
+
 /// The Swift pipeline against dlib's own outputs on the public-domain fixture photos.
 @Suite("Parity with dlib")
 struct DlibParityTests {
     static let images = DlibReference.shared.images
+
+    /// One line per check and image, so `swift test --filter DlibParityTests | grep 'dlib parity:'`
+    /// gives the maxima the tolerances above are set from.
+    static func report(_ check: String, _ reference: DlibReference.Image, maxAbsoluteDifference: Double) {
+        print("dlib parity: \(check) \(reference.file) max |Δ| \(maxAbsoluteDifference.formatted(.number.notation(.scientific).precision(.significantDigits(3))))")
+    }
 
     @Test("JPEG decode gives Pillow's pixels exactly", arguments: images)
     func decodedPixels(reference: DlibReference.Image) throws {
@@ -16,13 +46,13 @@ struct DlibParityTests {
         #expect(SHA256.hash(data: image.pixels).map { String(format: "%02x", $0) }.joined() == reference.rgb_sha256)
     }
 
-    @Test("detector boxes are identical and scores within 1e-4", arguments: images)
+    @Test("detector boxes are identical and scores within ParityTolerance.detectorScore", arguments: images)
     func detections(reference: DlibReference.Image) throws {
         let found = try TestSupport.analysis(of: reference.file).detections
         #expect(found.map(\.box) == reference.detections.map(\.box))
-        for (detection, expected) in zip(found, reference.detections) {
-            #expect(abs(Double(detection.confidence) - expected.confidence) <= 1e-4)
-        }
+        let difference = TestSupport.maxAbsoluteDifference(found.map(\.confidence), reference.detections.map(\.confidence))
+        Self.report("detector score (upsample 0)", reference, maxAbsoluteDifference: difference)
+        #expect(difference <= ParityTolerance.detectorScore, "max |Δ| \(difference) above \(ParityTolerance.detectorScore)")
     }
 
     @Test("detections with the frame doubled first match dlib's upsample 1",
@@ -32,9 +62,9 @@ struct DlibParityTests {
         let pipeline = try TestSupport.pipeline()
         let found = pipeline.detector.detect(in: try TestSupport.decodedImage(reference.file), upsample: 1)
         #expect(found.map(\.box) == expected.map(\.box))
-        for (detection, expected) in zip(found, expected) {
-            #expect(abs(Double(detection.confidence) - expected.confidence) <= 1e-4)
-        }
+        let difference = TestSupport.maxAbsoluteDifference(found.map(\.confidence), expected.map(\.confidence))
+        Self.report("detector score (upsample 1)", reference, maxAbsoluteDifference: difference)
+        #expect(difference <= ParityTolerance.detectorScore, "max |Δ| \(difference) above \(ParityTolerance.detectorScore)")
     }
 
     @Test("the fixtures exercise upsampled detection")
@@ -66,22 +96,26 @@ struct DlibParityTests {
         #expect(sides.contains { $0 > 300 })
     }
 
-    @Test("descriptor of dlib's chip is within 1e-4", arguments: images)
+    @Test("descriptor of dlib's chip is within ParityTolerance.descriptor", arguments: images)
     func chipDescriptor(reference: DlibReference.Image) throws {
         let pipeline = try TestSupport.pipeline()
         let chip = try FaceChipExtractor().chip(from: try TestSupport.decodedImage(reference.file), landmarks: reference.face.points)
         let descriptor = try pipeline.descriptorNetwork.descriptor(of: chip)
         #expect(descriptor.count == 128)
-        #expect(TestSupport.maxAbsoluteDifference(descriptor, reference.face.chip_descriptor) <= 1e-4)
+        let difference = TestSupport.maxAbsoluteDifference(descriptor, reference.face.chip_descriptor)
+        Self.report("descriptor of dlib's chip", reference, maxAbsoluteDifference: difference)
+        #expect(difference <= ParityTolerance.descriptor, "max |Δ| \(difference) above \(ParityTolerance.descriptor)")
     }
 
-    @Test("full pipeline JPEG → descriptor is within 1e-4", arguments: images)
+    @Test("full pipeline JPEG → descriptor is within ParityTolerance.descriptor", arguments: images)
     func fullPipeline(reference: DlibReference.Image) throws {
         let analysis = try TestSupport.analysis(of: reference.file)
         let face = try #require(analysis.primaryFace)
         #expect(face.detection.box == reference.face.faceBox)
         #expect(face.landmarks == reference.face.points)
-        #expect(TestSupport.maxAbsoluteDifference(face.descriptor, reference.face.descriptor) <= 1e-4)
+        let difference = TestSupport.maxAbsoluteDifference(face.descriptor, reference.face.descriptor)
+        Self.report("full pipeline descriptor", reference, maxAbsoluteDifference: difference)
+        #expect(difference <= ParityTolerance.descriptor, "max |Δ| \(difference) above \(ParityTolerance.descriptor)")
         #expect(face.quality.faceSizePixels == min(reference.face.faceBox.width, reference.face.faceBox.height))
     }
 

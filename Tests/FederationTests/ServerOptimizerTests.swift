@@ -22,7 +22,7 @@ import Testing
         var global = fixture.initial
         for round in fixture.rounds {
             global = try strategy.aggregate(round: round.round, global: global, updates: updates(round.deltas)).parameters
-            #expect(allClose(global, round.fedAdamGlobal, tolerance: 1e-4), "round \(round.round)")
+            #expect(allClose(global, round.fedAdamGlobal), "round \(round.round)")
         }
     }
 
@@ -32,7 +32,7 @@ import Testing
         var global = fixture.initial
         for round in fixture.rounds {
             global = try strategy.aggregate(round: round.round, global: global, updates: updates(round.deltas)).parameters
-            #expect(allClose(global, round.fedAvgMGlobal, tolerance: 1e-5), "round \(round.round)")
+            #expect(allClose(global, round.fedAvgMGlobal), "round \(round.round)")
         }
     }
 
