@@ -29,6 +29,7 @@ public struct AuditEntry: Sendable, Equatable {
         case retentionChanged = "retention_changed"
         case consentTextAdded = "consent_text_added"
         case modelRollout = "model_rollout"
+        case deviceMoved = "device_moved"
     }
 
     /// 0-based position in the log; equals the leaf index.

@@ -29,6 +29,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let unknownDevice = ProblemType("unknown-device", 401, "The signing key belongs to no enrolled device")
     public static let deviceRevoked = ProblemType("device-revoked", 403, "The device has been revoked")
     public static let deviceMismatch = ProblemType("device-mismatch", 403, "The batch names a different device than the one that signed it")
+    public static let siteMismatch = ProblemType("site-mismatch", 403, "The kiosk is not enrolled for the site it names")
     public static let clientCertificateRequired = ProblemType("client-certificate-required", 401, "This endpoint requires a device client certificate")
     public static let deviceCertificateExpired = ProblemType("device-certificate-expired", 401, "The client certificate is expired or not yet valid")
     public static let clientCertificateMismatch = ProblemType("client-certificate-mismatch", 403, "The client certificate belongs to a different device than the signing key")
@@ -62,7 +63,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ProblemType] = [
         .malformedJSON, .schemaViolation, .bodyTooLarge, .unsupportedMediaType, .contentDigestMissing,
         .contentDigestMismatch, .signatureMissing, .signatureInvalid, .signatureTimeOutOfRange, .nonceReplayed,
-        .unknownDevice, .deviceRevoked, .deviceMismatch, .clientCertificateRequired, .deviceCertificateExpired, .clientCertificateMismatch,
+        .unknownDevice, .deviceRevoked, .deviceMismatch, .siteMismatch, .clientCertificateRequired, .deviceCertificateExpired, .clientCertificateMismatch,
         .sequenceConflict, .duplicateEvent, .timestampInFuture, .unauthorized, .forbidden, .selfApproval, .releaseStateConflict, .insufficientData,
         .promotionRefused, .approvalRepeated,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,

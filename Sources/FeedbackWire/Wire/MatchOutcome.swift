@@ -129,6 +129,23 @@ public struct OutcomeBatch: Sendable, Equatable {
         }
         return nil
     }
+
+    /// Every site the batch names, in its consent events and its outcomes' cohorts.
+    public var sites: Set<String> {
+        Set(consentEvents.map(\.site)).union(outcomes.map(\.cohort.site))
+    }
+
+    /// The first event naming a site outside `sites`, as a JSON pointer and the site: a kiosk's
+    /// batch may name only the sites it is enrolled for.
+    public func firstSite(outside sites: Set<String>) -> (pointer: String, site: String)? {
+        if let index = consentEvents.firstIndex(where: { !sites.contains($0.site) }) {
+            return ("/consent_events/\(index)/site", consentEvents[index].site)
+        }
+        if let index = outcomes.firstIndex(where: { !sites.contains($0.cohort.site) }) {
+            return ("/outcomes/\(index)/cohort/site", outcomes[index].cohort.site)
+        }
+        return nil
+    }
 }
 
 /// Device identifiers: `^[a-z0-9][a-z0-9-]{2,62}$`, as in the schemas. They appear in
