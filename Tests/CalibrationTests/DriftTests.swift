@@ -69,4 +69,12 @@ struct DriftTests {
         #expect(check.falseMatchesExact)
         #expect(check.pValue == Binomial.probabilityAtLeast(check.falseMatches, trials: 40_000, probability: 1e-3))
     }
+
+    @Test("family-wise limits split the significance over the tests and leave the PSI bands")
+    func familyWise() {
+        let limits = DriftLimits.standard.familyWise(tests: 3 * 16)
+        #expect(limits.significance == 0.05 / 48)
+        #expect(limits.moderatePSI == 0.1 && limits.majorPSI == 0.25)
+        #expect(DriftLimits.standard.familyWise(tests: 0) == .standard)
+    }
 }

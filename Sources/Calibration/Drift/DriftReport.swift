@@ -14,6 +14,19 @@ public struct DriftLimits: Sendable, Hashable, Codable {
         self.majorPSI = majorPSI
         self.significance = significance
     }
+
+    /// The tests each report runs: KS on both labels and the binomial false-match test.
+    public static let testsPerReport = 3
+
+    /// The same limits with the significance split evenly over `tests` tests (Bonferroni): a
+    /// fleet of many stable cohorts then raises a test's flag somewhere in at most
+    /// `significance` of checks, where uncorrected it would in most of them. PSI bands are
+    /// not tests and stay as they are.
+    public func familyWise(tests: Int) -> DriftLimits {
+        var limits = self
+        limits.significance = significance / Double(max(1, tests))
+        return limits
+    }
 }
 
 /// A reason a cohort needs an engineer's look.

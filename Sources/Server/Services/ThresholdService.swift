@@ -203,12 +203,19 @@ struct ThresholdService: Sendable {
         let boundary = windowEnd.addingTimeInterval(0.001)
         let reference = try Self.statistics(try await store.calibrationOutcomes(from: windowStart, to: boundary))
         let recent = try Self.statistics(try await store.calibrationOutcomes(from: boundary, to: nil))
+        // One family of tests across every cohort compared, so the chance of a false alarm
+        // somewhere does not grow with the size of the fleet.
+        let compared = release.entries.filter { entry in
+            reference[entry.cohort] != nil && (recent[entry.cohort].map { $0.impostorCount + $0.genuineCount > 0 } ?? false)
+        }
+        let limits = DriftLimits.standard.familyWise(tests: DriftLimits.testsPerReport * compared.count)
         var cohorts: [ThresholdDriftView.CohortDrift] = []
         for entry in release.entries {
             let now = recent[entry.cohort] ?? ScoreStatistics(layout: Self.layout)
             var report: DriftReport?
             if let before = reference[entry.cohort], now.impostorCount + now.genuineCount > 0 {
-                report = try DriftReport(reference: before, current: now, threshold: entry.threshold, targetFMR: entry.targetFMR)
+                report = try DriftReport(reference: before, current: now, threshold: entry.threshold, targetFMR: entry.targetFMR,
+                                         limits: limits)
             }
             metrics.thresholdDrift(cohort: entry.cohort.description, flags: report?.flags.count ?? 0)
             cohorts.append(.init(cohort: entry.cohort, currentImpostors: now.impostorCount, currentGenuine: now.genuineCount, report: report))
