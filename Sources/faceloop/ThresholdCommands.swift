@@ -168,7 +168,20 @@ struct Tokens: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens by id (the first 16 hex digits of their SHA-256), role and label.")
         @OptionGroup var connection: ConnectionOptions
-        func run() async throws { try await ComplianceCommands.show(connection, "GET", "/v1/admin/tokens") }
+        @Flag var json = false
+
+        func run() async throws {
+            let client = try connection.client()
+            let tokens = try await perform { try await client.tokens() }
+            if json { try printJSON(tokens); return }
+            print("ID                ROLE        LABEL                     CREATED                   REVOKED")
+            for token in tokens {
+                print(token.id.padding(toLength: 18, withPad: " ", startingAt: 0) + token.role.padding(toLength: 12, withPad: " ", startingAt: 0)
+                      + token.label.padding(toLength: 26, withPad: " ", startingAt: 0)
+                      + RFC3339.format(token.createdAt).padding(toLength: 26, withPad: " ", startingAt: 0)
+                      + (token.revokedAt.map(RFC3339.format) ?? "-"))
+            }
+        }
     }
 
     struct Revoke: AsyncParsableCommand {
