@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "faceloop-server", targets: ["faceloop-server"]),
         .executable(name: "faceloop-agent", targets: ["faceloop-agent"]),
         .executable(name: "faceloop", targets: ["faceloop"]),
+        // For PowerCutTests only: loaded into the server with LD_PRELOAD, never linked.
+        .library(name: "PowerCutDisk", type: .dynamic, targets: ["PowerCutDisk"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -256,6 +258,9 @@ let package = Package(
         ),
         // Test support: child processes spawned and reaped without Foundation's Process.
         .target(name: "ChildProcess", path: "Tests/Support/ChildProcess", swiftSettings: strictSettings),
+        // Test support: a disk that keeps only fsynced bytes, as an LD_PRELOAD library (PowerCutTests).
+        .target(name: "PowerCutDisk", path: "Tests/Support/PowerCutDisk",
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux])), .linkedLibrary("pthread", .when(platforms: [.linux]))]),
         .target(name: "PostgresTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"),
                                                             .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),

@@ -23,14 +23,16 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // WAL with FULL syncs the log on every commit: an acknowledged batch is on disk.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // Deleted rows are overwritten with zeros, so an erased outcome does not live on in
             // the file's free pages or in the free space inside a page.
             try db.execute(sql: "PRAGMA secure_delete = ON")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // WAL with FULL syncs the log on every commit: an acknowledged batch is on disk. Set on
+        // the writer, the one connection that commits, after the pool is open: DatabasePool
+        // turns WAL on after `prepareDatabase` and sets `synchronous = NORMAL` as it does so.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try SQLiteSchema.migrator.migrate(pool)
     }
 
