@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers", from: "1.7.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -39,8 +40,14 @@ let package = Package(
     targets: [
         // Strict RFC 8259 JSON, the JSON Schema 2020-12 validator, RFC 3339 times, hex. No dependencies.
         .target(name: "StrictJSON", swiftSettings: strictSettings),
-        // RFC 9421 HTTP message signatures, RFC 8941 structured fields, RFC 9530 Content-Digest.
-        .target(name: "HTTPSignatures", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        // RFC 9421 HTTP message signatures and RFC 9530 Content-Digest, over the RFC 8941 structured fields of
+        // swift-http-structured-headers.
+        .target(
+            name: "HTTPSignatures",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers")],
+            swiftSettings: strictSettings
+        ),
         // FaceLoop's wire: outcomes, consent events, batches and receipts with their schemas, the upload
         // signature policy, problem types and signed release envelopes.
         .target(

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RawStructuredFieldValues
 
 /// The parts of an HTTP request that RFC 9421 signatures can cover.
 public struct SignedRequestParts: Sendable {
@@ -43,7 +44,7 @@ public struct MessageSignature: Sendable {
     public var label: String
     public var components: [String]
     /// The parameters exactly as received, so the base is rebuilt with the sender's order.
-    public var rawParameters: StructuredField.Parameters
+    public var rawParameters: OrderedMap<String, RFC9651BareItem>
     public var signature: [UInt8]
 
     public var parameters: SignatureParameters {
@@ -76,20 +77,28 @@ public struct MessageSignature: Sendable {
         }
     }
 
-    /// Serialises parameters in the given order, as in `@signature-params`.
-    public static func parameterList(_ p: SignatureParameters) -> StructuredField.Parameters {
-        var list: StructuredField.Parameters = []
-        if let v = p.created { list.append(("created", .integer(v))) }
-        if let v = p.expires { list.append(("expires", .integer(v))) }
-        if let v = p.nonce { list.append(("nonce", .string(v))) }
-        if let v = p.keyID { list.append(("keyid", .string(v))) }
-        if let v = p.algorithm { list.append(("alg", .string(v))) }
-        if let v = p.tag { list.append(("tag", .string(v))) }
+    /// The parameters in the order they are serialised into `@signature-params`.
+    public static func parameterList(_ p: SignatureParameters) -> OrderedMap<String, RFC9651BareItem> {
+        var list = OrderedMap<String, RFC9651BareItem>()
+        if let v = p.created { list["created"] = .integer(v) }
+        if let v = p.expires { list["expires"] = .integer(v) }
+        if let v = p.nonce { list["nonce"] = .string(v) }
+        if let v = p.keyID { list["keyid"] = .string(v) }
+        if let v = p.algorithm { list["alg"] = .string(v) }
+        if let v = p.tag { list["tag"] = .string(v) }
         return list
     }
 
+    /// `("@method" "@path" …);created=…;keyid="…"`: the `Signature-Input` member and the value of
+    /// the base's `@signature-params` line.
+    static func coveredComponents(_ components: [String], parameters: OrderedMap<String, RFC9651BareItem>) -> InnerList {
+        var items = BareInnerList()
+        for component in components { items.append(Item(bareItem: RFC9651BareItem.string(component), parameters: [:])) }
+        return InnerList(bareInnerList: items, parameters: parameters)
+    }
+
     /// The RFC 9421 §2.5 signature base.
-    public static func signatureBase(components: [String], parameters: StructuredField.Parameters,
+    public static func signatureBase(components: [String], parameters: OrderedMap<String, RFC9651BareItem>,
                                      request: SignedRequestParts) throws(SignatureError) -> String {
         var lines: [String] = []
         lines.reserveCapacity(components.count + 1)
@@ -105,11 +114,25 @@ public struct MessageSignature: Sendable {
                 }
                 value = header.trimmingCharacters(in: .whitespaces)
             }
-            lines.append("\"\(component)\": \(value)")
+            lines.append(try serialized(identifier: component) + ": " + value)
         }
-        let items = components.map { StructuredField.Item(.string($0)) }
-        lines.append("\"@signature-params\": " + StructuredField.serialize(innerList: items, parameters: parameters))
+        let signatureParams: String
+        do {
+            signatureParams = try StructuredFields.serialize(innerList: coveredComponents(components, parameters: parameters))
+        } catch {
+            throw .malformed("the signature parameters cannot be written as structured fields (\(error))")
+        }
+        lines.append(try serialized(identifier: "@signature-params") + ": " + signatureParams)
         return lines.joined(separator: "\n")
+    }
+
+    /// A component identifier as the base names it: an RFC 8941 string.
+    private static func serialized(identifier: String) throws(SignatureError) -> String {
+        do {
+            return try StructuredFields.serialize(item: Item(bareItem: RFC9651BareItem.string(identifier), parameters: [:]))
+        } catch {
+            throw .malformed("the component identifier \(identifier) is not a structured-field string")
+        }
     }
 
     /// Signs a request with Ed25519 and returns the two header values.
@@ -118,40 +141,49 @@ public struct MessageSignature: Sendable {
                             key: Curve25519.Signing.PrivateKey) throws -> (signatureInput: String, signature: String) {
         let params = parameterList(parameters)
         let base = try signatureBase(components: components, parameters: params, request: request)
-        let signature = try key.signature(for: Data(base.utf8))
-        let items = components.map { StructuredField.Item(.string($0)) }
-        return (label + "=" + StructuredField.serialize(innerList: items, parameters: params),
-                label + "=:" + signature.base64EncodedString() + ":")
+        let signatureBytes = try key.signature(for: Data(base.utf8))
+        let signature = MessageSignature(label: label, components: components, rawParameters: params, signature: Array(signatureBytes))
+        return try signature.fieldValues()
+    }
+
+    /// The `Signature-Input` and `Signature` field values that carry this signature alone.
+    public func fieldValues() throws -> (signatureInput: String, signature: String) {
+        let input: OrderedMap<String, ItemOrInnerList> = [label: .innerList(Self.coveredComponents(components, parameters: rawParameters))]
+        let value: OrderedMap<String, ItemOrInnerList> = [label: .item(Item(bareItem: StructuredFields.byteSequence(signature), parameters: [:]))]
+        return (try StructuredFields.serialize(dictionary: input), try StructuredFields.serialize(dictionary: value))
     }
 
     /// Reads every signature carried by the request's `Signature-Input` and `Signature` fields.
     public static func parse(signatureInput: String?, signature: String?) throws(SignatureError) -> [MessageSignature] {
         guard let signatureInput, let signature else { throw .missingHeaders }
-        let inputs: [(key: String, value: StructuredField.Member)]
-        let values: [(key: String, value: StructuredField.Member)]
-        do {
-            inputs = try StructuredField.parseDictionary(signatureInput)
-            values = try StructuredField.parseDictionary(signature)
-        } catch {
-            throw .malformed(error.description)
-        }
+        let inputs = try dictionary(signatureInput, field: "Signature-Input")
+        let values = try dictionary(signature, field: "Signature")
         var result: [MessageSignature] = []
         for (label, member) in inputs {
-            guard case let .innerList(items, params) = member else { throw .malformed("\(label) is not an inner list") }
+            guard case let .innerList(list) = member else { throw .malformed("\(label) is not an inner list") }
             var components: [String] = []
-            for item in items {
-                guard case let .string(name) = item.value, item.parameters.isEmpty else {
+            for item in list.bareInnerList {
+                guard case let .string(name) = item.rfc9651BareItem, item.rfc9651Parameters.isEmpty else {
                     throw .malformed("component identifiers must be plain strings")
                 }
                 components.append(name)
             }
-            guard let value = values.first(where: { $0.key == label })?.value,
-                  case let .item(sigItem) = value, case let .bytes(bytes) = sigItem.value
-            else { throw .malformed("no Signature value for label \(label)") }
-            result.append(MessageSignature(label: label, components: components, rawParameters: params, signature: bytes))
+            guard case let .item(signatureItem)? = values[label] else { throw .malformed("no Signature value for label \(label)") }
+            guard let bytes = StructuredFields.decodedBytes(signatureItem.rfc9651BareItem) else {
+                throw .malformed("the Signature value for label \(label) is not a base64 byte sequence")
+            }
+            result.append(MessageSignature(label: label, components: components, rawParameters: list.rfc9651Parameters, signature: bytes))
         }
         guard !result.isEmpty else { throw .malformed("no signatures") }
         return result
+    }
+
+    private static func dictionary(_ fieldValue: String, field: String) throws(SignatureError) -> OrderedMap<String, ItemOrInnerList> {
+        do {
+            return try StructuredFields.parseDictionary(fieldValue)
+        } catch {
+            throw .malformed("\(field) is not an RFC 8941 dictionary (\(error))")
+        }
     }
 
     /// Checks this signature over the request with an Ed25519 public key.
