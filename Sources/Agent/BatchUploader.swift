@@ -37,7 +37,7 @@ struct BatchUploader: Sendable {
             attempt += 1
             let outcome = await attemptOnce(batch)
             switch outcome {
-            case let .receipt(receipt):
+            case let .receipt(receipt, sentAt, receiptAt):
                 guard receipt.deviceID == deviceID, receipt.sequence == batch.sequence,
                       receipt.contentDigest == ContentDigest.sha256Field(for: batch.body) else {
                     return .stop("receipt for sequence \(batch.sequence) does not match the batch sent")
@@ -48,6 +48,12 @@ struct BatchUploader: Sendable {
                     return .stop("cannot update the queue: \(error)")
                 }
                 report.batchesAcknowledged += 1
+                report.withdrawals += batch.withdrawals.map { withdrawal in
+                    KioskAgent.DeliveredWithdrawal(eventID: withdrawal.eventID, sequence: batch.sequence, recordedAt: withdrawal.recordedAt,
+                                                   sentAt: sentAt, receiptAt: receiptAt, attempts: attempt,
+                                                   queueDelayMilliseconds: sentAt.timeIntervalSince(withdrawal.recordedAt) * 1000,
+                                                   roundTripMilliseconds: receiptAt.timeIntervalSince(sentAt) * 1000)
+                }
                 report.outcomesAcknowledged += receipt.acceptedEvents
                 report.eventsRefused += receipt.refusedEvents.count
                 for refusal in receipt.refusedEvents {
@@ -81,7 +87,8 @@ struct BatchUploader: Sendable {
     }
 
     enum Attempt {
-        case receipt(BatchReceipt)
+        /// With when the request was sent and when its receipt had arrived.
+        case receipt(BatchReceipt, sentAt: Date, receiptAt: Date)
         case refused(String, String)
         case transient(String)
     }
@@ -96,12 +103,14 @@ struct BatchUploader: Sendable {
             return .transient("cannot sign: \(error)")
         }
         do {
+            let sentAt = Date()
             let (status, body) = try await ServerTLS.post(client: client, url: serverURL + "/v1/outcomes", headers: headers,
                                                           body: batch.body)
+            let receiptAt = Date()
             switch status {
             case 200, 202:
                 do {
-                    return .receipt(try WireJSON.decoder().decode(BatchReceipt.self, from: Data(body)))
+                    return .receipt(try WireJSON.decoder().decode(BatchReceipt.self, from: Data(body)), sentAt: sentAt, receiptAt: receiptAt)
                 } catch {
                     return .transient("unreadable receipt: \(error)")
                 }

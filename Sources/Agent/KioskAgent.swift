@@ -178,11 +178,43 @@ public struct KioskAgent: Sendable {
         public var batchesSetAside = 0
         public var retries = 0
         public var remainingBatches = 0
+        /// Every consent withdrawal this upload delivered, in the order acknowledged.
+        public var withdrawals: [DeliveredWithdrawal] = []
         public var error: String?
 
         enum CodingKeys: String, CodingKey {
             case batchesAcknowledged = "batches_acknowledged", outcomesAcknowledged = "outcomes_acknowledged", eventsRefused = "events_refused"
-            case batchesSetAside = "batches_set_aside", retries, remainingBatches = "remaining_batches", error
+            case batchesSetAside = "batches_set_aside", retries, remainingBatches = "remaining_batches", withdrawals, error
+        }
+    }
+
+    /// A withdrawal an upload delivered, on the kiosk's clock: how long the kiosk held it
+    /// before sending, and how long the attempt that was acknowledged took. The server sends a
+    /// receipt only after the commit that recorded the withdrawal and ran its erasure, so
+    /// `receiptAt` is after that commit; the server's own time of it is the withdrawal's
+    /// `blocked_at` (`faceloop compliance withdrawals`).
+    public struct DeliveredWithdrawal: Sendable, Codable, Equatable {
+        public var eventID: String
+        public var sequence: Int64
+        /// When `consent withdraw` (or `consent --stdin`) recorded it in the kiosk's queue.
+        public var recordedAt: Date
+        /// When the kiosk started sending the request that was acknowledged (signed, about to
+        /// be written to the connection). A retry of a request whose answer was lost is
+        /// acknowledged with the stored receipt, so then the commit came before this.
+        public var sentAt: Date
+        /// When that request's receipt had arrived.
+        public var receiptAt: Date
+        /// Attempts this upload made for the batch, the acknowledged one included.
+        public var attempts: Int
+        /// `sentAt − recordedAt`: the time the withdrawal waited on the kiosk (offline, or
+        /// behind other batches, or between retries).
+        public var queueDelayMilliseconds: Double
+        /// `receiptAt − sentAt`.
+        public var roundTripMilliseconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case eventID = "event_id", sequence, recordedAt = "recorded_at", sentAt = "sent_at", receiptAt = "receipt_at", attempts
+            case queueDelayMilliseconds = "queue_delay_ms", roundTripMilliseconds = "round_trip_ms"
         }
     }
 

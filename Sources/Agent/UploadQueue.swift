@@ -74,6 +74,18 @@ public final class UploadQueue: Sendable {
                 ALTER TABLE acknowledged_batches ADD COLUMN refused_count INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        migrator.registerMigration("v3-withdrawal-times") { db in
+            // The withdrawals a sealed batch carries, with when each was recorded here: the
+            // upload reports how long the kiosk held them (an offline kiosk holds them).
+            try db.execute(sql: """
+                CREATE TABLE sealed_withdrawals (
+                    event_id TEXT PRIMARY KEY,
+                    sequence INTEGER NOT NULL,
+                    recorded_at REAL NOT NULL
+                );
+                CREATE INDEX sealed_withdrawals_by_sequence ON sealed_withdrawals (sequence);
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -138,7 +150,9 @@ public final class UploadQueue: Sendable {
             let done = try pool.write { db -> Bool in
                 // Consent events ride along with the first batch sealed after them (up to the
                 // schema's 1,000); the server applies them before the outcomes of that batch.
-                let consentRows = try Row.fetchAll(db, sql: "SELECT position, event FROM pending_consent ORDER BY position LIMIT 1000")
+                let consentRows = try Row.fetchAll(db, sql: """
+                    SELECT position, event, recorded_at FROM pending_consent ORDER BY position LIMIT 1000
+                    """)
                 let rows = try Row.fetchAll(db, sql: "SELECT position, outcome FROM pending_outcomes ORDER BY position LIMIT ?",
                                             arguments: [batchSize])
                 guard !rows.isEmpty || !consentRows.isEmpty else { return true }
@@ -148,9 +162,15 @@ public final class UploadQueue: Sendable {
                     outcomes.append(try MatchOutcome(validated: try JSONValue.parse(text)))
                 }
                 var consentEvents: [ConsentEvent] = []
+                var withdrawals: [QueuedWithdrawal] = []
                 for row in consentRows {
                     let text: String = row["event"]
-                    consentEvents.append(try ConsentEvent(validated: try JSONValue.parse(text)))
+                    let event = try ConsentEvent(validated: try JSONValue.parse(text))
+                    consentEvents.append(event)
+                    if event.kind == .withdraw {
+                        withdrawals.append(QueuedWithdrawal(eventID: event.eventID.uuidString.lowercased(),
+                                                            recordedAt: Date(timeIntervalSince1970: row["recorded_at"])))
+                    }
                 }
                 let sequence = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'next_sequence'") ?? 1
                 // Reported with the batch: what waits behind it. Earlier sealed batches are sent
@@ -161,6 +181,10 @@ public final class UploadQueue: Sendable {
                 try db.execute(sql: """
                     INSERT INTO sealed_batches (sequence, body, event_count, consent_count, sealed_at) VALUES (?, ?, ?, ?, ?)
                     """, arguments: [sequence, Data(batch.encoded()), outcomes.count, consentEvents.count, time.timeIntervalSince1970])
+                for withdrawal in withdrawals {
+                    try db.execute(sql: "INSERT INTO sealed_withdrawals (event_id, sequence, recorded_at) VALUES (?, ?, ?)",
+                                   arguments: [withdrawal.eventID, sequence, withdrawal.recordedAt.timeIntervalSince1970])
+                }
                 if let last = rows.last?["position"] as Int64? {
                     try db.execute(sql: "DELETE FROM pending_outcomes WHERE position <= ?", arguments: [last])
                 }
@@ -175,17 +199,31 @@ public final class UploadQueue: Sendable {
         }
     }
 
+    /// A consent withdrawal in a sealed batch, and when it was recorded on this kiosk.
+    public struct QueuedWithdrawal: Sendable, Equatable {
+        public let eventID: String
+        public let recordedAt: Date
+    }
+
     public struct SealedBatch: Sendable, Equatable {
         public let sequence: Int64
         public let body: [UInt8]
         public let eventCount: Int
+        public let withdrawals: [QueuedWithdrawal]
     }
 
     public func sealedBatches(limit: Int = 1000) throws -> [SealedBatch] {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT sequence, body, event_count FROM sealed_batches ORDER BY sequence LIMIT ?",
-                             arguments: [limit]).map {
-                SealedBatch(sequence: $0["sequence"], body: [UInt8]($0["body"] as Data), eventCount: $0["event_count"])
+                             arguments: [limit]).map { row in
+                let sequence: Int64 = row["sequence"]
+                let withdrawals = try Row.fetchAll(db, sql: """
+                    SELECT event_id, recorded_at FROM sealed_withdrawals WHERE sequence = ? ORDER BY recorded_at, event_id
+                    """, arguments: [sequence]).map {
+                    QueuedWithdrawal(eventID: $0["event_id"], recordedAt: Date(timeIntervalSince1970: $0["recorded_at"]))
+                }
+                return SealedBatch(sequence: sequence, body: [UInt8](row["body"] as Data), eventCount: row["event_count"],
+                                   withdrawals: withdrawals)
             }
         }
     }
@@ -194,6 +232,7 @@ public final class UploadQueue: Sendable {
     public func acknowledge(sequence: Int64, receipt: BatchReceipt, at time: Date) throws {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM sealed_batches WHERE sequence = ?", arguments: [sequence])
+            try db.execute(sql: "DELETE FROM sealed_withdrawals WHERE sequence = ?", arguments: [sequence])
             try db.execute(sql: """
                 INSERT OR REPLACE INTO acknowledged_batches (sequence, batch_id, event_count, refused_count, stored_at, acknowledged_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -211,6 +250,7 @@ public final class UploadQueue: Sendable {
                 SELECT sequence, body, event_count, ?, ? FROM sealed_batches WHERE sequence = ?
                 """, arguments: [problem, time.timeIntervalSince1970, sequence])
             try db.execute(sql: "DELETE FROM sealed_batches WHERE sequence = ?", arguments: [sequence])
+            try db.execute(sql: "DELETE FROM sealed_withdrawals WHERE sequence = ?", arguments: [sequence])
         }
     }
 

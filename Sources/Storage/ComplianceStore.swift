@@ -216,16 +216,26 @@ public struct WithdrawalReportRow: Sendable, Equatable, Codable {
     public var eventID: String
     public var pseudonym: String
     public var purpose: Purpose
+    /// When the subject withdrew, on the kiosk's clock.
     public var withdrawnAt: Date
+    /// When the server had read the body of the upload that carried it, before checking its
+    /// signature.
     public var receivedAt: Date
+    /// The erasure's own time, read inside the transaction before its statements run (nil
+    /// when the withdrawal erased nothing, e.g. of another purpose).
     public var erasedAt: Date?
-    /// From receipt of the withdrawal to the commit that erased and blocked, in milliseconds.
+    /// When the transaction that recorded the withdrawal and ran its erasure had committed
+    /// (on SQLite, also the write-ahead log that held the erased pages truncated); nil for a
+    /// withdrawal stored before the server kept this, or if the server stopped between the
+    /// commit and this stamp (then the kiosk got no receipt either, and retries).
+    public var blockedAt: Date?
+    /// From `receivedAt` to `blockedAt`, in milliseconds.
     public var timeToBlockMilliseconds: Double?
     public var processedAfterWithdrawal: Int
 
     enum CodingKeys: String, CodingKey {
         case eventID = "event_id", pseudonym = "subject_pseudonym", purpose, withdrawnAt = "withdrawn_at"
-        case receivedAt = "received_at", erasedAt = "erased_at", timeToBlockMilliseconds = "time_to_block_ms"
+        case receivedAt = "received_at", erasedAt = "erased_at", blockedAt = "blocked_at", timeToBlockMilliseconds = "time_to_block_ms"
         case processedAfterWithdrawal = "processed_after_withdrawal"
     }
 }

@@ -30,6 +30,9 @@ public protocol FeedbackStore: Sendable {
     func revokeAPIToken(id: String, at time: Date, actor: String) async throws -> Bool
 
     // MARK: Outcomes
+    /// Stores a batch in one transaction. When it carries a withdrawal, the store then
+    /// truncates SQLite's log and stamps the withdrawal's `blocked_at` in a second write, once
+    /// the first has committed; it returns after both.
     func storeBatch(_ batch: IncomingBatch) async throws -> BatchStoreResult
     func outcomeStats() async throws -> OutcomeStats
     /// Forgets nonces seen before `time`; they can no longer be replayed inside the clock window.

@@ -62,6 +62,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v7-model-rollout") { db in
             try db.execute(StoreTables.modelRollout(.sqlite))
         }
+        migrator.registerMigration("v8-withdrawal-block-time") { db in
+            try db.execute(StoreTables.withdrawalBlockTime(.sqlite))
+        }
         return migrator
     }
 }

@@ -152,8 +152,12 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         } catch let StoreAbort.batch(answer) {
             return answer
         }
-        // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
-        if case .stored = result, BatchIntake.withdraws(incoming.batch) { try await truncateLog() }
+        if case .stored = result, BatchIntake.withdraws(incoming.batch) {
+            // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
+            try await truncateLog()
+            let stamp = Self.sql.stampWithdrawalsBlocked(batchID: incoming.batchID.uuidString.lowercased(), at: Date())
+            try await pool.write { db in try db.execute(stamp) }
+        }
         return result
     }
 

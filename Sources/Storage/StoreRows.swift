@@ -155,11 +155,12 @@ enum StoreRows {
     static func withdrawal(_ row: some StoreRow) throws -> WithdrawalReportRow? {
         guard let purpose = Purpose(rawValue: try row.text("purpose")) else { return nil }
         let received = try row.real("received_at")
-        let erased = try row.optionalReal("erased_at")
+        let blocked = try row.optionalReal("blocked_at")
         return WithdrawalReportRow(eventID: try row.text("event_id"), pseudonym: try row.text("subject_pseudonym"), purpose: purpose,
                                    withdrawnAt: try row.date("occurred_at"), receivedAt: Date(timeIntervalSince1970: received),
-                                   erasedAt: erased.map(Date.init(timeIntervalSince1970:)),
-                                   timeToBlockMilliseconds: erased.map { max(0, ($0 - received) * 1000) },
+                                   erasedAt: try row.optionalReal("erased_at").map(Date.init(timeIntervalSince1970:)),
+                                   blockedAt: blocked.map(Date.init(timeIntervalSince1970:)),
+                                   timeToBlockMilliseconds: blocked.map { max(0, ($0 - received) * 1000) },
                                    processedAfterWithdrawal: try row.integer("processed"))
     }
 

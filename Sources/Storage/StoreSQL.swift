@@ -463,6 +463,16 @@ struct StoreSQL: Sendable {
                        event.textSHA256, refusal)
     }
 
+    /// Stamps the withdrawals in force that a batch recorded with the time its commit had
+    /// returned: a follow-up write, since no transaction can know when its own commit returns.
+    /// Only a batch's first storing stamps it (a resend has another batch id), and only once.
+    func stampWithdrawalsBlocked(batchID: String, at time: Date) -> StoreStatement {
+        StoreStatement("""
+            UPDATE consent_events SET blocked_at = ?
+            WHERE batch_id = ? AND kind = 'withdraw' AND refusal IS NULL AND blocked_at IS NULL
+            """, time, batchID)
+    }
+
     func consentEvents(_ filter: ConsentEventFilter) -> StoreStatement {
         StoreStatement("""
             SELECT * FROM consent_events
@@ -579,7 +589,7 @@ struct StoreSQL: Sendable {
     /// Every withdrawal in force, with the erasure it triggered and the outcomes attempted
     /// after it that are still stored (unless a later grant covers them).
     let withdrawals = StoreStatement("""
-        SELECT c.event_id, c.subject_pseudonym, c.purpose, c.occurred_at, c.received_at, e.erased_at,
+        SELECT c.event_id, c.subject_pseudonym, c.purpose, c.occurred_at, c.received_at, e.erased_at, c.blocked_at,
                (SELECT COUNT(*) FROM outcomes o WHERE o.subject_pseudonym = c.subject_pseudonym AND c.purpose = ?
                   AND o.attempted_at >= c.occurred_at
                   AND NOT EXISTS (SELECT 1 FROM consent_events g WHERE g.subject_pseudonym = c.subject_pseudonym

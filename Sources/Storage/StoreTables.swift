@@ -338,6 +338,8 @@ enum StoreTables {
         .text("text_version"),
         .text("text_sha256"),
         .text("refusal", .optional),
+        // A withdrawal's: when the commit that recorded it (and ran its erasure) had returned.
+        .time("blocked_at", .optional),
     ], indexes: [
         "consent_by_subject": ["subject_pseudonym", "purpose"],
         "consent_by_device": ["device_id", "site"],
@@ -395,7 +397,7 @@ extension StoreTables {
             sites.create(dialect),
             retentionRules.create(dialect),
             consentTexts.create(dialect),
-            consentEvents.create(dialect), consentEvents.createIndex("consent_by_subject"),
+            consentEvents.create(dialect, before: "blocked_at"), consentEvents.createIndex("consent_by_subject"),
             erasures.create(dialect), erasures.createIndex("erasures_by_subject"),
             subjectRequests.create(dialect),
             auditEntries.create(dialect),
@@ -414,6 +416,12 @@ extension StoreTables {
     /// Outcomes stored before it have no shadow score.
     static func modelRollout(_ dialect: StoreDialect) -> [String] {
         outcomes.addColumns(dialect, "shadow_model_version", "shadow_score") + [modelRollouts.create(dialect)]
+    }
+
+    /// When each withdrawal's commit returned (SQLite's v8, PostgreSQL's v5), stamped after
+    /// that commit. Withdrawals recorded before it have no such time.
+    static func withdrawalBlockTime(_ dialect: StoreDialect) -> [String] {
+        consentEvents.addColumns(dialect, "blocked_at")
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

@@ -127,6 +127,10 @@ struct UploadCommand: AsyncParsableCommand {
         } else {
             print("uploaded \(report.outcomesAcknowledged) outcome(s) in \(report.batchesAcknowledged) batch(es); "
                   + "\(report.retries) retries; \(report.batchesSetAside) set aside; \(report.remainingBatches) still queued")
+            for withdrawal in report.withdrawals {
+                print("withdrawal \(withdrawal.eventID): held \(Int(withdrawal.queueDelayMilliseconds.rounded())) ms on this kiosk, "
+                      + "acknowledged \(Int(withdrawal.roundTripMilliseconds.rounded())) ms after sending")
+            }
             if let error = report.error { print("stopped: \(error)") }
         }
         if report.error != nil || report.remainingBatches > 0 { throw ExitCode(2) }

@@ -67,6 +67,38 @@ struct UploadQueueTests {
         #expect(status.acknowledgedOutcomes == 10 && status.rejectedBatches == 1 && status.sealedOutcomes == 10)
     }
 
+    @Test("a sealed batch keeps when each withdrawal in it was recorded, across reopening; later batches carry none")
+    func withdrawalRecordingTimes() throws {
+        let dir = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = (dir as NSString).appendingPathComponent("queue.sqlite")
+        func consent(_ kind: ConsentEvent.Kind) -> ConsentEvent {
+            ConsentEvent(eventID: UUID(), occurredAt: Date(timeIntervalSince1970: 1_800_000_000), pseudonym: String(repeating: "e", count: 64),
+                         purpose: "threshold-calibration", kind: kind, method: .touch, site: "s1", textVersion: "v1",
+                         textSHA256: String(repeating: "a", count: 64))
+        }
+        let grant = consent(.grant), withdrawal = consent(.withdraw)
+        let grantRecorded = Date(timeIntervalSince1970: 1_800_000_100), withdrawalRecorded = Date(timeIntervalSince1970: 1_800_000_200.25)
+        do {
+            let queue = try UploadQueue(path: path)
+            try queue.recordConsent([grant], at: grantRecorded)
+            try queue.recordConsent([withdrawal], at: withdrawalRecorded)
+            try queue.record([Self.outcome()], at: withdrawalRecorded)
+            try queue.seal(deviceID: "kiosk-1", batchSize: 10, at: Date())
+        }
+        let queue = try UploadQueue(path: path)
+        let sealed = try #require(try queue.sealedBatches().first)
+        #expect(sealed.withdrawals == [UploadQueue.QueuedWithdrawal(eventID: withdrawal.eventID.uuidString.lowercased(),
+                                                                     recordedAt: withdrawalRecorded)],
+                "the withdrawal with its recording time; not the grant")
+        let receipt = BatchReceipt(batchID: UUID(), deviceID: "kiosk-1", sequence: sealed.sequence, contentDigest: "x", acceptedEvents: 1,
+                                   storedAt: Date())
+        try queue.acknowledge(sequence: sealed.sequence, receipt: receipt, at: Date())
+        try queue.record([Self.outcome()], at: Date())
+        try queue.seal(deviceID: "kiosk-1", batchSize: 10, at: Date())
+        #expect(try queue.sealedBatches().map(\.withdrawals) == [[]])
+    }
+
     @Test("the same event cannot be queued twice")
     func duplicateEvent() throws {
         let dir = try Self.directory()

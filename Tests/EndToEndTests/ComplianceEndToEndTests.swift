@@ -1,6 +1,7 @@
 import AuditLog
 import FeedbackWire
 import Foundation
+import PostgresTestSupport
 import StrictJSON
 import TestSupport
 import Testing
@@ -26,7 +27,75 @@ extension EndToEnd {
             try enrollKiosk(server, id: id, directory: directory)
         }
 
-        @Test("no consent, no storage; a withdrawal erases at once and the next threshold computation equals a run that never had the subject; the audit bundle verifies offline and names any changed byte")
+        /// Withdraws the subject's consent at the kiosk while the server is down, restarts it and
+        /// uploads: asserts that the erasure's commit returned within 1 s of the kiosk sending
+        /// the withdrawal, on one clock (kiosk and server run on this machine), and that the
+        /// time the kiosk held it offline is reported as its queue delay, not counted in that.
+        func withdrawWhileOffline(_ server: ServerProcess, officer: String, kiosk: String, pseudonym: String, site: String) async throws {
+            let consent = try runTool("faceloop-agent", ["consent", "withdraw", "--data-dir", kiosk, "--subject-pseudonym", pseudonym,
+                                                         "--purpose", "threshold-calibration", "--site", site,
+                                                         "--text-version", TestConsent.version, "--text-sha256", TestConsent.sha256])
+            #expect(consent.status == 0, "\(consent.stderr)")
+            server.stop()
+            let offline = try runTool("faceloop-agent", ["upload", "--json", "--max-attempts", "1", "--data-dir", kiosk])
+            let undelivered = try JSONValue.parse(offline.stdout)
+            #expect(offline.status != 0 && undelivered["withdrawals"]?.arrayValue?.isEmpty == true, "\(offline.stdout)")
+            let offlineFor = Duration.milliseconds(500)
+            try await Task.sleep(for: offlineFor)
+            try server.start()
+            let delivered = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", kiosk])
+            #expect(delivered.status == 0, "\(delivered.stderr)")
+            let sent = try #require(try JSONValue.parse(delivered.stdout)["withdrawals"]?.arrayValue?.first, "\(delivered.stdout)")
+            let withdrawals = try JSONValue.parse(try cli(server, ["compliance", "withdrawals"], token: officer).stdout).arrayValue ?? []
+            let blocked = try #require(withdrawals.first { $0["event_id"] == sent["event_id"] }, "\(withdrawals)")
+            #expect(blocked["processed_after_withdrawal"]?.numberValue == 0)
+            // RFC 3339 to the millisecond, truncated: truncation keeps the order.
+            func time(_ value: JSONValue, _ field: String) throws -> Date {
+                try #require(value[field]?.stringValue.flatMap(RFC3339.parse), "\(field) in \(value.serializedString)")
+            }
+            let (recordedAt, sentAt, receiptAt) = (try time(sent, "recorded_at"), try time(sent, "sent_at"), try time(sent, "receipt_at"))
+            let (receivedAt, erasedAt, blockedAt) = (try time(blocked, "received_at"), try time(blocked, "erased_at"),
+                                                     try time(blocked, "blocked_at"))
+            #expect(recordedAt <= sentAt && sentAt <= receivedAt && receivedAt <= erasedAt && erasedAt <= blockedAt && blockedAt <= receiptAt,
+                    "recorded \(recordedAt), sent \(sentAt), received \(receivedAt), erased \(erasedAt), blocked \(blockedAt), receipt \(receiptAt)")
+            let sendToBlockedMilliseconds = blockedAt.timeIntervalSince(sentAt) * 1000
+            let queueDelayMilliseconds = try #require(sent["queue_delay_ms"]?.numberValue)
+            func milliseconds(_ value: Double?) -> String { value.map { String(Int($0.rounded())) } ?? "?" }
+            print("withdrawal end to end (\(server.environment["FACELOOP_STORE_KIND"] ?? "sqlite")): "
+                  + "held on the kiosk \(milliseconds(queueDelayMilliseconds)) ms; "
+                  + "kiosk sent → erasure committed \(milliseconds(sendToBlockedMilliseconds)) ms; "
+                  + "server received → committed (time_to_block_ms) \(milliseconds(blocked["time_to_block_ms"]?.numberValue)) ms; "
+                  + "received → erasure's clock read in the transaction \(milliseconds(erasedAt.timeIntervalSince(receivedAt) * 1000)) ms; "
+                  + "kiosk sent → receipt \(milliseconds(sent["round_trip_ms"]?.numberValue)) ms")
+            #expect(sendToBlockedMilliseconds < 1000, "from the kiosk sending the withdrawal to the erasure's commit returning")
+            #expect(queueDelayMilliseconds >= Double(offlineFor.components.seconds) * 1000 + Double(offlineFor.components.attoseconds) / 1e15,
+                    "the time offline is the kiosk's queue delay")
+        }
+
+        @Test("on PostgreSQL too, a withdrawal is erased within 1 s of the kiosk sending it, and the kiosk's offline hold is reported apart",
+              .enabled(if: PostgresTestDatabase.isAvailable))
+        func withdrawalOnPostgres() async throws {
+            let root = try temporaryDirectory("compliance-postgres")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
+            let server = ServerProcess(dataDirectory: path("server"),
+                                       environment: ["FACELOOP_STORE_KIND": "postgres",
+                                                     "FACELOOP_STORE_POSTGRES_URL": try await PostgresTestDatabase.create()])
+            try server.start()
+            defer { server.stop() }
+            let officer = try token(server, role: "compliance")
+            try enroll(server, id: "kiosk-p1", directory: path("kiosk"))
+            let lines = FeedbackPathEndToEndTests.outcomeLines(count: 40, site: "branch-p", seed: 12)
+            #expect(try TestConsent.recordOutcomes(lines, server: server, directory: path("kiosk")).status == 0)
+            #expect(try runTool("faceloop-agent", ["upload", "--data-dir", path("kiosk")]).status == 0)
+            let first = try #require(String(decoding: lines, as: UTF8.self).split(separator: "\n").first)
+            let pseudonym = try #require(try JSONValue.parse(Array(first.utf8))["subject"]?["pseudonym"]?.stringValue)
+            try await withdrawWhileOffline(server, officer: officer, kiosk: path("kiosk"), pseudonym: pseudonym, site: "branch-p")
+            let export = try JSONValue.parse(try cli(server, ["compliance", "subject", pseudonym], token: officer).stdout)
+            #expect(export["outcomes"]?.arrayValue?.isEmpty == true, "the withdrawal erased the subject's outcomes")
+        }
+
+        @Test("no consent, no storage; a withdrawal erases within 1 s of the kiosk sending it (the kiosk's offline hold reported apart) and the next threshold computation equals a run that never had the subject; the audit bundle verifies offline and names any changed byte")
         func consentWithdrawalAudit() async throws {
             let root = try temporaryDirectory("compliance")
             defer { try? FileManager.default.removeItem(atPath: root) }
@@ -56,15 +125,7 @@ extension EndToEnd {
 
             // Withdraw subject A; compare the next threshold computation with a server that never had A.
             let withdrawn = try #require(try JSONValue.parse(Array(consentedLines[0].utf8))["subject"]?["pseudonym"]?.stringValue)
-            let consent = try runTool("faceloop-agent", ["consent", "withdraw", "--data-dir", path("kiosk"), "--subject-pseudonym", withdrawn,
-                                                         "--purpose", "threshold-calibration", "--site", "branch-c",
-                                                         "--text-version", TestConsent.version, "--text-sha256", TestConsent.sha256])
-            #expect(consent.status == 0, "\(consent.stderr)")
-            #expect(try runTool("faceloop-agent", ["upload", "--data-dir", path("kiosk")]).status == 0)
-            let withdrawals = try JSONValue.parse(try cli(server, ["compliance", "withdrawals"], token: officer).stdout).arrayValue ?? []
-            #expect(withdrawals.count == 1)
-            #expect((withdrawals.first?["time_to_block_ms"]?.numberValue ?? 1e9) < 1000)
-            #expect(withdrawals.first?["processed_after_withdrawal"]?.numberValue == 0)
+            try await withdrawWhileOffline(server, officer: officer, kiosk: path("kiosk"), pseudonym: withdrawn, site: "branch-c")
             let erasures = try JSONValue.parse(try cli(server, ["compliance", "erasures"], token: officer).stdout).arrayValue ?? []
             #expect(erasures.first?["outcomes_erased"]?.numberValue == Double(consentedLines.filter { $0.contains(withdrawn) }.count))
             let erasureID = try #require(erasures.first?["erasure_id"]?.stringValue)

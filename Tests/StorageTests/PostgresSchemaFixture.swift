@@ -37,6 +37,7 @@ extension StoreSchemaFixture {
         #"column consent_events.text_version #12 text nullable=NO default=- identity=NO -"#,
         #"column consent_events.text_sha256 #13 text nullable=NO default=- identity=NO -"#,
         #"column consent_events.refusal #14 text nullable=YES default=- identity=NO -"#,
+        #"column consent_events.blocked_at #15 double precision nullable=YES default=- identity=NO -"#,
         #"column consent_texts.purpose #1 text nullable=NO default=- identity=NO -"#,
         #"column consent_texts.version #2 text nullable=NO default=- identity=NO -"#,
         #"column consent_texts.language #3 text nullable=NO default=- identity=NO -"#,

@@ -276,7 +276,7 @@ extension StoreSchemaFixture {
             text_version TEXT NOT NULL,
             text_sha256 TEXT NOT NULL,
             refusal TEXT
-        )
+        , blocked_at REAL)
         """#,
         #"""
         index sqlite_autoindex_consent_events_1 ON consent_events

@@ -43,6 +43,7 @@ enum PostgresSchema {
             ]),
         Migration(name: "v3-privacy-review", statements: StoreTables.privacyReview(.postgres)),
         Migration(name: "v4-model-rollout", statements: StoreTables.modelRollout(.postgres)),
+        Migration(name: "v5-withdrawal-block-time", statements: StoreTables.withdrawalBlockTime(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

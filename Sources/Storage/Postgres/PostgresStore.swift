@@ -221,11 +221,17 @@ public final class PostgresStore: FeedbackStore {
     // MARK: Outcomes
 
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
+        let result: BatchStoreResult
         do {
-            return try await write { db in try await Self.storeBatch(incoming, in: db) }
+            result = try await write { db in try await Self.storeBatch(incoming, in: db) }
         } catch let StoreAbort.batch(answer) {
             return answer
         }
+        if case .stored = result, BatchIntake.withdraws(incoming.batch) {
+            let stamp = Self.sql.stampWithdrawalsBlocked(batchID: incoming.batchID.uuidString.lowercased(), at: Date())
+            try await single { db in try await db.execute(stamp) }
+        }
+        return result
     }
 
     private static func storeBatch(_ incoming: IncomingBatch, in db: SQLConnection) async throws -> BatchStoreResult {
