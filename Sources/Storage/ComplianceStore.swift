@@ -41,8 +41,8 @@ public protocol ComplianceStore: Sendable {
     /// The server's decision for each subject's consent to `purpose` at `moment`: nil when it is
     /// in force, else why not. Kiosks ask before training, so that a withdrawal recorded at
     /// another kiosk, or an erasure request, keeps a subject's pairs out everywhere. Only
-    /// subjects with a consent event at one of the asking kiosk's sites (the sites of the
-    /// consent events it uploaded) are answered; every other subject gets `no-consent`, as an
+    /// subjects with a consent event at one of the asking kiosk's sites (the sites it is bound
+    /// to) are answered; every other subject gets `no-consent`, as an
     /// unknown one would, so the answer tells a kiosk nothing about people elsewhere.
     func consentDecisions(pseudonyms: [String], purpose: Purpose, at moment: Date,
                           askedBy deviceID: String) async throws -> [String: ConsentRefusal?]

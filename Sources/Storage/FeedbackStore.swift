@@ -6,6 +6,7 @@ import Foundation
 /// happens whole or not at all, and it has happened durably when it returns.
 public protocol FeedbackStore: Sendable {
     // MARK: Devices and enrollment
+    /// Throws `SiteBindingError.unknownSites` when a site the token names is not registered.
     func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws
     /// Redeems a token and registers the device in the same transaction. Presenting a redeemed
     /// token again with the same device id and signing key is a retry and gets the original
@@ -20,6 +21,11 @@ public protocol FeedbackStore: Sendable {
     func deviceSummaries() async throws -> [DeviceSummary]
     /// Returns false when no such device exists.
     func revokeDevice(id: String, at time: Date, actor: String) async throws -> Bool
+    /// Binds the device to `sites` instead of the sites it had, and appends a `device_moved`
+    /// audit entry by `actor`, in one transaction. Returns the sites it had (sorted), nil when
+    /// no such device exists; throws `SiteBindingError.unknownSites` naming any site not
+    /// registered, changing nothing.
+    func moveDevice(id: String, to sites: [String], at time: Date, actor: String) async throws -> [String]?
 
     // MARK: API tokens
     func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String) async throws
@@ -62,12 +68,15 @@ public struct StoredEnrollmentToken: Sendable, Equatable {
     public var deviceID: String
     public var createdAt: Date
     public var expiresAt: Date
+    /// The registered sites the device is bound to when it redeems the token.
+    public var sites: [String]
 
-    public init(sha256: String, deviceID: String, createdAt: Date, expiresAt: Date) {
+    public init(sha256: String, deviceID: String, createdAt: Date, expiresAt: Date, sites: [String] = []) {
         self.sha256 = sha256
         self.deviceID = deviceID
         self.createdAt = createdAt
         self.expiresAt = expiresAt
+        self.sites = sites
     }
 }
 
@@ -106,6 +115,8 @@ public struct DeviceRecord: Sendable, Equatable {
     public var signingKey: Data
     public var certificateFingerprint: String
     public var certificateNotAfter: Date
+    /// The sites the kiosk is enrolled for; empty when it is bound to none.
+    public var sites: Set<String>
 }
 
 /// What every signed upload (a batch, a model update) is stored with: the raw signed body,

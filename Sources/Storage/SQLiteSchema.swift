@@ -11,7 +11,7 @@ enum SQLiteSchema {
         migrator.registerMigration("v1-feedback-path") { db in
             try db.execute([
                 StoreTables.devices.create(.sqlite, before: "reported_backlog"),
-                StoreTables.enrollmentTokens.create(.sqlite),
+                StoreTables.enrollmentTokens.create(.sqlite, before: "sites"),
                 StoreTables.apiTokens.create(.sqlite, before: "revoked_at"),
                 StoreTables.batches.create(.sqlite, before: "redacted_at"),
                 StoreTables.outcomes.create(.sqlite, before: "shadow_model_version"),
@@ -64,6 +64,9 @@ enum SQLiteSchema {
         }
         migrator.registerMigration("v8-withdrawal-block-time") { db in
             try db.execute(StoreTables.withdrawalBlockTime(.sqlite))
+        }
+        migrator.registerMigration("v9-device-sites") { db in
+            try db.execute(StoreTables.deviceSiteBinding(.sqlite))
         }
         return migrator
     }

@@ -63,7 +63,11 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     // MARK: Devices
 
     public func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws {
-        try await commit(StoreChange([Self.sql.insertEnrollmentToken(token)]))
+        try await pool.write { db in
+            var token = token
+            token.sites = try DeviceSiteBinding.checked(token.sites, registered: db.column(String.self, Self.sql.registeredSites(token.sites)))
+            try db.apply(StoreChange([Self.sql.insertEnrollmentToken(token)]))
+        }
     }
 
     public func previewEnrollment(sha256: String, deviceID: String, signingKey: Data, now: Date) async throws -> EnrollmentRedemption? {
@@ -86,7 +90,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
                                                         now: now, in: db) {
                 return refusal
             }
-            try db.apply(StoreChange.enroll(device, token: sha256, at: now, sql: Self.sql))
+            let sites = try db.scalar(String.self, Self.sql.enrollmentTokenSites(sha256: sha256))
+            try db.apply(StoreChange.enroll(device, token: sha256, sites: sites, at: now, sql: Self.sql))
             return .enrolled
         }
     }
@@ -102,7 +107,18 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     public func deviceSummaries() async throws -> [DeviceSummary] {
         try await pool.read { db in
             let refused = try StoreRows.refusedEventCounts(db.fetchAll(Self.sql.refusedEventCounts))
-            return try db.fetchAll(Self.sql.deviceSummaries).map { try StoreRows.deviceSummary($0, refusedEvents: refused) }
+            let sites = try StoreRows.deviceSites(db.fetchAll(Self.sql.allDeviceSites))
+            return try db.fetchAll(Self.sql.deviceSummaries).map { try StoreRows.deviceSummary($0, refusedEvents: refused, sites: sites) }
+        }
+    }
+
+    public func moveDevice(id: String, to sites: [String], at time: Date, actor: String) async throws -> [String]? {
+        try await pool.write { db in
+            guard try db.exists(Self.sql.deviceExists(deviceID: id)) else { return nil }
+            let sites = try DeviceSiteBinding.checked(sites, registered: db.column(String.self, Self.sql.registeredSites(sites)))
+            let before = try db.column(String.self, Self.sql.deviceSites(deviceID: id))
+            try db.apply(DeviceSiteBinding.move(deviceID: id, from: before, to: sites, actor: actor, at: time, sql: Self.sql))
+            return before
         }
     }
 

@@ -7,10 +7,17 @@ import StrictJSON
 /// What the audit log records about each change, the same from either back end, so a log
 /// copied from SQLite to PostgreSQL reads (and hashes) alike.
 enum StoreAuditDetails {
-    static func deviceEnrolled(_ device: NewDevice) -> JSONValue {
+    static func deviceEnrolled(_ device: NewDevice, sites: [String]) -> JSONValue {
         .object([
             ("device_id", .string(device.deviceID)), ("certificate_serial", .string(device.certificateSerial)),
-            ("certificate_fingerprint", .string(device.certificateFingerprint)),
+            ("certificate_fingerprint", .string(device.certificateFingerprint)), ("sites", .array(sites.map(JSONValue.string))),
+        ])
+    }
+
+    static func deviceMoved(_ deviceID: String, from: [String], to sites: [String]) -> JSONValue {
+        .object([
+            ("device_id", .string(deviceID)), ("from_sites", .array(from.map(JSONValue.string))),
+            ("to_sites", .array(sites.map(JSONValue.string))),
         ])
     }
 

@@ -46,10 +46,14 @@ struct PendingAuditEntry: Sendable {
 // MARK: Devices, tokens, reference data
 
 extension StoreChange {
-    static func enroll(_ device: NewDevice, token sha256: String, at time: Date, sql: StoreSQL) throws -> StoreChange {
-        StoreChange([sql.redeemEnrollmentToken(sha256: sha256, at: time), sql.insertDevice(device, enrolledAt: time)],
-                    audit: [try PendingAuditEntry(.deviceEnrolled, actor: "device:\(device.deviceID)",
-                                                  details: StoreAuditDetails.deviceEnrolled(device), at: time)])
+    /// `sites` are the token's (`StoreSQL.enrollmentTokenSites`, nil for a token issued before
+    /// kiosks were bound to sites: the device starts bound to none).
+    static func enroll(_ device: NewDevice, token sha256: String, sites: String?, at time: Date, sql: StoreSQL) throws -> StoreChange {
+        let sites = sites.map(StoredList.decode) ?? []
+        return StoreChange([sql.redeemEnrollmentToken(sha256: sha256, at: time), sql.insertDevice(device, enrolledAt: time)]
+                           + sql.bindDevice(device.deviceID, to: sites),
+                           audit: [try PendingAuditEntry(.deviceEnrolled, actor: "device:\(device.deviceID)",
+                                                         details: StoreAuditDetails.deviceEnrolled(device, sites: sites), at: time)])
     }
 
     static func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String, sql: StoreSQL) throws -> StoreChange {

@@ -10,7 +10,14 @@ enum StoreRows {
     static func deviceRecord(_ row: some StoreRow) throws -> DeviceRecord {
         DeviceRecord(deviceID: try row.text("device_id"), status: DeviceSummary.Status(rawValue: try row.text("status")) ?? .revoked,
                      signingKey: Data(try row.bytes("signing_key")), certificateFingerprint: try row.text("certificate_fingerprint"),
-                     certificateNotAfter: try row.date("certificate_not_after"))
+                     certificateNotAfter: try row.date("certificate_not_after"), sites: Set(StoredList.decode(try row.text("sites"))))
+    }
+
+    /// Each device's sites, from `StoreSQL.allDeviceSites`.
+    static func deviceSites(_ rows: [some StoreRow]) throws -> [String: [String]] {
+        var sites: [String: [String]] = [:]
+        for row in rows { sites[try row.text("device_id"), default: []].append(try row.text("site")) }
+        return sites
     }
 
     /// Refused events per device and reason, from `StoreSQL.refusedEventCounts`.
@@ -22,7 +29,7 @@ enum StoreRows {
         return counts
     }
 
-    static func deviceSummary(_ row: some StoreRow, refusedEvents: [String: [String: Int]]) throws -> DeviceSummary {
+    static func deviceSummary(_ row: some StoreRow, refusedEvents: [String: [String: Int]], sites: [String: [String]]) throws -> DeviceSummary {
         let deviceID = try row.text("device_id")
         return DeviceSummary(deviceID: deviceID, status: DeviceSummary.Status(rawValue: try row.text("status")) ?? .revoked,
                              enrolledAt: try row.date("enrolled_at"), revokedAt: try row.optionalDate("revoked_at"),
@@ -31,7 +38,7 @@ enum StoreRows {
                              lastUploadAt: try row.optionalDate("last_upload_at"), batches: try row.integer("batches"),
                              events: try row.integer("events"), reportedBacklog: try row.optionalInteger("reported_backlog"),
                              backlogReportedAt: try row.optionalDate("backlog_reported_at"),
-                             refusedEvents: refusedEvents[deviceID] ?? [:])
+                             refusedEvents: refusedEvents[deviceID] ?? [:], sites: sites[deviceID] ?? [])
     }
 
     static func apiTokenSummary(_ row: some StoreRow) throws -> APITokenSummary {

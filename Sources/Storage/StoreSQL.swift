@@ -36,8 +36,30 @@ struct StoreSQL: Sendable {
     // MARK: Devices and enrollment
 
     func insertEnrollmentToken(_ token: StoredEnrollmentToken) -> StoreStatement {
-        StoreStatement("INSERT INTO enrollment_tokens (token_sha256, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-                       token.sha256, token.deviceID, token.createdAt, token.expiresAt)
+        StoreStatement("INSERT INTO enrollment_tokens (token_sha256, device_id, created_at, expires_at, sites) VALUES (?, ?, ?, ?, ?)",
+                       token.sha256, token.deviceID, token.createdAt, token.expiresAt, StoredList.encode(token.sites))
+    }
+
+    /// The sites a token binds its device to (NULL for a token issued before bindings).
+    func enrollmentTokenSites(sha256: String) -> StoreStatement {
+        StoreStatement("SELECT sites FROM enrollment_tokens WHERE token_sha256 = ?", sha256)
+    }
+
+    /// Those of `sites` that are registered (`faceloop compliance site`).
+    func registeredSites(_ sites: [String]) -> StoreStatement {
+        StoreStatement("SELECT site FROM sites WHERE \(inList("site"))", SQLArgument.textList(sites))
+    }
+
+    func deviceSites(deviceID: String) -> StoreStatement {
+        StoreStatement("SELECT site FROM device_sites WHERE device_id = ? ORDER BY site", deviceID)
+    }
+
+    let allDeviceSites = StoreStatement("SELECT device_id, site FROM device_sites ORDER BY device_id, site")
+
+    /// Replaces the device's sites with `sites`.
+    func bindDevice(_ deviceID: String, to sites: [String]) -> [StoreStatement] {
+        [StoreStatement("DELETE FROM device_sites WHERE device_id = ?", deviceID)]
+            + sites.map { StoreStatement("INSERT INTO device_sites (device_id, site) VALUES (?, ?)", deviceID, $0) }
     }
 
     /// Locked when it is about to be redeemed, so that one redemption wins.
@@ -71,9 +93,15 @@ struct StoreSQL: Sendable {
 
     func device(certificateFingerprint: String) -> StoreStatement { deviceRecord(where: "certificate_fingerprint = ?", certificateFingerprint) }
 
+    /// With the device's sites as one JSON array (`StoredList`), so that authenticating a kiosk
+    /// stays one statement.
     private func deviceRecord(where condition: String, _ value: String) -> StoreStatement {
-        StoreStatement("""
-            SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after FROM devices WHERE \(condition)
+        let sites = dialect == .sqlite
+            ? "(SELECT json_group_array(s.site) FROM device_sites s WHERE s.device_id = devices.device_id)"
+            : "(SELECT COALESCE(json_agg(s.site), '[]'::json)::text FROM device_sites s WHERE s.device_id = devices.device_id)"
+        return StoreStatement("""
+            SELECT device_id, status, signing_key, certificate_fingerprint, certificate_not_after, \(sites) AS sites
+            FROM devices WHERE \(condition)
             """, value)
     }
 
@@ -500,12 +528,12 @@ struct StoreSQL: Sendable {
             """, SQLArgument.textList(pseudonyms), purpose.rawValue)
     }
 
-    /// Of the subjects, those with a consent event at a site where the kiosk has recorded
-    /// consent events itself: the subjects a kiosk may ask about.
+    /// Of the subjects, those with a consent event at one of the sites the kiosk is bound to:
+    /// the subjects a kiosk may ask about.
     func subjectsAtKioskSites(pseudonyms: [String], deviceID: String) -> StoreStatement {
         StoreStatement("""
             SELECT DISTINCT c.subject_pseudonym FROM consent_events c WHERE \(inList("c.subject_pseudonym"))
-            AND c.site IN (SELECT d.site FROM consent_events d WHERE d.device_id = ?)
+            AND c.site IN (SELECT d.site FROM device_sites d WHERE d.device_id = ?)
             """, SQLArgument.textList(pseudonyms), deviceID)
     }
 

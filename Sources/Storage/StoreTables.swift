@@ -168,7 +168,17 @@ enum StoreTables {
         .time("created_at"),
         .time("expires_at"),
         .time("redeemed_at", .optional),
+        // The sites the device is bound to when it redeems the token (`StoredList`); NULL in
+        // tokens issued before kiosks were bound to sites, whose devices start bound to none.
+        .text("sites", .optional),
     ])
+
+    /// The sites each kiosk is enrolled for: the only ones its batches may name and whose
+    /// jurisdiction's key it may fetch. A device without a row is bound to no site.
+    static let deviceSites = StoreTable("device_sites", [
+        .text("device_id", .references("devices", "device_id")),
+        .text("site"),
+    ], primaryKey: ["device_id", "site"], withoutRowID: true)
 
     static let apiTokens = StoreTable("api_tokens", [
         .text("token_sha256", .primaryKey),
@@ -374,7 +384,7 @@ enum StoreTables {
     static let auditCheckpoints = StoreTable("audit_checkpoints", [.integer("tree_size", .primaryKey), .blob("checkpoint")])
 
     static let all = [
-        devices, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
+        devices, deviceSites, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
         federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, sites, retentionRules,
         consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints,
     ]
@@ -422,6 +432,21 @@ extension StoreTables {
     /// that commit. Withdrawals recorded before it have no such time.
     static func withdrawalBlockTime(_ dialect: StoreDialect) -> [String] {
         consentEvents.addColumns(dialect, "blocked_at")
+    }
+
+    /// Kiosks bound to their sites. Each enrolled device is bound to every site it has named in
+    /// a stored outcome or consent event, so that nothing it sent before is refused after the
+    /// upgrade; a device that named none is bound to none until an admin moves it.
+    static func deviceSiteBinding(_ dialect: StoreDialect) -> [String] {
+        enrollmentTokens.addColumns(dialect, "sites") + [
+            deviceSites.create(dialect),
+            """
+            INSERT INTO device_sites (device_id, site)
+            SELECT device_id, site FROM outcomes WHERE device_id IN (SELECT device_id FROM devices)
+            UNION
+            SELECT device_id, site FROM consent_events WHERE device_id IN (SELECT device_id FROM devices)
+            """,
+        ]
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

@@ -152,12 +152,12 @@ struct ComplianceStoreTests {
         #expect(try await store.outcomeStats().totalEvents == 0)
     }
 
-    @Test("consent status answers only about subjects seen at the asking kiosk's sites", arguments: StoreBackEnd.available)
+    @Test("consent status answers only about subjects seen at the sites the asking kiosk is enrolled for", arguments: StoreBackEnd.available)
     func consentStatusScope(backEnd: StoreBackEnd) async throws {
         let (store, compliance, cleanup) = try await open(backEnd)
         defer { cleanup() }
-        try await Fixture.enrolled(store, "kiosk-1")
-        try await Fixture.enrolled(store, "kiosk-2")
+        try await Fixture.enrolled(store, "kiosk-1", sites: ["s1"])
+        try await Fixture.enrolled(store, "kiosk-2", sites: ["s2"])
         let anna = Fixture.subject, ben = String(repeating: "b", count: 64)
         var bensGrant = Fixture.consent(.grant, pseudonym: ben)
         bensGrant.site = "s2"
@@ -174,6 +174,10 @@ struct ComplianceStoreTests {
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [], consentEvents: [withdrawal]))
         #expect(try await compliance.consentDecisions(pseudonyms: [ben], purpose: purpose, at: Self.now, askedBy: "kiosk-2")
                 == [ben: .withdrawn])
+        // Moved to s1, kiosk-2 learns about s1's subjects and no longer about s2's.
+        #expect(try await store.moveDevice(id: "kiosk-2", to: ["s1"], at: Self.now, actor: "test") == ["s2"])
+        #expect(try await compliance.consentDecisions(pseudonyms: [anna, ben], purpose: purpose, at: Self.now, askedBy: "kiosk-2")
+                == [anna: nil, ben: .noConsent])
     }
 
     @Test("a material change of the consent text needs re-consent before new outcomes count", arguments: StoreBackEnd.available)

@@ -73,11 +73,18 @@ struct FeedbackStoreTests {
     static let consentText = "I agree that my match outcomes are used to calibrate this kiosk."
     static var consentTextSHA256: String { SHA256.hash(data: Data(consentText.utf8)).map { String(format: "%02x", $0) }.joined() }
 
-    /// Enrolls the device and registers the consent text that the batches' consent events cite.
-    static func enrolled(_ store: any FeedbackStore, _ id: String) async throws {
-        try await store.addEnrollmentToken(.init(sha256: "t-\(id)", deviceID: id, createdAt: now, expiresAt: now.addingTimeInterval(60)))
-        #expect(try await store.redeemEnrollmentToken(sha256: "t-\(id)", device: device(id), now: now) == .enrolled)
+    /// Enrolls the device for `sites` (registered here under `default`; none by default: the
+    /// store itself checks no batch against them) and registers the consent text that the
+    /// batches' consent events cite.
+    static func enrolled(_ store: any FeedbackStore, _ id: String, sites: [String] = []) async throws {
         let compliance = try #require(store as? any ComplianceStore)
+        for site in sites {
+            #expect(try await compliance.upsertSite(SiteRecord(site: site, jurisdiction: JurisdictionRecord.defaultName, publicPlace: false),
+                                                    actor: "test", at: now))
+        }
+        try await store.addEnrollmentToken(.init(sha256: "t-\(id)", deviceID: id, createdAt: now, expiresAt: now.addingTimeInterval(60),
+                                                 sites: sites))
+        #expect(try await store.redeemEnrollmentToken(sha256: "t-\(id)", device: device(id), now: now) == .enrolled)
         _ = try await compliance.addConsentText(ConsentText(purpose: .thresholdCalibration, version: "v1", language: "en",
                                                             sha256: consentTextSHA256, effectiveAt: now.addingTimeInterval(-86_400),
                                                             material: false), actor: "test", at: now)

@@ -40,7 +40,7 @@ extension StoreSchemaFixture {
             created_at REAL NOT NULL,
             expires_at REAL NOT NULL,
             redeemed_at REAL
-        )
+        , sites TEXT)
         """#,
         #"""
         index sqlite_autoindex_enrollment_tokens_1 ON enrollment_tokens
@@ -371,6 +371,14 @@ extension StoreSchemaFixture {
             reason TEXT,
             updated_at REAL NOT NULL
         )
+        """#,
+        #"""
+        table device_sites ON device_sites
+        CREATE TABLE device_sites (
+            device_id TEXT NOT NULL REFERENCES devices(device_id),
+            site TEXT NOT NULL,
+            PRIMARY KEY (device_id, site)
+        ) WITHOUT ROWID
         """#,
     ]
 }

@@ -15,7 +15,7 @@ enum PostgresSchema {
     static let migrations: [Migration] = [
         Migration(name: "v1-initial", statements: [
             StoreTables.devices.create(.postgres, before: "reported_backlog"),
-            StoreTables.enrollmentTokens.create(.postgres),
+            StoreTables.enrollmentTokens.create(.postgres, before: "sites"),
             StoreTables.apiTokens.create(.postgres),
             StoreTables.batches.create(.postgres),
             StoreTables.outcomes.create(.postgres, before: "shadow_model_version"),
@@ -44,6 +44,7 @@ enum PostgresSchema {
         Migration(name: "v3-privacy-review", statements: StoreTables.privacyReview(.postgres)),
         Migration(name: "v4-model-rollout", statements: StoreTables.modelRollout(.postgres)),
         Migration(name: "v5-withdrawal-block-time", statements: StoreTables.withdrawalBlockTime(.postgres)),
+        Migration(name: "v6-device-sites", statements: StoreTables.deviceSiteBinding(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

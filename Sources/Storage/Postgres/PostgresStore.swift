@@ -135,7 +135,11 @@ public final class PostgresStore: FeedbackStore {
     // MARK: Devices
 
     public func addEnrollmentToken(_ token: StoredEnrollmentToken) async throws {
-        try await commit(StoreChange([Self.sql.insertEnrollmentToken(token)]))
+        try await write { db in
+            var token = token
+            token.sites = try DeviceSiteBinding.checked(token.sites, registered: await db.column(String.self, Self.sql.registeredSites(token.sites)))
+            try await db.apply(StoreChange([Self.sql.insertEnrollmentToken(token)]))
+        }
     }
 
     public func previewEnrollment(sha256: String, deviceID: String, signingKey: Data, now: Date) async throws -> EnrollmentRedemption? {
@@ -160,7 +164,8 @@ public final class PostgresStore: FeedbackStore {
                                                               now: now, redeeming: true, in: db) {
                 return refusal
             }
-            try await db.apply(StoreChange.enroll(device, token: sha256, at: now, sql: Self.sql))
+            let sites = try await db.scalar(String.self, Self.sql.enrollmentTokenSites(sha256: sha256))
+            try await db.apply(StoreChange.enroll(device, token: sha256, sites: sites, at: now, sql: Self.sql))
             return .enrolled
         }
     }
@@ -176,7 +181,20 @@ public final class PostgresStore: FeedbackStore {
     public func deviceSummaries() async throws -> [DeviceSummary] {
         try await read { db in
             let refused = try StoreRows.refusedEventCounts(await db.fetchAll(Self.sql.refusedEventCounts))
-            return try await db.fetchAll(Self.sql.deviceSummaries).map { try StoreRows.deviceSummary($0, refusedEvents: refused) }
+            let sites = try StoreRows.deviceSites(await db.fetchAll(Self.sql.allDeviceSites))
+            return try await db.fetchAll(Self.sql.deviceSummaries).map { try StoreRows.deviceSummary($0, refusedEvents: refused, sites: sites) }
+        }
+    }
+
+    public func moveDevice(id: String, to sites: [String], at time: Date, actor: String) async throws -> [String]? {
+        try await write { db in
+            // Two moves of one kiosk on two nodes: one after the other, each seeing the sites the other left.
+            try await AdvisoryLock.device(id, in: db)
+            guard try await db.exists(Self.sql.deviceExists(deviceID: id)) else { return nil }
+            let sites = try DeviceSiteBinding.checked(sites, registered: await db.column(String.self, Self.sql.registeredSites(sites)))
+            let before = try await db.column(String.self, Self.sql.deviceSites(deviceID: id))
+            try await db.apply(DeviceSiteBinding.move(deviceID: id, from: before, to: sites, actor: actor, at: time, sql: Self.sql))
+            return before
         }
     }
 
