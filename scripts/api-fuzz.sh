@@ -19,7 +19,10 @@ trap cleanup EXIT
 server_pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.2; done
 url=$(grep -o 'https://127.0.0.1:[0-9]*' "$work/server.out")
-token=$("$bin/faceloop" devices enroll-token kiosk-api --server "$url" --token-file "$work/server/admin.token" \
+# The kiosk is enrolled for one registered site; generated requests naming others get site-mismatch.
+"$bin/faceloop" compliance site branch-api --jurisdiction default --server "$url" --token-file "$work/server/admin.token" \
+  --ca-file "$work/server/ca.crt" >/dev/null
+token=$("$bin/faceloop" devices enroll-token kiosk-api --site branch-api --server "$url" --token-file "$work/server/admin.token" \
   --ca-file "$work/server/ca.crt" 2>/dev/null)
 "$bin/faceloop-agent" enroll --data-dir "$work/kiosk" --server "$url" --device-id kiosk-api --token "$token" \
   --ca-file "$work/server/ca.crt" >/dev/null

@@ -94,6 +94,13 @@ struct IngestBench: AsyncParsableCommand {
             .trimmingCharacters(in: .whitespacesAndNewlines)
 
         let adminClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.tls(caPEM: caPEM, identity: nil))
+        // Every kiosk uploads outcomes of every site, so each is enrolled for all of them.
+        for site in Self.sites {
+            let (status, answer) = try await Self.post(adminClient, baseURL + "/v1/compliance/sites",
+                                                       headers: ["authorization": "Bearer \(adminToken)", "content-type": "application/json"],
+                                                       body: Array(#"{"site":"\#(site)","jurisdiction":"default","public_place":false}"#.utf8))
+            guard status == 200 else { throw ValidationError("site \(site): HTTP \(status) \(String(decoding: answer, as: UTF8.self))") }
+        }
         var enrolled: [(String, DeviceKeys, String)] = []
         for index in 0..<kiosks {
             let id = String(format: "kiosk-%03d", index + 1)
@@ -191,7 +198,7 @@ struct IngestBench: AsyncParsableCommand {
     static func enrollmentToken(client: HTTPClient, baseURL: String, adminToken: String, deviceID: String) async throws -> String {
         let (status, body) = try await post(client, baseURL + "/v1/admin/enrollment-tokens",
                                             headers: ["authorization": "Bearer \(adminToken)", "content-type": "application/json"],
-                                            body: Array(#"{"device_id":"\#(deviceID)"}"#.utf8))
+                                            body: [UInt8](try WireJSON.encoder().encode(EnrollmentTokenRequest(deviceID: deviceID, sites: sites))))
         guard status == 201 else { throw ValidationError("token: HTTP \(status)") }
         return try WireJSON.decoder().decode(EnrollmentToken.self, from: Data(body)).token
     }
@@ -218,12 +225,14 @@ struct IngestBench: AsyncParsableCommand {
 
     static func outcome(_ index: Int) -> MatchOutcome {
         MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
-                     cohort: .init(site: "branch-\(index % 7)", cameraModel: "cam-x\(index % 3)", tags: ["lobby"]),
+                     cohort: .init(site: sites[index % sites.count], cameraModel: "cam-x\(index % 3)", tags: ["lobby"]),
                      score: Double(index % 200) / 100 - 1, decision: index % 2 == 0 ? .accept : .reject,
                      label: index % 3 == 0 ? .impostor : .genuine, labelSource: .fallbackIDCheck,
                      quality: .init(faceSizePx: 100 + index % 100, sharpness: 120.5, brightness: 0.5), livenessScore: 0.9,
                      subject: .init(pseudonym: subject(index), consentRef: "consent-\(index % 9)"))
     }
+
+    static let sites = (0..<7).map { "branch-\($0)" }
 
     /// Outcomes come from a pool of subjects; each kiosk's first batch carries their consent.
     static let subjects = 64
@@ -236,7 +245,7 @@ struct IngestBench: AsyncParsableCommand {
     static func batch(device: String, sequence: Int64, size: Int) -> OutcomeBatch {
         let grants = sequence == 1 ? (0..<subjects).map {
             ConsentEvent(eventID: UUID(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
-                         kind: .grant, method: .touch, site: "branch-0", textVersion: "bench", textSHA256: consentText.sha256)
+                         kind: .grant, method: .touch, site: sites[0], textVersion: "bench", textSHA256: consentText.sha256)
         } : []
         return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome), consentEvents: grants)
     }

@@ -25,10 +25,12 @@ struct BatchUploader: Sendable {
     static let permanentForBatch = Set([
         ProblemType.schemaViolation, .malformedJSON, .bodyTooLarge, .sequenceConflict, .duplicateEvent, .deviceMismatch, .timestampInFuture,
     ].map(\.slug))
-    /// Refusals about the device itself: nothing can be uploaded until an operator acts.
+    /// Refusals about the device itself: nothing can be uploaded until an operator acts. A
+    /// batch naming a site the kiosk is not enrolled for stays queued until an admin moves the
+    /// kiosk (`faceloop devices move`), then goes out as it is.
     static let permanentForDevice = Set([
         ProblemType.unknownDevice, .deviceRevoked, .deviceCertificateExpired, .clientCertificateRequired, .clientCertificateMismatch,
-        .unauthorized,
+        .unauthorized, .siteMismatch,
     ].map(\.slug))
 
     func send(_ batch: UploadQueue.SealedBatch, queue: UploadQueue, report: inout KioskAgent.UploadReport) async -> Result {

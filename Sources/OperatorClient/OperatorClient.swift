@@ -39,8 +39,14 @@ public struct OperatorClient: Sendable {
         }
     }
 
-    public func createEnrollmentToken(deviceID: String, ttlSeconds: Int?) async throws -> EnrollmentToken {
-        try await call(.POST, "/v1/admin/enrollment-tokens", body: EnrollmentTokenRequest(deviceID: deviceID, ttlSeconds: ttlSeconds))
+    public func createEnrollmentToken(deviceID: String, sites: [String], ttlSeconds: Int?) async throws -> EnrollmentToken {
+        try await call(.POST, "/v1/admin/enrollment-tokens", body: EnrollmentTokenRequest(deviceID: deviceID, sites: sites, ttlSeconds: ttlSeconds))
+    }
+
+    /// Binds the kiosk to `sites` instead of the sites it had.
+    public func move(deviceID: String, sites: [String]) async throws -> DeviceSummary {
+        let escaped = deviceID.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? deviceID
+        return try await call(.POST, "/v1/admin/devices/\(escaped)/move", body: DeviceMoveRequest(sites: sites))
     }
 
     public func devices() async throws -> DeviceList {

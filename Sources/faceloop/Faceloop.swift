@@ -84,22 +84,53 @@ func printJSON(_ value: some Encodable) throws {
 
 struct Devices: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "devices", abstract: "Enroll, list and revoke kiosks.",
-        subcommands: [EnrollToken.self, List.self, Revoke.self])
+        commandName: "devices", abstract: "Enroll, list, move and revoke kiosks.",
+        subcommands: [EnrollToken.self, List.self, Move.self, Revoke.self])
 
     struct EnrollToken: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "enroll-token", abstract: "Issue a one-time enrollment token for a device id.")
+        static let configuration = CommandConfiguration(
+            commandName: "enroll-token", abstract: "Issue a one-time enrollment token for a device id and the sites it serves.",
+            discussion: "The kiosk is bound to the sites when it enrolls: its batches may name only them, and it gets only their "
+                + "jurisdictions' pseudonymisation keys. Each site must be registered (faceloop compliance site).")
         @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Device id, e.g. kiosk-001.") var deviceID: String
+        @Option(name: .customLong("site"), help: "A registered site the kiosk serves; repeat for several.") var sites: [String] = []
         @Option(name: .customLong("ttl"), help: "Seconds until the token expires (default: server setting, 24 h).") var ttl: Int?
         @Flag var json = false
 
+        func validate() throws {
+            if sites.isEmpty { throw ValidationError("give the kiosk's site with --site (repeat it for several sites)") }
+        }
+
         func run() async throws {
             let client = try connection.client()
-            let token = try await perform { try await client.createEnrollmentToken(deviceID: deviceID, ttlSeconds: ttl) }
+            let token = try await perform { try await client.createEnrollmentToken(deviceID: deviceID, sites: sites, ttlSeconds: ttl) }
             if json { try printJSON(token); return }
             print(token.token)
-            FileHandle.standardError.write(Data("token for \(token.deviceID), valid until \(RFC3339.format(token.expiresAt)); use it once with `faceloop-agent enroll`\n".utf8))
+            FileHandle.standardError.write(Data(("token for \(token.deviceID) at \(token.sites.joined(separator: ", ")), valid until "
+                                                 + "\(RFC3339.format(token.expiresAt)); use it once with `faceloop-agent enroll`\n").utf8))
+        }
+    }
+
+    struct Move: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "move", abstract: "Bind a kiosk to other sites (an audit-log entry).",
+            discussion: "The sites given replace the ones the kiosk had; batches it sealed for its old sites are refused from now on "
+                + "(site-mismatch) and wait in its queue.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument var deviceID: String
+        @Option(name: .customLong("site"), help: "A registered site the kiosk serves from now on; repeat for several.") var sites: [String] = []
+        @Flag var json = false
+
+        func validate() throws {
+            if sites.isEmpty { throw ValidationError("give the kiosk's new site with --site (repeat it for several sites)") }
+        }
+
+        func run() async throws {
+            let client = try connection.client()
+            let summary = try await perform { try await client.move(deviceID: deviceID, sites: sites) }
+            if json { try printJSON(summary); return }
+            print("\(summary.deviceID) is enrolled for \(summary.sites.joined(separator: ", "))")
         }
     }
 
@@ -112,12 +143,13 @@ struct Devices: AsyncParsableCommand {
             let client = try connection.client()
             let list = try await perform { try await client.devices() }
             if json { try printJSON(list); return }
-            print("DEVICE".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATUS    BATCHES   EVENTS  LAST UPLOAD")
+            print("DEVICE".padding(toLength: 24, withPad: " ", startingAt: 0) + "STATUS    BATCHES   EVENTS  LAST UPLOAD               SITES")
             for d in list.devices {
+                let lastUpload = (d.lastUploadAt.map(RFC3339.format) ?? "never").padding(toLength: 26, withPad: " ", startingAt: 0)
+                let sites = d.sites.isEmpty ? "none (faceloop devices move \(d.deviceID) --site …)" : d.sites.joined(separator: ",")
                 print(d.deviceID.padding(toLength: 24, withPad: " ", startingAt: 0)
                       + d.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-                      + String(d.batches).leftPadded(7) + String(d.events).leftPadded(9) + "  "
-                      + (d.lastUploadAt.map(RFC3339.format) ?? "never"))
+                      + String(d.batches).leftPadded(7) + String(d.events).leftPadded(9) + "  " + lastUpload + sites)
             }
         }
     }

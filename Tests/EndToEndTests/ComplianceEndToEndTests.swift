@@ -23,8 +23,8 @@ extension EndToEnd {
             return grant.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        func enroll(_ server: ServerProcess, id: String, directory: String) throws {
-            try enrollKiosk(server, id: id, directory: directory)
+        func enroll(_ server: ServerProcess, id: String, sites: [String], directory: String) throws {
+            try enrollKiosk(server, id: id, sites: sites, directory: directory)
         }
 
         /// Withdraws the subject's consent at the kiosk while the server is down, restarts it and
@@ -84,7 +84,7 @@ extension EndToEnd {
             try server.start()
             defer { server.stop() }
             let officer = try token(server, role: "compliance")
-            try enroll(server, id: "kiosk-p1", directory: path("kiosk"))
+            try enroll(server, id: "kiosk-p1", sites: ["branch-p"], directory: path("kiosk"))
             let lines = FeedbackPathEndToEndTests.outcomeLines(count: 40, site: "branch-p", seed: 12)
             #expect(try TestConsent.recordOutcomes(lines, server: server, directory: path("kiosk")).status == 0)
             #expect(try runTool("faceloop-agent", ["upload", "--data-dir", path("kiosk")]).status == 0)
@@ -104,7 +104,7 @@ extension EndToEnd {
             try server.start()
             defer { server.stop() }
             let officer = try token(server, role: "compliance")
-            try enroll(server, id: "kiosk-c1", directory: path("kiosk"))
+            try enroll(server, id: "kiosk-c1", sites: ["branch-c"], directory: path("kiosk"))
             try TestConsent.registerText(server)
 
             // Outcomes of 40 subjects; subject 0..<39 consent, subject 39 never does.
@@ -140,7 +140,7 @@ extension EndToEnd {
             let reference = ServerProcess(dataDirectory: path("reference"))
             try reference.start()
             defer { reference.stop() }
-            try enroll(reference, id: "kiosk-r1", directory: path("reference-kiosk"))
+            try enroll(reference, id: "kiosk-r1", sites: ["branch-c"], directory: path("reference-kiosk"))
             let remaining = consentedLines.filter { !$0.contains(withdrawn) }
             #expect(try TestConsent.recordOutcomes(Data(remaining.joined(separator: "\n").utf8), server: reference,
                                                    directory: path("reference-kiosk")).status == 0)
@@ -173,21 +173,22 @@ extension EndToEnd {
 
             // Another kiosk asks before training: the server's view excludes the subject who withdrew at the
             // first kiosk and the one who asked for erasure, and keeps the others.
-            try enroll(server, id: "kiosk-c2", directory: path("kiosk-2"))
+            try enroll(server, id: "kiosk-c2", sites: ["branch-d"], directory: path("kiosk-2"))
             let (other, otherKey) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: path("kiosk-2"))
             let kept = try #require(try JSONValue.parse(Array(consentedLines[2].utf8))["subject"]?["pseudonym"]?.stringValue)
             let question = JSONValue.object([("purpose", .string("threshold-calibration")),
                                              ("subject_pseudonyms", .array([withdrawn, requested, kept].map(JSONValue.string)))]).serialized()
-            // A kiosk that has recorded nothing at the subjects' site learns nothing about them.
-            let stranger = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"], body: question)
-            #expect(try JSONValue.parse(stranger.body)["covered"]?.arrayValue?.isEmpty == true)
-            // Once it has recorded a consent at that site, it is answered for the site's subjects.
+            // A kiosk of another site learns nothing about the subjects, even once it has recorded consent of its own.
             let ownConsent = OutcomeBatch(deviceID: "kiosk-c2", sequence: 1, createdAt: Date(), outcomes: [],
-                                          consentEvents: [TestConsent.grant(pseudonym: String(repeating: "12", count: 32))]).encoded()
+                                          consentEvents: [TestConsent.grant(pseudonym: String(repeating: "12", count: 32), site: "branch-d")]).encoded()
             let recorded = try await other.send("POST", "/v1/outcomes",
                                                 headers: try RawClient.signedHeaders(body: ownConsent, keyID: "kiosk-c2", key: otherKey),
                                                 body: ownConsent)
             #expect(recorded.status == 202, "\(String(decoding: recorded.body, as: UTF8.self))")
+            let stranger = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"], body: question)
+            #expect(try JSONValue.parse(stranger.body)["covered"]?.arrayValue?.isEmpty == true)
+            // Once an admin binds it to the subjects' site too, it is answered for the site's subjects.
+            #expect(try cli(server, ["devices", "move", "kiosk-c2", "--site", "branch-c", "--site", "branch-d"]).status == 0)
             let status = try await other.send("POST", "/v1/kiosk/consent-status", headers: ["content-type": "application/json"], body: question)
             #expect(status.status == 200)
             let view = try JSONValue.parse(status.body)
@@ -275,7 +276,7 @@ extension EndToEnd {
             try server.start()
             defer { server.stop() }
             let kioskDirectory = (root as NSString).appendingPathComponent("kiosk")
-            try enroll(server, id: "kiosk-m1", directory: kioskDirectory)
+            try enroll(server, id: "kiosk-m1", sites: ["branch-m"], directory: kioskDirectory)
             let tokens = ["admin": server.adminToken, "engineer": try token(server, role: "engineer"),
                           "compliance": try token(server, role: "compliance")]
             let anonymous = RawClient(baseURL: server.baseURL, caPEM: try String(contentsOfFile: server.caFile, encoding: .utf8), identity: nil)

@@ -15,8 +15,8 @@ extension EndToEnd {
     struct CrashRecoveryTests {
         static var cycles: Int { Int(ProcessInfo.processInfo.environment["FACELOOP_CRASH_CYCLES"] ?? "") ?? 4 }
 
-        func enroll(_ server: ServerProcess, _ id: String, _ directory: String) throws {
-            try enrollKiosk(server, id: id, directory: directory)
+        func enroll(_ server: ServerProcess, _ id: String, site: String, _ directory: String) throws {
+            try enrollKiosk(server, id: id, sites: [site], directory: directory)
         }
 
         func queueStatus(_ directory: String) throws -> JSONValue {
@@ -47,7 +47,7 @@ extension EndToEnd {
             let perKiosk = max(3000, Self.cycles * 300)
             let kiosks = (1...3).map { (id: "kiosk-c\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
             for kiosk in kiosks {
-                try enroll(server, kiosk.id, kiosk.directory)
+                try enroll(server, kiosk.id, site: kiosk.id, kiosk.directory)
                 let recorded = try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.id, seed: 3), server: server, directory: kiosk.directory)
                 #expect(recorded.status == 0, "\(recorded.stderr)")
             }
@@ -110,7 +110,7 @@ extension EndToEnd {
             try server.start()
             defer { server.stop() }
             let directory = (root as NSString).appendingPathComponent("kiosk")
-            try enroll(server, "kiosk-a1", directory)
+            try enroll(server, "kiosk-a1", site: "s", directory)
             let total = 600
             #expect(try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: total, site: "s", seed: 5), server: server, directory: directory).status == 0)
             var generator = SystemRandomNumberGenerator()

@@ -20,7 +20,7 @@ extension EndToEnd {
             try server.start()
             defer { server.stop() }
             let directory = (root as NSString).appendingPathComponent("kiosk")
-            try enrollKiosk(server, id: "kiosk-x1", directory: directory)
+            try enrollKiosk(server, id: "kiosk-x1", sites: ["branch-a"], directory: directory)
             let (valid, key) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: directory)
 
             // The same CA, the device's own TLS key, but a validity that ended a month ago.
@@ -35,7 +35,7 @@ extension EndToEnd {
                                    identity: (try expired.serializeAsPEM().pemString, try read((directory as NSString).appendingPathComponent("tls.key"))))
 
             let body = OutcomeBatch(deviceID: "kiosk-x1", sequence: 1, createdAt: Date(), outcomes: [FeedbackPathEndToEndTests.sampleOutcome()],
-                                    consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32))]).encoded()
+                                    consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32), site: "branch-a")]).encoded()
             let headers = try RawClient.signedHeaders(body: body, keyID: "kiosk-x1", key: key)
             let refused = try await client.send("POST", "/v1/outcomes", headers: headers, body: body)
             #expect(refused.status == 401)

@@ -49,7 +49,7 @@ extension EndToEnd {
                 JSONValue.object([
                     ("occurred_at", .string("2020-01-02T00:00:00Z")), ("subject_pseudonym", .string(pseudonym(seed: seed, subject))),
                     ("purpose", .string("model-improvement")), ("kind", .string("grant")), ("method", .string("touch")),
-                    ("site", .string("e2e")), ("text_version", .string(TestConsent.version)), ("text_sha256", .string(TestConsent.sha256)),
+                    ("site", .string(site)), ("text_version", .string(TestConsent.version)), ("text_sha256", .string(TestConsent.sha256)),
                 ]).serializedString
             }
             return Data(lines.joined(separator: "\n").utf8)
@@ -61,8 +61,11 @@ extension EndToEnd {
             return try runTool("faceloop", args)
         }
 
+        /// Where every kiosk of the round stands: its consent events and its cohort name it.
+        static let site = "branch-f"
+
         func enroll(_ server: ServerProcess, id: String, directory: String) throws {
-            try enrollKiosk(server, id: id, directory: directory)
+            try enrollKiosk(server, id: id, sites: [Self.site], directory: directory)
         }
 
         @Test("quorum, restart mid-round, out-of-bound update left out, signed release pulled and verified, deadline and budget refusals")
@@ -205,7 +208,7 @@ extension EndToEnd {
             #expect(pulledOnly["result"]?["modelVersion"]?.stringValue == "dlib_face_recognition_resnet_model_v1")
             #expect(pulledOnly["shadow"] == nil)
             #expect(try cli(server, ["models", "shadow", "1"], token: erin).status == 0)
-            let sync = try runTool("faceloop-agent", ["models", "sync", "--data-dir", path("kiosk-f1"), "--site", "branch-f",
+            let sync = try runTool("faceloop-agent", ["models", "sync", "--data-dir", path("kiosk-f1"), "--site", Self.site,
                                                       "--camera-model", "cam-f"])
             #expect(sync.status == 0, "\(sync.stderr)")
             let shadowed = try verify(path("kiosk-f1"))

@@ -44,8 +44,8 @@ extension EndToEnd {
             return try WireJSON.decoder().decode(OutcomeStats.self, from: Data(result.stdout.utf8))
         }
 
-        func enroll(_ server: ServerProcess, deviceID: String, directory: String) throws {
-            try enrollKiosk(server, id: deviceID, directory: directory)
+        func enroll(_ server: ServerProcess, deviceID: String, sites: [String], directory: String) throws {
+            try enrollKiosk(server, id: deviceID, sites: sites, directory: directory)
             let attributes = try FileManager.default.attributesOfItem(atPath: (directory as NSString).appendingPathComponent("tls.key"))
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
         }
@@ -61,8 +61,8 @@ extension EndToEnd {
 
             let kioskA = (root as NSString).appendingPathComponent("kiosk-a")
             let kioskB = (root as NSString).appendingPathComponent("kiosk-b")
-            try enroll(server, deviceID: "kiosk-a", directory: kioskA)
-            try enroll(server, deviceID: "kiosk-b", directory: kioskB)
+            try enroll(server, deviceID: "kiosk-a", sites: ["branch-a", "branch-private"], directory: kioskA)
+            try enroll(server, deviceID: "kiosk-b", sites: ["branch-b"], directory: kioskB)
 
             // Interoperability with the system's libssl.
             for certificate in [(kioskA as NSString).appendingPathComponent("device.crt"),
@@ -105,7 +105,7 @@ extension EndToEnd {
             func batch(sequence: Int64, count: Int = 3, device: String = "kiosk-a") -> [UInt8] {
                 OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(),
                              outcomes: (0..<count).map { _ in Self.sampleOutcome() },
-                             consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32))]).encoded()
+                             consentEvents: [TestConsent.grant(pseudonym: String(repeating: "cd", count: 32), site: "branch-a")]).encoded()
             }
 
             // A retried batch gets the same receipt, byte for byte, and is stored once.
@@ -216,9 +216,8 @@ extension EndToEnd {
                     == "/outcomes/0/attempted_at")
 
             // Consent status answers only for subjects seen at the asking kiosk's sites: kiosk-a
-            // records a subject at a site of its own; kiosk-b (consent only at "e2e") learns nothing.
-            var secret = TestConsent.grant(pseudonym: String(repeating: "ef", count: 32))
-            secret.site = "branch-private"
+            // records a subject at a site of its own; kiosk-b (enrolled for branch-b only) learns nothing.
+            let secret = TestConsent.grant(pseudonym: String(repeating: "ef", count: 32), site: "branch-private")
             let secretBody = OutcomeBatch(deviceID: "kiosk-a", sequence: 5010, createdAt: Date(), outcomes: [], consentEvents: [secret]).encoded()
             #expect(try await upload(secretBody, headers: try RawClient.signedHeaders(body: secretBody, keyID: "kiosk-a", key: key)).status == 202)
             let (kioskBClient, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskB)
@@ -276,9 +275,13 @@ extension EndToEnd {
                 ("GET", "/v1/admin/outcomes/stats", "/v1/admin/outcomes/stats", bearer, nil),
                 ("GET", "/v1/admin/devices", "/v1/admin/devices", [:], nil),
                 ("POST", "/v1/admin/enrollment-tokens", "/v1/admin/enrollment-tokens", bearer.merging(["content-type": "application/json"]) { $1 },
-                 Array(#"{"device_id":"kiosk-c"}"#.utf8)),
-                ("POST", "/v1/admin/enrollment-tokens", "/v1/admin/enrollment-tokens", bearer, Array(#"{"device_id":"Bad Id"}"#.utf8)),
+                 Array(#"{"device_id":"kiosk-c","sites":["branch-a"]}"#.utf8)),
+                ("POST", "/v1/admin/enrollment-tokens", "/v1/admin/enrollment-tokens", bearer, Array(#"{"device_id":"Bad Id","sites":["branch-a"]}"#.utf8)),
+                ("POST", "/v1/admin/enrollment-tokens", "/v1/admin/enrollment-tokens", bearer.merging(["content-type": "application/json"]) { $1 },
+                 Array(#"{"device_id":"kiosk-c","sites":["nowhere"]}"#.utf8)),
                 ("POST", "/v1/admin/devices/kiosk-q/revoke", "/v1/admin/devices/{deviceID}/revoke", bearer, nil),
+                ("POST", "/v1/admin/devices/kiosk-q/move", "/v1/admin/devices/{deviceID}/move", bearer.merging(["content-type": "application/json"]) { $1 },
+                 Array(#"{"sites":["branch-a"]}"#.utf8)),
                 ("POST", "/v1/enrollments", "/v1/enrollments", [:],
                  Array(#"{"device_id":"kiosk-c","token":"nope","csr_pem":"x","signing_key":"AAAA","proof":"AAAA"}"#.utf8)),
                 ("GET", "/healthz", "/healthz", [:], nil),

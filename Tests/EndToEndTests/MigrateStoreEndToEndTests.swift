@@ -27,6 +27,9 @@ extension EndToEnd {
             #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
             let before = try JSONValue.parse(checkpoint.stdout)
             let statsBefore = try runTool("faceloop", ["outcomes", "stats", "--json"] + access).stdout
+            let devicesBefore = try JSONValue.parse(try runTool("faceloop", ["devices", "list", "--json"] + access).stdout)
+            #expect(devicesBefore["devices"]?.arrayValue?.allSatisfy { $0["sites"]?.arrayValue?.count == 1 } == true,
+                    "each simulated kiosk is enrolled for its site")
             pilot.stop()
 
             let sqlite = (dataDirectory as NSString).appendingPathComponent("faceloop.sqlite")
@@ -35,9 +38,10 @@ extension EndToEnd {
             #expect(migration.status == 0, "\(migration.stderr)")
             let report = try JSONValue.parse(migration.stdout)
             let tables = report["tables"]?.arrayValue ?? []
-            #expect(tables.count == 21)
+            #expect(tables.count == 22)
             for table in tables { #expect(table["source_rows"] == table["copied_rows"], "\(table)") }
             #expect(tables.first { $0["table"]?.stringValue == "outcomes" }?["copied_rows"]?.numberValue == 600)
+            #expect(tables.first { $0["table"]?.stringValue == "device_sites" }?["copied_rows"]?.numberValue == 6, "each kiosk's site")
             let rootHex = try #require(before["root_hash"]?.stringValue.flatMap { Data(base64Encoded: $0) }).map { String(format: "%02x", $0) }.joined()
             #expect(report["audit_root_hash"]?.stringValue == rootHex)
             #expect(report["audit_entries"] == before["tree_size"])
@@ -55,6 +59,8 @@ extension EndToEnd {
             let nodeAccess = ["--server", node.baseURL, "--token-file", node.adminTokenFile, "--ca-file", node.caFile]
             #expect(try JSONValue.parse(try runTool("faceloop", ["outcomes", "stats", "--json"] + nodeAccess).stdout)
                     == JSONValue.parse(statsBefore))
+            #expect(try JSONValue.parse(try runTool("faceloop", ["devices", "list", "--json"] + nodeAccess).stdout) == devicesBefore,
+                    "the kiosks keep their sites")
             let bundlePath = (root as NSString).appendingPathComponent("audit.json")
             let size = Int(before["tree_size"]?.numberValue ?? 0)
             #expect(try runTool("faceloop", ["audit", "export", "--since", "\(size)", "--output", bundlePath] + nodeAccess).status == 0)

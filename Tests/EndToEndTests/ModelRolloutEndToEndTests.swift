@@ -136,7 +136,7 @@ extension EndToEnd {
             try TestConsent.registerText(server, purpose: "model-improvement")
             let trainers = ["trainer-1", "trainer-2", "trainer-3"]
             for (index, id) in trainers.enumerated() {
-                try enrollKiosk(server, id: id, directory: path(id))
+                try enrollKiosk(server, id: id, sites: [FederatedRoundEndToEndTests.site], directory: path(id))
                 try FederatedRoundEndToEndTests.pairs(seed: UInt64(index + 1), subjects: 20, perSubject: 3)
                     .write(to: URL(fileURLWithPath: path("\(id)-pairs.json")))
                 let consent = try runTool("faceloop-agent", ["consent", "--stdin", "--data-dir", path(id)],

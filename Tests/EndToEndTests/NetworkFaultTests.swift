@@ -25,7 +25,7 @@ extension EndToEnd {
             for (index, id) in kiosks.enumerated() {
                 let directory = (root as NSString).appendingPathComponent(id)
                 // Enrollment goes through the faulty network too; retry as an operator would.
-                try enrollKiosk(server, id: id, directory: directory, through: proxied, attempts: 10)
+                try enrollKiosk(server, id: id, sites: [id], directory: directory, through: proxied, attempts: 10)
                 #expect(try TestConsent.recordOutcomes(FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: id, seed: index), server: server, directory: directory).status == 0)
             }
             let uploads = kiosks.map { id in

@@ -58,7 +58,7 @@ extension EndToEnd {
             defer { server.stop() }
 
             let kiosk = (root as NSString).appendingPathComponent("kiosk")
-            try enrollKiosk(server, id: "kiosk-t1", directory: kiosk)
+            try enrollKiosk(server, id: "kiosk-t1", sites: ["branch-a", "branch-b"], directory: kiosk)
 
             let siteA = Self.scores(seed: 7, impostors: 700, genuine: 300)
             let siteB = Self.scores(seed: 11, impostors: 20, genuine: 30)

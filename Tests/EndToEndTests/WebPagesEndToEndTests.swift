@@ -95,7 +95,7 @@ extension EndToEnd {
                                     thresholdVersion: "initial", cohort: .init(site: "site-1", cameraModel: "cam-a"),
                                     subject: .init(pseudonym: pseudonym, consentRef: "web"))
             }
-            var withdrawal = TestConsent.grant(pseudonym: withdrawing)
+            var withdrawal = TestConsent.grant(pseudonym: withdrawing, site: "site-1")
             withdrawal.eventID = UUID()
             withdrawal.kind = .withdraw
             withdrawal.occurredAt = Date()
@@ -103,7 +103,8 @@ extension EndToEnd {
                 OutcomeBatch(deviceID: "sim-0001", sequence: 6, createdAt: Date().addingTimeInterval(-1),
                              outcomes: [outcome(withdrawing), outcome(String(repeating: "cd", count: 32))]
                                 + (0..<40).map { outcome(impostor, score: 0.5 + Double($0) / 200, label: .impostor) },
-                             consentEvents: [TestConsent.grant(pseudonym: withdrawing), TestConsent.grant(pseudonym: impostor)], queueBacklog: 43),
+                             consentEvents: [TestConsent.grant(pseudonym: withdrawing, site: "site-1"), TestConsent.grant(pseudonym: impostor, site: "site-1")],
+                             queueBacklog: 43),
                 OutcomeBatch(deviceID: "sim-0001", sequence: 7, createdAt: Date(), outcomes: [], consentEvents: [withdrawal], queueBacklog: 42),
             ]
             for batch in batches {

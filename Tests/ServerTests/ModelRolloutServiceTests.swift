@@ -88,7 +88,10 @@ struct ModelRolloutServiceTests {
         func store(_ outcomes: [MatchOutcome], sequence: Int64) async throws {
             let now = clock.now
             if sequence == 1 {
-                try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-1", createdAt: now, expiresAt: now.addingTimeInterval(60)))
+                #expect(try await store.upsertSite(SiteRecord(site: "lobby", jurisdiction: JurisdictionRecord.defaultName, publicPlace: false),
+                                                   actor: "test", at: now))
+                try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-1", createdAt: now, expiresAt: now.addingTimeInterval(60),
+                                                         sites: ["lobby"]))
                 _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
                     deviceID: "kiosk-1", signingKey: Data(repeating: 1, count: 32), certificateDER: Data([0x30, 0x00]),
                     certificateFingerprint: "fp", certificateSerial: "01", certificateNotAfter: now.addingTimeInterval(86_400)), now: now)
@@ -188,7 +191,8 @@ struct ModelRolloutServiceTests {
         #expect(rolledBack.state == .rolledBack)
         #expect(rolledBack.reason?.hasPrefix("automatic: cam-a at lobby: 14 false matches in 400 impostor attempts") == true,
                 "\(rolledBack.reason ?? "nil")")
-        let assignment = try await service.assignment(deviceID: "kiosk-1", site: "lobby", cameraModel: "cam-a")
+        let kiosk = try #require(try await fixture.store.device(id: "kiosk-1"))
+        let assignment = try await service.assignment(device: kiosk, site: "lobby", cameraModel: "cam-a")
         #expect(assignment.decide.version == 0, "the cohort is back on the backbone")
         #expect(try await service.rollBackOnDrift().isEmpty, "nothing promoted is left")
     }

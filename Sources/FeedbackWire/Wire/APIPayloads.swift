@@ -53,31 +53,45 @@ public struct BatchReceipt: Sendable, Codable, Equatable {
     }
 }
 
-/// Admin → server: create a one-time enrollment token for a device id.
+/// Admin → server: create a one-time enrollment token for a device id and the registered
+/// sites the kiosk will serve; the device is bound to them when it redeems the token.
 public struct EnrollmentTokenRequest: Sendable, Codable, Equatable {
     public var deviceID: String
+    public var sites: [String]
     public var ttlSeconds: Int?
 
-    public init(deviceID: String, ttlSeconds: Int? = nil) {
+    public init(deviceID: String, sites: [String], ttlSeconds: Int? = nil) {
         self.deviceID = deviceID
+        self.sites = sites
         self.ttlSeconds = ttlSeconds
     }
 
-    enum CodingKeys: String, CodingKey { case deviceID = "device_id", ttlSeconds = "ttl_seconds" }
+    enum CodingKeys: String, CodingKey { case deviceID = "device_id", sites, ttlSeconds = "ttl_seconds" }
 }
 
 public struct EnrollmentToken: Sendable, Codable, Equatable {
     public var deviceID: String
+    /// The sites the device will be bound to, sorted.
+    public var sites: [String]
     public var token: String
     public var expiresAt: Date
 
-    public init(deviceID: String, token: String, expiresAt: Date) {
+    public init(deviceID: String, sites: [String], token: String, expiresAt: Date) {
         self.deviceID = deviceID
+        self.sites = sites
         self.token = token
         self.expiresAt = expiresAt
     }
 
-    enum CodingKeys: String, CodingKey { case deviceID = "device_id", token, expiresAt = "expires_at" }
+    enum CodingKeys: String, CodingKey { case deviceID = "device_id", sites, token, expiresAt = "expires_at" }
+}
+
+/// Admin → server: bind an enrolled kiosk to other sites (`POST /v1/admin/devices/{id}/move`);
+/// the list replaces the sites it had.
+public struct DeviceMoveRequest: Sendable, Codable, Equatable {
+    public var sites: [String]
+
+    public init(sites: [String]) { self.sites = sites }
 }
 
 /// Kiosk → server: redeem a token with a CSR and the upload-signing public key.
@@ -144,11 +158,15 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
     public var backlogReportedAt: Date?
     /// Events of this kiosk's accepted batches that were not stored, by the reason in their receipts.
     public var refusedEvents: [String: Int]
+    /// The sites the kiosk is bound to, sorted; empty for a kiosk that is bound to none (it is
+    /// refused everything that names a site until an admin moves it).
+    public var sites: [String]
 
     public init(deviceID: String, status: Status, enrolledAt: Date, revokedAt: Date?, certificateSerial: String,
                 certificateNotAfter: Date, lastUploadAt: Date?, batches: Int, events: Int, reportedBacklog: Int? = nil,
-                backlogReportedAt: Date? = nil, refusedEvents: [String: Int] = [:]) {
+                backlogReportedAt: Date? = nil, refusedEvents: [String: Int] = [:], sites: [String] = []) {
         self.deviceID = deviceID
+        self.sites = sites
         self.status = status
         self.enrolledAt = enrolledAt
         self.revokedAt = revokedAt
@@ -166,7 +184,7 @@ public struct DeviceSummary: Sendable, Codable, Equatable {
         case deviceID = "device_id", status, enrolledAt = "enrolled_at", revokedAt = "revoked_at"
         case certificateSerial = "certificate_serial", certificateNotAfter = "certificate_not_after"
         case lastUploadAt = "last_upload_at", batches, events, reportedBacklog = "reported_backlog"
-        case backlogReportedAt = "backlog_reported_at", refusedEvents = "refused_events"
+        case backlogReportedAt = "backlog_reported_at", refusedEvents = "refused_events", sites
     }
 }
 

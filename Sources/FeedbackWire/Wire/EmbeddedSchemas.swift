@@ -87,7 +87,7 @@ enum EmbeddedSchemas {
         "purpose": { "enum": ["threshold-calibration", "model-improvement", "quality-monitoring"], "description": "One purpose per event: consent is never bundled." },
         "kind": { "enum": ["grant", "withdraw", "limit", "reconsent"], "description": "limit restricts processing (GDPR art. 18) without erasing; withdraw erases." },
         "method": { "enum": ["touch", "e_signature", "paper", "operator"] },
-        "site": { "$ref": "#/$defs/Token" },
+        "site": { "$ref": "#/$defs/Token", "description": "One of the sites the kiosk is enrolled for; a batch naming another is refused whole (site-mismatch)." },
         "text_version": { "$ref": "#/$defs/Token" },
         "text_sha256": { "type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 of the exact consent text the subject was shown." }
       }
@@ -98,7 +98,7 @@ enum EmbeddedSchemas {
       "additionalProperties": false,
       "required": ["site", "camera_model"],
       "properties": {
-        "site": { "$ref": "#/$defs/Token" },
+        "site": { "$ref": "#/$defs/Token", "description": "One of the sites the kiosk is enrolled for; a batch naming another is refused whole (site-mismatch)." },
         "camera_model": { "$ref": "#/$defs/Token" },
         "tags": { "type": "array", "maxItems": 8, "uniqueItems": true, "items": { "$ref": "#/$defs/Token" } }
       }

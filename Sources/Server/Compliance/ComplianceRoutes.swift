@@ -4,7 +4,8 @@ import Hummingbird
 import Storage
 
 /// `/v1/compliance/*` for compliance officers (reference data changes for administrators),
-/// and the kiosk's consent-status and pseudonym-key reads; the work is ``ComplianceService``'s.
+/// and the kiosk's consent-status and pseudonym-key reads (the key of its own sites only); the
+/// work is ``ComplianceService``'s.
 struct ComplianceRoutes: Sendable {
     let service: ComplianceService
     let admin: AdminAuthenticator
@@ -105,9 +106,9 @@ struct ComplianceRoutes: Sendable {
             return JSONBody.response(json: try await self.service.consentStatus(body, askedBy: device))
         }
         router.get("/v1/kiosk/pseudonym-key") { request, context in
-            _ = try await self.kiosks.requireKiosk(request, context: context)
+            let device = try await self.kiosks.requireKiosk(request, context: context)
             let site = request.uri.queryParameters["site"].map(String.init)
-            return try JSONBody.response(try await self.service.pseudonymKey(site: site), status: .ok)
+            return try JSONBody.response(try await self.service.pseudonymKey(site: site, askedBy: device), status: .ok)
         }
     }
 }

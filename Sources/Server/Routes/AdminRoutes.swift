@@ -2,7 +2,8 @@ import FeedbackWire
 import Hummingbird
 import ThresholdAPI
 
-/// Device listing and revocation, tokens, and outcome counts, for administrators and engineers.
+/// Device listing, moves between sites and revocation, tokens, and outcome counts, for
+/// administrators and engineers.
 struct AdminRoutes: Sendable {
     let fleet: FleetService
     let tokens: TokenService
@@ -18,6 +19,14 @@ struct AdminRoutes: Sendable {
             let id = try context.parameters.require("deviceID")
             let summary = try await self.fleet.revokeDevice(id: id, by: caller)
             context.logger.notice("device revoked", metadata: ["device": "\(id)"])
+            return try JSONBody.response(summary, status: .ok)
+        }
+        router.post("/v1/admin/devices/:deviceID/move") { request, context in
+            let caller = try await self.admin.requireAdmin(request)
+            let id = try context.parameters.require("deviceID")
+            let body = try await JSONBody.decode(DeviceMoveRequest.self, from: request)
+            let summary = try await self.fleet.moveDevice(id: id, body, by: caller)
+            context.logger.notice("device moved", metadata: ["device": "\(id)", "sites": "\(summary.sites.joined(separator: ","))"])
             return try JSONBody.response(summary, status: .ok)
         }
         router.post("/v1/admin/tokens") { request, _ in

@@ -35,7 +35,7 @@ struct ModelRoutes: Sendable {
             let device = try await self.kiosks.requireKiosk(request, context: context)
             let query = request.uri.queryParameters
             let assignment = try await self.rollouts.assignment(
-                deviceID: device.deviceID, site: query["site"].map(String.init) ?? "",
+                device: device, site: query["site"].map(String.init) ?? "",
                 cameraModel: query["camera_model"].map(String.init) ?? "")
             return try JSONBody.response(assignment, status: .ok)
         }

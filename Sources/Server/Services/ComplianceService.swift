@@ -160,9 +160,11 @@ struct ComplianceService: Sendable {
                         ("refused", .array(refused))])
     }
 
-    /// The pseudonymisation key of the jurisdiction that `site` belongs to.
-    func pseudonymKey(site: String?) async throws -> KioskPseudonymKey {
+    /// The pseudonymisation key of the jurisdiction that `site` belongs to, for a kiosk
+    /// enrolled for `site` only.
+    func pseudonymKey(site: String?, askedBy device: DeviceRecord) async throws -> KioskPseudonymKey {
         guard let site, !site.isEmpty else { throw ProblemResponse(.invalidRequest, "name the kiosk's site: ?site=…") }
+        try KioskSites.require([site], of: device)
         guard let jurisdiction = try await compliance.jurisdiction(ofSite: site) else {
             throw ProblemResponse(.notFound, "no jurisdiction for site \(site)")
         }

@@ -22,8 +22,10 @@ struct EnrollmentService: Sendable {
         let isNew: Bool
     }
 
+    /// A token for one device id and the registered sites it will serve.
     func issueToken(_ request: EnrollmentTokenRequest) async throws -> EnrollmentToken {
         try Self.checkDeviceID(request.deviceID)
+        let sites = try Self.checkSites(request.sites)
         let ttl = request.ttlSeconds.map(TimeInterval.init) ?? tokenTTL
         guard ttl >= 60, ttl <= 30 * 86_400 else {
             throw ProblemResponse(.invalidRequest, "ttl_seconds must be between 60 and 2592000")
@@ -31,9 +33,9 @@ struct EnrollmentService: Sendable {
         let token = APIToken.generate()
         let created = now()
         let record = StoredEnrollmentToken(sha256: APIToken.sha256(token), deviceID: request.deviceID,
-                                           createdAt: created, expiresAt: created.addingTimeInterval(ttl))
-        try await store.addEnrollmentToken(record)
-        return EnrollmentToken(deviceID: request.deviceID, token: token, expiresAt: record.expiresAt)
+                                           createdAt: created, expiresAt: created.addingTimeInterval(ttl), sites: sites)
+        try await Self.bindingSites { try await store.addEnrollmentToken(record) }
+        return EnrollmentToken(deviceID: request.deviceID, sites: sites, token: token, expiresAt: record.expiresAt)
     }
 
     /// Checks the proof and the token before the CA signs anything, then redeems the token
@@ -87,6 +89,24 @@ struct EnrollmentService: Sendable {
             deviceID: deviceID, certificatePEM: try certificate.serializeAsPEM().pemString, caCertificatePEM: try authority.certificatePEM,
             certificateNotAfter: certificate.notValidAfter, releaseSigningKey: releaseKey.rawRepresentation.base64EncodedString())
         return Enrolled(response: response, isNew: redemption == .enrolled)
+    }
+
+    /// The sites a kiosk is to serve: 1 to 64 site names, each once, sorted.
+    static func checkSites(_ sites: [String]) throws -> [String] {
+        guard (1...64).contains(sites.count) else { throw ProblemResponse(.invalidRequest, "sites must name 1 to 64 sites") }
+        for site in sites { try ComplianceService.checkName(site, "each of sites") }
+        return Set(sites).sorted()
+    }
+
+    /// Runs a store call that binds sites, turning unregistered sites into a refusal that says
+    /// how to register them.
+    static func bindingSites<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let SiteBindingError.unknownSites(sites) {
+            throw ProblemResponse(.invalidRequest, "no site \(sites.joined(separator: ", ")) is registered; an administrator "
+                                  + "registers it first with `faceloop compliance site SITE --jurisdiction J`")
+        }
     }
 
     static func checkDeviceID(_ id: String) throws {

@@ -20,6 +20,17 @@ struct FleetService: Sendable {
         return summary
     }
 
+    /// Binds the kiosk to the registered sites of `request` instead of those it had; the
+    /// move is an audit-log entry by the caller.
+    func moveDevice(id: String, _ request: DeviceMoveRequest, by caller: APITokenRecord) async throws -> DeviceSummary {
+        let sites = try EnrollmentService.checkSites(request.sites)
+        guard try await EnrollmentService.bindingSites({ try await store.moveDevice(id: id, to: sites, at: now(), actor: caller.actor) }) != nil,
+              let summary = try await store.deviceSummaries().first(where: { $0.deviceID == id }) else {
+            throw ProblemResponse(.notFound, "no device \(id)")
+        }
+        return summary
+    }
+
     func outcomeStats() async throws -> OutcomeStats {
         try await store.outcomeStats()
     }

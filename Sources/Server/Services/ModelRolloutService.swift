@@ -41,10 +41,13 @@ struct ModelRolloutService: Sendable {
 
     /// The model that decides on `deviceID`'s kiosk in the cohort it names, the model it scores
     /// in shadow, and why.
-    func assignment(deviceID: String, site: String, cameraModel: String) async throws -> ModelAssignment {
+    /// For a kiosk enrolled for `site` only.
+    func assignment(device: DeviceRecord, site: String, cameraModel: String) async throws -> ModelAssignment {
         guard !site.isEmpty, !cameraModel.isEmpty, site.utf8.count <= 128, cameraModel.utf8.count <= 128 else {
             throw ProblemResponse(.invalidRequest, "name the kiosk's cohort: ?site=…&camera_model=… (1 to 128 bytes each)")
         }
+        try KioskSites.require([site], of: device)
+        let deviceID = device.deviceID
         let releases = try await releasesByVersion()
         let rollouts = try await federation.modelRollouts()
         return try Self.assignment(deviceID: deviceID, cohort: RolloutCohort(cameraModel: cameraModel, site: site),

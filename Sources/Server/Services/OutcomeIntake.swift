@@ -42,6 +42,12 @@ struct OutcomeIntake: Sendable {
             throw rejected(ProblemResponse(.deviceMismatch, "the batch names \(batch.deviceID) but was signed by \(device.deviceID)"),
                            events: events)
         }
+        // Checked with the binding read when the request was authenticated, as revocation is.
+        if let (pointer, site) = batch.firstSite(outside: device.sites) {
+            let violation = JSONSchemaViolation(pointer: pointer, keyword: "enum",
+                                                message: "\(site) is not a site \(device.deviceID) is enrolled for")
+            throw rejected(KioskSites.mismatch(device, foreign: batch.sites.subtracting(device.sites), errors: [violation]), events: events)
+        }
         let latest = receivedAt.addingTimeInterval(maximumClockSkew)
         if let (pointer, date) = batch.firstEvent(datedAfter: latest) {
             throw rejected(ProblemResponse(

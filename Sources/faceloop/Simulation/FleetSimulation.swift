@@ -265,7 +265,10 @@ struct FleetSimulation: Sendable {
     }
 
     func run() async throws -> Report {
-        if !resume { try await registerConsentText() }
+        if !resume {
+            try await registerConsentText()
+            try await registerSites()
+        }
         let earlier = resume ? try loadGroundTruth() : GroundTruth(datedUntil: nil, scores: [])
         let attemptsFrom = min(end, max(end.addingTimeInterval(-Self.attemptSpan), earlier.datedUntil ?? .distantPast))
         let tally = Tally()
@@ -325,7 +328,20 @@ struct FleetSimulation: Sendable {
         }
     }
 
-    /// The kiosk's agent, enrolled now, or as an earlier run left it when resuming.
+    /// Registers the fleet's sites that nobody registered, under the `default` jurisdiction
+    /// (where an unregistered site's subjects are pseudonymised anyway), so that each kiosk can
+    /// be enrolled for its site. Sites registered before keep their jurisdiction.
+    func registerSites() async throws {
+        let registered = Set(try JSONValue.parse(try await client.json("GET", "/v1/compliance/sites")).arrayValue?
+            .compactMap { $0["site"]?.stringValue } ?? [])
+        for site in Set((0..<kiosks).map { model.cohort(ofKiosk: $0).site }).subtracting(registered).sorted() {
+            _ = try await client.json("POST", "/v1/compliance/sites", body: .object([
+                ("site", .string(site)), ("jurisdiction", .string("default")), ("public_place", .bool(false)),
+            ]))
+        }
+    }
+
+    /// The kiosk's agent, enrolled now (for its cohort's site), or as an earlier run left it when resuming.
     func agent(kiosk: Int) async throws -> KioskAgent {
         let id = deviceID(kiosk)
         let agent = KioskAgent(files: AgentFiles(directory: (root as NSString).appendingPathComponent(id)))
@@ -341,7 +357,7 @@ struct FleetSimulation: Sendable {
             }
             return agent
         }
-        let token = try await client.createEnrollmentToken(deviceID: id, ttlSeconds: nil)
+        let token = try await client.createEnrollmentToken(deviceID: id, sites: [model.cohort(ofKiosk: kiosk).site], ttlSeconds: nil)
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
         let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
         _ = try agent.recordConsent((0..<subjectsPerKiosk).map { subject in

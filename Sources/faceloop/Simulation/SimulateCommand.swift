@@ -44,7 +44,8 @@ struct SimulateCommands: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Simulate a fleet of kiosks against a running server and check the thresholds it computes.",
             discussion: """
-                Needs an admin token (enrolls the kiosks and registers the simulation's consent text). Cohorts are \
+                Needs an admin token (registers the simulation's consent text and, under the default jurisdiction, \
+                the sites nobody registered, then enrolls each kiosk for its cohort's site). Cohorts are \
                 site × camera model with known score distributions for two models: the backbone and a candidate \
                 (any adapter release), which is better everywhere except site-2/cam-b; site-1/cam-a's impostors \
                 score 0.15 higher after the drift onset (--drift-onset of each kiosk's attempts). Each kiosk runs \

@@ -22,17 +22,19 @@ enum TestConsent {
         #expect(result.status == 0, "\(result.stderr)")
     }
 
-    /// Grant lines (as `faceloop-agent consent --stdin` reads them) for every subject of the outcome lines.
+    /// Grant lines (as `faceloop-agent consent --stdin` reads them) for every subject of the
+    /// outcome lines, each at the site of the subject's first outcome (a kiosk names only its own sites).
     static func grants(forOutcomeLines lines: Data, purpose: String = "threshold-calibration") throws -> Data {
         var seen = Set<String>()
         var grants: [String] = []
         let digest = Self.sha256
         for line in String(decoding: lines, as: UTF8.self).split(separator: "\n") {
-            guard let pseudonym = try JSONValue.parse(Array(line.utf8))["subject"]?["pseudonym"]?.stringValue,
+            let outcome = try JSONValue.parse(Array(line.utf8))
+            guard let pseudonym = outcome["subject"]?["pseudonym"]?.stringValue, let site = outcome["cohort"]?["site"]?.stringValue,
                   seen.insert(pseudonym).inserted else { continue }
             grants.append(JSONValue.object([
                 ("occurred_at", .string("2020-01-02T00:00:00Z")), ("subject_pseudonym", .string(pseudonym)),
-                ("purpose", .string(purpose)), ("kind", .string("grant")), ("method", .string("touch")), ("site", .string("e2e")),
+                ("purpose", .string(purpose)), ("kind", .string("grant")), ("method", .string("touch")), ("site", .string(site)),
                 ("text_version", .string(version)), ("text_sha256", .string(digest)),
             ]).serializedString)
         }
@@ -41,10 +43,10 @@ enum TestConsent {
 
     static var sha256: String { SHA256.hash(data: Data(wording.utf8)).map { String(format: "%02x", $0) }.joined() }
 
-    /// A grant of the registered text, for batches a test builds itself.
-    static func grant(pseudonym: String) -> ConsentEvent {
+    /// A grant of the registered text at `site`, for batches a test builds itself.
+    static func grant(pseudonym: String, site: String) -> ConsentEvent {
         ConsentEvent(eventID: UUID(), occurredAt: Date(timeIntervalSince1970: 1_577_923_200), pseudonym: pseudonym,
-                     purpose: "threshold-calibration", kind: .grant, method: .touch, site: "e2e", textVersion: version, textSHA256: sha256)
+                     purpose: "threshold-calibration", kind: .grant, method: .touch, site: site, textVersion: version, textSHA256: sha256)
     }
 
     /// Records the grants for the outcomes' subjects, then the outcomes, in the kiosk's queue.
