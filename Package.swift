@@ -333,7 +333,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "Calibration", "FeedbackWire", "StrictJSON", "DeviceIdentity", "Federation", "FederationAPI", "FederationCore", "SeededRandom", "TestSupport", "ThresholdAPI", .product(name: "X509", package: "swift-certificates"), .product(name: "Crypto", package: "swift-crypto"),
-                                                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                                                   .product(name: "GRDB", package: "GRDB.swift"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                                                    .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl")],
                     swiftSettings: strictSettings),
         .testTarget(name: "DeviceIdentityTests", dependencies: ["DeviceIdentity", "TestSupport"], swiftSettings: strictSettings),

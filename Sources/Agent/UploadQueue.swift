@@ -14,10 +14,11 @@ public final class UploadQueue: Sendable {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // WAL with FULL syncs the log on every commit, so a recorded outcome survives a power
+        // cut. Set on the writer after the pool is open: DatabasePool turns WAL on after
+        // `prepareDatabase` and sets `synchronous = NORMAL` as it does so.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-queue") { db in
             try db.execute(sql: """

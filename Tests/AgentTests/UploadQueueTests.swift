@@ -1,5 +1,6 @@
 import FeedbackWire
 import Foundation
+import GRDB
 import TestSupport
 import Testing
 @testable import Agent
@@ -14,6 +15,15 @@ struct UploadQueueTests {
     static func outcome() -> MatchOutcome {
         SampleBatch.outcome(label: .impostor, score: 0.25, decision: .reject, modelVersion: "m1", thresholdVersion: "t1",
                             cohort: .init(site: "s1", cameraModel: "c1"), subject: .init(pseudonym: String(repeating: "e", count: 64), consentRef: "c"))
+    }
+
+    @Test("the queue's writer commits with synchronous=FULL (GRDB's pool would leave NORMAL)")
+    func writerSyncsEveryCommit() throws {
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let queue = try UploadQueue(path: (directory as NSString).appendingPathComponent("queue.sqlite"))
+        let level = try queue.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(level == 2, "2 is FULL, 1 NORMAL")
     }
 
     @Test("sealing splits into batches with consecutive sequences that survive reopening")

@@ -7,7 +7,8 @@ import TestSupport
 import Testing
 
 extension EndToEnd {
-    /// Power cuts: the server and the agents are killed with SIGKILL at random moments while
+    /// Process kills (not power cuts: the page cache survives; PowerCutTests drops unsynced
+    /// writes): the server and the agents are killed with SIGKILL at random moments while
     /// uploads run. Afterwards every outcome a kiosk recorded is stored exactly once, every
     /// queue drains, and the SQLite file passes its integrity check. The number of kill cycles
     /// is bounded (FACELOOP_CRASH_CYCLES, default 4; the long run in docs/reliability.md uses 50).
