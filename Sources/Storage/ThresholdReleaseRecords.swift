@@ -107,14 +107,3 @@ extension APITokenRecord {
     }
 }
 
-/// A token as listed for administrators: never the token, only the first 16 hex digits of
-/// its SHA-256 as its id.
-public struct APITokenSummary: Sendable, Equatable, Codable {
-    public var id: String
-    public var role: String
-    public var label: String
-    public var createdAt: Date
-    public var revokedAt: Date?
-
-    enum CodingKeys: String, CodingKey { case id, role, label, createdAt = "created_at", revokedAt = "revoked_at" }
-}

@@ -1,3 +1,4 @@
+import FeedbackWire
 import Foundation
 import Storage
 import ThresholdAPI
