@@ -68,6 +68,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v9-device-sites") { db in
             try db.execute(StoreTables.deviceSiteBinding(.sqlite))
         }
+        migrator.registerMigration("v10-web-sessions") { db in
+            try db.execute(StoreTables.webSessionTable(.sqlite))
+        }
         return migrator
     }
 }

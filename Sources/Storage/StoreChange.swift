@@ -64,7 +64,8 @@ extension StoreChange {
     }
 
     static func revokeAPIToken(id: String, role: String, label: String, at time: Date, actor: String, sql: StoreSQL) throws -> StoreChange {
-        StoreChange([sql.revokeAPIToken(id: id, at: time)],
+        // Its web sessions end in the same commit.
+        StoreChange([sql.revokeAPIToken(id: id, at: time), sql.deleteWebSessions(tokenID: id)],
                     audit: [try PendingAuditEntry(.roleRevoked, actor: actor,
                                                   details: StoreAuditDetails.token(id: id, role: role, label: label), at: time)])
     }

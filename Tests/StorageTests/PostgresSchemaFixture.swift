@@ -167,6 +167,10 @@ extension StoreSchemaFixture {
         #"column threshold_releases.published_at #10 double precision nullable=YES default=- identity=NO -"#,
         #"column threshold_releases.envelope #11 bytea nullable=YES default=- identity=NO -"#,
         #"column threshold_releases.computed_by_token #12 text nullable=YES default=- identity=NO -"#,
+        #"column web_sessions.session_sha256 #1 text nullable=NO default=- identity=NO -"#,
+        #"column web_sessions.token_sha256 #2 text nullable=NO default=- identity=NO -"#,
+        #"column web_sessions.opened_at #3 double precision nullable=NO default=- identity=NO -"#,
+        #"column web_sessions.last_seen_at #4 double precision nullable=NO default=- identity=NO -"#,
         #"constraint api_tokens.api_tokens_pkey p: PRIMARY KEY (token_sha256)"#,
         #"constraint audit_checkpoints.audit_checkpoints_pkey p: PRIMARY KEY (tree_size)"#,
         #"constraint audit_entries.audit_entries_pkey p: PRIMARY KEY (idx)"#,
@@ -212,6 +216,8 @@ extension StoreSchemaFixture {
         #"constraint subject_requests.subject_requests_pkey p: PRIMARY KEY (request_id)"#,
         #"constraint threshold_releases.threshold_releases_pkey p: PRIMARY KEY (version)"#,
         #"constraint threshold_releases.threshold_releases_state_check c: CHECK ((state = ANY (ARRAY['computed'::text, 'approved'::text, 'published'::text, 'superseded'::text, 'rolled_back'::text])))"#,
+        #"constraint web_sessions.web_sessions_pkey p: PRIMARY KEY (session_sha256)"#,
+        #"constraint web_sessions.web_sessions_token_sha256_fkey f: FOREIGN KEY (token_sha256) REFERENCES api_tokens(token_sha256)"#,
         #"index api_tokens.api_tokens_pkey: CREATE UNIQUE INDEX api_tokens_pkey ON public.api_tokens USING btree (token_sha256)"#,
         #"index audit_checkpoints.audit_checkpoints_pkey: CREATE UNIQUE INDEX audit_checkpoints_pkey ON public.audit_checkpoints USING btree (tree_size)"#,
         #"index audit_entries.audit_entries_pkey: CREATE UNIQUE INDEX audit_entries_pkey ON public.audit_entries USING btree (idx)"#,
@@ -248,6 +254,8 @@ extension StoreSchemaFixture {
         #"index sites.sites_pkey: CREATE UNIQUE INDEX sites_pkey ON public.sites USING btree (site)"#,
         #"index subject_requests.subject_requests_pkey: CREATE UNIQUE INDEX subject_requests_pkey ON public.subject_requests USING btree (request_id)"#,
         #"index threshold_releases.threshold_releases_pkey: CREATE UNIQUE INDEX threshold_releases_pkey ON public.threshold_releases USING btree (version)"#,
+        #"index web_sessions.web_sessions_by_token: CREATE INDEX web_sessions_by_token ON public.web_sessions USING btree (token_sha256)"#,
+        #"index web_sessions.web_sessions_pkey: CREATE UNIQUE INDEX web_sessions_pkey ON public.web_sessions USING btree (session_sha256)"#,
         #"sequence consent_events_arrival_seq bigint"#,
     ]
 }

@@ -380,5 +380,22 @@ extension StoreSchemaFixture {
             PRIMARY KEY (device_id, site)
         ) WITHOUT ROWID
         """#,
+        #"""
+        table web_sessions ON web_sessions
+        CREATE TABLE web_sessions (
+            session_sha256 TEXT PRIMARY KEY,
+            token_sha256 TEXT NOT NULL REFERENCES api_tokens(token_sha256),
+            opened_at REAL NOT NULL,
+            last_seen_at REAL NOT NULL
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_web_sessions_1 ON web_sessions
+        (no sql)
+        """#,
+        #"""
+        index web_sessions_by_token ON web_sessions
+        CREATE INDEX web_sessions_by_token ON web_sessions (token_sha256)
+        """#,
     ]
 }

@@ -45,6 +45,7 @@ enum PostgresSchema {
         Migration(name: "v4-model-rollout", statements: StoreTables.modelRollout(.postgres)),
         Migration(name: "v5-withdrawal-block-time", statements: StoreTables.withdrawalBlockTime(.postgres)),
         Migration(name: "v6-device-sites", statements: StoreTables.deviceSiteBinding(.postgres)),
+        Migration(name: "v7-web-sessions", statements: StoreTables.webSessionTable(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
