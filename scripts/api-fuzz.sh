@@ -15,7 +15,7 @@ work="$(mktemp -d)"
 server_pid=""
 cleanup() { if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
-"$bin/faceloop-server" --data-dir "$work/server" --port 0 --log-level error >"$work/server.out" 2>"$work/server.err" &
+"$bin/faceloop-server" --data-dir "$work/server" --port 0 --metrics-port 0 --log-level error >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/server.out" 2>/dev/null && break; sleep 0.2; done
 url=$(grep -o 'https://127.0.0.1:[0-9]*' "$work/server.out")

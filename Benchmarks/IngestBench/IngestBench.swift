@@ -80,7 +80,7 @@ struct IngestBench: AsyncParsableCommand {
             if node > 1 { try FileManager.default.copyItem(atPath: dataDirectory, toPath: directory) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: server)
-            process.arguments = ["--data-dir", directory, "--port", "0", "--log-level", "error"]
+            process.arguments = ["--data-dir", directory, "--port", "0", "--metrics-port", "0", "--log-level", "error"]
             process.environment = environment
             let out = Pipe()
             process.standardOutput = out

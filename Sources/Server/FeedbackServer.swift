@@ -22,6 +22,8 @@ public struct FeedbackServer: Sendable {
     public let store: any FeedbackStore
     public let federation: any FederationStore
     public let compliance: any ComplianceStore
+    /// The pages' sign-in sessions, in the same store.
+    public let sessions: any WebSessionStore
     /// Which node runs the once-per-cluster jobs (threshold computation, round aggregation,
     /// retention sweeps, audit checkpoints).
     public let jobs: any ClusterJobLock
@@ -31,9 +33,13 @@ public struct FeedbackServer: Sendable {
     public let metrics: ServerMetrics
     let logger: Logger
     let onListening: @Sendable (Int) async -> Void
+    let onMetricsListening: @Sendable (Int) async -> Void
 
+    /// `onListening` gets the API's port once it listens, `onMetricsListening` the metrics
+    /// listener's (`MetricsListener`).
     public static func make(configuration: ServerConfiguration, logger: Logger,
                             metrics: ServerMetrics = ServerMetrics(),
+                            onMetricsListening: @escaping @Sendable (Int) async -> Void = { _ in },
                             onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws -> FeedbackServer {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -56,8 +62,9 @@ public struct FeedbackServer: Sendable {
             let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
                                                                  hosts: configuration.certificateHosts, store: store,
                                                                  mintAdminToken: configuration.mintAdminToken, logger: logger)
-            return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, jobs: store,
-                                  closeStore: closeStore, identity: identity, metrics: metrics, logger: logger, onListening: onListening)
+            return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, sessions: store,
+                                  jobs: store, closeStore: closeStore, identity: identity, metrics: metrics, logger: logger,
+                                  onListening: onListening, onMetricsListening: onMetricsListening)
         } catch {
             await closeStore()
             throw error
@@ -88,12 +95,12 @@ public struct FeedbackServer: Sendable {
         ModelRolloutService(store: store, federation: federation, settings: RolloutSettings(configuration: configuration), now: clock)
     }
 
-    func router(closer: RoundCloser) throws -> Router<FeedbackRequestContext> {
+    /// The API's routes and the pages; `clock` is what they take for now.
+    func router(closer: RoundCloser, clock: @escaping @Sendable () -> Date = { Date() }) throws -> Router<FeedbackRequestContext> {
         let renderer = try PageRenderer()
         let router = Router(context: FeedbackRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware())
-        let clock: @Sendable () -> Date = { Date() }
         let admin = AdminAuthenticator(store: store)
         let peers = PeerCertificates()
         let uploads = SignedUploadAuthentication(
@@ -122,11 +129,15 @@ public struct FeedbackServer: Sendable {
         ComplianceRoutes(service: ComplianceService(compliance: compliance, receiptKey: identity.auditSigningKey, now: clock),
                          admin: admin, kiosks: kiosks).register(on: router)
         AuditRoutes(audit: audit, admin: admin).register(on: router)
-        OperationalRoutes(store: store, metrics: metrics).register(on: router)
-        WebRoutes(store: store, federation: federation, compliance: compliance, sessions: WebSessions(store: store),
+        OperationalRoutes(store: store).register(on: router)
+        WebRoutes(store: store, federation: federation, compliance: compliance, sessions: webSessions(clock: clock),
                   thresholds: thresholds, rounds: rounds, audit: audit, renderer: renderer, now: clock)
             .register(on: router)
         return router
+    }
+
+    func webSessions(clock: @escaping @Sendable () -> Date) -> WebSessions {
+        WebSessions(tokens: store, store: sessions, policy: WebSessionPolicy(configuration: configuration), now: clock)
     }
 
     /// Serves until SIGTERM/SIGINT; then stops accepting, finishes in-flight requests and returns.
@@ -148,7 +159,10 @@ public struct FeedbackServer: Sendable {
                        RoundDeadlineWatcher(federation: federation, closer: closer, logger: logger, interval: .seconds(1)),
                        PeriodicJob.retentionSweeper(compliance: compliance, jobs: jobs, interval: .seconds(3600), logger: logger),
                        PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
-                                                       interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger)],
+                                                       interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger),
+                       PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
+                       MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,
+                                                   onListening: onMetricsListening)],
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? 0)
             },
@@ -211,6 +225,15 @@ struct PeriodicJob: Service {
                 logger.notice("retention sweep", metadata: ["subjects": "\(erased.count)",
                                                             "outcomes": "\(erased.reduce(0) { $0 + $1.outcomesErased })"])
             }
+        }
+    }
+
+    /// Deletes page sessions past their idle or absolute expiry (a lookup refuses them before
+    /// then anyway). Every node may run it: deleting what another node deleted changes nothing.
+    static func webSessionSweeper(sessions: WebSessions, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "web session sweep", interval: interval, immediately: true, logger: logger) {
+            let removed = try await sessions.sweep()
+            if removed > 0 { logger.debug("swept expired web sessions", metadata: ["count": "\(removed)"]) }
         }
     }
 

@@ -17,6 +17,9 @@ struct FaceloopServerCommand: AsyncParsableCommand {
     @Option(help: "JSON configuration file.") var config: String?
     @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on; 0 picks a free one (default 8443).") var port: Int?
+    @Option(name: .customLong("metrics-address"), help: "Address of the plain-HTTP /metrics listener (default 127.0.0.1).")
+    var metricsAddress: String?
+    @Option(name: .customLong("metrics-port"), help: "Port of the /metrics listener; 0 picks a free one (default 9464).") var metricsPort: Int?
     @Option(name: .customLong("data-dir"), help: "Directory for the store and the server's keys (default ./data).") var dataDirectory: String?
     @Option(name: .customLong("certificate-host"), help: "Host name or IPv4 address for the TLS certificate made on first start; repeat for several.")
     var certificateHosts: [String] = []
@@ -29,6 +32,8 @@ struct FaceloopServerCommand: AsyncParsableCommand {
         var overrides: [String: String] = [:]
         if let host { overrides["server.host"] = host }
         if let port { overrides["server.port"] = String(port) }
+        if let metricsAddress { overrides["server.metrics-address"] = metricsAddress }
+        if let metricsPort { overrides["server.metrics-port"] = String(metricsPort) }
         if let dataDirectory { overrides["server.data-dir"] = dataDirectory }
         if !certificateHosts.isEmpty { overrides["server.certificate-hosts"] = certificateHosts.joined(separator: ",") }
         if let logLevel { overrides["log.level"] = logLevel }
@@ -52,8 +57,11 @@ struct FaceloopServerCommand: AsyncParsableCommand {
         metrics.bootstrapGlobally()
         let host = configuration.host
         let dataDirectory = configuration.dataDirectory
-        let server = try await FeedbackServer.make(configuration: configuration, logger: logger, metrics: metrics) { port in
-            // One line on stdout that scripts and tests wait for.
+        let metricsAddress = configuration.metricsAddress.contains(":") ? "[\(configuration.metricsAddress)]" : configuration.metricsAddress
+        // One line on stdout for each listener, which scripts and tests wait for.
+        let server = try await FeedbackServer.make(configuration: configuration, logger: logger, metrics: metrics, onMetricsListening: { port in
+            FileHandle.standardOutput.write(Data("faceloop-server metrics on http://\(metricsAddress):\(port)/metrics\n".utf8))
+        }) { port in
             let line = "faceloop-server listening on https://\(host):\(port) (data in \(dataDirectory))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }

@@ -196,7 +196,7 @@ extension EndToEnd {
             #expect(Set(view["refused"]?.arrayValue?.compactMap { $0["reason"]?.stringValue } ?? []) == ["consent-withdrawn"])
 
             // A revoked token opens nothing.
-            let tokens = try JSONValue.parse(try cli(server, ["tokens", "list"]).stdout).arrayValue ?? []
+            let tokens = try JSONValue.parse(try cli(server, ["tokens", "list", "--json"]).stdout).arrayValue ?? []
             let officerID = try #require(tokens.first { $0["role"]?.stringValue == "compliance" }?["id"]?.stringValue)
             #expect(try cli(server, ["tokens", "revoke", officerID]).status == 0)
             let refused = try cli(server, ["compliance", "requests"], token: officer)
@@ -240,12 +240,22 @@ extension EndToEnd {
             #expect(try await send([:], body: emptyForm, client: kiosk).status == 303, "\(method) \(template) with a kiosk certificate")
             var checked = 0
             for (role, token) in tokens {
-                let cookie = ["cookie": "faceloop_session=\(token)"]
+                // A session of its own for each check: signing out ends it.
+                let session = try #require(try await WebSignIn.session(anonymous, token: token), "\(role) signs in")
+                #expect(try await send(["cookie": "faceloop_session=\(token)"], body: emptyForm).status == 303,
+                        "\(method) \(template): the token itself is no session")
+                let cookie = WebSignIn.cookie(session)
                 let start = try await anonymous.send("GET", "/ui/federation", headers: cookie)
-                let html = String(decoding: start.body, as: UTF8.self)
-                let csrf = html.components(separatedBy: "name=\"csrf-token\" content=\"").dropFirst().first?.prefix { $0 != "\"" } ?? ""
+                let csrf = WebSignIn.formToken(start)
                 #expect(csrf.count == 64, "\(role) gets a form token")
                 let allowed = roles.contains(role) || role == "admin"
+                // Refused forms first: the accepted one may be the sign-out that ends the session.
+                if method == "post" && allowed {
+                    let forged = try await send(cookie, body: "csrf=\(String(repeating: "0", count: 64))")
+                    #expect(forged.status == 403, "\(role) \(method) \(template) with another form token: \(forged.status)")
+                    let crossSite = try await send(cookie.merging(["sec-fetch-site": "cross-site"]) { $1 }, body: "csrf=\(csrf)")
+                    #expect(crossSite.status == 403, "\(role) \(method) \(template) from another site: \(crossSite.status)")
+                }
                 let answer = try await send(cookie, body: method == "post" ? "csrf=\(csrf)" : nil)
                 if !allowed {
                     #expect(answer.status == 403, "\(role) must not reach \(method) \(template): \(answer.status)")
@@ -257,11 +267,8 @@ extension EndToEnd {
                 if answer.status != 303 {
                     try openAPI.check(method: method, template: template, status: answer.status, contentType: answer.contentType, body: answer.body)
                 }
-                if method == "post" && allowed {
-                    let forged = try await send(cookie, body: "csrf=\(String(repeating: "0", count: 64))")
-                    #expect(forged.status == 403, "\(role) \(method) \(template) with another form token: \(forged.status)")
-                    let crossSite = try await send(cookie.merging(["sec-fetch-site": "cross-site"]) { $1 }, body: "csrf=\(csrf)")
-                    #expect(crossSite.status == 403, "\(role) \(method) \(template) from another site: \(crossSite.status)")
+                if template == "/ui/sign-out" && allowed {
+                    #expect(try await send(cookie, body: nil).status == 303, "\(role): the session it signed out of is closed")
                 }
                 checked += 1
             }

@@ -286,7 +286,6 @@ extension EndToEnd {
                  Array(#"{"device_id":"kiosk-c","token":"nope","csr_pem":"x","signing_key":"AAAA","proof":"AAAA"}"#.utf8)),
                 ("GET", "/healthz", "/healthz", [:], nil),
                 ("GET", "/readyz", "/readyz", [:], nil),
-                ("GET", "/metrics", "/metrics", [:], nil),
                 ("GET", "/problems/nonce-replayed", "/problems/{slug}", [:], nil),
             ] as [(String, String, String, [String: String], [UInt8]?)] {
                 let response = try await admin.send(method, path, headers: headers, body: body)
@@ -305,7 +304,11 @@ extension EndToEnd {
             let enrollmentRefusal = try await admin.send("POST", "/v1/enrollments", headers: ["content-type": "application/json"], body: enrollment)
             #expect(enrollmentRefusal.problemSlug == "enrollment-token-invalid", "\(String(decoding: enrollmentRefusal.body, as: UTF8.self))")
 
-            let metrics = try await admin.send("GET", "/metrics")
+            // The counters come from the metrics listener, not from the kiosks' port.
+            #expect(try await admin.send("GET", "/metrics").status == 404)
+            let scraper = RawClient(baseURL: "http://127.0.0.1:\(server.metricsPort)", caPEM: kiosk.caPEM, identity: nil)
+            let metrics = try await scraper.send("GET", "/metrics")
+            #expect(metrics.status == 200)
             let exposition = String(decoding: metrics.body, as: UTF8.self)
             #expect(exposition.contains(#"faceloop_batches_total{result="accepted"}"#))
             #expect(exposition.contains(#"reason="nonce-replayed""#))

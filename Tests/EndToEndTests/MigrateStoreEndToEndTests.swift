@@ -30,6 +30,8 @@ extension EndToEnd {
             let devicesBefore = try JSONValue.parse(try runTool("faceloop", ["devices", "list", "--json"] + access).stdout)
             #expect(devicesBefore["devices"]?.arrayValue?.allSatisfy { $0["sites"]?.arrayValue?.count == 1 } == true,
                     "each simulated kiosk is enrolled for its site")
+            let pilotPages = RawClient(baseURL: pilot.baseURL, caPEM: try String(contentsOfFile: pilot.caFile, encoding: .utf8), identity: nil)
+            let pilotSession = try #require(try await WebSignIn.session(pilotPages, token: pilot.adminToken))
             pilot.stop()
 
             let sqlite = (dataDirectory as NSString).appendingPathComponent("faceloop.sqlite")
@@ -40,6 +42,7 @@ extension EndToEnd {
             let tables = report["tables"]?.arrayValue ?? []
             #expect(tables.count == 22)
             for table in tables { #expect(table["source_rows"] == table["copied_rows"], "\(table)") }
+            #expect(!tables.contains { $0["table"]?.stringValue == "web_sessions" }, "sessions stay behind on purpose")
             #expect(tables.first { $0["table"]?.stringValue == "outcomes" }?["copied_rows"]?.numberValue == 600)
             #expect(tables.first { $0["table"]?.stringValue == "device_sites" }?["copied_rows"]?.numberValue == 6, "each kiosk's site")
             let rootHex = try #require(before["root_hash"]?.stringValue.flatMap { Data(base64Encoded: $0) }).map { String(format: "%02x", $0) }.joined()
@@ -61,6 +64,11 @@ extension EndToEnd {
                     == JSONValue.parse(statsBefore))
             #expect(try JSONValue.parse(try runTool("faceloop", ["devices", "list", "--json"] + nodeAccess).stdout) == devicesBefore,
                     "the kiosks keep their sites")
+            // The pilot's page session did not move: people sign in again, with the same tokens.
+            let nodePages = RawClient(baseURL: node.baseURL, caPEM: pilotPages.caPEM, identity: nil)
+            #expect(try await nodePages.send("GET", "/ui/fleet", headers: WebSignIn.cookie(pilotSession)).status == 303)
+            let nodeSession = try #require(try await WebSignIn.session(nodePages, token: node.adminToken))
+            #expect(try await nodePages.send("GET", "/ui/fleet", headers: WebSignIn.cookie(nodeSession)).status == 200)
             let bundlePath = (root as NSString).appendingPathComponent("audit.json")
             let size = Int(before["tree_size"]?.numberValue ?? 0)
             #expect(try runTool("faceloop", ["audit", "export", "--since", "\(size)", "--output", bundlePath] + nodeAccess).status == 0)

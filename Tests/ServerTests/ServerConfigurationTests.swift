@@ -52,6 +52,30 @@ struct ServerConfigurationTests {
         }
     }
 
+    @Test("the metrics listener and the page sessions: defaults, the example file, the environment, and an idle time past the absolute one refused")
+    func metricsAndSessions() async throws {
+        let defaults = try await ServerConfiguration.load(file: nil, overrides: [:], environment: [:])
+        #expect(defaults.metricsAddress == "127.0.0.1" && defaults.metricsPort == 9464)
+        #expect(defaults.webSessionIdleSeconds == 1800 && defaults.webSessionAbsoluteSeconds == 43_200)
+        let example = try await ServerConfiguration.load(file: Self.exampleFile, overrides: [:], environment: [:])
+        #expect(example.metricsAddress == defaults.metricsAddress && example.metricsPort == defaults.metricsPort)
+        #expect(WebSessionPolicy(configuration: example) == WebSessionPolicy(configuration: defaults))
+        let set = try await ServerConfiguration.load(file: nil, overrides: ["server.metrics-port": "0"], environment: [
+            "FACELOOP_SERVER_METRICS_ADDRESS": "10.0.0.7", "FACELOOP_WEB_SESSION_IDLE_SECONDS": "600",
+            "FACELOOP_WEB_SESSION_ABSOLUTE_SECONDS": "3600",
+        ])
+        #expect(set.metricsAddress == "10.0.0.7" && set.metricsPort == 0)
+        #expect(WebSessionPolicy(configuration: set) == WebSessionPolicy(idle: 600, absolute: 3600))
+        await #expect(throws: ServerConfiguration.LoadError.self) {
+            _ = try await ServerConfiguration.load(file: nil, overrides: [:], environment: [
+                "FACELOOP_WEB_SESSION_IDLE_SECONDS": "7200", "FACELOOP_WEB_SESSION_ABSOLUTE_SECONDS": "3600",
+            ])
+        }
+        await #expect(throws: ServerConfiguration.LoadError.self) {
+            _ = try await ServerConfiguration.load(file: nil, overrides: [:], environment: ["FACELOOP_WEB_SESSION_IDLE_SECONDS": "0"])
+        }
+    }
+
     @Test("a missing file is refused")
     func missingFile() async {
         await #expect(throws: ServerConfiguration.LoadError.self) {

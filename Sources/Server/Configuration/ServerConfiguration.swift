@@ -20,6 +20,15 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// it, or the connection is closed: the bound on clients that trickle bytes.
     public var requestTimeoutSeconds: Int = 60
     public var enrollmentTokenTTLSeconds: Int = 86_400
+    /// Where Prometheus scrapes `/metrics`: a plain-HTTP listener of its own, on loopback by
+    /// default, so that nobody who reaches the kiosks' port reads the server's counters.
+    public var metricsAddress: String = "127.0.0.1"
+    /// 0 picks a free port.
+    public var metricsPort: Int = 9464
+    /// A page session ends after this long without a request…
+    public var webSessionIdleSeconds: Int = 1800
+    /// …and this long after sign-in in any case.
+    public var webSessionAbsoluteSeconds: Int = 43_200
     public var sqlitePath: String?
     /// `sqlite` (one node, the file in the data directory) or `postgres` (one or more nodes on
     /// one database at `postgresURL`).
@@ -107,6 +116,15 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.idleTimeoutSeconds = try integer(reader, "server.idle-timeout-seconds", default: c.idleTimeoutSeconds, range: 1...3600)
         c.requestTimeoutSeconds = try integer(reader, "server.request-timeout-seconds", default: c.requestTimeoutSeconds, range: 1...3600)
         c.enrollmentTokenTTLSeconds = try integer(reader, "server.enrollment-token-ttl-seconds", default: c.enrollmentTokenTTLSeconds, range: 60...(30 * 86_400))
+        c.metricsAddress = reader.string(forKey: "server.metrics-address", default: c.metricsAddress)
+        c.metricsPort = try integer(reader, "server.metrics-port", default: c.metricsPort, range: 0...65_535)
+        c.webSessionIdleSeconds = try integer(reader, "web.session-idle-seconds", default: c.webSessionIdleSeconds, range: 1...86_400)
+        c.webSessionAbsoluteSeconds = try integer(reader, "web.session-absolute-seconds", default: c.webSessionAbsoluteSeconds,
+                                                  range: 1...(30 * 86_400))
+        guard c.webSessionIdleSeconds <= c.webSessionAbsoluteSeconds else {
+            throw LoadError.invalid("web.session-idle-seconds (\(c.webSessionIdleSeconds)) must not exceed web.session-absolute-seconds "
+                                    + "(\(c.webSessionAbsoluteSeconds))")
+        }
         c.sqlitePath = reader.string(forKey: "store.sqlite-path")
         let kind = reader.string(forKey: "store.kind", default: c.storeKind.rawValue)
         guard let storeKind = StoreKind(rawValue: kind) else { throw LoadError.invalid("store.kind must be sqlite or postgres, got \(kind)") }

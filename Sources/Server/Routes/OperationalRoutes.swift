@@ -5,10 +5,10 @@ import Hummingbird
 import NIOCore
 import Storage
 
-/// Liveness, readiness, metrics and the problem type descriptions.
+/// Liveness, readiness and the problem type descriptions. `/metrics` has a listener of its
+/// own (`MetricsListener`).
 struct OperationalRoutes: Sendable {
     let store: any FeedbackStore
-    let metrics: ServerMetrics
 
     func register(on router: Router<FeedbackRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -21,10 +21,6 @@ struct OperationalRoutes: Sendable {
                 throw ProblemResponse(.unavailable, "the store does not answer: \(error)")
             }
             return try JSONBody.response(["status": "ready"], status: .ok)
-        }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.render())))
         }
         router.get("/problems/:slug") { _, context in
             let slug = try context.parameters.require("slug")

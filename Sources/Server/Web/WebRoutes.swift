@@ -60,13 +60,13 @@ struct WebRoutes: Sendable {
             }
             let fields = try await Self.form(request)
             let token = (fields["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let record = try await self.sessions.record(forToken: token) else {
+            guard let (sessionID, record) = try await self.sessions.signIn(token: token, replacing: request) else {
                 return Self.html(self.renderer.signIn(SignInPage(error: "That token opens nothing: it is unknown or was revoked.")),
                                  status: .unauthorized)
             }
             context.logger.info("signed in to the pages", metadata: ["actor": "\(record.actor)"])
             var response = Self.redirect("/ui")
-            response.setCookie(WebSessions.signedIn(token: token))
+            response.setCookie(self.sessions.signedIn(sessionID: sessionID))
             return response
         }
         router.post("/ui/sign-out") { request, _ in
@@ -76,6 +76,7 @@ struct WebRoutes: Sendable {
             } catch let problem as ProblemResponse {
                 return self.errorPage(problem, chrome: self.chrome(session, current: nil))
             }
+            try await self.sessions.signOut(session)
             var response = Self.redirect("/ui/sign-in")
             response.setCookie(WebSessions.signedOut)
             return response

@@ -47,6 +47,9 @@ final class ServerProcess: @unchecked Sendable {
     /// Extra environment, e.g. `FACELOOP_FEDERATION_EPSILON_BUDGET`, kept across restarts.
     let environment: [String: String]
     private(set) var port = 0
+    /// The plain-HTTP listener that serves `/metrics` (its own free port, so servers of
+    /// tests running side by side do not collide on the default).
+    private(set) var metricsPort = 0
     private var process: ChildProcess?
 
     init(dataDirectory: String, environment: [String: String] = [:]) {
@@ -55,6 +58,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     var baseURL: String { "https://127.0.0.1:\(port)" }
+    var metricsURL: String { "http://127.0.0.1:\(metricsPort)/metrics" }
     var caFile: String { (dataDirectory as NSString).appendingPathComponent("ca.crt") }
     var adminTokenFile: String { (dataDirectory as NSString).appendingPathComponent("admin.token") }
     var adminToken: String {
@@ -68,17 +72,20 @@ final class ServerProcess: @unchecked Sendable {
         let errors = (dataDirectory as NSString).appendingPathComponent("server.err")
         let process = try ChildProcess(
             executable: Binaries.path("faceloop-server"),
-            arguments: ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning"],
+            arguments: ["--data-dir", dataDirectory, "--host", "127.0.0.1", "--port", String(port),
+                        "--metrics-address", "127.0.0.1", "--metrics-port", String(metricsPort), "--log-level", "warning"],
             environment: environment, standardOutput: output, standardError: errors)
         self.process = process
-        // The server prints one line once it listens; wait for it.
+        // The server prints one line for each listener once it listens; wait for both.
         let deadline = Date().addingTimeInterval(120)
         var text = ""
         while Date() < deadline, process.isRunning {
             text = String(decoding: FileManager.default.contents(atPath: output) ?? Data(), as: UTF8.self)
-            // Up to the space after the port, so that a line caught half-written is not misread.
-            if let range = text.range(of: #"listening on https://127\.0\.0\.1:[0-9]+ "#, options: .regularExpression) {
-                port = Int(text[range].dropLast().split(separator: ":").last ?? "") ?? 0
+            // Up to the character after the port, so that a line caught half-written is not misread.
+            if let api = text.range(of: #"listening on https://127\.0\.0\.1:[0-9]+ "#, options: .regularExpression),
+               let metrics = text.range(of: #"metrics on http://127\.0\.0\.1:[0-9]+/"#, options: .regularExpression) {
+                port = Int(text[api].dropLast().split(separator: ":").last ?? "") ?? 0
+                metricsPort = Int(text[metrics].dropLast().split(separator: ":").last ?? "") ?? 0
                 return
             }
             Thread.sleep(forTimeInterval: 0.02)

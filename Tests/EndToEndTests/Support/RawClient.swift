@@ -9,6 +9,13 @@ struct RawResponse {
     var status: Int
     var contentType: String?
     var body: [UInt8]
+    /// Every header field as received, in order (`Set-Cookie` may come more than once).
+    var headers: [(name: String, value: String)] = []
+
+    /// The first value of a header field, by case-insensitive name.
+    func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
 
     var problemSlug: String? {
         (try? WireJSON.decoder().decode(ProblemDetails.self, from: Data(body)))?.slug
@@ -52,7 +59,8 @@ struct RawClient {
             let response = try await client.execute(request, timeout: .seconds(30))
             var buffer = try await response.body.collect(upTo: 16 << 20)
             let result = RawResponse(status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),
-                                     body: buffer.readBytes(length: buffer.readableBytes) ?? [])
+                                     body: buffer.readBytes(length: buffer.readableBytes) ?? [],
+                                     headers: response.headers.map { (name: $0.name, value: $0.value) })
             try await client.shutdown()
             return result
         } catch {
