@@ -16,6 +16,8 @@ public struct SignedRelease: Sendable, Codable, Equatable {
         case model = "faceloop.model.v1"
         /// What was erased, where, how many and when, signed with the audit key.
         case erasureReceipt = "faceloop.erasure-receipt.v1"
+        /// A signing key vouched for by the key it replaced (``SigningKeyEndorsement``).
+        case signingKey = "faceloop.signing-key.v1"
     }
 
     public var kind: Kind
