@@ -181,10 +181,14 @@ public struct KioskAgent: Sendable {
         /// Every consent withdrawal this upload delivered, in the order acknowledged.
         public var withdrawals: [DeliveredWithdrawal] = []
         public var error: String?
+        /// Why the certificate renewal tried before this upload failed (the upload went on with
+        /// the current certificate); nil when none was due or it succeeded.
+        public var certificateRenewalError: String?
 
         enum CodingKeys: String, CodingKey {
             case batchesAcknowledged = "batches_acknowledged", outcomesAcknowledged = "outcomes_acknowledged", eventsRefused = "events_refused"
             case batchesSetAside = "batches_set_aside", retries, remainingBatches = "remaining_batches", withdrawals, error
+            case certificateRenewalError = "certificate_renewal_error"
         }
     }
 
@@ -238,17 +242,23 @@ public struct KioskAgent: Sendable {
     }
 
     /// Seals what is pending and uploads every sealed batch, oldest first. A batch is deleted
-    /// only when its receipt names this device, its sequence and its digest.
-    public func upload(batchSize: Int = 100, retry: RetryPolicy = RetryPolicy()) async throws -> UploadReport {
+    /// only when its receipt names this device, its sequence and its digest. The certificate
+    /// is renewed first when it is due (`renewCertificateIfDue`).
+    /// `sealingPending: false` sends only what is sealed already (a re-keying does, before it
+    /// rewrites what is pending).
+    public func upload(batchSize: Int = 100, retry: RetryPolicy = RetryPolicy(), sealingPending: Bool = true) async throws -> UploadReport {
         let settings = try loadSettings()
         let queue = try openQueue()
-        try queue.seal(deviceID: settings.deviceID, batchSize: batchSize, at: Date())
+        if sealingPending { try queue.seal(deviceID: settings.deviceID, batchSize: batchSize, at: Date()) }
         let signingKey = try loadSigningKey()
         let logger = self.logger
+        var renewalError: String?
+        if case let .failed(reason) = await renewCertificateIfDue() { renewalError = reason }
         return try await ServerTLS.withClient(try clientConfiguration()) { client in
             let uploader = BatchUploader(client: client, serverURL: settings.serverURL, deviceID: settings.deviceID,
                                          signingKey: signingKey, retry: retry, logger: logger)
             var report = UploadReport()
+            report.certificateRenewalError = renewalError
             while true {
                 let batches = try queue.sealedBatches(limit: 100)
                 if batches.isEmpty { break }
@@ -275,7 +285,10 @@ public struct KioskAgent: Sendable {
         return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
     }
 
+    /// The pinned CA and the kiosk's key and certificate, after completing any renewal whose
+    /// answer is on disk (so the two always belong together).
     func clientConfiguration() throws -> HTTPClient.Configuration {
+        try finishPendingRenewal()
         func read(_ path: String) throws -> String {
             do {
                 return try String(contentsOfFile: path, encoding: .utf8)

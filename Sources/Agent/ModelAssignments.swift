@@ -131,6 +131,7 @@ extension KioskAgent {
     /// without an adapter: the model in use before any sync.
     public func syncModels(site: String, cameraModel: String, backbone: String, now: Date = Date()) async throws -> AppliedModels {
         let settings = try loadSettings()
+        _ = await renewCertificateIfDue(now: now)
         let current = try appliedModels()?.active ?? ActiveModel(model: AssignedModel(version: 0, modelVersion: backbone), threshold: nil)
         let (assignment, thresholds) = try await ServerTLS.withClient(try clientConfiguration()) { client in
             let assignment = try await fetchAssignment(client: client, settings: settings, site: site, cameraModel: cameraModel)

@@ -19,8 +19,10 @@ extension KioskAgent {
     }
 
     /// Downloads, verifies and stores the current release. Nothing is stored unless it verifies.
+    /// The certificate is renewed first when it is due.
     public func pullThresholds() async throws -> ThresholdRelease {
         let settings = try loadSettings()
+        _ = await renewCertificateIfDue()
         let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
             try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/thresholds/current")
         }

@@ -6,16 +6,20 @@ import StrictJSON
 /// signed checkpoint (the one a reviewer last accepted). Written as compact JSON:
 ///
 /// ```json
-/// {"format":"faceloop-audit-bundle/1",
-///  "checkpoint":{"origin":"faceloop-audit/srv","tree_size":5,"root_hash":"…","timestamp":"…","signature":"…"},
+/// {"format":"faceloop-audit-bundle/2",
+///  "checkpoint":{"origin":"faceloop-audit/srv","tree_size":5,"root_hash":"…","timestamp":"…","key_id":"…","signature":"…"},
 ///  "entries":[{"index":0,"entry":"{\"index\":0,…}","inclusion_proof":["…","…"]}, …],
-///  "consistency":{"from":{…earlier checkpoint…},"proof":["…"]}}
+///  "consistency":{"from":{…earlier checkpoint…},"proof":["…"]},
+///  "key_history":[{…endorsement of audit key generation 2…}, …]}
 /// ```
 ///
 /// Entries run without gaps up to the checkpoint's last entry, starting either at entry 0 (the
-/// whole log) or at the earlier checkpoint's size (everything appended since it).
+/// whole log) or at the earlier checkpoint's size (everything appended since it). The key
+/// history makes a bundle that spans a key rotation verifiable from the first key alone.
 public struct AuditBundle: Sendable, Equatable {
-    public static let format = "faceloop-audit-bundle/1"
+    public static let format = "faceloop-audit-bundle/2"
+    /// Bundles exported before the audit key could be rotated: no key ids, no key history.
+    public static let formatBeforeKeyRotation = "faceloop-audit-bundle/1"
 
     /// One logged entry with its exact leaf bytes and its audit path under the checkpoint.
     public struct Entry: Sendable, Equatable {
@@ -45,11 +49,14 @@ public struct AuditBundle: Sendable, Equatable {
     public let checkpoint: SignedAuditCheckpoint
     public let entries: [Entry]
     public let consistency: Consistency?
+    /// The audit key's endorsements, oldest first; nil for a `faceloop-audit-bundle/1`.
+    public let keyHistory: [SignedRelease]?
 
-    public init(checkpoint: SignedAuditCheckpoint, entries: [Entry], consistency: Consistency?) {
+    public init(checkpoint: SignedAuditCheckpoint, entries: [Entry], consistency: Consistency?, keyHistory: [SignedRelease]? = []) {
         self.checkpoint = checkpoint
         self.entries = entries
         self.consistency = consistency
+        self.keyHistory = keyHistory
     }
 
     /// Reads a bundle, checking its structure only (members, types, base64, hash lengths) —
@@ -66,7 +73,7 @@ public struct AuditBundle: Sendable, Equatable {
     /// of it carries meaning.
     public func serialized() -> [UInt8] {
         var members: [(key: String, value: JSONValue)] = [
-            ("format", .string(Self.format)),
+            ("format", .string(keyHistory == nil ? Self.formatBeforeKeyRotation : Self.format)),
             ("checkpoint", checkpoint.json),
             ("entries", .array(entries.map(Self.json))),
         ]
@@ -76,6 +83,7 @@ public struct AuditBundle: Sendable, Equatable {
                 ("proof", Self.json(consistency.proof)),
             ])))
         }
+        if let keyHistory { members.append(("key_history", .array(keyHistory.map(\.json)))) }
         return JSONValue.object(members).serialized()
     }
 

@@ -1,12 +1,14 @@
 import Crypto
+import FeedbackWire
 import Foundation
 
 /// Makes a signed bundle from the log's entries, as the server exports it: signs a checkpoint
 /// over all the entries and attaches an inclusion proof to each exported entry, plus a
-/// consistency proof from an earlier checkpoint when one is given.
+/// consistency proof from an earlier checkpoint when one is given. The checkpoint names the
+/// key, and the bundle carries the key's history, so it verifies from the log's first key.
 ///
 /// ```swift
-/// let builder = AuditBundleBuilder(origin: "faceloop-audit/srv-1", key: signingKey)
+/// let builder = AuditBundleBuilder(origin: "faceloop-audit/srv-1", key: signingKey, keyHistory: endorsements)
 /// let bundle = try builder.build(entries: allEntryBytes, time: now, since: lastReviewed)
 /// let bytes = bundle.serialized()
 /// ```
@@ -20,10 +22,13 @@ public struct AuditBundleBuilder: Sendable {
 
     public let origin: String
     private let key: Curve25519.Signing.PrivateKey
+    /// The audit key's endorsements, oldest first; `key` must be the newest key they reach.
+    public let keyHistory: [SignedRelease]
 
-    public init(origin: String, key: Curve25519.Signing.PrivateKey) {
+    public init(origin: String, key: Curve25519.Signing.PrivateKey, keyHistory: [SignedRelease] = []) {
         self.origin = origin
         self.key = key
+        self.keyHistory = keyHistory
     }
 
     /// - Parameters:
@@ -36,10 +41,16 @@ public struct AuditBundleBuilder: Sendable {
         for (index, bytes) in entries.enumerated() where String(validating: bytes, as: UTF8.self) == nil {
             throw .entryNotUTF8(index: index)
         }
+        let signer: SigningKey
+        do {
+            signer = try AuditKeyHistory.requireNewest(key.publicKey, history: keyHistory)
+        } catch {
+            throw .keyHistory(error)
+        }
         let tree = MerkleTree(entries: entries)
         let checkpoint: AuditCheckpoint
         do {
-            checkpoint = try AuditCheckpoint(origin: origin, treeSize: tree.size, rootHash: tree.rootHash, time: time)
+            checkpoint = try AuditCheckpoint(origin: origin, treeSize: tree.size, rootHash: tree.rootHash, time: time, keyID: signer.keyID)
         } catch {
             throw .invalidCheckpoint(error)
         }
@@ -77,7 +88,8 @@ public struct AuditBundleBuilder: Sendable {
         } catch {
             throw .signingFailed(String(describing: error))
         }
-        return AuditBundle(checkpoint: signed, entries: exported, consistency: consistency)
+        return AuditBundle(checkpoint: signed, entries: exported, consistency: consistency,
+                           keyHistory: AuditKeyHistory.merged(keyHistory, []))
     }
 }
 
@@ -88,6 +100,7 @@ public enum AuditBundleBuildError: Error, Sendable, Equatable, CustomStringConve
     case earlierCheckpointFromOtherLog(String)
     case earlierCheckpointNotAPrefix(treeSize: Int)
     case signingFailed(String)
+    case keyHistory(AuditKeyHistoryError)
 
     public var description: String {
         switch self {
@@ -97,6 +110,7 @@ public enum AuditBundleBuildError: Error, Sendable, Equatable, CustomStringConve
         case let .earlierCheckpointNotAPrefix(size):
             return "the log's first \(size) entries no longer match the earlier checkpoint: the stored log was changed"
         case let .signingFailed(reason): return "signing the checkpoint failed: \(reason)"
+        case let .keyHistory(error): return "cannot sign with this key: \(error)"
         }
     }
 }

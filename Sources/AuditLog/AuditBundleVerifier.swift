@@ -2,45 +2,105 @@ import Crypto
 import FeedbackWire
 import StrictJSON
 
-/// Checks an audit bundle offline against the log's public key and lists every failure found:
-/// structure, both checkpoint signatures, each entry's inclusion under the signed root, the
+/// Checks an audit bundle offline against the public key a reviewer pinned and lists every
+/// failure found: structure, the audit key history from the pinned key, both checkpoints'
+/// signatures with the keys they name, each entry's inclusion under the signed root, the
 /// entries' sequence and count, the recomputed root, and consistency with the earlier checkpoint.
 ///
 /// ```swift
-/// let report = AuditBundleVerifier.verify(bundleBytes: bytes, publicKey: key)
+/// let report = AuditBundleVerifier.verify(bundleBytes: bytes, publicKey: firstKey)
 /// if report.isValid { print(report.summary) } else { report.failures.forEach { print($0) } }
 /// ```
 public enum AuditBundleVerifier {
-    public static func verify(bundleBytes: [UInt8], publicKey: Curve25519.Signing.PublicKey) -> AuditVerificationReport {
+    /// - Parameters:
+    ///   - publicKey: the reviewer's trust anchor: the log's first audit key, or a later one
+    ///     they pinned (checkpoints signed before it then cannot be verified).
+    ///   - keyHistory: endorsements given beside the bundle, added to those it carries (a
+    ///     bundle exported before bundles carried them has none).
+    public static func verify(bundleBytes: [UInt8], publicKey: Curve25519.Signing.PublicKey,
+                              keyHistory: [SignedRelease] = []) -> AuditVerificationReport {
         let document = BundleDocument.read(bundleBytes)
         var failures = document.failures
+        let keys = verifiedKeys(pinned: publicKey, carried: document.keyHistory ?? [], given: keyHistory, failures: &failures)
         let checkpoint = document.checkpoint?.checkpoint
-        if let signed = document.checkpoint, !signed.isValid(publicKey: publicKey) {
-            failures.append(.checkpointSignatureInvalid(treeSize: signed.checkpoint.treeSize))
+        var signers: [AuditVerificationReport.Signer] = []
+        if let signed = document.checkpoint,
+           let key = signingKey(of: signed.checkpoint, earlier: false, keys: keys, failures: &failures) {
+            if signed.isValid(publicKey: key.publicKey) {
+                signers.append(.init(earlier: false, treeSize: signed.checkpoint.treeSize, timestamp: signed.checkpoint.timestamp, key: key))
+            } else {
+                failures.append(.checkpointSignatureInvalid(treeSize: signed.checkpoint.treeSize))
+            }
         }
         if let consistency = document.consistency {
-            failures += consistencyFailures(consistency, checkpoint: checkpoint, publicKey: publicKey)
+            if let from = consistency.from, let key = signingKey(of: from.checkpoint, earlier: true, keys: keys, failures: &failures) {
+                if from.isValid(publicKey: key.publicKey) {
+                    signers.append(.init(earlier: true, treeSize: from.checkpoint.treeSize, timestamp: from.checkpoint.timestamp, key: key))
+                } else {
+                    failures.append(.earlierCheckpointSignatureInvalid(treeSize: from.checkpoint.treeSize))
+                }
+            }
+            failures += consistencyFailures(consistency, checkpoint: checkpoint)
         }
         if let entries = document.entries {
             failures += entryFailures(entries, checkpoint: checkpoint, earlierSize: document.consistency?.from?.checkpoint.treeSize)
         }
-        return AuditVerificationReport(failures: failures, entryCount: document.entries?.count, checkpoint: checkpoint)
+        return AuditVerificationReport(failures: failures, entryCount: document.entries?.count, checkpoint: checkpoint,
+                                       keys: keys, signers: signers)
     }
 
     /// As above, with the public key in any form `AuditPublicKey.parse` reads.
-    public static func verify(bundleBytes: [UInt8], publicKeyBytes: [UInt8]) throws(AuditPublicKeyError) -> AuditVerificationReport {
-        verify(bundleBytes: bundleBytes, publicKey: try AuditPublicKey.parse(publicKeyBytes))
+    public static func verify(bundleBytes: [UInt8], publicKeyBytes: [UInt8],
+                              keyHistory: [SignedRelease] = []) throws(AuditPublicKeyError) -> AuditVerificationReport {
+        verify(bundleBytes: bundleBytes, publicKey: try AuditPublicKey.parse(publicKeyBytes), keyHistory: keyHistory)
     }
 
-    private static func consistencyFailures(_ consistency: BundleDocument.ReadConsistency, checkpoint: AuditCheckpoint?,
-                                            publicKey: Curve25519.Signing.PublicKey) -> [AuditFailure] {
-        guard let from = consistency.from else { return [] }
+    /// The audit keys that follow from the pinned one. On a broken history only the pinned key
+    /// is trusted, so that checkpoints it signed are still checked.
+    private static func verifiedKeys(pinned: Curve25519.Signing.PublicKey, carried: [SignedRelease], given: [SignedRelease],
+                                     failures: inout [AuditFailure]) -> [SigningKey] {
+        let keys: [SigningKey]
+        do {
+            keys = try SigningKeyHistory.verify(pinned: pinned, endorsements: AuditKeyHistory.merged(carried, given), purpose: .auditSigning)
+        } catch {
+            failures.append(.keyHistoryInvalid(reason: error.description))
+            return [SigningKey(publicKey: pinned, generation: 1, activatedAt: nil)]
+        }
+        // The envelope's time is outside the signature; it must be the activation time that is signed.
+        for (offset, endorsement) in carried.enumerated() {
+            guard let key = keys.first(where: { $0.generation == endorsement.version && $0.keyID != SignedRelease.keyID(of: pinned) }),
+                  let activatedAt = key.activatedAt, RFC3339.format(activatedAt) != RFC3339.format(endorsement.signedAt) else { continue }
+            failures.append(.invalidKeyHistoryValue(path: "key_history[\(offset)].signed_at",
+                                                    reason: "it differs from the activation time the endorsement signs, \(RFC3339.format(activatedAt))"))
+        }
+        return keys
+    }
+
+    /// The verified key a checkpoint names (none named: the generation-1 key), if it may have
+    /// signed a checkpoint of that time.
+    private static func signingKey(of checkpoint: AuditCheckpoint, earlier: Bool, keys: [SigningKey],
+                                   failures: inout [AuditFailure]) -> SigningKey? {
+        let position = checkpoint.keyID.map { id in keys.firstIndex { $0.keyID == id } } ?? keys.firstIndex { $0.generation == 1 }
+        guard let position else {
+            failures.append(.checkpointKeyUnknown(earlier: earlier, treeSize: checkpoint.treeSize, keyID: checkpoint.keyID,
+                                                  known: keys.map { "\($0.keyID) (generation \($0.generation))" }))
+            return nil
+        }
+        let key = keys[position]
+        // A retired key signs nothing new: whoever may hold it after its replacement cannot extend the log.
+        if position + 1 < keys.count, let replacedAt = keys[position + 1].activatedAt,
+           let time = RFC3339.parse(checkpoint.timestamp), time > replacedAt {
+            failures.append(.checkpointSignedByRetiredKey(earlier: earlier, treeSize: checkpoint.treeSize, keyID: key.keyID,
+                                                          generation: key.generation, time: checkpoint.timestamp,
+                                                          replacedAt: RFC3339.format(replacedAt)))
+        }
+        return key
+    }
+
+    private static func consistencyFailures(_ consistency: BundleDocument.ReadConsistency, checkpoint: AuditCheckpoint?) -> [AuditFailure] {
+        guard let from = consistency.from, let checkpoint else { return [] }
         var failures: [AuditFailure] = []
         let earlier = from.checkpoint
-        if !from.isValid(publicKey: publicKey) {
-            failures.append(.earlierCheckpointSignatureInvalid(treeSize: earlier.treeSize))
-        }
-        guard let checkpoint else { return failures }
         if earlier.origin != checkpoint.origin {
             failures.append(.earlierCheckpointFromOtherLog(found: earlier.origin, expected: checkpoint.origin))
         }
@@ -173,12 +233,30 @@ public enum AuditBundleVerifier {
 
 /// The outcome of verifying one bundle.
 public struct AuditVerificationReport: Sendable, Equatable {
+    /// Which audit key signed a checkpoint whose signature verified.
+    public struct Signer: Sendable, Equatable, CustomStringConvertible {
+        public let earlier: Bool
+        public let treeSize: Int
+        public let timestamp: String
+        public let key: SigningKey
+
+        /// `checkpoint (tree size 9, 2027-…) signed by audit key 3f8a… (generation 2, active from 2027-…)`
+        public var description: String {
+            let since = key.activatedAt.map { ", active from \(RFC3339.format($0))" } ?? ""
+            return "\(earlier ? "earlier checkpoint" : "checkpoint") (tree size \(treeSize), \(timestamp)) signed by audit key \(key.keyID) (generation \(key.generation)\(since))"
+        }
+    }
+
     /// Every failure found, in the order checked; empty when the bundle verifies.
     public let failures: [AuditFailure]
     /// How many entries the bundle carries, when its entry list was readable.
     public let entryCount: Int?
     /// The bundle's checkpoint, when readable (its signature may still have failed).
     public let checkpoint: AuditCheckpoint?
+    /// The audit keys verified from the pinned one, oldest first.
+    public let keys: [SigningKey]
+    /// The checkpoints whose signatures verified, and by which key.
+    public let signers: [Signer]
 
     public var isValid: Bool { failures.isEmpty }
 

@@ -30,6 +30,10 @@ public struct AuditEntry: Sendable, Equatable {
         case consentTextAdded = "consent_text_added"
         case modelRollout = "model_rollout"
         case deviceMoved = "device_moved"
+        case deviceCertificateRenewed = "device_certificate_renewed"
+        case pseudonymKeyRotated = "pseudonym_key_rotated"
+        case pseudonymsRekeyed = "pseudonyms_rekeyed"
+        case keyRotated = "key_rotated"
     }
 
     /// 0-based position in the log; equals the leaf index.

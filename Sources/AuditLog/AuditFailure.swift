@@ -12,6 +12,14 @@ public enum AuditFailure: Sendable, Equatable, CustomStringConvertible {
     case badBase64(path: String)
     case badHashLength(path: String, byteCount: Int)
     case invalidCheckpointValue(path: String, reason: String)
+    case invalidKeyHistoryValue(path: String, reason: String)
+    /// The key history (the bundle's and any given beside it) does not chain from the pinned key.
+    case keyHistoryInvalid(reason: String)
+    /// A checkpoint names a key that is not among those verified from the pinned key (`keyID`
+    /// nil: it names none, so the generation-1 key signed it); `known` lists the verified ones.
+    case checkpointKeyUnknown(earlier: Bool, treeSize: Int, keyID: String?, known: [String])
+    /// A checkpoint is signed by a key after the key that replaced it became active.
+    case checkpointSignedByRetiredKey(earlier: Bool, treeSize: Int, keyID: String, generation: Int, time: String, replacedAt: String)
     case checkpointSignatureInvalid(treeSize: Int)
     /// An entry's text is not a readable audit entry (named by its listed index, or by its
     /// position in the bundle when the index itself is unreadable).
@@ -51,8 +59,20 @@ public enum AuditFailure: Sendable, Equatable, CustomStringConvertible {
             return "In the bundle, \(path) holds \(byteCount) bytes, not a 32-byte SHA-256 hash."
         case let .invalidCheckpointValue(path, reason):
             return "In the bundle, \(path) is invalid: \(reason)."
+        case let .invalidKeyHistoryValue(path, reason):
+            return "In the bundle's key history, \(path) is invalid: \(reason)."
+        case let .keyHistoryInvalid(reason):
+            return "The audit key history does not follow from the pinned public key: \(reason)."
+        case let .checkpointKeyUnknown(earlier, treeSize, keyID, known):
+            let which = earlier ? "The earlier checkpoint" : "The checkpoint"
+            let named = keyID.map { "names the audit key \($0)" } ?? "names no key, so the generation-1 audit key signed it, but that key"
+            let keys = known.isEmpty ? "none" : known.joined(separator: ", ")
+            return "\(which) (tree size \(treeSize)) \(named), which is not among the keys verified from the pinned public key (\(keys)): give the key history that reaches it (--key-history), or pin an earlier key."
+        case let .checkpointSignedByRetiredKey(earlier, treeSize, keyID, generation, time, replacedAt):
+            let which = earlier ? "The earlier checkpoint" : "The checkpoint"
+            return "\(which) (tree size \(treeSize)) is dated \(time) but signed by the audit key \(keyID) (generation \(generation)), which was replaced at \(replacedAt)."
         case let .checkpointSignatureInvalid(treeSize):
-            return "The checkpoint's signature (tree size \(treeSize)) does not verify with the given public key: the checkpoint was altered or was not signed by this log."
+            return "The checkpoint's signature (tree size \(treeSize)) does not verify with the audit key it names: the checkpoint was altered or was not signed by this log."
         case let .entryUnreadable(index, reason):
             return "Entry \(index) cannot be read: \(reason)."
         case let .entryIndexMismatch(listed, inEntry):
@@ -73,7 +93,7 @@ public enum AuditFailure: Sendable, Equatable, CustomStringConvertible {
         case let .rootMismatch(recomputed, signed):
             return "The root recomputed from the bundle's entries (\(recomputed.hex)) differs from the checkpoint's root (\(signed.hex))."
         case let .earlierCheckpointSignatureInvalid(treeSize):
-            return "The earlier checkpoint's signature (tree size \(treeSize)) does not verify with the given public key: it was altered or was not signed by this log."
+            return "The earlier checkpoint's signature (tree size \(treeSize)) does not verify with the audit key it names: it was altered or was not signed by this log."
         case let .earlierCheckpointFromOtherLog(found, expected):
             return "The earlier checkpoint is from the log \"\(found)\", not \"\(expected)\"."
         case let .earlierCheckpointLarger(earlierSize, treeSize):

@@ -1,4 +1,5 @@
 import FeedbackWire
+import Foundation
 import StrictJSON
 
 /// A bundle read as far as its structure allows, with every structural failure found. The
@@ -24,6 +25,10 @@ struct BundleDocument {
     var checkpoint: SignedAuditCheckpoint?
     var entries: [ReadEntry]?
     var consistency: ReadConsistency?
+    /// Nil for a `faceloop-audit-bundle/1`, which predates key rotation.
+    var keyHistory: [SignedRelease]?
+    /// Whether the bundle is of the format that names keys (key ids, key history).
+    var namesKeys = true
 
     /// The whole bundle, when every part was readable.
     var bundle: AuditBundle? {
@@ -38,7 +43,8 @@ struct BundleDocument {
             guard let from = consistency.from, let proof = consistency.proof else { return nil }
             proven = AuditBundle.Consistency(from: from, proof: proof)
         }
-        return AuditBundle(checkpoint: checkpoint, entries: complete, consistency: proven)
+        if namesKeys, keyHistory == nil { return nil }
+        return AuditBundle(checkpoint: checkpoint, entries: complete, consistency: proven, keyHistory: keyHistory)
     }
 
     static func read(_ bytes: [UInt8]) -> BundleDocument {
@@ -50,9 +56,13 @@ struct BundleDocument {
             document.failures.append(.invalidJSON(offset: error.offset, reason: error.reason))
             return document
         }
-        guard let top = document.members(of: root, at: "", expecting: ["format", "checkpoint", "entries"],
+        // The format decides which members belong; an unreadable one is taken for the current format.
+        let format = root.objectValue?.first { $0.key == "format" }?.value.stringValue
+        document.namesKeys = format != AuditBundle.formatBeforeKeyRotation
+        guard let top = document.members(of: root, at: "", expecting: ["format", "checkpoint", "entries"] + (document.namesKeys ? ["key_history"] : []),
                                          optional: ["consistency"]) else { return document }
-        if let format = document.string(top["format"], at: "format"), format != AuditBundle.format {
+        if let format = document.string(top["format"], at: "format"), format != AuditBundle.format,
+           format != AuditBundle.formatBeforeKeyRotation {
             document.failures.append(.wrongFormat(found: format))
         }
         document.checkpoint = document.checkpoint(top["checkpoint"], at: "checkpoint")
@@ -68,7 +78,44 @@ struct BundleDocument {
                 from: document.checkpoint(members["from"], at: "consistency.from"),
                 proof: document.hashes(members["proof"], at: "consistency.proof"))
         }
+        if let value = top["key_history"] {
+            document.keyHistory = document.endorsements(value, at: "key_history")
+        }
         return document
+    }
+
+    /// A list of signing-key endorsements as the server serves them (`SignedRelease` envelopes).
+    mutating func endorsements(_ value: JSONValue, at path: String) -> [SignedRelease]? {
+        guard let items = value.arrayValue else {
+            failures.append(.wrongType(path: path, expected: "a list"))
+            return nil
+        }
+        var endorsements: [SignedRelease] = []
+        var readable = true
+        for (offset, item) in items.enumerated() {
+            if let endorsement = endorsement(item, at: "\(path)[\(offset)]") { endorsements.append(endorsement) } else { readable = false }
+        }
+        return readable ? endorsements : nil
+    }
+
+    private mutating func endorsement(_ value: JSONValue, at path: String) -> SignedRelease? {
+        guard let members = members(of: value, at: path, expecting: SignedRelease.jsonMembers) else { return nil }
+        let keyID = string(members["key_id"], at: "\(path).key_id")
+        let kindText = string(members["kind"], at: "\(path).kind")
+        let kind = kindText.flatMap(SignedRelease.Kind.init(rawValue:))
+        if let kindText, kind == nil {
+            failures.append(.invalidKeyHistoryValue(path: "\(path).kind", reason: "\"\(kindText)\" is not a kind of signed envelope"))
+        }
+        let payload = base64(members["payload"], at: "\(path).payload")
+        let signature = base64(members["signature"], at: "\(path).signature")
+        let signedAtText = string(members["signed_at"], at: "\(path).signed_at")
+        let signedAt = signedAtText.flatMap(RFC3339.parse)
+        if signedAtText != nil, signedAt == nil {
+            failures.append(.invalidKeyHistoryValue(path: "\(path).signed_at", reason: "not an RFC 3339 time"))
+        }
+        let version = count(members["version"], at: "\(path).version")
+        guard let keyID, let kind, let payload, let signature, let signedAt, let version else { return nil }
+        return SignedRelease.make(kind: kind, version: version, payload: payload, signature: signature, keyID: keyID, signedAt: signedAt)
     }
 
     private mutating func entry(_ value: JSONValue, position: Int) -> ReadEntry {
@@ -82,8 +129,8 @@ struct BundleDocument {
     }
 
     private mutating func checkpoint(_ value: JSONValue?, at path: String) -> SignedAuditCheckpoint? {
-        guard let value, let members = members(of: value, at: path,
-                                               expecting: ["origin", "tree_size", "root_hash", "timestamp", "signature"]) else { return nil }
+        guard let value, let members = members(of: value, at: path, expecting: ["origin", "tree_size", "root_hash", "timestamp", "signature"],
+                                               optional: namesKeys ? ["key_id"] : []) else { return nil }
         let origin = string(members["origin"], at: "\(path).origin")
         if let origin, !AuditCheckpoint.isValidOrigin(origin) {
             failures.append(.invalidCheckpointValue(path: "\(path).origin", reason: "a log name must be one word of printable characters"))
@@ -94,15 +141,19 @@ struct BundleDocument {
         if let timestamp, !AuditEntry.isUTCTimestamp(timestamp) {
             failures.append(.invalidCheckpointValue(path: "\(path).timestamp", reason: "not an RFC 3339 UTC time"))
         }
+        let keyID = string(members["key_id"], at: "\(path).key_id")
+        if let keyID, !AuditCheckpoint.isValidKeyID(keyID) {
+            failures.append(.invalidCheckpointValue(path: "\(path).key_id", reason: "a key id is 16 lowercase hex digits"))
+        }
         let signature = base64(members["signature"], at: "\(path).signature")
         guard let origin, let treeSize, let rootHash, let timestamp, let signature,
-              let checkpoint = try? AuditCheckpoint(origin: origin, treeSize: treeSize, rootHash: rootHash, timestamp: timestamp)
+              let checkpoint = try? AuditCheckpoint(origin: origin, treeSize: treeSize, rootHash: rootHash, timestamp: timestamp, keyID: keyID)
         else { return nil }
         return SignedAuditCheckpoint(checkpoint: checkpoint, signature: signature)
     }
 
     /// The object's members by name, after noting any missing or unknown ones.
-    private mutating func members(of value: JSONValue, at path: String, expecting required: [String],
+    mutating func members(of value: JSONValue, at path: String, expecting required: [String],
                                   optional: [String] = []) -> [String: JSONValue]? {
         guard let members = value.objectValue else {
             failures.append(.wrongType(path: path.isEmpty ? "the top level" : path, expected: "an object"))

@@ -30,6 +30,10 @@ public struct FeedbackServer: Sendable {
     /// Closes the store's connections when the server stops.
     let closeStore: @Sendable () async -> Void
     public let identity: ServerIdentity
+    /// The keys as they are now, replaced by rotations (`KeyRotation`).
+    let keys: ServerKeys
+    /// One per process, so that two rotations on one node never interleave.
+    let rotation: KeyRotation
     public let metrics: ServerMetrics
     let logger: Logger
     let onListening: @Sendable (Int) async -> Void
@@ -62,8 +66,11 @@ public struct FeedbackServer: Sendable {
             let identity = try await ServerIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory,
                                                                  hosts: configuration.certificateHosts, store: store,
                                                                  mintAdminToken: configuration.mintAdminToken, logger: logger)
+            let keys = try await ServerKeyFiles.load(dataDirectory: configuration.dataDirectory, store: store, logger: logger)
+            let rotation = KeyRotation(keys: keys, store: store, dataDirectory: configuration.dataDirectory,
+                                       certificateHosts: configuration.certificateHosts, logger: logger, now: { Date() })
             return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, sessions: store,
-                                  jobs: store, closeStore: closeStore, identity: identity, metrics: metrics, logger: logger,
+                                  jobs: store, closeStore: closeStore, identity: identity, keys: keys, rotation: rotation, metrics: metrics, logger: logger,
                                   onListening: onListening, onMetricsListening: onMetricsListening)
         } catch {
             await closeStore()
@@ -72,22 +79,24 @@ public struct FeedbackServer: Sendable {
     }
 
     func tlsConfiguration() throws -> TLSConfiguration {
-        let chain = try NIOSSLCertificate.fromPEMFile(identity.serverCertificatePath)
-        let key = try NIOSSLPrivateKey(file: identity.serverKeyPath, format: .pem)
-        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
-                                                           privateKey: .privateKey(key))
+        let snapshot = keys.current
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: snapshot.tlsChain.map { .certificate($0) },
+                                                           privateKey: .privateKey(snapshot.tlsKey))
+        // Each handshake takes the certificate as it is then, so a renewal needs no restart.
+        tls.sslContextCallback = keys.tlsContextCallback
         tls.minimumTLSVersion = .tlsv12
         // Enrollment and admin calls come without a client certificate; the kiosk endpoints
         // refuse such connections themselves, with a problem type instead of a TLS alert.
         tls.certificateVerification = .optionalVerification
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(identity.caCertificatePath))
+        // Only the CA names sent to clients: `ClientCertificateVerifier` decides, over the CAs trusted now.
+        tls.trustRoots = .certificates(try snapshot.trustedAuthorities.map { try NIOSSLCertificate(bytes: try $0.derBytes, format: .der) })
         tls.sendCANameList = true
         return tls
     }
 
     /// The one closer of federated rounds in this process, shared by the routes and the deadline watcher.
     func roundCloser(clock: @escaping @Sendable () -> Date) -> RoundCloser {
-        RoundCloser(store: federation, jobs: jobs, settings: FederationSettings(configuration: configuration), releaseKey: identity.releaseSigningKey,
+        RoundCloser(store: federation, jobs: jobs, settings: FederationSettings(configuration: configuration), releaseKey: { [keys] in keys.current.releaseKey },
                     logger: logger, now: clock)
     }
 
@@ -106,29 +115,35 @@ public struct FeedbackServer: Sendable {
         let uploads = SignedUploadAuthentication(
             store: store, policy: UploadSignaturePolicy(maximumClockSkew: TimeInterval(configuration.clockSkewSeconds)),
             peers: peers, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
-        let kiosks = KioskAuthentication(store: store, admin: admin, peers: peers)
-        let thresholds = ThresholdService(store: store, jobs: jobs, releaseKey: identity.releaseSigningKey,
+        let kiosks = KioskAuthentication(store: store, admin: admin, peers: peers, now: clock)
+        let keys = self.keys
+        let thresholds = ThresholdService(store: store, jobs: jobs, releaseKey: { keys.current.releaseKey },
                                           guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
         // The log is named after its key, which never changes, rather than after a host name, which may.
-        let audit = AuditService(compliance: compliance, jobs: jobs, key: identity.auditSigningKey,
-                                 origin: "faceloop-audit/" + SignedRelease.keyID(of: identity.auditSigningKey.publicKey), now: clock)
+        let audit = AuditService(compliance: compliance, jobs: jobs, signingKey: { keys.current.auditKey },
+                                 keyHistory: { keys.current.auditEndorsements }, firstKey: keys.current.auditAnchor,
+                                 origin: keys.current.auditOrigin, now: clock)
         let rounds = RoundService(store: store, federation: federation, closer: closer,
                                   settings: FederationSettings(configuration: configuration), now: clock)
         OutcomeRoutes(intake: OutcomeIntake(store: store, maximumClockSkew: uploads.policy.maximumClockSkew, metrics: metrics),
                       authentication: uploads).register(on: router)
-        EnrollmentRoutes(enrollment: EnrollmentService(store: store, authority: identity.certificateAuthority,
-                                                       releaseKey: identity.releaseSigningKey.publicKey,
+        EnrollmentRoutes(enrollment: EnrollmentService(store: store, keys: keys,
                                                        tokenTTL: TimeInterval(configuration.enrollmentTokenTTLSeconds), now: clock),
                          admin: admin).register(on: router)
+        CertificateRenewalRoutes(renewals: CertificateRenewalService(store: store, issuer: { keys.current.deviceCA },
+                                                                     trustedAuthorities: { keys.current.trustedAuthorities },
+                                                                     now: clock),
+                                 authentication: uploads).register(on: router)
         ThresholdRoutes(thresholds: thresholds, admin: admin, kiosks: kiosks).register(on: router)
         FederationRoutes(rounds: rounds, admin: admin, kiosks: kiosks, authentication: uploads).register(on: router)
         ModelRoutes(models: ModelReleaseService(federation: federation), rollouts: rolloutService(clock: clock), admin: admin, kiosks: kiosks)
             .register(on: router)
         AdminRoutes(fleet: FleetService(store: store, now: clock), tokens: TokenService(store: store, now: clock), admin: admin)
             .register(on: router)
-        ComplianceRoutes(service: ComplianceService(compliance: compliance, receiptKey: identity.auditSigningKey, now: clock),
+        ComplianceRoutes(service: ComplianceService(compliance: compliance, signingKey: { keys.current.auditKey }, now: clock),
                          admin: admin, kiosks: kiosks).register(on: router)
         AuditRoutes(audit: audit, admin: admin).register(on: router)
+        KeyRoutes(rotation: rotation, keys: keys, admin: admin, kiosks: kiosks).register(on: router)
         OperationalRoutes(store: store).register(on: router)
         WebRoutes(store: store, federation: federation, compliance: compliance, sessions: webSessions(clock: clock),
                   thresholds: thresholds, rounds: rounds, audit: audit, renderer: renderer, now: clock)
@@ -146,7 +161,8 @@ public struct FeedbackServer: Sendable {
         let onListening = self.onListening
         let closer = roundCloser(clock: { Date() })
         let requestTimeout = configuration.requestTimeoutSeconds
-        let verifier = ClientCertificateVerifier(authority: identity.certificateAuthority.certificate)
+        let keys = self.keys
+        let verifier = ClientCertificateVerifier(authorities: { keys.current.trustedAuthorities })
         let app = Application(
             router: try router(closer: closer),
             server: try .tls(.http1(configuration: .init(
@@ -161,6 +177,7 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
                                                        interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger),
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
+                       PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(3600), logger: logger),
                        MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,
                                                    onListening: onMetricsListening)],
             onServerRunning: { channel in
@@ -234,6 +251,15 @@ struct PeriodicJob: Service {
         PeriodicJob(name: "web session sweep", interval: interval, immediately: true, logger: logger) {
             let removed = try await sessions.sweep()
             if removed > 0 { logger.debug("swept expired web sessions", metadata: ["count": "\(removed)"]) }
+        }
+    }
+
+    /// Renews this node's TLS certificate once two thirds of its life has passed (at start,
+    /// then every `interval`): months before it expires, so a failing renewal is seen in the
+    /// log long before kiosks are refused.
+    static func tlsCertificateRenewal(rotation: KeyRotation, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "TLS certificate renewal", interval: interval, immediately: true, logger: logger) {
+            try await rotation.renewTLSCertificateIfDue()
         }
     }
 

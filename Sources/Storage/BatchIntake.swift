@@ -34,13 +34,19 @@ struct BatchIntake {
     /// on a consent recorded just before it). An outcome without consent in force at its
     /// attempt is refused; the first accepted outcome whose id is stored already, or repeats
     /// one before it, refuses the whole batch (`StoreAbort`).
+    /// An outcome whose pseudonym names a key version its site's jurisdiction does not have is
+    /// refused before its consent is looked at (`keyVersions`).
     init(_ incoming: IncomingBatch, consentEventRefusals: [BatchReceipt.RefusedEvent], consent: ConsentCache,
-         storedEventIDs: Set<String>) throws {
+         storedEventIDs: Set<String>, keyVersions: KeyVersions) throws {
         let batch = incoming.batch
         refused = consentEventRefusals
         accepted = []
         var seen = Set<UUID>()
         for outcome in batch.outcomes {
+            if let refusal = keyVersions.refusal(eventID: outcome.eventID, site: outcome.cohort.site, version: outcome.subject.keyVersion) {
+                refused.append(refusal)
+                continue
+            }
             if let refusal = consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .outcomeStorage, at: outcome.attemptedAt) {
                 refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
                 continue
@@ -50,7 +56,8 @@ struct BatchIntake {
             }
             accepted.append(outcome)
         }
-        redactsBody = accepted.count < batch.outcomes.count
+        // A consent event refused for its key version is not stored either, body included.
+        redactsBody = accepted.count < batch.outcomes.count || refused.contains { $0.reason == KeyVersions.refusalReason }
         refusalCounts = Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
             .map { (reason: $0.key, events: $0.value) }
         receipt = [UInt8](try WireJSON.encoder().encode(BatchReceipt(

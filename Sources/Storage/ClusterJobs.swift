@@ -79,4 +79,4 @@ actor LocalJobLock {
 }
 
 /// Everything a server node needs from its store.
-public typealias ServerStore = FeedbackStore & FederationStore & ComplianceStore & WebSessionStore & ClusterJobLock
+public typealias ServerStore = FeedbackStore & FederationStore & ComplianceStore & WebSessionStore & ServerKeyStore & ClusterJobLock

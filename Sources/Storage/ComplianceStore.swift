@@ -11,6 +11,16 @@ public protocol ComplianceStore: Sendable {
     func upsertJurisdiction(_ jurisdiction: JurisdictionRecord, actor: String, at time: Date) async throws
     func jurisdictions() async throws -> [JurisdictionRecord]
     func upsertSite(_ site: SiteRecord, actor: String, at time: Date) async throws -> Bool
+    /// One version of a jurisdiction's key; nil when it has no such version.
+    func jurisdictionKey(jurisdiction: String, version: Int) async throws -> JurisdictionKey?
+    /// Adds the jurisdiction's next key version and its `pseudonym_key_rotated` audit entry in
+    /// one transaction; nil, and nothing changed, when there is no such jurisdiction.
+    func rotatePseudonymKey(jurisdiction: String, key: [UInt8], actor: String, at time: Date) async throws -> JurisdictionKey?
+    /// Rewrites every stored occurrence of each pair's old pseudonym in the jurisdiction (consent
+    /// events and outcomes of its sites under `fromVersion`, erasures, subject requests) to the
+    /// new one under `toVersion`, and appends one `pseudonyms_rekeyed` entry; one transaction.
+    /// The audit log is not rewritten.
+    func rekeyPseudonyms(_ rekey: PseudonymRekey, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult
     func sites() async throws -> [SiteRecord]
     /// The jurisdiction a site belongs to (`default` for sites nobody registered).
     func jurisdiction(ofSite site: String) async throws -> JurisdictionRecord?
@@ -85,14 +95,17 @@ public struct JurisdictionRecord: Sendable, Equatable {
     public var biometricLaw: String?
     /// Days within which a data-subject request must be answered (GDPR art. 12(3): one month).
     public var requestDays: Int
+    /// The current key (the highest version); a new jurisdiction's becomes its version 1.
     public var pseudonymKey: [UInt8]
+    public var keyVersion: Int
 
-    public init(name: String, dataRegion: String, biometricLaw: String?, requestDays: Int, pseudonymKey: [UInt8]) {
+    public init(name: String, dataRegion: String, biometricLaw: String?, requestDays: Int, pseudonymKey: [UInt8], keyVersion: Int = 1) {
         self.name = name
         self.dataRegion = dataRegion
         self.biometricLaw = biometricLaw
         self.requestDays = requestDays
         self.pseudonymKey = pseudonymKey
+        self.keyVersion = keyVersion
     }
 }
 

@@ -26,6 +26,15 @@ public protocol FeedbackStore: Sendable {
     /// no such device exists; throws `SiteBindingError.unknownSites` naming any site not
     /// registered, changing nothing.
     func moveDevice(id: String, to sites: [String], at time: Date, actor: String) async throws -> [String]?
+    /// Records a certificate issued to an active device at its request, in one transaction:
+    /// the request's nonce, the certificate beside the others (each keeps working until it
+    /// expires), the devices row's certificate columns set to it, and a
+    /// `device_certificate_renewed` audit entry. Throws ``DeviceCertificateRenewalError``,
+    /// changing nothing, when the device is unknown or revoked or the presented certificate
+    /// is not one of its own.
+    func renewDeviceCertificate(_ renewal: DeviceCertificateRenewal) async throws -> DeviceCertificateRenewalResult
+    /// Every certificate issued to the device, oldest first.
+    func deviceCertificates(deviceID: String) async throws -> [StoredDeviceCertificate]
 
     // MARK: API tokens
     func addAPIToken(sha256: String, role: String, label: String, at time: Date, actor: String) async throws

@@ -71,6 +71,15 @@ enum SQLiteSchema {
         migrator.registerMigration("v10-web-sessions") { db in
             try db.execute(StoreTables.webSessionTable(.sqlite))
         }
+        migrator.registerMigration("v11-device-certificates") { db in
+            try db.execute(StoreTables.deviceCertificateTable(.sqlite))
+        }
+        migrator.registerMigration("v12-jurisdiction-key-versions") { db in
+            try db.execute(StoreTables.jurisdictionKeyVersions(.sqlite))
+        }
+        migrator.registerMigration("v13-server-keys") { db in
+            try db.execute(StoreTables.serverKeyTable(.sqlite))
+        }
         return migrator
     }
 }

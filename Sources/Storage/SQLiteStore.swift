@@ -187,8 +187,10 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         }
         let batchID = incoming.batchID.uuidString.lowercased()
         try db.execute(sql.insertBatch(incoming, batchID: batchID))
+        let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         let consentEventRefusals = try batch.consentEvents.compactMap { event in
-            try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
+            if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
+            return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                           registeredHashes: db.column(String.self, sql.consentTextHashes(purpose: event.purpose,
                                                                                                          version: event.textVersion)),
                                           now: Date(), sql: sql), in: db)
@@ -196,7 +198,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         var consent = ConsentCache()
         try db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent,
-                                     storedEventIDs: Set(db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch)))))
+                                     storedEventIDs: Set(db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch)))),
+                                     keyVersions: keyVersions)
         try db.apply(intake.change(incoming, batchID: batchID, sql: sql))
         return .stored(receipt: intake.receipt)
     }

@@ -50,7 +50,8 @@ extension StoreChange {
     /// kiosks were bound to sites: the device starts bound to none).
     static func enroll(_ device: NewDevice, token sha256: String, sites: String?, at time: Date, sql: StoreSQL) throws -> StoreChange {
         let sites = sites.map(StoredList.decode) ?? []
-        return StoreChange([sql.redeemEnrollmentToken(sha256: sha256, at: time), sql.insertDevice(device, enrolledAt: time)]
+        return StoreChange([sql.redeemEnrollmentToken(sha256: sha256, at: time), sql.insertDevice(device, enrolledAt: time),
+                            sql.insertDeviceCertificate(NewDeviceCertificate(device), deviceID: device.deviceID, issuedAt: time)]
                            + sql.bindDevice(device.deviceID, to: sites),
                            audit: [try PendingAuditEntry(.deviceEnrolled, actor: "device:\(device.deviceID)",
                                                          details: StoreAuditDetails.deviceEnrolled(device, sites: sites), at: time)])
@@ -71,7 +72,9 @@ extension StoreChange {
     }
 
     static func upsertJurisdiction(_ jurisdiction: JurisdictionRecord, actor: String, at time: Date, sql: StoreSQL) throws -> StoreChange {
-        StoreChange([sql.upsertJurisdiction(jurisdiction)] + sql.insertDefaultRetention(jurisdiction: jurisdiction.name),
+        StoreChange([sql.upsertJurisdiction(jurisdiction),
+                     sql.insertFirstJurisdictionKey(jurisdiction: jurisdiction.name, key: jurisdiction.pseudonymKey, at: time)]
+                    + sql.insertDefaultRetention(jurisdiction: jurisdiction.name),
                     audit: [try PendingAuditEntry(.jurisdictionChanged, actor: actor,
                                                   details: StoreAuditDetails.jurisdiction(jurisdiction), at: time)])
     }

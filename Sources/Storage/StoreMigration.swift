@@ -74,6 +74,7 @@ public enum StoreMigration {
         }
         // The new database seeded its own default jurisdiction and rules; the pilot's replace them.
         try await sql.execute("DELETE FROM retention_rules")
+        try await sql.execute("DELETE FROM jurisdiction_keys")
         try await sql.execute("DELETE FROM jurisdictions")
         var tables: [Report.Table] = []
         for table in PostgresSchema.tables {

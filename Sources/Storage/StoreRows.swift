@@ -100,7 +100,7 @@ enum StoreRows {
     static func jurisdiction(_ row: some StoreRow) throws -> JurisdictionRecord {
         JurisdictionRecord(name: try row.text("name"), dataRegion: try row.text("data_region"),
                            biometricLaw: try row.optionalText("biometric_law"), requestDays: try row.integer("request_days"),
-                           pseudonymKey: try row.bytes("pseudonym_key"))
+                           pseudonymKey: try row.bytes("pseudonym_key"), keyVersion: try row.integer("key_version"))
     }
 
     static func site(_ row: some StoreRow) throws -> SiteRecord {
@@ -123,7 +123,8 @@ enum StoreRows {
               let method = ConsentEvent.Method(rawValue: try row.text("method")) else { return nil }
         let event = ConsentEvent(eventID: eventID, occurredAt: try row.date("occurred_at"), pseudonym: try row.text("subject_pseudonym"),
                                  purpose: try row.text("purpose"), kind: kind, method: method, site: try row.text("site"),
-                                 textVersion: try row.text("text_version"), textSHA256: try row.text("text_sha256"))
+                                 textVersion: try row.text("text_version"), textSHA256: try row.text("text_sha256"),
+                                 keyVersion: try row.optionalInteger("key_version") ?? 1)
         return StoredConsentEvent(event: event, deviceID: try row.text("device_id"), receivedAt: try row.date("received_at"),
                                   refusal: try row.optionalText("refusal"))
     }

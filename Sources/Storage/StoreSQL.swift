@@ -91,7 +91,10 @@ struct StoreSQL: Sendable {
 
     func device(id: String) -> StoreStatement { deviceRecord(where: "device_id = ?", id) }
 
-    func device(certificateFingerprint: String) -> StoreStatement { deviceRecord(where: "certificate_fingerprint = ?", certificateFingerprint) }
+    /// By any certificate issued to the device (`device_certificates`), not only its newest.
+    func device(certificateFingerprint: String) -> StoreStatement {
+        deviceRecord(where: "device_id = (SELECT device_id FROM device_certificates WHERE fingerprint = ?)", certificateFingerprint)
+    }
 
     /// With the device's sites as one JSON array (`StoredList`), so that authenticating a kiosk
     /// stays one statement.
@@ -170,7 +173,7 @@ struct StoreSQL: Sendable {
     /// Multi-row INSERTs: a statement per outcome would dominate ingest. Each statement stays
     /// under the dialect's cap on parameters (SQLite 32,766, PostgreSQL 65,535).
     func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String) -> [StoreStatement] {
-        let columns = 21
+        let columns = 22
         let rowsPerStatement = dialect == .sqlite ? 1500 : 3000
         let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
         return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
@@ -184,14 +187,14 @@ struct StoreSQL: Sendable {
                     outcome.thresholdVersion, outcome.cohort.site, outcome.cohort.cameraModel, tags, outcome.score,
                     outcome.decision.rawValue, outcome.label.rawValue, outcome.labelSource.rawValue, outcome.quality.faceSizePx,
                     outcome.quality.sharpness, outcome.quality.brightness, outcome.livenessScore, outcome.subject.pseudonym,
-                    outcome.subject.consentRef, outcome.shadow?.modelVersion, outcome.shadow?.score,
+                    outcome.subject.consentRef, outcome.shadow?.modelVersion, outcome.shadow?.score, outcome.subject.keyVersion,
                 ]
             }
             return StoreStatement("""
                 INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                       camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
                                       brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
-                                      shadow_score)
+                                      shadow_score, key_version)
                 VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", "))
                 """, arguments: arguments)
         }
@@ -409,13 +412,14 @@ struct StoreSQL: Sendable {
 
     // MARK: Jurisdictions, sites, retention rules, consent texts
 
+    /// The key goes to `jurisdiction_keys` as version 1 of a new jurisdiction (`insertFirstJurisdictionKey`);
+    /// the old column stays empty.
     func upsertJurisdiction(_ jurisdiction: JurisdictionRecord) -> StoreStatement {
         StoreStatement("""
-            INSERT INTO jurisdictions (name, data_region, biometric_law, request_days, pseudonym_key) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO jurisdictions (name, data_region, biometric_law, request_days, pseudonym_key) VALUES (?, ?, ?, ?, \(emptyBytes))
             ON CONFLICT (name) DO UPDATE SET data_region = excluded.data_region, biometric_law = excluded.biometric_law,
                                              request_days = excluded.request_days
-            """, jurisdiction.name, jurisdiction.dataRegion, jurisdiction.biometricLaw, jurisdiction.requestDays,
-                       jurisdiction.pseudonymKey)
+            """, jurisdiction.name, jurisdiction.dataRegion, jurisdiction.biometricLaw, jurisdiction.requestDays)
     }
 
     /// A new jurisdiction starts with the default rules, so the sweeper covers it from day one;
@@ -427,7 +431,7 @@ struct StoreSQL: Sendable {
         }
     }
 
-    let jurisdictions = StoreStatement("SELECT * FROM jurisdictions ORDER BY name")
+    let jurisdictions = StoreStatement(Self.jurisdictionsWithCurrentKey + " ORDER BY j.name")
 
     func jurisdictionExists(name: String) -> StoreStatement {
         StoreStatement("SELECT 1 FROM jurisdictions WHERE name = ?", name)
@@ -444,7 +448,7 @@ struct StoreSQL: Sendable {
 
     /// Sites nobody registered belong to the default jurisdiction.
     func jurisdiction(ofSite site: String) -> StoreStatement {
-        StoreStatement("SELECT j.* FROM jurisdictions j WHERE j.name = COALESCE((SELECT jurisdiction FROM sites WHERE site = ?), ?)",
+        StoreStatement(Self.jurisdictionsWithCurrentKey + " WHERE j.name = COALESCE((SELECT jurisdiction FROM sites WHERE site = ?), ?)",
                        site, JurisdictionRecord.defaultName)
     }
 
@@ -484,11 +488,11 @@ struct StoreSQL: Sendable {
                             refusal: String?) -> StoreStatement {
         StoreStatement("""
             INSERT INTO consent_events (event_id, device_id, batch_id, site, subject_pseudonym, purpose, kind, method, occurred_at,
-                                        received_at, text_version, text_sha256, refusal)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
+                                        received_at, text_version, text_sha256, refusal, key_version)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING
             """, event.eventID.uuidString.lowercased(), deviceID, batchID, event.site, event.pseudonym, event.purpose,
                        event.kind.rawValue, event.method.rawValue, event.occurredAt, receivedAt, event.textVersion,
-                       event.textSHA256, refusal)
+                       event.textSHA256, refusal, event.keyVersion)
     }
 
     /// Stamps the withdrawals in force that a batch recorded with the time its commit had

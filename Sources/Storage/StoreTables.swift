@@ -162,6 +162,18 @@ enum StoreTables {
         .time("backlog_reported_at", .optional),
     ])
 
+    /// Every certificate issued to each kiosk, at enrollment and at each renewal. A kiosk is
+    /// recognised by any of them until it expires or the kiosk is revoked; the devices row
+    /// holds the newest.
+    static let deviceCertificates = StoreTable("device_certificates", [
+        .text("fingerprint", .primaryKey),
+        .text("device_id", .references("devices", "device_id")),
+        .blob("certificate_der"),
+        .text("serial"),
+        .time("not_after"),
+        .time("issued_at"),
+    ], indexes: ["device_certificates_by_device": ["device_id"]])
+
     static let enrollmentTokens = StoreTable("enrollment_tokens", [
         .text("token_sha256", .primaryKey),
         .text("device_id"),
@@ -231,6 +243,9 @@ enum StoreTables {
         .text("consent_ref"),
         .text("shadow_model_version", .optional),
         .real("shadow_score", .optional),
+        // The version of the jurisdiction key the pseudonym was made with; NULL (version 1) in
+        // rows stored before keys had versions.
+        .integer("key_version", .optional),
     ], indexes: [
         "outcomes_by_cohort": ["model_version", "site", "camera_model"],
         "outcomes_by_subject": ["subject_pseudonym"],
@@ -312,6 +327,16 @@ enum StoreTables {
         .blob("pseudonym_key"),
     ])
 
+    /// Each jurisdiction's pseudonymisation keys by version; the current one is the highest.
+    /// Older versions are kept so that kiosks can re-key what they recorded under them.
+    /// (`jurisdictions.pseudonym_key` is empty since these came.)
+    static let jurisdictionKeys = StoreTable("jurisdiction_keys", [
+        .text("jurisdiction", .references("jurisdictions", "name")),
+        .integer("version", .positive),
+        .blob("pseudonym_key"),
+        .time("created_at"),
+    ], primaryKey: ["jurisdiction", "version"])
+
     static let sites = StoreTable("sites", [
         .text("site", .primaryKey),
         .text("jurisdiction", .references("jurisdictions", "name")),
@@ -350,6 +375,8 @@ enum StoreTables {
         .text("refusal", .optional),
         // A withdrawal's: when the commit that recorded it (and ran its erasure) had returned.
         .time("blocked_at", .optional),
+        // As in outcomes: NULL is version 1.
+        .integer("key_version", .optional),
     ], indexes: [
         "consent_by_subject": ["subject_pseudonym", "purpose"],
         "consent_by_device": ["device_id", "site"],
@@ -384,9 +411,9 @@ enum StoreTables {
     static let auditCheckpoints = StoreTable("audit_checkpoints", [.integer("tree_size", .primaryKey), .blob("checkpoint")])
 
     static let all = [
-        devices, deviceSites, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
-        federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, sites, retentionRules,
-        consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints,
+        devices, deviceSites, deviceCertificates, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
+        federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, jurisdictionKeys, sites, retentionRules,
+        consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints, serverKeys,
     ]
 }
 
@@ -447,6 +474,30 @@ extension StoreTables {
             SELECT device_id, site FROM consent_events WHERE device_id IN (SELECT device_id FROM devices)
             """,
         ]
+    }
+
+    /// Renewable device certificates (SQLite's v11, PostgreSQL's v8): each enrolled device's
+    /// certificate becomes its first row, issued when the device was enrolled.
+    static func deviceCertificateTable(_ dialect: StoreDialect) -> [String] {
+        [
+            deviceCertificates.create(dialect), deviceCertificates.createIndex("device_certificates_by_device"),
+            """
+            INSERT INTO device_certificates (fingerprint, device_id, certificate_der, serial, not_after, issued_at)
+            SELECT certificate_fingerprint, device_id, certificate_der, certificate_serial, certificate_not_after, enrolled_at FROM devices
+            """,
+        ]
+    }
+
+    /// Versioned pseudonymisation keys (SQLite's v12, PostgreSQL's v9). Each jurisdiction's key
+    /// becomes its version 1 and is emptied in `jurisdictions`, so that a key is held in one
+    /// place; outcomes and consent events stored before name no version, which is version 1.
+    static func jurisdictionKeyVersions(_ dialect: StoreDialect) -> [String] {
+        let now = dialect == .sqlite ? "CAST(strftime('%s', 'now') AS REAL)" : "EXTRACT(EPOCH FROM now())::double precision"
+        return [
+            jurisdictionKeys.create(dialect),
+            "INSERT INTO jurisdiction_keys (jurisdiction, version, pseudonym_key, created_at) SELECT name, 1, pseudonym_key, \(now) FROM jurisdictions",
+            "UPDATE jurisdictions SET pseudonym_key = \(StoreSQL(dialect: dialect).emptyBytes)",
+        ] + outcomes.addColumns(dialect, "key_version") + consentEvents.addColumns(dialect, "key_version")
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

@@ -151,7 +151,8 @@ struct ComplianceCommands: AsyncParsableCommand {
 
     struct Pseudonym: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The pseudonym of a subject id in a jurisdiction (the id is not stored), for answering a request.")
+            abstract: "The pseudonym of a subject id in a jurisdiction (the id is not stored), for answering a request.",
+            discussion: "Made with the jurisdiction's current key; the answer names its version (key_version).")
         @OptionGroup var connection: ConnectionOptions
         @Option var jurisdiction = "default"
         @Argument(help: "The subject's id as the kiosks know it.") var subjectID: String

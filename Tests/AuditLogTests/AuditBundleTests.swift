@@ -73,7 +73,15 @@ struct AuditBundleTests {
     @Test("another key's signatures are named as such")
     func wrongKey() throws {
         let bundle = try AuditFixtures.bundle(count: 5, earlier: 2, key: AuditFixtures.otherKey)
-        #expect(verify(bundle).failures == [.checkpointSignatureInvalid(treeSize: 5), .earlierCheckpointSignatureInvalid(treeSize: 2)])
+        let known = ["\(SignedRelease.keyID(of: publicKey)) (generation 1)"]
+        let other = SignedRelease.keyID(of: AuditFixtures.otherKey.publicKey)
+        #expect(verify(bundle).failures == [
+            .checkpointKeyUnknown(earlier: false, treeSize: 5, keyID: other, known: known),
+            .checkpointKeyUnknown(earlier: true, treeSize: 2, keyID: other, known: known),
+        ])
+        // Renamed to the pinned key, the signatures are the ones that fail.
+        let renamed = bundle.serialized().text.replacingOccurrences(of: other, with: SignedRelease.keyID(of: publicKey))
+        #expect(verify(renamed).failures == [.checkpointSignatureInvalid(treeSize: 5), .earlierCheckpointSignatureInvalid(treeSize: 2)])
     }
 
     @Test("an entry left out, repeated or moved is named")
@@ -194,8 +202,8 @@ struct AuditBundleTests {
 
         #expect(verify(String(text.dropLast())).failures == [.invalidJSON(offset: text.utf8.count - 1, reason: "unexpected end of input in object")])
         #expect(verify("[]").failures == [.wrongType(path: "the top level", expected: "an object")])
-        #expect(verify(text.replacingOccurrences(of: "faceloop-audit-bundle/1", with: "faceloop-audit-bundle/2")).failures
-            == [.wrongFormat(found: "faceloop-audit-bundle/2")])
+        #expect(verify(text.replacingOccurrences(of: "faceloop-audit-bundle/2", with: "faceloop-audit-bundle/3")).failures
+            == [.wrongFormat(found: "faceloop-audit-bundle/3")])
 
         let withExtra = text.replacingOccurrences(of: #""entries":["#, with: #""comment":"hi","entries":["#)
         #expect(verify(withExtra).failures == [.unexpectedMember(path: #"the member "comment""#)])

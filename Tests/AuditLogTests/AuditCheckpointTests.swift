@@ -1,4 +1,5 @@
 import Crypto
+import FeedbackWire
 import Foundation
 import Testing
 @testable import AuditLog
@@ -13,6 +14,19 @@ struct AuditCheckpointTests {
                                              timestamp: "2026-11-26T15:46:32.123Z")
         #expect(checkpoint.signedText == "faceloop-audit/srv-1\n2\n\(root.base64)\n2026-11-26T15:46:32.123Z\n")
         #expect(root.base64.count == 44)
+    }
+
+    @Test("a checkpoint naming its key signs one more line, and the JSON carries the id before the signature")
+    func keyIDLine() throws {
+        let keyID = SignedRelease.keyID(of: AuditFixtures.signingKey.publicKey)
+        let checkpoint = try AuditCheckpoint(origin: "faceloop-audit/srv-1", treeSize: 2, rootHash: root,
+                                             timestamp: "2026-11-26T15:46:32.123Z", keyID: keyID)
+        #expect(checkpoint.signedText == "faceloop-audit/srv-1\n2\n\(root.base64)\n2026-11-26T15:46:32.123Z\nkey-id \(keyID)\n")
+        let json = try checkpoint.signed(with: AuditFixtures.signingKey).json.serialized().text
+        #expect(json.contains(#""timestamp":"2026-11-26T15:46:32.123Z","key_id":"\#(keyID)","signature":"#))
+        #expect(throws: AuditCheckpointError.invalidKeyID("ABCDEF0123456789")) {
+            try AuditCheckpoint(origin: "log", treeSize: 1, rootHash: root, timestamp: "2026-11-26T15:46:32.123Z", keyID: "ABCDEF0123456789")
+        }
     }
 
     @Test("a signature verifies with the signing key's public key and no other, and covers every field")

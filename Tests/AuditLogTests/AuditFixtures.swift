@@ -49,6 +49,39 @@ enum AuditFixtures {
         }
         return try builder.build(entries: all, time: baseTime.addingTimeInterval(7200), since: since, scope: scope)
     }
+
+    /// The key that replaced `signingKey` in ``rotation``.
+    static let secondKey = key(seed: 0x33)
+    static let rotationTime = baseTime.addingTimeInterval(1000)
+
+    /// `signingKey` endorsing `secondKey` as the audit key's generation 2.
+    static func rotation(by previous: Curve25519.Signing.PrivateKey = signingKey,
+                         purpose: SigningKeyPurpose = .auditSigning) throws -> SignedRelease {
+        try SigningKeyEndorsement.sign(purpose: purpose, generation: 2, newKey: secondKey.publicKey, previous: previous, at: rotationTime)
+    }
+
+    /// A log of `count` entries that `signingKey` checkpointed at `earlier` entries, before the
+    /// rotation; the bundle's checkpoint is signed by `secondKey` after it.
+    static func rotatedBundle(count: Int = 9, earlier: Int = 4, scope: AuditBundleBuilder.Scope = .wholeLog) throws -> AuditBundle {
+        let all = try entryBytes(count: count)
+        let before = try AuditBundleBuilder(origin: origin, key: signingKey)
+            .build(entries: Array(all.prefix(earlier)), time: baseTime).checkpoint
+        return try AuditBundleBuilder(origin: origin, key: secondKey, keyHistory: [try rotation()])
+            .build(entries: all, time: baseTime.addingTimeInterval(7200), since: before, scope: scope)
+    }
+
+    /// A bundle as exported before key rotation: `faceloop-audit-bundle/1`, checkpoints naming no key.
+    static func bundleBeforeKeyRotation(count: Int, earlier: Int? = nil) throws -> AuditBundle {
+        let bundle = try self.bundle(count: count, earlier: earlier)
+        func unnamed(_ signed: SignedAuditCheckpoint) throws -> SignedAuditCheckpoint {
+            let checkpoint = signed.checkpoint
+            return try AuditCheckpoint(origin: checkpoint.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash,
+                                       timestamp: checkpoint.timestamp).signed(with: signingKey)
+        }
+        return AuditBundle(checkpoint: try unnamed(bundle.checkpoint), entries: bundle.entries,
+                           consistency: try bundle.consistency.map { .init(from: try unnamed($0.from), proof: $0.proof) },
+                           keyHistory: nil)
+    }
 }
 
 extension Array where Element == UInt8 {

@@ -17,6 +17,7 @@ struct BundleTamperTests {
         case entry(Int)
         case earlierCheckpoint
         case consistencyProof
+        case keyHistory
 
         var description: String {
             switch self {
@@ -26,6 +27,7 @@ struct BundleTamperTests {
             case let .entry(index): "entry \(index)"
             case .earlierCheckpoint: "earlier checkpoint"
             case .consistencyProof: "consistency proof"
+            case .keyHistory: "key history"
             }
         }
     }
@@ -37,8 +39,18 @@ struct BundleTamperTests {
     @Test("each byte changed is caught and attributed to what it belongs to")
     func everyByte() throws {
         let bundle = try AuditFixtures.bundle(count: 5, earlier: 3)
-        let consistency = try #require(bundle.consistency)
-        #expect(!consistency.proof.isEmpty)
+        #expect(try #require(bundle.consistency).proof.count > 0)
+        try Self.requireEveryByteDetected(bundle)
+    }
+
+    @Test("in a bundle spanning a key rotation, each byte of the key history and key ids counts too")
+    func everyByteAcrossRotation() throws {
+        let bundle = try AuditFixtures.rotatedBundle(count: 5, earlier: 3)
+        #expect(bundle.keyHistory?.count == 1)
+        try Self.requireEveryByteDetected(bundle)
+    }
+
+    static func requireEveryByteDetected(_ bundle: AuditBundle) throws {
         let bytes = bundle.serialized()
         let regions = try Self.regions(of: bundle, in: bytes)
         let publicKey = AuditFixtures.signingKey.publicKey
@@ -87,8 +99,11 @@ struct BundleTamperTests {
             if case .wrongFormat = failure { return true }
             return false
         case .checkpoint:
-            if case .checkpointSignatureInvalid = failure { return true }
-            return path("checkpoint.")
+            switch failure {
+            case .checkpointSignatureInvalid: return true
+            case let .checkpointKeyUnknown(earlier, _, _, _), let .checkpointSignedByRetiredKey(earlier, _, _, _, _, _): return !earlier
+            default: return path("checkpoint.")
+            }
         case let .entry(index):
             switch failure {
             case let .entryNotIncluded(i, _), let .entryUnreadable(i, _), let .entryBeyondTree(i, _):
@@ -107,12 +122,19 @@ struct BundleTamperTests {
             case .earlierCheckpointSignatureInvalid, .earlierCheckpointFromOtherLog, .earlierCheckpointLarger,
                  .earlierCheckpointLater, .consistencyFailed:
                 return true
+            case let .checkpointKeyUnknown(earlier, _, _, _), let .checkpointSignedByRetiredKey(earlier, _, _, _, _, _):
+                return earlier
             default:
                 return path("consistency.from.")
             }
         case .consistencyProof:
             if case .consistencyFailed = failure { return true }
             return path("consistency.proof")
+        case .keyHistory:
+            switch failure {
+            case .keyHistoryInvalid, .invalidKeyHistoryValue: return true
+            default: return path("key_history")
+            }
         }
     }
 
@@ -128,12 +150,15 @@ struct BundleTamperTests {
             regions.append((start..<start + fragment.count, region))
             cursor = start + fragment.count
         }
-        try locate(.string(AuditBundle.format), as: .format)
+        try locate(.string(bundle.keyHistory == nil ? AuditBundle.formatBeforeKeyRotation : AuditBundle.format), as: .format)
         try locate(bundle.checkpoint.json, as: .checkpoint)
         for entry in bundle.entries { try locate(AuditBundle.json(entry), as: .entry(entry.index)) }
         if let consistency = bundle.consistency {
             try locate(consistency.from.json, as: .earlierCheckpoint)
             try locate(AuditBundle.json(consistency.proof), as: .consistencyProof)
+        }
+        if let keyHistory = bundle.keyHistory, !keyHistory.isEmpty {
+            try locate(.array(keyHistory.map(\.json)), as: .keyHistory)
         }
         return regions
     }

@@ -287,7 +287,7 @@ extension EndToEnd {
             let tokens = ["admin": server.adminToken, "engineer": try token(server, role: "engineer"),
                           "compliance": try token(server, role: "compliance")]
             let anonymous = RawClient(baseURL: server.baseURL, caPEM: try String(contentsOfFile: server.caFile, encoding: .utf8), identity: nil)
-            let (kiosk, _) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskDirectory)
+            let (kiosk, signingKey) = try RawClient.kiosk(baseURL: server.baseURL, agentDirectory: kioskDirectory)
 
             let openAPI = try OpenAPIConformance()
             let operations = try #require(openAPI.documents["openapi.yaml"]?["paths"]?.objectValue)
@@ -321,9 +321,16 @@ extension EndToEnd {
                         }
                         checked += 1
                     }
-                    if roles.contains("kiosk"), !template.hasSuffix("/updates"), template != "/v1/outcomes" {
-                        let answer = try await kiosk.send(method.uppercased(), path, headers: headers, body: body)
-                        #expect(![401, 403].contains(answer.status), "a kiosk must reach \(method) \(template): \(answer.status)")
+                    // Signed kiosk operations (uploads, certificate renewal) are reached with a signature too.
+                    let signed = operation["parameters"]?.arrayValue?.contains { $0["name"]?.stringValue == "Signature" } == true
+                    if roles.contains("kiosk") {
+                        var kioskHeaders = headers
+                        if signed, let body {
+                            kioskHeaders.merge(try UploadSignaturePolicy.signUpload(method: "POST", path: path, authority: "", body: body,
+                                                                                    keyID: "kiosk-m1", key: signingKey, now: Date())) { $1 }
+                        }
+                        let answer = try await kiosk.send(method.uppercased(), path, headers: kioskHeaders, body: body)
+                        #expect(![401, 403].contains(answer.status), "a kiosk must reach \(method) \(template): \(answer.status) \(answer.problemSlug ?? "")")
                     } else if !roles.contains("kiosk") {
                         let answer = try await kiosk.send(method.uppercased(), path, headers: headers, body: body)
                         #expect(answer.status == 401, "a kiosk certificate alone must not open \(method) \(template): \(answer.status)")

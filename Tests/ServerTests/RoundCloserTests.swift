@@ -49,7 +49,7 @@ struct RoundCloserTests {
         var configuration = ServerConfiguration()
         configuration.federationEvaluationPairs = pairsPath
         let closer = RoundCloser(store: store, jobs: store, settings: FederationSettings(configuration: configuration),
-                                 releaseKey: Curve25519.Signing.PrivateKey(), logger: Logger(label: "test"), now: { now })
+                                 releaseKey: { [key = Curve25519.Signing.PrivateKey()] in key }, logger: Logger(label: "test"), now: { now })
         try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-1", createdAt: now, expiresAt: now.addingTimeInterval(60)))
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
             deviceID: "kiosk-1", signingKey: Data(repeating: 1, count: 32), certificateDER: Data([0x30, 0x00]),

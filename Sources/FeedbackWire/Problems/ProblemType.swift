@@ -54,6 +54,8 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let staleBase = ProblemType("stale-base", 409, "The update was trained from a different model release than the round's base")
     public static let tooFewPairs = ProblemType("too-few-pairs", 422, "The update was trained on fewer labelled pairs than the server accepts")
     public static let privacyBudgetExhausted = ProblemType("privacy-budget-exhausted", 409, "Opening the round would exceed the privacy budget")
+    public static let keyRotationConflict = ProblemType("key-rotation-conflict", 409,
+                                                        "Another rotation of this key came first, or this node's key files are behind the store")
     public static let invalidRequest = ProblemType("invalid-request", 400, "The request is invalid")
     public static let notFound = ProblemType("not-found", 404, "No such resource")
     public static let methodNotAllowed = ProblemType("method-not-allowed", 405, "The method is not allowed on this resource")
@@ -68,7 +70,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
         .promotionRefused, .approvalRepeated,
         .enrollmentTokenInvalid, .csrInvalid, .deviceExists,
         .roundOpen, .roundClosed, .updateLate, .updateConflict, .notSelected, .staleBase, .tooFewPairs, .privacyBudgetExhausted,
-        .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,
+        .keyRotationConflict, .invalidRequest, .notFound, .methodNotAllowed, .internalError, .unavailable,
     ]
 }
 

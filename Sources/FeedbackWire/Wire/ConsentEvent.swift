@@ -27,9 +27,12 @@ public struct ConsentEvent: Sendable, Equatable {
     /// The consent text the subject saw, by version and by the SHA-256 of its exact bytes.
     public var textVersion: String
     public var textSHA256: String
+    /// The version of the jurisdiction key the pseudonym was made with; 1, and absent from the
+    /// JSON, for kiosks that predate key rotation.
+    public var keyVersion: Int
 
     public init(eventID: UUID, occurredAt: Date, pseudonym: String, purpose: String, kind: Kind, method: Method,
-                site: String, textVersion: String, textSHA256: String) {
+                site: String, textVersion: String, textSHA256: String, keyVersion: Int = 1) {
         self.eventID = eventID
         self.occurredAt = occurredAt
         self.pseudonym = pseudonym
@@ -39,12 +42,13 @@ public struct ConsentEvent: Sendable, Equatable {
         self.site = site
         self.textVersion = textVersion
         self.textSHA256 = textSHA256
+        self.keyVersion = keyVersion
     }
 }
 
 extension ConsentEvent {
     public var json: JSONValue {
-        .object([
+        var members: [(key: String, value: JSONValue)] = [
             ("event_id", .string(eventID.uuidString.lowercased())),
             ("occurred_at", .string(RFC3339.format(occurredAt))),
             ("subject_pseudonym", .string(pseudonym)),
@@ -54,7 +58,10 @@ extension ConsentEvent {
             ("site", .string(site)),
             ("text_version", .string(textVersion)),
             ("text_sha256", .string(textSHA256)),
-        ])
+        ]
+        // Version 1 is left out, so an event of a kiosk that predates key rotation keeps its bytes.
+        if keyVersion != 1 { members.append(("key_version", .number(Double(keyVersion)))) }
+        return .object(members)
     }
 
     /// The event's bytes, as queued on the kiosk and carried inside a batch.
@@ -71,6 +78,7 @@ extension ConsentEvent {
         guard let method = Method(rawValue: try string("method")) else { throw WireDecodingError(field: "method") }
         self.init(eventID: eventID, occurredAt: occurredAt, pseudonym: try string("subject_pseudonym"),
                   purpose: try string("purpose"), kind: kind, method: method, site: try string("site"),
-                  textVersion: try string("text_version"), textSHA256: try string("text_sha256"))
+                  textVersion: try string("text_version"), textSHA256: try string("text_sha256"),
+                  keyVersion: json["key_version"]?.numberValue.map { Int($0) } ?? 1)
     }
 }

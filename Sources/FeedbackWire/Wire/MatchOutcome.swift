@@ -39,10 +39,14 @@ public struct MatchOutcome: Sendable, Equatable {
         /// HMAC-SHA256 of the normalised subject id, lowercase hex.
         public var pseudonym: String
         public var consentRef: String
+        /// The version of the jurisdiction key the pseudonym was made with; 1, and absent from
+        /// the JSON, for kiosks that predate key rotation.
+        public var keyVersion: Int
 
-        public init(pseudonym: String, consentRef: String) {
+        public init(pseudonym: String, consentRef: String, keyVersion: Int = 1) {
             self.pseudonym = pseudonym
             self.consentRef = consentRef
+            self.keyVersion = keyVersion
         }
     }
 

@@ -27,9 +27,12 @@ extension MatchOutcome {
             ("quality", .object(quality)),
         ]
         if let livenessScore { members.append(("liveness_score", .number(livenessScore))) }
-        members.append(("subject", .object([
+        var subjectMembers: [(key: String, value: JSONValue)] = [
             ("pseudonym", .string(subject.pseudonym)), ("consent_ref", .string(subject.consentRef)),
-        ])))
+        ]
+        // Version 1 is left out, so an outcome of a kiosk that predates key rotation keeps its bytes.
+        if subject.keyVersion != 1 { subjectMembers.append(("key_version", .number(Double(subject.keyVersion)))) }
+        members.append(("subject", .object(subjectMembers)))
         if let shadow {
             members.append(("shadow", .object([("model_version", .string(shadow.modelVersion)), ("score", .number(shadow.score))])))
         }
@@ -83,7 +86,8 @@ extension MatchOutcome {
                                     brightness: try number("brightness", in: qualityValue)),
             livenessScore: json["liveness_score"]?.numberValue,
             subject: SubjectReference(pseudonym: try string("pseudonym", in: subjectValue),
-                                      consentRef: try string("consent_ref", in: subjectValue)),
+                                      consentRef: try string("consent_ref", in: subjectValue),
+                                      keyVersion: subjectValue["key_version"]?.numberValue.map { Int($0) } ?? 1),
             shadow: shadow
         )
     }

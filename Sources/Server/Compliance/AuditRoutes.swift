@@ -1,7 +1,8 @@
 import FeedbackWire
 import Hummingbird
 
-/// `/v1/audit/*`: checkpoints and bundles of the audit log (``AuditService``), for compliance officers.
+/// `/v1/audit/*`: checkpoints and bundles of the audit log and the audit key's history
+/// (``AuditService``), for compliance officers.
 struct AuditRoutes: Sendable {
     let audit: AuditService
     let admin: AdminAuthenticator
@@ -25,6 +26,10 @@ struct AuditRoutes: Sendable {
                 return size
             }
             return JSONBody.response(bytes: try await self.audit.bundle(since: since))
+        }
+        router.get("/v1/audit/signing-keys") { request, _ in
+            try await self.admin.require(request, roles: officer)
+            return JSONBody.response(json: try await self.audit.signingKeys())
         }
     }
 }

@@ -54,13 +54,6 @@ struct SubjectRequestRequest: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case subjectPseudonym = "subject_pseudonym", kind, jurisdiction }
 }
 
-struct KioskPseudonymKey: Codable, Sendable {
-    var site: String
-    var jurisdiction: String
-    /// Base64 of the jurisdiction's HMAC key.
-    var key: String
-}
-
 extension ProcessingRecord {
     var json: JSONValue {
         .object([

@@ -4,7 +4,8 @@ import Hummingbird
 import Storage
 
 /// `/v1/compliance/*` for compliance officers (reference data changes for administrators),
-/// and the kiosk's consent-status and pseudonym-key reads (the key of its own sites only); the
+/// the kiosk's consent-status and pseudonym-key reads (the key of its own sites only), its
+/// re-keying of pseudonyms after a key rotation, and the administrator's key rotation; the
 /// work is ``ComplianceService``'s.
 struct ComplianceRoutes: Sendable {
     let service: ComplianceService
@@ -108,7 +109,18 @@ struct ComplianceRoutes: Sendable {
         router.get("/v1/kiosk/pseudonym-key") { request, context in
             let device = try await self.kiosks.requireKiosk(request, context: context)
             let site = request.uri.queryParameters["site"].map(String.init)
-            return try JSONBody.response(try await self.service.pseudonymKey(site: site, askedBy: device), status: .ok)
+            let version = request.uri.queryParameters["version"].map(String.init)
+            return try JSONBody.response(try await self.service.pseudonymKey(site: site, version: version, askedBy: device), status: .ok)
+        }
+        router.post("/v1/kiosk/pseudonym-rekeys") { request, context in
+            let device = try await self.kiosks.requireKiosk(request, context: context)
+            let body = try await JSONBody.decode(PseudonymRekeyRequest.self, from: request)
+            return try JSONBody.response(try await self.service.rekeyPseudonyms(body, by: device), status: .ok)
+        }
+        router.post("/v1/admin/jurisdictions/:name/pseudonym-key-rotations") { request, context in
+            let caller = try await self.admin.requireAdmin(request)
+            let name = try context.parameters.require("name")
+            return try JSONBody.response(try await self.service.rotatePseudonymKey(jurisdiction: name, by: caller), status: .created)
         }
     }
 }

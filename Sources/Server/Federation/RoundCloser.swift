@@ -16,7 +16,8 @@ actor RoundCloser {
     let store: any FederationStore
     let jobs: any ClusterJobLock
     let settings: FederationSettings
-    let releaseKey: Curve25519.Signing.PrivateKey
+    /// The release key now: a rotation takes effect at the next release.
+    let releaseKey: @Sendable () -> Curve25519.Signing.PrivateKey
     let logger: Logger
     let now: @Sendable () -> Date
 
@@ -25,7 +26,7 @@ actor RoundCloser {
     /// The face module's `FaceVerifier.baseModelVersion`: the frozen backbone the adapter sits on.
     static let backbone = "dlib_face_recognition_resnet_model_v1"
 
-    init(store: any FederationStore, jobs: any ClusterJobLock, settings: FederationSettings, releaseKey: Curve25519.Signing.PrivateKey, logger: Logger,
+    init(store: any FederationStore, jobs: any ClusterJobLock, settings: FederationSettings, releaseKey: @escaping @Sendable () -> Curve25519.Signing.PrivateKey, logger: Logger,
          now: @escaping @Sendable () -> Date) {
         self.store = store
         self.jobs = jobs
@@ -148,7 +149,7 @@ actor RoundCloser {
         let release = ModelRelease(version: version, baseVersion: specification.baseVersion, roundID: round.id,
                                    backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: ReleasedRoundSummary(outcome), createdAt: now())
         let payload = try ModelReleaseCoding.canonicalBytes(release)
-        let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey, at: now())
+        let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey(), at: now())
         return Decision(state: .published, outcome: outcome,
                         release: NewModelRelease(version: version, payload: payload,
                                                  envelope: [UInt8](try WireJSON.encoder().encode(envelope))))

@@ -10,13 +10,14 @@ struct KioskAuthentication: Sendable {
     let store: any FeedbackStore
     let admin: AdminAuthenticator
     let peers: PeerCertificates
+    let now: @Sendable () -> Date
 
     /// The kiosk behind the connection's client certificate.
     func requireKiosk(_ request: Request, context: FeedbackRequestContext) async throws -> DeviceRecord {
         guard let certificate = try await peers.certificate(of: context.channel) else {
             throw ProblemResponse(.clientCertificateRequired, "connect with the certificate issued to this kiosk at enrollment")
         }
-        guard certificate.isValid(at: Date()) else {
+        guard certificate.isValid(at: now()) else {
             throw ProblemResponse(.deviceCertificateExpired, "the client certificate expired on \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
         }
         guard let device = try await store.device(withCertificateFingerprint: certificate.fingerprint) else {

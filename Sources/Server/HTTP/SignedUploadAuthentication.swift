@@ -32,6 +32,8 @@ struct SignedUploadAuthentication: Sendable {
         let signatureInput: String
         let signature: String
         let receivedAt: Date
+        /// SHA-256 of the TLS client certificate the kiosk connected with.
+        let certificateFingerprint: String
     }
 
     /// `payload` names what is uploaded, for the messages ("batch", "update").
@@ -41,7 +43,7 @@ struct SignedUploadAuthentication: Sendable {
         }
         guard certificate.isValid(at: now()) else {
             throw ProblemResponse(.deviceCertificateExpired,
-                                  "the client certificate is valid from \(RFC3339.format(certificate.notValidBefore)) to \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again")
+                                  "the client certificate is valid from \(RFC3339.format(certificate.notValidBefore)) to \(RFC3339.format(certificate.notValidAfter)); enroll the kiosk again, or renew its certificate before it expires")
         }
         let fingerprint = certificate.fingerprint
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
@@ -81,10 +83,13 @@ struct SignedUploadAuthentication: Sendable {
         } catch {
             throw ProblemResponse(error)
         }
-        guard fingerprint == device.certificateFingerprint else {
-            throw ProblemResponse(.clientCertificateMismatch, "the TLS client certificate is not the one issued to \(device.deviceID)")
+        // A certificate issued before the device's newest keeps working until it expires, so
+        // that a kiosk whose renewal answer was lost still uploads.
+        if fingerprint != device.certificateFingerprint,
+           try await store.device(withCertificateFingerprint: fingerprint)?.deviceID != device.deviceID {
+            throw ProblemResponse(.clientCertificateMismatch, "the TLS client certificate is not one issued to \(device.deviceID)")
         }
         return Upload(device: device, body: body, nonce: pending.nonce, signatureInput: headers["signature-input"] ?? "",
-                      signature: headers["signature"] ?? "", receivedAt: receivedAt)
+                      signature: headers["signature"] ?? "", receivedAt: receivedAt, certificateFingerprint: fingerprint)
     }
 }

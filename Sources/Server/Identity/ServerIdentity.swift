@@ -8,19 +8,19 @@ import StrictJSON
 import X509
 
 /// The server's secrets in its data directory, created on first start: the device CA, the
-/// TLS certificate, the release-signing key and the first admin token. Private keys and the
+/// TLS certificate, the release-signing and audit-signing keys and the first admin token
+/// (``ServerKeyFiles`` then loads the keys, reconciled with their generations in the store). Private keys and the
 /// token are created with mode 0600 (``PrivateFile``), and the server does not start while
 /// any of them is open to other users.
 public struct ServerIdentity: Sendable {
-    public let certificateAuthority: CertificateAuthority
+    public let dataDirectory: String
     public let caCertificatePath: String
-    public let serverCertificatePath: String
-    public let serverKeyPath: String
-    public let releaseSigningKey: Curve25519.Signing.PrivateKey
-    public let auditSigningKey: Curve25519.Signing.PrivateKey
 
     public enum Files {
+        /// Every trusted device CA (one until the first rotation).
         public static let caCertificate = "ca.crt"
+        /// Each newer device CA signed by the one before it; empty until the first rotation.
+        public static let caCrossCertificates = "ca-cross.crt"
         public static let caKey = "ca.key"
         public static let serverCertificate = "server.crt"
         public static let serverKey = "server.key"
@@ -61,7 +61,7 @@ public struct ServerIdentity: Sendable {
 
         let ca: CertificateAuthority
         if fm.fileExists(atPath: path(Files.caCertificate)) {
-            ca = try CertificateAuthority.load(certificatePEM: try String(contentsOfFile: path(Files.caCertificate), encoding: .utf8),
+            ca = try CertificateAuthority.load(bundle: try Certificate.bundle(pem: try String(contentsOfFile: path(Files.caCertificate), encoding: .utf8)),
                                                privateKeyPEM: try String(contentsOfFile: path(Files.caKey), encoding: .utf8))
         } else {
             ca = try CertificateAuthority.create(commonName: "FaceLoop Device CA")
@@ -79,11 +79,11 @@ public struct ServerIdentity: Sendable {
                                                                      "certificate": "\(path(Files.serverCertificate))"])
         }
 
-        let releaseKey = try signingKey(path(Files.releaseSigningKey), publicKeyPath: path(Files.releaseSigningPublicKey),
-                                        label: "release-signing", logger: logger)
+        try createSigningKeyIfMissing(path(Files.releaseSigningKey), publicKeyPath: path(Files.releaseSigningPublicKey),
+                                      label: "release-signing", logger: logger)
         // Audit checkpoints and erasure receipts have a key of their own: the compliance
         // reviewer pins it without having to trust the key that releases models.
-        let auditKey = try signingKey(path(Files.auditSigningKey), publicKeyPath: path(Files.auditSigningPublicKey),
+        try createSigningKeyIfMissing(path(Files.auditSigningKey), publicKeyPath: path(Files.auditSigningPublicKey),
                                       label: "audit-signing", logger: logger)
 
         if let adminTokenGrant {
@@ -94,26 +94,16 @@ public struct ServerIdentity: Sendable {
             logger.notice("created an admin token", metadata: ["file": "\(path(Files.adminToken))"])
         }
 
-        return ServerIdentity(certificateAuthority: ca, caCertificatePath: path(Files.caCertificate),
-                              serverCertificatePath: path(Files.serverCertificate), serverKeyPath: path(Files.serverKey),
-                              releaseSigningKey: releaseKey, auditSigningKey: auditKey)
+        return ServerIdentity(dataDirectory: dataDirectory, caCertificatePath: path(Files.caCertificate))
     }
 
-    /// Loads an Ed25519 key stored as base64, or creates it with its public half beside it.
-    static func signingKey(_ privatePath: String, publicKeyPath: String, label: String,
-                           logger: Logger) throws -> Curve25519.Signing.PrivateKey {
-        if FileManager.default.fileExists(atPath: privatePath) {
-            let text = try String(contentsOfFile: privatePath, encoding: .utf8)
-            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw IdentityError.unreadable(privatePath)
-            }
-            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-        }
+    /// Creates an Ed25519 key, stored as base64, with its public half beside it.
+    static func createSigningKeyIfMissing(_ privatePath: String, publicKeyPath: String, label: String, logger: Logger) throws {
+        if FileManager.default.fileExists(atPath: privatePath) { return }
         let key = Curve25519.Signing.PrivateKey()
         try PrivateFile.create(Data((key.rawRepresentation.base64EncodedString() + "\n").utf8), at: privatePath)
         try PrivateFile.replace(Data((key.publicKey.rawRepresentation.base64EncodedString() + "\n").utf8), at: publicKeyPath, mode: 0o644)
         logger.notice("created the \(label) key", metadata: ["public_key": "\(publicKeyPath)"])
-        return key
     }
 
     public enum IdentityError: Error, CustomStringConvertible {

@@ -12,8 +12,9 @@ import StrictJSON
 /// Every input is checked here before the store sees it.
 struct ComplianceService: Sendable {
     let compliance: any ComplianceStore
-    /// Signs erasure receipts: the audit key, which the reviewer pins.
-    let receiptKey: Curve25519.Signing.PrivateKey
+    /// Signs erasure receipts: the audit key as it is now (the receipt's key id names it; its
+    /// history from the key the reviewer pinned is at `GET /v1/audit/signing-keys`).
+    let signingKey: @Sendable () -> Curve25519.Signing.PrivateKey
     let now: @Sendable () -> Date
 
     /// Jurisdictions as people see them: never their pseudonymisation keys.
@@ -93,7 +94,7 @@ struct ComplianceService: Sendable {
     func erasureReceipt(id: String) async throws -> SignedRelease {
         guard let erasure = try await compliance.erasure(id: id) else { throw ProblemResponse(.notFound, "no erasure \(id)") }
         let payload = [UInt8](try WireJSON.encoder().encode(erasure))
-        return try SignedRelease.sign(kind: .erasureReceipt, version: 1, payload: payload, key: receiptKey, at: erasure.erasedAt)
+        return try SignedRelease.sign(kind: .erasureReceipt, version: 1, payload: payload, key: signingKey(), at: erasure.erasedAt)
     }
 
     /// A subject's pseudonym in a jurisdiction, for an officer who holds the subject's raw id.
@@ -102,7 +103,8 @@ struct ComplianceService: Sendable {
         let jurisdiction = try await jurisdiction(named: request.jurisdiction)
         // The raw id is used for this computation only: it is neither logged nor stored.
         let pseudonym = Pseudonymizer(key: jurisdiction.pseudonymKey).pseudonym(for: request.subjectID)
-        return .object([("jurisdiction", .string(jurisdiction.name)), ("subject_pseudonym", .string(pseudonym))])
+        return .object([("jurisdiction", .string(jurisdiction.name)), ("subject_pseudonym", .string(pseudonym)),
+                        ("key_version", .number(Double(jurisdiction.keyVersion)))])
     }
 
     func subjectExport(pseudonym text: String) async throws -> JSONValue {
@@ -160,18 +162,7 @@ struct ComplianceService: Sendable {
                         ("refused", .array(refused))])
     }
 
-    /// The pseudonymisation key of the jurisdiction that `site` belongs to, for a kiosk
-    /// enrolled for `site` only.
-    func pseudonymKey(site: String?, askedBy device: DeviceRecord) async throws -> KioskPseudonymKey {
-        guard let site, !site.isEmpty else { throw ProblemResponse(.invalidRequest, "name the kiosk's site: ?site=…") }
-        try KioskSites.require([site], of: device)
-        guard let jurisdiction = try await compliance.jurisdiction(ofSite: site) else {
-            throw ProblemResponse(.notFound, "no jurisdiction for site \(site)")
-        }
-        return KioskPseudonymKey(site: site, jurisdiction: jurisdiction.name, key: Data(jurisdiction.pseudonymKey).base64EncodedString())
-    }
-
-    private func jurisdiction(named name: String) async throws -> JurisdictionRecord {
+    func jurisdiction(named name: String) async throws -> JurisdictionRecord {
         guard let jurisdiction = try await compliance.jurisdictions().first(where: { $0.name == name }) else {
             throw ProblemResponse(.notFound, "no jurisdiction \(name)")
         }

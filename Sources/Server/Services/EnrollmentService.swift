@@ -10,9 +10,8 @@ import X509
 /// with a CSR (its TLS key) and its Ed25519 upload key, and receives its certificate.
 struct EnrollmentService: Sendable {
     let store: any FeedbackStore
-    let authority: CertificateAuthority
-    /// Sent to the kiosk at enrollment, which pins it to verify releases.
-    let releaseKey: Curve25519.Signing.PublicKey
+    /// The device CA that issues now, the CAs the kiosk is to pin, and the release key it pins.
+    let keys: ServerKeys
     let tokenTTL: TimeInterval
     let now: @Sendable () -> Date
 
@@ -58,7 +57,7 @@ struct EnrollmentService: Sendable {
         }
         let certificate: Certificate
         do {
-            certificate = try authority.issueDeviceCertificate(csrPEM: request.csrPEM, deviceID: request.deviceID, now: now())
+            certificate = try keys.current.deviceCA.issueDeviceCertificate(csrPEM: request.csrPEM, deviceID: request.deviceID, now: now())
         } catch let error as CertificateAuthority.EnrollmentError {
             throw ProblemResponse(.csrInvalid, error.description)
         }
@@ -86,8 +85,8 @@ struct EnrollmentService: Sendable {
             throw ProblemResponse(.deviceExists, "\(deviceID) is already enrolled")
         }
         let response = EnrollmentResponse(
-            deviceID: deviceID, certificatePEM: try certificate.serializeAsPEM().pemString, caCertificatePEM: try authority.certificatePEM,
-            certificateNotAfter: certificate.notValidAfter, releaseSigningKey: releaseKey.rawRepresentation.base64EncodedString())
+            deviceID: deviceID, certificatePEM: try certificate.serializeAsPEM().pemString, caCertificatePEM: try ServerKeyFiles.pem(keys.current.trustedAuthorities),
+            certificateNotAfter: certificate.notValidAfter, releaseSigningKey: keys.current.releaseAnchor.rawRepresentation.base64EncodedString())
         return Enrolled(response: response, isNew: redemption == .enrolled)
     }
 

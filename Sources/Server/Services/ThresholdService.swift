@@ -11,7 +11,8 @@ import ThresholdAPI
 struct ThresholdService: Sendable {
     let store: any FeedbackStore
     let jobs: any ClusterJobLock
-    let releaseKey: Curve25519.Signing.PrivateKey
+    /// The release key now: a rotation takes effect at the next publication.
+    let releaseKey: @Sendable () -> Curve25519.Signing.PrivateKey
     /// The largest threshold move one approval may publish; a larger one needs two.
     let guardrail: Double
     let metrics: ServerMetrics
@@ -180,7 +181,7 @@ struct ThresholdService: Sendable {
     private func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,
                          actor: String) async throws -> StoredThresholdRelease {
         let envelope = try SignedRelease.sign(kind: .thresholds, version: release.version, payload: release.payload,
-                                              key: releaseKey, at: now())
+                                              key: releaseKey(), at: now())
         let bytes = [UInt8](try WireJSON.encoder().encode(envelope))
         guard try await store.publishThresholdRelease(version: release.version, from: states, envelope: bytes, at: now(),
                                                       retiring: retiring, actor: actor),

@@ -53,7 +53,7 @@ extension WebRoutes {
 
     /// `faceloop audit verify`'s check, on the bundle `GET /v1/audit/bundle?since=` would export now.
     func verifyAuditLog(since size: Int) async throws -> CompliancePage.Verification {
-        let report = AuditBundleVerifier.verify(bundleBytes: try await audit.bundle(since: size), publicKey: audit.key.publicKey)
+        let report = AuditBundleVerifier.verify(bundleBytes: try await audit.bundle(since: size), publicKey: audit.firstKey)
         return CompliancePage.Verification(since: size, valid: report.isValid, summary: report.summary,
                                            failures: report.failures.map { "\($0)" })
     }

@@ -46,6 +46,9 @@ enum PostgresSchema {
         Migration(name: "v5-withdrawal-block-time", statements: StoreTables.withdrawalBlockTime(.postgres)),
         Migration(name: "v6-device-sites", statements: StoreTables.deviceSiteBinding(.postgres)),
         Migration(name: "v7-web-sessions", statements: StoreTables.webSessionTable(.postgres)),
+        Migration(name: "v8-device-certificates", statements: StoreTables.deviceCertificateTable(.postgres)),
+        Migration(name: "v9-jurisdiction-key-versions", statements: StoreTables.jurisdictionKeyVersions(.postgres)),
+        Migration(name: "v10-server-keys", statements: StoreTables.serverKeyTable(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

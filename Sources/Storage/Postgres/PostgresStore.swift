@@ -266,8 +266,13 @@ public final class PostgresStore: FeedbackStore {
         }
         let batchID = incoming.batchID.uuidString.lowercased()
         try await db.execute(sql.insertBatch(incoming, batchID: batchID))
+        let keyVersions = try KeyVersions(rows: await db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         var consentEventRefusals: [BatchReceipt.RefusedEvent] = []
         for event in batch.consentEvents {
+            if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) {
+                consentEventRefusals.append(refusal)
+                continue
+            }
             let intake = try ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                                 registeredHashes: await consentTextHashes(of: event, in: db), now: Date(), sql: sql)
             if let refusal = try await record(intake, in: db) { consentEventRefusals.append(refusal) }
@@ -275,7 +280,8 @@ public final class PostgresStore: FeedbackStore {
         var consent = ConsentCache()
         try await db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let stored = Set(try await db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch))))
-        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: stored)
+        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: stored,
+                                     keyVersions: keyVersions)
         try await db.apply(intake.change(incoming, batchID: batchID, sql: sql))
         return .stored(receipt: intake.receipt)
     }
