@@ -105,7 +105,7 @@ extension StoreSchemaFixture {
             liveness_score REAL,
             subject_pseudonym TEXT NOT NULL,
             consent_ref TEXT NOT NULL
-        , shadow_model_version TEXT, shadow_score REAL)
+        , shadow_model_version TEXT, shadow_score REAL, key_version INTEGER)
         """#,
         #"""
         index sqlite_autoindex_outcomes_1 ON outcomes
@@ -276,7 +276,7 @@ extension StoreSchemaFixture {
             text_version TEXT NOT NULL,
             text_sha256 TEXT NOT NULL,
             refusal TEXT
-        , blocked_at REAL)
+        , blocked_at REAL, key_version INTEGER)
         """#,
         #"""
         index sqlite_autoindex_consent_events_1 ON consent_events
@@ -396,6 +396,55 @@ extension StoreSchemaFixture {
         #"""
         index web_sessions_by_token ON web_sessions
         CREATE INDEX web_sessions_by_token ON web_sessions (token_sha256)
+        """#,
+        #"""
+        table device_certificates ON device_certificates
+        CREATE TABLE device_certificates (
+            fingerprint TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES devices(device_id),
+            certificate_der BLOB NOT NULL,
+            serial TEXT NOT NULL,
+            not_after REAL NOT NULL,
+            issued_at REAL NOT NULL
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_device_certificates_1 ON device_certificates
+        (no sql)
+        """#,
+        #"""
+        index device_certificates_by_device ON device_certificates
+        CREATE INDEX device_certificates_by_device ON device_certificates (device_id)
+        """#,
+        #"""
+        table jurisdiction_keys ON jurisdiction_keys
+        CREATE TABLE jurisdiction_keys (
+            jurisdiction TEXT NOT NULL REFERENCES jurisdictions(name),
+            version INTEGER NOT NULL CHECK (version > 0),
+            pseudonym_key BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (jurisdiction, version)
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_jurisdiction_keys_1 ON jurisdiction_keys
+        (no sql)
+        """#,
+        #"""
+        table server_keys ON server_keys
+        CREATE TABLE server_keys (
+            purpose TEXT NOT NULL CHECK (purpose IN ('device-ca', 'tls-certificate', 'release-signing', 'audit-signing')),
+            generation INTEGER NOT NULL CHECK (generation > 0),
+            key_id TEXT NOT NULL,
+            public_material TEXT NOT NULL,
+            endorsement TEXT,
+            activated_at REAL NOT NULL,
+            PRIMARY KEY (purpose, generation)
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_server_keys_1 ON server_keys
+        (no sql)
         """#,
     ]
 }
