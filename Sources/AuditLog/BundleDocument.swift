@@ -109,9 +109,10 @@ struct BundleDocument {
         let payload = base64(members["payload"], at: "\(path).payload")
         let signature = base64(members["signature"], at: "\(path).signature")
         let signedAtText = string(members["signed_at"], at: "\(path).signed_at")
-        let signedAt = signedAtText.flatMap(RFC3339.parse)
+        // One spelling only (the server's), so that no byte of the history can change unnoticed.
+        let signedAt = signedAtText.flatMap(RFC3339.parse).flatMap { RFC3339.format($0) == signedAtText ? $0 : nil }
         if signedAtText != nil, signedAt == nil {
-            failures.append(.invalidKeyHistoryValue(path: "\(path).signed_at", reason: "not an RFC 3339 time"))
+            failures.append(.invalidKeyHistoryValue(path: "\(path).signed_at", reason: "not an RFC 3339 UTC time with milliseconds"))
         }
         let version = count(members["version"], at: "\(path).version")
         guard let keyID, let kind, let payload, let signature, let signedAt, let version else { return nil }

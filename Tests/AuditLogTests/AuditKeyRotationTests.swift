@@ -8,7 +8,7 @@ import Testing
 /// A log signed by key 1, whose key is then rotated to key 2 (key 1 endorsing key 2), with more
 /// entries and a checkpoint by key 2: reviewers who pinned key 1 verify it offline.
 @Suite("Audit bundles across a key rotation")
-struct KeyRotationTests {
+struct AuditKeyRotationTests {
     let firstKey = AuditFixtures.signingKey.publicKey
     let firstID = SignedRelease.keyID(of: AuditFixtures.signingKey.publicKey)
     let secondID = SignedRelease.keyID(of: AuditFixtures.secondKey.publicKey)
