@@ -326,9 +326,9 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Storage", "FeedbackWire", "StrictJSON", "HTTPSignatures", "Federation", "FederationAPI", "SeededRandom", "TestSupport",
-                "Calibration", "Compliance", "FederationCore", "ThresholdAPI", "WebPages",
+                "Calibration", "Compliance", "FederationCore", "ThresholdAPI", "WebPages", "DeviceIdentity",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: strictSettings
         ),

@@ -30,6 +30,8 @@ public struct AgentFiles: Sendable {
     public var caCertificate: String { path("ca.crt") }
     public var queue: String { path("queue.sqlite") }
     public var releaseSigningKey: String { path("release-signing.pub") }
+    /// The endorsements that chain newer release keys to the pinned one (`ReleaseKeys.swift`).
+    public var releaseSigningKeyHistory: String { path("release-signing-keys.json") }
     public var thresholds: String { path("thresholds.json") }
     /// The newest model release, pulled for federated training only.
     public var model: String { path("model.json") }

@@ -105,7 +105,9 @@ extension KioskAgent {
     public func pullModel() async throws -> ModelRelease {
         let settings = try loadSettings()
         let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
-            try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/models/current")
+            let (status, body) = try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/models/current")
+            if status == 200 { try await learnReleaseKey(for: body, client: $0, settings: settings) }
+            return (status, body)
         }
         guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
         let release = try verifiedModel(body)

@@ -186,6 +186,7 @@ extension KioskAgent {
     func fetchModelRelease(version: Int, client: HTTPClient, settings: AgentSettings) async throws -> ModelRelease {
         let (status, body) = try await ServerTLS.get(client: client, url: settings.serverURL + "/v1/models/releases/\(version)/envelope")
         guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
+        try await learnReleaseKey(for: body, client: client, settings: settings)
         let release = try verifiedModel(body)
         guard release.version == version else {
             throw AgentError.releaseRefused("asked for model release \(version), the server sent \(release.version)")
@@ -244,6 +245,7 @@ extension KioskAgent {
             return FileManager.default.fileExists(atPath: files.thresholds) ? try storedThresholds() : nil
         }
         guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
+        try await learnReleaseKey(for: body, client: client, settings: settings)
         let release = try verifiedRelease(body)
         try files.write(Data(body), to: files.thresholds, mode: 0o600)
         return release

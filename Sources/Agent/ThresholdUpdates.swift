@@ -24,7 +24,9 @@ extension KioskAgent {
         let settings = try loadSettings()
         _ = await renewCertificateIfDue()
         let (status, body) = try await ServerTLS.withClient(try clientConfiguration()) {
-            try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/thresholds/current")
+            let (status, body) = try await ServerTLS.get(client: $0, url: settings.serverURL + "/v1/thresholds/current")
+            if status == 200 { try await learnReleaseKey(for: body, client: $0, settings: settings) }
+            return (status, body)
         }
         guard status == 200 else { throw ServerTLS.refusal(status: status, body: body) }
         let release = try verifiedRelease(body)
@@ -61,19 +63,19 @@ extension KioskAgent {
         }
     }
 
-    /// Decodes a signed release (downloaded or stored) and hands it, with the release key
-    /// pinned at enrollment, to the kind-specific verification.
+    /// Decodes a signed release (downloaded or stored) and hands it, with the trusted release
+    /// key its key id names (`releaseKeys`), to the kind-specific verification.
     func verifiedEnvelope<Release>(_ bytes: [UInt8], verify: (SignedRelease, Data) throws -> Release) throws -> Release {
-        guard let keyText = try? String(contentsOfFile: files.releaseSigningKey, encoding: .utf8),
-              let key = Data(base64Encoded: keyText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw AgentError.unreadable(files.releaseSigningKey, "no pinned release key; enroll again")
-        }
+        let keys = try releaseKeys()
         let envelope: SignedRelease
         do {
             envelope = try WireJSON.decoder().decode(SignedRelease.self, from: Data(bytes))
         } catch {
             throw AgentError.releaseRefused("not a signed release: \(error)")
         }
-        return try verify(envelope, key)
+        guard let key = keys.first(where: { $0.keyID == envelope.keyID }) else {
+            throw AgentError.releaseRefused("the release is signed with key \(envelope.keyID), which does not chain to the pinned release key")
+        }
+        return try verify(envelope, key.publicKey.rawRepresentation)
     }
 }

@@ -4,10 +4,12 @@ import Foundation
 import Storage
 import StrictJSON
 
-/// Work on the server's store itself, not through its API: run these with the server stopped.
+/// Key rotation through the API, and work on the server's store itself (`migrate-store`, with
+/// the server stopped).
 struct AdminCommands: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "admin", abstract: "Operations on the server's store (server stopped).",
-                                                    subcommands: [MigrateStore.self])
+    static let configuration = CommandConfiguration(commandName: "admin",
+                                                    abstract: "Rotate the server's keys; move a stopped server's store.",
+                                                    subcommands: [Rotate.self, MigrateStore.self])
 
     struct MigrateStore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

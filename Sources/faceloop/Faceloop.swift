@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import FeedbackWire
 import Foundation
 import OperatorClient
@@ -51,12 +52,23 @@ struct VerifiedDownloadOptions: ParsableArguments {
         return key
     }
 
-    /// Fetches a signed release, verifies it with the pinned key, and keeps it (with `--out`)
-    /// only once it verified.
-    func download<Release>(_ fetch: () async throws -> SignedRelease,
+    /// Fetches a signed release, verifies it with the pinned key or a later key that chains to
+    /// it (the server's endorsements, fetched only when the release names another key), and
+    /// keeps it (with `--out`) only once it verified.
+    func download<Release>(_ fetch: () async throws -> SignedRelease, endorsements: () async throws -> [SignedRelease],
                            verify: (SignedRelease, Data) throws -> Release) async throws -> (envelope: SignedRelease, release: Release) {
-        let key = try releaseKeyBytes()
+        let pinned = try releaseKeyBytes()
         let envelope = try await perform(fetch)
+        var key = pinned
+        if let anchor = try? Curve25519.Signing.PublicKey(rawRepresentation: pinned), envelope.keyID != SignedRelease.keyID(of: anchor) {
+            let history = try await perform(endorsements)
+            do {
+                let keys = try SigningKeyHistory.verify(pinned: anchor, endorsements: history, purpose: .releaseSigning)
+                if let named = keys.first(where: { $0.keyID == envelope.keyID }) { key = named.publicKey.rawRepresentation }
+            } catch {
+                throw ValidationError("release refused: the server's release-key history does not chain from \(releaseKey): \(error)")
+            }
+        }
         let release: Release
         do {
             release = try verify(envelope, key)

@@ -145,7 +145,7 @@ struct Models: AsyncParsableCommand {
 
         func run() async throws {
             let client = try connection.client()
-            let (envelope, release) = try await download.download({ try await client.currentModelEnvelope() }) {
+            let (envelope, release) = try await download.download({ try await client.currentModelEnvelope() }, endorsements: { try await client.releaseKeyEndorsements() }) {
                 try ModelReleaseCoding.verify($0, publicKey: $1)
             }
             let summary = ModelReleaseSummary(release, publishedAt: envelope.signedAt)

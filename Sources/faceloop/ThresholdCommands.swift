@@ -118,7 +118,7 @@ struct Thresholds: AsyncParsableCommand {
 
         func run() async throws {
             let client = try connection.client()
-            let (envelope, release) = try await download.download({ try await client.currentThresholdEnvelope() }) {
+            let (envelope, release) = try await download.download({ try await client.currentThresholdEnvelope() }, endorsements: { try await client.releaseKeyEndorsements() }) {
                 try ThresholdReleaseCoding.verify($0, publicKey: $1)
             }
             if json { try printJSON(release); return }

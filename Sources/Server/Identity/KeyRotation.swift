@@ -30,21 +30,9 @@ actor KeyRotation {
         self.now = now
     }
 
-    struct Rotated: Sendable, Codable, Equatable {
-        var key: String
-        var generation: Int
-        var keyID: String
-        var previousKeyID: String
-        var activatedAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case key, generation, keyID = "key_id", previousKeyID = "previous_key_id", activatedAt = "activated_at"
-        }
-    }
-
     func path(_ name: String) -> String { (dataDirectory as NSString).appendingPathComponent(name) }
 
-    func rotate(_ purpose: KeyPurpose, actor: String) async throws -> Rotated {
+    func rotate(_ purpose: KeyPurpose, actor: String) async throws -> KeyRotationResult {
         switch purpose {
         case .deviceCA: return try await rotateDeviceCA(actor: actor)
         case .tlsCertificate: return try await renewTLSCertificate(actor: actor)
@@ -66,7 +54,7 @@ actor KeyRotation {
         return (newest.generation + 1, newest.keyID)
     }
 
-    private func rotateSigningKey(_ purpose: KeyPurpose, actor: String) async throws -> Rotated {
+    private func rotateSigningKey(_ purpose: KeyPurpose, actor: String) async throws -> KeyRotationResult {
         let snapshot = keys.current
         let (old, endorsedPurpose, privateName, publicName): (Curve25519.Signing.PrivateKey, SigningKeyPurpose, String, String) =
             purpose == .releaseSigning
@@ -96,13 +84,13 @@ actor KeyRotation {
             }
         }
         logger.notice("rotated the \(purpose.rawValue) key", metadata: ["generation": "\(generation)", "key_id": "\(record.keyID)"])
-        return Rotated(key: purpose.rawValue, generation: generation, keyID: record.keyID, previousKeyID: previous, activatedAt: time)
+        return KeyRotationResult(key: purpose.rawValue, generation: generation, keyID: record.keyID, previousKeyID: previous, activatedAt: time)
     }
 
     /// A new device CA, cross-signed by the current one. Kiosk certificates issued from now on
     /// come from the new CA; the old CA stays trusted until it expires, so every certificate
     /// it issued keeps working, and kiosks learn the new CA with their next renewal.
-    private func rotateDeviceCA(actor: String) async throws -> Rotated {
+    private func rotateDeviceCA(actor: String) async throws -> KeyRotationResult {
         let snapshot = keys.current
         let (generation, previous) = try await nextGeneration(.deviceCA, currentKeyID: try snapshot.deviceCA.certificate.sha256Fingerprint)
         let time = now()
@@ -123,14 +111,14 @@ actor KeyRotation {
             snapshot.crossCertificates = crosses
         }
         logger.notice("rotated the device CA", metadata: ["generation": "\(generation)", "fingerprint": "\(record.keyID)"])
-        return Rotated(key: KeyPurpose.deviceCA.rawValue, generation: generation, keyID: record.keyID, previousKeyID: previous,
+        return KeyRotationResult(key: KeyPurpose.deviceCA.rawValue, generation: generation, keyID: record.keyID, previousKeyID: previous,
                        activatedAt: time)
     }
 
     /// A new TLS key and certificate from the current device CA, served from the next handshake.
     /// TLS certificates are per node, so the generation follows the store's newest rather than
     /// this node's, and two nodes renewing do not refuse each other.
-    private func renewTLSCertificate(actor: String) async throws -> Rotated {
+    private func renewTLSCertificate(actor: String) async throws -> KeyRotationResult {
         let snapshot = keys.current
         let time = now()
         let key = P256.Signing.PrivateKey()
@@ -158,7 +146,7 @@ actor KeyRotation {
             snapshot.tlsKey = nioKey
         }
         logger.notice("renewed the TLS certificate", metadata: ["not_after": "\(RFC3339.format(leaf.notValidAfter))"])
-        return Rotated(key: KeyPurpose.tlsCertificate.rawValue, generation: record.generation, keyID: record.keyID, previousKeyID: previous,
+        return KeyRotationResult(key: KeyPurpose.tlsCertificate.rawValue, generation: record.generation, keyID: record.keyID, previousKeyID: previous,
                        activatedAt: time)
     }
 

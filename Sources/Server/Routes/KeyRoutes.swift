@@ -14,18 +14,14 @@ struct KeyRoutes: Sendable {
     let admin: AdminAuthenticator
     let kiosks: KioskAuthentication
 
-    struct RotationRequest: Decodable {
-        var key: String
-    }
-
     func register(on router: Router<FeedbackRequestContext>) {
         router.post("/v1/admin/key-rotations") { request, context in
             let caller = try await self.admin.requireAdmin(request)
-            let body = try await JSONBody.decode(RotationRequest.self, from: request)
+            let body = try await JSONBody.decode(KeyRotationRequest.self, from: request)
             guard let purpose = KeyPurpose(rawValue: body.key) else {
                 throw ProblemResponse(.invalidRequest, "key must be one of \(KeyPurpose.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let rotated: KeyRotation.Rotated
+            let rotated: KeyRotationResult
             do {
                 rotated = try await self.rotation.rotate(purpose, actor: caller.actor)
             } catch let conflict as ServerKeyStoreError {
