@@ -155,7 +155,7 @@ extension EndToEnd {
             #expect(accepted.status == 201, "the same request with the current certificate is accepted: \(accepted.status)")
         }
 
-        @Test("upload renews a certificate past two thirds of its life first, then uploads with the new one")
+        @Test("upload renews a certificate past two thirds of its life first; a renewal that fails is reported and the upload goes on with the old one")
         func automatic() async throws {
             let root = try temporaryDirectory("renewal-auto")
             defer { try? FileManager.default.removeItem(atPath: root) }
@@ -180,7 +180,20 @@ extension EndToEnd {
                 nonce: UploadSignaturePolicy.makeNonce(), renewedAt: Date().addingTimeInterval(-300 * 86_400))) == .renewed)
             try PrivateFile.replace(Data(try aged.serializeAsPEM().pemString.utf8), at: file(directory, "device.crt"))
 
-            // Nothing is queued: the renewal comes before the upload whatever there is to send.
+            // A renewal that cannot even start (its key file cannot be written) does not stop the upload.
+            let obstacle = file(directory, "tls.key.next")
+            try FileManager.default.createDirectory(atPath: obstacle, withIntermediateDirectories: false)
+            let lines = FeedbackPathEndToEndTests.outcomeLines(count: 3, site: "branch-r", seed: 5)
+            #expect(try TestConsent.recordOutcomes(lines, server: server, directory: directory).status == 0)
+            let withOld = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", directory])
+            #expect(withOld.status == 0, "\(withOld.stdout) \(withOld.stderr)")
+            let reported = try JSONValue.parse(withOld.stdout)
+            #expect(reported["certificate_renewal_error"]?.stringValue?.isEmpty == false, "\(withOld.stdout)")
+            #expect(reported["outcomes_acknowledged"]?.numberValue == 3, "\(withOld.stdout)")
+            #expect(try read(file(directory, "device.crt")) == (try aged.serializeAsPEM().pemString), "still the aged certificate")
+            try FileManager.default.removeItem(atPath: obstacle)
+
+            // Nothing is queued now: the renewal comes before the upload whatever there is to send.
             let uploaded = try runTool("faceloop-agent", ["upload", "--json", "--data-dir", directory])
             #expect(uploaded.status == 0, "\(uploaded.stdout) \(uploaded.stderr)")
             let report = try JSONValue.parse(uploaded.stdout)
