@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "faceloop", targets: ["faceloop"]),
         // For PowerCutTests only: loaded into the server with LD_PRELOAD, never linked.
         .library(name: "PowerCutDisk", type: .dynamic, targets: ["PowerCutDisk"]),
+        .library(name: "FakeClock", type: .dynamic, targets: ["FakeClock"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -268,6 +269,9 @@ let package = Package(
         // Test support: a disk that keeps only fsynced bytes, as an LD_PRELOAD library (PowerCutTests).
         .target(name: "PowerCutDisk", path: "Tests/Support/PowerCutDisk",
                 linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux])), .linkedLibrary("pthread", .when(platforms: [.linux]))]),
+        // Test support: a wall clock that runs ahead, as an LD_PRELOAD library (FleetYearsTests).
+        .target(name: "FakeClock", path: "Tests/Support/FakeClock",
+                linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
         .target(name: "PostgresTestSupport", dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"),
                                                             .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),

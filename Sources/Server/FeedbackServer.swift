@@ -177,7 +177,8 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
                                                        interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger),
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
-                       PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(3600), logger: logger),
+                       PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(configuration.tlsRenewalCheckSeconds),
+                                                         logger: logger),
                        MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,
                                                    onListening: onMetricsListening)],
             onServerRunning: { channel in

@@ -69,6 +69,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rolloutBootstrapResamples: Int = 1000
     /// How often promoted models are checked against their FMR bounds, and rolled back on a breach.
     public var rolloutDriftCheckSeconds: Int = 300
+    /// How often the node checks whether its TLS certificate is due for renewal (two thirds of its life).
+    public var tlsRenewalCheckSeconds: Int = 3600
 
     public init() {}
 
@@ -165,6 +167,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.rolloutFNMRMargin = try number(reader, "rollout.fnmr-margin", default: c.rolloutFNMRMargin, range: 0...1)
         c.rolloutBootstrapResamples = try integer(reader, "rollout.bootstrap-resamples", default: c.rolloutBootstrapResamples, range: 100...100_000)
         c.rolloutDriftCheckSeconds = try integer(reader, "rollout.drift-check-seconds", default: c.rolloutDriftCheckSeconds, range: 1...86_400)
+        c.tlsRenewalCheckSeconds = try integer(reader, "server.tls-renewal-check-seconds", default: c.tlsRenewalCheckSeconds, range: 1...86_400)
         guard !c.certificateHosts.isEmpty else { throw LoadError.invalid("server.certificate-hosts must name at least one host") }
         return c
     }
