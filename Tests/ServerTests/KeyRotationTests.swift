@@ -182,3 +182,17 @@ struct KeyRotationTests {
         #expect(!FileManager.default.fileExists(atPath: ServerKeyFiles.pending((stale as NSString).appendingPathComponent(Files.releaseSigningKey))))
     }
 }
+
+extension KeyRotationTests {
+    @Test("a lost release or audit key made again at start is refused: it would sign what no pinned history verifies")
+    func lostKey() async throws {
+        for name in [Files.releaseSigningKey, Files.auditSigningKey] {
+            let node = try await Self.node()
+            defer { try? FileManager.default.removeItem(atPath: node.root) }
+            _ = try await node.keys()
+            try FileManager.default.removeItem(atPath: node.path(name))
+            _ = try await ServerIdentity.loadOrCreate(dataDirectory: node.data, hosts: ["localhost"], store: node.store, logger: Self.logger)
+            await #expect(throws: ServerIdentity.IdentityError.self) { _ = try await node.keys() }
+        }
+    }
+}

@@ -110,6 +110,7 @@ public struct ServerIdentity: Sendable {
         case unreadable(String)
         case adminTokenMissing(String)
         case adminTokenFilePresent(String)
+        case notInHistory(String, String)
         public var description: String {
             switch self {
             case let .unreadable(path): return "\(path) is unreadable; restore it from backup"
@@ -117,6 +118,9 @@ public struct ServerIdentity: Sendable {
                 return "\(path) is missing, but the store already has an admin token, so no new one was made. "
                     + "Restore the file from backup, or start the server once with --mint-admin-token to create a new "
                     + "admin token deliberately (then revoke the lost one with `faceloop tokens revoke`)"
+            case let .notInHistory(path, purpose):
+                return "\(path) is not a \(purpose) key the store has recorded (was the file lost and made again?); "
+                    + "restore it from the backup of the data directory"
             case let .adminTokenFilePresent(path):
                 return "--mint-admin-token writes a new \(path), but that file exists; move it away first"
             }

@@ -143,6 +143,11 @@ enum ServerKeyFiles {
                 publicMaterial: key.publicKey.rawRepresentation.base64EncodedString(), endorsement: nil, activatedAt: Date()))
             records = try await store.serverKeys(purpose: purpose.rawValue)
         }
+        // A key the history never had (a lost key file replaced by a fresh one) would sign what
+        // nobody who pinned the history can verify: refuse to start instead.
+        guard records.contains(where: { $0.keyID == SignedRelease.keyID(of: key.publicKey) }) else {
+            throw ServerIdentity.IdentityError.notInHistory(privatePath, purpose.rawValue)
+        }
         if records.last?.keyID != SignedRelease.keyID(of: key.publicKey) {
             logger.warning("this node's \(purpose.rawValue) key is not the newest generation; copy the data directory from the node that rotated it")
         }
