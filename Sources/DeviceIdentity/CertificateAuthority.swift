@@ -84,6 +84,7 @@ public struct CertificateAuthority: Sendable {
         case badRequestSignature
         case wrongSubject(expected: String, found: String)
         case unsupportedKey
+        case extraContent
 
         public var description: String {
             switch self {
@@ -91,6 +92,8 @@ public struct CertificateAuthority: Sendable {
             case .badRequestSignature: return "the certificate signing request is not signed by its own key"
             case let .wrongSubject(expected, found): return "the request's common name is \"\(found)\", expected \"\(expected)\""
             case .unsupportedKey: return "the request's key must be ECDSA P-256"
+            case .extraContent:
+                return "the request may name only the device (common name) and optionally the organisation FaceLoop, with no attributes"
             }
         }
     }
@@ -109,6 +112,9 @@ public struct CertificateAuthority: Sendable {
         guard P256.Signing.PublicKey(csr.publicKey) != nil else { throw EnrollmentError.unsupportedKey }
         let commonName = csr.subject.commonName ?? ""
         guard commonName == deviceID else { throw EnrollmentError.wrongSubject(expected: deviceID, found: commonName) }
+        // Nothing but the device's name and key may ride in a request: a kiosk must not be able
+        // to send anything else (a face crop, a descriptor) through the certificate path.
+        guard csr.attributes.isEmpty, Self.namesOnlyTheDevice(csr.subject) else { throw EnrollmentError.extraContent }
         let subject = try DistinguishedName {
             OrganizationName("FaceLoop")
             OrganizationalUnitName("kiosk")
@@ -119,6 +125,21 @@ public struct CertificateAuthority: Sendable {
             Critical(KeyUsage(digitalSignature: true))
             try ExtendedKeyUsage([.clientAuth])
         }
+    }
+
+    static func namesOnlyTheDevice(_ subject: DistinguishedName) -> Bool {
+        var commonNames = 0
+        for rdn in subject {
+            for attribute in rdn {
+                switch attribute.type {
+                case .RDNAttributeType.commonName: commonNames += 1
+                case .RDNAttributeType.organizationName:
+                    guard String(describing: attribute.value) == "FaceLoop" else { return false }
+                default: return false
+                }
+            }
+        }
+        return commonNames == 1
     }
 
     private func issue(subject: DistinguishedName, publicKey: Certificate.PublicKey, now: Date, validityDays: Int,

@@ -45,3 +45,32 @@ struct CertificateAuthorityTests {
         #expect(!EnrollmentProof.isValid(proof, deviceID: "kiosk-7", token: "t", csrPEM: csr, publicKey: Curve25519.Signing.PrivateKey().publicKey))
     }
 }
+
+@Suite("Certificate requests carry nothing but the device")
+struct CertificateRequestContentTests {
+    @Test("a request with another name in its subject, or with attributes, is refused; the agent's own is accepted")
+    func onlyTheDevice() throws {
+        let ca = try CertificateAuthority.create(commonName: "FaceLoop Device CA")
+        let key = P256.Signing.PrivateKey()
+        func request(_ subject: DistinguishedName, attributes: CertificateSigningRequest.Attributes = .init()) throws -> String {
+            try CertificateSigningRequest(version: .v1, subject: subject, privateKey: Certificate.PrivateKey(key), attributes: attributes,
+                                          signatureAlgorithm: .ecdsaWithSHA256).serializeAsPEM().pemString
+        }
+        let plain = try request(try DistinguishedName { CommonName("kiosk-7") })
+        #expect(try ca.issueDeviceCertificate(csrPEM: plain, deviceID: "kiosk-7").subject.commonName == "kiosk-7")
+        let smuggled = try request(try DistinguishedName {
+            OrganizationName("FaceLoop")
+            OrganizationalUnitName(String(repeating: "A", count: 600))
+            CommonName("kiosk-7")
+        })
+        #expect(throws: CertificateAuthority.EnrollmentError.self) { try ca.issueDeviceCertificate(csrPEM: smuggled, deviceID: "kiosk-7") }
+        var attributes = CertificateSigningRequest.Attributes()
+        attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(extensions: try Certificate.Extensions {
+            SubjectAlternativeNames([.dnsName(String(repeating: "b", count: 200))])
+        })))
+        let withAttributes = try request(try DistinguishedName { CommonName("kiosk-7") }, attributes: attributes)
+        #expect(throws: CertificateAuthority.EnrollmentError.self) {
+            try ca.issueDeviceCertificate(csrPEM: withAttributes, deviceID: "kiosk-7")
+        }
+    }
+}

@@ -10,7 +10,11 @@ import Testing
 /// update's `values`, is sized to exactly one adapter delta.
 @Suite("Upload schemas and personal data")
 struct UploadSchemaPrivacyTests {
-    static let uploadSchemas = ["outcome-batch.schema.json", "model-update.schema.json"]
+    static let uploadSchemas = ["outcome-batch.schema.json", "model-update.schema.json", "certificate-renewal.schema.json"]
+    /// A certificate request is longer than any other field, but the server accepts one that
+    /// names nothing but the device and holds no attributes (`CertificateAuthority`), so its
+    /// only free bytes are a P-256 key and its signature; the schema caps it near its real size.
+    static let longestCertificateRequest = 1024
     /// The longest string any uploaded field may hold (a 128-value descriptor as text is
     /// well over a thousand characters; a JPEG is kilobytes).
     static let longestString = 128
@@ -90,6 +94,12 @@ struct UploadSchemaPrivacyTests {
         switch schema["type"]?.stringValue {
         case "string":
             if ["uuid", "date-time"].contains(schema["format"]?.stringValue ?? "") { return }
+            if location == "certificate-renewal.schema.json/csr" {
+                if (schema["maxLength"]?.numberValue ?? .infinity) > Double(longestCertificateRequest) {
+                    findings.append(.init(location: location, problem: "may hold more than a certificate request"))
+                }
+                return
+            }
             if location == "model-update.schema.json/values" {
                 // Exactly one adapter delta: 16,512 float32 values (128 × 128 and a bias), base64.
                 if schema["maxLength"]?.numberValue != Double((16_512 * 4 + 2) / 3 * 4) {

@@ -14,9 +14,9 @@ enum EmbeddedSchemas {
     "csr": {
       "type": "string",
       "minLength": 1,
-      "maxLength": 4096,
+      "maxLength": 1024,
       "pattern": "^-----BEGIN CERTIFICATE REQUEST-----",
-      "description": "PKCS #10 certificate signing request, PEM."
+      "description": "PKCS #10 certificate signing request, PEM: only the common name (the device id), optionally the organisation FaceLoop, and the key; no attributes (a P-256 request is about 400 characters)."
     }
   }
 }
