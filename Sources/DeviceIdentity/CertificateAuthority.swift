@@ -21,11 +21,17 @@ public struct CertificateAuthority: Sendable {
     }
 
     public static func create(commonName: String, now: Date = .now, validityYears: Int = 10) throws -> CertificateAuthority {
-        let key = P256.Signing.PrivateKey()
-        let name = try DistinguishedName {
+        try create(subject: try DistinguishedName {
             OrganizationName("FaceLoop")
             CommonName(commonName)
-        }
+        }, now: now, validityYears: validityYears)
+    }
+
+    /// A CA named `subject`. A rotation gives the new CA its predecessor's name, so that the
+    /// cross certificate between them is self-issued and does not count against the old CA's
+    /// path length of 0 (RFC 5280, 4.2.1.9): OpenSSL then accepts the bridged path too.
+    public static func create(subject name: DistinguishedName, now: Date = .now, validityYears: Int = 10) throws -> CertificateAuthority {
+        let key = P256.Signing.PrivateKey()
         let publicKey = Certificate.PublicKey(key.publicKey)
         let certificate = try Certificate(
             version: .v3,

@@ -196,3 +196,27 @@ extension KeyRotationTests {
         }
     }
 }
+
+extension KeyRotationTests {
+    @Test("after two device-CA rotations the TLS chain walks back to the first CA, and every CA keeps the first one's name")
+    func twoCARotations() async throws {
+        let node = try await Self.node()
+        defer { try? FileManager.default.removeItem(atPath: node.root) }
+        let keys = try await node.keys()
+        let rotation = node.rotation(keys)
+        _ = try await rotation.rotate(.deviceCA, actor: "token:ops (admin)")
+        _ = try await rotation.rotate(.deviceCA, actor: "token:ops (admin)")
+        _ = try await rotation.rotate(.tlsCertificate, actor: "token:ops (admin)")
+        let authorities = keys.current.trustedAuthorities
+        #expect(authorities.count == 3)
+        #expect(Set(authorities.map { "\($0.subject)" }).count == 1, "self-issued cross certificates: one name for all generations")
+        let chain = try Certificate.bundle(pem: try node.read(Files.serverCertificate))
+        #expect(chain.count == 3)
+        // leaf ← CA 3; CA 3's key certified by CA 2; CA 2's key certified by CA 1.
+        for (index, certificate) in chain.enumerated() {
+            let issuer = authorities[authorities.count - 1 - index]
+            #expect(issuer.publicKey.isValidSignature(certificate.signature, for: certificate), "link \(index)")
+            if index > 0 { #expect(certificate.publicKey == authorities[authorities.count - index].publicKey) }
+        }
+    }
+}

@@ -94,7 +94,7 @@ actor KeyRotation {
         let snapshot = keys.current
         let (generation, previous) = try await nextGeneration(.deviceCA, currentKeyID: try snapshot.deviceCA.certificate.sha256Fingerprint)
         let time = now()
-        let new = try CertificateAuthority.create(commonName: "FaceLoop Device CA \(generation)", now: time)
+        let new = try CertificateAuthority.create(subject: snapshot.deviceCA.certificate.subject, now: time)
         let cross = try snapshot.deviceCA.crossSign(new.certificate, now: time)
         let keyPath = path(ServerIdentity.Files.caKey)
         try PrivateFile.replace(Data(new.privateKeyPEM.utf8), at: ServerKeyFiles.pending(keyPath))
@@ -123,10 +123,9 @@ actor KeyRotation {
         let time = now()
         let key = P256.Signing.PrivateKey()
         let leaf = try snapshot.deviceCA.issueServerCertificate(hosts: certificateHosts, publicKey: key.publicKey, now: time)
-        // The issuer's cross certificate rides along for kiosks that pin only the CA before it.
-        let issuerCross = snapshot.crossCertificates.last { $0.subject == snapshot.deviceCA.certificate.subject
-            && $0.publicKey == snapshot.deviceCA.certificate.publicKey }
-        let chain = [leaf] + (issuerCross.map { [$0] } ?? [])
+        // Every cross certificate rides along, newest first, so that a kiosk that still pins only
+        // the first CA (asleep through several rotations) walks back to it.
+        let chain = [leaf] + snapshot.crossCertificates.reversed()
         let keyPath = path(ServerIdentity.Files.serverKey)
         let chainPath = path(ServerIdentity.Files.serverCertificate)
         try PrivateFile.replace(Data(key.pemRepresentation.utf8), at: ServerKeyFiles.pending(keyPath))

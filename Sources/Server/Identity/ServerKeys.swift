@@ -22,8 +22,8 @@ final class ServerKeys: Sendable {
         /// Each newer device CA signed by the one before it, oldest first.
         var crossCertificates: [Certificate]
         var tlsLeaf: Certificate
-        /// The leaf, then the cross certificate of its issuer when it has one, so that a kiosk
-        /// that pins only the older CA still verifies it.
+        /// The leaf, then every cross certificate, newest first, so that a kiosk that pins only
+        /// an older CA still verifies it.
         var tlsChain: [NIOSSLCertificate]
         var tlsKey: NIOSSLPrivateKey
         var releaseKey: Curve25519.Signing.PrivateKey
