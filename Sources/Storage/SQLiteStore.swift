@@ -18,6 +18,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
 
     let pool: DatabasePool
     private let jobs = LocalJobLock()
+    /// Uploads arriving together share one durable commit (`SQLiteGroupCommit`).
+    private let intake: SQLiteGroupCommit
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -34,6 +36,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // turns WAL on after `prepareDatabase` and sets `synchronous = NORMAL` as it does so.
         try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try SQLiteSchema.migrator.migrate(pool)
+        intake = SQLiteGroupCommit(pool: pool) { incoming, db in try Self.storeBatch(incoming, in: db) }
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -162,12 +165,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     // MARK: Outcomes
 
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
-        let result: BatchStoreResult
-        do {
-            result = try await pool.write { db in try Self.storeBatch(incoming, in: db) }
-        } catch let StoreAbort.batch(answer) {
-            return answer
-        }
+        let result = try await intake.submit(incoming)
         if case .stored = result, BatchIntake.withdraws(incoming.batch) {
             // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
             try await truncateLog()

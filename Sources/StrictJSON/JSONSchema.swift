@@ -44,8 +44,37 @@ public struct JSONSchema: Sendable {
     /// Every violation, in document order; empty when the instance conforms.
     public func validate(_ instance: JSONValue, stopAfter limit: Int = 50) -> [JSONSchemaViolation] {
         var violations: [JSONSchemaViolation] = []
-        node.validate(instance, at: "", into: &violations, limit: limit)
+        var path = InstancePath()
+        node.validate(instance, at: &path, into: &violations, limit: limit)
         return violations
+    }
+}
+
+/// Where the validator is in the instance, as tokens: the JSON pointer is spelled only when a
+/// violation is reported, not for every member of every valid instance (which was most of
+/// the validator's time on uploads).
+struct InstancePath {
+    enum Token {
+        case key(String)
+        case index(Int)
+    }
+
+    private var tokens: [Token] = []
+
+    mutating func push(_ token: Token) { tokens.append(token) }
+    mutating func pop() { tokens.removeLast() }
+
+    var pointer: String { Self.spell(tokens[...]) }
+
+    func pointer(appending token: Token) -> String { Self.spell(tokens[...] + [token]) }
+
+    private static func spell(_ tokens: ArraySlice<Token>) -> String {
+        tokens.reduce(into: "") { pointer, token in
+            switch token {
+            case let .key(key): pointer = JSONPointer.appending(pointer, key)
+            case let .index(index): pointer = JSONPointer.appending(pointer, index)
+            }
+        }
     }
 }
 
@@ -56,7 +85,10 @@ final class SchemaNode: @unchecked Sendable {
     // is not declared Sendable on every platform, though it is thread-safe for matching.
     var isFalse = false
     var types: [String]?
-    var properties: [(String, SchemaNode)] = []
+    var properties: [(String, SchemaNode)] = [] {
+        didSet { propertyLookup = Dictionary(properties, uniquingKeysWith: { first, _ in first }) }
+    }
+    private(set) var propertyLookup: [String: SchemaNode] = [:]
     var required: [String] = []
     var additionalProperties: SchemaNode?
     var items: SchemaNode?
@@ -72,6 +104,8 @@ final class SchemaNode: @unchecked Sendable {
     var minLength: Int?
     var maxLength: Int?
     var pattern: (source: String, regex: NSRegularExpression)?
+    /// The same pattern without the engine, when it has the simple shape (`ASCIIPattern`).
+    var asciiPattern: ASCIIPattern?
     var format: String?
     var minProperties: Int?
     var maxProperties: Int?
@@ -81,56 +115,56 @@ final class SchemaNode: @unchecked Sendable {
     var not: SchemaNode?
     var ref: SchemaNode?
 
-    func validate(_ value: JSONValue, at pointer: String, into out: inout [JSONSchemaViolation], limit: Int) {
+    func validate(_ value: JSONValue, at path: inout InstancePath, into out: inout [JSONSchemaViolation], limit: Int) {
         guard out.count < limit else { return }
         if isFalse {
-            out.append(.init(pointer: pointer, keyword: "false", message: "is not allowed here"))
+            out.append(.init(pointer: path.pointer, keyword: "false", message: "is not allowed here"))
             return
         }
-        ref?.validate(value, at: pointer, into: &out, limit: limit)
+        ref?.validate(value, at: &path, into: &out, limit: limit)
         if let types, !types.contains(where: { SchemaNode.matches(value, type: $0) }) {
-            out.append(.init(pointer: pointer, keyword: "type",
+            out.append(.init(pointer: path.pointer, keyword: "type",
                              message: "must be \(types.joined(separator: " or ")), found \(value.typeName)"))
             return
         }
         if let enumValues, !enumValues.contains(value) {
             let allowed = enumValues.map { $0.serializedString }.joined(separator: ", ")
-            out.append(.init(pointer: pointer, keyword: "enum", message: "must be one of \(allowed)"))
+            out.append(.init(pointer: path.pointer, keyword: "enum", message: "must be one of \(allowed)"))
         }
         if let constValue, constValue != value {
-            out.append(.init(pointer: pointer, keyword: "const", message: "must be \(constValue.serializedString)"))
+            out.append(.init(pointer: path.pointer, keyword: "const", message: "must be \(constValue.serializedString)"))
         }
         switch value {
-        case let .number(n): validateNumber(n, at: pointer, into: &out)
-        case let .string(s): validateString(s, at: pointer, into: &out)
-        case let .array(items): validateArray(items, at: pointer, into: &out, limit: limit)
-        case let .object(members): validateObject(members, at: pointer, into: &out, limit: limit)
+        case let .number(n): validateNumber(n, at: path, into: &out)
+        case let .string(s): validateString(s, at: path, into: &out)
+        case let .array(items): validateArray(items, at: &path, into: &out, limit: limit)
+        case let .object(members): validateObject(members, at: &path, into: &out, limit: limit)
         default: break
         }
-        for schema in allOf { schema.validate(value, at: pointer, into: &out, limit: limit) }
+        for schema in allOf { schema.validate(value, at: &path, into: &out, limit: limit) }
         if !anyOf.isEmpty {
             let passes = anyOf.contains { schema in
                 var scratch: [JSONSchemaViolation] = []
-                schema.validate(value, at: pointer, into: &scratch, limit: 1)
+                schema.validate(value, at: &path, into: &scratch, limit: 1)
                 return scratch.isEmpty
             }
-            if !passes { out.append(.init(pointer: pointer, keyword: "anyOf", message: "matches none of the allowed forms")) }
+            if !passes { out.append(.init(pointer: path.pointer, keyword: "anyOf", message: "matches none of the allowed forms")) }
         }
         if !oneOf.isEmpty {
             let passing = oneOf.filter { schema in
                 var scratch: [JSONSchemaViolation] = []
-                schema.validate(value, at: pointer, into: &scratch, limit: 1)
+                schema.validate(value, at: &path, into: &scratch, limit: 1)
                 return scratch.isEmpty
             }.count
             if passing != 1 {
-                out.append(.init(pointer: pointer, keyword: "oneOf",
+                out.append(.init(pointer: path.pointer, keyword: "oneOf",
                                  message: "must match exactly one allowed form, matches \(passing)"))
             }
         }
         if let not {
             var scratch: [JSONSchemaViolation] = []
-            not.validate(value, at: pointer, into: &scratch, limit: 1)
-            if scratch.isEmpty { out.append(.init(pointer: pointer, keyword: "not", message: "matches a forbidden form")) }
+            not.validate(value, at: &path, into: &scratch, limit: 1)
+            if scratch.isEmpty { out.append(.init(pointer: path.pointer, keyword: "not", message: "matches a forbidden form")) }
         }
     }
 
@@ -146,86 +180,97 @@ final class SchemaNode: @unchecked Sendable {
         }
     }
 
-    private func validateNumber(_ n: Double, at pointer: String, into out: inout [JSONSchemaViolation]) {
+    private func validateNumber(_ n: Double, at path: InstancePath, into out: inout [JSONSchemaViolation]) {
         if let minimum, n < minimum {
-            out.append(.init(pointer: pointer, keyword: "minimum", message: "must be ≥ \(JSONValue.format(minimum))"))
+            out.append(.init(pointer: path.pointer, keyword: "minimum", message: "must be ≥ \(JSONValue.format(minimum))"))
         }
         if let maximum, n > maximum {
-            out.append(.init(pointer: pointer, keyword: "maximum", message: "must be ≤ \(JSONValue.format(maximum))"))
+            out.append(.init(pointer: path.pointer, keyword: "maximum", message: "must be ≤ \(JSONValue.format(maximum))"))
         }
         if let exclusiveMinimum, n <= exclusiveMinimum {
-            out.append(.init(pointer: pointer, keyword: "exclusiveMinimum", message: "must be > \(JSONValue.format(exclusiveMinimum))"))
+            out.append(.init(pointer: path.pointer, keyword: "exclusiveMinimum", message: "must be > \(JSONValue.format(exclusiveMinimum))"))
         }
         if let exclusiveMaximum, n >= exclusiveMaximum {
-            out.append(.init(pointer: pointer, keyword: "exclusiveMaximum", message: "must be < \(JSONValue.format(exclusiveMaximum))"))
+            out.append(.init(pointer: path.pointer, keyword: "exclusiveMaximum", message: "must be < \(JSONValue.format(exclusiveMaximum))"))
         }
     }
 
-    private func validateString(_ s: String, at pointer: String, into out: inout [JSONSchemaViolation]) {
+    private func validateString(_ s: String, at path: InstancePath, into out: inout [JSONSchemaViolation]) {
         if minLength != nil || maxLength != nil {
             let length = s.unicodeScalars.count
             if let minLength, length < minLength {
-                out.append(.init(pointer: pointer, keyword: "minLength", message: "must have at least \(minLength) characters"))
+                out.append(.init(pointer: path.pointer, keyword: "minLength", message: "must have at least \(minLength) characters"))
             }
             if let maxLength, length > maxLength {
-                out.append(.init(pointer: pointer, keyword: "maxLength", message: "must have at most \(maxLength) characters"))
+                out.append(.init(pointer: path.pointer, keyword: "maxLength", message: "must have at most \(maxLength) characters"))
             }
         }
         if let pattern {
-            let range = NSRange(s.startIndex..<s.endIndex, in: s)
-            if pattern.regex.firstMatch(in: s, options: [], range: range) == nil {
-                out.append(.init(pointer: pointer, keyword: "pattern", message: "must match \(pattern.source)"))
+            let matched: Bool
+            if let asciiPattern {
+                matched = asciiPattern.matches(s)
+            } else {
+                matched = pattern.regex.firstMatch(in: s, options: [], range: NSRange(s.startIndex..<s.endIndex, in: s)) != nil
+            }
+            if !matched {
+                out.append(.init(pointer: path.pointer, keyword: "pattern", message: "must match \(pattern.source)"))
             }
         }
         if let format, !FormatCheck.conforms(s, to: format) {
-            out.append(.init(pointer: pointer, keyword: "format", message: "must be a valid \(format)"))
+            out.append(.init(pointer: path.pointer, keyword: "format", message: "must be a valid \(format)"))
         }
     }
 
-    private func validateArray(_ items: [JSONValue], at pointer: String, into out: inout [JSONSchemaViolation], limit: Int) {
+    private func validateArray(_ items: [JSONValue], at path: inout InstancePath, into out: inout [JSONSchemaViolation], limit: Int) {
         if let minItems, items.count < minItems {
-            out.append(.init(pointer: pointer, keyword: "minItems", message: "must have at least \(minItems) items"))
+            out.append(.init(pointer: path.pointer, keyword: "minItems", message: "must have at least \(minItems) items"))
         }
         if let maxItems, items.count > maxItems {
-            out.append(.init(pointer: pointer, keyword: "maxItems", message: "must have at most \(maxItems) items"))
+            out.append(.init(pointer: path.pointer, keyword: "maxItems", message: "must have at most \(maxItems) items"))
             return
         }
         if uniqueItems {
             for i in items.indices {
                 if items[(i + 1)...].contains(items[i]) {
-                    out.append(.init(pointer: JSONPointer.appending(pointer, i), keyword: "uniqueItems", message: "is repeated"))
+                    out.append(.init(pointer: path.pointer(appending: .index(i)), keyword: "uniqueItems", message: "is repeated"))
                     break
                 }
             }
         }
         if let schema = self.items {
             for (index, item) in items.enumerated() {
-                schema.validate(item, at: JSONPointer.appending(pointer, index), into: &out, limit: limit)
+                path.push(.index(index))
+                schema.validate(item, at: &path, into: &out, limit: limit)
+                path.pop()
                 if out.count >= limit { return }
             }
         }
     }
 
-    private func validateObject(_ members: [(key: String, value: JSONValue)], at pointer: String,
+    private func validateObject(_ members: [(key: String, value: JSONValue)], at path: inout InstancePath,
                                 into out: inout [JSONSchemaViolation], limit: Int) {
         for name in required where !members.contains(where: { $0.key == name }) {
-            out.append(.init(pointer: JSONPointer.appending(pointer, name), keyword: "required", message: "is required"))
+            out.append(.init(pointer: path.pointer(appending: .key(name)), keyword: "required", message: "is required"))
         }
         if let minProperties, members.count < minProperties {
-            out.append(.init(pointer: pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
+            out.append(.init(pointer: path.pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
         }
         if let maxProperties, members.count > maxProperties {
-            out.append(.init(pointer: pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
+            out.append(.init(pointer: path.pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
         }
         for (key, value) in members {
-            let child = JSONPointer.appending(pointer, key)
-            if let schema = properties.first(where: { $0.0 == key })?.1 {
-                schema.validate(value, at: child, into: &out, limit: limit)
+            if let schema = propertyLookup[key] {
+                path.push(.key(key))
+                schema.validate(value, at: &path, into: &out, limit: limit)
+                path.pop()
             } else if let additionalProperties {
                 if additionalProperties.isFalse {
-                    out.append(.init(pointer: child, keyword: "additionalProperties", message: "is not a known property"))
+                    out.append(.init(pointer: path.pointer(appending: .key(key)), keyword: "additionalProperties",
+                                     message: "is not a known property"))
                 } else {
-                    additionalProperties.validate(value, at: child, into: &out, limit: limit)
+                    path.push(.key(key))
+                    additionalProperties.validate(value, at: &path, into: &out, limit: limit)
+                    path.pop()
                 }
             }
             if out.count >= limit { return }
@@ -344,6 +389,7 @@ private struct SchemaCompiler {
                 guard let source = value.stringValue else { throw fail("pattern must be a string") }
                 do {
                     node.pattern = (source, try NSRegularExpression(pattern: ECMAPattern.icuPattern(source)))
+                    node.asciiPattern = ASCIIPattern(source)
                 } catch {
                     throw fail("invalid pattern \(source)")
                 }

@@ -1,0 +1,74 @@
+import FeedbackWire
+import Foundation
+import Storage
+import Testing
+
+/// Many batches in flight at once, as a busy server has them: SQLite commits those that wait
+/// together (`SQLiteGroupCommit`), each in its own savepoint, so the answers must be what one
+/// commit per batch would give, and every batch answered `stored` must be there afterwards.
+@Suite("Concurrent intake")
+struct ConcurrentIntakeTests {
+    typealias Contract = FeedbackStoreTests
+
+    @Test("200 batches in flight: each answered as alone, refusals confined to their batch, everything acknowledged stored",
+          arguments: StoreBackEnd.available)
+    func manyInFlight(backEnd: StoreBackEnd) async throws {
+        let (store, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let devices = (0..<4).map { "kiosk-c\($0)" }
+        for device in devices { try await Contract.enrolled(store, device) }
+
+        // 50 good batches per device; among them, traps that only another in-flight batch reveals.
+        var batches: [IncomingBatch] = []
+        for device in devices {
+            for sequence in 1...50 {
+                batches.append(Contract.incoming(device, sequence: Int64(sequence), outcomes: (0..<3).map { _ in Contract.outcome() }))
+            }
+        }
+        let sharedNonce = "nonce-used-twice"
+        let replayedNonce = Contract.incoming("kiosk-c0", sequence: 51, outcomes: [Contract.outcome()], nonce: sharedNonce)
+        let firstNonce = Contract.incoming("kiosk-c0", sequence: 52, outcomes: [Contract.outcome()], nonce: sharedNonce)
+        let conflicting = Contract.incoming("kiosk-c1", sequence: 7, outcomes: [Contract.outcome()])  // sequence 7 with other content
+        let shared = Contract.outcome()
+        let duplicateA = Contract.incoming("kiosk-c2", sequence: 51, outcomes: [shared])
+        let duplicateB = Contract.incoming("kiosk-c3", sequence: 51, outcomes: [shared])
+        batches += [replayedNonce, firstNonce, conflicting, duplicateA, duplicateB]
+
+        let answers = try await withThrowingTaskGroup(of: (UUID, String, Int64, BatchStoreResult).self) { group in
+            for incoming in batches.shuffled() {
+                group.addTask { (incoming.batchID, incoming.batch.deviceID, incoming.batch.sequence, try await store.storeBatch(incoming)) }
+            }
+            return try await group.reduce(into: [(UUID, String, Int64, BatchStoreResult)]()) { $0.append($1) }
+        }
+        func answer(_ incoming: IncomingBatch) throws -> BatchStoreResult {
+            try #require(answers.first { $0.0 == incoming.batchID }?.3)
+        }
+        func isStored(_ result: BatchStoreResult) -> Bool { if case .stored = result { return true } else { return false } }
+
+        // Of two batches with one nonce, exactly one is stored; the other is a replay.
+        let nonceAnswers = [try answer(replayedNonce), try answer(firstNonce)]
+        #expect(nonceAnswers.filter(isStored).count == 1)
+        #expect(nonceAnswers.contains { if case .nonceReplayed = $0 { return true } else { return false } })
+        // Of two contents for kiosk-c1's sequence 7, exactly one is stored.
+        let sequenceSeven = answers.filter { $0.1 == "kiosk-c1" && $0.2 == 7 }.map(\.3)
+        #expect(sequenceSeven.filter(isStored).count == 1)
+        #expect(sequenceSeven.contains { if case .sequenceConflict = $0 { return true } else { return false } })
+        // One event in two batches: stored once.
+        let duplicates = [try answer(duplicateA), try answer(duplicateB)]
+        #expect(duplicates.filter(isStored).count == 1)
+        #expect(duplicates.contains { if case .duplicateEvent = $0 { return true } else { return false } })
+
+        // Everything answered stored is there, after a restart too.
+        let storedOutcomes = answers.filter { isStored($0.3) }.reduce(0) { total, entry in
+            total + (batches.first { $0.batchID == entry.0 }?.batch.outcomes.count ?? 0)
+        }
+        // 200 batches of 3, one of each trap pair (+1, +1), and kiosk-c1's sequence 7 either as
+        // first sent (3 outcomes) or as the conflicting content (1).
+        #expect([602, 600].contains(storedOutcomes), "\(storedOutcomes)")
+        let reopened = try await reopen()
+        let stats = try await reopened.outcomeStats()
+        #expect(stats.totalEvents == storedOutcomes)
+        // A refused batch leaves nothing behind, not even its batch row.
+        #expect(stats.totalBatches == answers.filter { isStored($0.3) }.count)
+    }
+}
