@@ -28,6 +28,7 @@ struct IngestBench: AsyncParsableCommand {
     @Option(name: .customLong("postgres-direct-url"), help: "Another empty database, for the store-only run on PostgreSQL.")
     var postgresDirectURL: String?
     @Option(help: "Server nodes (PostgreSQL only).") var nodes = 1
+    @Flag(name: .customLong("store-only"), help: "Measure the store alone and stop (for profiling it).") var storeOnly = false
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
@@ -73,6 +74,11 @@ struct IngestBench: AsyncParsableCommand {
         let directSeconds = Self.seconds(ContinuousClock.now - directStart)
         let directRate = Double(total * batchSize) / directSeconds
         await closeStore()
+        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" : "PostgreSQL"
+        if storeOnly {
+            print("| store only (\(backEnd)), \(concurrency) in flight | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
+            return
+        }
 
         // 2. The real server over mutual TLS; node 1 makes the keys, the others run with copies.
         let dataDirectory = (root as NSString).appendingPathComponent("server-1")
@@ -169,7 +175,6 @@ struct IngestBench: AsyncParsableCommand {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
         let tlsRate = Double(total * batchSize) / seconds
-        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" : "PostgreSQL"
         let servers = nodes == 1 ? "server" : "\(nodes) server nodes"
         print("| schema validation only (one thread) | \(total) × \(batchSize) | \(Int(validationRate)) events/s | — | — |")
         print("| store only (\(backEnd)), \(concurrency) in flight | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
