@@ -61,12 +61,16 @@ public struct KioskAgent: Sendable {
         }
         guard status == 201 else { throw ServerTLS.refusal(status: status, body: responseBody) }
         let response = try WireJSON.decoder().decode(EnrollmentResponse.self, from: Data(responseBody))
-        guard try NIOSSLCertificate(bytes: Array(response.caCertificatePEM.utf8), format: .pem)
-            == NIOSSLCertificate(bytes: Array(caPEM.utf8), format: .pem) else {
+        // During a device-CA rotation the answer lists every CA still trusted: each pinned one
+        // must be among them, and the kiosk then pins them all (the connection that brought
+        // them was verified against the pinned file).
+        let served = try NIOSSLCertificate.fromPEMBytes(Array(response.caCertificatePEM.utf8))
+        let pinned = try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8))
+        guard !pinned.isEmpty, pinned.allSatisfy(served.contains) else {
             throw AgentError.server("the server's CA differs from the pinned CA in \(caFile)")
         }
         try files.write(Data(response.certificatePEM.utf8), to: files.certificate, mode: 0o600)
-        try files.write(Data(caPEM.utf8), to: files.caCertificate, mode: 0o600)
+        try files.write(Data(response.caCertificatePEM.utf8), to: files.caCertificate, mode: 0o600)
         guard let releaseKey = Data(base64Encoded: response.releaseSigningKey), releaseKey.count == 32 else {
             throw AgentError.server("the enrollment answer carries no valid release-signing key")
         }

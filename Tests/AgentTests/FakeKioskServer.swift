@@ -60,12 +60,13 @@ final class FakeKioskServer: Sendable {
             ?? Answer(status: 404, body: Array(#"{"type":"/problems/not-found","title":"No such resource","status":404}"#.utf8))
     }
 
-    /// Starts listening on a free port of 127.0.0.1; the answer is the base URL.
-    func start(identity: Identity) async throws -> String {
+    /// Starts listening on a free port of 127.0.0.1; the answer is the base URL. Without
+    /// `requiringClientCertificate` it also takes connections that present none (enrollment).
+    func start(identity: Identity, requiringClientCertificate: Bool = true) async throws -> String {
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(identity.serverCertificatePEM.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(identity.serverKeyPEM.utf8), format: .pem)))
-        tls.certificateVerification = .noHostnameVerification
+        tls.certificateVerification = requiringClientCertificate ? .noHostnameVerification : .none
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(identity.caPEM.utf8)))
         let context = try NIOSSLContext(configuration: tls)
         let bound = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

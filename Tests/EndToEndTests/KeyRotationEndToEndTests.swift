@@ -190,6 +190,11 @@ extension EndToEnd {
             try openAPI.check(method: "POST", template: "/v1/admin/key-rotations", status: unknown.status, contentType: unknown.contentType,
                               body: unknown.body)
             #expect(unknown.status == 400 && unknown.problemSlug == "invalid-request")
+            let extra = try await admin.send("POST", "/v1/admin/key-rotations", headers: adminHeaders,
+                                             body: Array(#"{"key":"device-ca","when":"now"}"#.utf8))
+            try openAPI.check(method: "POST", template: "/v1/admin/key-rotations", status: extra.status, contentType: extra.contentType,
+                              body: extra.body)
+            #expect(extra.status == 422 && extra.problemSlug == "schema-violation", "a member the request does not have is refused")
             let engineer = try cli(server, ["tokens", "create", "--role", "engineer", "--label", "eve"]).stdout
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let forbidden = try await admin.send("POST", "/v1/admin/key-rotations",

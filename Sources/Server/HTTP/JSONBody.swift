@@ -9,7 +9,9 @@ import StrictJSON
 enum JSONBody {
     static let limit = 64 * 1024
 
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+    /// With `members`, a top-level member the request type does not have is refused
+    /// (`additionalProperties: false` in its schema) rather than ignored.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, members: Set<String>? = nil) async throws -> T {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
@@ -17,10 +19,19 @@ enum JSONBody {
             throw ProblemResponse(.bodyTooLarge, "the limit for this endpoint is \(limit) bytes")
         }
         let data = Data(buffer.readableBytesView)
+        let parsed: JSONValue
         do {
-            _ = try JSONValue.parse([UInt8](data))
+            parsed = try JSONValue.parse([UInt8](data))
         } catch {
             throw ProblemResponse(.malformedJSON, error.description)
+        }
+        if let members, case let .object(given) = parsed {
+            let unknown = given.map(\.key).filter { !members.contains($0) }
+            if !unknown.isEmpty {
+                throw ProblemResponse(.schemaViolation, "unknown member(s) \(unknown.joined(separator: ", "))",
+                                      errors: unknown.map { .init(pointer: JSONPointer.appending("", $0), keyword: "additionalProperties",
+                                                                  message: "is not a known property") })
+            }
         }
         do {
             return try WireJSON.decoder().decode(T.self, from: data)

@@ -17,7 +17,7 @@ struct KeyRoutes: Sendable {
     func register(on router: Router<FeedbackRequestContext>) {
         router.post("/v1/admin/key-rotations") { request, context in
             let caller = try await self.admin.requireAdmin(request)
-            let body = try await JSONBody.decode(KeyRotationRequest.self, from: request)
+            let body = try await JSONBody.decode(KeyRotationRequest.self, from: request, members: ["key"])
             guard let purpose = KeyPurpose(rawValue: body.key) else {
                 throw ProblemResponse(.invalidRequest, "key must be one of \(KeyPurpose.allCases.map(\.rawValue).joined(separator: ", "))")
             }
