@@ -20,7 +20,7 @@ public protocol ComplianceStore: Sendable {
     /// events and outcomes of its sites under `fromVersion`, erasures, subject requests) to the
     /// new one under `toVersion`, and appends one `pseudonyms_rekeyed` entry; one transaction.
     /// The audit log is not rewritten.
-    func rekeyPseudonyms(_ rekey: PseudonymRekey, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult
+    func rekeyPseudonyms(_ rekey: PseudonymRekeyRequest, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult
     func sites() async throws -> [SiteRecord]
     /// The jurisdiction a site belongs to (`default` for sites nobody registered).
     func jurisdiction(ofSite site: String) async throws -> JurisdictionRecord?

@@ -20,33 +20,6 @@ public struct JurisdictionKey: Sendable, Equatable {
     }
 }
 
-/// A kiosk's re-keying of pseudonyms from one key version of a jurisdiction to a later one:
-/// pairs of pseudonyms of the same subjects, computed on the kiosk, which alone holds the raw
-/// ids.
-public struct PseudonymRekey: Sendable, Equatable {
-    public struct Pair: Sendable, Equatable {
-        public var from: String
-        public var to: String
-
-        public init(from: String, to: String) {
-            self.from = from
-            self.to = to
-        }
-    }
-
-    public var jurisdiction: String
-    public var fromVersion: Int
-    public var toVersion: Int
-    public var pairs: [Pair]
-
-    public init(jurisdiction: String, fromVersion: Int, toVersion: Int, pairs: [Pair]) {
-        self.jurisdiction = jurisdiction
-        self.fromVersion = fromVersion
-        self.toVersion = toVersion
-        self.pairs = pairs
-    }
-}
-
 /// How many stored rows a re-keying rewrote, per table.
 public struct PseudonymRekeyResult: Sendable, Equatable, Codable {
     public var pairs: Int
@@ -150,7 +123,7 @@ extension StoreSQL {
     /// within a jurisdiction, in the order they must run: erasures first, while the consent
     /// events and outcomes that show the old pseudonym belongs to this jurisdiction are still
     /// unchanged. Rows stored before key versions (NULL) are version 1.
-    func rekey(_ pair: PseudonymRekey.Pair, in rekey: PseudonymRekey) -> [StoreStatement] {
+    func rekey(_ pair: PseudonymRekeyRequest.Pair, in rekey: PseudonymRekeyRequest) -> [StoreStatement] {
         let jurisdiction = rekey.jurisdiction
         let from = rekey.fromVersion
         let ofJurisdiction = { (alias: String) in
@@ -198,7 +171,7 @@ extension StoreAuditDetails {
 
     /// What a kiosk re-keyed and how many rows changed; never a pseudonym, so the entry links
     /// no old pseudonym to a new one for anyone who reads the log.
-    static func pseudonymsRekeyed(_ rekey: PseudonymRekey, deviceID: String, result: PseudonymRekeyResult) -> JSONValue {
+    static func pseudonymsRekeyed(_ rekey: PseudonymRekeyRequest, deviceID: String, result: PseudonymRekeyResult) -> JSONValue {
         .object([
             ("jurisdiction", .string(rekey.jurisdiction)), ("from_version", .number(Double(rekey.fromVersion))),
             ("to_version", .number(Double(rekey.toVersion))), ("device_id", .string(deviceID)),

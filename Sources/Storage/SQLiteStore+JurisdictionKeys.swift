@@ -1,3 +1,4 @@
+import FeedbackWire
 import Foundation
 import GRDB
 
@@ -24,7 +25,7 @@ extension SQLiteStore {
         }
     }
 
-    public func rekeyPseudonyms(_ rekey: PseudonymRekey, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult {
+    public func rekeyPseudonyms(_ rekey: PseudonymRekeyRequest, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult {
         try await pool.write { db in
             var result = PseudonymRekeyResult(pairs: rekey.pairs.count)
             for pair in rekey.pairs {

@@ -121,7 +121,7 @@ struct JurisdictionKeyStoreTests {
                                                                     dueAt: Self.now, completedAt: nil), actor: "test")
         _ = try await compliance.rotatePseudonymKey(jurisdiction: "default", key: Pseudonymizer.generateKey(), actor: "test", at: Self.now)
 
-        let rekey = PseudonymRekey(jurisdiction: "default", fromVersion: 1, toVersion: 2, pairs: [.init(from: Self.anna, to: Self.annaV2)])
+        let rekey = PseudonymRekeyRequest(jurisdiction: "default", fromVersion: 1, toVersion: 2, pairs: [.init(from: Self.anna, to: Self.annaV2)])
         let result = try await compliance.rekeyPseudonyms(rekey, deviceID: "kiosk-1", at: Self.now)
         #expect(result == PseudonymRekeyResult(pairs: 1, consentEvents: 1, outcomes: 1, erasures: 1, subjectRequests: 1))
 

@@ -64,8 +64,8 @@ extension ComplianceService {
             throw ProblemResponse(.invalidRequest, "from_version must be below to_version, and both within "
                                   + "\(jurisdiction.name)'s key versions 1 to \(jurisdiction.keyVersion)")
         }
-        let rekey = PseudonymRekey(jurisdiction: jurisdiction.name, fromVersion: request.fromVersion, toVersion: request.toVersion,
-                                   pairs: request.pairs.map { .init(from: $0.from, to: $0.to) })
+        var rekey = request
+        rekey.jurisdiction = jurisdiction.name
         let result = try await compliance.rekeyPseudonyms(rekey, deviceID: device.deviceID, at: now())
         return PseudonymRekeyAnswer(jurisdiction: jurisdiction.name, fromVersion: request.fromVersion, toVersion: request.toVersion,
                                     pairs: result.pairs, consentEvents: result.consentEvents, outcomes: result.outcomes,

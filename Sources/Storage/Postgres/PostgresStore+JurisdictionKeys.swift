@@ -1,3 +1,4 @@
+import FeedbackWire
 import Foundation
 
 /// Versioned pseudonymisation keys and kiosks' re-keying on PostgreSQL.
@@ -23,7 +24,7 @@ extension PostgresStore {
         }
     }
 
-    public func rekeyPseudonyms(_ rekey: PseudonymRekey, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult {
+    public func rekeyPseudonyms(_ rekey: PseudonymRekeyRequest, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult {
         try await write { db in
             // Consent events change subject: no batch may decide on them meanwhile.
             try await AdvisoryLock.consent(exclusive: true, in: db)
