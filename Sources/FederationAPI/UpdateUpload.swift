@@ -50,36 +50,14 @@ public struct ModelUpdateUpload: Sendable, Codable, Equatable {
         [UInt8](try WireJSON.encoder().encode(self))
     }
 
-    /// Why a body is not an acceptable update.
-    public enum Invalid: Error, Sendable {
-        case malformedJSON(String)
-        /// Each violation with the JSON pointer of the offending field.
-        case schema([JSONSchemaViolation])
-    }
+    public typealias Invalid = EmbeddedSchemaCheck.Invalid
 
-    /// `schemas/model-update.schema.json`, as embedded in the binary.
-    static let schema: JSONSchema = {
-        do {
-            var documents: [String: JSONValue] = [:]
-            for (name, text) in OutcomeBatchValidator.schemaDocuments { documents[name] = try JSONValue.parse(text) }
-            return try JSONSchema(documents: documents, root: "model-update.schema.json")
-        } catch {
-            // The embedded schema is fixed at build time and covered by tests.
-            fatalError("embedded model update schema does not compile: \(error)")
-        }
-    }()
+    static let schema = EmbeddedSchemaCheck(root: "model-update.schema.json")
 
     /// Strict parsing, the published schema, then what a schema cannot say: the values are
     /// exactly `parameter_count` finite floats.
     public static func decode(_ body: [UInt8]) throws(Invalid) -> (upload: ModelUpdateUpload, update: ModelUpdate) {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(body)
-        } catch {
-            throw .malformedJSON(error.description)
-        }
-        let violations = schema.validate(json)
-        guard violations.isEmpty else { throw .schema(violations) }
+        _ = try schema.check(body)
         let upload: ModelUpdateUpload
         do {
             upload = try WireJSON.decoder().decode(ModelUpdateUpload.self, from: Data(body))

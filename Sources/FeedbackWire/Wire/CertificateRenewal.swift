@@ -14,35 +14,13 @@ public struct CertificateRenewalRequest: Sendable, Codable, Equatable {
         [UInt8](try WireJSON.encoder().encode(self))
     }
 
-    /// Why a body is not an acceptable request.
-    public enum Invalid: Error, Sendable {
-        case malformedJSON(String)
-        /// Each violation with the JSON pointer of the offending field.
-        case schema([JSONSchemaViolation])
-    }
+    public typealias Invalid = EmbeddedSchemaCheck.Invalid
 
-    /// `schemas/certificate-renewal.schema.json`, as embedded in the binary.
-    static let schema: JSONSchema = {
-        do {
-            var documents: [String: JSONValue] = [:]
-            for (name, text) in EmbeddedSchemas.documents { documents[name] = try JSONValue.parse(text) }
-            return try JSONSchema(documents: documents, root: "certificate-renewal.schema.json")
-        } catch {
-            // The embedded schema is fixed at build time and covered by tests.
-            fatalError("embedded certificate renewal schema does not compile: \(error)")
-        }
-    }()
+    static let schema = EmbeddedSchemaCheck(root: "certificate-renewal.schema.json")
 
     /// Strict parsing (duplicate members, lone surrogates…), then the published schema.
     public static func decode(_ body: [UInt8]) throws(Invalid) -> CertificateRenewalRequest {
-        let json: JSONValue
-        do {
-            json = try JSONValue.parse(body)
-        } catch {
-            throw .malformedJSON(error.description)
-        }
-        let violations = schema.validate(json)
-        guard violations.isEmpty else { throw .schema(violations) }
+        let json = try schema.check(body)
         guard let csr = json["csr"]?.stringValue else {
             throw .schema([JSONSchemaViolation(pointer: "/csr", keyword: "type", message: "must be a string")])
         }
