@@ -57,8 +57,14 @@ public struct FleetPage: Sendable {
         public var batches: Int
         public var events: Int
         public var refused: Int
+        /// The sites it is bound to, or "none".
+        public var sites: String
+        public var certificateExpires: String
+        /// Its certificate expires within 30 days: it has not renewed (offline, or refused).
+        public var certificateExpiring: Bool
         public init(deviceID: String, status: String, revoked: Bool, lastUpload: String, backlog: String, backlogReportedAt: String,
-                    batches: Int, events: Int, refused: Int) {
+                    batches: Int, events: Int, refused: Int, sites: String = "none", certificateExpires: String = "",
+                    certificateExpiring: Bool = false) {
             self.deviceID = deviceID
             self.status = status
             self.revoked = revoked
@@ -68,6 +74,9 @@ public struct FleetPage: Sendable {
             self.batches = batches
             self.events = events
             self.refused = refused
+            self.sites = sites
+            self.certificateExpires = certificateExpires
+            self.certificateExpiring = certificateExpiring
         }
     }
 

@@ -24,6 +24,7 @@ public enum Stylesheet {
         th{background:#eef0f4;font-weight:600}
         td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
         tr.revoked td{color:var(--muted)}
+        td.warn{color:var(--bad);font-weight:600}
         dl.figures{display:flex;flex-wrap:wrap;gap:12px;margin:4px 0 12px}
         dl.figures div{background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 14px;min-width:140px}
         dl.figures dt{color:var(--muted);font-size:12px}

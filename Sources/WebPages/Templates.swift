@@ -39,12 +39,13 @@ enum Templates {
         <div><dt>queue backlog reported</dt><dd data-field="backlog-total">{{backlogTotal}}</dd></div>
         </dl>
         <h2>Kiosks</h2>
-        <table id="kiosks"><thead><tr><th>kiosk</th><th>status</th><th>last upload</th><th class="n">queue backlog</th><th>backlog reported</th>
+        <table id="kiosks"><thead><tr><th>kiosk</th><th>status</th><th>sites</th><th>certificate expires</th><th>last upload</th><th class="n">queue backlog</th><th>backlog reported</th>
         <th class="n">batches</th><th class="n">outcomes accepted</th><th class="n">events refused</th></tr></thead><tbody>
         {{#kiosks}}<tr data-kiosk="{{deviceID}}"{{#revoked}} class="revoked"{{/revoked}}><td>{{deviceID}}</td><td data-field="status">{{status}}</td>
+        <td data-field="sites">{{sites}}</td><td data-field="certificate-expires"{{#certificateExpiring}} class="warn"{{/certificateExpiring}}>{{certificateExpires}}</td>
         <td data-field="last-upload">{{lastUpload}}</td><td class="n" data-field="backlog">{{backlog}}</td><td data-field="backlog-reported">{{backlogReportedAt}}</td>
         <td class="n" data-field="batches">{{batches}}</td><td class="n" data-field="events">{{events}}</td><td class="n" data-field="refused">{{refused}}</td></tr>
-        {{/kiosks}}{{^kiosks}}<tr><td colspan="8" class="muted">No kiosk is enrolled.</td></tr>{{/kiosks}}
+        {{/kiosks}}{{^kiosks}}<tr><td colspan="10" class="muted">No kiosk is enrolled.</td></tr>{{/kiosks}}
         </tbody></table>
         <h2>Rejections by reason</h2>
         <p class="muted">Events of accepted uploads that the server did not store, by the reason their receipts gave.</p>

@@ -35,6 +35,15 @@ struct PageRendererTests {
         let admin = renderer.fleet(FleetPage(devices: .init(kiosks: [Self.kiosk("k-1")], active: 1, backlogTotal: 3, rejections: []),
                                              outcomes: outcomes), chrome: Self.chrome)
         #expect(admin.contains("<tr data-kiosk=\"k-1\""))
+        var expiring = Self.kiosk("k-2")
+        expiring.sites = "branch-042, branch-043"
+        expiring.certificateExpires = "2027-01-01 00:00 UTC"
+        expiring.certificateExpiring = true
+        let listed = renderer.fleet(FleetPage(devices: .init(kiosks: [Self.kiosk("k-1"), expiring], active: 2, backlogTotal: 6, rejections: []),
+                                              outcomes: nil), chrome: Self.chrome)
+        #expect(listed.contains("data-field=\"sites\">branch-042, branch-043<"))
+        #expect(listed.contains("data-field=\"certificate-expires\" class=\"warn\">2027-01-01 00:00 UTC<"), "a kiosk that did not renew stands out")
+        #expect(listed.components(separatedBy: "class=\"warn\"").count == 2, "only the expiring one")
         #expect(admin.contains("data-field=\"kiosks\">1<"))
         let officer = renderer.federation(FederationPage(rounds: nil, releases: []), chrome: Self.chrome)
         #expect(!officer.contains("id=\"rounds\"") && officer.contains("id=\"model-releases\""))

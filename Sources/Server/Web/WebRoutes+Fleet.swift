@@ -20,7 +20,10 @@ extension WebRoutes {
                         backlog: summary.reportedBacklog.map(String.init) ?? "not reported",
                         backlogReportedAt: summary.backlogReportedAt.map(Format.time) ?? "",
                         batches: summary.batches, events: summary.events,
-                        refused: summary.refusedEvents.values.reduce(0, +))
+                        refused: summary.refusedEvents.values.reduce(0, +),
+                        sites: summary.sites.isEmpty ? "none" : summary.sites.joined(separator: ", "),
+                        certificateExpires: Format.time(summary.certificateNotAfter),
+                        certificateExpiring: summary.status == .active && summary.certificateNotAfter < now().addingTimeInterval(30 * 86_400))
                 },
                 active: summaries.filter { $0.status == .active }.count,
                 backlogTotal: summaries.compactMap(\.reportedBacklog).reduce(0, +),
