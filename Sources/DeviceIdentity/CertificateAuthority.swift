@@ -196,14 +196,19 @@ func IPAddressBytes(_ text: String) -> [UInt8]? {
 }
 
 extension Certificate {
-    /// SHA-256 of the DER encoding, lowercase hex: how the server recognises a presented
-    /// client certificate.
-    public var sha256Fingerprint: String {
+    /// The DER encoding: what the store keeps and what NIOSSL loads.
+    public var derBytes: [UInt8] {
         get throws {
             var serializer = DER.Serializer()
             try serializer.serialize(self)
-            return SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02x", $0) }.joined()
+            return serializer.serializedBytes
         }
+    }
+
+    /// SHA-256 of the DER encoding, lowercase hex: how the server recognises a presented
+    /// client certificate.
+    public var sha256Fingerprint: String {
+        get throws { SHA256.hash(data: try derBytes).map { String(format: "%02x", $0) }.joined() }
     }
 
     public var serialNumberHex: String {

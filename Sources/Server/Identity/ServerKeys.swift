@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import NIOSSL
 import Storage
-import SwiftASN1
 import Synchronization
 import X509
 
@@ -208,14 +207,4 @@ enum KeyPurpose: String, Sendable, CaseIterable {
     case tlsCertificate = "tls-certificate"
     case releaseSigning = "release-signing"
     case auditSigning = "audit-signing"
-}
-
-extension Certificate {
-    var derBytes: [UInt8] {
-        get throws {
-            var serializer = DER.Serializer()
-            try serializer.serialize(self)
-            return serializer.serializedBytes
-        }
-    }
 }

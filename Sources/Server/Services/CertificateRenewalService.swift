@@ -2,7 +2,6 @@ import DeviceIdentity
 import FeedbackWire
 import Foundation
 import Storage
-import SwiftASN1
 import X509
 
 /// A kiosk renews its own TLS client certificate before it expires: it asks over mutual TLS
@@ -38,11 +37,9 @@ struct CertificateRenewalService: Sendable {
         } catch let error as CertificateAuthority.EnrollmentError {
             throw ProblemResponse(.csrInvalid, error.description)
         }
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
         let renewal = DeviceCertificateRenewal(
             deviceID: deviceID, presentedFingerprint: upload.certificateFingerprint,
-            certificate: NewDeviceCertificate(der: Data(serializer.serializedBytes), fingerprint: try certificate.sha256Fingerprint,
+            certificate: NewDeviceCertificate(der: Data(try certificate.derBytes), fingerprint: try certificate.sha256Fingerprint,
                                               serial: certificate.serialNumberHex, notAfter: certificate.notValidAfter),
             nonce: upload.nonce, renewedAt: issuedAt)
         let result: DeviceCertificateRenewalResult

@@ -3,7 +3,6 @@ import DeviceIdentity
 import FeedbackWire
 import Foundation
 import Storage
-import SwiftASN1
 import X509
 
 /// Kiosk enrollment: an admin issues a one-time token for a device id; the kiosk redeems it
@@ -61,9 +60,7 @@ struct EnrollmentService: Sendable {
         } catch let error as CertificateAuthority.EnrollmentError {
             throw ProblemResponse(.csrInvalid, error.description)
         }
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        let device = NewDevice(deviceID: request.deviceID, signingKey: rawKey, certificateDER: Data(serializer.serializedBytes),
+        let device = NewDevice(deviceID: request.deviceID, signingKey: rawKey, certificateDER: Data(try certificate.derBytes),
                                certificateFingerprint: try certificate.sha256Fingerprint,
                                certificateSerial: certificate.serialNumberHex, certificateNotAfter: certificate.notValidAfter)
         let redemption = try await store.redeemEnrollmentToken(sha256: tokenSHA256, device: device, now: now())
