@@ -22,6 +22,12 @@ public struct ExactTail: Sendable, Hashable, Codable {
         scores = []
     }
 
+    /// Scores already sorted and checked `>= floor` by the caller (decoding).
+    init(floor: Double, sortedScores: [Double]) {
+        self.floor = floor
+        scores = sortedScores
+    }
+
     /// Decodes and checks the invariant (sorted, no NaN, nothing below the floor).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)

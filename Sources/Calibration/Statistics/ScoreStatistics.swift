@@ -30,6 +30,15 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         unknownCount = 0
     }
 
+    /// Parts already checked against the layout and each other by the caller (decoding).
+    init(layout: StatisticsLayout, genuine: ScoreHistogram, impostor: ScoreHistogram, impostorTail: ExactTail, unknownCount: Int) {
+        self.layout = layout
+        self.genuine = genuine
+        self.impostor = impostor
+        self.impostorTail = impostorTail
+        self.unknownCount = unknownCount
+    }
+
     private enum CodingKeys: String, CodingKey { case layout, genuine, impostor, impostorTail, unknownCount }
 
     public init(from decoder: any Decoder) throws {
@@ -82,9 +91,26 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         try subtract(ScoreStatistics(layout: layout, scores: scores, label: label))
     }
 
-    /// Removes one outcome that was added before; throws `.removalOfAbsentScore` otherwise.
+    /// Removes one outcome that was added before; throws `.removalOfAbsentScore` otherwise,
+    /// changing nothing.
     public mutating func remove(score: Double, label: ScoreLabel) throws {
-        try remove(contentsOf: [(score: score, label: label)])
+        try Self.check(score)
+        switch label {
+        case .genuine:
+            try genuine.remove(score)
+        case .impostor:
+            // The tail first: if the score is absent there, nothing has changed yet.
+            try impostorTail.remove(score)
+            do {
+                try impostor.remove(score)
+            } catch {
+                impostorTail.insert(score)
+                throw error
+            }
+        case .unknown:
+            guard unknownCount > 0 else { throw CalibrationError.removalOfAbsentUnknownOutcomes(have: 0, removing: 1) }
+            unknownCount -= 1
+        }
     }
 
     /// Removes a batch of outcomes (an erasure), all or nothing.
