@@ -20,6 +20,8 @@ public struct FacePipeline: Sendable {
     /// When no face is found, scan once more with one more doubling (faces half as large),
     /// as dlib's reference pipeline does. Costs about four detections, only on such frames.
     public var upsamplesWhenNoFaceFound = true
+    /// The capture normalisation applied to every frame before detection (identity: none).
+    public var normalization = CaptureNormalization.identity
 
     /// Loads the three model files; a missing or corrupt one is named in the error together
     /// with the set-up command.
@@ -45,6 +47,7 @@ public struct FacePipeline: Sendable {
 
     public func analyze(image: RGBImage, timings: StageTimings = StageTimings()) throws -> FaceAnalysis {
         var timings = timings
+        let image = normalization.isIdentity ? image : measure(&timings.normalizeMilliseconds) { normalization.apply(to: image) }
         var upsample = self.upsample
         var detections = measure(&timings.detectMilliseconds) { detector.detect(in: image, upsample: upsample) }
         if detections.isEmpty, upsamplesWhenNoFaceFound {

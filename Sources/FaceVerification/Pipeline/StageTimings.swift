@@ -1,6 +1,8 @@
 /// Wall-clock milliseconds spent in each stage of the pipeline for one frame.
 public struct StageTimings: Sendable, Equatable, Codable {
     public var decodeMilliseconds: Double = 0
+    /// `CaptureNormalization` (0 when the policy is the identity).
+    public var normalizeMilliseconds: Double = 0
     public var detectMilliseconds: Double = 0
     public var landmarksMilliseconds: Double = 0
     public var chipMilliseconds: Double = 0
@@ -9,7 +11,7 @@ public struct StageTimings: Sendable, Equatable, Codable {
     public init() {}
 
     public var totalMilliseconds: Double {
-        decodeMilliseconds + detectMilliseconds + landmarksMilliseconds + chipMilliseconds + descriptorMilliseconds
+        decodeMilliseconds + normalizeMilliseconds + detectMilliseconds + landmarksMilliseconds + chipMilliseconds + descriptorMilliseconds
     }
 }
 
