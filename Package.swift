@@ -89,6 +89,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],

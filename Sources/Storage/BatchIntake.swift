@@ -51,7 +51,7 @@ struct BatchIntake {
                 refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
                 continue
             }
-            guard seen.insert(outcome.eventID).inserted, !storedEventIDs.contains(outcome.eventID.uuidString.lowercased()) else {
+            guard seen.insert(outcome.eventID).inserted, storedEventIDs.isEmpty || !storedEventIDs.contains(outcome.eventID.lowercaseText) else {
                 throw StoreAbort.batch(.duplicateEvent(outcome.eventID))
             }
             accepted.append(outcome)
@@ -68,20 +68,20 @@ struct BatchIntake {
 
     /// The ids stored outcomes would collide with: `StoreSQL.storedOutcomeIDs` of these.
     static func eventIDs(_ batch: OutcomeBatch) -> [String] {
-        batch.outcomes.map { $0.eventID.uuidString.lowercased() }
+        batch.outcomes.map(\.eventID.lowercaseText)
     }
 
-    /// Everything the plan writes: the outcomes, the refusal counters, the kiosk's backlog
-    /// and the batch row's count, receipt and redaction.
+    /// Everything the plan writes: the batch row (with its count, receipt and redaction), the
+    /// outcomes, the refusal counters and the kiosk's backlog.
     func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL) -> StoreChange {
         let batch = incoming.batch
-        var statements = sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
+        var statements = [sql.insertBatch(incoming, batchID: batchID, acceptedEvents: accepted.count, receipt: receipt,
+                                          redacted: redactsBody)]
+        statements += sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
         statements += refusalCounts.map { sql.addRefusedEvents(deviceID: batch.deviceID, reason: $0.reason, events: $0.events) }
         if let backlog = batch.queueBacklog {
             statements.append(sql.reportBacklog(backlog, sealedAt: batch.createdAt, deviceID: batch.deviceID))
         }
-        statements.append(sql.sealBatch(batchID: batchID, acceptedEvents: accepted.count, receipt: receipt, redacted: redactsBody,
-                                        at: incoming.receivedAt))
         return StoreChange(statements)
     }
 }

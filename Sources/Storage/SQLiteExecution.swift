@@ -8,7 +8,7 @@ import StrictJSON
 /// transaction closures.
 extension Database {
     func execute(_ statement: StoreStatement) throws {
-        try execute(sql: statement.sql, arguments: statement.sqliteArguments)
+        try bound(statement).execute()
     }
 
     /// Runs an INSERT, UPDATE or DELETE and returns how many rows it changed.
@@ -18,23 +18,23 @@ extension Database {
     }
 
     func fetchAll(_ statement: StoreStatement) throws -> [Row] {
-        try Row.fetchAll(self, sql: statement.sql, arguments: statement.sqliteArguments)
+        try Row.fetchAll(bound(statement))
     }
 
     func fetchOne(_ statement: StoreStatement) throws -> Row? {
-        try Row.fetchOne(self, sql: statement.sql, arguments: statement.sqliteArguments)
+        try Row.fetchOne(bound(statement))
     }
 
     /// The first column of the first row.
     func scalar<Value: DatabaseValueConvertible & StatementColumnConvertible>(_ type: Value.Type,
                                                                              _ statement: StoreStatement) throws -> Value? {
-        try Value.fetchOne(self, sql: statement.sql, arguments: statement.sqliteArguments)
+        try Value.fetchOne(bound(statement))
     }
 
     /// The first column of every row.
     func column<Value: DatabaseValueConvertible & StatementColumnConvertible>(_ type: Value.Type,
                                                                              _ statement: StoreStatement) throws -> [Value] {
-        try Value.fetchAll(self, sql: statement.sql, arguments: statement.sqliteArguments)
+        try Value.fetchAll(bound(statement))
     }
 
     func exists(_ statement: StoreStatement) throws -> Bool {
@@ -73,7 +73,7 @@ extension StoreStatement {
             case let .bytes(value): Data(value).databaseValue
             case let .boolean(value): value.databaseValue
             // What `json_each` unpacks in `StoreSQL.inList`.
-            case let .textList(values): JSONValue.array(values.map(JSONValue.string)).serializedString.databaseValue
+            case let .textList(values): SQLArgument.jsonArray(values).databaseValue
             case .null: .null
             }
         })

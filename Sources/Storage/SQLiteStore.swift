@@ -183,8 +183,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         if let stored = try db.fetchOne(sql.batch(deviceID: batch.deviceID, sequence: batch.sequence)) {
             return try BatchIntake.resend(incoming, stored: stored)
         }
-        let batchID = incoming.batchID.uuidString.lowercased()
-        try db.execute(sql.insertBatch(incoming, batchID: batchID))
+        let batchID = incoming.batchID.lowercaseText
         let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         let consentEventRefusals = try batch.consentEvents.compactMap { event in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }

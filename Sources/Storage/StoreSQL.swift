@@ -155,49 +155,70 @@ struct StoreSQL: Sendable {
         StoreStatement("SELECT content_digest, receipt FROM batches WHERE device_id = ? AND sequence = ?", deviceID, sequence)
     }
 
-    /// The batch row goes in first (outcomes and consent events refer to it); its count,
-    /// receipt and redaction follow in `sealBatch` once the intake is decided.
-    func insertBatch(_ incoming: IncomingBatch, batchID: String) -> StoreStatement {
+    /// The batch row, written once the intake is decided: with its count, receipt and
+    /// redaction, so that its body's pages are written once (they were inserted and then
+    /// rewritten by an UPDATE carrying the receipt). It goes in before the outcomes, which
+    /// refer to it.
+    func insertBatch(_ incoming: IncomingBatch, batchID: String, acceptedEvents: Int, receipt: [UInt8], redacted: Bool) -> StoreStatement {
         StoreStatement("""
             INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
-                                 received_at, event_count, receipt)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, \(emptyBytes))
-            """, batchID, incoming.batch.deviceID, incoming.batch.sequence, incoming.contentDigest, incoming.body,
-                       incoming.signatureInput, incoming.signature, incoming.receivedAt)
+                                 received_at, event_count, receipt, redacted_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, batchID, incoming.batch.deviceID, incoming.batch.sequence, incoming.contentDigest, redacted ? [] : incoming.body,
+                       incoming.signatureInput, incoming.signature, incoming.receivedAt, acceptedEvents, receipt,
+                       redacted ? incoming.receivedAt : nil)
     }
 
     func storedOutcomeIDs(_ eventIDs: [String]) -> StoreStatement {
         StoreStatement("SELECT event_id FROM outcomes WHERE \(inList("event_id"))", SQLArgument.textList(eventIDs))
     }
 
-    /// Multi-row INSERTs: a statement per outcome would dominate ingest. Each statement stays
-    /// under the dialect's cap on parameters (SQLite 32,766, PostgreSQL 65,535).
+    /// PostgreSQL: multi-row INSERTs (a round trip per outcome would dominate ingest), each
+    /// under its cap of 65,535 parameters. SQLite: one row per statement, the same text each
+    /// time, so that it is compiled once per connection (`Database.bound`); a multi-row text
+    /// changes with the batch's size and was compiled anew for every batch.
     func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String) -> [StoreStatement] {
-        let columns = 22
-        let rowsPerStatement = dialect == .sqlite ? 1500 : 3000
-        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        let rowsPerStatement = dialect == .sqlite ? 1 : 3000
+        var tagTexts: [[String]: String] = [:]
         return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
             let chunk = outcomes[start..<min(start + rowsPerStatement, outcomes.count)]
-            var arguments: [any SQLArgumentConvertible] = []
-            arguments.reserveCapacity(chunk.count * columns)
+            var arguments: [SQLArgument] = []
+            arguments.reserveCapacity(chunk.count * Self.outcomeColumns)
             for outcome in chunk {
-                let tags = JSONValue.array(outcome.cohort.tags.map(JSONValue.string)).serializedString
+                // A batch's outcomes mostly share their tags: serialized once per distinct list.
+                let tags = tagTexts[outcome.cohort.tags] ?? {
+                    let text = JSONValue.serializedStringArray(outcome.cohort.tags)
+                    tagTexts[outcome.cohort.tags] = text
+                    return text
+                }()
                 arguments += [
-                    outcome.eventID.uuidString.lowercased(), batchID, deviceID, outcome.attemptedAt, outcome.modelVersion,
-                    outcome.thresholdVersion, outcome.cohort.site, outcome.cohort.cameraModel, tags, outcome.score,
-                    outcome.decision.rawValue, outcome.label.rawValue, outcome.labelSource.rawValue, outcome.quality.faceSizePx,
-                    outcome.quality.sharpness, outcome.quality.brightness, outcome.livenessScore, outcome.subject.pseudonym,
-                    outcome.subject.consentRef, outcome.shadow?.modelVersion, outcome.shadow?.score, outcome.subject.keyVersion,
+                    .text(outcome.eventID.lowercaseText), .text(batchID), .text(deviceID), outcome.attemptedAt.sqlArgument,
+                    .text(outcome.modelVersion), .text(outcome.thresholdVersion), .text(outcome.cohort.site),
+                    .text(outcome.cohort.cameraModel), .text(tags), .real(outcome.score), .text(outcome.decision.rawValue),
+                    .text(outcome.label.rawValue), .text(outcome.labelSource.rawValue), .integer(outcome.quality.faceSizePx),
+                    .real(outcome.quality.sharpness), .real(outcome.quality.brightness), outcome.livenessScore.sqlArgument,
+                    .text(outcome.subject.pseudonym), .text(outcome.subject.consentRef), outcome.shadow?.modelVersion.sqlArgument ?? .null,
+                    outcome.shadow?.score.sqlArgument ?? .null, outcome.subject.keyVersion.sqlArgument,
                 ]
             }
-            return StoreStatement("""
-                INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
-                                      camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
-                                      brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
-                                      shadow_score, key_version)
-                VALUES \(Array(repeating: row, count: chunk.count).joined(separator: ", "))
-                """, arguments: arguments)
+            var statement = StoreStatement(chunk.count == 1 ? Self.insertOneOutcome : Self.insertOutcomes(rows: chunk.count))
+            statement.arguments = arguments
+            return statement
         }
+    }
+
+    private static let outcomeColumns = 22
+    private static let insertOneOutcome = insertOutcomes(rows: 1)
+
+    private static func insertOutcomes(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: outcomeColumns).joined(separator: ", ") + ")"
+        return """
+            INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
+                                  camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
+                                  brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
+                                  shadow_score, key_version)
+            VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
+            """
     }
 
     /// One statement per reason, so concurrent batches of a device never lose each other's counts.
@@ -214,14 +235,6 @@ struct StoreSQL: Sendable {
             UPDATE devices SET reported_backlog = ?, backlog_reported_at = ?
             WHERE device_id = ? AND (backlog_reported_at IS NULL OR backlog_reported_at <= ?)
             """, backlog, time, deviceID, time)
-    }
-
-    func sealBatch(batchID: String, acceptedEvents: Int, receipt: [UInt8], redacted: Bool, at time: Date) -> StoreStatement {
-        StoreStatement("""
-            UPDATE batches SET event_count = ?, receipt = ?, body = CASE WHEN ? THEN \(emptyBytes) ELSE body END,
-                               redacted_at = CASE WHEN ? THEN CAST(? AS DOUBLE PRECISION) ELSE NULL END
-            WHERE batch_id = ?
-            """, acceptedEvents, receipt, redacted, redacted, time, batchID)
     }
 
     let outcomeCount = StoreStatement("SELECT COUNT(*) FROM outcomes")

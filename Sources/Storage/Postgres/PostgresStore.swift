@@ -264,8 +264,7 @@ public final class PostgresStore: FeedbackStore {
         if let stored = try await db.fetchOne(sql.batch(deviceID: batch.deviceID, sequence: batch.sequence)) {
             return try BatchIntake.resend(incoming, stored: stored)
         }
-        let batchID = incoming.batchID.uuidString.lowercased()
-        try await db.execute(sql.insertBatch(incoming, batchID: batchID))
+        let batchID = incoming.batchID.lowercaseText
         let keyVersions = try KeyVersions(rows: await db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         var consentEventRefusals: [BatchReceipt.RefusedEvent] = []
         for event in batch.consentEvents {

@@ -1,0 +1,69 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// How the SQLite back end hands a `StoreStatement` to SQLite: compiled once per connection
+/// and its arguments bound through SQLite's C API. Compiling every statement anew and
+/// converting each argument through GRDB's generic `StatementArguments` (a key path per
+/// value) cost the batch path about a quarter of its CPU; GRDB still steps the statement
+/// and reports its errors.
+extension Database {
+    /// Statements with more arguments than this are the multi-row ones whose text changes with
+    /// the number of rows (audit entries, a long IN list): compiled for the call only, so that
+    /// the connection's cache stays bounded.
+    static let cachedArgumentLimit = 64
+
+    /// The statement, reset, with `statement`'s arguments bound; ready for GRDB to step.
+    func bound(_ statement: StoreStatement) throws -> Statement {
+        let prepared = statement.arguments.count <= Self.cachedArgumentLimit
+            ? try cachedStatement(sql: statement.sql) : try makeStatement(sql: statement.sql)
+        let handle = prepared.sqliteStatement
+        // A statement whose last step failed answers its next reset with that error; clear it
+        // here so that GRDB's own reset below starts clean.
+        sqlite3_reset(handle)
+        // Resets and clears the bindings, and marks them set, so that GRDB steps the statement
+        // without binding (or checking) arguments of its own.
+        prepared.setUncheckedArguments(StatementArguments())
+        let expected = Int(sqlite3_bind_parameter_count(handle))
+        guard expected == statement.arguments.count else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE,
+                                message: "\(statement.arguments.count) arguments for \(expected) placeholders", sql: statement.sql)
+        }
+        for (offset, argument) in statement.arguments.enumerated() {
+            let index = CInt(offset + 1)
+            let code: CInt
+            switch argument {
+            case let .text(value): code = Self.bindText(value, to: handle, at: index)
+            case let .integer(value): code = sqlite3_bind_int64(handle, index, Int64(value))
+            case let .real(value): code = sqlite3_bind_double(handle, index, value)
+            case let .boolean(value): code = sqlite3_bind_int64(handle, index, value ? 1 : 0)
+            case let .bytes(value):
+                code = value.isEmpty
+                    // An empty blob, not NULL (which a null base address would bind).
+                    ? sqlite3_bind_zeroblob(handle, index, 0)
+                    : value.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), Self.transient) }
+            // What `json_each` unpacks in `StoreSQL.inList`.
+            case let .textList(values): code = Self.bindText(SQLArgument.jsonArray(values), to: handle, at: index)
+            case .null: code = sqlite3_bind_null(handle, index)
+            }
+            guard code == SQLITE_OK else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: lastErrorMessage, sql: statement.sql)
+            }
+        }
+        return prepared
+    }
+
+    /// SQLite copies the value before the call returns.
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+    private static func bindText(_ value: String, to handle: SQLiteStatement, at index: CInt) -> CInt {
+        var value = value
+        // With its byte count, so that a string holding U+0000 is bound whole.
+        return value.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { text in
+                text.isEmpty ? sqlite3_bind_text(handle, index, "", 0, transient)
+                             : sqlite3_bind_text(handle, index, text.baseAddress, CInt(text.count), transient)
+            }
+        }
+    }
+}
