@@ -88,7 +88,7 @@ let package = Package(
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
-            dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", "Calibration", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log"),

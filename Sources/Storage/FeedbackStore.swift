@@ -58,6 +58,9 @@ public protocol FeedbackStore: Sendable {
     // MARK: Threshold releases
     /// Outcomes attempted in `[from, to)`, either bound optional.
     func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome]
+    /// The live score statistics of the UTC days `firstDay...lastDay` (day indices, either bound
+    /// optional), merged per cohort (ScoreStatisticsRebuild.swift).
+    func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics
     /// Returns false when the version already exists (a concurrent computation won).
     func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool
     func thresholdReleases() async throws -> [StoredThresholdRelease]
