@@ -164,11 +164,65 @@ struct CohortStatisticsTests {
         #expect(throws: CalibrationError.self) { try CohortStatistics(encoded: moved, layout: CohortStatistics.liveLayout) }
     }
 
+    @Test("thresholds from live statistics, through the binary form, equal bob.measure's for targets inside the tail",
+          arguments: Fixtures.bob.cases)
+    func bobExactInsideTail(_ fixture: BobFixtures.Case) throws {
+        // The grid of ScoreStatisticsTests' fixture test; the floor at the median impostor's
+        // bin, so about half the impostors are in the tail and the other half only counted.
+        let grid = try ScoreGrid(lowerBound: -2, binWidth: 0x1p-12, binCount: 4 << 12)
+        let sorted = fixture.impostors.sorted()
+        let median = sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+        let floor = grid.edge(grid.placement(of: median) == .overflow ? grid.binCount : (median < grid.lowerBound ? 0 : grid.binIndex(of: median)))
+        let layout = try StatisticsLayout(grid: grid, tailFloor: floor)
+        var live = CohortStatistics(layout: layout)
+        for (index, score) in fixture.impostors.enumerated() { try live.add(score: score, label: .impostor, subject: "s\(index % 7)") }
+        for score in fixture.genuine { try live.add(score: score, label: .genuine, subject: "g") }
+        let decoded = try CohortStatistics(encoded: live.encoded(), layout: layout)
+        #expect(decoded == live)
+        let tailCount = decoded.scores.impostorTail.count
+        var checked = 0
+        for entry in fixture.far_threshold where entry.target * Double(fixture.impostors.count) < Double(tailCount) {
+            guard case .value(let bob) = entry.result else { continue }
+            let estimate = try decoded.scores.falseMatchThreshold(target: entry.target)
+            #expect(estimate.precision == .exact, "\(fixture.name) \(entry.target)")
+            #expect(estimate.threshold.bitPattern == bob.exact.bitPattern, "\(fixture.name) \(entry.target)")
+            checked += 1
+        }
+        if fixture.impostors.count >= 20 && Set(fixture.impostors).count > 2 { #expect(checked > 0, "\(fixture.name)") }
+    }
+
+    @Test("on the live layout, 2e6 heavy-tailed impostors give bob.measure's thresholds at 1e-3 … 1e-6")
+    func bobExactLiveLayout() throws {
+        let large = Fixtures.bob.large
+        let scores = Fixtures.heavyTailScores(
+            count: large.generator.count, multiplier: large.generator.multiplier, modulus: large.generator.modulus)
+        var live = CohortStatistics(layout: CohortStatistics.liveLayout)
+        var chunk = CohortStatistics(layout: CohortStatistics.liveLayout)
+        for (index, score) in scores.enumerated() {
+            try chunk.add(score: score, label: .impostor, subject: "s\(index % 5_000)")
+            if index % 100_000 == 99_999 {
+                try live.merge(chunk)
+                chunk = CohortStatistics(layout: CohortStatistics.liveLayout)
+            }
+        }
+        try live.merge(chunk)
+        #expect(live.scores.impostorCount == scores.count)
+        for entry in large.far_threshold where entry.target <= 1e-3 {
+            guard case .value(let bob) = entry.result else { continue }
+            #expect(entry.target * Double(scores.count) < Double(live.scores.impostorTail.count))
+            let estimate = try live.scores.falseMatchThreshold(target: entry.target)
+            #expect(estimate.precision == .exact, "\(entry.target)")
+            #expect(estimate.threshold.bitPattern == bob.exact.bitPattern, "\(entry.target)")
+        }
+    }
+
     @Test("a subject's group is the documented FNV-1a hash, spread over all groups")
     func groupHash() {
-        // FNV-1a 64 of "" is the offset basis 0xcbf29ce484222325; of "a" it is 0xaf63dc4c8601ec8c.
-        #expect(ImpostorSubjects.group(of: "") == 0xCB)
-        #expect(ImpostorSubjects.group(of: "a") == 0xAF)
+        // FNV-1a 64 of "" is the offset basis 0xcbf29ce484222325, of "a" 0xaf63dc4c8601ec8c;
+        // the top bytes after fmix64 (computed independently in Python).
+        #expect(ImpostorSubjects.group(of: "") == 0xEF)
+        #expect(ImpostorSubjects.group(of: "a") == 0x82)
+        #expect(ImpostorSubjects.group(of: "p-17") == 0x0F)
         let groups = Set((0..<5_000).map { ImpostorSubjects.group(of: "subject-\($0)") })
         #expect(groups.count == ImpostorSubjects.groupCount)
     }

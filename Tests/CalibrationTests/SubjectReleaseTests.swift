@@ -3,13 +3,14 @@ import SeededRandom
 import Testing
 @testable import Calibration
 
-/// One cohort's outcomes, as score statistics and grouped by subject: `subjects` subjects with
+/// One cohort's outcomes, as live statistics and grouped by subject: `subjects` subjects with
 /// `impostorsPerSubject` impostor and `genuinePerSubject` genuine attempts each; the first
 /// `lookAlikes` subjects score their impostors 0.35 higher (they resemble others), so their
 /// attempts are strongly correlated.
 struct CohortOutcomes {
-    var statistics: ScoreStatistics
+    var live: CohortStatistics
     var subjects: SubjectScores
+    var statistics: ScoreStatistics { live.scores }
 
     init(layout: StatisticsLayout, subjects count: Int, impostorsPerSubject: Int, genuinePerSubject: Int = 5,
          lookAlikes: Int = 0, prefix: String, seed: UInt64) throws {
@@ -25,7 +26,8 @@ struct CohortOutcomes {
                 attempts.append((subject: subject, score: score, label: .genuine))
             }
         }
-        statistics = try ScoreStatistics(layout: layout, outcomes: attempts.map { (score: $0.score, label: $0.label) })
+        live = CohortStatistics(layout: layout)
+        for attempt in attempts { try live.add(score: attempt.score, label: attempt.label, subject: attempt.subject) }
         subjects = try SubjectScores(attempts: attempts)
     }
 }
@@ -44,40 +46,42 @@ struct SubjectReleaseTests {
         bootstrap = try SubjectBootstrap(seed: 21)
     }
 
-    func tables() throws -> (statistics: [CohortKey: ScoreStatistics], subjects: [CohortKey: SubjectScores]) {
+    func tables() throws -> [CohortKey: CohortOutcomes] {
         let bigOutcomes = try CohortOutcomes(layout: layout, subjects: 60, impostorsPerSubject: 100, lookAlikes: 3, prefix: "p", seed: 1)
         // Few subjects, many attempts each: enough impostors for Clopper–Pearson, too few subjects.
         // Subjects p0…p4 are the same people as in "big" (pseudonyms are per person, not per site).
         let fewOutcomes = try CohortOutcomes(layout: layout, subjects: 5, impostorsPerSubject: 800, prefix: "p", seed: 2)
-        return ([big: bigOutcomes.statistics, few: fewOutcomes.statistics], [big: bigOutcomes.subjects, few: fewOutcomes.subjects])
+        return [big: bigOutcomes, few: fewOutcomes]
     }
 
-    func compute(subjects: [CohortKey: SubjectScores]?, statistics: [CohortKey: ScoreStatistics]) throws -> ThresholdRelease.Computation {
+    func compute(_ table: [CohortKey: CohortOutcomes], subjectLevel: Bool) throws -> ThresholdRelease.Computation {
         try ThresholdRelease.compute(
-            version: 2, previousVersion: 1, cohorts: [big, few], statistics: statistics, targetFMR: 1e-3,
-            policy: ConservativeFMRPolicy(), layout: layout, window: window,
-            subjects: subjects, subjectBootstrap: subjects == nil ? nil : bootstrap)
+            version: 2, previousVersion: 1, cohorts: [big, few], statistics: table.mapValues(\.live), targetFMR: 1e-3,
+            policy: ConservativeFMRPolicy(), layout: layout, window: window, subjectBootstrap: subjectLevel ? bootstrap : nil)
     }
 
-    @Test("without subject data the release is what it was, with no subject fields")
+    @Test("without a bootstrap the release is the score statistics' release, with no subject fields")
     func withoutSubjects() throws {
-        let (statistics, _) = try tables()
+        let table = try tables()
         let plain = try ThresholdRelease.compute(
-            version: 2, previousVersion: 1, cohorts: [big, few], statistics: statistics, targetFMR: 1e-3,
+            version: 2, previousVersion: 1, cohorts: [big, few], statistics: table.mapValues(\.statistics), targetFMR: 1e-3,
             policy: ConservativeFMRPolicy(), layout: layout, window: window)
-        #expect(try compute(subjects: nil, statistics: statistics) == plain)
+        #expect(try compute(table, subjectLevel: false) == plain)
         #expect(plain.release.entries.count == 2)
         #expect(plain.release.entries.allSatisfy { $0.subjectCount == nil && $0.subjectFMRUpperBound == nil })
     }
 
     @Test("correlated attempts raise the threshold, and the entry is recomputed at the raised threshold")
     func raisedAndConsistent() throws {
-        let (statistics, subjects) = try tables()
-        let plain = try #require(try compute(subjects: nil, statistics: statistics).release.entry(for: big))
-        let entry = try #require(try compute(subjects: subjects, statistics: statistics).release.entry(for: big))
+        let table = try tables()
+        let plain = try #require(try compute(table, subjectLevel: false).release.entry(for: big))
+        let entry = try #require(try compute(table, subjectLevel: true).release.entry(for: big))
         #expect(entry.fallbackLevel == .cohort)
-        #expect(entry.subjectCount == 60)
-        let resampling = bootstrap.resampling(of: try #require(subjects[big]))
+        let live = try #require(table[big]).live
+        let groups = live.impostorSubjects.nonEmptyGroups
+        #expect(entry.subjectCount == groups)
+        #expect(groups <= 60 && groups >= 45, "60 subjects in 256 groups share a few")
+        let resampling = bootstrap.resampling(of: live.impostorSubjects)
         let subjectThreshold = try resampling.threshold(targetFMR: 1e-3)
         #expect(subjectThreshold > plain.threshold)
         #expect(entry.threshold == subjectThreshold)
@@ -85,7 +89,7 @@ struct SubjectReleaseTests {
         #expect(entry.subjectFMRUpperBound == resampling.fmrUpperBound(at: entry.threshold))
         #expect((entry.subjectFMRUpperBound ?? 1) <= 1e-3)
         // Everything the entry states holds at its own threshold, on the pool's statistics.
-        let pool = try #require(statistics[big])
+        let pool = live.scores
         let counted = pool.falseMatches(atOrAbove: entry.threshold)
         #expect(counted.isExact && counted.lower == entry.falseMatchCount)
         #expect(entry.falseMatchCount < plain.falseMatchCount)
@@ -94,79 +98,84 @@ struct SubjectReleaseTests {
         let rejected = pool.falseNonMatches(below: entry.threshold)
         #expect(entry.estimatedFNMR?.lower == Double(rejected.lower) / Double(pool.genuineCount))
         #expect((entry.estimatedFNMR?.lower ?? 0) >= (plain.estimatedFNMR?.lower ?? 1))
+        // The grouped bound stays close to the per-subject one on the same attempts.
+        let perSubject = try bootstrap.resampling(of: try #require(table[big]).subjects).threshold(targetFMR: 1e-3)
+        #expect(abs(subjectThreshold - perSubject) < 0.05)
     }
 
-    @Test("a cohort with too few subjects moves up to the pool where the same person counts once")
+    @Test("a cohort with too few subject groups moves up to the pool where the same person counts once")
     func fallsBackForSubjects() throws {
-        let (statistics, subjects) = try tables()
-        let computation = try compute(subjects: subjects, statistics: statistics)
+        let table = try tables()
+        let computation = try compute(table, subjectLevel: true)
         #expect(computation.refused.isEmpty)
         let entry = try #require(computation.release.entry(for: few))
         #expect(entry.fallbackLevel == .cameraModel)
-        // 60 + 5 attempts' subjects, of whom p0…p4 are at both sites.
-        #expect(entry.subjectCount == 60)
+        // p0…p4 are at both sites and fall in the same groups at both: the pool's groups are big's.
+        #expect(entry.subjectCount == table[big]?.live.impostorSubjects.nonEmptyGroups)
         #expect(entry.impostorCount == 10_000)
-        let plain = try #require(try compute(subjects: nil, statistics: statistics).release.entry(for: few))
+        let plain = try #require(try compute(table, subjectLevel: false).release.entry(for: few))
         #expect(plain.fallbackLevel == .cohort)
     }
 
-    @Test("no level with enough subjects: the cohort is refused, saying how many subjects are needed")
+    @Test("no level with enough subject groups: the cohort is refused, saying how many are needed")
     func refusedForSubjects() throws {
-        let (statistics, subjects) = try tables()
+        let table = try tables()
+        let few = try #require(table[self.few])
         let computation = try ThresholdRelease.compute(
-            version: 2, previousVersion: 1, cohorts: [few], statistics: [few: try #require(statistics[few])], targetFMR: 1e-3,
-            policy: ConservativeFMRPolicy(), layout: layout, window: window,
-            subjects: [few: try #require(subjects[few])], subjectBootstrap: bootstrap)
+            version: 2, previousVersion: 1, cohorts: [self.few], statistics: [self.few: few.live], targetFMR: 1e-3,
+            policy: ConservativeFMRPolicy(), layout: layout, window: window, subjectBootstrap: bootstrap)
         #expect(computation.release.entries.isEmpty)
-        #expect(computation.refused.map(\.reason) == [.tooFewSubjects(count: 5, required: 20)])
-        #expect(throws: CalibrationError.invalidParameter("subject data needs a subject bootstrap")) {
-            try ThresholdRelease.compute(
-                version: 2, previousVersion: 1, cohorts: [few], statistics: statistics, targetFMR: 1e-3,
-                policy: ConservativeFMRPolicy(), layout: layout, window: window, subjects: subjects)
-        }
+        #expect(computation.refused.map(\.reason) == [.tooFewSubjects(count: few.live.impostorSubjects.nonEmptyGroups, required: 20)])
     }
 
-    @Test("a raised threshold between grid edges below the exact tail moves up to the next edge")
-    func binnedWhenBelowTail() throws {
-        // A tail floor above every impostor: counts are exact only on grid edges.
+    @Test("with no impostor in the exact tail, the subject-level threshold is the tail floor (no claim below it)")
+    func floorWhenTailIsEmpty() throws {
+        // A tail floor above every impostor: per-group counts are known only from the floor up.
         let coarse = try StatisticsLayout(grid: .cosine, tailFloor: 0.875)
         let outcomes = try CohortOutcomes(layout: coarse, subjects: 60, impostorsPerSubject: 100, lookAlikes: 3, prefix: "q", seed: 5)
+        #expect(outcomes.live.impostorSubjects.tailScores.isEmpty)
         let computation = try ThresholdRelease.compute(
-            version: 1, previousVersion: nil, cohorts: [big], statistics: [big: outcomes.statistics], targetFMR: 1e-3,
-            policy: ConservativeFMRPolicy(), layout: coarse, window: window,
-            subjects: [big: outcomes.subjects], subjectBootstrap: bootstrap)
+            version: 1, previousVersion: nil, cohorts: [big], statistics: [big: outcomes.live], targetFMR: 1e-3,
+            policy: ConservativeFMRPolicy(), layout: coarse, window: window, subjectBootstrap: bootstrap)
         let entry = try #require(computation.release.entry(for: big))
-        let subjectThreshold = try bootstrap.threshold(targetFMR: 1e-3, in: outcomes.subjects)
-        #expect(entry.threshold >= subjectThreshold)
-        #expect(entry.threshold - subjectThreshold < ScoreGrid.cosine.binWidth)
-        #expect(entry.precision == .binned(binWidth: ScoreGrid.cosine.binWidth))
-        let counted = outcomes.statistics.falseMatches(atOrAbove: entry.threshold)
-        #expect(counted.isExact && counted.lower == entry.falseMatchCount)
+        #expect(entry.threshold == 0.875)
+        #expect(entry.threshold >= (try bootstrap.threshold(targetFMR: 1e-3, in: outcomes.subjects)))
+        #expect(entry.precision == .exact)
+        #expect(entry.falseMatchCount == 0)
+        #expect(entry.subjectFMRUpperBound == 0)
+        #expect(bootstrap.resampling(of: outcomes.live.impostorSubjects).fmrUpperBound(at: 0.5) == 1)
     }
 
     @Test("entries encode the subject fields only when present, and older entries decode without them")
     func codable() throws {
-        let (statistics, subjects) = try tables()
-        let withSubjects = try compute(subjects: subjects, statistics: statistics).release
+        let table = try tables()
+        let withSubjects = try compute(table, subjectLevel: true).release
         let data = try JSONEncoder().encode(withSubjects)
         #expect(try JSONDecoder().decode(ThresholdRelease.self, from: data) == withSubjects)
         #expect(String(decoding: data, as: UTF8.self).contains("\"subjectFMRUpperBound\""))
-        let without = try compute(subjects: nil, statistics: statistics).release
+        let without = try compute(table, subjectLevel: false).release
         let plainData = try JSONEncoder().encode(without)
         #expect(!String(decoding: plainData, as: UTF8.self).contains("subject"))
         #expect(try JSONDecoder().decode(ThresholdRelease.self, from: plainData) == without)
     }
 
-    @Test("subject pools merge a subject's attempts across cohorts")
+    @Test("group pools add a subject's attempts across cohorts into its one group")
     func pools() throws {
-        let (_, subjects) = try tables()
-        let pools = SubjectPools(subjects: subjects)
-        #expect(pools.subjects(for: few, at: .cohort).subjectCount == 5)
+        let table = try tables()
+        let pools = try GroupPools(subjects: table.mapValues(\.live.impostorSubjects), tailFloor: layout.tailFloor)
+        let fewGroups = try #require(table[few]).live.impostorSubjects
+        #expect(pools.subjects(for: few, at: .cohort) == fewGroups)
         let camera = pools.subjects(for: few, at: .cameraModel)
-        #expect(camera.subjectCount == 60)
+        var expected = try #require(table[big]).live.impostorSubjects
+        try expected.merge(fewGroups)
+        #expect(camera == expected)
         #expect(camera.impostorCount == 10_000)
-        #expect(camera.subjects["p0"]?.impostorScores.count == 900)
+        #expect(camera.groupCounts[ImpostorSubjects.group(of: "p0")] >= 900)
+        #expect(camera.nonEmptyGroups == table[big]?.live.impostorSubjects.nonEmptyGroups)
         #expect(pools.subjects(for: few, at: .modelVersion) == camera)
-        #expect(pools.subjects(for: CohortKey(modelVersion: "m2", cameraModel: "cam", cohort: "x"), at: .modelVersion).subjectCount == 0)
+        #expect(pools.subjects(for: CohortKey(modelVersion: "m2", cameraModel: "cam", cohort: "x"), at: .modelVersion).impostorCount == 0)
+        #expect(throws: CalibrationError.incompatibleStatistics) {
+            try GroupPools(subjects: [big: ImpostorSubjects(tailFloor: 0.5), few: fewGroups], tailFloor: layout.tailFloor)
+        }
     }
 }

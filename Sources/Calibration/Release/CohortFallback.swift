@@ -85,39 +85,43 @@ public struct CohortPools: Sendable {
     }
 }
 
-/// The subject tables of every level, pooled once like `CohortPools`: a subject seen in
-/// several cohorts of a pool is one subject there, with the attempts of all of them.
+/// The impostor subject groups of every level, pooled once like `CohortPools`: a subject seen
+/// in several cohorts of a pool falls in the same group in each, so adding the groups keeps it
+/// one subject there, with the attempts of all of them.
 ///
 /// ```swift
-/// let pools = SubjectPools(subjects: table)
-/// pools.subjects(for: key, at: .cameraModel).subjectCount
+/// let pools = try GroupPools(subjects: live.mapValues(\.impostorSubjects), tailFloor: layout.tailFloor)
+/// pools.subjects(for: key, at: .cameraModel).nonEmptyGroups
 /// ```
-public struct SubjectPools: Sendable {
-    private let cohorts: [CohortKey: SubjectScores]
-    private let cameraModels: [CohortKey: SubjectScores]
-    private let modelVersions: [CohortKey: SubjectScores]
+public struct GroupPools: Sendable {
+    public let tailFloor: Double
+    private let cohorts: [CohortKey: ImpostorSubjects]
+    private let cameraModels: [CohortKey: ImpostorSubjects]
+    private let modelVersions: [CohortKey: ImpostorSubjects]
 
-    public init(subjects: [CohortKey: SubjectScores]) {
-        var cameraModels: [CohortKey: SubjectScores] = [:]
-        var modelVersions: [CohortKey: SubjectScores] = [:]
+    /// - Throws: `.incompatibleStatistics` if any part has another tail floor.
+    public init(subjects: [CohortKey: ImpostorSubjects], tailFloor: Double) throws {
+        var cameraModels: [CohortKey: ImpostorSubjects] = [:]
+        var modelVersions: [CohortKey: ImpostorSubjects] = [:]
         for (key, part) in subjects {
-            cameraModels[CohortPools.poolKey(key, .cameraModel), default: SubjectScores()].merge(part)
-            modelVersions[CohortPools.poolKey(key, .modelVersion), default: SubjectScores()].merge(part)
+            try cameraModels[CohortPools.poolKey(key, .cameraModel), default: ImpostorSubjects(tailFloor: tailFloor)].merge(part)
+            try modelVersions[CohortPools.poolKey(key, .modelVersion), default: ImpostorSubjects(tailFloor: tailFloor)].merge(part)
         }
+        self.tailFloor = tailFloor
         cohorts = subjects
         self.cameraModels = cameraModels
         self.modelVersions = modelVersions
     }
 
-    /// The pooled subjects of `level` around `key` (none when nothing was reported there).
-    public func subjects(for key: CohortKey, at level: FallbackLevel) -> SubjectScores {
-        let pool: SubjectScores?
+    /// The pooled groups of `level` around `key` (none when nothing was reported there).
+    public func subjects(for key: CohortKey, at level: FallbackLevel) -> ImpostorSubjects {
+        let pool: ImpostorSubjects?
         switch level {
         case .cohort: pool = cohorts[key]
         case .cameraModel: pool = cameraModels[CohortPools.poolKey(key, .cameraModel)]
         case .modelVersion: pool = modelVersions[CohortPools.poolKey(key, .modelVersion)]
         }
-        return pool ?? SubjectScores()
+        return pool ?? ImpostorSubjects(tailFloor: tailFloor)
     }
 }
 

@@ -45,11 +45,12 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
     public var unknownCount: Int
     /// Whether the threshold equals the raw-score answer or was decided on the grid.
     public var precision: Precision
-    /// Subjects in the pool behind the subject-level bound; nil when the release was computed
-    /// without subject data.
+    /// Subjects in the pool behind the subject-level bound — counted as the non-empty subject
+    /// groups the bootstrap resampled (`ImpostorSubjects`), a lower bound on the distinct
+    /// subjects; nil when the release was computed without subject data.
     public var subjectCount: Int?
-    /// The subjects bootstrap's prediction bound on the FMR at `threshold`
-    /// (`SubjectBootstrap`); nil when the release was computed without subject data.
+    /// The subjects bootstrap's prediction bound on the FMR at `threshold` (over subject
+    /// groups, `GroupResampling`); nil when the release was computed without subject data.
     public var subjectFMRUpperBound: Double?
 
     public init(cohort: CohortKey, fallback: FallbackChoice) {
@@ -94,11 +95,12 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
     /// Raises the threshold to at least `subjectThreshold`, the subjects bootstrap's, and
     /// recomputes what depends on it from the pool's statistics so the entry stays consistent.
     ///
-    /// The raised threshold is an impostor score, exact where the pool's count there is exact
-    /// (its exact tail). Where it falls below the tail and between grid edges the count is only
-    /// bounded, so the threshold moves up to the next grid edge (an exact count; `.binned`).
+    /// The grouped bootstrap answers a tail score, the tail floor (a grid edge) or just above the
+    /// top tail score, where the pool's false-match count is exact. Should a count there ever be
+    /// only bounded (a threshold between grid edges below the tail), the threshold moves up to
+    /// the next grid edge (an exact count; `.binned`), so the entry never states a guessed count.
     mutating func applySubjectLevel(
-        subjectThreshold: Double, resampling: SubjectResampling, subjectCount: Int, statistics: ScoreStatistics
+        subjectThreshold: Double, resampling: GroupResampling, statistics: ScoreStatistics
     ) throws {
         if subjectThreshold > threshold {
             var raised = subjectThreshold
@@ -122,7 +124,7 @@ public struct CohortThreshold: Sendable, Hashable, Codable {
                 ? RateBounds(statistics.falseNonMatches(below: raised), total: statistics.genuineCount)
                 : nil
         }
-        self.subjectCount = subjectCount
+        subjectCount = resampling.nonEmptyGroups
         subjectFMRUpperBound = resampling.fmrUpperBound(at: threshold)
     }
 }
@@ -143,8 +145,9 @@ extension RateBounds {
 ///
 /// ```swift
 /// let computed = try ThresholdRelease.compute(
-///     version: 8, previousVersion: 7, cohorts: keys, statistics: table, targetFMR: 1e-3,
-///     policy: ConservativeFMRPolicy(), layout: layout, window: window)
+///     version: 8, previousVersion: 7, cohorts: keys, statistics: live, targetFMR: 1e-3,
+///     policy: ConservativeFMRPolicy(), layout: CohortStatistics.liveLayout, window: window,
+///     subjectBootstrap: bootstrap)
 /// computed.refused    // cohorts that not even the model-version pool could serve
 /// computed.release.entry(for: key)?.threshold
 /// ```
@@ -201,18 +204,10 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         public var refused: [Refusal]
     }
 
-    /// Chooses every cohort's threshold with `policy` and the cohort fallback. Cohorts with
-    /// too little data at every level are listed in `refused`, not guessed.
-    ///
-    /// With `subjects` (the same outcomes grouped by subject pseudonym, keyed like
-    /// `statistics`) and a `subjectBootstrap`, each entry's threshold is the larger of the
-    /// policy's and the subjects bootstrap's on the same pool — the subject table pooled at
-    /// the level the entry was chosen at (`SubjectPools`) — and the entry records the pool's
-    /// subject count and the subject-level bound. When that pool has too few subjects or
-    /// impostors for the bootstrap, the entry moves up a level as it would for too few
-    /// impostors, and is refused when no level has enough.
-    /// - Throws: `.invalidParameter` when `subjects` is given without `subjectBootstrap`;
-    ///   any error other than a lack of data.
+    /// Chooses every cohort's threshold with `policy` and the cohort fallback, from score
+    /// statistics alone (no subject-level bound). Cohorts with too little data at every level
+    /// are listed in `refused`, not guessed.
+    /// - Throws: any error other than a lack of data.
     public static func compute(
         version: Int,
         previousVersion: Int?,
@@ -221,19 +216,45 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         targetFMR: Double,
         policy: some ThresholdPolicy,
         layout: StatisticsLayout,
-        window: DataWindow,
-        subjects subjectTable: [CohortKey: SubjectScores]? = nil,
-        subjectBootstrap: SubjectBootstrap? = nil
+        window: DataWindow
     ) throws -> Computation {
         let pools = try CohortPools(statistics: table, layout: layout)
-        let subjectLevel: (pools: SubjectPools, bootstrap: SubjectBootstrap)?
-        switch (subjectTable, subjectBootstrap) {
-        case let (table?, bootstrap?): subjectLevel = (SubjectPools(subjects: table), bootstrap)
-        case (nil, _): subjectLevel = nil
-        case (_?, nil): throw CalibrationError.invalidParameter("subject data needs a subject bootstrap")
-        }
+        return try compute(version: version, previousVersion: previousVersion, cohorts: cohorts, pools: pools,
+                           groups: nil, targetFMR: targetFMR, policy: policy, window: window)
+    }
+
+    /// Chooses every cohort's threshold from live statistics (pooled per fallback level by
+    /// adding them). With a `subjectBootstrap`, each entry's threshold is the larger of the
+    /// policy's and the subjects bootstrap's over subject groups (`GroupResampling`) on the same
+    /// pool, and the entry records the pool's non-empty groups and the subject-level bound.
+    /// When that pool has too few groups or impostors for the bootstrap, the entry moves up a
+    /// level as it would for too few impostors, and is refused when no level has enough.
+    /// - Throws: any error other than a lack of data.
+    public static func compute(
+        version: Int,
+        previousVersion: Int?,
+        cohorts: [CohortKey],
+        statistics table: [CohortKey: CohortStatistics],
+        targetFMR: Double,
+        policy: some ThresholdPolicy,
+        layout: StatisticsLayout,
+        window: DataWindow,
+        subjectBootstrap: SubjectBootstrap? = nil
+    ) throws -> Computation {
+        let pools = try CohortPools(statistics: table.mapValues(\.scores), layout: layout)
+        let groups = try subjectBootstrap.map { (pools: try GroupPools(subjects: table.mapValues(\.impostorSubjects), tailFloor: layout.tailFloor), bootstrap: $0) }
+        return try compute(version: version, previousVersion: previousVersion, cohorts: cohorts, pools: pools,
+                           groups: groups, targetFMR: targetFMR, policy: policy, window: window)
+    }
+
+    private static func compute(
+        version: Int, previousVersion: Int?, cohorts: [CohortKey], pools: CohortPools,
+        groups subjectLevel: (pools: GroupPools, bootstrap: SubjectBootstrap)?,
+        targetFMR: Double, policy: some ThresholdPolicy, window: DataWindow
+    ) throws -> Computation {
         var entries: [CohortThreshold] = []
         var refused: [Refusal] = []
+        var weights = GroupWeightCache()
         for cohort in Set(cohorts).sorted() {
             do {
                 let fallback = try CohortFallback.choose(for: cohort, in: pools, targetFMR: targetFMR, policy: policy)
@@ -243,8 +264,8 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
                 }
                 if let subjectLevel {
                     entries.append(try subjectLevelEntry(
-                        for: cohort, from: fallback, pools: pools, subjects: subjectLevel.pools,
-                        bootstrap: subjectLevel.bootstrap, targetFMR: targetFMR, policy: policy))
+                        for: cohort, from: fallback, pools: pools, groups: subjectLevel.pools,
+                        bootstrap: subjectLevel.bootstrap, weights: &weights, targetFMR: targetFMR, policy: policy))
                 } else {
                     entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
                 }
@@ -265,8 +286,8 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
     /// The entry at the policy's level, or the first level above it whose pool is large enough
     /// for the subjects bootstrap too; throws the last lack-of-data refusal otherwise.
     private static func subjectLevelEntry(
-        for cohort: CohortKey, from fallback: FallbackChoice, pools: CohortPools, subjects: SubjectPools,
-        bootstrap: SubjectBootstrap, targetFMR: Double, policy: some ThresholdPolicy
+        for cohort: CohortKey, from fallback: FallbackChoice, pools: CohortPools, groups: GroupPools,
+        bootstrap: SubjectBootstrap, weights: inout GroupWeightCache, targetFMR: Double, policy: some ThresholdPolicy
     ) throws -> CohortThreshold {
         var lastRefusal: CalibrationError?
         for level in FallbackLevel.allCases.drop(while: { $0 != fallback.level }) {
@@ -275,13 +296,10 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
                 let choice = level == fallback.level
                     ? fallback.choice
                     : try policy.choose(from: statistics, targetFMR: targetFMR)
-                let scores = subjects.subjects(for: cohort, at: level)
-                let resampling = bootstrap.resampling(of: scores)
+                let resampling = weights.resampling(of: groups.subjects(for: cohort, at: level), bootstrap: bootstrap)
                 let subjectThreshold = try resampling.threshold(targetFMR: targetFMR)
                 var entry = CohortThreshold(cohort: cohort, fallback: FallbackChoice(level: level, choice: choice))
-                try entry.applySubjectLevel(
-                    subjectThreshold: subjectThreshold, resampling: resampling, subjectCount: scores.subjectCount,
-                    statistics: statistics)
+                try entry.applySubjectLevel(subjectThreshold: subjectThreshold, resampling: resampling, statistics: statistics)
                 return entry
             } catch let error as CalibrationError {
                 switch error {

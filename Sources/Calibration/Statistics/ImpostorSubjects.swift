@@ -26,14 +26,22 @@ public struct ImpostorSubjects: Sendable, Hashable {
     public static let groupCount = 256
 
     /// The group of a subject: the top byte of the 64-bit FNV-1a hash of the pseudonym's UTF-8
-    /// bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3). Stable across machines and
-    /// releases — stored statistics depend on it, so it must never change.
+    /// bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3) passed through MurmurHash3's
+    /// fmix64 finaliser. FNV-1a alone leaves its top byte nearly blind to the last characters
+    /// (pseudonyms differing only at the end would share a few groups); fmix64 spreads every
+    /// input bit over the whole word. Stable across machines and releases — stored statistics
+    /// depend on it, so it must never change.
     public static func group(of subject: String) -> Int {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in subject.utf8 {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01B3
         }
+        hash ^= hash >> 33
+        hash &*= 0xFF51_AFD7_ED55_8CCD
+        hash ^= hash >> 33
+        hash &*= 0xC4CE_B9FE_1A85_EC53
+        hash ^= hash >> 33
         return Int(hash >> 56)
     }
 

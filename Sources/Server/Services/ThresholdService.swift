@@ -18,14 +18,9 @@ struct ThresholdService: Sendable {
     let metrics: ServerMetrics
     let now: @Sendable () -> Date
 
-    /// Every impostor score is kept exactly: thresholds are bob.measure-exact at any target.
-    static let layout: StatisticsLayout = {
-        do {
-            return try StatisticsLayout(grid: .cosine, tailFloor: -1)
-        } catch {
-            fatalError("the cosine grid's lower edge is a valid tail floor: \(error)")
-        }
-    }()
+    /// The live statistics' layout: thresholds are bob.measure-exact for targets inside the
+    /// exact tail (FMR ≈ 5 % and below on dlib scores; docs/calibration.md).
+    static let layout = CohortStatistics.liveLayout
 
     /// One person's attempts are correlated, so every threshold is also held to a bound that
     /// resamples subjects (docs/calibration.md). Seeded: every node computes the same release.
@@ -112,22 +107,22 @@ struct ThresholdService: Sendable {
     private func computeOnThisNode(_ request: ComputeThresholdsRequest, policy: any ThresholdPolicy,
                                    by caller: APITokenRecord) async throws -> ThresholdReleaseView {
         let end = now()
-        let start = request.windowDays.map { end.addingTimeInterval(-Double($0) * 86_400) }
-        let outcomes = try await store.calibrationOutcomes(from: start, to: nil)
-        guard let first = outcomes.map(\.attemptedAt).min(), let last = outcomes.map(\.attemptedAt).max() else {
+        // Statistics are kept per UTC day: window_days N is the last N days, today included.
+        let today = StatisticsBuckets.day(of: end)
+        let live = try await store.scoreStatistics(firstDay: request.windowDays.map { today - $0 + 1 }, lastDay: nil)
+        guard let firstDay = live.firstDay, let lastDay = live.lastDay else {
             throw ProblemResponse(.insufficientData, "no outcomes in the window")
         }
-        let grouped = Self.groupedScores(outcomes)
-        let table = try Self.statistics(grouped)
         let existing = try await store.thresholdReleases()
         let previous = try existing.last(where: { $0.state == .published }).map { try ThresholdReleaseCoding.decode($0.payload) }
         let version = (existing.map(\.version).max() ?? 0) + 1
-        let window = try DataWindow(startUnixSeconds: Int64(first.timeIntervalSince1970.rounded(.down)),
-                                    endUnixSeconds: Int64(last.timeIntervalSince1970.rounded(.up)))
+        // Whole days: from the start of the first day with an outcome to the end of the last.
+        let window = try DataWindow(startUnixSeconds: Int64(firstDay) * Int64(StatisticsBuckets.secondsPerDay),
+                                    endUnixSeconds: Int64(lastDay + 1) * Int64(StatisticsBuckets.secondsPerDay))
         let computation = try ThresholdRelease.compute(
-            version: version, previousVersion: previous?.version, cohorts: Array(table.keys), statistics: table,
+            version: version, previousVersion: previous?.version, cohorts: Array(live.cohorts.keys), statistics: live.cohorts,
             targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window,
-            subjects: try Self.subjects(grouped), subjectBootstrap: Self.subjectBootstrap)
+            subjectBootstrap: Self.subjectBootstrap)
         guard !computation.release.entries.isEmpty else {
             let reasons = computation.refused.map { "\($0.cohort): \($0.reason)" }.joined(separator: "; ")
             throw ProblemResponse(.insufficientData, "no cohort has enough data: \(reasons)")
@@ -146,36 +141,16 @@ struct ThresholdService: Sendable {
         return try Self.view(stored)
     }
 
-    /// Every score of the outcomes under the (model version, camera model, site) it counts for.
-    /// A shadow score counts under the shadow model's version with the attempt's adjudicated
-    /// label: that is how a candidate model gets thresholds of its own before it decides anywhere.
-    static func groupedScores(_ outcomes: [CalibrationOutcome]) -> [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]] {
-        var grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]] = [:]
-        for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label) else { continue }
-            grouped[CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
-                    default: []].append((outcome.subjectPseudonym, outcome.score, label))
-            if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
-                grouped[CohortKey(modelVersion: shadowVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
-                        default: []].append((outcome.subjectPseudonym, shadowScore, label))
-            }
-        }
-        return grouped
-    }
-
-    /// One statistics table per (model version, camera model, site).
-    static func statistics(_ outcomes: [CalibrationOutcome]) throws -> [CohortKey: ScoreStatistics] {
-        try statistics(groupedScores(outcomes))
-    }
-
-    static func statistics(_ grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]]) throws -> [CohortKey: ScoreStatistics] {
-        try grouped.mapValues { scores in try ScoreStatistics(layout: layout, outcomes: scores.map { ($0.score, $0.label) }) }
-    }
-
-    /// The same scores grouped by subject within each (model version, camera model, site): what
-    /// the subjects bootstrap resamples (unknown labels are left out there).
-    static func subjects(_ grouped: [CohortKey: [(subject: String, score: Double, label: ScoreLabel)]]) throws -> [CohortKey: SubjectScores] {
-        try grouped.mapValues { try SubjectScores(attempts: $0) }
+    /// The UTC days a release's data window covers: from the day of its start to the day of the
+    /// last second before its end (a window computed from whole days ends at midnight).
+    static func days(of window: DataWindow) -> (first: Int, last: Int) {
+        let perDay = Int64(StatisticsBuckets.secondsPerDay)
+        func day(_ seconds: Int64) -> Int { Int(seconds >= 0 ? seconds / perDay : -((-seconds + perDay - 1) / perDay)) }
+        let first = day(window.startUnixSeconds)
+        let last = window.endUnixSeconds > window.startUnixSeconds && window.endUnixSeconds % perDay == 0
+            ? day(window.endUnixSeconds) - 1
+            : day(window.endUnixSeconds)
+        return (first, max(first, last))
     }
 
     private func publish(_ release: StoredThresholdRelease, from states: Set<ReleaseState>, retiring: ReleaseState,
@@ -191,19 +166,17 @@ struct ThresholdService: Sendable {
         return published
     }
 
-    /// How the outcomes since the published release's window compare with those it was computed from.
+    /// How the outcomes since the published release's window compare with those it was computed
+    /// from. Statistics are kept per UTC day, so both windows are whole days: the reference is the
+    /// days of the release's window, the recent window every day after its last one.
     func drift() async throws -> ThresholdDriftView {
         guard let current = try await store.thresholdReleases().last(where: { $0.state == .published }) else {
             throw ProblemResponse(.notFound, "no threshold release has been published yet")
         }
         let release = try ThresholdReleaseCoding.decode(current.payload)
-        let windowStart = Date(timeIntervalSince1970: TimeInterval(release.window.startUnixSeconds))
-        let windowEnd = Date(timeIntervalSince1970: TimeInterval(release.window.endUnixSeconds))
-        // The window's end is the latest outcome's time rounded up to a second, so nothing of
-        // the release's own data lies after it.
-        let boundary = windowEnd.addingTimeInterval(0.001)
-        let reference = try Self.statistics(try await store.calibrationOutcomes(from: windowStart, to: boundary))
-        let recent = try Self.statistics(try await store.calibrationOutcomes(from: boundary, to: nil))
+        let days = Self.days(of: release.window)
+        let reference = try await store.scoreStatistics(firstDay: days.first, lastDay: days.last).cohorts.mapValues(\.scores)
+        let recent = try await store.scoreStatistics(firstDay: days.last + 1, lastDay: nil).cohorts.mapValues(\.scores)
         // One family of tests across every cohort compared, so the chance of a false alarm
         // somewhere does not grow with the size of the fleet.
         let compared = release.entries.filter { entry in

@@ -9,8 +9,8 @@ import WebPages
 extension WebRoutes {
     /// Threshold releases with their workflow buttons; model rollouts with both models' DET
     /// curves on the same attempts; and per cohort the score histograms and DET curve of all
-    /// stored outcomes with the released and the proposed threshold on them, and the drift
-    /// flags of the published release.
+    /// stored outcomes (their live statistics) with the released and the proposed threshold on
+    /// them, and the drift flags of the published release.
     func calibrationPage() async throws -> CalibrationPage {
         let views = try await store.thresholdReleases().map(ThresholdService.view)
         let published = views.last { $0.state == ReleaseState.published.rawValue }
@@ -24,8 +24,8 @@ extension WebRoutes {
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
-        let statistics = try ThresholdService.statistics(outcomes)
+        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)).
+        let statistics = try await store.scoreStatistics(firstDay: nil, lastDay: nil).cohorts.mapValues(\.scores)
         var cohorts: [CalibrationPage.Cohort] = []
         for (key, cohort) in statistics.sorted(by: { $0.key < $1.key }) {
             var markers: [ThresholdMarker] = []
@@ -59,7 +59,11 @@ extension WebRoutes {
         for release in try await federation.modelReleases() {
             modelVersions[release.version] = try ModelReleaseCoding.decode(release.payload).modelVersion
         }
-        let rollouts = try Self.rolloutSection(rollouts: try await federation.modelRollouts(), modelVersions: modelVersions,
+        let storedRollouts = try await federation.modelRollouts()
+        // The rollout charts pair both models' scores of the same attempts, which only outcome
+        // rows hold; they are read only while some rollout is past candidate and shown.
+        let outcomes = storedRollouts.contains { $0.state != .candidate } ? try await store.calibrationOutcomes(from: nil, to: nil) : []
+        let rollouts = try Self.rolloutSection(rollouts: storedRollouts, modelVersions: modelVersions,
                                                outcomes: outcomes, published: published)
         // Everyone who may open the page may approve and publish: engineers and admins.
         return CalibrationPage(

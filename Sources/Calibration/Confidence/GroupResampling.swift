@@ -1,0 +1,187 @@
+/// The subjects bootstrap over subject groups: what a threshold release computes from live
+/// statistics, which keep impostor attempts per group of subjects (`ImpostorSubjects`) rather
+/// than per subject.
+///
+/// Every attempt of a subject lands in one group, so resampling the non-empty groups with
+/// replacement keeps each subject's attempts together, as the subjects bootstrap does; with as
+/// many groups as subjects it *is* the subjects bootstrap (`SubjectResampling`), draw for draw.
+/// For resample b with group weights w_bg (multinomial counts of k draws over the k non-empty
+/// groups, in group order, from `bootstrap.seed`):
+///
+///     FMR_b(t) = Σ_g w_bg k_g(t) / Σ_g w_bg n_g
+///
+/// with n_g the group's impostor attempts and k_g(t) those scoring `>= t`, exact for t at or
+/// above the tail floor (the group-tagged exact tail). Below the floor the per-group counts are
+/// not kept, so no subject-level claim is made there: the bound is 1, and `threshold` answers
+/// at least the lowest tail score (an upper bound on the subject-level threshold, so the
+/// release stays conservative). The bound and the search are `SubjectResampling`'s: the
+/// prediction bound F̂ + spread · (q − F̂) and a bisection over the distinct tail scores.
+///
+/// ```swift
+/// let resampling = bootstrap.resampling(of: statistics.impostorSubjects)
+/// let threshold = try resampling.threshold(targetFMR: 1e-3)
+/// resampling.fmrUpperBound(at: threshold) <= 1e-3        // true
+/// ```
+public struct GroupResampling: Sendable {
+    public let bootstrap: SubjectBootstrap
+    public let tailFloor: Double
+    /// The tail scores ascending, and each one's slot (index of its group among the non-empty groups).
+    let tailScores: [Double]
+    let tailSlots: [Int32]
+    /// Non-empty groups.
+    let slotCount: Int
+    /// Column-major k × B multinomial counts: `weights[slot * B + b]`.
+    let weights: [Float]
+    /// Σ_g w_bg · n_g for each resample.
+    let impostorTotals: [Double]
+    public let impostorCount: Int
+
+    /// Groups with impostor attempts: a lower bound on the subjects with impostor attempts.
+    public var nonEmptyGroups: Int { slotCount }
+
+    /// `weights`: `GroupResampling.weights(resamples:groups:seed:)` for the subjects' number of
+    /// non-empty groups (a release shares them between pools with the same number).
+    init(subjects: ImpostorSubjects, bootstrap: SubjectBootstrap, weights: [Float]? = nil) {
+        var slotOfGroup = [Int32](repeating: -1, count: ImpostorSubjects.groupCount)
+        var counts: [Double] = []
+        for (group, count) in subjects.groupCounts.enumerated() where count > 0 {
+            slotOfGroup[group] = Int32(counts.count)
+            counts.append(Double(count))
+        }
+        self.bootstrap = bootstrap
+        tailFloor = subjects.tailFloor
+        tailScores = subjects.tailScores
+        tailSlots = subjects.tailGroups.map { slotOfGroup[Int($0)] }
+        slotCount = counts.count
+        self.weights = weights ?? Self.weights(resamples: bootstrap.resamples, groups: counts.count, seed: bootstrap.seed)
+        impostorCount = subjects.impostorCount
+        impostorTotals = Self.weightedSums(counts, weights: self.weights, resamples: bootstrap.resamples)
+    }
+
+    /// The multinomial counts `SubjectResampling` draws for `groups` subjects (the same
+    /// SplitMix64 stream, row by row), laid out column-major so a weighted sum runs along
+    /// contiguous memory for every resample at once.
+    static func weights(resamples: Int, groups: Int, seed: UInt64) -> [Float] {
+        let rowMajor = SubjectResampling.multinomialCounts(resamples: resamples, subjects: groups, seed: seed)
+        guard groups > 0 else { return [] }
+        var columns = [Float](repeating: 0, count: rowMajor.count)
+        for row in 0..<resamples {
+            for column in 0..<groups { columns[column * resamples + row] = rowMajor[row * groups + column] }
+        }
+        return columns
+    }
+
+    /// Σ_g w_bg · x_g for every resample b, adding the groups in order and skipping x_g = 0:
+    /// the same additions, in the same order, as `SubjectResampling.weightedSums`, so the sums
+    /// are bit-identical to it.
+    static func weightedSums(_ perSlot: [Double], weights: [Float], resamples: Int) -> [Double] {
+        var sums = [Double](repeating: 0, count: resamples)
+        weights.withUnsafeBufferPointer { weights in
+            sums.withUnsafeMutableBufferPointer { sums in
+                for (slot, value) in perSlot.enumerated() where value != 0 {
+                    let base = slot * resamples
+                    for row in 0..<resamples {
+                        sums[row] += Double(weights[base + row]) * value
+                    }
+                }
+            }
+        }
+        return sums
+    }
+
+    /// Each non-empty group's impostor attempts with `score >= threshold` (threshold at or above the floor).
+    func falseMatchCounts(at threshold: Double) -> [Double] {
+        var counts = [Double](repeating: 0, count: slotCount)
+        var index = tailScores.firstIndex(notBelow: threshold)
+        while index < tailScores.count {
+            counts[Int(tailSlots[index])] += 1
+            index += 1
+        }
+        return counts
+    }
+
+    /// The observed FMR at `threshold` (at or above the floor; 0 without impostor attempts).
+    public func observedFMR(at threshold: Double) -> Double {
+        guard impostorCount > 0 else { return 0 }
+        return Double(tailScores.count - tailScores.firstIndex(notBelow: max(threshold, tailFloor))) / Double(impostorCount)
+    }
+
+    /// The FMR at `threshold` of every resample, in resample order.
+    public func resampledFMRs(at threshold: Double) -> [Double] {
+        let counts = falseMatchCounts(at: max(threshold, tailFloor))
+        let observed = observedFMR(at: threshold)
+        let top = Self.weightedSums(counts, weights: weights, resamples: bootstrap.resamples)
+        return zip(top, impostorTotals).map { $1 > 0 ? $0 / $1 : observed }
+    }
+
+    /// The prediction bound F̂ + spread · (q − F̂), clamped to [0, 1]; 1 without impostor
+    /// attempts, for a NaN threshold, or below the tail floor (per-group counts unknown there).
+    public func fmrUpperBound(at threshold: Double) -> Double {
+        guard impostorCount > 0, !threshold.isNaN, threshold >= tailFloor else { return 1 }
+        let counts = falseMatchCounts(at: threshold)
+        let observed = counts.reduce(0, +) / Double(impostorCount)
+        let top = Self.weightedSums(counts, weights: weights, resamples: bootstrap.resamples)
+        let resampled = zip(top, impostorTotals).map { $1 > 0 ? $0 / $1 : observed }
+        let quantile = SubjectResampling.quantile(resampled, at: bootstrap.confidence)
+        return min(max(observed + bootstrap.spread * (quantile - observed), 0), 1)
+    }
+
+    /// The lowest tail score (or the value just above the highest) whose bound is at most
+    /// `targetFMR`, by bisection; the floor when no impostor reaches the tail.
+    /// - Throws: `.targetOutOfRange` unless 0 < target < 1; `.tooFewSubjects` with fewer
+    ///   non-empty groups than `minimumSubjects`; `.insufficientImpostorsForConfidence` with
+    ///   fewer impostor attempts than Clopper–Pearson needs to claim the target at all.
+    public func threshold(targetFMR: Double) throws -> Double {
+        guard targetFMR > 0, targetFMR < 1 else { throw CalibrationError.targetOutOfRange(targetFMR) }
+        guard slotCount >= bootstrap.minimumSubjects else {
+            throw CalibrationError.tooFewSubjects(count: slotCount, required: bootstrap.minimumSubjects)
+        }
+        let needed = try ClopperPearson(confidence: bootstrap.confidence).impostorsNeeded(targetFMR: targetFMR)
+        guard impostorCount >= needed else {
+            throw CalibrationError.insufficientImpostorsForConfidence(
+                have: impostorCount, required: needed, targetFMR: targetFMR, confidence: bootstrap.confidence)
+        }
+        var candidates: [Double] = []
+        candidates.reserveCapacity(tailScores.count)
+        for score in tailScores where candidates.last != score { candidates.append(score) }
+        guard let highest = candidates.last else { return tailFloor }
+        var low = 0
+        var high = candidates.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if fmrUpperBound(at: candidates[middle]) <= targetFMR {
+                high = middle
+            } else {
+                low = middle + 1
+            }
+        }
+        return low < candidates.count ? candidates[low] : highest.nextUp
+    }
+}
+
+extension SubjectBootstrap {
+    /// Draws the resamples of the subject groups once.
+    public func resampling(of subjects: ImpostorSubjects) -> GroupResampling {
+        GroupResampling(subjects: subjects, bootstrap: self)
+    }
+}
+
+/// The group weights of one release computation, drawn once per number of non-empty groups
+/// (they depend on nothing else), so pools of the same size share them.
+struct GroupWeightCache {
+    private var weights: [Int: [Float]] = [:]
+    /// At most this many sizes are kept (≤ 1 MB each at B = 1,000); most pools of a large fleet
+    /// fill all 256 groups.
+    private let capacity = 16
+
+    mutating func resampling(of subjects: ImpostorSubjects, bootstrap: SubjectBootstrap) -> GroupResampling {
+        let groups = subjects.nonEmptyGroups
+        if let cached = weights[groups] {
+            return GroupResampling(subjects: subjects, bootstrap: bootstrap, weights: cached)
+        }
+        let drawn = GroupResampling.weights(resamples: bootstrap.resamples, groups: groups, seed: bootstrap.seed)
+        if weights.count >= capacity { weights.removeAll(keepingCapacity: true) }
+        weights[groups] = drawn
+        return GroupResampling(subjects: subjects, bootstrap: bootstrap, weights: drawn)
+    }
+}
