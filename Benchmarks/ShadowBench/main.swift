@@ -5,6 +5,7 @@
 // products), and the cosine normalises and takes the dot product, exactly as `verify` does.
 //
 //     shadow-bench MODELS_DIR IMAGES_DIR [COUNT] [PASSES]
+//     shadow-bench normalisation IMAGES_DIR [COUNT] [PASSES]   (see NormalisationMode.swift)
 //
 // COUNT images (default 40) found recursively under IMAGES_DIR, PASSES passes over them
 // (default 2); the first verification is dropped (model loading, page faults). Then a tight
@@ -34,6 +35,12 @@ func adapter(seed: UInt64) throws -> EmbeddingAdapter {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count > 1, arguments[1] == "normalisation" {
+    do { exit(try runNormalisationBench(arguments)) } catch {
+        print("shadow-bench: \(error)")
+        exit(1)
+    }
+}
 guard arguments.count >= 3 else {
     print("usage: shadow-bench MODELS_DIR IMAGES_DIR [COUNT] [PASSES]")
     exit(2)

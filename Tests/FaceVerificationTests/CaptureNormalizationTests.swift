@@ -108,12 +108,16 @@ struct CaptureNormalizationTests {
         #expect(abs(luminance(gamma) - 0.5) < abs(luminance(input) - 0.5))
     }
 
-    @Test("a black frame and a frame too small for the CLAHE grid pass through unchanged")
+    @Test("a black frame passes through white balance, exposure and sharpening unchanged; a frame too small for the CLAHE grid too")
     func degenerateFrames() throws {
         let black = RGBImage(width: 40, height: 30)
         let policy = NormalizationPolicy(whiteBalance: .init(strength: 1), exposure: .init(method: .gamma, targetMean: 0.45),
-                                         clahe: .init(clipLimit: 2), unsharpMask: .init(radius: 3, percent: 200))
+                                         unsharpMask: .init(radius: 3, percent: 200))
         #expect(try CaptureNormalization(policy: policy).apply(to: black) == black)
+        // CLAHE lifts a flat frame, as OpenCV's does: the clipped excess of the one full bin is
+        // spread over all 256, so grey level 0 maps to the first bin's share.
+        let lifted = try CaptureNormalization(policy: NormalizationPolicy(clahe: .init(clipLimit: 2))).apply(to: black)
+        #expect(Set(lifted.pixels).count == 1 && lifted.pixels[0] > 0)
         let small = try NormalisationReference.shared.input("sliver")
         let clahe = try CaptureNormalization(policy: NormalizationPolicy(clahe: .init(tilesX: 4, tilesY: 4, clipLimit: 2)))
         #expect(clahe.apply(to: small) == small)
@@ -167,6 +171,8 @@ struct CaptureNormalizationTests {
         (#"{"clahe": {"tiles_x": 8, "tiles_y": 17, "clip_limit": 2}}"#, "clahe.tiles_y"),
         (#"{"clahe": {"tiles_x": 8, "tiles_y": 8, "clip_limit": 0.5}}"#, "clahe.clip_limit"),
         (#"{"clahe": {"tiles_x": 8.5, "tiles_y": 8, "clip_limit": 2}}"#, "clahe.tiles_x"),
+        (#"{"unsharp_mask": {"radius": 2, "percent": 1e300, "threshold": 0}}"#, "unsharp_mask.percent"),
+        (#"{"unsharp_mask": {"radius": 2, "percent": 100}}"#, "unsharp_mask.threshold"),
         (#"{"unsharp_mask": {"radius": 0, "percent": 100, "threshold": 0}}"#, "unsharp_mask.radius"),
         (#"{"unsharp_mask": {"radius": 2, "percent": 2000, "threshold": 0}}"#, "unsharp_mask.percent"),
         (#"{"unsharp_mask": {"radius": 2, "percent": 100, "threshold": 256}}"#, "unsharp_mask.threshold"),

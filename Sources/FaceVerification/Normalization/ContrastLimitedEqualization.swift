@@ -141,11 +141,10 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         let equalised = apply(plane: luma, width: image.width, height: image.height)
         image.pixels.withUnsafeMutableBufferPointer { pixels in
             for index in 0..<luma.count {
-                let shift = Int(equalised[index]) - Int(luma[index])
-                guard shift != 0 else { continue }
-                for channel in 3 * index..<3 * index + 3 {
-                    pixels[channel] = UInt8(clamping: Int(pixels[channel]) + shift)
-                }
+                let shift = Int16(equalised[index]) &- Int16(luma[index])
+                pixels[3 * index] = UInt8(clamping: Int16(pixels[3 * index]) &+ shift)
+                pixels[3 * index + 1] = UInt8(clamping: Int16(pixels[3 * index + 1]) &+ shift)
+                pixels[3 * index + 2] = UInt8(clamping: Int16(pixels[3 * index + 2]) &+ shift)
             }
         }
     }
@@ -156,8 +155,9 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         image.pixels.withUnsafeBufferPointer { pixels in
             luma.withUnsafeMutableBufferPointer { luma in
                 for index in 0..<luma.count {
-                    let weighted = 299 * Int(pixels[3 * index]) + 587 * Int(pixels[3 * index + 1]) + 114 * Int(pixels[3 * index + 2])
-                    luma[index] = UInt8(truncatingIfNeeded: (weighted + 500) / 1000)
+                    // Unsigned 32-bit, so that the division by a constant is a multiply and a shift.
+                    let weighted = 299 &* UInt32(pixels[3 * index]) &+ 587 &* UInt32(pixels[3 * index + 1]) &+ 114 &* UInt32(pixels[3 * index + 2])
+                    luma[index] = UInt8(truncatingIfNeeded: (weighted &+ 500) / 1000)
                 }
             }
         }
@@ -169,10 +169,12 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         index < 0 ? -index : index >= count ? 2 * count - 2 - index : index
     }
 
-    /// `cv::saturate_cast<uchar>(float)`: round half to even, then clip.
+    /// `cv::saturate_cast<uchar>(float)` for the non-negative values met here: round half to
+    /// even, then clip. Adding and subtracting 2^23 rounds in the default (half-to-even) mode
+    /// without the library call that `rounded(.toNearestOrEven)` costs on baseline x86-64.
     @inline(__always)
     static func saturatedRound(_ value: Float) -> UInt8 {
-        let rounded = value.rounded(.toNearestOrEven)
+        let rounded = value < 8_388_608 ? (value + 8_388_608) - 8_388_608 : value
         return rounded <= 0 ? 0 : rounded >= 255 ? 255 : UInt8(rounded)
     }
 }

@@ -81,6 +81,13 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
             case tilesY = "tiles_y"
             case clipLimit = "clip_limit"
         }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            tilesX = try StrictKeys.integer(container, .tilesX, in: "clahe")
+            tilesY = try StrictKeys.integer(container, .tilesY, in: "clahe")
+            clipLimit = try container.decode(Double.self, forKey: .clipLimit)
+        }
     }
 
     /// Pillow's `ImageFilter.UnsharpMask(radius, percent, threshold)`: a Gaussian blur of
@@ -98,6 +105,17 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
             self.radius = radius
             self.percent = percent
             self.threshold = threshold
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case radius, percent, threshold
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            radius = try container.decode(Double.self, forKey: .radius)
+            percent = try StrictKeys.integer(container, .percent, in: "unsharp_mask")
+            threshold = try StrictKeys.integer(container, .threshold, in: "unsharp_mask")
         }
     }
 
@@ -187,7 +205,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
         clahe = try StrictKeys.decodeStep(CLAHE.self, from: container, .clahe,
                                           fields: CLAHE.CodingKeys.allCases.map(\.rawValue))
         unsharpMask = try StrictKeys.decodeStep(UnsharpMask.self, from: container, .unsharpMask,
-                                                fields: ["radius", "percent", "threshold"])
+                                                fields: UnsharpMask.CodingKeys.allCases.map(\.rawValue))
         try validate()
     }
 
@@ -237,6 +255,16 @@ private enum StrictKeys {
         }
     }
 
+    /// An integer field read as a number and checked: Foundation's decoder reports 8.5 for an
+    /// `Int` as invalid JSON without saying where.
+    static func integer<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, _ key: Key, in step: String) throws -> Int {
+        let value = try container.decode(Double.self, forKey: key)
+        guard value.isFinite, value == value.rounded(), abs(value) < 1e9 else {
+            throw NormalizationPolicyError(field: "\(step).\(key.stringValue)", message: "must be an integer, not \(value)")
+        }
+        return Int(value)
+    }
+
     /// An absent step is off; a present one must be an object with exactly its own fields.
     static func decodeStep<Step: Decodable>(_ type: Step.Type, from container: KeyedDecodingContainer<NormalizationPolicy.CodingKeys>,
                                             _ key: NormalizationPolicy.CodingKeys, fields: [String]) throws -> Step? {
@@ -257,6 +285,10 @@ private enum StrictKeys {
             let field = ([key.rawValue] + context.codingPath.suffix(from: min(context.codingPath.count, container.codingPath.count + 1)).map(\.stringValue))
                 .joined(separator: ".")
             throw NormalizationPolicyError(field: field, message: "is not valid (\(context.debugDescription))")
+        } catch let error as NormalizationPolicyError {
+            throw error
+        } catch {
+            throw NormalizationPolicyError(field: key.rawValue, message: "is not valid (\(error))")
         }
     }
 }

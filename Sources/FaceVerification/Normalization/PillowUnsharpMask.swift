@@ -23,15 +23,17 @@ public struct PillowUnsharpMask: Sendable, Equatable {
     public func apply(to image: RGBImage) -> RGBImage {
         let blurred = Self.gaussianBlur(image, radius: radius)
         var output = blurred
-        let percent = percent, threshold = threshold
+        // 32-bit lanes and a constant divisor keep this loop vectorisable: |difference · percent|
+        // stays below 2^18, and Swift's division truncates toward zero as C's does.
+        let percent = Int32(percent), threshold = Int32(threshold)
         image.pixels.withUnsafeBufferPointer { original in
             output.pixels.withUnsafeMutableBufferPointer { output in
                 for index in 0..<original.count {
-                    let value = Int(original[index])
-                    let difference = value - Int(output[index])
-                    output[index] = abs(difference) > threshold
-                        ? UInt8(clamping: value + difference * percent / 100)
-                        : UInt8(truncatingIfNeeded: value)
+                    let value = Int32(original[index])
+                    let difference = value &- Int32(output[index])
+                    let sharpened = value &+ (difference &* percent) / 100
+                    let result = difference > threshold || difference < -threshold ? sharpened : value
+                    output[index] = UInt8(truncatingIfNeeded: min(max(result, 0), 255))
                 }
             }
         }
@@ -85,76 +87,110 @@ public struct PillowUnsharpMask: Sendable, Equatable {
         func value(sum: UInt32, outside: UInt32) -> UInt8 {
             UInt8(truncatingIfNeeded: (sum &* inner &+ outside &* outer &+ (1 << 23)) >> 24)
         }
+
+        @inline(__always)
+        func values(sums: SIMD16<UInt16>, outside: SIMD16<UInt16>) -> SIMD16<UInt8> {
+            let total = SIMD16<UInt32>(truncatingIfNeeded: sums) &* inner &+ SIMD16<UInt32>(truncatingIfNeeded: outside) &* outer &+ (1 << 23)
+            return SIMD16<UInt8>(truncatingIfNeeded: total &>> 24)
+        }
     }
 
     /// One pass along each row of interleaved RGB (a channel's neighbours are 3 bytes apart).
+    /// Columns whose box and outer pixels lie inside the row are done 16 bytes at a time as
+    /// window sums; the few at each end clamp their indices one value at a time.
     static func horizontalBoxBlur(from source: [UInt8], to destination: inout [UInt8], width: Int, height: Int, _ weights: BoxWeights) {
         let radius = weights.radius
         let rowLength = 3 * width
-        // Columns whose box and outer pixels all lie inside the row take the vectorised path.
-        let firstInterior = radius + 1, endInterior = width - radius - 1
-        var sums = [UInt32](repeating: 0, count: rowLength)
+        let far = 3 * (radius + 1)
+        let interior = far..<max(far, rowLength - far)
         source.withUnsafeBufferPointer { source in
             destination.withUnsafeMutableBufferPointer { destination in
-                sums.withUnsafeMutableBufferPointer { sums in
-                    guard let source = source.baseAddress, let destination = destination.baseAddress else { return }
-                    for y in 0..<height {
-                        let row = source + y * rowLength
-                        let out = destination + y * rowLength
-                        if firstInterior < endInterior {
-                            let start = 3 * firstInterior, end = 3 * endInterior
-                            for k in start..<end { sums[k] = UInt32(row[k]) }
-                            for offset in stride(from: 1, through: radius, by: 1) {
-                                let shift = 3 * offset
-                                for k in start..<end { sums[k] &+= UInt32(row[k - shift]) &+ UInt32(row[k + shift]) }
-                            }
-                            let far = 3 * (radius + 1)
-                            for k in start..<end {
-                                out[k] = weights.value(sum: sums[k], outside: UInt32(row[k - far]) &+ UInt32(row[k + far]))
-                            }
+                guard let source = source.baseAddress, let destination = destination.baseAddress else { return }
+                for y in 0..<height {
+                    let row = source + y * rowLength
+                    let out = destination + y * rowLength
+                    var k = interior.lowerBound
+                    while k < interior.upperBound {
+                        // The last block may overlap the one before it: it recomputes the same values.
+                        if k + 16 > interior.upperBound {
+                            guard interior.count >= 16 else { break }
+                            k = interior.upperBound - 16
                         }
-                        for x in 0..<width where x < firstInterior || x >= max(endInterior, firstInterior) {
-                            for channel in 0..<3 {
-                                var sum: UInt32 = 0
-                                for i in x - radius...x + radius { sum &+= UInt32(row[3 * min(max(i, 0), width - 1) + channel]) }
-                                let outside = UInt32(row[3 * min(max(x - radius - 1, 0), width - 1) + channel])
-                                    &+ UInt32(row[3 * min(max(x + radius + 1, 0), width - 1) + channel])
-                                out[3 * x + channel] = weights.value(sum: sum, outside: outside)
-                            }
+                        var sum = SIMD16<UInt16>(truncatingIfNeeded: load16(row + k))
+                        for offset in stride(from: 3, through: 3 * radius, by: 3) {
+                            sum &+= SIMD16<UInt16>(truncatingIfNeeded: load16(row + k - offset))
+                                &+ SIMD16<UInt16>(truncatingIfNeeded: load16(row + k + offset))
                         }
+                        let outside = SIMD16<UInt16>(truncatingIfNeeded: load16(row + k - far))
+                            &+ SIMD16<UInt16>(truncatingIfNeeded: load16(row + k + far))
+                        store16(weights.values(sums: sum, outside: outside), out + k)
+                        k += 16
+                    }
+                    let edges = interior.count >= 16 ? [0..<interior.lowerBound, interior.upperBound..<rowLength] : [0..<rowLength]
+                    for k in edges.joined() {
+                        let x = k / 3, channel = k % 3
+                        var sum: UInt32 = 0
+                        for i in x - radius...x + radius { sum &+= UInt32(row[3 * min(max(i, 0), width - 1) + channel]) }
+                        let outside = UInt32(row[3 * min(max(x - radius - 1, 0), width - 1) + channel])
+                            &+ UInt32(row[3 * min(max(x + radius + 1, 0), width - 1) + channel])
+                        out[k] = weights.value(sum: sum, outside: outside)
                     }
                 }
             }
         }
     }
 
-    /// One pass down the columns, with a running sum per column (rows are contiguous, so the
-    /// update of a whole row vectorises).
+    /// One pass down the columns with a running sum per column, 16 columns at a time (the sums
+    /// stay below 65,536 for any radius the policy allows, so 16 bits hold them exactly).
     static func verticalBoxBlur(from source: [UInt8], to destination: inout [UInt8], width: Int, height: Int, _ weights: BoxWeights) {
         let radius = weights.radius
         let rowLength = 3 * width
-        var sums = [UInt32](repeating: 0, count: rowLength)
+        let blocks = rowLength / 16
+        var sums = [SIMD16<UInt16>](repeating: .zero, count: blocks)
+        var tailSums = [UInt32](repeating: 0, count: rowLength - 16 * blocks)
         @inline(__always) func clamped(_ y: Int) -> Int { min(max(y, 0), height - 1) * rowLength }
         source.withUnsafeBufferPointer { source in
             destination.withUnsafeMutableBufferPointer { destination in
                 sums.withUnsafeMutableBufferPointer { sums in
-                    guard let source = source.baseAddress, let out = destination.baseAddress else { return }
-                    // The window for row −1: rows −r−1 … r−1, edges repeated.
-                    for y in -radius - 1...radius - 1 {
-                        let row = source + clamped(y)
-                        for k in 0..<rowLength { sums[k] &+= UInt32(row[k]) }
-                    }
-                    for y in 0..<height {
-                        let leaving = source + clamped(y - radius - 1), entering = source + clamped(y + radius)
-                        let after = source + clamped(y + radius + 1), target = out + y * rowLength
-                        for k in 0..<rowLength {
-                            let sum = sums[k] &+ UInt32(entering[k]) &- UInt32(leaving[k])
-                            sums[k] = sum
-                            target[k] = weights.value(sum: sum, outside: UInt32(leaving[k]) &+ UInt32(after[k]))
+                    tailSums.withUnsafeMutableBufferPointer { tailSums in
+                        guard let source = source.baseAddress, let out = destination.baseAddress else { return }
+                        // The window for row −1: rows −r−1 … r−1, edges repeated.
+                        for y in -radius - 1...radius - 1 {
+                            let row = source + clamped(y)
+                            for block in 0..<blocks { sums[block] &+= SIMD16<UInt16>(truncatingIfNeeded: load16(row + 16 * block)) }
+                            for k in 0..<tailSums.count { tailSums[k] &+= UInt32(row[16 * blocks + k]) }
+                        }
+                        for y in 0..<height {
+                            let leaving = source + clamped(y - radius - 1), entering = source + clamped(y + radius)
+                            let after = source + clamped(y + radius + 1), target = out + y * rowLength
+                            for block in 0..<blocks {
+                                let offset = 16 * block
+                                let left = SIMD16<UInt16>(truncatingIfNeeded: load16(leaving + offset))
+                                let sum = sums[block] &+ SIMD16<UInt16>(truncatingIfNeeded: load16(entering + offset)) &- left
+                                sums[block] = sum
+                                store16(weights.values(sums: sum, outside: left &+ SIMD16<UInt16>(truncatingIfNeeded: load16(after + offset))),
+                                        target + offset)
+                            }
+                            for k in 0..<tailSums.count {
+                                let column = 16 * blocks + k
+                                let sum = tailSums[k] &+ UInt32(entering[column]) &- UInt32(leaving[column])
+                                tailSums[k] = sum
+                                target[column] = weights.value(sum: sum, outside: UInt32(leaving[column]) &+ UInt32(after[column]))
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+@inline(__always)
+private func load16(_ pointer: UnsafePointer<UInt8>) -> SIMD16<UInt8> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt8>.self)
+}
+
+@inline(__always)
+private func store16(_ value: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD16<UInt8>.self)
 }
