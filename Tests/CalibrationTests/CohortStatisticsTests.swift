@@ -152,8 +152,8 @@ struct CohortStatisticsTests {
     func inconsistentParts() throws {
         let statistics = try Self.built([(0.95, .impostor, "a"), (0.97, .impostor, "b")])
         let bytes = statistics.encoded()
-        // The tail entries are the 2 × 9 bytes before the group list (1 + 2 × (gap, count) varints).
-        let tailStart = bytes.count - 5 - 18
+        // The tail entries are the 2 × 9 bytes before the empty list of cells below the tail (1 byte).
+        let tailStart = bytes.count - 1 - 18
         var swapped = bytes
         swapped.replaceSubrange(tailStart..<tailStart + 18, with: Array(bytes[tailStart + 9..<tailStart + 18]) + Array(bytes[tailStart..<tailStart + 9]))
         #expect(throws: CalibrationError.self) { try CohortStatistics(encoded: swapped, layout: CohortStatistics.liveLayout) }

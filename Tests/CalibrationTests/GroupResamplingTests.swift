@@ -21,9 +21,13 @@ struct GroupResamplingTests {
 
     /// The same attempts with subject i in group i (ids sort in group order).
     static func ownGroups(_ attempts: [(subject: String, score: Double, label: ScoreLabel)], tailFloor: Double) throws -> ImpostorSubjects {
+        try ownGroups(attempts, layout: try StatisticsLayout(grid: .cosine, tailFloor: tailFloor))
+    }
+
+    static func ownGroups(_ attempts: [(subject: String, score: Double, label: ScoreLabel)], layout: StatisticsLayout) throws -> ImpostorSubjects {
         let ids = Set(attempts.map(\.subject)).sorted()
         let groupOf = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, $0.offset) })
-        var subjects = ImpostorSubjects(tailFloor: tailFloor)
+        var subjects = ImpostorSubjects(layout: layout)
         for attempt in attempts {
             subjects.add(checkedScore: attempt.score, group: try #require(groupOf[attempt.subject]))
         }
@@ -50,12 +54,40 @@ struct GroupResamplingTests {
         }
     }
 
+    @Test("below the tail floor, bounds on coarse edges are the subjects bootstrap's, and the threshold is the lowest passing edge")
+    func belowTheFloor() throws {
+        let attempts = Self.attempts(subjects: 120, seed: 6)
+        let bootstrap = try SubjectBootstrap(resamples: 300, confidence: 0.95, seed: 6)
+        let perSubject = bootstrap.resampling(of: try SubjectScores(attempts: attempts))
+        // A floor above every impostor: only the coarse bins know the groups' counts.
+        let layout = try StatisticsLayout(grid: .cosine, tailFloor: 0.96875)
+        let subjects = try Self.ownGroups(attempts, layout: layout)
+        #expect(subjects.tailScores.isEmpty)
+        let grouped = bootstrap.resampling(of: subjects)
+        let edges = (0..<subjects.coarseBinCount).map(subjects.coarseEdge)
+        for edge in edges where edge > 0 {
+            #expect(grouped.fmrUpperBound(at: edge).bitPattern == perSubject.fmrUpperBound(at: edge).bitPattern, "\(edge)")
+        }
+        // Between edges, the counts of the edge below: never a lower bound than the exact one.
+        for threshold in [0.41, 0.5123, 0.6001] {
+            #expect(grouped.fmrUpperBound(at: threshold) >= perSubject.fmrUpperBound(at: threshold))
+        }
+        for target in [1e-2, 1e-3] {
+            let threshold = try grouped.threshold(targetFMR: target)
+            let index = try #require(edges.firstIndex(of: threshold), "\(threshold) is a coarse edge")
+            #expect(perSubject.fmrUpperBound(at: threshold) <= target)
+            #expect(perSubject.fmrUpperBound(at: edges[index - 1]) > target)
+            let exact = try perSubject.threshold(targetFMR: target)
+            #expect(threshold >= exact && threshold - exact < ImpostorSubjects.coarseBinWidth, "\(threshold) vs \(exact)")
+        }
+    }
+
     @Test("weights shared between pools of one size give the answer of freshly drawn ones")
     func sharedWeights() throws {
         let bootstrap = try SubjectBootstrap(resamples: 200, seed: 9)
         var cache = GroupWeightCache()
         for seed in [4, 5, 4] as [UInt64] {
-            let subjects = try Self.ownGroups(Self.attempts(subjects: 50, seed: seed), tailFloor: 0.3)
+            let subjects = try Self.ownGroups(Self.attempts(subjects: 50, seed: seed), tailFloor: 0.25)
             let fresh = bootstrap.resampling(of: subjects)
             let shared = cache.resampling(of: subjects, bootstrap: bootstrap)
             #expect(try shared.threshold(targetFMR: 1e-2) == (try fresh.threshold(targetFMR: 1e-2)))
@@ -68,18 +100,18 @@ struct GroupResamplingTests {
         let bootstrap = try SubjectBootstrap(resamples: 200, seed: 1)
         let few = bootstrap.resampling(of: try Self.ownGroups(Self.attempts(subjects: 10, seed: 1), tailFloor: 0))
         #expect(throws: CalibrationError.tooFewSubjects(count: 10, required: 20)) { try few.threshold(targetFMR: 1e-2) }
-        var small = ImpostorSubjects(tailFloor: 0)
+        var small = ImpostorSubjects(layout: try StatisticsLayout(grid: .cosine, tailFloor: 0))
         for group in 0..<30 { small.add(checkedScore: 0.5, group: group) }
         #expect(throws: CalibrationError.self) { try bootstrap.resampling(of: small).threshold(targetFMR: 1e-3) }
         #expect(throws: CalibrationError.targetOutOfRange(1)) { try bootstrap.resampling(of: small).threshold(targetFMR: 1) }
-        #expect(bootstrap.resampling(of: ImpostorSubjects(tailFloor: 0)).fmrUpperBound(at: 0.5) == 1)
+        #expect(bootstrap.resampling(of: ImpostorSubjects(layout: try StatisticsLayout(grid: .cosine, tailFloor: 0))).fmrUpperBound(at: 0.5) == 1)
     }
 
     @Test("hashing into groups keeps the bound close to the subjects bootstrap's")
     func hashedGroupsStayClose() throws {
         let attempts = Self.attempts(subjects: 150, seed: 8)
         let bootstrap = try SubjectBootstrap(resamples: 500, seed: 8)
-        var hashed = ImpostorSubjects(tailFloor: 0)
+        var hashed = ImpostorSubjects(layout: try StatisticsLayout(grid: .cosine, tailFloor: 0))
         for attempt in attempts { try hashed.add(score: attempt.score, subject: attempt.subject) }
         #expect(hashed.nonEmptyGroups < 150)
         let grouped = try bootstrap.resampling(of: hashed).threshold(targetFMR: 1e-2)

@@ -128,9 +128,9 @@ struct SubjectReleaseTests {
         #expect(computation.refused.map(\.reason) == [.tooFewSubjects(count: few.live.impostorSubjects.nonEmptyGroups, required: 20)])
     }
 
-    @Test("with no impostor in the exact tail, the subject-level threshold is the tail floor (no claim below it)")
-    func floorWhenTailIsEmpty() throws {
-        // A tail floor above every impostor: per-group counts are known only from the floor up.
+    @Test("with no impostor in the exact tail, the subject-level threshold is the lowest passing coarse edge below it")
+    func coarseEdgeBelowTail() throws {
+        // A tail floor above every impostor: per-group counts are exact on coarse edges only.
         let coarse = try StatisticsLayout(grid: .cosine, tailFloor: 0.875)
         let outcomes = try CohortOutcomes(layout: coarse, subjects: 60, impostorsPerSubject: 100, lookAlikes: 3, prefix: "q", seed: 5)
         #expect(outcomes.live.impostorSubjects.tailScores.isEmpty)
@@ -138,12 +138,20 @@ struct SubjectReleaseTests {
             version: 1, previousVersion: nil, cohorts: [big], statistics: [big: outcomes.live], targetFMR: 1e-3,
             policy: ConservativeFMRPolicy(), layout: coarse, window: window, subjectBootstrap: bootstrap)
         let entry = try #require(computation.release.entry(for: big))
-        #expect(entry.threshold == 0.875)
-        #expect(entry.threshold >= (try bootstrap.threshold(targetFMR: 1e-3, in: outcomes.subjects)))
+        let resampling = bootstrap.resampling(of: outcomes.live.impostorSubjects)
+        let subjectThreshold = try resampling.threshold(targetFMR: 1e-3)
+        #expect((subjectThreshold + 1) / ImpostorSubjects.coarseBinWidth == ((subjectThreshold + 1) / ImpostorSubjects.coarseBinWidth).rounded())
+        #expect(resampling.fmrUpperBound(at: subjectThreshold - ImpostorSubjects.coarseBinWidth) > 1e-3)
+        #expect(entry.threshold == subjectThreshold)
         #expect(entry.precision == .exact)
-        #expect(entry.falseMatchCount == 0)
-        #expect(entry.subjectFMRUpperBound == 0)
-        #expect(bootstrap.resampling(of: outcomes.live.impostorSubjects).fmrUpperBound(at: 0.5) == 1)
+        #expect(entry.subjectFMRUpperBound == resampling.fmrUpperBound(at: entry.threshold))
+        #expect((entry.subjectFMRUpperBound ?? 1) <= 1e-3)
+        let counted = outcomes.statistics.falseMatches(atOrAbove: entry.threshold)
+        #expect(counted.isExact && counted.lower == entry.falseMatchCount)
+        // Conservative against the per-subject bootstrap, by less than one coarse bin and the
+        // difference hashing into groups makes.
+        let perSubject = try bootstrap.threshold(targetFMR: 1e-3, in: outcomes.subjects)
+        #expect(abs(entry.threshold - perSubject) < ImpostorSubjects.coarseBinWidth + 0.03)
     }
 
     @Test("entries encode the subject fields only when present, and older entries decode without them")
@@ -162,7 +170,7 @@ struct SubjectReleaseTests {
     @Test("group pools add a subject's attempts across cohorts into its one group")
     func pools() throws {
         let table = try tables()
-        let pools = try GroupPools(subjects: table.mapValues(\.live.impostorSubjects), tailFloor: layout.tailFloor)
+        let pools = try GroupPools(subjects: table.mapValues(\.live.impostorSubjects), layout: layout)
         let fewGroups = try #require(table[few]).live.impostorSubjects
         #expect(pools.subjects(for: few, at: .cohort) == fewGroups)
         let camera = pools.subjects(for: few, at: .cameraModel)
@@ -175,7 +183,8 @@ struct SubjectReleaseTests {
         #expect(pools.subjects(for: few, at: .modelVersion) == camera)
         #expect(pools.subjects(for: CohortKey(modelVersion: "m2", cameraModel: "cam", cohort: "x"), at: .modelVersion).impostorCount == 0)
         #expect(throws: CalibrationError.incompatibleStatistics) {
-            try GroupPools(subjects: [big: ImpostorSubjects(tailFloor: 0.5), few: fewGroups], tailFloor: layout.tailFloor)
+            try GroupPools(subjects: [big: ImpostorSubjects(layout: try StatisticsLayout(grid: .cosine, tailFloor: 0.5)), few: fewGroups],
+                           layout: layout)
         }
     }
 }

@@ -100,7 +100,7 @@ extension EndToEnd {
             // subjects' groups.
             let impostorsA = siteA.filter { $0.1 == "impostor" }.map(\.0)
             let expected = try ClopperPearson(confidence: 0.95).conservativeThreshold(impostors: try SortedScores(impostorsA), targetFMR: 0.01)
-            var groups = ImpostorSubjects(tailFloor: CohortStatistics.liveLayout.tailFloor)
+            var groups = ImpostorSubjects(layout: CohortStatistics.liveLayout)
             for (index, element) in siteA.enumerated() where element.1 == "impostor" {
                 try groups.add(score: element.0, subject: Self.subject(index))
             }

@@ -10,12 +10,14 @@
 ///
 ///     FMR_b(t) = Σ_g w_bg k_g(t) / Σ_g w_bg n_g
 ///
-/// with n_g the group's impostor attempts and k_g(t) those scoring `>= t`, exact for t at or
-/// above the tail floor (the group-tagged exact tail). Below the floor the per-group counts are
-/// not kept, so no subject-level claim is made there: the bound is 1, and `threshold` answers
-/// at least the lowest tail score (an upper bound on the subject-level threshold, so the
-/// release stays conservative). The bound and the search are `SubjectResampling`'s: the
-/// prediction bound F̂ + spread · (q − F̂) and a bisection over the distinct tail scores.
+/// with n_g the group's impostor attempts and k_g(t) those scoring `>= t`: exact for t at or
+/// above the tail floor (the group-tagged exact tail) and on the coarse edges below it (the
+/// per-group coarse bins); between coarse edges, k_g at the edge below is used — an upper
+/// bound, so the bound there is conservative. The bound and the search are
+/// `SubjectResampling`'s: the prediction bound F̂ + spread · (q − F̂) and a bisection over the
+/// distinct tail scores; when even the lowest tail score passes, a second bisection over the
+/// floor and the coarse edges below it finds the lowest passing one (an upper bound on the
+/// exact answer by less than one coarse bin, so the release stays conservative).
 ///
 /// ```swift
 /// let resampling = bootstrap.resampling(of: statistics.impostorSubjects)
@@ -25,6 +27,9 @@
 public struct GroupResampling: Sendable {
     public let bootstrap: SubjectBootstrap
     public let tailFloor: Double
+    let subjects: ImpostorSubjects
+    /// The group of each slot.
+    let slotGroups: [Int]
     /// The tail scores ascending, and each one's slot (index of its group among the non-empty groups).
     let tailScores: [Double]
     let tailSlots: [Int32]
@@ -44,10 +49,14 @@ public struct GroupResampling: Sendable {
     init(subjects: ImpostorSubjects, bootstrap: SubjectBootstrap, weights: [Float]? = nil) {
         var slotOfGroup = [Int32](repeating: -1, count: ImpostorSubjects.groupCount)
         var counts: [Double] = []
+        var slotGroups: [Int] = []
         for (group, count) in subjects.groupCounts.enumerated() where count > 0 {
             slotOfGroup[group] = Int32(counts.count)
             counts.append(Double(count))
+            slotGroups.append(group)
         }
+        self.subjects = subjects
+        self.slotGroups = slotGroups
         self.bootstrap = bootstrap
         tailFloor = subjects.tailFloor
         tailScores = subjects.tailScores
@@ -89,35 +98,42 @@ public struct GroupResampling: Sendable {
         return sums
     }
 
-    /// Each non-empty group's impostor attempts with `score >= threshold` (threshold at or above the floor).
+    /// Each non-empty group's impostor attempts with `score >= threshold`: exact in the tail and
+    /// on coarse edges, otherwise (below the floor) the count at the coarse edge below.
     func falseMatchCounts(at threshold: Double) -> [Double] {
         var counts = [Double](repeating: 0, count: slotCount)
-        var index = tailScores.firstIndex(notBelow: threshold)
-        while index < tailScores.count {
-            counts[Int(tailSlots[index])] += 1
-            index += 1
+        if threshold >= tailFloor {
+            var index = tailScores.firstIndex(notBelow: threshold)
+            while index < tailScores.count {
+                counts[Int(tailSlots[index])] += 1
+                index += 1
+            }
+            return counts
         }
+        let bin = threshold < subjects.layout.grid.lowerBound ? 0 : subjects.coarseBin(of: threshold)
+        let perGroup = subjects.falseMatchesPerGroup(fromCoarseBin: bin, tailThreshold: tailFloor)
+        for (slot, group) in slotGroups.enumerated() { counts[slot] = Double(perGroup[group]) }
         return counts
     }
 
-    /// The observed FMR at `threshold` (at or above the floor; 0 without impostor attempts).
+    /// The observed FMR at `threshold` (as counted by `falseMatchCounts`; 0 without impostor attempts).
     public func observedFMR(at threshold: Double) -> Double {
         guard impostorCount > 0 else { return 0 }
-        return Double(tailScores.count - tailScores.firstIndex(notBelow: max(threshold, tailFloor))) / Double(impostorCount)
+        return falseMatchCounts(at: threshold).reduce(0, +) / Double(impostorCount)
     }
 
     /// The FMR at `threshold` of every resample, in resample order.
     public func resampledFMRs(at threshold: Double) -> [Double] {
-        let counts = falseMatchCounts(at: max(threshold, tailFloor))
-        let observed = observedFMR(at: threshold)
+        let counts = falseMatchCounts(at: threshold)
+        let observed = impostorCount > 0 ? counts.reduce(0, +) / Double(impostorCount) : 0
         let top = Self.weightedSums(counts, weights: weights, resamples: bootstrap.resamples)
         return zip(top, impostorTotals).map { $1 > 0 ? $0 / $1 : observed }
     }
 
     /// The prediction bound F̂ + spread · (q − F̂), clamped to [0, 1]; 1 without impostor
-    /// attempts, for a NaN threshold, or below the tail floor (per-group counts unknown there).
+    /// attempts or for a NaN threshold.
     public func fmrUpperBound(at threshold: Double) -> Double {
-        guard impostorCount > 0, !threshold.isNaN, threshold >= tailFloor else { return 1 }
+        guard impostorCount > 0, !threshold.isNaN else { return 1 }
         let counts = falseMatchCounts(at: threshold)
         let observed = counts.reduce(0, +) / Double(impostorCount)
         let top = Self.weightedSums(counts, weights: weights, resamples: bootstrap.resamples)
@@ -127,7 +143,8 @@ public struct GroupResampling: Sendable {
     }
 
     /// The lowest tail score (or the value just above the highest) whose bound is at most
-    /// `targetFMR`, by bisection; the floor when no impostor reaches the tail.
+    /// `targetFMR`, by bisection; when the lowest tail score passes, the lowest passing one of
+    /// the floor and the coarse edges below it.
     /// - Throws: `.targetOutOfRange` unless 0 < target < 1; `.tooFewSubjects` with fewer
     ///   non-empty groups than `minimumSubjects`; `.insufficientImpostorsForConfidence` with
     ///   fewer impostor attempts than Clopper–Pearson needs to claim the target at all.
@@ -144,7 +161,20 @@ public struct GroupResampling: Sendable {
         var candidates: [Double] = []
         candidates.reserveCapacity(tailScores.count)
         for score in tailScores where candidates.last != score { candidates.append(score) }
-        guard let highest = candidates.last else { return tailFloor }
+        let inTail = lowestPassing(candidates, targetFMR: targetFMR)
+        if let highest = candidates.last, inTail > 0 {
+            return inTail < candidates.count ? candidates[inTail] : highest.nextUp
+        }
+        // Every tail score passes (or there is none): look below, on the counts that are exact there.
+        var below = (0..<subjects.coarseBinCount).map(subjects.coarseEdge).filter { $0 < tailFloor }
+        if tailFloor < (candidates.first ?? .infinity) { below.append(tailFloor) }
+        let belowTail = lowestPassing(below, targetFMR: targetFMR)
+        return belowTail < below.count ? below[belowTail] : (candidates.first ?? tailFloor)
+    }
+
+    /// The index of the lowest candidate whose bound is at most the target (`count` if none), by
+    /// bisection — the bound falls as the threshold rises, up to single-comparison steps.
+    private func lowestPassing(_ candidates: [Double], targetFMR: Double) -> Int {
         var low = 0
         var high = candidates.count
         while low < high {
@@ -155,7 +185,7 @@ public struct GroupResampling: Sendable {
                 low = middle + 1
             }
         }
-        return low < candidates.count ? candidates[low] : highest.nextUp
+        return low
     }
 }
 

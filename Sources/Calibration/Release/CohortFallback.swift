@@ -90,24 +90,25 @@ public struct CohortPools: Sendable {
 /// one subject there, with the attempts of all of them.
 ///
 /// ```swift
-/// let pools = try GroupPools(subjects: live.mapValues(\.impostorSubjects), tailFloor: layout.tailFloor)
+/// let pools = try GroupPools(subjects: live.mapValues(\.impostorSubjects), layout: layout)
 /// pools.subjects(for: key, at: .cameraModel).nonEmptyGroups
 /// ```
 public struct GroupPools: Sendable {
-    public let tailFloor: Double
+    public let layout: StatisticsLayout
     private let cohorts: [CohortKey: ImpostorSubjects]
     private let cameraModels: [CohortKey: ImpostorSubjects]
     private let modelVersions: [CohortKey: ImpostorSubjects]
 
-    /// - Throws: `.incompatibleStatistics` if any part has another tail floor.
-    public init(subjects: [CohortKey: ImpostorSubjects], tailFloor: Double) throws {
+    /// - Throws: `.incompatibleStatistics` if any part has another layout.
+    public init(subjects: [CohortKey: ImpostorSubjects], layout: StatisticsLayout) throws {
+        guard subjects.values.allSatisfy({ $0.layout == layout }) else { throw CalibrationError.incompatibleStatistics }
         var cameraModels: [CohortKey: ImpostorSubjects] = [:]
         var modelVersions: [CohortKey: ImpostorSubjects] = [:]
         for (key, part) in subjects {
-            try cameraModels[CohortPools.poolKey(key, .cameraModel), default: ImpostorSubjects(tailFloor: tailFloor)].merge(part)
-            try modelVersions[CohortPools.poolKey(key, .modelVersion), default: ImpostorSubjects(tailFloor: tailFloor)].merge(part)
+            try cameraModels[CohortPools.poolKey(key, .cameraModel), default: ImpostorSubjects(layout: layout)].merge(part)
+            try modelVersions[CohortPools.poolKey(key, .modelVersion), default: ImpostorSubjects(layout: layout)].merge(part)
         }
-        self.tailFloor = tailFloor
+        self.layout = layout
         cohorts = subjects
         self.cameraModels = cameraModels
         self.modelVersions = modelVersions
@@ -121,7 +122,7 @@ public struct GroupPools: Sendable {
         case .cameraModel: pool = cameraModels[CohortPools.poolKey(key, .cameraModel)]
         case .modelVersion: pool = modelVersions[CohortPools.poolKey(key, .modelVersion)]
         }
-        return pool ?? ImpostorSubjects(tailFloor: tailFloor)
+        return pool ?? ImpostorSubjects(layout: layout)
     }
 }
 

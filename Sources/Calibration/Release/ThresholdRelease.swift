@@ -242,7 +242,7 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         subjectBootstrap: SubjectBootstrap? = nil
     ) throws -> Computation {
         let pools = try CohortPools(statistics: table.mapValues(\.scores), layout: layout)
-        let groups = try subjectBootstrap.map { (pools: try GroupPools(subjects: table.mapValues(\.impostorSubjects), tailFloor: layout.tailFloor), bootstrap: $0) }
+        let groups = try subjectBootstrap.map { (pools: try GroupPools(subjects: table.mapValues(\.impostorSubjects), layout: layout), bootstrap: $0) }
         return try compute(version: version, previousVersion: previousVersion, cohorts: cohorts, pools: pools,
                            groups: groups, targetFMR: targetFMR, policy: policy, window: window)
     }

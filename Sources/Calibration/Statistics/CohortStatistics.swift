@@ -34,7 +34,7 @@ public struct CohortStatistics: Sendable, Hashable {
 
     public init(layout: StatisticsLayout) {
         scores = ScoreStatistics(layout: layout)
-        impostorSubjects = ImpostorSubjects(tailFloor: layout.tailFloor)
+        impostorSubjects = ImpostorSubjects(layout: layout)
     }
 
     init(scores: ScoreStatistics, impostorSubjects: ImpostorSubjects) {
@@ -116,7 +116,9 @@ extension CohortStatistics {
     ///             non-empty bin (the first from −1), count (varints)
     ///     tail: length (varint), then per entry ascending by (score, group): score (IEEE-754
     ///             bits, 8 bytes), group (1 byte)
-    ///     groups: number of non-empty groups (varint), then per group ascending: index gap, count
+    ///     below the tail: number of non-empty (coarse bin, group) cells (varint), then per cell
+    ///             ascending by key (coarse bin × 256 + group): key gap from the previous key
+    ///             (the first from −1), count (varints)
     ///
     /// Varints are unsigned LEB128. The tail's scores are the exact tail of `scores` and of
     /// `impostorSubjects` at once (both hold the same sorted scores), so each is written once.
@@ -140,14 +142,21 @@ extension CohortStatistics {
             writer.fixed64(score.bitPattern)
             writer.byte(group)
         }
-        writer.sparse(impostorSubjects.groupCounts)
+        writer.varint(UInt64(impostorSubjects.coarseKeys.count))
+        var previous: Int64 = -1
+        for (key, count) in zip(impostorSubjects.coarseKeys, impostorSubjects.coarseCounts) {
+            writer.varint(UInt64(Int64(key) - previous))
+            writer.varint(UInt64(count))
+            previous = Int64(key)
+        }
         return writer.bytes
     }
 
     /// Decodes the binary form, checking every invariant the computations rely on: the layout
     /// matches, counts are non-negative, the tail is sorted by (score, group), finite, at or above
-    /// the floor, and per bin agrees with the impostor histogram, every group holds at least its
-    /// tail entries, and the groups count exactly the impostors. Throws
+    /// the floor, and per bin agrees with the impostor histogram, and the coarse cells below the
+    /// floor are ascending, positive, and per coarse bin add up to the impostor histogram's
+    /// count there. Throws
     /// `.invalidParameter("statistics encoding: …")` otherwise.
     public init(encoded bytes: [UInt8], layout: StatisticsLayout) throws {
         var reader = ByteReader(bytes: bytes)
@@ -185,7 +194,27 @@ extension CohortStatistics {
             tailScores.append(score)
             tailGroups.append(group)
         }
-        let groupCounts = try reader.sparse(length: ImpostorSubjects.groupCount)
+        var subjects = ImpostorSubjects(layout: layout)
+        let cellCount = try reader.count()
+        guard cellCount <= subjects.coarseBinCount * ImpostorSubjects.groupCount, cellCount <= reader.remaining / 2 else {
+            throw ByteReader.corrupt("\(cellCount) cells below the tail")
+        }
+        var coarseKeys: [UInt32] = []
+        var coarseCounts: [Int] = []
+        coarseKeys.reserveCapacity(cellCount)
+        coarseCounts.reserveCapacity(cellCount)
+        var key = -1
+        for _ in 0..<cellCount {
+            let gap = try reader.count()
+            guard gap >= 1, gap < subjects.coarseBinCount * ImpostorSubjects.groupCount - key else {
+                throw ByteReader.corrupt("cell key out of range")
+            }
+            key += gap
+            let count = try reader.count()
+            guard count > 0 else { throw ByteReader.corrupt("zero count listed") }
+            coarseKeys.append(UInt32(key))
+            coarseCounts.append(count)
+        }
         guard reader.remaining == 0 else { throw ByteReader.corrupt("\(reader.remaining) bytes after the end") }
 
         let genuine = histograms[0], impostor = histograms[1]
@@ -202,20 +231,22 @@ extension CohortStatistics {
             expected[slot] -= 1
         }
         guard expected.allSatisfy({ $0 == 0 }) else { throw ByteReader.corrupt("tail and impostor histogram disagree") }
-        var tailPerGroup = [Int](repeating: 0, count: ImpostorSubjects.groupCount)
-        for group in tailGroups { tailPerGroup[Int(group)] += 1 }
-        guard zip(tailPerGroup, groupCounts).allSatisfy({ $0 <= $1 }) else {
-            throw ByteReader.corrupt("a group holds fewer impostors than its tail entries")
+        // Per coarse bin, the cells hold exactly the histogram's impostors below the floor there.
+        let perCoarse = subjects.fineBinsPerCoarseBin
+        var coarseExpected = [Int](repeating: 0, count: subjects.coarseBinCount)
+        for index in 0..<layout.tailFloorEdgeIndex { coarseExpected[index / perCoarse] += impostor.counts[index] }
+        if !coarseExpected.isEmpty { coarseExpected[0] += impostor.underflow }
+        for (key, count) in zip(coarseKeys, coarseCounts) { coarseExpected[Int(key) / ImpostorSubjects.groupCount] -= count }
+        guard coarseExpected.allSatisfy({ $0 == 0 }) else {
+            throw ByteReader.corrupt("cells below the tail and impostor histogram disagree")
         }
-        guard groupCounts.reduce(0, +) == impostor.total else {
-            throw ByteReader.corrupt("groups count \(groupCounts.reduce(0, +)) impostors, the histogram \(impostor.total)")
-        }
+        subjects = ImpostorSubjects(layout: layout, tailScores: tailScores, tailGroups: tailGroups,
+                                    coarseKeys: coarseKeys, coarseCounts: coarseCounts)
         self.init(
             scores: ScoreStatistics(layout: layout, genuine: genuine, impostor: impostor,
                                     impostorTail: ExactTail(floor: layout.tailFloor, sortedScores: tailScores),
                                     unknownCount: unknown),
-            impostorSubjects: ImpostorSubjects(tailFloor: layout.tailFloor, groupCounts: groupCounts,
-                                               tailScores: tailScores, tailGroups: tailGroups))
+            impostorSubjects: subjects)
     }
 }
 

@@ -3,27 +3,33 @@
 ///
 /// Attempts of one subject are correlated, so a subject-level bound resamples whole subjects
 /// (`SubjectBootstrap`). Keeping every subject's scores live would cost memory and storage in
-/// proportion to the history; groups cost a fixed 256 counters plus one byte per exact-tail
-/// entry. Every attempt of a subject lands in the same group (the hash of its pseudonym), so
-/// resampling groups keeps each subject's attempts together: the bootstrap over groups is a
-/// bootstrap over clusters of whole subjects. With fewer subjects than groups most groups hold
-/// one subject and it is nearly the subject bootstrap; with many more, each group is a random
-/// cluster of subjects, which only averages independent subjects together (no correlation is
-/// lost).
+/// proportion to the history; groups cost at most a few thousand counters plus one byte per
+/// exact-tail entry. Every attempt of a subject lands in the same group (the hash of its
+/// pseudonym), so resampling groups keeps each subject's attempts together: the bootstrap over
+/// groups is a bootstrap over clusters of whole subjects. With fewer subjects than groups most
+/// groups hold one subject and it is nearly the subject bootstrap; with many more, each group is
+/// a random cluster of subjects, which only averages independent subjects together (no
+/// correlation is lost).
 ///
-/// Kept per group: the number of impostor attempts, and for each impostor score at or above the
-/// tail floor, its group — the tail is the multiset of (score, group) pairs, sorted, so the
-/// false matches of every group at any threshold in the tail are exact. Adding, removing,
-/// merging and subtracting are exact and all or nothing, like `ScoreStatistics`.
+/// Kept per group, so that its false matches at a threshold t are exact:
+/// - at or above the tail floor, each impostor score with its group — the tail is the multiset
+///   of (score, group) pairs, sorted — so every t in the tail is exact;
+/// - below the floor, the group's impostors per coarse bin (`coarseBinWidth`, 2^-6 on the
+///   cosine grid: 128 fine bins), so t on a coarse edge is exact, and between edges the count
+///   at the edge below bounds it from above.
+///
+/// Adding, removing, merging and subtracting are exact and all or nothing, like `ScoreStatistics`.
 ///
 /// ```swift
-/// var subjects = ImpostorSubjects(tailFloor: 0.888671875)
+/// var subjects = ImpostorSubjects(layout: CohortStatistics.liveLayout)
 /// try subjects.add(score: 0.93, subject: "p-17")
 /// subjects.nonEmptyGroups          // 1
 /// ```
 public struct ImpostorSubjects: Sendable, Hashable {
     /// G: the number of groups subjects are hashed into.
     public static let groupCount = 256
+    /// The width of the coarse bins below the tail floor (on grids finer than it).
+    public static let coarseBinWidth = 0x1p-6
 
     /// The group of a subject: the top byte of the 64-bit FNV-1a hash of the pseudonym's UTF-8
     /// bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3) passed through MurmurHash3's
@@ -45,31 +51,68 @@ public struct ImpostorSubjects: Sendable, Hashable {
         return Int(hash >> 56)
     }
 
+    public let layout: StatisticsLayout
     /// Impostor scores `>= tailFloor` are kept with their group.
-    public let tailFloor: Double
+    public var tailFloor: Double { layout.tailFloor }
     /// Impostor attempts per group (`groupCount` entries).
     public private(set) var groupCounts: [Int]
     /// Tail scores ascending; equal scores by ascending group. `tailGroups[i]` is `tailScores[i]`'s group.
     public private(set) var tailScores: [Double]
     public private(set) var tailGroups: [UInt8]
+    /// Below the floor: the non-empty (coarse bin, group) cells, keyed `coarseBin × groupCount + group`,
+    /// ascending, with their counts (all > 0).
+    public private(set) var coarseKeys: [UInt32]
+    public private(set) var coarseCounts: [Int]
     /// All impostor attempts counted.
     public private(set) var impostorCount: Int
 
-    public init(tailFloor: Double) {
-        self.tailFloor = tailFloor
+    public init(layout: StatisticsLayout) {
+        self.layout = layout
         groupCounts = Array(repeating: 0, count: Self.groupCount)
         tailScores = []
         tailGroups = []
+        coarseKeys = []
+        coarseCounts = []
         impostorCount = 0
     }
 
     /// Parts already validated by the caller (decoding).
-    init(tailFloor: Double, groupCounts: [Int], tailScores: [Double], tailGroups: [UInt8]) {
-        self.tailFloor = tailFloor
-        self.groupCounts = groupCounts
+    init(layout: StatisticsLayout, tailScores: [Double], tailGroups: [UInt8], coarseKeys: [UInt32], coarseCounts: [Int]) {
+        self.layout = layout
         self.tailScores = tailScores
         self.tailGroups = tailGroups
-        impostorCount = groupCounts.reduce(0, +)
+        self.coarseKeys = coarseKeys
+        self.coarseCounts = coarseCounts
+        var groups = [Int](repeating: 0, count: Self.groupCount)
+        for group in tailGroups { groups[Int(group)] += 1 }
+        for (key, count) in zip(coarseKeys, coarseCounts) { groups[Int(key) % Self.groupCount] += count }
+        groupCounts = groups
+        impostorCount = groups.reduce(0, +)
+    }
+
+    /// Fine grid bins per coarse bin: a power of two (both widths are), at least 1.
+    public var fineBinsPerCoarseBin: Int {
+        max(1, Int(Self.coarseBinWidth / layout.grid.binWidth))
+    }
+
+    /// Coarse bins that lie at least partly below the floor (at least one: scores under the grid
+    /// count in bin 0, which over-counts them only at the grid's lowest edge).
+    public var coarseBinCount: Int {
+        max(1, (layout.tailFloorEdgeIndex + fineBinsPerCoarseBin - 1) / fineBinsPerCoarseBin)
+    }
+
+    /// The lower edge of coarse bin `index` (a grid edge, so counts there are exact).
+    public func coarseEdge(_ index: Int) -> Double {
+        layout.grid.edge(index * fineBinsPerCoarseBin)
+    }
+
+    /// The coarse bin of a (non-NaN) score below the floor; scores under the grid share bin 0.
+    func coarseBin(of score: Double) -> Int {
+        switch layout.grid.placement(of: score) {
+        case .underflow: return 0
+        case .bin(let index): return index / fineBinsPerCoarseBin
+        case .overflow: return coarseBinCount - 1  // unreachable: the floor is at most the upper bound
+        }
     }
 
     /// Groups with at least one impostor attempt: a lower bound on the number of distinct
@@ -79,23 +122,33 @@ public struct ImpostorSubjects: Sendable, Hashable {
     /// Counts one impostor attempt of `subject`; throws for NaN and infinities, changing nothing.
     public mutating func add(score: Double, subject: String) throws {
         try ScoreStatistics.check(score)
-        add(checkedScore: score, group: Self.group(of: subject))
+        add(checkedScore: score == 0 ? 0 : score, group: Self.group(of: subject))
     }
 
     /// Uncounts one impostor attempt of `subject` that was counted before; throws
     /// `.removalOfAbsentScore`, changing nothing, when there is none (in its group, or in the tail).
     public mutating func remove(score: Double, subject: String) throws {
         try ScoreStatistics.check(score)
-        try remove(checkedScore: score, group: Self.group(of: subject))
+        try remove(checkedScore: score == 0 ? 0 : score, group: Self.group(of: subject))
     }
 
     mutating func add(checkedScore score: Double, group: Int) {
         groupCounts[group] += 1
         impostorCount += 1
-        guard score >= tailFloor else { return }
-        let index = insertionIndex(score: score, group: UInt8(group))
-        tailScores.insert(score, at: index)
-        tailGroups.insert(UInt8(group), at: index)
+        if score >= tailFloor {
+            let index = insertionIndex(score: score, group: UInt8(group))
+            tailScores.insert(score, at: index)
+            tailGroups.insert(UInt8(group), at: index)
+        } else {
+            let key = UInt32(coarseBin(of: score) * Self.groupCount + group)
+            let index = coarseKeys.firstIndex(notBelow: key)
+            if index < coarseKeys.count && coarseKeys[index] == key {
+                coarseCounts[index] += 1
+            } else {
+                coarseKeys.insert(key, at: index)
+                coarseCounts.insert(1, at: index)
+            }
+        }
     }
 
     mutating func remove(checkedScore score: Double, group: Int) throws {
@@ -107,6 +160,16 @@ public struct ImpostorSubjects: Sendable, Hashable {
             }
             tailScores.remove(at: index)
             tailGroups.remove(at: index)
+        } else {
+            let key = UInt32(coarseBin(of: score) * Self.groupCount + group)
+            let index = coarseKeys.firstIndex(notBelow: key)
+            guard index < coarseKeys.count, coarseKeys[index] == key else { throw CalibrationError.removalOfAbsentScore(score) }
+            if coarseCounts[index] == 1 {
+                coarseKeys.remove(at: index)
+                coarseCounts.remove(at: index)
+            } else {
+                coarseCounts[index] -= 1
+            }
         }
         groupCounts[group] -= 1
         impostorCount -= 1
@@ -132,11 +195,12 @@ public struct ImpostorSubjects: Sendable, Hashable {
         score < otherScore || (score == otherScore && group < otherGroup)
     }
 
-    /// Adds another cohort's or day's attempts (same tail floor).
+    /// Adds another cohort's or day's attempts (same layout).
     public mutating func merge(_ other: ImpostorSubjects) throws {
-        guard other.tailFloor == tailFloor else { throw CalibrationError.incompatibleStatistics }
+        guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }
         for index in groupCounts.indices { groupCounts[index] += other.groupCounts[index] }
         impostorCount += other.impostorCount
+        mergeCells(other, sign: 1)
         guard !other.tailScores.isEmpty else { return }
         guard !tailScores.isEmpty else {
             tailScores = other.tailScores
@@ -164,9 +228,14 @@ public struct ImpostorSubjects: Sendable, Hashable {
 
     /// Subtracts attempts that were counted here, all or nothing.
     public mutating func subtract(_ other: ImpostorSubjects) throws {
-        guard other.tailFloor == tailFloor else { throw CalibrationError.incompatibleStatistics }
-        for index in groupCounts.indices where other.groupCounts[index] > groupCounts[index] {
-            throw CalibrationError.removalOfAbsentScore(tailFloor)
+        guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }
+        // Every cell of `other` must be here with at least its count (checked before changing anything).
+        var here = 0
+        for (key, count) in zip(other.coarseKeys, other.coarseCounts) {
+            while here < coarseKeys.count && coarseKeys[here] < key { here += 1 }
+            guard here < coarseKeys.count, coarseKeys[here] == key, coarseCounts[here] >= count else {
+                throw CalibrationError.removalOfAbsentScore(coarseEdge(Int(key) / Self.groupCount))
+            }
         }
         var scores: [Double] = []
         var groups: [UInt8] = []
@@ -186,9 +255,66 @@ public struct ImpostorSubjects: Sendable, Hashable {
             groups.append(group)
         }
         guard next == other.tailScores.count else { throw CalibrationError.removalOfAbsentScore(other.tailScores[next]) }
+        mergeCells(other, sign: -1)
         for index in groupCounts.indices { groupCounts[index] -= other.groupCounts[index] }
         impostorCount -= other.impostorCount
         tailScores = scores
         tailGroups = groups
+    }
+
+    /// Adds (`sign` 1) or subtracts (−1, already checked to stay non-negative) another's cells,
+    /// dropping cells that reach zero.
+    private mutating func mergeCells(_ other: ImpostorSubjects, sign: Int) {
+        guard !other.coarseKeys.isEmpty else { return }
+        var keys: [UInt32] = []
+        var counts: [Int] = []
+        keys.reserveCapacity(coarseKeys.count + other.coarseKeys.count)
+        counts.reserveCapacity(keys.capacity)
+        var i = 0
+        var j = 0
+        while i < coarseKeys.count || j < other.coarseKeys.count {
+            if j == other.coarseKeys.count || (i < coarseKeys.count && coarseKeys[i] < other.coarseKeys[j]) {
+                keys.append(coarseKeys[i]); counts.append(coarseCounts[i]); i += 1
+            } else if i == coarseKeys.count || other.coarseKeys[j] < coarseKeys[i] {
+                keys.append(other.coarseKeys[j]); counts.append(sign * other.coarseCounts[j]); j += 1
+            } else {
+                let sum = coarseCounts[i] + sign * other.coarseCounts[j]
+                if sum != 0 { keys.append(coarseKeys[i]); counts.append(sum) }
+                i += 1; j += 1
+            }
+        }
+        coarseKeys = keys
+        coarseCounts = counts
+    }
+
+    /// Each group's impostors in coarse bins `fromBin` and above (below the floor), plus its tail
+    /// entries at or above `tailThreshold`: its false matches at the coarse edge `fromBin` when
+    /// `tailThreshold` is the floor.
+    func falseMatchesPerGroup(fromCoarseBin fromBin: Int, tailThreshold: Double) -> [Int] {
+        var counts = [Int](repeating: 0, count: Self.groupCount)
+        var index = tailScores.firstIndex(notBelow: tailThreshold)
+        while index < tailScores.count {
+            counts[Int(tailGroups[index])] += 1
+            index += 1
+        }
+        var cell = coarseKeys.firstIndex(notBelow: UInt32(max(fromBin, 0) * Self.groupCount))
+        while cell < coarseKeys.count {
+            counts[Int(coarseKeys[cell]) % Self.groupCount] += coarseCounts[cell]
+            cell += 1
+        }
+        return counts
+    }
+}
+
+extension Array where Element == UInt32 {
+    /// The first index whose key is `>= key` (ascending array).
+    func firstIndex(notBelow key: UInt32) -> Int {
+        var low = 0
+        var high = count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if self[middle] < key { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }

@@ -489,57 +489,56 @@ struct FleetSimulation: Sendable {
     /// Has the server compute thresholds from what arrived, and checks each cohort that got
     /// its own threshold, for every model that scored there (deciding or in shadow), twice:
     /// - with the threshold the server's rule gives on every score this fleet sent (over
-    ///   resumed runs too): the conservative Clopper–Pearson threshold of the impostor scores,
-    ///   raised to the subjects bootstrap's when the release holds subject-level bounds —
-    ///   Calibration again, so this shows the server computed from exactly what was sent;
+    ///   resumed runs too): Calibration again — the live statistics of the sent scores
+    ///   (`CohortStatistics.liveLayout`), the default policy, and the subjects bootstrap over
+    ///   subject groups when the release holds subject-level bounds — so this shows the server
+    ///   computed from exactly what was sent;
     /// - with the truth: the threshold where the impostor distribution the scores were drawn
     ///   from has the target FMR, and the true FMR of the released threshold (``CohortTruth``).
     func checkThresholds(targetFMR: Double) async throws -> ThresholdCheck {
         let view = try await client.computeThresholds(ComputeThresholdsRequest(targetFMR: targetFMR))
         var sentByCohort: [CohortKey: [SentScore]] = [:]
+        var live: [CohortKey: CohortStatistics] = [:]
         for sent in try loadGroundTruth().scores {
-            sentByCohort[CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site), default: []].append(sent)
+            let key = CohortKey(modelVersion: sent.modelVersion, cameraModel: sent.cameraModel, cohort: sent.site)
+            sentByCohort[key, default: []].append(sent)
+            try live[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
+                .add(score: sent.score, label: sent.genuine ? .genuine : .impostor, subject: sent.subject)
         }
-        let bound = try ClopperPearson(confidence: 0.95)
         let parameters = Self.serverSubjectBootstrap
         let bootstrap = try SubjectBootstrap(resamples: parameters.resamples, confidence: parameters.confidence, seed: parameters.seed)
+        let subjectLevel = view.release.entries.contains { $0.subjectCount != nil }
+        let recomputed = try ThresholdRelease.compute(
+            version: 1, previousVersion: nil, cohorts: Array(live.keys), statistics: live, targetFMR: targetFMR,
+            policy: ThresholdPolicies.default, layout: CohortStatistics.liveLayout,
+            window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 0), subjectBootstrap: subjectLevel ? bootstrap : nil)
         var compared = 0, matching = 0
         var mismatches: [String] = []
         var truths: [CohortTruth] = []
         var models = Set<String>()
-        var subjectLevel = false
         for (key, sent) in sentByCohort.sorted(by: { $0.key < $1.key }) {
-            let impostors = sent.filter { !$0.genuine }.map(\.score)
-            guard let entry = view.release.entry(for: key), entry.fallbackLevel == .cohort,
-                  let conservative = try? bound.conservativeThreshold(impostors: try SortedScores(impostors), targetFMR: targetFMR)
-            else { continue }
+            let impostors = sent.filter { !$0.genuine }
+            guard let entry = view.release.entry(for: key), entry.fallbackLevel == .cohort else { continue }
             compared += 1
             models.insert(key.modelVersion)
-            truths.append(try Self.truth(of: entry.threshold, for: key, impostors: sent.filter { !$0.genuine }, model: model,
-                                         targetFMR: targetFMR))
-            var truth = conservative.threshold
-            var subjects: Int?
-            if entry.subjectCount != nil {
-                subjectLevel = true
-                let scores = try SubjectScores(attempts: sent.map { (subject: $0.subject, score: $0.score, label: $0.genuine ? .genuine : .impostor) })
-                subjects = scores.subjectCount
-                do {
-                    truth = max(truth, try bootstrap.threshold(targetFMR: targetFMR, in: scores))
-                } catch {
-                    mismatches.append("\(key): the server has a threshold of its own, the ground truth has none: \(error)")
-                    continue
-                }
+            truths.append(try Self.truth(of: entry.threshold, for: key, impostors: impostors, model: model, targetFMR: targetFMR))
+            guard let expected = recomputed.release.entry(for: key) else {
+                mismatches.append("\(key): the server has a threshold of its own, the sent scores give none: "
+                                  + (recomputed.refused.first { $0.cohort == key }.map { "\($0.reason)" } ?? "not computed"))
+                continue
             }
-            if entry.threshold == truth && entry.impostorCount == impostors.count && entry.subjectCount == subjects {
+            if entry.threshold == expected.threshold && entry.impostorCount == impostors.count && entry.subjectCount == expected.subjectCount
+                && entry.fallbackLevel == expected.fallbackLevel {
                 matching += 1
             } else {
                 mismatches.append("\(key): server \(entry.threshold) from \(entry.impostorCount) impostors"
-                                  + (entry.subjectCount.map { " of \($0) subjects" } ?? "") + ", ground truth \(truth) from \(impostors.count)"
-                                  + (subjects.map { " of \($0) subjects" } ?? ""))
+                                  + (entry.subjectCount.map { " of \($0) subject groups" } ?? "")
+                                  + ", sent scores \(expected.threshold) from \(impostors.count)"
+                                  + (expected.subjectCount.map { " of \($0) subject groups" } ?? ""))
             }
         }
         let rule = subjectLevel
-            ? "the larger of Clopper–Pearson 95 % and the subjects bootstrap (\(parameters.resamples) resamples, \(parameters.confidence))"
+            ? "the larger of Clopper–Pearson 95 % and the subjects bootstrap over subject groups (\(parameters.resamples) resamples, \(parameters.confidence))"
             : "Clopper–Pearson 95 %"
         return ThresholdCheck(releaseVersion: view.version, targetFMR: targetFMR, rule: rule, compared: compared,
                               matching: matching, mismatches: mismatches, models: models.sorted(), cohorts: truths)
