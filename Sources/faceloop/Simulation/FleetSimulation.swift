@@ -38,11 +38,17 @@ struct FleetSimulation: Sendable {
     /// Every score the fleet under `root` has sent, across resumed runs, with the part of the
     /// score model it came from, and the time the last run's attempts were dated before.
     static let groundTruthFile = "fleet-ground-truth.json"
-    /// A fresh fleet's attempts are dated over the hour before the run starts; a resumed run's
-    /// over the time since the previous run started (at most an hour), so that each run's
-    /// attempts come after everything earlier runs sent — a release computed from them has a
-    /// window that ends before the next run's attempts.
+    /// A fresh fleet's attempts are dated over the last hour of the previous UTC day; a resumed
+    /// run's over the time since the previous run started (at most an hour), so that each run's
+    /// attempts come after everything earlier runs sent, and a resumed run's fall on a later UTC
+    /// day than a fresh fleet's — the server keeps statistics per UTC day, so a release computed
+    /// from the fresh fleet has a window of whole days that ends before the next run's attempts.
     static let attemptSpan: TimeInterval = 3600
+
+    /// Where a fresh fleet's attempts end: midnight UTC before `now`.
+    static func freshAttemptsEnd(now: Date) -> Date {
+        Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
+    }
 
     struct Report: Codable, Sendable {
         var kiosks = 0
@@ -270,7 +276,8 @@ struct FleetSimulation: Sendable {
             try await registerSites()
         }
         let earlier = resume ? try loadGroundTruth() : GroundTruth(datedUntil: nil, scores: [])
-        let attemptsFrom = min(end, max(end.addingTimeInterval(-Self.attemptSpan), earlier.datedUntil ?? .distantPast))
+        let attemptsUntil = resume ? end : Self.freshAttemptsEnd(now: end)
+        let attemptsFrom = min(attemptsUntil, max(attemptsUntil.addingTimeInterval(-Self.attemptSpan), earlier.datedUntil ?? .distantPast))
         let tally = Tally()
         let started = ContinuousClock.now
         let reporter = progress ? Task {
@@ -288,7 +295,7 @@ struct FleetSimulation: Sendable {
                 next += 1
                 group.addTask {
                     do {
-                        try await self.simulate(kiosk: kiosk, attemptsFrom: attemptsFrom, tally: tally)
+                        try await self.simulate(kiosk: kiosk, attemptsFrom: attemptsFrom, attemptsUntil: attemptsUntil, tally: tally)
                     } catch {
                         await tally.error("\(self.deviceID(kiosk)): \(error)")
                     }
@@ -369,7 +376,7 @@ struct FleetSimulation: Sendable {
         return agent
     }
 
-    func simulate(kiosk: Int, attemptsFrom: Date, tally: Tally) async throws {
+    func simulate(kiosk: Int, attemptsFrom: Date, attemptsUntil: Date, tally: Tally) async throws {
         let id = deviceID(kiosk)
         let agent = try await agent(kiosk: kiosk)
         let cohort = model.cohort(ofKiosk: kiosk)
@@ -381,7 +388,7 @@ struct FleetSimulation: Sendable {
             shadowModelVersion: applied.shadow?.modelVersion, threshold: applied.active.threshold?.threshold,
             thresholdRelease: applied.active.threshold?.releaseVersion, followsAssignment: applied.followsAssignment,
             reason: applied.reason))
-        let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, start: attemptsFrom, end: end)
+        let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk, start: attemptsFrom, end: attemptsUntil)
         var start = 0
         while start < attempts.count {
             let slice = attempts[start..<min(start + batchSize, attempts.count)]
@@ -458,7 +465,7 @@ struct FleetSimulation: Sendable {
     /// attempts, scores and pseudonyms as `run()` for the same options.
     static func freshFleetScores(model: FleetScoreModel, kiosks: Int, outcomesPerKiosk: Int, subjectsPerKiosk: Int,
                                  idPrefix: String) -> [SentScore] {
-        let end = Date()
+        let end = freshAttemptsEnd(now: Date())
         return (0..<kiosks).flatMap { kiosk in
             let attempts = model.attempts(kiosk: kiosk, count: outcomesPerKiosk, subjects: subjectsPerKiosk,
                                           start: end.addingTimeInterval(-attemptSpan), end: end)
