@@ -206,6 +206,7 @@ let package = Package(
             name: "ingest-bench",
             dependencies: [
                 "Storage", "FeedbackWire", "HTTPSignatures", "DeviceIdentity", "Compliance",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -29,12 +29,15 @@ struct IngestBench: AsyncParsableCommand {
     var postgresDirectURL: String?
     @Option(help: "Server nodes (PostgreSQL only).") var nodes = 1
     @Flag(name: .customLong("store-only"), help: "Measure the store alone and stop (for profiling it).") var storeOnly = false
+    @Option(help: "Outcomes written straight into each SQLite store before it is measured (a store that has run for a while).")
+    var prefill = 0
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
         guard (postgresURL == nil) == (postgresDirectURL == nil) else {
             throw ValidationError("give --postgres-url and --postgres-direct-url together: both runs start from an empty database")
         }
+        guard prefill >= 0, prefill == 0 || postgresURL == nil else { throw ValidationError("--prefill fills SQLite stores only") }
     }
 
     func run() async throws {
@@ -44,6 +47,16 @@ struct IngestBench: AsyncParsableCommand {
         let total = kiosks * batchesPerKiosk
         let batchSize = self.batchSize, batchesPerKiosk = self.batchesPerKiosk, inFlight = self.inFlight
 
+        // Filled once; both stores start from a copy.
+        var prefilled: String?
+        if prefill > 0 {
+            let path = (root as NSString).appendingPathComponent("prefilled.sqlite")
+            let took = try Prefill.sqlite(path: path, outcomes: prefill)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            print("prefilled \(prefill) outcomes in \(String(format: "%.0f", Self.seconds(took))) s (\(size / 1_000_000) MB)")
+            prefilled = path
+        }
+
         // 1. The store alone: the same rows, no HTTP, TLS, signature or schema work.
         let store: any FeedbackStore & ComplianceStore
         var closeStore: () async -> Void = {}
@@ -52,7 +65,9 @@ struct IngestBench: AsyncParsableCommand {
             store = postgres
             closeStore = { await postgres.shutdown() }
         } else {
-            store = try SQLiteStore(path: (root as NSString).appendingPathComponent("direct.sqlite"))
+            let path = (root as NSString).appendingPathComponent("direct.sqlite")
+            if let prefilled { try FileManager.default.copyItem(atPath: prefilled, toPath: path) }
+            store = try SQLiteStore(path: path)
         }
         try await store.addEnrollmentToken(.init(sha256: "t", deviceID: "kiosk-0", createdAt: Date(), expiresAt: Date().addingTimeInterval(60)))
         _ = try await store.redeemEnrollmentToken(sha256: "t", device: NewDevice(
@@ -74,7 +89,8 @@ struct IngestBench: AsyncParsableCommand {
         let directSeconds = Self.seconds(ContinuousClock.now - directStart)
         let directRate = Double(total * batchSize) / directSeconds
         await closeStore()
-        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" : "PostgreSQL"
+        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" + (prefill > 0 ? ", \(prefill) outcomes stored before" : "")
+                                         : "PostgreSQL"
         if storeOnly {
             print("| store only (\(backEnd)), \(concurrency) in flight | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
             return
@@ -90,6 +106,10 @@ struct IngestBench: AsyncParsableCommand {
         var processes: [Process] = []
         defer { for process in processes { process.terminate(); process.waitUntilExit() } }
         var nodeURLs: [String] = []
+        if let prefilled {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: prefilled, toPath: (dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
+        }
         for node in 1...nodes {
             let directory = (root as NSString).appendingPathComponent("server-\(node)")
             if node > 1 { try FileManager.default.copyItem(atPath: dataDirectory, toPath: directory) }

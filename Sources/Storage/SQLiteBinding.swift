@@ -67,3 +67,21 @@ extension Database {
         }
     }
 }
+
+extension Database {
+    /// `apply` for a batch's change. An outcome whose id is stored already fails its insert on
+    /// the outcomes' key: that refuses the whole batch (`StoreAbort`, whose savepoint drops
+    /// the rows the batch wrote before it), as `BatchIntake` would have had the id been read.
+    func applyBatch(_ change: StoreChange) throws {
+        for statement in change.statements {
+            do {
+                try execute(statement)
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
+                && statement.sql == StoreSQL.insertOneOutcome {
+                guard case let .text(id)? = statement.arguments.first, let eventID = UUID(uuidString: id) else { throw error }
+                throw StoreAbort.batch(.duplicateEvent(eventID))
+            }
+        }
+        try appendAudit(change.audit)
+    }
+}

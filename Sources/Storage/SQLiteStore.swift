@@ -194,10 +194,11 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         }
         var consent = ConsentCache()
         try db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
-        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent,
-                                     storedEventIDs: Set(db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch)))),
+        // An outcome id stored already is found by the outcomes' key as its row goes in
+        // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
+        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
                                      keyVersions: keyVersions)
-        try db.apply(intake.change(incoming, batchID: batchID, sql: sql))
+        try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql))
         return .stored(receipt: intake.receipt)
     }
 

@@ -208,7 +208,8 @@ struct StoreSQL: Sendable {
     }
 
     private static let outcomeColumns = 22
-    private static let insertOneOutcome = insertOutcomes(rows: 1)
+    /// SQLite's outcome insert (`Database.applyBatch` recognises it by its text).
+    static let insertOneOutcome = insertOutcomes(rows: 1)
 
     private static func insertOutcomes(rows: Int) -> String {
         let row = "(" + Array(repeating: "?", count: outcomeColumns).joined(separator: ", ") + ")"

@@ -72,7 +72,10 @@ private struct JSONReader {
     mutating func readObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         position += 1
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        // Duplicate names: a scan of the names read so far while the object is small (a hash
+        // set per object cost more than the comparisons), a set once it grows, so that a
+        // hostile object with thousands of members stays linear.
+        var seen: Set<String>?
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -83,7 +86,14 @@ private struct JSONReader {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let keyOffset = position
             let key = try readString()
-            guard seen.insert(key).inserted else {
+            let duplicate: Bool
+            if seen == nil, members.count < 16 {
+                duplicate = members.contains { $0.key == key }
+            } else {
+                if seen == nil { seen = Set(members.map(\.key)) }
+                duplicate = seen?.insert(key).inserted == false
+            }
+            guard !duplicate else {
                 throw JSONSyntaxError(offset: keyOffset, reason: "duplicate member name \"\(key)\"")
             }
             skipWhitespace()
@@ -156,6 +166,32 @@ private struct JSONReader {
 
     mutating func readString() throws(JSONSyntaxError) -> String {
         position += 1
+        let start = position
+        var ascii = true
+        // Most strings hold no escape: made straight from their bytes, and ASCII ones without
+        // a UTF-8 check. One with an escape is read again from its start below.
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                let run = bytes[start..<position]
+                position += 1
+                if ascii { return String(decoding: run, as: UTF8.self) }
+                guard let text = String(validating: run, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
+                return text
+            }
+            if byte < 0x20 { throw fail("control character in string") }
+            if byte == UInt8(ascii: "\\") {
+                position = start
+                return try readEscapedString()
+            }
+            if byte >= 0x80 { ascii = false }
+            position += 1
+        }
+        throw fail("unterminated string")
+    }
+
+    /// A string with an escape, from just after its opening quote.
+    mutating func readEscapedString() throws(JSONSyntaxError) -> String {
         var scalars = String.UnicodeScalarView()
         var runStart = position
         var pending: [UInt8] = []

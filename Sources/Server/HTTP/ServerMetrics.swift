@@ -10,6 +10,11 @@ import Prometheus
 public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    /// The series every accepted upload counts in, looked up once (a lookup hashes the label
+    /// and dimensions under the registry's lock).
+    private let acceptedBatches: CoreMetrics.Counter
+    private let replayedBatches: CoreMetrics.Counter
+    private let acceptedEvents: CoreMetrics.Counter
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -20,13 +25,14 @@ public final class ServerMetrics: Sendable {
             .seconds(1), .seconds(2.5), .seconds(5),
         ]
         self.factory = factory
+        acceptedBatches = Counter(label: "faceloop_batches_total", dimensions: [("result", "accepted")], factory: factory)
+        replayedBatches = Counter(label: "faceloop_batches_total", dimensions: [("result", "replayed")], factory: factory)
+        acceptedEvents = Counter(label: "faceloop_events_total", dimensions: [("result", "accepted")], factory: factory)
     }
 
     func batchAccepted(events: Int, replay: Bool) {
-        Counter(label: "faceloop_batches_total", dimensions: [("result", replay ? "replayed" : "accepted")], factory: factory).increment()
-        if !replay {
-            Counter(label: "faceloop_events_total", dimensions: [("result", "accepted")], factory: factory).increment(by: events)
-        }
+        (replay ? replayedBatches : acceptedBatches).increment()
+        if !replay { acceptedEvents.increment(by: events) }
     }
 
     /// An event of an accepted batch that was not stored (no consent for its purpose, …).
