@@ -80,6 +80,10 @@ enum SQLiteSchema {
         migrator.registerMigration("v13-server-keys") { db in
             try db.execute(StoreTables.serverKeyTable(.sqlite))
         }
+        migrator.registerMigration("v14-score-statistics") { db in
+            try db.execute(StoreTables.scoreStatisticsTables(.sqlite))
+            try SQLiteStore.fillScoreStatistics(in: db)
+        }
         return migrator
     }
 }

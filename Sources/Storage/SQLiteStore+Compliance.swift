@@ -61,10 +61,21 @@ extension SQLiteStore: ComplianceStore {
     // MARK: Consent events
 
     /// Records an uploaded consent event in its batch's transaction; a withdrawal erases at once.
+    /// A limit takes the subject's outcomes out of the live statistics, a later decision that
+    /// lifts it puts them back (`ScoreStatisticsMaintenance`).
     static func record(_ intake: ConsentEventIntake, in db: Database) throws -> BatchReceipt.RefusedEvent? {
+        let pseudonym = intake.event.pseudonym
+        let watched = ScoreStatisticsMaintenance.watches(intake)
+        let wasRestricted = watched ? try isRestricted(pseudonym, in: db) : false
         guard try db.changes(intake.insert) == 1 else { throw intake.duplicate }
         try db.appendAudit([intake.audit])
-        if let erasure = intake.erasure { _ = try erase(erasure, in: db) }
+        var statistics = StatisticsDelta()
+        // Only a limit can restrict; only a subject restricted before can be lifted.
+        if watched, wasRestricted || intake.event.kind == .limit {
+            try restrictionMayHaveChanged(pseudonym, wasRestricted: wasRestricted, into: &statistics, in: db)
+        }
+        if let erasure = intake.erasure { _ = try erase(erasure, statistics: &statistics, in: db) }
+        try flush(statistics, in: db)
         return intake.refusal
     }
 
@@ -87,21 +98,29 @@ extension SQLiteStore: ComplianceStore {
     public func eraseSubject(pseudonym: String, purposes: [Purpose], cause: ErasureRecord.Cause, trigger: String?,
                              requestedAt: Date, actor: String, at time: Date) async throws -> [ErasureRecord] {
         let records = try await pool.write { db in
-            try purposes.map {
+            var statistics = StatisticsDelta()
+            let records = try purposes.map {
                 try Self.erase(SubjectErasure(pseudonym: pseudonym, purpose: $0, cause: cause, trigger: trigger, requestedAt: requestedAt,
-                                              actor: actor, time: time), in: db)
+                                              actor: actor, time: time), statistics: &statistics, in: db)
             }
+            try Self.flush(statistics, in: db)
+            return records
         }
         try await truncateLog()
         return records
     }
 
-    /// Runs the erasure and keeps its record, in the caller's transaction.
-    static func erase(_ erasure: SubjectErasure, in db: Database) throws -> ErasureRecord {
+    /// Runs the erasure and keeps its record, in the caller's transaction; what it deleted is
+    /// collected in `statistics`, for the caller to flush.
+    static func erase(_ erasure: SubjectErasure, statistics: inout StatisticsDelta, in db: Database) throws -> ErasureRecord {
         var batches = 0, outcomes = 0
-        if let (redactBatches, deleteOutcomes) = erasure.statements(sql) {
+        if let (redactBatches, _) = erasure.statements(sql) {
             batches = try db.changes(redactBatches)
-            outcomes = try db.changes(deleteOutcomes)
+            let deleted = try db.fetchAll(sql.deleteOutcomesReturning(of: erasure)).map(StatisticsOutcome.init(row:))
+            outcomes = deleted.count
+            if !deleted.isEmpty {
+                ScoreStatisticsMaintenance.deleted(deleted, restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
+            }
         }
         let (record, change) = try erasure.completion(batchesRedacted: batches, outcomesErased: outcomes, sql: sql)
         try db.apply(change)
@@ -121,16 +140,23 @@ extension SQLiteStore: ComplianceStore {
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
         let swept = try await pool.write { db in
             var records: [ErasureRecord] = []
+            var statistics = StatisticsDelta()
             for retention in try db.fetchAll(Self.sql.retentionOfOutcomes).map({ try RetentionCutoff($0, now: now) }) {
                 let due = try db.column(String.self, Self.sql.subjectsHeldBefore(retention.cutoff, jurisdiction: retention.jurisdiction))
                 let idle = try retention.idleBefore.map {
                     try db.column(String.self, Self.sql.subjectsIdleSince($0, jurisdiction: retention.jurisdiction))
                 } ?? []
                 for erasure in retention.erasures(due: due, idle: idle, now: now) {
-                    let record = try Self.erase(erasure, in: db)
+                    let record = try Self.erase(erasure, statistics: &statistics, in: db)
                     if record.outcomesErased > 0 { records.append(record) }
+                    if statistics.isLarge {
+                        try Self.flush(statistics, in: db)
+                        statistics = StatisticsDelta()
+                    }
                 }
             }
+            // Day rows whose outcomes all went are deleted here, month rows likewise.
+            try Self.flush(statistics, in: db)
             try db.appendAudit(RetentionCutoff.sweepAudit(records, at: now))
             return records
         }

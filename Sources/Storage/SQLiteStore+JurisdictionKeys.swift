@@ -28,9 +28,16 @@ extension SQLiteStore {
     public func rekeyPseudonyms(_ rekey: PseudonymRekeyRequest, deviceID: String, at time: Date) async throws -> PseudonymRekeyResult {
         try await pool.write { db in
             var result = PseudonymRekeyResult(pairs: rekey.pairs.count)
+            // The impostor groups of the statistics follow the pseudonym, and either subject's
+            // restriction may change with the consent events moved: out before, back in after.
+            var statistics = StatisticsDelta()
             for pair in rekey.pairs {
+                let subjects = Array(Set([pair.from, pair.to])).sorted()
+                try Self.recount(subjects, adding: false, into: &statistics, in: db)
                 result.add(changes: try Self.sql.rekey(pair, in: rekey).map { try db.changes($0) })
+                try Self.recount(subjects, adding: true, into: &statistics, in: db)
             }
+            try Self.flush(statistics, in: db)
             try db.appendAudit([try PendingAuditEntry(.pseudonymsRekeyed, actor: "device:\(deviceID)",
                                                       details: StoreAuditDetails.pseudonymsRekeyed(rekey, deviceID: deviceID, result: result),
                                                       at: time)])

@@ -199,16 +199,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
                                      keyVersions: keyVersions)
         try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql))
+        try countStored(intake.accepted, deviceID: batch.deviceID, in: db)
         return .stored(receipt: intake.receipt)
-    }
-
-    public func outcomeStats() async throws -> OutcomeStats {
-        try await pool.read { db in
-            try StoreRows.outcomeStats(total: db.scalar(Int.self, Self.sql.outcomeCount) ?? 0,
-                                       batches: db.scalar(Int.self, Self.sql.batchCount) ?? 0,
-                                       byDevice: db.fetchAll(Self.sql.outcomesByDevice), byCohort: db.fetchAll(Self.sql.outcomesByCohort),
-                                       byLabel: db.fetchAll(Self.sql.outcomesByLabel))
-        }
     }
 
     public func purgeNonces(seenBefore time: Date) async throws -> Int {

@@ -410,10 +410,41 @@ enum StoreTables {
 
     static let auditCheckpoints = StoreTable("audit_checkpoints", [.integer("tree_size", .primaryKey), .blob("checkpoint")])
 
+    /// The live score statistics (`ScoreStatisticsMaintenance`): per (model version, camera
+    /// model, site), one row per UTC day (`bucket` = day index) and one per UTC month (`bucket`
+    /// = the day index of its first day) holding a counted outcome, `statistics` the encoded
+    /// `CohortStatistics`. Rows are deleted when their last outcome goes. Not WITHOUT ROWID:
+    /// a busy cohort's month row runs to tens of kilobytes.
+    static let scoreStatistics = StoreTable("score_statistics", [
+        .text("model_version"),
+        .text("camera_model"),
+        .text("site"),
+        .text("granularity", .oneOf(["day", "month"])),
+        .integer("bucket"),
+        .integer("outcome_count"),
+        .blob("statistics"),
+    ], primaryKey: ["model_version", "camera_model", "site", "granularity", "bucket"],
+       indexes: ["score_statistics_by_bucket": ["granularity", "bucket"]])
+
+    /// Stored outcomes counted per kiosk, site, camera model and label (restricted subjects'
+    /// included), so that `outcomes stats` reads these instead of every outcome. A kiosk's
+    /// rows change only with its own batches and with erasures.
+    static let outcomeCounts = StoreTable("outcome_counts", [
+        .text("device_id"),
+        .text("site"),
+        .text("camera_model"),
+        .text("label"),
+        .integer("outcomes"),
+    ], primaryKey: ["device_id", "site", "camera_model", "label"], withoutRowID: true)
+
+    /// Stored batches counted per kiosk.
+    static let batchCounts = StoreTable("batch_counts", [.text("device_id", .primaryKey), .integer("batches")])
+
     static let all = [
         devices, deviceSites, deviceCertificates, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
         federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, jurisdictionKeys, sites, retentionRules,
-        consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints, serverKeys,
+        consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints, serverKeys, scoreStatistics, outcomeCounts,
+        batchCounts,
     ]
 }
 
@@ -498,6 +529,21 @@ extension StoreTables {
             "INSERT INTO jurisdiction_keys (jurisdiction, version, pseudonym_key, created_at) SELECT name, 1, pseudonym_key, \(now) FROM jurisdictions",
             "UPDATE jurisdictions SET pseudonym_key = \(StoreSQL(dialect: dialect).emptyBytes)",
         ] + outcomes.addColumns(dialect, "key_version") + consentEvents.addColumns(dialect, "key_version")
+    }
+
+    /// Live score statistics and counters (SQLite's v14, PostgreSQL's v11): the counters
+    /// are filled here from the stored outcomes and batches; the statistics by each back end
+    /// in Swift (`fillScoreStatistics`), since they are encoded `CohortStatistics`.
+    static func scoreStatisticsTables(_ dialect: StoreDialect) -> [String] {
+        [
+            scoreStatistics.create(dialect), scoreStatistics.createIndex("score_statistics_by_bucket"),
+            outcomeCounts.create(dialect), batchCounts.create(dialect),
+            """
+            INSERT INTO outcome_counts (device_id, site, camera_model, label, outcomes)
+            SELECT device_id, site, camera_model, label, COUNT(*) FROM outcomes GROUP BY device_id, site, camera_model, label
+            """,
+            "INSERT INTO batch_counts (device_id, batches) SELECT device_id, COUNT(*) FROM batches GROUP BY device_id",
+        ]
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

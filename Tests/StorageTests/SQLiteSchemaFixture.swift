@@ -446,5 +446,48 @@ extension StoreSchemaFixture {
         index sqlite_autoindex_server_keys_1 ON server_keys
         (no sql)
         """#,
+        #"""
+        table score_statistics ON score_statistics
+        CREATE TABLE score_statistics (
+            model_version TEXT NOT NULL,
+            camera_model TEXT NOT NULL,
+            site TEXT NOT NULL,
+            granularity TEXT NOT NULL CHECK (granularity IN ('day', 'month')),
+            bucket INTEGER NOT NULL,
+            outcome_count INTEGER NOT NULL,
+            statistics BLOB NOT NULL,
+            PRIMARY KEY (model_version, camera_model, site, granularity, bucket)
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_score_statistics_1 ON score_statistics
+        (no sql)
+        """#,
+        #"""
+        index score_statistics_by_bucket ON score_statistics
+        CREATE INDEX score_statistics_by_bucket ON score_statistics (granularity, bucket)
+        """#,
+        #"""
+        table outcome_counts ON outcome_counts
+        CREATE TABLE outcome_counts (
+            device_id TEXT NOT NULL,
+            site TEXT NOT NULL,
+            camera_model TEXT NOT NULL,
+            label TEXT NOT NULL,
+            outcomes INTEGER NOT NULL,
+            PRIMARY KEY (device_id, site, camera_model, label)
+        ) WITHOUT ROWID
+        """#,
+        #"""
+        table batch_counts ON batch_counts
+        CREATE TABLE batch_counts (
+            device_id TEXT PRIMARY KEY,
+            batches INTEGER NOT NULL
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_batch_counts_1 ON batch_counts
+        (no sql)
+        """#,
     ]
 }

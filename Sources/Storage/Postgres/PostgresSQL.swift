@@ -76,6 +76,9 @@ final class TransactionMemo {
     var pendingAudit: [PendingAuditEntry] = []
     /// SHA-256s of the registered consent texts, by purpose and version.
     var consentTextHashes: [String: [String]] = [:]
+    /// Whether this transaction holds the consent lock alone (`AdvisoryLock.consent`), or
+    /// must take it so: only then may it change which subjects are restricted.
+    var consentLockExclusive = false
 }
 
 /// One connection inside a transaction (or outside one, for reads).

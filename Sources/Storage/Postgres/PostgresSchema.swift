@@ -10,6 +10,8 @@ enum PostgresSchema {
     struct Migration {
         var name: String
         var statements: [String]
+        /// Run after the statements, in the step's transaction: what SQL alone cannot compute.
+        var fill: (@Sendable (SQLConnection) async throws -> Void)? = nil
     }
 
     static let migrations: [Migration] = [
@@ -49,6 +51,8 @@ enum PostgresSchema {
         Migration(name: "v8-device-certificates", statements: StoreTables.deviceCertificateTable(.postgres)),
         Migration(name: "v9-jurisdiction-key-versions", statements: StoreTables.jurisdictionKeyVersions(.postgres)),
         Migration(name: "v10-server-keys", statements: StoreTables.serverKeyTable(.postgres)),
+        Migration(name: "v11-score-statistics", statements: StoreTables.scoreStatisticsTables(.postgres),
+                  fill: { db in try await PostgresStore.fillScoreStatistics(in: db) }),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

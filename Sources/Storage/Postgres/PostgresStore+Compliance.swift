@@ -70,10 +70,21 @@ extension PostgresStore: ComplianceStore {
     }
 
     /// Records an uploaded consent event in its batch's transaction; a withdrawal erases at once.
+    /// A limit takes the subject's outcomes out of the live statistics, a later decision that
+    /// lifts it puts them back (`ScoreStatisticsMaintenance`).
     static func record(_ intake: ConsentEventIntake, in db: SQLConnection) async throws -> BatchReceipt.RefusedEvent? {
+        let pseudonym = intake.event.pseudonym
+        let watched = ScoreStatisticsMaintenance.watches(intake)
+        let wasRestricted = watched ? try await isRestricted(pseudonym, in: db) : false
         guard try await db.changes(intake.insert) == 1 else { throw intake.duplicate }
         try await db.apply(StoreChange([], audit: [intake.audit]))
-        if let erasure = intake.erasure { _ = try await erase(erasure, in: db) }
+        var statistics = StatisticsDelta()
+        // Only a limit can restrict; only a subject restricted before can be lifted.
+        if watched, wasRestricted || intake.event.kind == .limit {
+            try await restrictionMayHaveChanged(pseudonym, wasRestricted: wasRestricted, into: &statistics, in: db)
+        }
+        if let erasure = intake.erasure { _ = try await erase(erasure, statistics: &statistics, in: db) }
+        try await flush(statistics, in: db)
         return intake.refusal
     }
 
@@ -98,20 +109,30 @@ extension PostgresStore: ComplianceStore {
         try await write { db in
             try await AdvisoryLock.consent(exclusive: true, in: db)
             var records: [ErasureRecord] = []
+            var statistics = StatisticsDelta()
             for purpose in purposes {
                 records.append(try await Self.erase(SubjectErasure(pseudonym: pseudonym, purpose: purpose, cause: cause, trigger: trigger,
-                                                                   requestedAt: requestedAt, actor: actor, time: time), in: db))
+                                                                   requestedAt: requestedAt, actor: actor, time: time),
+                                                    statistics: &statistics, in: db))
             }
+            try await Self.flush(statistics, in: db)
             return records
         }
     }
 
     /// Runs the erasure and keeps its record, in the caller's transaction.
-    static func erase(_ erasure: SubjectErasure, in db: SQLConnection) async throws -> ErasureRecord {
+    /// What it deleted is collected in `statistics`, for the caller to flush: the rows the
+    /// DELETE returned, so an outcome committed meanwhile is not subtracted unless deleted.
+    static func erase(_ erasure: SubjectErasure, statistics: inout StatisticsDelta, in db: SQLConnection) async throws -> ErasureRecord {
         var batches = 0, outcomes = 0
-        if let (redactBatches, deleteOutcomes) = erasure.statements(sql) {
+        if let (redactBatches, _) = erasure.statements(sql) {
             batches = try await db.changes(redactBatches)
-            outcomes = try await db.changes(deleteOutcomes)
+            let deleted = try await db.fetchAll(sql.deleteOutcomesReturning(of: erasure)).map(StatisticsOutcome.init(row:))
+            outcomes = deleted.count
+            if !deleted.isEmpty {
+                ScoreStatisticsMaintenance.deleted(deleted, restricted: try await isRestricted(erasure.pseudonym, in: db),
+                                                       into: &statistics)
+            }
         }
         let (record, change) = try erasure.completion(batchesRedacted: batches, outcomesErased: outcomes, sql: sql)
         try await db.apply(change)
@@ -129,11 +150,14 @@ extension PostgresStore: ComplianceStore {
     // MARK: Retention
 
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
-        // No consent lock: an outcome committed meanwhile with an attempt past its retention
-        // (a kiosk long offline) is not missed for good, only until the next sweep, and
-        // holding the lock would stall every upload for the length of the sweep.
+        // The consent lock shared, as uploads take it: an outcome committed meanwhile with an
+        // attempt past its retention (a kiosk long offline) is not missed for good, only until
+        // the next sweep, and uploads go on; but no subject's restriction changes under the
+        // sweep, so what it subtracts from the live statistics is what they hold.
         try await write { db in
+            try await AdvisoryLock.consent(exclusive: false, in: db)
             var records: [ErasureRecord] = []
+            var statistics = StatisticsDelta()
             for retention in try await db.fetchAll(Self.sql.retentionOfOutcomes).map({ try RetentionCutoff($0, now: now) }) {
                 let due = try await db.column(String.self, Self.sql.subjectsHeldBefore(retention.cutoff, jurisdiction: retention.jurisdiction))
                 var idle: [String] = []
@@ -141,10 +165,16 @@ extension PostgresStore: ComplianceStore {
                     idle = try await db.column(String.self, Self.sql.subjectsIdleSince(idleBefore, jurisdiction: retention.jurisdiction))
                 }
                 for erasure in retention.erasures(due: due, idle: idle, now: now) {
-                    let record = try await Self.erase(erasure, in: db)
+                    let record = try await Self.erase(erasure, statistics: &statistics, in: db)
                     if record.outcomesErased > 0 { records.append(record) }
+                    if statistics.isLarge {
+                        try await Self.flush(statistics, in: db)
+                        statistics = StatisticsDelta()
+                    }
                 }
             }
+            // Day rows whose outcomes all went are deleted here, month rows likewise.
+            try await Self.flush(statistics, in: db)
             try await db.apply(StoreChange([], audit: RetentionCutoff.sweepAudit(records, at: now)))
             return records
         }

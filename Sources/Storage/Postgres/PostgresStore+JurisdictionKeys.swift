@@ -29,11 +29,18 @@ extension PostgresStore {
             // Consent events change subject: no batch may decide on them meanwhile.
             try await AdvisoryLock.consent(exclusive: true, in: db)
             var result = PseudonymRekeyResult(pairs: rekey.pairs.count)
+            // The impostor groups of the statistics follow the pseudonym, and either subject's
+            // restriction may change with the consent events moved: out before, back in after.
+            var statistics = StatisticsDelta()
             for pair in rekey.pairs {
+                let subjects = Array(Set([pair.from, pair.to])).sorted()
+                try await Self.recount(subjects, adding: false, into: &statistics, in: db)
                 var changes: [Int] = []
                 for statement in Self.sql.rekey(pair, in: rekey) { changes.append(try await db.changes(statement)) }
                 result.add(changes: changes)
+                try await Self.recount(subjects, adding: true, into: &statistics, in: db)
             }
+            try await Self.flush(statistics, in: db)
             try await db.apply(StoreChange([], audit: [try PendingAuditEntry(
                 .pseudonymsRekeyed, actor: "device:\(deviceID)",
                 details: StoreAuditDetails.pseudonymsRekeyed(rekey, deviceID: deviceID, result: result), at: time)]))

@@ -68,6 +68,7 @@ public final class PostgresStore: FeedbackStore {
                     try await db.execute("BEGIN")
                     do {
                         for statement in migration.statements { try await db.execute(statement) }
+                        try await migration.fill?(db)
                         if migration.name == PostgresSchema.migrations.first?.name { try await PostgresSchema.seed(in: db) }
                         try await db.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", migration.name, Date())
                         try await db.execute("COMMIT")
@@ -241,7 +242,15 @@ public final class PostgresStore: FeedbackStore {
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
         let result: BatchStoreResult
         do {
-            result = try await write { db in try await Self.storeBatch(incoming, in: db) }
+            do {
+                result = try await write { db in try await Self.storeBatch(incoming, in: db) }
+            } catch is RestrictionChangeNeedsExclusiveLock {
+                // A consent event lifts a subject's limit: again, with the consent lock alone.
+                result = try await write { db in
+                    db.memo.consentLockExclusive = true
+                    return try await Self.storeBatch(incoming, in: db)
+                }
+            }
         } catch let StoreAbort.batch(answer) {
             return answer
         }
@@ -257,7 +266,7 @@ public final class PostgresStore: FeedbackStore {
         // Serializes this device's uploads on every node: a retry that reaches another node
         // while the first attempt is still committing waits for it and then finds it.
         try await AdvisoryLock.device(batch.deviceID, in: db)
-        try await AdvisoryLock.consent(exclusive: BatchIntake.withdraws(batch), in: db)
+        try await AdvisoryLock.consent(exclusive: BatchIntake.withdraws(batch) || ScoreStatisticsMaintenance.mayRestrict(batch), in: db)
         guard try await db.changes(sql.insertNonce(deviceID: batch.deviceID, nonce: incoming.nonce, seenAt: incoming.receivedAt)) == 1 else {
             throw StoreAbort.batch(.nonceReplayed)
         }
@@ -282,18 +291,8 @@ public final class PostgresStore: FeedbackStore {
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: stored,
                                      keyVersions: keyVersions)
         try await db.apply(intake.change(incoming, batchID: batchID, sql: sql))
+        try await countStored(intake.accepted, deviceID: batch.deviceID, in: db)
         return .stored(receipt: intake.receipt)
-    }
-
-    public func outcomeStats() async throws -> OutcomeStats {
-        try await read { db in
-            let total = try await db.scalar(Int.self, Self.sql.outcomeCount) ?? 0
-            let batches = try await db.scalar(Int.self, Self.sql.batchCount) ?? 0
-            let byDevice = try await db.fetchAll(Self.sql.outcomesByDevice)
-            let byCohort = try await db.fetchAll(Self.sql.outcomesByCohort)
-            return try StoreRows.outcomeStats(total: total, batches: batches, byDevice: byDevice, byCohort: byCohort,
-                                              byLabel: await db.fetchAll(Self.sql.outcomesByLabel))
-        }
     }
 
     public func purgeNonces(seenBefore time: Date) async throws -> Int {
@@ -375,8 +374,11 @@ enum AdvisoryLock {
     }
 
     /// Storing outcomes shares it; recording a withdrawal or erasing takes it alone.
+    /// A transaction that must hold it alone whatever it asked for (`TransactionMemo`) gets it alone.
     static func consent(exclusive: Bool, in db: SQLConnection) async throws {
+        let exclusive = exclusive || db.memo.consentLockExclusive
         try await db.execute(exclusive ? "SELECT pg_advisory_xact_lock(?)" : "SELECT pg_advisory_xact_lock_shared(?)", consent)
+        db.memo.consentLockExclusive = exclusive
     }
 }
 

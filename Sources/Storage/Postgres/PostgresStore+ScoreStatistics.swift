@@ -1,0 +1,121 @@
+import Calibration
+import Compliance
+import FeedbackWire
+import Foundation
+
+/// The live score statistics on PostgreSQL (`ScoreStatisticsMaintenance`). Several nodes
+/// write the same cohort's rows: each transaction locks the rows it changes in one order
+/// (`StatisticsRowKey.lockOrder`, text by bytes), writes them with one upsert, and does so
+/// last, after its advisory locks and just before the audit log's, so nothing waits in a
+/// cycle. Which subjects are restricted cannot change under a transaction that counts
+/// outcomes: a change takes the consent lock alone (`RestrictionChangeNeedsExclusiveLock`).
+extension PostgresStore {
+    public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
+        try await read { db in
+            var cohorts: [CohortKey: CohortStatistics] = [:]
+            for row in try await db.fetchAll(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) {
+                let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
+                                    cohort: try row.text("site"))
+                try cohorts[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
+                    .merge(CohortStatistics(encoded: try row.bytes("statistics"), layout: CohortStatistics.liveLayout))
+            }
+            let days = try await db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
+            return LiveStatistics(cohorts: cohorts, firstDay: try days?.optionalInteger("first"), lastDay: try days?.optionalInteger("last"))
+        }
+    }
+
+    public func outcomeStats() async throws -> OutcomeStats {
+        try await read { db in
+            let total = try await db.scalar(Int.self, Self.sql.countedOutcomes) ?? 0
+            let batches = try await db.scalar(Int.self, Self.sql.countedBatches) ?? 0
+            let byDevice = try await db.fetchAll(Self.sql.countedOutcomesByDevice)
+            let byCohort = try await db.fetchAll(Self.sql.countedOutcomesByCohort)
+            return try StoreRows.outcomeStats(total: total, batches: batches, byDevice: byDevice, byCohort: byCohort,
+                                              byLabel: await db.fetchAll(Self.sql.countedOutcomesByLabel))
+        }
+    }
+
+    /// The batch path's one call, after its outcomes are inserted.
+    static func countStored(_ accepted: [MatchOutcome], deviceID: String, in db: SQLConnection) async throws {
+        let restricted = accepted.isEmpty ? []
+            : Set(try await db.column(String.self, sql.restrictedSubjects(among: ScoreStatisticsMaintenance.subjects(of: accepted))))
+        try await flush(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted), in: db)
+    }
+
+    static func isRestricted(_ pseudonym: String, in db: SQLConnection) async throws -> Bool {
+        try await db.exists(sql.restrictedSubjects(among: [pseudonym]))
+    }
+
+    static func statisticsOutcomes(ofSubject pseudonym: String, in db: SQLConnection) async throws -> [StatisticsOutcome] {
+        try await db.fetchAll(sql.statisticsOutcomes(ofSubject: pseudonym)).map(StatisticsOutcome.init(row:))
+    }
+
+    /// After a consent event of the subject was recorded: its outcomes leave the statistics
+    /// when it became restricted, and come back when it no longer is. Under the shared consent
+    /// lock another batch may be counting the subject's outcomes as it was: the batch is then
+    /// stored again with the lock taken alone.
+    static func restrictionMayHaveChanged(_ pseudonym: String, wasRestricted: Bool, into delta: inout StatisticsDelta,
+                                          in db: SQLConnection) async throws {
+        let restricted = try await isRestricted(pseudonym, in: db)
+        guard restricted != wasRestricted else { return }
+        guard db.memo.consentLockExclusive else { throw RestrictionChangeNeedsExclusiveLock() }
+        ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
+    }
+
+    static func recount(_ pseudonyms: [String], adding: Bool, into delta: inout StatisticsDelta, in db: SQLConnection) async throws {
+        for pseudonym in pseudonyms {
+            guard try await !isRestricted(pseudonym, in: db) else { continue }
+            ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
+        }
+    }
+
+    /// Writes the delta: an empty row for each key that has none (in lock order), every row
+    /// locked in that order, merged in memory, written back with one upsert (emptied rows
+    /// deleted), then the counters, also in key order.
+    static func flush(_ delta: StatisticsDelta, in db: SQLConnection) async throws {
+        guard !delta.isEmpty else { return }
+        let keys = delta.rowKeys
+        let slices = keys[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement)
+        for slice in slices { try await db.execute(sql.insertEmptyStatistics(slice)) }
+        var existing: [StatisticsRowKey: [UInt8]] = [:]
+        for slice in slices {
+            for row in try await db.fetchAll(sql.statisticsRows(slice)) {
+                existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
+            }
+        }
+        let (write, delete) = try delta.plan(existing: existing)
+        for slice in write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
+        for slice in delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
+        let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
+        for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.addOutcomeCounts(slice)) }
+        let emptied = counts.filter { $0.value < 0 }.map(\.key)
+        for slice in emptied[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) {
+            try await db.execute(sql.deleteEmptyOutcomeCounts(slice))
+        }
+        for (deviceID, batches) in delta.batchCounts.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            try await db.execute(sql.addBatchCount(deviceID: deviceID, batches: batches))
+        }
+    }
+
+    /// Fills the statistics from the stored outcomes (migration v11-score-statistics), through
+    /// a cursor, flushing every `largestDelta` rows so that memory stays bounded.
+    static func fillScoreStatistics(in db: SQLConnection) async throws {
+        let restricted = Set(try await db.column(String.self, sql.restrictedSubjects))
+        try await db.execute("DECLARE statistics_fill NO SCROLL CURSOR FOR \(sql.allStatisticsOutcomes.sql)")
+        var delta = StatisticsDelta()
+        while true {
+            let rows = try await db.fetchAll("FETCH 10000 FROM statistics_fill")
+            if rows.isEmpty { break }
+            for row in rows {
+                let outcome = try StatisticsOutcome(row: row)
+                if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }
+            }
+            if delta.isLarge {
+                try await flush(delta, in: db)
+                delta = StatisticsDelta()
+            }
+        }
+        try await db.execute("CLOSE statistics_fill")
+        try await flush(delta, in: db)
+    }
+}

@@ -1,0 +1,111 @@
+import Calibration
+import Compliance
+import FeedbackWire
+import Foundation
+import GRDB
+
+/// The live score statistics on SQLite (`ScoreStatisticsMaintenance`): kept in the writer's
+/// transactions, read in one snapshot.
+extension SQLiteStore {
+    public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
+        try await pool.read { db in
+            var cohorts: [CohortKey: CohortStatistics] = [:]
+            let window = Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)
+            let rows = try Row.fetchCursor(db, sql: window.sql, arguments: window.sqliteArguments)
+            while let row = try rows.next() {
+                let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
+                                    cohort: try row.text("site"))
+                try cohorts[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
+                    .merge(CohortStatistics(encoded: try row.bytes("statistics"), layout: CohortStatistics.liveLayout))
+            }
+            let days = try db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
+            return LiveStatistics(cohorts: cohorts, firstDay: try days?.optionalInteger("first"), lastDay: try days?.optionalInteger("last"))
+        }
+    }
+
+    public func outcomeStats() async throws -> OutcomeStats {
+        try await pool.read { db in
+            try StoreRows.outcomeStats(total: db.scalar(Int.self, Self.sql.countedOutcomes) ?? 0,
+                                       batches: db.scalar(Int.self, Self.sql.countedBatches) ?? 0,
+                                       byDevice: db.fetchAll(Self.sql.countedOutcomesByDevice),
+                                       byCohort: db.fetchAll(Self.sql.countedOutcomesByCohort),
+                                       byLabel: db.fetchAll(Self.sql.countedOutcomesByLabel))
+        }
+    }
+
+    /// The batch path's one call, after its outcomes are inserted: counts them and the batch,
+    /// and adds those of unrestricted subjects to the statistics.
+    static func countStored(_ accepted: [MatchOutcome], deviceID: String, in db: Database) throws {
+        let restricted = accepted.isEmpty ? []
+            : Set(try db.column(String.self, sql.restrictedSubjects(among: ScoreStatisticsMaintenance.subjects(of: accepted))))
+        try flush(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted), in: db)
+    }
+
+    static func isRestricted(_ pseudonym: String, in db: Database) throws -> Bool {
+        try db.exists(sql.restrictedSubjects(among: [pseudonym]))
+    }
+
+    static func statisticsOutcomes(ofSubject pseudonym: String, in db: Database) throws -> [StatisticsOutcome] {
+        try db.fetchAll(sql.statisticsOutcomes(ofSubject: pseudonym)).map(StatisticsOutcome.init(row:))
+    }
+
+    /// After a consent event of the subject was recorded: its outcomes leave the statistics
+    /// when it became restricted, and come back when it no longer is.
+    static func restrictionMayHaveChanged(_ pseudonym: String, wasRestricted: Bool, into delta: inout StatisticsDelta,
+                                          in db: Database) throws {
+        let restricted = try isRestricted(pseudonym, in: db)
+        guard restricted != wasRestricted else { return }
+        ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
+    }
+
+    /// Subjects' outcomes out of the statistics (`adding: false`, before their rows change)
+    /// or back in (after), each as far as it is not restricted.
+    static func recount(_ pseudonyms: [String], adding: Bool, into delta: inout StatisticsDelta, in db: Database) throws {
+        for pseudonym in pseudonyms {
+            guard try !isRestricted(pseudonym, in: db) else { continue }
+            ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
+        }
+    }
+
+    /// Writes the delta: statistics rows read, merged and written (emptied ones deleted), then
+    /// the counters.
+    static func flush(_ delta: StatisticsDelta, in db: Database) throws {
+        guard !delta.isEmpty else { return }
+        let keys = delta.rowKeys
+        var existing: [StatisticsRowKey: [UInt8]] = [:]
+        for slice in keys[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) {
+            for row in try db.fetchAll(sql.statisticsRows(slice)) {
+                existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
+            }
+        }
+        let (write, delete) = try delta.plan(existing: existing)
+        for slice in write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.writeStatistics(slice)) }
+        for slice in delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.deleteStatistics(slice)) }
+        let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
+        for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.addOutcomeCounts(slice)) }
+        let emptied = counts.filter { $0.value < 0 }.map(\.key)
+        for slice in emptied[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) {
+            try db.execute(sql.deleteEmptyOutcomeCounts(slice))
+        }
+        for (deviceID, batches) in delta.batchCounts.sorted(by: { $0.key < $1.key }) {
+            try db.execute(sql.addBatchCount(deviceID: deviceID, batches: batches))
+        }
+    }
+
+    /// Fills the statistics from the stored outcomes (migration v14-score-statistics), flushing
+    /// every `largestDelta` rows so that memory stays bounded whatever the history.
+    static func fillScoreStatistics(in db: Database) throws {
+        let restricted = Set(try db.column(String.self, sql.restrictedSubjects))
+        var delta = StatisticsDelta()
+        let rows = try Row.fetchCursor(db, sql: sql.allStatisticsOutcomes.sql)
+        while let row = try rows.next() {
+            let outcome = try StatisticsOutcome(row: row)
+            if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }
+            if delta.isLarge {
+                try flush(delta, in: db)
+                delta = StatisticsDelta()
+            }
+        }
+        try flush(delta, in: db)
+    }
+}

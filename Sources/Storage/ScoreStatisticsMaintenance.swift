@@ -1,0 +1,447 @@
+import Calibration
+import Compliance
+import FeedbackWire
+import Foundation
+
+/// Keeps the live score statistics (`score_statistics`) and the outcome and batch counters
+/// (`outcome_counts`, `batch_counts`) equal to what the stored outcomes say, in the
+/// transaction that changes the outcomes. The invariant, checked by the property tests
+/// against `ScoreStatisticsRebuild`:
+///
+///     score_statistics = Σ over stored outcomes whose subject is not restricted (latest
+///                        consent decision for outcome storage is a `limit`) of the outcome,
+///                        in its cohort's day row and month row (and its shadow cohort's)
+///     outcome_counts   = stored outcomes per (device, site, camera model, label), all of them
+///     batch_counts     = stored batches per device
+///
+/// Each write path collects what it changed in a `StatisticsDelta` and flushes it once, just
+/// before its transaction ends: a stored batch adds its accepted outcomes; an erasure, a
+/// withdrawal and a retention sweep subtract what their `DELETE … RETURNING` removed; a
+/// consent event that makes a subject restricted subtracts all of the subject's outcomes, and
+/// one that lifts the restriction adds them back; a re-keying moves the subject's outcomes
+/// between impostor groups.
+///
+/// What is shared by both back ends lives here (the delta, the statements, the plan of the
+/// writes); `SQLiteStore+ScoreStatistics.swift` and `PostgresStore+ScoreStatistics.swift`
+/// run them.
+enum ScoreStatisticsMaintenance {
+    /// The columns of an outcome the statistics and counters need, in the order
+    /// `StatisticsOutcome.init(row:)` reads them by name.
+    static let outcomeColumns = """
+        device_id, model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version, shadow_score
+        """
+
+    /// Rows per statement when keys or rows are listed: well under both dialects' caps on
+    /// parameters (7 a row at most).
+    static let rowsPerStatement = 2_000
+
+    /// A delta that grew past this many statistics rows is flushed before collecting more
+    /// (migrations and large sweeps), so that memory stays bounded.
+    static let largestDelta = 4_096
+
+    /// An empty row's statistics, encoded once.
+    static let emptyStatistics = CohortStatistics(layout: CohortStatistics.liveLayout).encoded()
+
+    /// A consent event can change whether its subject is restricted only when it is in force
+    /// and about outcome storage.
+    static func watches(_ intake: ConsentEventIntake) -> Bool {
+        intake.refusal == nil && intake.event.purpose == Purpose.outcomeStorage.rawValue
+    }
+
+    /// A batch with a limit in it may restrict a subject: on PostgreSQL it takes the consent
+    /// lock alone, as a withdrawal does, so that no batch adds the subject's outcomes meanwhile.
+    static func mayRestrict(_ batch: OutcomeBatch) -> Bool {
+        batch.consentEvents.contains { $0.kind == .limit && $0.purpose == Purpose.outcomeStorage.rawValue }
+    }
+
+    /// What storing a batch's accepted outcomes changes: every outcome counted for its device,
+    /// those of unrestricted subjects in the statistics, and one batch more.
+    static func stored(_ accepted: [MatchOutcome], deviceID: String, restricted: Set<String>) -> StatisticsDelta {
+        var delta = StatisticsDelta()
+        delta.countBatch(deviceID: deviceID)
+        for outcome in accepted {
+            let stored = StatisticsOutcome(outcome, deviceID: deviceID)
+            delta.count(stored, by: 1)
+            if !restricted.contains(outcome.subject.pseudonym) { delta.add(stored.outcome) }
+        }
+        return delta
+    }
+
+    /// The distinct pseudonyms of outcomes, for `StoreSQL.restrictedSubjects(among:)`.
+    static func subjects(of outcomes: [MatchOutcome]) -> [String] {
+        Array(Set(outcomes.map(\.subject.pseudonym))).sorted()
+    }
+
+    /// What deleting one subject's `outcomes` changes; `restricted` when the subject's
+    /// outcomes are not in the statistics.
+    static func deleted(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) {
+        for outcome in outcomes {
+            delta.count(outcome, by: -1)
+            if !restricted { delta.remove(outcome.outcome) }
+        }
+    }
+
+    /// A subject's outcomes entering (`adding`) or leaving the statistics, stored rows unchanged.
+    static func recounted(_ outcomes: [StatisticsOutcome], adding: Bool, into delta: inout StatisticsDelta) {
+        for outcome in outcomes {
+            if adding { delta.add(outcome.outcome) } else { delta.remove(outcome.outcome) }
+        }
+    }
+}
+
+/// A change of a subject's restriction that the transaction may not make under the shared
+/// consent lock (PostgreSQL): the batch is stored again with the lock taken alone.
+struct RestrictionChangeNeedsExclusiveLock: Error {}
+
+/// Live statistics or counters that disagree with the change being applied to them: a bug,
+/// or a store edited by hand. The transaction rolls back.
+public struct ScoreStatisticsInconsistency: Error, CustomStringConvertible {
+    public var row: String
+    public var underlying: String
+
+    public var description: String {
+        "the live score statistics of \(row) do not hold outcomes being removed (\(underlying)); "
+            + "nothing was changed; rebuild them with `faceloop admin rebuild-statistics` or restore the store"
+    }
+}
+
+/// One outcome as the maintenance reads it: the calibration columns and the device.
+struct StatisticsOutcome: Sendable {
+    var deviceID: String
+    var outcome: CalibrationOutcome
+
+    init(deviceID: String, outcome: CalibrationOutcome) {
+        self.deviceID = deviceID
+        self.outcome = outcome
+    }
+
+    /// A row of `ScoreStatisticsMaintenance.outcomeColumns`. The time goes through `Date` as
+    /// `calibrationOutcomes` reads it, so that the bucket is the one the rebuild computes.
+    init(row: some StoreRow) throws {
+        deviceID = try row.text("device_id")
+        outcome = CalibrationOutcome(modelVersion: try row.text("model_version"), site: try row.text("site"),
+                                     cameraModel: try row.text("camera_model"), label: try row.text("label"),
+                                     score: try row.real("score"), attemptedAt: try row.date("attempted_at"),
+                                     subjectPseudonym: try row.text("subject_pseudonym"),
+                                     shadowModelVersion: try row.optionalText("shadow_model_version"),
+                                     shadowScore: try row.optionalReal("shadow_score"))
+    }
+
+    /// An outcome being stored, as it will read back (`Date` → seconds since 1970 → `Date`).
+    init(_ outcome: MatchOutcome, deviceID: String) {
+        self.deviceID = deviceID
+        self.outcome = CalibrationOutcome(modelVersion: outcome.modelVersion, site: outcome.cohort.site,
+                                          cameraModel: outcome.cohort.cameraModel, label: outcome.label.rawValue,
+                                          score: outcome.score,
+                                          attemptedAt: Date(timeIntervalSince1970: outcome.attemptedAt.timeIntervalSince1970),
+                                          subjectPseudonym: outcome.subject.pseudonym,
+                                          shadowModelVersion: outcome.shadow?.modelVersion, shadowScore: outcome.shadow?.score)
+    }
+}
+
+/// The key of one `score_statistics` row.
+struct StatisticsRowKey: Hashable, Sendable {
+    enum Granularity: String, Sendable {
+        case day, month
+    }
+
+    var cohort: CohortKey
+    var granularity: Granularity
+    var bucket: Int
+
+    /// The order rows are locked in: text by bytes (PostgreSQL's `COLLATE "C"`), then
+    /// granularity, then bucket. Every transaction locks in this order, so none waits in a cycle.
+    static func lockOrder(_ lhs: Self, _ rhs: Self) -> Bool {
+        let left = [lhs.cohort.modelVersion, lhs.cohort.cameraModel, lhs.cohort.cohort, lhs.granularity.rawValue]
+        let right = [rhs.cohort.modelVersion, rhs.cohort.cameraModel, rhs.cohort.cohort, rhs.granularity.rawValue]
+        for (a, b) in zip(left, right) where a != b {
+            return a.utf8.lexicographicallyPrecedes(b.utf8)
+        }
+        return lhs.bucket < rhs.bucket
+    }
+
+    init(cohort: CohortKey, granularity: Granularity, bucket: Int) {
+        self.cohort = cohort
+        self.granularity = granularity
+        self.bucket = bucket
+    }
+
+    init(row: some StoreRow) throws {
+        guard let granularity = Granularity(rawValue: try row.text("granularity")) else {
+            throw ScoreStatisticsInconsistency(row: "a row", underlying: "granularity \(try row.text("granularity"))")
+        }
+        cohort = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
+                           cohort: try row.text("site"))
+        self.granularity = granularity
+        bucket = try row.integer("bucket")
+    }
+
+    var arguments: [any SQLArgumentConvertible] {
+        [cohort.modelVersion, cohort.cameraModel, cohort.cohort, granularity.rawValue, bucket]
+    }
+
+    var description: String { "\(cohort) \(granularity.rawValue) \(bucket)" }
+}
+
+/// The key of one `outcome_counts` row.
+struct OutcomeCountKey: Hashable, Sendable, Comparable {
+    var deviceID: String
+    var site: String
+    var cameraModel: String
+    var label: String
+
+    static func < (lhs: Self, rhs: Self) -> Bool {
+        for (a, b) in zip([lhs.deviceID, lhs.site, lhs.cameraModel, lhs.label], [rhs.deviceID, rhs.site, rhs.cameraModel, rhs.label])
+        where a != b {
+            return a.utf8.lexicographicallyPrecedes(b.utf8)
+        }
+        return false
+    }
+}
+
+/// What one transaction changes in the statistics and counters, applied once at its end.
+/// The outcomes are kept as entries per row, not as statistics: a row's histograms are dense
+/// (16,384 bins each), so each row touched is decoded once, changed entry by entry, and
+/// encoded once. Additions are applied before removals: a removal is always of an outcome the
+/// row plus the additions holds, so the result is exact whatever order they came in.
+struct StatisticsDelta: Sendable {
+    struct Entry: Sendable {
+        var score: Double
+        var label: ScoreLabel
+        var subject: String
+    }
+
+    private(set) var added: [StatisticsRowKey: [Entry]] = [:]
+    private(set) var removed: [StatisticsRowKey: [Entry]] = [:]
+    private(set) var outcomeCounts: [OutcomeCountKey: Int] = [:]
+    private(set) var batchCounts: [String: Int] = [:]
+    /// Entries collected, additions and removals: with `rowCount`, what `largestDelta` bounds.
+    private(set) var entryCount = 0
+
+    var isEmpty: Bool { added.isEmpty && removed.isEmpty && outcomeCounts.isEmpty && batchCounts.isEmpty }
+
+    /// The statistics rows touched, in lock order.
+    var rowKeys: [StatisticsRowKey] {
+        Set(added.keys).union(removed.keys).sorted(by: StatisticsRowKey.lockOrder)
+    }
+
+    /// Counts the outcome into the statistics of its cohorts' day and month rows.
+    mutating func add(_ outcome: CalibrationOutcome) {
+        Self.collect(outcome, into: &added, count: &entryCount)
+    }
+
+    /// Uncounts the outcome (it was counted before).
+    mutating func remove(_ outcome: CalibrationOutcome) {
+        Self.collect(outcome, into: &removed, count: &entryCount)
+    }
+
+    private static func collect(_ outcome: CalibrationOutcome, into rows: inout [StatisticsRowKey: [Entry]], count: inout Int) {
+        let day = StatisticsBuckets.day(of: outcome.attemptedAt)
+        let month = StatisticsBuckets.monthStart(ofDay: day)
+        for entry in ScoreStatisticsRebuild.entries(of: outcome) {
+            let counted = Entry(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
+            rows[StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day), default: []].append(counted)
+            rows[StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month), default: []].append(counted)
+            count += 2
+        }
+    }
+
+    /// One outcome more (`by: 1`) or fewer (`by: -1`) stored by its device.
+    mutating func count(_ outcome: StatisticsOutcome, by change: Int) {
+        let key = OutcomeCountKey(deviceID: outcome.deviceID, site: outcome.outcome.site, cameraModel: outcome.outcome.cameraModel,
+                                  label: outcome.outcome.label)
+        outcomeCounts[key, default: 0] += change
+        if outcomeCounts[key] == 0 { outcomeCounts[key] = nil }
+    }
+
+    mutating func countBatch(deviceID: String) {
+        batchCounts[deviceID, default: 0] += 1
+    }
+
+    /// About how many statistics rows the delta touches (a row both added to and removed
+    /// from counts twice).
+    var rowCount: Int { added.count + removed.count }
+
+    /// Whether to flush before collecting more (migrations, large sweeps): memory stays bounded.
+    var isLarge: Bool { rowCount >= ScoreStatisticsMaintenance.largestDelta || entryCount >= 1 << 20 }
+
+    /// What to write, given the rows as stored (`existing`, encoded; a key without a row has
+    /// none yet): the rows to write with their statistics, and the rows that became empty.
+    func plan(existing: [StatisticsRowKey: [UInt8]]) throws -> (write: [(StatisticsRowKey, CohortStatistics)], delete: [StatisticsRowKey]) {
+        var write: [(StatisticsRowKey, CohortStatistics)] = []
+        var delete: [StatisticsRowKey] = []
+        for key in rowKeys {
+            var statistics = try existing[key].map { try CohortStatistics(encoded: $0, layout: CohortStatistics.liveLayout) }
+                ?? CohortStatistics(layout: CohortStatistics.liveLayout)
+            for entry in added[key] ?? [] { try statistics.add(score: entry.score, label: entry.label, subject: entry.subject) }
+            for entry in removed[key] ?? [] {
+                do {
+                    try statistics.remove(score: entry.score, label: entry.label, subject: entry.subject)
+                } catch {
+                    throw ScoreStatisticsInconsistency(row: key.description, underlying: "\(error)")
+                }
+            }
+            if statistics.isEmpty {
+                if existing[key] != nil { delete.append(key) }
+            } else {
+                write.append((key, statistics))
+            }
+        }
+        return (write, delete)
+    }
+}
+
+// MARK: Statements
+
+extension StoreSQL {
+    private static let statisticsKey = "model_version, camera_model, site, granularity, bucket"
+
+    private func keyList(_ keys: ArraySlice<StatisticsRowKey>) -> (String, [any SQLArgumentConvertible]) {
+        ("(\(Self.statisticsKey)) IN (VALUES " + Array(repeating: "(?, ?, ?, ?, ?)", count: keys.count).joined(separator: ", ") + ")",
+         keys.flatMap(\.arguments))
+    }
+
+    /// The stored rows of `keys`, locked in `StatisticsRowKey.lockOrder` until the transaction ends.
+    func statisticsRows(_ keys: ArraySlice<StatisticsRowKey>) -> StoreStatement {
+        let (condition, arguments) = keyList(keys)
+        let order = dialect == .sqlite ? "" : """
+             ORDER BY model_version COLLATE "C", camera_model COLLATE "C", site COLLATE "C", granularity COLLATE "C", bucket
+            """
+        return StoreStatement("SELECT \(Self.statisticsKey), statistics FROM score_statistics WHERE \(condition)\(order)\(forUpdate)",
+                              arguments: arguments)
+    }
+
+    /// PostgreSQL: an empty row for each key that has none, in lock order, so that the next
+    /// statement can lock every row of the delta.
+    func insertEmptyStatistics(_ keys: ArraySlice<StatisticsRowKey>) -> StoreStatement {
+        let empty = ScoreStatisticsMaintenance.emptyStatistics
+        return StoreStatement("""
+            INSERT INTO score_statistics (\(Self.statisticsKey), outcome_count, statistics)
+            VALUES \(Array(repeating: "(?, ?, ?, ?, ?, 0, ?)", count: keys.count).joined(separator: ", ")) ON CONFLICT DO NOTHING
+            """, arguments: keys.flatMap { $0.arguments + [empty] })
+    }
+
+    /// One upsert for the rows of a delta: each row's statistics as merged in memory.
+    func writeStatistics(_ rows: ArraySlice<(StatisticsRowKey, CohortStatistics)>) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO score_statistics (\(Self.statisticsKey), outcome_count, statistics)
+            VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
+            ON CONFLICT (\(Self.statisticsKey)) DO UPDATE SET outcome_count = excluded.outcome_count, statistics = excluded.statistics
+            """, arguments: rows.flatMap { $0.0.arguments + [$0.1.outcomeCount, $0.1.encoded()] })
+    }
+
+    func deleteStatistics(_ keys: ArraySlice<StatisticsRowKey>) -> StoreStatement {
+        let (condition, arguments) = keyList(keys)
+        return StoreStatement("DELETE FROM score_statistics WHERE \(condition)", arguments: arguments)
+    }
+
+    /// Adds (or takes) outcomes to each device's counters, keys in order.
+    func addOutcomeCounts(_ counts: ArraySlice<(key: OutcomeCountKey, value: Int)>) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO outcome_counts (device_id, site, camera_model, label, outcomes)
+            VALUES \(Array(repeating: "(?, ?, ?, ?, ?)", count: counts.count).joined(separator: ", "))
+            ON CONFLICT (device_id, site, camera_model, label) DO UPDATE SET outcomes = outcome_counts.outcomes + excluded.outcomes
+            """, arguments: counts.flatMap { [$0.key.deviceID, $0.key.site, $0.key.cameraModel, $0.key.label, $0.value] as [any SQLArgumentConvertible] })
+    }
+
+    /// Counters that came down to nothing go, as their outcomes did.
+    func deleteEmptyOutcomeCounts(_ keys: ArraySlice<OutcomeCountKey>) -> StoreStatement {
+        StoreStatement("""
+            DELETE FROM outcome_counts WHERE outcomes = 0 AND (device_id, site, camera_model, label) IN (VALUES
+            \(Array(repeating: "(?, ?, ?, ?)", count: keys.count).joined(separator: ", ")))
+            """, arguments: keys.flatMap { [$0.deviceID, $0.site, $0.cameraModel, $0.label] as [any SQLArgumentConvertible] })
+    }
+
+    func addBatchCount(deviceID: String, batches: Int) -> StoreStatement {
+        StoreStatement("""
+            INSERT INTO batch_counts (device_id, batches) VALUES (?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET batches = batch_counts.batches + excluded.batches
+            """, deviceID, batches)
+    }
+
+    /// Those of the subjects whose latest consent decision for outcome storage is a limit
+    /// (`restrictedSubjects`, for a few subjects through the subject index).
+    func restrictedSubjects(among pseudonyms: [String]) -> StoreStatement {
+        StoreStatement("""
+            SELECT DISTINCT c.subject_pseudonym FROM consent_events c
+            WHERE \(inList("c.subject_pseudonym")) AND c.purpose = ? AND c.refusal IS NULL AND c.kind = 'limit' AND NOT EXISTS (
+                SELECT 1 FROM consent_events later WHERE later.subject_pseudonym = c.subject_pseudonym AND later.purpose = c.purpose
+                AND later.refusal IS NULL AND (later.occurred_at > c.occurred_at OR (later.occurred_at = c.occurred_at AND later.arrival > c.arrival)))
+            """, SQLArgument.textList(pseudonyms), Purpose.outcomeStorage.rawValue)
+    }
+
+    func statisticsOutcomes(ofSubject pseudonym: String) -> StoreStatement {
+        StoreStatement("SELECT \(ScoreStatisticsMaintenance.outcomeColumns) FROM outcomes WHERE subject_pseudonym = ?", pseudonym)
+    }
+
+    /// `deleteOutcomes`, returning what it deleted: exactly what the statistics lose, even
+    /// when another transaction committed outcomes of the subject meanwhile.
+    func deleteOutcomesReturning(of erasure: SubjectErasure) -> StoreStatement {
+        let delete = deleteOutcomes(of: erasure)
+        return StoreStatement(delete.sql + " RETURNING \(ScoreStatisticsMaintenance.outcomeColumns)", arguments: delete.arguments)
+    }
+
+    var allStatisticsOutcomes: StoreStatement { StoreStatement("SELECT \(ScoreStatisticsMaintenance.outcomeColumns) FROM outcomes") }
+
+    /// The rows of the UTC days `firstDay...lastDay` (either bound open) with the fewest rows:
+    /// month rows for the months wholly inside, day rows for the days of the partial months
+    /// at either end.
+    func statisticsWindow(firstDay: Int?, lastDay: Int?) -> StoreStatement {
+        let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
+        return StoreStatement("""
+            SELECT model_version, camera_model, site, statistics FROM score_statistics
+            WHERE (granularity = 'month' AND bucket >= ? AND bucket < ?)
+               OR (granularity = 'day' AND ((bucket >= ? AND bucket < ?) OR (bucket >= ? AND bucket <= ?)))
+            """, window.months.lowerBound, window.months.upperBound, window.first, window.months.lowerBound,
+                              window.months.upperBound, window.last)
+    }
+
+    /// The first and last day of the window holding a counted outcome.
+    func statisticsDays(firstDay: Int?, lastDay: Int?) -> StoreStatement {
+        let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
+        return StoreStatement("""
+            SELECT MIN(bucket) AS first, MAX(bucket) AS last FROM score_statistics WHERE granularity = 'day' AND bucket >= ? AND bucket <= ?
+            """, window.first, window.last)
+    }
+
+    /// `outcome_counts` summed (as BIGINT: PostgreSQL's SUM of BIGINT is NUMERIC).
+    var countedOutcomes: StoreStatement { StoreStatement("SELECT CAST(COALESCE(SUM(outcomes), 0) AS BIGINT) FROM outcome_counts") }
+    var countedBatches: StoreStatement { StoreStatement("SELECT CAST(COALESCE(SUM(batches), 0) AS BIGINT) FROM batch_counts") }
+    var countedOutcomesByDevice: StoreStatement { StoreStatement("""
+        SELECT device_id, CAST(SUM(outcomes) AS BIGINT) AS n FROM outcome_counts GROUP BY device_id ORDER BY device_id
+        """) }
+    var countedOutcomesByCohort: StoreStatement { StoreStatement("""
+        SELECT site, camera_model, CAST(SUM(outcomes) AS BIGINT) AS n FROM outcome_counts GROUP BY site, camera_model
+        ORDER BY site, camera_model
+        """) }
+    var countedOutcomesByLabel: StoreStatement { StoreStatement("SELECT label, CAST(SUM(outcomes) AS BIGINT) AS n FROM outcome_counts GROUP BY label") }
+}
+
+/// Which rows answer a window of days.
+struct StatisticsWindow {
+    /// Beyond any day a store holds: an open bound.
+    static let unbounded = 1 << 40
+
+    var first: Int
+    var last: Int
+    /// The first days of the months wholly inside the window (empty when there is none).
+    var months: Range<Int>
+
+    init(firstDay: Int?, lastDay: Int?) {
+        first = firstDay ?? -Self.unbounded
+        last = lastDay ?? Self.unbounded
+        let from = firstDay.map { StatisticsBuckets.monthStart(ofDay: $0) == $0 ? $0 : StatisticsBuckets.nextMonthStart(ofDay: $0) }
+            ?? -Self.unbounded
+        // The month holding `last + 1` starts after the last whole month.
+        let to = lastDay.map { StatisticsBuckets.monthStart(ofDay: $0 + 1) } ?? Self.unbounded
+        // Without a whole month, the first day range alone covers the window.
+        months = from < to ? from..<to : (last + 1)..<(last + 1)
+    }
+}
+
+extension ArraySlice {
+    /// Consecutive slices of at most `size` elements.
+    func slices(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: startIndex, to: endIndex, by: size).map { self[$0..<Swift.min($0 + size, endIndex)] }
+    }
+}

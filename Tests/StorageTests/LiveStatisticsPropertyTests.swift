@@ -1,0 +1,227 @@
+import Calibration
+import Compliance
+import FeedbackWire
+import Foundation
+import GRDB
+@testable import Storage
+import TestSupport
+import Testing
+
+/// The live score statistics against the reference: after every step of a seeded random
+/// history (batches over several cohorts and days across month ends, with shadow scores;
+/// limits and their lifts; withdrawals; erasure requests; retention sweeps), the statistics
+/// the store keeps equal, `==`, those rebuilt from its stored outcomes
+/// (`ScoreStatisticsRebuild`), for the whole history and for windows of days, and
+/// `outcomes stats` from the counters equals the count of the outcome rows; a reopened store
+/// answers the same.
+@Suite("Live score statistics equal the rebuild from stored outcomes")
+struct LiveStatisticsPropertyTests {
+    typealias Fixture = FeedbackStoreTests
+
+    /// The first day outcomes are attempted on: 2026-01-25, so that 40 days cross two month ends.
+    static let firstDay = StatisticsBuckets.day(year: 2026, month: 1, day: 25)
+    static let days = 40
+    static let dayLength: TimeInterval = 86_400
+    static func start(ofDay day: Int) -> Date { StatisticsBuckets.start(ofDay: day) }
+    static let subjects = (0..<12).map { String(format: "%064x", 0x5EED_0000 + $0) }
+
+    @Test("seeded random histories: live == rebuilt after every step, and after a reopen", arguments: StoreBackEnd.available, [1, 2])
+    func randomHistory(backEnd: StoreBackEnd, seed: UInt64) async throws {
+        let (opened, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        var store = opened
+        var history = History(seed: seed)
+        try await Fixture.enrolled(store, "kiosk-1")
+        try await Fixture.enrolled(store, "kiosk-2")
+        let compliance = try #require(store as? any ComplianceStore)
+        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
+                                                                days: 30), actor: "test", at: Fixture.now))
+        // Every subject consented well before the first attempt.
+        let grants = Self.subjects.map { Fixture.consent(.grant, pseudonym: $0, at: Self.start(ofDay: Self.firstDay - 10)) }
+        #expect(try await history.store(in: store, outcomes: [], consentEvents: grants).isStored)
+
+        for step in 0..<60 {
+            let action = try await history.step(store)
+            guard try await Self.agree(store, history: &history, context: "seed \(seed) step \(step) \(action)") else { return }
+            if step % 15 == 14 {
+                store = try await reopen()
+                guard try await Self.agree(store, history: &history, context: "seed \(seed) step \(step) after reopening") else { return }
+            }
+        }
+        #expect(history.performed.count >= 5, "every kind of step ran: \(history.performed)")
+    }
+
+    /// Compares live and rebuilt statistics for the whole history and a few windows, and the
+    /// counters with the outcome rows; false (and an issue recorded) at the first difference.
+    static func agree(_ store: any FeedbackStore, history: inout History, context: String) async throws -> Bool {
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        let daily = try ScoreStatisticsRebuild.daily(outcomes)
+        var windows: [(Int?, Int?)] = [(nil, nil), (firstDay + 7, firstDay + 7 + 28 + 9), (nil, firstDay + 6), (firstDay + 37, nil)]
+        // February 2026 exactly (a whole month), and random windows.
+        windows.append((StatisticsBuckets.day(year: 2026, month: 2, day: 1), StatisticsBuckets.day(year: 2026, month: 2, day: 28)))
+        for _ in 0..<3 {
+            let first = firstDay - 2 + history.random.int(below: days + 4)
+            windows.append((first, first + history.random.int(below: 45)))
+        }
+        for (first, last) in windows {
+            let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
+            let rebuilt = try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)
+            guard live == rebuilt else {
+                Issue.record("""
+                    \(context), window \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…"): live \(live.cohorts.count) cohorts \
+                    \(live.cohorts.values.map(\.outcomeCount).reduce(0, +)) outcomes days \(String(describing: live.firstDay))–\
+                    \(String(describing: live.lastDay)), rebuilt \(rebuilt.cohorts.count) cohorts \
+                    \(rebuilt.cohorts.values.map(\.outcomeCount).reduce(0, +)) outcomes days \(String(describing: rebuilt.firstDay))–\
+                    \(String(describing: rebuilt.lastDay))
+                    """)
+                return false
+            }
+        }
+        let counted = try await store.outcomeStats()
+        let scanned = try await scannedOutcomeStats(store)
+        guard counted == scanned else {
+            Issue.record("\(context): outcome stats from the counters \(counted), from the outcome rows \(scanned)")
+            return false
+        }
+        return true
+    }
+
+    /// `outcomes stats` as it was computed before the counters: from every outcome row.
+    static func scannedOutcomeStats(_ store: any FeedbackStore) async throws -> OutcomeStats {
+        let sql = SQLiteStore.sql
+        if let sqlite = store as? SQLiteStore {
+            return try await sqlite.pool.read { db in
+                try StoreRows.outcomeStats(total: db.scalar(Int.self, sql.outcomeCount) ?? 0, batches: db.scalar(Int.self, sql.batchCount) ?? 0,
+                                           byDevice: db.fetchAll(sql.outcomesByDevice), byCohort: db.fetchAll(sql.outcomesByCohort),
+                                           byLabel: db.fetchAll(sql.outcomesByLabel))
+            }
+        }
+        let postgres = try #require(store as? PostgresStore)
+        let pg = PostgresStore.sql
+        return try await postgres.read { db in
+            let total = try await db.scalar(Int.self, pg.outcomeCount) ?? 0
+            let batches = try await db.scalar(Int.self, pg.batchCount) ?? 0
+            let byDevice = try await db.fetchAll(pg.outcomesByDevice)
+            let byCohort = try await db.fetchAll(pg.outcomesByCohort)
+            return try StoreRows.outcomeStats(total: total, batches: batches, byDevice: byDevice, byCohort: byCohort,
+                                              byLabel: await db.fetchAll(pg.outcomesByLabel))
+        }
+    }
+}
+
+/// A seeded history of writes to one store.
+struct History {
+    typealias Fixture = FeedbackStoreTests
+    typealias Tests = LiveStatisticsPropertyTests
+
+    var random: SplitMix
+    var sequences: [String: Int64] = [:]
+    /// Consent decisions after the seeded ones happen later than every attempt, one minute
+    /// apart, so that each is its subject's latest: a limit restricts without refusing the
+    /// attempts before it.
+    var consentClock = Tests.start(ofDay: Tests.firstDay + Tests.days + 10)
+    /// How far retention sweeps have come (their cutoff, 30 days before their `now`).
+    var sweptDays = 0
+    var restricted: Set<String> = []
+    var performed: Set<String> = []
+
+    init(seed: UInt64) {
+        random = SplitMix(seed: seed)
+    }
+
+    /// One random step; what it was.
+    mutating func step(_ store: any FeedbackStore) async throws -> String {
+        let compliance = try #require(store as? any ComplianceStore)
+        let roll = random.int(below: 100)
+        let subject = Tests.subjects[random.int(below: Tests.subjects.count)]
+        let action: String
+        switch roll {
+        case 0..<55:
+            action = "batch"
+            _ = try await self.store(in: store, outcomes: (0..<(1 + random.int(below: 10))).map { _ in outcome() }, consentEvents: [])
+        case 55..<67:
+            // A limit, with some outcomes of the subject (attempted before it) in the same batch.
+            action = "limit"
+            restricted.insert(subject)
+            _ = try await self.store(in: store, outcomes: (0..<random.int(below: 3)).map { _ in outcome(subject: subject) },
+                                     consentEvents: [consent(.limit, subject)])
+        case 67..<78:
+            // A grant later than the limit lifts it; for a subject not restricted it changes nothing.
+            let lifted = restricted.sorted().randomElement(using: &random) ?? subject
+            action = "lift"
+            restricted.remove(lifted)
+            _ = try await self.store(in: store, outcomes: [outcome()], consentEvents: [consent(.grant, lifted)])
+        case 78..<84:
+            action = "withdrawal"
+            _ = try await self.store(in: store, outcomes: [], consentEvents: [consent(.withdraw, subject)])
+        case 84..<90:
+            action = "erasure request"
+            consentClock += 60
+            _ = try await compliance.eraseSubject(pseudonym: subject, purposes: [.outcomeStorage], cause: .request, trigger: nil,
+                                                  requestedAt: consentClock, actor: "test", at: consentClock)
+        default:
+            action = "retention sweep"
+            sweptDays += 2 + random.int(below: 4)
+            _ = try await compliance.sweepRetention(now: Tests.start(ofDay: Tests.firstDay + sweptDays)
+                                                    .addingTimeInterval(30 * Tests.dayLength + Double(random.int(below: 86_400))))
+        }
+        performed.insert(action)
+        return action
+    }
+
+    mutating func consent(_ kind: ConsentEvent.Kind, _ subject: String) -> ConsentEvent {
+        consentClock += 60
+        return Fixture.consent(kind, pseudonym: subject, at: consentClock)
+    }
+
+    /// An outcome on a random day of the window (now and then at midnight exactly), in one of
+    /// eight cohorts, impostor scores often in the exact tail and sometimes repeated.
+    mutating func outcome(subject: String? = nil) -> MatchOutcome {
+        let day = Tests.firstDay + random.int(below: Tests.days)
+        let second = random.int(below: 5) == 0 ? 0 : random.int(below: 86_400)
+        let label: MatchOutcome.Label = [.genuine, .impostor, .impostor, .unknown][random.int(below: 4)]
+        var score = 0.55 + 0.45 * random.unit()
+        if random.int(below: 3) == 0 { score = (score * 64).rounded(.down) / 64 }
+        var outcome = SampleBatch.outcome(label: label, score: score,
+                                          attemptedAt: Tests.start(ofDay: day).addingTimeInterval(Double(second)),
+                                          modelVersion: ["m1", "m2"][random.int(below: 2)],
+                                          cohort: .init(site: ["s1", "s2"][random.int(below: 2)], cameraModel: ["c1", "c2"][random.int(below: 2)],
+                                                        tags: []),
+                                          subject: .init(pseudonym: subject ?? Tests.subjects[random.int(below: Tests.subjects.count)],
+                                                         consentRef: "c"))
+        if random.int(below: 3) == 0 { outcome.shadow = .init(modelVersion: "m3", score: 0.5 + 0.5 * random.unit()) }
+        return outcome
+    }
+
+    /// Stores a batch of a random kiosk, received after every attempt (so retention counts
+    /// from the attempts).
+    mutating func store(in store: any FeedbackStore, outcomes: [MatchOutcome], consentEvents: [ConsentEvent]) async throws -> BatchStoreResult {
+        let device = ["kiosk-1", "kiosk-2"][random.int(below: 2)]
+        sequences[device, default: 0] += 1
+        return try await store.storeBatch(Fixture.incoming(device, sequence: sequences[device] ?? 1, outcomes: outcomes,
+                                                           consentEvents: consentEvents,
+                                                           receivedAt: Tests.start(ofDay: Tests.firstDay + Tests.days + 5)))
+    }
+}
+
+extension BatchStoreResult {
+    var isStored: Bool { if case .stored = self { true } else { false } }
+}
+
+/// SplitMix64: a seeded generator, the same sequence on every machine.
+struct SplitMix: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func int(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
