@@ -216,6 +216,23 @@ let package = Package(
             path: "Benchmarks/IngestBench",
             swiftSettings: strictSettings
         ),
+        // Fills a store with millions of outcomes straight through SQL and times threshold computation,
+        // drift and the calibration page on it (docs/benchmarks.md, "Statistics at volume").
+        .executableTarget(
+            name: "statistics-bench",
+            dependencies: [
+                "Storage", "Calibration", "SeededRandom",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/StatisticsBench",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "calibration-bench",
             dependencies: ["Calibration"],

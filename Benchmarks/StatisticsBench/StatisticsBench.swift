@@ -1,0 +1,174 @@
+import ArgumentParser
+import Calibration
+import Foundation
+import GRDB
+import Storage
+
+/// Threshold computation, drift and the calibration page on stores of millions of outcomes
+/// (issue 15): `generate` fills a store straight through SQL, `measure` times the server on it.
+@main
+struct StatisticsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statistics-bench",
+        abstract: "Fills a store with a synthetic fleet's outcomes and times threshold computation, drift and the calibration page on it.",
+        subcommands: [Generate.self, Measure.self, Verify.self, ReadProfile.self])
+
+    /// Where `generate` records the fleet, so that `measure` writes the recent part of the same one.
+    static func fleetFile(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("statistics-bench.json") }
+    static func storeFile(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("faceloop.sqlite") }
+
+    static func loadFleet(_ dataDirectory: String) throws -> Fleet {
+        try JSONDecoder().decode(Fleet.self, from: Data(contentsOf: URL(fileURLWithPath: fleetFile(dataDirectory))))
+    }
+
+    static func saveFleet(_ fleet: Fleet, _ dataDirectory: String) throws {
+        try JSONEncoder().encode(fleet).write(to: URL(fileURLWithPath: fleetFile(dataDirectory)))
+    }
+
+    /// Loads a phase of the fleet into the store (SQLite in the data directory, or PostgreSQL).
+    static func load(_ fleet: Fleet, phase: Fleet.Phase, dataDirectory: String, postgresURL: String?) async throws -> (outcomes: Int, seconds: Double) {
+        let start = ContinuousClock.now
+        var lastReport = start
+        let progress: (Int, Int) -> Void = { cohorts, outcomes in
+            let now = ContinuousClock.now
+            guard now - lastReport > .seconds(30) else { return }
+            lastReport = now
+            print("  \(cohorts)/\(fleet.cohorts) cohorts, \(outcomes) outcomes, \(Int(Double(outcomes) / seconds(now - start))) outcomes/s")
+        }
+        let written: Int
+        if let postgresURL {
+            written = try BulkLoad.run(fleet, phase: phase, into: PostgresSink(url: postgresURL), progress: progress)
+        } else {
+            let queue = try DatabaseQueue(path: storeFile(dataDirectory))
+            written = try queue.inDatabase { db in try BulkLoad.run(fleet, phase: phase, into: SQLiteSink(db), progress: progress) }
+            try queue.close()
+        }
+        return (written, seconds(ContinuousClock.now - start))
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+    /// Bytes the store takes: the SQLite file (and its log), or the PostgreSQL database.
+    static func storeBytes(dataDirectory: String, postgresURL: String?) throws -> Int {
+        if let postgresURL { return Int(try Psql.query(postgresURL, "SELECT pg_database_size(current_database())")) ?? 0 }
+        let base = storeFile(dataDirectory)
+        return [base, base + "-wal"].reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+        }
+    }
+}
+
+struct Generate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fills an empty store with a fleet's outcomes and the statistics rows the live maintenance would hold for them.",
+        discussion: """
+        The last days (from the month start before the last 30) are held back: `measure` writes them after it has published \
+        a release, so that drift has a recent window.
+        """)
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String
+    @Option(name: .customLong("postgres-url"), help: "An empty PostgreSQL database; without it the store is SQLite in the data directory.")
+    var postgresURL: String?
+    @Option var outcomes: Int
+    @Option var cohorts = 1_000
+    @Option var days = 365
+    @Option var seed: UInt64 = 15
+
+    func run() async throws {
+        guard outcomes > 0, cohorts > 0, cohorts % Fleet.cameraModels == 0, days >= 62 else {
+            throw ValidationError("--outcomes must be positive, --cohorts a multiple of \(Fleet.cameraModels), --days at least 62")
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        guard !FileManager.default.fileExists(atPath: StatisticsBench.fleetFile(dataDirectory)) else {
+            throw ValidationError("\(dataDirectory) already holds a generated store")
+        }
+        // The store's own schema and migrations, then nothing but bulk inserts.
+        if let postgresURL {
+            let store = try await PostgresStore(url: postgresURL)
+            await store.shutdown()
+        } else {
+            _ = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
+        }
+        let fleet = Fleet(outcomes: outcomes, cohorts: cohorts, days: days, seed: seed,
+                          lastDay: StatisticsBuckets.day(of: Date()))
+        try StatisticsBench.saveFleet(fleet, dataDirectory)
+        print("generating \(outcomes) outcomes over \(cohorts) cohorts × \(days) days (\(postgresURL == nil ? "SQLite" : "PostgreSQL")); "
+              + "days \(fleet.recentFirstDay)…\(fleet.lastDay) held back for measure")
+        let (written, seconds) = try await StatisticsBench.load(fleet, phase: .base, dataDirectory: dataDirectory, postgresURL: postgresURL)
+        let bytes = try StatisticsBench.storeBytes(dataDirectory: dataDirectory, postgresURL: postgresURL)
+        print("wrote \(written) outcomes in \(String(format: "%.1f", seconds)) s (indexes rebuilt, analysed): "
+              + "\(Int(Double(written) / seconds)) outcomes/s; store \(bytes / 1_000_000) MB = \(bytes / max(written, 1)) bytes per outcome")
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Checks that a generated store's statistics rows equal statistics rebuilt from its outcome rows (small stores only).")
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String
+    @Option(name: .customLong("postgres-url")) var postgresURL: String?
+
+    func run() async throws {
+        let fleet = try StatisticsBench.loadFleet(dataDirectory)
+        let store: any FeedbackStore
+        var shutdown: () async -> Void = {}
+        if let postgresURL {
+            let postgres = try await PostgresStore(url: postgresURL)
+            store = postgres
+            shutdown = { await postgres.shutdown() }
+        } else {
+            store = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
+        }
+        let daily = try ScoreStatisticsRebuild.daily(try await store.calibrationOutcomes(from: nil, to: nil))
+        // The whole store, a window inside one month, and windows with partial months at either end.
+        let windows: [(Int?, Int?)] = [(nil, nil), (fleet.firstDay + 40, fleet.firstDay + 45), (fleet.firstDay + 17, fleet.lastDay - 50),
+                                       (fleet.recentFirstDay - 3, nil), (nil, fleet.firstDay + 100)]
+        var failures = 0
+        for (first, last) in windows {
+            let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
+            let rebuilt = try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)
+            let same = live == rebuilt
+            if !same { failures += 1 }
+            print("window \(first.map(String.init) ?? "open")…\(last.map(String.init) ?? "open"): \(live.cohorts.count) cohorts, "
+                  + "\(live.cohorts.values.reduce(0) { $0 + $1.outcomeCount }) counted outcomes: \(same ? "equal" : "DIFFERENT")")
+        }
+        await shutdown()
+        if failures > 0 { throw BenchError("\(failures) windows differ from the rebuild") }
+    }
+}
+
+struct ReadProfile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-profile",
+        abstract: "Times the parts of reading a whole-history window of statistics rows from a SQLite store: fetching the rows, decoding them, merging them per cohort.")
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String
+
+    func run() async throws {
+        let queue = try DatabaseQueue(path: StatisticsBench.storeFile(dataDirectory))
+        // The whole history is every month row (`StatisticsWindow` with both bounds open).
+        let sql = "SELECT model_version, camera_model, site, statistics FROM score_statistics WHERE granularity = 'month'"
+        let layout = CohortStatistics.liveLayout
+        var rows: [(CohortKey, [UInt8])] = []
+        let fetch = try await Measure.time {
+            rows = try queue.read { db in
+                try Row.fetchAll(db, sql: sql).map { row in
+                    (CohortKey(modelVersion: row["model_version"], cameraModel: row["camera_model"], cohort: row["site"]),
+                     (row["statistics"] as Data).map { $0 })
+                }
+            }
+        }.0
+        var decoded: [(CohortKey, CohortStatistics)] = []
+        decoded.reserveCapacity(rows.count)
+        let decode = try await Measure.time {
+            for (key, bytes) in rows { decoded.append((key, try CohortStatistics(encoded: bytes, layout: layout))) }
+        }.0
+        var cohorts: [CohortKey: CohortStatistics] = [:]
+        let merge = try await Measure.time {
+            for (key, statistics) in decoded { try cohorts[key, default: CohortStatistics(layout: layout)].merge(statistics) }
+        }.0
+        decoded = []
+        print("\(rows.count) month rows, \(rows.reduce(0) { $0 + $1.1.count } / 1_000) kB encoded, \(cohorts.count) cohorts: "
+              + "fetch \(Measure.ms(fetch)), decode \(Measure.ms(decode)), merge \(Measure.ms(merge))")
+    }
+}
