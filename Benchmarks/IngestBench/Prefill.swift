@@ -81,6 +81,12 @@ enum Prefill {
             print("prefill: \(done) of \(outcomes) outcomes")
         }
         try queue.write { db in for index in indexes { try db.execute(sql: index) } }
+        try queue.close()
+        // Written back now, not while ingest is measured on copies of it.
+        if let handle = FileHandle(forUpdatingAtPath: path) {
+            try handle.synchronize()
+            try handle.close()
+        }
         return ContinuousClock.now - start
     }
 }
