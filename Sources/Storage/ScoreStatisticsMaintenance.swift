@@ -101,7 +101,7 @@ public struct ScoreStatisticsInconsistency: Error, CustomStringConvertible {
 
     public var description: String {
         "the live score statistics of \(row) do not hold outcomes being removed (\(underlying)); "
-            + "nothing was changed; rebuild them with `faceloop admin rebuild-statistics` or restore the store"
+            + "nothing was changed (a store edited by hand: restore it from a backup)"
     }
 }
 
