@@ -6,8 +6,9 @@ import SeededRandom
 
 /// Does a threshold computed on some people hold its FMR on other people? Over random splits
 /// of a folder of faces by person, thresholds at the target FMR are computed on one half with
-/// today's Clopper–Pearson rule and with the subjects bootstrap, then checked on subject
-/// bootstrap resamples of the other half.
+/// today's Clopper–Pearson rule, with the subjects bootstrap, and as a release computes them
+/// from live statistics (the larger of Clopper–Pearson's and the subjects bootstrap's over
+/// hashed subject groups), then checked on subject bootstrap resamples of the other half.
 struct SubjectHoldout: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subject-holdout",
@@ -24,7 +25,7 @@ struct SubjectHoldout: ParsableCommand {
     @Option(name: .customLong("holdout-resamples"), help: "Resamples R of the other half.") var holdoutResamples = 200
     @Option(help: "The bound's spread (SubjectBootstrap.spread).") var spread = SubjectBootstrap.defaultSpread
     @Option var seed: UInt64 = 1
-    @Flag(help: "Time the bootstrap threshold on 10,000 synthetic subjects × 100 attempts instead.") var timing = false
+    @Flag(help: "Time the bootstrap threshold on 10,000 synthetic subjects × 100 attempts, and a release over 1,000 cohorts of live statistics, instead.") var timing = false
     @Flag var json = false
 
     struct Split: Codable {
@@ -37,6 +38,11 @@ struct SubjectHoldout: ParsableCommand {
         var bootstrapThreshold: Double
         var bootstrapCoverage: Double
         var bootstrapFNMR: Double
+        /// The release's threshold from live statistics, and the subject groups behind it.
+        var releaseThreshold: Double
+        var releaseCoverage: Double
+        var releaseFNMR: Double
+        var releaseGroups: Int
     }
 
     struct Summary: Codable {
@@ -49,6 +55,9 @@ struct SubjectHoldout: ParsableCommand {
         var bootstrapMeanCoverage: Double
         var bootstrapMinimumCoverage: Double
         var bootstrapMeanFNMR: Double
+        var releaseMeanCoverage: Double
+        var releaseMinimumCoverage: Double
+        var releaseMeanFNMR: Double
         var targetFMR: Double
         var spread: Double
         var resamples: Int
@@ -63,6 +72,7 @@ struct SubjectHoldout: ParsableCommand {
     func run() throws {
         if timing {
             try Self.timeThreshold(spread: spread, resamples: resamples, confidence: confidence, targetFMR: targetFMR)
+            try Self.timeRelease(spread: spread, resamples: resamples, confidence: confidence, targetFMR: targetFMR)
             return
         }
         guard let faces else { return }
@@ -85,6 +95,17 @@ struct SubjectHoldout: ParsableCommand {
             let bootstrap = try SubjectBootstrap(
                 resamples: resamples, confidence: confidence, seed: seed &+ UInt64(split), spread: spread)
             let subjectThreshold = try bootstrap.threshold(targetFMR: targetFMR, in: calibration.subjects)
+            // What the server computes: the calibration half as live statistics, one cohort.
+            var live = CohortStatistics(layout: CohortStatistics.liveLayout)
+            for attempt in calibration.attempts { try live.add(score: attempt.score, label: attempt.label, subject: attempt.subject) }
+            let key = CohortKey(modelVersion: "dlib", cameraModel: "lfw", cohort: "half")
+            let release = try ThresholdRelease.compute(
+                version: 1, previousVersion: nil, cohorts: [key], statistics: [key: live], targetFMR: targetFMR, policy: policy,
+                layout: CohortStatistics.liveLayout, window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 0),
+                subjectBootstrap: bootstrap)
+            guard let entry = release.release.entry(for: key) else {
+                throw ValidationFailure("split \(split): the release refused the half: \(release.refused)")
+            }
 
             // The other half, resampled by subject: plain resamples (spread 1), their own seed.
             let check = try SubjectBootstrap(
@@ -103,12 +124,15 @@ struct SubjectHoldout: ParsableCommand {
                 clopperPearsonThreshold: clopperPearson, clopperPearsonCoverage: coverage(clopperPearson),
                 clopperPearsonFNMR: fnmr(clopperPearson),
                 bootstrapThreshold: subjectThreshold, bootstrapCoverage: coverage(subjectThreshold),
-                bootstrapFNMR: fnmr(subjectThreshold))
+                bootstrapFNMR: fnmr(subjectThreshold),
+                releaseThreshold: entry.threshold, releaseCoverage: coverage(entry.threshold), releaseFNMR: fnmr(entry.threshold),
+                releaseGroups: entry.subjectCount ?? 0)
             results.append(result)
             if !json {
-                print(String(format: "split %2d  Clopper–Pearson %.4f: %5.1f %% held, FNMR %.4f   subjects bootstrap %.4f: %5.1f %% held, FNMR %.4f",
+                print(String(format: "split %2d  Clopper–Pearson %.4f: %5.1f %% held, FNMR %.4f   subjects bootstrap %.4f: %5.1f %% held, FNMR %.4f   release (%d groups) %.4f: %5.1f %% held, FNMR %.4f",
                              split, clopperPearson, result.clopperPearsonCoverage * 100, result.clopperPearsonFNMR,
-                             subjectThreshold, result.bootstrapCoverage * 100, result.bootstrapFNMR))
+                             subjectThreshold, result.bootstrapCoverage * 100, result.bootstrapFNMR,
+                             result.releaseGroups, entry.threshold, result.releaseCoverage * 100, result.releaseFNMR))
             }
         }
         func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
@@ -120,6 +144,9 @@ struct SubjectHoldout: ParsableCommand {
             bootstrapMeanCoverage: mean(results.map(\.bootstrapCoverage)),
             bootstrapMinimumCoverage: results.map(\.bootstrapCoverage).min() ?? 0,
             bootstrapMeanFNMR: mean(results.map(\.bootstrapFNMR)),
+            releaseMeanCoverage: mean(results.map(\.releaseCoverage)),
+            releaseMinimumCoverage: results.map(\.releaseCoverage).min() ?? 0,
+            releaseMeanFNMR: mean(results.map(\.releaseFNMR)),
             targetFMR: targetFMR, spread: spread, resamples: resamples, holdoutResamples: holdoutResamples)
         if json {
             let encoder = JSONEncoder()
@@ -134,6 +161,47 @@ struct SubjectHoldout: ParsableCommand {
         print(String(format: "subjects bootstrap: FMR held in %5.1f %% of held-out resamples (mean; min %5.1f %%), FNMR %.4f (%+.1f %% relative)",
                      summary.bootstrapMeanCoverage * 100, summary.bootstrapMinimumCoverage * 100, summary.bootstrapMeanFNMR,
                      (summary.bootstrapMeanFNMR / summary.clopperPearsonMeanFNMR - 1) * 100))
+        print(String(format: "release (live statistics, subject groups): FMR held in %5.1f %% (mean; min %5.1f %%), FNMR %.4f; %.0f groups on average",
+                     summary.releaseMeanCoverage * 100, summary.releaseMinimumCoverage * 100, summary.releaseMeanFNMR,
+                     mean(results.map { Double($0.releaseGroups) })))
+    }
+
+    /// The speed of a release over 1,000 cohorts of live statistics with the subject-level bound:
+    /// 100 subjects × 100 impostor attempts and 200 genuine ones per cohort on dlib's scale
+    /// (impostors around 0.80, each subject with its own level), 10 camera models.
+    static func timeRelease(spread: Double, resamples: Int, confidence: Double, targetFMR: Double) throws {
+        var generator = SeededGenerator(seed: 7)
+        var live: [CohortKey: CohortStatistics] = [:]
+        for cohort in 0..<1_000 {
+            var statistics = CohortStatistics(layout: CohortStatistics.liveLayout)
+            for subject in 0..<100 {
+                let level = 0.02 * normal(&generator)
+                let name = "c\(cohort)-s\(subject)"
+                for _ in 0..<100 {
+                    try statistics.add(score: min(1, 0.80 + level + 0.035 * normal(&generator)), label: .impostor, subject: name)
+                }
+                for _ in 0..<2 { try statistics.add(score: min(1, 0.95 + 0.02 * normal(&generator)), label: .genuine, subject: name) }
+            }
+            live[CohortKey(modelVersion: "m1", cameraModel: "camera-\(cohort % 10)", cohort: "site-\(cohort)")] = statistics
+        }
+        let bootstrap = try SubjectBootstrap(resamples: resamples, confidence: confidence, seed: 1, spread: spread)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let computation = try ThresholdRelease.compute(
+            version: 1, previousVersion: nil, cohorts: Array(live.keys), statistics: live, targetFMR: targetFMR,
+            policy: try ConservativeFMRPolicy(confidence: confidence), layout: CohortStatistics.liveLayout,
+            window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 0), subjectBootstrap: bootstrap)
+        let elapsed = clock.now - start
+        let plainStart = clock.now
+        _ = try ThresholdRelease.compute(
+            version: 1, previousVersion: nil, cohorts: Array(live.keys), statistics: live, targetFMR: targetFMR,
+            policy: try ConservativeFMRPolicy(confidence: confidence), layout: CohortStatistics.liveLayout,
+            window: try DataWindow(startUnixSeconds: 0, endUnixSeconds: 0))
+        let plain = clock.now - plainStart
+        let levels = Dictionary(grouping: computation.release.entries, by: \.fallbackLevel).mapValues(\.count)
+        print("release over 1,000 cohorts × 10,000 impostors (100 subjects each), B = \(resamples), FMR \(targetFMR): "
+              + "\(computation.release.entries.count) entries \(levels), \(computation.refused.count) refused")
+        print("with the subject-level bound \(elapsed) (\(elapsed / 1_000) per cohort); policy alone \(plain)")
     }
 
     /// The speed of `SubjectBootstrap.threshold` on 10,000 synthetic subjects × 100 impostor
@@ -202,6 +270,7 @@ struct SimilarityMatrix {
 /// identity claimed); every same-person pair is one genuine attempt.
 struct Half {
     let subjects: SubjectScores
+    let attempts: [(subject: String, score: Double, label: ScoreLabel)]
     let impostorScores: [Double]
     let genuineScores: [Double]
 
@@ -225,6 +294,7 @@ struct Half {
             }
         }
         subjects = try SubjectScores(attempts: attempts)
+        self.attempts = attempts
         impostorScores = impostors
         genuineScores = genuine
     }

@@ -164,6 +164,32 @@ struct CohortStatisticsTests {
         #expect(throws: CalibrationError.self) { try CohortStatistics(encoded: moved, layout: CohortStatistics.liveLayout) }
     }
 
+    @Test("cells below the tail that disagree with the impostor histogram are refused")
+    func inconsistentCells() throws {
+        let statistics = try Self.built([(0.5, .impostor, "a"), (0.95, .impostor, "b")])
+        let bytes = statistics.encoded()
+        let key = Int(try #require(statistics.impostorSubjects.coarseKeys.first))
+        func varint(_ value: Int) -> [UInt8] {
+            var value = value, out: [UInt8] = []
+            while value >= 0x80 { out.append(UInt8(value & 0x7F) | 0x80); value >>= 7 }
+            return out + [UInt8(value)]
+        }
+        // The cells section ends the encoding: one cell, its key gap (key + 1), its count.
+        let cells = [1] + varint(key + 1) + [1]
+        #expect(Array(bytes.suffix(cells.count)) == cells)
+        let head = Array(bytes.dropLast(cells.count))
+        #expect(try CohortStatistics(encoded: head + cells, layout: CohortStatistics.liveLayout) == statistics)
+        let more = head + [1] + varint(key + 1) + [2]
+        #expect(throws: CalibrationError.self) { try CohortStatistics(encoded: more, layout: CohortStatistics.liveLayout) }
+        let group = key % ImpostorSubjects.groupCount
+        let otherGroup = head + [1] + varint(key + (group == 255 ? 0 : 2)) + [1]
+        if group != 255 {
+            #expect(try CohortStatistics(encoded: otherGroup, layout: CohortStatistics.liveLayout).impostorSubjects.coarseKeys == [UInt32(key + 1)])
+        }
+        let otherBin = head + [1] + varint(key + 1 + ImpostorSubjects.groupCount) + [1]
+        #expect(throws: CalibrationError.self) { try CohortStatistics(encoded: otherBin, layout: CohortStatistics.liveLayout) }
+    }
+
     @Test("thresholds from live statistics, through the binary form, equal bob.measure's for targets inside the tail",
           arguments: Fixtures.bob.cases)
     func bobExactInsideTail(_ fixture: BobFixtures.Case) throws {

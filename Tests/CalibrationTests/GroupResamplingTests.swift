@@ -82,6 +82,23 @@ struct GroupResamplingTests {
         }
     }
 
+    @Test("the quantile by selection is the sorted list's element, with ties and at every rank")
+    func selection() {
+        var random = SeededGenerator(seed: 12)
+        for count in [1, 2, 3, 10, 101, 1_000] {
+            let values = (0..<count).map { _ in Double(random.next() % 7) / 7 }
+            let sorted = values.sorted()
+            for index in 0..<count {
+                var copy = values
+                #expect(SubjectResampling.select(&copy, index) == sorted[index], "\(count) \(index)")
+            }
+            for level in [0.5, 0.9, 0.95, 0.999] {
+                let rank = min(max(Int((level * Double(count)).rounded(.up)), 1), count)
+                #expect(SubjectResampling.quantile(values, at: level) == sorted[rank - 1])
+            }
+        }
+    }
+
     @Test("weights shared between pools of one size give the answer of freshly drawn ones")
     func sharedWeights() throws {
         let bootstrap = try SubjectBootstrap(resamples: 200, seed: 9)

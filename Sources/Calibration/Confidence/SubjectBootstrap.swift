@@ -290,10 +290,45 @@ public struct SubjectResampling: Sendable {
 
     /// The lowest value with at least ⌈c · B⌉ of the B values at or below it (the inverted
     /// empirical distribution function).
+    /// Found by selection (expected O(B)), not by sorting: a threshold search asks for it at
+    /// every step, and the k-th smallest value is the same whichever way it is found.
     static func quantile(_ values: [Double], at level: Double) -> Double {
-        let sorted = values.sorted()
-        let rank = min(max(Int((level * Double(sorted.count)).rounded(.up)), 1), sorted.count)
-        return sorted[rank - 1]
+        var values = values
+        let rank = min(max(Int((level * Double(values.count)).rounded(.up)), 1), values.count)
+        return select(&values, rank - 1)
+    }
+
+    /// The value that would be at `index` if `values` (no NaN) were sorted ascending: quickselect
+    /// with a median-of-three pivot and a three-way partition, so runs of equal values (many
+    /// resamples with no false match) cost one pass.
+    static func select(_ values: inout [Double], _ index: Int) -> Double {
+        var low = 0
+        var high = values.count - 1
+        while low < high {
+            let middle = low + (high - low) / 2
+            let a = values[low], b = values[middle], c = values[high]
+            let pivot = max(min(a, b), min(max(a, b), c))
+            // [low, less) < pivot, [less, i) == pivot, (greater, high] > pivot.
+            var less = low, i = low, greater = high
+            while i <= greater {
+                let value = values[i]
+                if value < pivot {
+                    values.swapAt(i, less); less += 1; i += 1
+                } else if value > pivot {
+                    values.swapAt(i, greater); greater -= 1
+                } else {
+                    i += 1
+                }
+            }
+            if index < less {
+                high = less - 1
+            } else if index > greater {
+                low = greater + 1
+            } else {
+                return pivot
+            }
+        }
+        return values[index]
     }
 }
 
