@@ -8,7 +8,10 @@ import StrictJSON
 /// Copies a SQLite pilot's store into an empty PostgreSQL database, table by table in one
 /// PostgreSQL transaction (all or nothing), then proves the copy: the row count of every
 /// table, and the audit log's Merkle root computed from the copied entries themselves,
-/// must equal the original's. Run it with the server stopped.
+/// must equal the original's. Run it with the server stopped. The live score statistics
+/// (`score_statistics`, `outcome_counts`, `batch_counts`) are carried as rows: the target's
+/// migration step built them empty from its empty outcome table, and the pilot's rows hold
+/// the same encoded `CohortStatistics` PostgreSQL would have computed from the copied outcomes.
 ///
 /// ```swift
 /// let report = try await StoreMigration.copy(sqlitePath: "data/faceloop.sqlite", to: "postgres://…")

@@ -18,8 +18,10 @@ struct AdminCommands: AsyncParsableCommand {
             discussion: """
                 Stop the server first. Everything is copied in one PostgreSQL transaction: if any table's row count or \
                 the audit log's Merkle root differs afterwards, nothing is committed. Then start the nodes with \
-                store.kind postgres (docs/operations.md). The URL may come from $FACELOOP_STORE_POSTGRES_URL instead of \
-                --to, which keeps a password out of the shell history.
+                store.kind postgres (docs/operations.md). The live score statistics and outcome counters are copied as \
+                rows, like every table (their encoding is the same on both back ends), so the copy computes thresholds \
+                at once. The URL may come from $FACELOOP_STORE_POSTGRES_URL instead of --to, which keeps a password out \
+                of the shell history.
                 """)
         @Option(help: "The SQLite store (default data/faceloop.sqlite).") var from = "data/faceloop.sqlite"
         @Option(help: "postgres://user:password@host:5432/database (default $FACELOOP_STORE_POSTGRES_URL).") var to: String?
