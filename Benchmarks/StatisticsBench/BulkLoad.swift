@@ -119,3 +119,24 @@ enum BulkLoad {
         return written
     }
 }
+
+/// Passes on everything but outcome and batch rows: a store whose statistics describe a
+/// volume of outcomes that the disk could not hold. Threshold computation, drift and the
+/// calibration page read only the statistics (the page reads outcome rows only for model
+/// rollouts past candidate, which a generated store has none of).
+final class StatisticsOnlySink<Inner: BulkSink>: BulkSink {
+    let inner: Inner
+    init(_ inner: Inner) { self.inner = inner }
+    func begin(phase: Fleet.Phase) throws { try inner.begin(phase: phase) }
+    func device(id: String, at time: Double) throws { try inner.device(id: id, at: time) }
+    func batch(id: String, device: String, sequence: Int, receivedAt: Double, events: Int) throws {}
+    func outcome(_ row: OutcomeRow) throws {}
+    func statistics(key: CohortKey, granularity: String, bucket: Int, statistics: CohortStatistics) throws {
+        try inner.statistics(key: key, granularity: granularity, bucket: bucket, statistics: statistics)
+    }
+    func count(device: String, site: String, camera: String, outcomesByLabel: [String: Int], batches: Int) throws {
+        try inner.count(device: device, site: site, camera: camera, outcomesByLabel: outcomesByLabel, batches: batches)
+    }
+    func endCohort(outcomesSoFar: Int) throws { try inner.endCohort(outcomesSoFar: outcomesSoFar) }
+    func finish() throws { try inner.finish() }
+}

@@ -31,6 +31,8 @@ struct Fleet: Codable, Sendable {
     /// drift has a recent window: a month start, so that no statistics row spans both parts.
     var recentFirstDay: Int
     var recentWritten = false
+    /// Statistics rows and counters only, no outcome or batch rows (`generate --statistics-only`).
+    var statisticsOnly: Bool?
 
     init(outcomes: Int, cohorts: Int, days: Int, seed: UInt64, lastDay: Int) {
         self.outcomes = outcomes

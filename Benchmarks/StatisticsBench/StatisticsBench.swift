@@ -36,11 +36,17 @@ struct StatisticsBench: AsyncParsableCommand {
             print("  \(cohorts)/\(fleet.cohorts) cohorts, \(outcomes) outcomes, \(Int(Double(outcomes) / seconds(now - start))) outcomes/s")
         }
         let written: Int
+        let statisticsOnly = fleet.statisticsOnly ?? false
         if let postgresURL {
-            written = try BulkLoad.run(fleet, phase: phase, into: PostgresSink(url: postgresURL), progress: progress)
+            let sink = PostgresSink(url: postgresURL)
+            written = statisticsOnly ? try BulkLoad.run(fleet, phase: phase, into: StatisticsOnlySink(sink), progress: progress)
+                : try BulkLoad.run(fleet, phase: phase, into: sink, progress: progress)
         } else {
             let queue = try DatabaseQueue(path: storeFile(dataDirectory))
-            written = try queue.inDatabase { db in try BulkLoad.run(fleet, phase: phase, into: SQLiteSink(db), progress: progress) }
+            written = try queue.inDatabase { db in
+                statisticsOnly ? try BulkLoad.run(fleet, phase: phase, into: StatisticsOnlySink(SQLiteSink(db)), progress: progress)
+                    : try BulkLoad.run(fleet, phase: phase, into: SQLiteSink(db), progress: progress)
+            }
             try queue.close()
         }
         return (written, seconds(ContinuousClock.now - start))
@@ -73,6 +79,9 @@ struct Generate: AsyncParsableCommand {
     @Option var cohorts = 1_000
     @Option var days = 365
     @Option var seed: UInt64 = 15
+    @Flag(name: .customLong("statistics-only"),
+          help: "Write the statistics rows and counters of the outcomes but not the outcome and batch rows (for volumes the disk cannot hold).")
+    var statisticsOnly = false
 
     func run() async throws {
         guard outcomes > 0, cohorts > 0, cohorts % Fleet.cameraModels == 0, days >= 62 else {
@@ -89,10 +98,11 @@ struct Generate: AsyncParsableCommand {
         } else {
             _ = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
         }
-        let fleet = Fleet(outcomes: outcomes, cohorts: cohorts, days: days, seed: seed,
+        var fleet = Fleet(outcomes: outcomes, cohorts: cohorts, days: days, seed: seed,
                           lastDay: StatisticsBuckets.day(of: Date()))
+        fleet.statisticsOnly = statisticsOnly
         try StatisticsBench.saveFleet(fleet, dataDirectory)
-        print("generating \(outcomes) outcomes over \(cohorts) cohorts × \(days) days (\(postgresURL == nil ? "SQLite" : "PostgreSQL")); "
+        print("generating \(outcomes) outcomes\(statisticsOnly ? " (statistics rows only)" : "") over \(cohorts) cohorts × \(days) days (\(postgresURL == nil ? "SQLite" : "PostgreSQL")); "
               + "days \(fleet.recentFirstDay)…\(fleet.lastDay) held back for measure")
         let (written, seconds) = try await StatisticsBench.load(fleet, phase: .base, dataDirectory: dataDirectory, postgresURL: postgresURL)
         let bytes = try StatisticsBench.storeBytes(dataDirectory: dataDirectory, postgresURL: postgresURL)
