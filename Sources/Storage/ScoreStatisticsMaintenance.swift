@@ -266,29 +266,36 @@ struct StatisticsDelta: Sendable {
     var isLarge: Bool { rowCount >= ScoreStatisticsMaintenance.largestDelta || entryCount >= 1 << 20 }
 
     /// What to write, given the rows as stored (`existing`, encoded; a key without a row has
-    /// none yet): the rows to write with their statistics, and the rows that became empty.
-    func plan(existing: [StatisticsRowKey: [UInt8]]) throws -> (write: [(StatisticsRowKey, CohortStatistics)], delete: [StatisticsRowKey]) {
-        var write: [(StatisticsRowKey, CohortStatistics)] = []
+    /// none yet): each row to write with its new binary form and outcome count, and the rows
+    /// that became empty. The change is merged into each row's sparse binary form, never into
+    /// dense histograms: a batch costs the size of the rows it touches, not of their grids.
+    func plan(existing: [StatisticsRowKey: [UInt8]]) throws -> (write: [(StatisticsRowKey, StatisticsRowValue)], delete: [StatisticsRowKey]) {
+        var write: [(StatisticsRowKey, StatisticsRowValue)] = []
         var delete: [StatisticsRowKey] = []
         for key in rowKeys {
-            var statistics = try existing[key].map { try CohortStatistics(encoded: $0, layout: CohortStatistics.liveLayout) }
-                ?? CohortStatistics(layout: CohortStatistics.liveLayout)
-            for entry in added[key] ?? [] { try statistics.add(score: entry.score, label: entry.label, subject: entry.subject) }
-            for entry in removed[key] ?? [] {
-                do {
-                    try statistics.remove(score: entry.score, label: entry.label, subject: entry.subject)
-                } catch {
-                    throw ScoreStatisticsInconsistency(row: key.description, underlying: "\(error)")
-                }
+            var change = CohortStatisticsChange()
+            for entry in added[key] ?? [] { try change.add(score: entry.score, label: entry.label, subject: entry.subject) }
+            for entry in removed[key] ?? [] { try change.remove(score: entry.score, label: entry.label, subject: entry.subject) }
+            let updated: (encoded: [UInt8], outcomeCount: Int)?
+            do {
+                updated = try CohortStatistics.applying(change, toEncoded: existing[key], layout: CohortStatistics.liveLayout)
+            } catch {
+                throw ScoreStatisticsInconsistency(row: key.description, underlying: "\(error)")
             }
-            if statistics.isEmpty {
-                if existing[key] != nil { delete.append(key) }
-            } else {
-                write.append((key, statistics))
+            if let updated {
+                write.append((key, StatisticsRowValue(encoded: updated.encoded, outcomeCount: updated.outcomeCount)))
+            } else if existing[key] != nil {
+                delete.append(key)
             }
         }
         return (write, delete)
     }
+}
+
+/// A statistics row's new content: `CohortStatistics`' binary form and its outcome count.
+struct StatisticsRowValue: Sendable {
+    var encoded: [UInt8]
+    var outcomeCount: Int
 }
 
 // MARK: Statements
@@ -322,12 +329,12 @@ extension StoreSQL {
     }
 
     /// One upsert for the rows of a delta: each row's statistics as merged in memory.
-    func writeStatistics(_ rows: ArraySlice<(StatisticsRowKey, CohortStatistics)>) -> StoreStatement {
+    func writeStatistics(_ rows: ArraySlice<(StatisticsRowKey, StatisticsRowValue)>) -> StoreStatement {
         StoreStatement("""
             INSERT INTO score_statistics (\(Self.statisticsKey), outcome_count, statistics)
             VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
             ON CONFLICT (\(Self.statisticsKey)) DO UPDATE SET outcome_count = excluded.outcome_count, statistics = excluded.statistics
-            """, arguments: rows.flatMap { $0.0.arguments + [$0.1.outcomeCount, $0.1.encoded()] })
+            """, arguments: rows.flatMap { $0.0.arguments + [$0.1.outcomeCount, $0.1.encoded] })
     }
 
     func deleteStatistics(_ keys: ArraySlice<StatisticsRowKey>) -> StoreStatement {
