@@ -64,9 +64,11 @@ let package = Package(
         // JPEG decode, detection, landmarks, alignment, the ResNet descriptor, matching.
         .target(
             name: "FaceVerification",
-            dependencies: ["CBLAS", "CTurboJPEG", "FederationCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CBLAS", "CTurboJPEG", "CCaptureKernels", "FederationCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
+        // CaptureNormalization's pixel loops: SSE2 bodies, AVX2 ones picked at run time.
+        .target(name: "CCaptureKernels"),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
         .target(name: "Federation", dependencies: ["CBLAS", "FederationCore", "SeededRandom"], swiftSettings: strictSettings),
         // The adapter (what the rounds train and the kiosk applies) and FederationError: no dependencies.

@@ -1,3 +1,5 @@
+import CCaptureKernels
+
 /// Pillow's `ImageFilter.UnsharpMask(radius, percent, threshold)` on an RGB image, bit for bit.
 ///
 /// Pillow blurs with `ImageFilter.GaussianBlur(radius)`, which is three box blurs along rows and
@@ -7,8 +9,9 @@
 /// clip(v + (v − b) · percent / 100) (integer division, truncating) when |v − b| > threshold.
 ///
 /// The arithmetic here is Pillow's, with its single-precision radius and weights, so the results
-/// are identical; the loops differ (window sums that vectorise instead of a running sum
-/// along each row, and no transposition), which is what keeps a 640×480 frame within budget.
+/// are identical; the loops (in CCaptureKernels) differ: window sums along the rows and running
+/// sums down the columns in 16-bit lanes, the 32-bit products done with pmaddwd (SSE2) so that
+/// baseline x86-64 needs no 32-bit vector multiply, and the combine fused into the last pass.
 public struct PillowUnsharpMask: Sendable, Equatable {
     public let radius: Double
     public let percent: Int
@@ -21,38 +24,46 @@ public struct PillowUnsharpMask: Sendable, Equatable {
     }
 
     public func apply(to image: RGBImage) -> RGBImage {
-        let blurred = Self.gaussianBlur(image, radius: radius)
-        var output = blurred
-        // 32-bit lanes and a constant divisor keep this loop vectorisable: |difference · percent|
-        // stays below 2^18, and Swift's division truncates toward zero as C's does.
-        let percent = Int32(percent), threshold = Int32(threshold)
-        image.pixels.withUnsafeBufferPointer { original in
-            output.pixels.withUnsafeMutableBufferPointer { output in
-                for index in 0..<original.count {
-                    let value = Int32(original[index])
-                    let difference = value &- Int32(output[index])
-                    let sharpened = value &+ (difference &* percent) / 100
-                    let result = difference > threshold || difference < -threshold ? sharpened : value
-                    output[index] = UInt8(truncatingIfNeeded: min(max(result, 0), 255))
-                }
-            }
-        }
-        return output
+        let boxRadius = Self.extendedBoxRadius(Float(radius), passes: 3)
+        // A zero box leaves the blurred frame equal to the frame: nothing to sharpen.
+        guard boxRadius != 0, image.width > 0, image.height > 0 else { return image }
+        // The combine runs inside the last column pass, while the blurred row is in registers.
+        return Self.blurred(image, boxRadius: boxRadius, passes: 3, sharpening: (percent, threshold))
     }
 
     /// Pillow's `ImageFilter.GaussianBlur(radius)` (three passes each way).
     public static func gaussianBlur(_ image: RGBImage, radius: Double, passes: Int = 3) -> RGBImage {
         let boxRadius = extendedBoxRadius(Float(radius), passes: passes)
-        guard boxRadius != 0, image.width > 0, image.height > 0 else { return image }
+        guard boxRadius != 0, image.width > 0, image.height > 0, passes > 0 else { return image }
+        return blurred(image, boxRadius: boxRadius, passes: passes, sharpening: nil)
+    }
+
+    /// `passes` box passes along the rows then down the columns (CCaptureKernels: SSE2, or AVX2
+    /// where the CPU has it), the last one writing the unsharp mask when `sharpening` is given.
+    private static func blurred(_ image: RGBImage, boxRadius: Float, passes: Int, sharpening: (percent: Int, threshold: Int)?) -> RGBImage {
         let weights = BoxWeights(boxRadius)
+        let width = Int32(image.width), height = Int32(image.height), radius = Int32(weights.radius)
         var source = image.pixels
         var destination = [UInt8](repeating: 0, count: source.count)
         for _ in 0..<passes {
-            horizontalBoxBlur(from: source, to: &destination, width: image.width, height: image.height, weights)
+            source.withUnsafeBufferPointer { from in
+                destination.withUnsafeMutableBufferPointer { to in
+                    ck_box_rows(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer)
+                }
+            }
             swap(&source, &destination)
         }
-        for _ in 0..<passes {
-            verticalBoxBlur(from: source, to: &destination, width: image.width, height: image.height, weights)
+        for pass in 0..<passes {
+            let last = pass == passes - 1
+            source.withUnsafeBufferPointer { from in
+                destination.withUnsafeMutableBufferPointer { to in
+                    image.pixels.withUnsafeBufferPointer { original in
+                        ck_box_columns(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer,
+                                       last && sharpening != nil ? original.baseAddress : nil,
+                                       Int32(sharpening?.percent ?? 0), Int32(sharpening?.threshold ?? 0))
+                    }
+                }
+            }
             swap(&source, &destination)
         }
         return RGBImage(width: image.width, height: image.height, pixels: source)
@@ -82,115 +93,5 @@ public struct PillowUnsharpMask: Sendable, Equatable {
             inner = UInt32(Float(1 << 24) / (floatRadius * 2 + 1))
             outer = (UInt32(1 << 24) &- UInt32(radius * 2 + 1) &* inner) / 2
         }
-
-        @inline(__always)
-        func value(sum: UInt32, outside: UInt32) -> UInt8 {
-            UInt8(truncatingIfNeeded: (sum &* inner &+ outside &* outer &+ (1 << 23)) >> 24)
-        }
-
-        @inline(__always)
-        func values(sums: SIMD16<UInt16>, outside: SIMD16<UInt16>) -> SIMD16<UInt8> {
-            let total = SIMD16<UInt32>(truncatingIfNeeded: sums) &* inner &+ SIMD16<UInt32>(truncatingIfNeeded: outside) &* outer &+ (1 << 23)
-            return SIMD16<UInt8>(truncatingIfNeeded: total &>> 24)
-        }
     }
-
-    /// One pass along each row of interleaved RGB (a channel's neighbours are 3 bytes apart).
-    /// Columns whose box and outer pixels lie inside the row are done 16 bytes at a time as
-    /// window sums; the few at each end clamp their indices one value at a time.
-    static func horizontalBoxBlur(from source: [UInt8], to destination: inout [UInt8], width: Int, height: Int, _ weights: BoxWeights) {
-        let radius = weights.radius
-        let rowLength = 3 * width
-        let far = 3 * (radius + 1)
-        let interior = far..<max(far, rowLength - far)
-        source.withUnsafeBufferPointer { source in
-            destination.withUnsafeMutableBufferPointer { destination in
-                guard let source = source.baseAddress, let destination = destination.baseAddress else { return }
-                for y in 0..<height {
-                    let row = source + y * rowLength
-                    let out = destination + y * rowLength
-                    var k = interior.lowerBound
-                    while k < interior.upperBound {
-                        // The last block may overlap the one before it: it recomputes the same values.
-                        if k + 16 > interior.upperBound {
-                            guard interior.count >= 16 else { break }
-                            k = interior.upperBound - 16
-                        }
-                        var sum = SIMD16<UInt16>(truncatingIfNeeded: load16(row + k))
-                        for offset in stride(from: 3, through: 3 * radius, by: 3) {
-                            sum &+= SIMD16<UInt16>(truncatingIfNeeded: load16(row + k - offset))
-                                &+ SIMD16<UInt16>(truncatingIfNeeded: load16(row + k + offset))
-                        }
-                        let outside = SIMD16<UInt16>(truncatingIfNeeded: load16(row + k - far))
-                            &+ SIMD16<UInt16>(truncatingIfNeeded: load16(row + k + far))
-                        store16(weights.values(sums: sum, outside: outside), out + k)
-                        k += 16
-                    }
-                    let edges = interior.count >= 16 ? [0..<interior.lowerBound, interior.upperBound..<rowLength] : [0..<rowLength]
-                    for k in edges.joined() {
-                        let x = k / 3, channel = k % 3
-                        var sum: UInt32 = 0
-                        for i in x - radius...x + radius { sum &+= UInt32(row[3 * min(max(i, 0), width - 1) + channel]) }
-                        let outside = UInt32(row[3 * min(max(x - radius - 1, 0), width - 1) + channel])
-                            &+ UInt32(row[3 * min(max(x + radius + 1, 0), width - 1) + channel])
-                        out[k] = weights.value(sum: sum, outside: outside)
-                    }
-                }
-            }
-        }
-    }
-
-    /// One pass down the columns with a running sum per column, 16 columns at a time (the sums
-    /// stay below 65,536 for any radius the policy allows, so 16 bits hold them exactly).
-    static func verticalBoxBlur(from source: [UInt8], to destination: inout [UInt8], width: Int, height: Int, _ weights: BoxWeights) {
-        let radius = weights.radius
-        let rowLength = 3 * width
-        let blocks = rowLength / 16
-        var sums = [SIMD16<UInt16>](repeating: .zero, count: blocks)
-        var tailSums = [UInt32](repeating: 0, count: rowLength - 16 * blocks)
-        @inline(__always) func clamped(_ y: Int) -> Int { min(max(y, 0), height - 1) * rowLength }
-        source.withUnsafeBufferPointer { source in
-            destination.withUnsafeMutableBufferPointer { destination in
-                sums.withUnsafeMutableBufferPointer { sums in
-                    tailSums.withUnsafeMutableBufferPointer { tailSums in
-                        guard let source = source.baseAddress, let out = destination.baseAddress else { return }
-                        // The window for row −1: rows −r−1 … r−1, edges repeated.
-                        for y in -radius - 1...radius - 1 {
-                            let row = source + clamped(y)
-                            for block in 0..<blocks { sums[block] &+= SIMD16<UInt16>(truncatingIfNeeded: load16(row + 16 * block)) }
-                            for k in 0..<tailSums.count { tailSums[k] &+= UInt32(row[16 * blocks + k]) }
-                        }
-                        for y in 0..<height {
-                            let leaving = source + clamped(y - radius - 1), entering = source + clamped(y + radius)
-                            let after = source + clamped(y + radius + 1), target = out + y * rowLength
-                            for block in 0..<blocks {
-                                let offset = 16 * block
-                                let left = SIMD16<UInt16>(truncatingIfNeeded: load16(leaving + offset))
-                                let sum = sums[block] &+ SIMD16<UInt16>(truncatingIfNeeded: load16(entering + offset)) &- left
-                                sums[block] = sum
-                                store16(weights.values(sums: sum, outside: left &+ SIMD16<UInt16>(truncatingIfNeeded: load16(after + offset))),
-                                        target + offset)
-                            }
-                            for k in 0..<tailSums.count {
-                                let column = 16 * blocks + k
-                                let sum = tailSums[k] &+ UInt32(entering[column]) &- UInt32(leaving[column])
-                                tailSums[k] = sum
-                                target[column] = weights.value(sum: sum, outside: UInt32(leaving[column]) &+ UInt32(after[column]))
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-@inline(__always)
-private func load16(_ pointer: UnsafePointer<UInt8>) -> SIMD16<UInt8> {
-    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<UInt8>.self)
-}
-
-@inline(__always)
-private func store16(_ value: SIMD16<UInt8>, _ pointer: UnsafeMutablePointer<UInt8>) {
-    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD16<UInt8>.self)
 }
