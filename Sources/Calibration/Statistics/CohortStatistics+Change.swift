@@ -48,7 +48,7 @@ extension CohortStatistics {
 }
 
 /// A histogram as the binary form holds it: the non-empty bins ascending.
-private struct SparseHistogram {
+struct SparseHistogram {
     var underflow = 0
     var overflow = 0
     var indices: [Int] = []
@@ -149,7 +149,7 @@ private enum SparseMerge {
 }
 
 /// One row in its binary form's terms, validated as `CohortStatistics.init(encoded:layout:)` validates.
-private struct SparseRow {
+struct SparseRow {
     let layout: StatisticsLayout
     var unknown = 0
     var genuine = SparseHistogram()

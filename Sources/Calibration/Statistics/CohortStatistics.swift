@@ -75,6 +75,15 @@ public struct CohortStatistics: Sendable, Hashable {
         self = reduced
     }
 
+    /// Adds a stored row's binary form, validated as `init(encoded:layout:)` validates it,
+    /// without building the row's dense histograms or copying these: the read path of a window.
+    public mutating func merge(encoded bytes: [UInt8]) throws {
+        let row = try SparseRow(encoded: bytes, layout: layout)
+        try scores.add(genuine: row.genuine, impostor: row.impostor, tail: row.tailScores, unknown: row.unknown)
+        try impostorSubjects.merge(ImpostorSubjects(layout: layout, tailScores: row.tailScores, tailGroups: row.tailGroups,
+                                                    coarseKeys: row.cellKeys.map { UInt32($0) }, coarseCounts: row.cellCounts))
+    }
+
     /// Adds another bucket's or cohort's statistics (same layout).
     public mutating func merge(_ other: CohortStatistics) throws {
         guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }

@@ -81,6 +81,22 @@ public struct ScoreHistogram: Sendable, Hashable {
     }
 
     /// Number of scores `>= grid.edge(index)`, for `index` in `0...binCount`.
+    /// Adds a validated sparse histogram (ascending in-range indices, positive counts) in
+    /// place: reading a window merges hundreds of stored rows into one accumulator, and neither
+    /// a dense copy per row nor a copy of the accumulator per merge is affordable there.
+    mutating func add(sparseIndices indices: [Int], counts sparseCounts: [Int], underflow addedUnderflow: Int, overflow addedOverflow: Int) {
+        var added = addedUnderflow + addedOverflow
+        counts.withUnsafeMutableBufferPointer { counts in
+            for (index, count) in zip(indices, sparseCounts) {
+                counts[index] += count
+                added += count
+            }
+        }
+        underflow += addedUnderflow
+        overflow += addedOverflow
+        total += added
+    }
+
     public func count(atOrAboveEdge index: Int) -> Int {
         counts[index...].reduce(overflow, +)
     }

@@ -130,6 +130,16 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         self = merged
     }
 
+    /// Adds a stored row's validated parts in place (see `CohortStatistics.merge(encoded:)`).
+    mutating func add(genuine sparseGenuine: SparseHistogram, impostor sparseImpostor: SparseHistogram, tail: [Double], unknown: Int) throws {
+        genuine.add(sparseIndices: sparseGenuine.indices, counts: sparseGenuine.counts, underflow: sparseGenuine.underflow,
+                    overflow: sparseGenuine.overflow)
+        impostor.add(sparseIndices: sparseImpostor.indices, counts: sparseImpostor.counts, underflow: sparseImpostor.underflow,
+                     overflow: sparseImpostor.overflow)
+        try impostorTail.merge(ExactTail(floor: layout.tailFloor, sortedScores: tail))
+        unknownCount += unknown
+    }
+
     /// Subtracts statistics that were part of these, all or nothing.
     public mutating func subtract(_ other: ScoreStatistics) throws {
         guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }

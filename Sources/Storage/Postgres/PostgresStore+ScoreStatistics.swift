@@ -17,7 +17,7 @@ extension PostgresStore {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
                 try cohorts[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
-                    .merge(CohortStatistics(encoded: try row.bytes("statistics"), layout: CohortStatistics.liveLayout))
+                    .merge(encoded: try row.bytes("statistics"))
             }
             let days = try await db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
             return LiveStatistics(cohorts: cohorts, firstDay: try days?.optionalInteger("first"), lastDay: try days?.optionalInteger("last"))
