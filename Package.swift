@@ -262,7 +262,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "shadow-bench",
-            dependencies: ["FaceVerification", "FederationCore", "SeededRandom"],
+            dependencies: ["FaceVerification", "CCaptureKernels", "FederationCore", "SeededRandom"],
             path: "Benchmarks/ShadowBench",
             swiftSettings: strictSettings
         ),
@@ -306,7 +306,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FaceVerificationTests",
-            dependencies: ["FaceVerification", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FaceVerification", "CCaptureKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),

@@ -1,18 +1,23 @@
-// `shadow-bench normalisation IMAGES_DIR [COUNT] [PASSES]`: what `CaptureNormalization` costs a
+// `shadow-bench normalisation IMAGES_DIR [COUNT] [PASSES] [--sse2]`: what `CaptureNormalization` costs a
 // kiosk per 640×480 frame, each step alone and the whole policy. No models: the step runs
 // between decode and detection and depends on neither. Each JPEG found under IMAGES_DIR (the
 // first COUNT, default 40) is decoded and resampled (nearest neighbour) to 640×480, and every
 // policy runs PASSES times (default 5) over every frame on the calling thread; the first pass
-// is dropped (page faults, first allocations).
+// is dropped (page faults, first allocations). `--sse2` keeps CCaptureKernels to its baseline
+// (SSE2) bodies on a CPU with AVX2, to time what a kiosk without AVX2 gets.
 
+import CCaptureKernels
 import FaceVerification
 import Foundation
 
 func runNormalisationBench(_ arguments: [String]) throws -> Int32 {
+    let baseline = arguments.contains("--sse2")
+    let arguments = arguments.filter { $0 != "--sse2" }
     guard arguments.count >= 3 else {
-        print("usage: shadow-bench normalisation IMAGES_DIR [COUNT] [PASSES]")
+        print("usage: shadow-bench normalisation IMAGES_DIR [COUNT] [PASSES] [--sse2]")
         return 2
     }
+    ck_force_baseline(baseline ? 1 : 0)
     let count = arguments.count > 3 ? Int(arguments[3]) ?? 40 : 40
     let passes = max(2, arguments.count > 4 ? Int(arguments[4]) ?? 5 : 5)
     let root = URL(fileURLWithPath: arguments[2], isDirectory: true)
@@ -36,7 +41,7 @@ func runNormalisationBench(_ arguments: [String]) throws -> Int32 {
         ("unsharp mask (radius 1, 150 %)", NormalizationPolicy(unsharpMask: .init(radius: 1, percent: 150, threshold: 0))),
         ("whole policy (all four)", full),
     ]
-    print("# \(frames.count) frames of 640×480 × \(passes) passes (first dropped), one thread")
+    print("# \(frames.count) frames of 640×480 × \(passes) passes (first dropped), one thread, \(ck_uses_avx2() != 0 ? "AVX2" : "SSE2") kernels")
     print("| policy | median | p90 | max |")
     print("|---|---|---|---|")
     var checksum = 0

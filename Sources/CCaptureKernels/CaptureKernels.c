@@ -51,13 +51,6 @@ static void rows_scalar(const uint8_t *row, uint8_t *out, int width, int from, i
     }
 }
 
-static void rows_portable(const uint8_t *source, uint8_t *destination, int width, int height,
-                          int radius, uint32_t inner, uint32_t outer) {
-    size_t rowLength = 3 * (size_t)width;
-    for (int y = 0; y < height; y++)
-        rows_scalar(source + y * rowLength, destination + y * rowLength, width, 0, (int)rowLength, radius, inner, outer);
-}
-
 static void columns_portable(const uint8_t *source, uint8_t *destination, int width, int height,
                              int radius, uint32_t inner, uint32_t outer,
                              const uint8_t *original, int percent, int threshold) {
@@ -133,37 +126,47 @@ static inline __m128i sharpen8_sse2(__m128i value, __m128i blurred, const sharpe
     return _mm_or_si128(_mm_and_si128(moved, sharpened), _mm_andnot_si128(moved, value));
 }
 
-static void rows_sse2(const uint8_t *source, uint8_t *destination, int width, int height,
-                      int radius, uint32_t inner, uint32_t outer) {
+static inline __attribute__((always_inline))
+void row_sse2_body(const uint8_t *row, uint8_t *out, int width, const int radius, uint32_t inner, uint32_t outer,
+                   const weights_sse2 *weights) {
+    const weights_sse2 local = *weights, *w = &local;   // in registers, not reloaded after stores
     const int rowLength = 3 * width, far = 3 * (radius + 1);
     const int low = far, high = rowLength - far;
-    const weights_sse2 w = make_weights_sse2(inner, outer);
     const __m128i zero = _mm_setzero_si128();
-    for (int y = 0; y < height; y++) {
-        const uint8_t *row = source + (size_t)y * rowLength;
-        uint8_t *out = destination + (size_t)y * rowLength;
-        if (high - low < 16) {
-            rows_scalar(row, out, width, 0, rowLength, radius, inner, outer);
-            continue;
+    if (high - low < 16) {
+        rows_scalar(row, out, width, 0, rowLength, radius, inner, outer);
+        return;
+    }
+    for (int k = low; k < high; k += 16) {
+        // The last block may overlap the one before: it recomputes the same values.
+        const uint8_t *p = row + (k + 16 > high ? high - 16 : k);
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i sumLow = _mm_unpacklo_epi8(v, zero), sumHigh = _mm_unpackhi_epi8(v, zero);
+        for (int j = 3; j <= 3 * radius; j += 3) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(p - j)), b = _mm_loadu_si128((const __m128i *)(p + j));
+            sumLow = _mm_add_epi16(sumLow, _mm_add_epi16(_mm_unpacklo_epi8(a, zero), _mm_unpacklo_epi8(b, zero)));
+            sumHigh = _mm_add_epi16(sumHigh, _mm_add_epi16(_mm_unpackhi_epi8(a, zero), _mm_unpackhi_epi8(b, zero)));
         }
-        for (int k = low; k < high; k += 16) {
-            // The last block may overlap the one before: it recomputes the same values.
-            const uint8_t *p = row + (k + 16 > high ? high - 16 : k);
-            __m128i v = _mm_loadu_si128((const __m128i *)p);
-            __m128i sumLow = _mm_unpacklo_epi8(v, zero), sumHigh = _mm_unpackhi_epi8(v, zero);
-            for (int j = 3; j <= 3 * radius; j += 3) {
-                __m128i a = _mm_loadu_si128((const __m128i *)(p - j)), b = _mm_loadu_si128((const __m128i *)(p + j));
-                sumLow = _mm_add_epi16(sumLow, _mm_add_epi16(_mm_unpacklo_epi8(a, zero), _mm_unpacklo_epi8(b, zero)));
-                sumHigh = _mm_add_epi16(sumHigh, _mm_add_epi16(_mm_unpackhi_epi8(a, zero), _mm_unpackhi_epi8(b, zero)));
-            }
-            __m128i a = _mm_loadu_si128((const __m128i *)(p - far)), b = _mm_loadu_si128((const __m128i *)(p + far));
-            __m128i outLow = _mm_add_epi16(_mm_unpacklo_epi8(a, zero), _mm_unpacklo_epi8(b, zero));
-            __m128i outHigh = _mm_add_epi16(_mm_unpackhi_epi8(a, zero), _mm_unpackhi_epi8(b, zero));
-            _mm_storeu_si128((__m128i *)(out + (p - row)),
-                             _mm_packus_epi16(weigh8_sse2(sumLow, outLow, &w), weigh8_sse2(sumHigh, outHigh, &w)));
-        }
-        rows_scalar(row, out, width, 0, low, radius, inner, outer);
-        rows_scalar(row, out, width, high, rowLength, radius, inner, outer);
+        __m128i a = _mm_loadu_si128((const __m128i *)(p - far)), b = _mm_loadu_si128((const __m128i *)(p + far));
+        __m128i outLow = _mm_add_epi16(_mm_unpacklo_epi8(a, zero), _mm_unpacklo_epi8(b, zero));
+        __m128i outHigh = _mm_add_epi16(_mm_unpackhi_epi8(a, zero), _mm_unpackhi_epi8(b, zero));
+        _mm_storeu_si128((__m128i *)(out + (p - row)),
+                         _mm_packus_epi16(weigh8_sse2(sumLow, outLow, w), weigh8_sse2(sumHigh, outHigh, w)));
+    }
+    rows_scalar(row, out, width, 0, low, radius, inner, outer);
+    rows_scalar(row, out, width, high, rowLength, radius, inner, outer);
+}
+
+// The radii a policy meets most (box radius 0-3, Gaussian radius up to about 5) get bodies with
+// the window unrolled.
+static void row_sse2(const uint8_t *row, uint8_t *out, int width, int radius, uint32_t inner, uint32_t outer,
+                     const weights_sse2 *w) {
+    switch (radius) {
+    case 0: row_sse2_body(row, out, width, 0, inner, outer, w); break;
+    case 1: row_sse2_body(row, out, width, 1, inner, outer, w); break;
+    case 2: row_sse2_body(row, out, width, 2, inner, outer, w); break;
+    case 3: row_sse2_body(row, out, width, 3, inner, outer, w); break;
+    default: row_sse2_body(row, out, width, radius, inner, outer, w); break;
     }
 }
 
@@ -279,28 +282,36 @@ CK_AVX2 static inline void narrow_store_avx2(uint8_t *p, __m256i values) {
     _mm_storeu_si128((__m128i *)p, _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
 }
 
-CK_AVX2 static void rows_avx2(const uint8_t *source, uint8_t *destination, int width, int height,
-                              int radius, uint32_t inner, uint32_t outer) {
+CK_AVX2 static inline __attribute__((always_inline))
+void row_avx2_body(const uint8_t *row, uint8_t *out, int width, const int radius, uint32_t inner, uint32_t outer,
+                   const weights_avx2 *weights) {
+    const weights_avx2 local = *weights, *w = &local;
     const int rowLength = 3 * width, far = 3 * (radius + 1);
     const int low = far, high = rowLength - far;
-    const weights_avx2 w = make_weights_avx2(inner, outer);
-    for (int y = 0; y < height; y++) {
-        const uint8_t *row = source + (size_t)y * rowLength;
-        uint8_t *out = destination + (size_t)y * rowLength;
-        if (high - low < 16) {
-            rows_scalar(row, out, width, 0, rowLength, radius, inner, outer);
-            continue;
-        }
-        for (int k = low; k < high; k += 16) {
-            const uint8_t *p = row + (k + 16 > high ? high - 16 : k);
-            __m256i sum = widen_avx2(p);
-            for (int j = 3; j <= 3 * radius; j += 3)
-                sum = _mm256_add_epi16(sum, _mm256_add_epi16(widen_avx2(p - j), widen_avx2(p + j)));
-            __m256i outside = _mm256_add_epi16(widen_avx2(p - far), widen_avx2(p + far));
-            narrow_store_avx2(out + (p - row), weigh16_avx2(sum, outside, &w));
-        }
-        rows_scalar(row, out, width, 0, low, radius, inner, outer);
-        rows_scalar(row, out, width, high, rowLength, radius, inner, outer);
+    if (high - low < 16) {
+        rows_scalar(row, out, width, 0, rowLength, radius, inner, outer);
+        return;
+    }
+    for (int k = low; k < high; k += 16) {
+        const uint8_t *p = row + (k + 16 > high ? high - 16 : k);
+        __m256i sum = widen_avx2(p);
+        for (int j = 3; j <= 3 * radius; j += 3)
+            sum = _mm256_add_epi16(sum, _mm256_add_epi16(widen_avx2(p - j), widen_avx2(p + j)));
+        __m256i outside = _mm256_add_epi16(widen_avx2(p - far), widen_avx2(p + far));
+        narrow_store_avx2(out + (p - row), weigh16_avx2(sum, outside, w));
+    }
+    rows_scalar(row, out, width, 0, low, radius, inner, outer);
+    rows_scalar(row, out, width, high, rowLength, radius, inner, outer);
+}
+
+CK_AVX2 static void row_avx2(const uint8_t *row, uint8_t *out, int width, int radius, uint32_t inner, uint32_t outer,
+                             const weights_avx2 *w) {
+    switch (radius) {
+    case 0: row_avx2_body(row, out, width, 0, inner, outer, w); break;
+    case 1: row_avx2_body(row, out, width, 1, inner, outer, w); break;
+    case 2: row_avx2_body(row, out, width, 2, inner, outer, w); break;
+    case 3: row_avx2_body(row, out, width, 3, inner, outer, w); break;
+    default: row_avx2_body(row, out, width, radius, inner, outer, w); break;
     }
 }
 
@@ -346,6 +357,11 @@ CK_AVX2 static void columns_avx2(const uint8_t *source, uint8_t *destination, in
     free(tailSums);
 }
 
+CK_AVX2 static void row_avx2_dispatch(const uint8_t *row, uint8_t *out, int width, int radius, uint32_t inner, uint32_t outer) {
+    const weights_avx2 w = make_weights_avx2(inner, outer);
+    row_avx2(row, out, width, radius, inner, outer, &w);
+}
+
 static int have_avx2(void) {
     return !atomic_load_explicit(&forced_baseline, memory_order_relaxed) && __builtin_cpu_supports("avx2");
 }
@@ -359,15 +375,30 @@ static int vector_ok(int radius, uint32_t inner, uint32_t outer) {
 }
 
 void ck_box_rows(const uint8_t *source, uint8_t *destination, int width, int height,
-                 int radius, uint32_t inner, uint32_t outer) {
+                 int radius, uint32_t inner, uint32_t outer, int passes) {
+    // Every pass of a row runs while the row is in L1, through two row buffers.
+    const size_t rowLength = 3 * (size_t)width;
+    uint8_t *buffers = malloc(2 * rowLength + 1);
+    if (buffers == NULL) abort();
 #ifdef CK_X86
-    if (vector_ok(radius, inner, outer)) {
-        if (have_avx2()) rows_avx2(source, destination, width, height, radius, inner, outer);
-        else rows_sse2(source, destination, width, height, radius, inner, outer);
-        return;
-    }
+    const int vector = vector_ok(radius, inner, outer), avx2 = vector && have_avx2();
+    const weights_sse2 w = make_weights_sse2(inner, outer);
 #endif
-    rows_portable(source, destination, width, height, radius, inner, outer);
+    for (int y = 0; y < height; y++) {
+        const uint8_t *from = source + y * rowLength;
+        for (int pass = 0; pass < passes; pass++) {
+            uint8_t *to = pass == passes - 1 ? destination + y * rowLength : buffers + (pass % 2) * rowLength;
+#ifdef CK_X86
+            if (avx2) row_avx2_dispatch(from, to, width, radius, inner, outer);
+            else if (vector) row_sse2(from, to, width, radius, inner, outer, &w);
+            else
+#endif
+                rows_scalar(from, to, width, 0, (int)rowLength, radius, inner, outer);
+            from = to;
+        }
+        if (passes == 0) memcpy(destination + y * rowLength, from, rowLength);
+    }
+    free(buffers);
 }
 
 void ck_box_columns(const uint8_t *source, uint8_t *destination, int width, int height,
@@ -401,14 +432,22 @@ void ck_force_baseline(int baseline) {
 // then does the float arithmetic on whole rows, which the compiler vectorises. Contraction
 // into fused multiply-adds stays off (above), so the rounding is OpenCV's.
 
-#define CK_CLONES __attribute__((target_clones("avx2", "default")))
-#if !defined(CK_X86) || !defined(__linux__)
-#undef CK_CLONES
-#define CK_CLONES
+// Each of these loops is written once as an always-inline body and compiled twice, as is and
+// for AVX2, dispatched as above (rather than target_clones, which needs ifunc support and
+// could not be held to SSE2 by ck_force_baseline for measuring).
+#ifdef CK_X86
+#define CK_DISPATCH(name, parameters, arguments)                                          \
+    static void name##_baseline parameters { name##_body arguments; }                      \
+    CK_AVX2 static void name##_avx2 parameters { name##_body arguments; }                  \
+    static void name parameters {                                                          \
+        if (have_avx2()) name##_avx2 arguments; else name##_baseline arguments;            \
+    }
+#else
+#define CK_DISPATCH(name, parameters, arguments) \
+    static void name parameters { name##_body arguments; }
 #endif
 
-CK_CLONES
-static void blend_row(const uint8_t *a, const uint8_t *b, const uint8_t *c, const uint8_t *d,
+static inline __attribute__((always_inline)) void blend_row_body(const uint8_t *a, const uint8_t *b, const uint8_t *c, const uint8_t *d,
                       const float *leftWeight, const float *rightWeight, float topWeight, float bottomWeight,
                       uint8_t *out, int width) {
     for (int x = 0; x < width; x++) {
@@ -421,6 +460,11 @@ static void blend_row(const uint8_t *a, const uint8_t *b, const uint8_t *c, cons
         out[x] = (uint8_t)(int)rounded;
     }
 }
+
+CK_DISPATCH(blend_row,
+            (const uint8_t *a, const uint8_t *b, const uint8_t *c, const uint8_t *d, const float *leftWeight,
+             const float *rightWeight, float topWeight, float bottomWeight, uint8_t *out, int width),
+            (a, b, c, d, leftWeight, rightWeight, topWeight, bottomWeight, out, width))
 
 void ck_clahe_blend(const uint8_t *plane, uint8_t *output, int width, int height,
                     const uint8_t *tables, int tilesX, int tilesY, int tileWidth, int tileHeight) {
@@ -462,21 +506,100 @@ void ck_clahe_blend(const uint8_t *plane, uint8_t *output, int width, int height
     free(gathered);
 }
 
-CK_CLONES
-void ck_luma(const uint8_t *rgb, uint8_t *luma, size_t count) {
+static inline __attribute__((always_inline)) void luma_rows_body(const uint8_t *rgb, uint8_t *luma, size_t count) {
     for (size_t i = 0; i < count; i++) {
         uint32_t weighted = 299u * rgb[3 * i] + 587u * rgb[3 * i + 1] + 114u * rgb[3 * i + 2];
         luma[i] = (uint8_t)((weighted + 500) / 1000);
     }
 }
 
-CK_CLONES
-void ck_shift_by_luma(uint8_t *rgb, const uint8_t *luma, const uint8_t *equalised, size_t count) {
+CK_DISPATCH(luma_rows, (const uint8_t *rgb, uint8_t *luma, size_t count), (rgb, luma, count))
+
+void ck_luma(const uint8_t *rgb, uint8_t *luma, size_t count) { luma_rows(rgb, luma, count); }
+
+static inline __attribute__((always_inline)) void shift_body(uint8_t *rgb, const uint8_t *luma, const uint8_t *equalised, size_t count) {
     for (size_t i = 0; i < count; i++) {
         int shift = (int)equalised[i] - (int)luma[i];
         for (int channel = 0; channel < 3; channel++) {
             int value = rgb[3 * i + channel] + shift;
             rgb[3 * i + channel] = (uint8_t)(value < 0 ? 0 : value > 255 ? 255 : value);
         }
+    }
+}
+
+CK_DISPATCH(shift, (uint8_t *rgb, const uint8_t *luma, const uint8_t *equalised, size_t count), (rgb, luma, equalised, count))
+
+void ck_shift_by_luma(uint8_t *rgb, const uint8_t *luma, const uint8_t *equalised, size_t count) {
+    shift(rgb, luma, equalised, count);
+}
+
+// ---- Histograms and look-up tables ----------------------------------------------------------
+//
+// Neighbouring pixels of a photo often share a value, and one set of counters then waits on
+// its own last increment; alternating between several sets and adding them up at the end
+// keeps the increments independent.
+
+static inline int reflect101(int index, int count) {
+    return index < 0 ? -index : index >= count ? 2 * count - 2 - index : index;
+}
+
+void ck_tile_histograms(const uint8_t *plane, int width, int height, int tilesX, int tilesY,
+                        int tileWidth, int tileHeight, uint32_t *histograms) {
+    uint32_t *spare = calloc((size_t)tilesX * 256, sizeof(uint32_t));
+    if (spare == NULL) abort();
+    memset(histograms, 0, sizeof(uint32_t) * (size_t)tilesX * tilesY * 256);
+    for (int tileY = 0; tileY < tilesY; tileY++) {
+        for (int y = tileY * tileHeight; y < (tileY + 1) * tileHeight; y++) {
+            const uint8_t *row = plane + (size_t)reflect101(y, height) * width;
+            for (int tileX = 0; tileX < tilesX; tileX++) {
+                uint32_t *even = histograms + ((size_t)tileY * tilesX + tileX) * 256, *odd = spare + (size_t)tileX * 256;
+                int x = tileX * tileWidth, end = (tileX + 1) * tileWidth;
+                // Only the last tile of a row reaches the mirrored columns.
+                int inside = end < width ? end : width;
+                for (; x + 1 < inside; x += 2) {
+                    even[row[x]]++;
+                    odd[row[x + 1]]++;
+                }
+                for (; x < end; x++) even[row[reflect101(x, width)]]++;
+            }
+        }
+        for (int tileX = 0; tileX < tilesX; tileX++) {
+            uint32_t *even = histograms + ((size_t)tileY * tilesX + tileX) * 256, *odd = spare + (size_t)tileX * 256;
+            for (int bin = 0; bin < 256; bin++) even[bin] += odd[bin];
+        }
+        memset(spare, 0, (size_t)tilesX * 256 * sizeof(uint32_t));
+    }
+    free(spare);
+}
+
+void ck_channel_histograms(const uint8_t *rgb, size_t count, uint32_t *histograms) {
+    uint32_t sets[4][3][256];
+    memset(sets, 0, sizeof sets);
+    size_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        const uint8_t *p = rgb + 3 * i;
+        for (int k = 0; k < 4; k++) {
+            sets[k][0][p[3 * k]]++;
+            sets[k][1][p[3 * k + 1]]++;
+            sets[k][2][p[3 * k + 2]]++;
+        }
+    }
+    for (; i < count; i++) {
+        sets[0][0][rgb[3 * i]]++;
+        sets[0][1][rgb[3 * i + 1]]++;
+        sets[0][2][rgb[3 * i + 2]]++;
+    }
+    for (int channel = 0; channel < 3; channel++)
+        for (int bin = 0; bin < 256; bin++)
+            histograms[channel * 256 + bin] = sets[0][channel][bin] + sets[1][channel][bin] + sets[2][channel][bin] + sets[3][channel][bin];
+}
+
+void ck_apply_tables(uint8_t *rgb, size_t count, const uint8_t *tables) {
+    const uint8_t *red = tables, *green = tables + 256, *blue = tables + 512;
+    for (size_t i = 0; i < count; i++) {
+        uint8_t *p = rgb + 3 * i;
+        p[0] = red[p[0]];
+        p[1] = green[p[1]];
+        p[2] = blue[p[2]];
     }
 }

@@ -1,3 +1,4 @@
+import CCaptureKernels
 import Crypto
 import FaceVerification
 import Foundation
@@ -54,6 +55,37 @@ struct CaptureNormalizationTests {
         let expected = try NormalisationReference.shared.image(fixture.output)
         let stats = Self.compare(output.pixels, expected.pixels)
         #expect(stats.maxError == 0, "\(fixture.output): max error \(stats.maxError) on \(stats.differing) values")
+    }
+
+    /// On an AVX2 machine the tests above exercise the AVX2 bodies; this holds the SSE2 bodies
+    /// (what a kiosk without AVX2 runs) to the same references. The switch is process-wide, so
+    /// tests running meanwhile may take the SSE2 bodies too, which they pass equally.
+    @Test("the SSE2 bodies match the references too")
+    func baselineBodies() throws {
+        ck_force_baseline(1)
+        defer { ck_force_baseline(0) }
+        #expect(ck_uses_avx2() == 0)
+        let reference = NormalisationReference.shared
+        for fixture in reference.cases {
+            let input = try reference.input(fixture.input)
+            let output: [UInt8], expected: [UInt8]
+            switch fixture.kind {
+            case "policy":
+                output = try CaptureNormalization(policy: try #require(fixture.policy)).apply(to: input).pixels
+                expected = try reference.image(fixture.output).pixels
+            case "clahe_luma":
+                output = ContrastLimitedEqualization(try #require(fixture.clahe))
+                    .apply(plane: ContrastLimitedEqualization.luma(of: input), width: input.width, height: input.height)
+                expected = try reference.plane(fixture.output)
+            case "gaussian_blur":
+                output = PillowUnsharpMask.gaussianBlur(input, radius: try #require(fixture.radius)).pixels
+                expected = try reference.image(fixture.output).pixels
+            default:
+                continue
+            }
+            let stats = Self.compare(output, expected)
+            #expect(stats.maxError == 0, "\(fixture.output): max error \(stats.maxError) on \(stats.differing) values")
+        }
     }
 
     @Test("the fixture inputs decode to the pixels the reference saw")

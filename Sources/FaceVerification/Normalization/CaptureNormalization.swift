@@ -1,3 +1,4 @@
+import CCaptureKernels
 import Foundation
 
 /// The image step between JPEG decode and face detection: a `NormalizationPolicy` applied to an
@@ -74,23 +75,13 @@ public struct CaptureNormalization: Sendable, Equatable {
     }
 
     static func channelHistograms(_ image: RGBImage) -> [[Int]] {
-        var red = [Int](repeating: 0, count: 256), green = red, blue = red
+        var counts = [UInt32](repeating: 0, count: 3 * 256)
         image.pixels.withUnsafeBufferPointer { pixels in
-            red.withUnsafeMutableBufferPointer { red in
-                green.withUnsafeMutableBufferPointer { green in
-                    blue.withUnsafeMutableBufferPointer { blue in
-                        var index = 0
-                        while index < pixels.count {
-                            red[Int(pixels[index])] &+= 1
-                            green[Int(pixels[index + 1])] &+= 1
-                            blue[Int(pixels[index + 2])] &+= 1
-                            index += 3
-                        }
-                    }
-                }
+            counts.withUnsafeMutableBufferPointer { counts in
+                ck_channel_histograms(pixels.baseAddress, pixels.count / 3, counts.baseAddress)
             }
         }
-        return [red, green, blue]
+        return (0..<3).map { channel in counts[256 * channel..<256 * (channel + 1)].map { Int($0) } }
     }
 
     /// Value v of channel c becomes round-half-up(v · g_c), clipped to 255, where
@@ -143,19 +134,10 @@ public struct CaptureNormalization: Sendable, Equatable {
     }
 
     static func applyTables(_ tables: [[UInt8]], to image: inout RGBImage) {
-        tables[0].withUnsafeBufferPointer { red in
-            tables[1].withUnsafeBufferPointer { green in
-                tables[2].withUnsafeBufferPointer { blue in
-                    image.pixels.withUnsafeMutableBufferPointer { pixels in
-                        var index = 0
-                        while index < pixels.count {
-                            pixels[index] = red[Int(pixels[index])]
-                            pixels[index + 1] = green[Int(pixels[index + 1])]
-                            pixels[index + 2] = blue[Int(pixels[index + 2])]
-                            index += 3
-                        }
-                    }
-                }
+        let flat = tables[0] + tables[1] + tables[2]
+        flat.withUnsafeBufferPointer { flat in
+            image.pixels.withUnsafeMutableBufferPointer { pixels in
+                ck_apply_tables(pixels.baseAddress, pixels.count / 3, flat.baseAddress)
             }
         }
     }

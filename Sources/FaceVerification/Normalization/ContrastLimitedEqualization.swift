@@ -1,3 +1,5 @@
+import CCaptureKernels
+
 /// Contrast-limited adaptive histogram equalisation of an 8-bit plane, with the semantics of
 /// OpenCV's `cv::CLAHE` for `CV_8UC1` (`cv2.createCLAHE(clipLimit, (tilesX, tilesY)).apply`):
 ///
@@ -41,94 +43,55 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         let lutScale = Float(255) / Float(tileArea)
         let clip = clipLimit > 0 ? max(Int(clipLimit * Double(tileArea) / 256), 1) : 0
 
-        var tables = [UInt8](repeating: 0, count: tilesX * tilesY * 256)
+        var histograms = [UInt32](repeating: 0, count: tilesX * tilesY * 256)
         plane.withUnsafeBufferPointer { source in
+            histograms.withUnsafeMutableBufferPointer { histograms in
+                ck_tile_histograms(source.baseAddress, Int32(width), Int32(height), Int32(tilesX), Int32(tilesY),
+                                   Int32(tileWidth), Int32(tileHeight), histograms.baseAddress)
+            }
+        }
+        var tables = [UInt8](repeating: 0, count: tilesX * tilesY * 256)
+        histograms.withUnsafeMutableBufferPointer { histograms in
             tables.withUnsafeMutableBufferPointer { tables in
-                var histogram = [Int](repeating: 0, count: 256)
-                histogram.withUnsafeMutableBufferPointer { histogram in
-                    for tileY in 0..<tilesY {
-                        for tileX in 0..<tilesX {
-                            for bin in 0..<256 { histogram[bin] = 0 }
-                            for y in tileY * tileHeight..<(tileY + 1) * tileHeight {
-                                let row = Self.reflect101(y, height) * width
-                                let x0 = tileX * tileWidth, x1 = (tileX + 1) * tileWidth
-                                // Only the last tile of a row reaches the mirrored columns.
-                                let inside = min(x1, width)
-                                for x in x0..<max(x0, inside) { histogram[Int(source[row + x])] &+= 1 }
-                                for x in max(x0, inside)..<x1 { histogram[Int(source[row + Self.reflect101(x, width)])] &+= 1 }
-                            }
-                            if clip > 0 {
-                                var clipped = 0
-                                for bin in 0..<256 where histogram[bin] > clip {
-                                    clipped += histogram[bin] - clip
-                                    histogram[bin] = clip
-                                }
-                                let batch = clipped / 256
-                                var residual = clipped - batch * 256
-                                for bin in 0..<256 { histogram[bin] += batch }
-                                if residual != 0 {
-                                    let step = max(256 / residual, 1)
-                                    var bin = 0
-                                    while bin < 256, residual > 0 {
-                                        histogram[bin] += 1
-                                        bin += step
-                                        residual -= 1
-                                    }
-                                }
-                            }
-                            let base = (tileY * tilesX + tileX) * 256
-                            var sum = 0
-                            for bin in 0..<256 {
-                                sum += histogram[bin]
-                                tables[base + bin] = Self.saturatedRound(Float(sum) * lutScale)
+                for tile in 0..<tilesX * tilesY {
+                    let base = tile * 256
+                    if clip > 0 {
+                        let limit = UInt32(clip)
+                        var clipped = 0
+                        for bin in base..<base + 256 where histograms[bin] > limit {
+                            clipped += Int(histograms[bin] - limit)
+                            histograms[bin] = limit
+                        }
+                        let batch = UInt32(clipped / 256)
+                        var residual = clipped % 256
+                        for bin in base..<base + 256 { histograms[bin] += batch }
+                        if residual != 0 {
+                            let step = max(256 / residual, 1)
+                            var bin = 0
+                            while bin < 256, residual > 0 {
+                                histograms[base + bin] += 1
+                                bin += step
+                                residual -= 1
                             }
                         }
+                    }
+                    var sum = 0
+                    for bin in 0..<256 {
+                        sum += Int(histograms[base + bin])
+                        tables[base + bin] = Self.saturatedRound(Float(sum) * lutScale)
                     }
                 }
             }
         }
 
-        // Per column: the two tables to blend and their weights, as OpenCV precomputes them.
-        let inverseTileWidth = 1 / Float(tileWidth)
-        var leftTable = [Int](repeating: 0, count: width), rightTable = leftTable
-        var rightWeight = [Float](repeating: 0, count: width), leftWeight = rightWeight
-        for x in 0..<width {
-            let position = Float(x) * inverseTileWidth - 0.5
-            let left = Int(position.rounded(.down))
-            rightWeight[x] = position - Float(left)
-            leftWeight[x] = 1 - rightWeight[x]
-            leftTable[x] = max(left, 0) * 256
-            rightTable[x] = min(left + 1, tilesX - 1) * 256
-        }
-        let inverseTileHeight = 1 / Float(tileHeight)
+        // The blend: per column the two tables and weights, per row the two tile rows, in
+        // OpenCV's single-precision order (CCaptureKernels, the arithmetic vectorised by row).
         var output = [UInt8](repeating: 0, count: plane.count)
         plane.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { output in
                 tables.withUnsafeBufferPointer { tables in
-                    leftTable.withUnsafeBufferPointer { leftTable in
-                        rightTable.withUnsafeBufferPointer { rightTable in
-                            leftWeight.withUnsafeBufferPointer { leftWeight in
-                                rightWeight.withUnsafeBufferPointer { rightWeight in
-                                    for y in 0..<height {
-                                        let position = Float(y) * inverseTileHeight - 0.5
-                                        let top = Int(position.rounded(.down))
-                                        let bottomWeight = position - Float(top)
-                                        let topWeight = 1 - bottomWeight
-                                        let upper = max(top, 0) * tilesX * 256
-                                        let lower = min(top + 1, tilesY - 1) * tilesX * 256
-                                        let row = y * width
-                                        for x in 0..<width {
-                                            let value = Int(source[row + x])
-                                            let a = leftTable[x] + value, b = rightTable[x] + value
-                                            let upperValue = Float(tables[upper + a]) * leftWeight[x] + Float(tables[upper + b]) * rightWeight[x]
-                                            let lowerValue = Float(tables[lower + a]) * leftWeight[x] + Float(tables[lower + b]) * rightWeight[x]
-                                            output[row + x] = Self.saturatedRound(upperValue * topWeight + lowerValue * bottomWeight)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    ck_clahe_blend(source.baseAddress, output.baseAddress, Int32(width), Int32(height), tables.baseAddress,
+                                   Int32(tilesX), Int32(tilesY), Int32(tileWidth), Int32(tileHeight))
                 }
             }
         }
@@ -140,11 +103,10 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         let luma = Self.luma(of: image)
         let equalised = apply(plane: luma, width: image.width, height: image.height)
         image.pixels.withUnsafeMutableBufferPointer { pixels in
-            for index in 0..<luma.count {
-                let shift = Int16(equalised[index]) &- Int16(luma[index])
-                pixels[3 * index] = UInt8(clamping: Int16(pixels[3 * index]) &+ shift)
-                pixels[3 * index + 1] = UInt8(clamping: Int16(pixels[3 * index + 1]) &+ shift)
-                pixels[3 * index + 2] = UInt8(clamping: Int16(pixels[3 * index + 2]) &+ shift)
+            luma.withUnsafeBufferPointer { luma in
+                equalised.withUnsafeBufferPointer { equalised in
+                    ck_shift_by_luma(pixels.baseAddress, luma.baseAddress, equalised.baseAddress, luma.count)
+                }
             }
         }
     }
@@ -154,11 +116,7 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         var luma = [UInt8](repeating: 0, count: image.width * image.height)
         image.pixels.withUnsafeBufferPointer { pixels in
             luma.withUnsafeMutableBufferPointer { luma in
-                for index in 0..<luma.count {
-                    // Unsigned 32-bit, so that the division by a constant is a multiply and a shift.
-                    let weighted = 299 &* UInt32(pixels[3 * index]) &+ 587 &* UInt32(pixels[3 * index + 1]) &+ 114 &* UInt32(pixels[3 * index + 2])
-                    luma[index] = UInt8(truncatingIfNeeded: (weighted &+ 500) / 1000)
-                }
+                ck_luma(pixels.baseAddress, luma.baseAddress, luma.count)
             }
         }
         return luma

@@ -38,21 +38,19 @@ public struct PillowUnsharpMask: Sendable, Equatable {
         return blurred(image, boxRadius: boxRadius, passes: passes, sharpening: nil)
     }
 
-    /// `passes` box passes along the rows then down the columns (CCaptureKernels: SSE2, or AVX2
+    /// `passes` box passes along the rows (all of a row's passes while it is in cache) then down the columns (CCaptureKernels: SSE2, or AVX2
     /// where the CPU has it), the last one writing the unsharp mask when `sharpening` is given.
     private static func blurred(_ image: RGBImage, boxRadius: Float, passes: Int, sharpening: (percent: Int, threshold: Int)?) -> RGBImage {
         let weights = BoxWeights(boxRadius)
         let width = Int32(image.width), height = Int32(image.height), radius = Int32(weights.radius)
         var source = image.pixels
         var destination = [UInt8](repeating: 0, count: source.count)
-        for _ in 0..<passes {
-            source.withUnsafeBufferPointer { from in
-                destination.withUnsafeMutableBufferPointer { to in
-                    ck_box_rows(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer)
-                }
+        source.withUnsafeBufferPointer { from in
+            destination.withUnsafeMutableBufferPointer { to in
+                ck_box_rows(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer, Int32(passes))
             }
-            swap(&source, &destination)
         }
+        swap(&source, &destination)
         for pass in 0..<passes {
             let last = pass == passes - 1
             source.withUnsafeBufferPointer { from in
