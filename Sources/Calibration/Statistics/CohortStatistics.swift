@@ -37,11 +37,6 @@ public struct CohortStatistics: Sendable, Hashable {
         impostorSubjects = ImpostorSubjects(layout: layout)
     }
 
-    init(scores: ScoreStatistics, impostorSubjects: ImpostorSubjects) {
-        self.scores = scores
-        self.impostorSubjects = impostorSubjects
-    }
-
     public var layout: StatisticsLayout { scores.layout }
 
     /// No outcome of any label.
@@ -78,7 +73,11 @@ public struct CohortStatistics: Sendable, Hashable {
     /// Adds a stored row's binary form, validated as `init(encoded:layout:)` validates it,
     /// without building the row's dense histograms or copying these: the read path of a window.
     public mutating func merge(encoded bytes: [UInt8]) throws {
-        let row = try SparseRow(encoded: bytes, layout: layout)
+        try add(SparseRow(encoded: bytes, layout: layout))
+    }
+
+    /// Adds a validated row in place.
+    private mutating func add(_ row: SparseRow) throws {
         try scores.add(genuine: row.genuine, impostor: row.impostor, tail: row.tailScores, unknown: row.unknown)
         try impostorSubjects.merge(ImpostorSubjects(layout: layout, tailScores: row.tailScores, tailGroups: row.tailGroups,
                                                     coarseKeys: row.cellKeys.map { UInt32($0) }, coarseCounts: row.cellCounts))
@@ -168,94 +167,8 @@ extension CohortStatistics {
     /// count there. Throws
     /// `.invalidParameter("statistics encoding: …")` otherwise.
     public init(encoded bytes: [UInt8], layout: StatisticsLayout) throws {
-        var reader = ByteReader(bytes: bytes)
-        let version = try reader.byte()
-        guard version == Self.encodingVersion else { throw ByteReader.corrupt("unknown version \(version)") }
-        let grid = layout.grid
-        guard try reader.fixed64() == grid.lowerBound.bitPattern, try reader.fixed64() == grid.binWidth.bitPattern,
-              try reader.count() == grid.binCount, try reader.fixed64() == layout.tailFloor.bitPattern else {
-            throw CalibrationError.incompatibleStatistics
-        }
-        let unknown = try reader.count()
-        var histograms: [ScoreHistogram] = []
-        for _ in 0..<2 {
-            let underflow = try reader.count()
-            let overflow = try reader.count()
-            let counts = try reader.sparse(length: grid.binCount)
-            histograms.append(ScoreHistogram(grid: grid, counts: counts, underflow: underflow, overflow: overflow))
-        }
-        let tailLength = try reader.count()
-        guard tailLength <= reader.remaining / 9 else { throw ByteReader.corrupt("tail longer than the bytes") }
-        var tailScores: [Double] = []
-        var tailGroups: [UInt8] = []
-        tailScores.reserveCapacity(tailLength)
-        tailGroups.reserveCapacity(tailLength)
-        for _ in 0..<tailLength {
-            let score = Double(bitPattern: try reader.fixed64())
-            let group = try reader.byte()
-            guard score.isFinite, score >= layout.tailFloor, score != 0 || score.sign == .plus else {
-                throw ByteReader.corrupt("tail score \(score) is not a finite score at or above the floor")
-            }
-            if let last = tailScores.last, let lastGroup = tailGroups.last,
-               !ImpostorSubjects.precedes(last, lastGroup, score, group) && !(last == score && lastGroup == group) {
-                throw ByteReader.corrupt("tail is not sorted")
-            }
-            tailScores.append(score)
-            tailGroups.append(group)
-        }
-        var subjects = ImpostorSubjects(layout: layout)
-        let cellCount = try reader.count()
-        guard cellCount <= subjects.coarseBinCount * ImpostorSubjects.groupCount, cellCount <= reader.remaining / 2 else {
-            throw ByteReader.corrupt("\(cellCount) cells below the tail")
-        }
-        var coarseKeys: [UInt32] = []
-        var coarseCounts: [Int] = []
-        coarseKeys.reserveCapacity(cellCount)
-        coarseCounts.reserveCapacity(cellCount)
-        var key = -1
-        for _ in 0..<cellCount {
-            let gap = try reader.count()
-            guard gap >= 1, gap < subjects.coarseBinCount * ImpostorSubjects.groupCount - key else {
-                throw ByteReader.corrupt("cell key out of range")
-            }
-            key += gap
-            let count = try reader.count()
-            guard count > 0 else { throw ByteReader.corrupt("zero count listed") }
-            coarseKeys.append(UInt32(key))
-            coarseCounts.append(count)
-        }
-        guard reader.remaining == 0 else { throw ByteReader.corrupt("\(reader.remaining) bytes after the end") }
-
-        let genuine = histograms[0], impostor = histograms[1]
-        // Per bin at and above the floor (and the overflow), the tail holds exactly the histogram's impostors.
-        var expected = Array(impostor.counts[layout.tailFloorEdgeIndex...]) + [impostor.overflow]
-        for score in tailScores {
-            let slot: Int
-            switch grid.placement(of: score) {
-            case .bin(let index): slot = index - layout.tailFloorEdgeIndex
-            case .overflow: slot = expected.count - 1
-            case .underflow: throw ByteReader.corrupt("tail score below the grid")
-            }
-            guard slot >= 0, expected[slot] > 0 else { throw ByteReader.corrupt("tail and impostor histogram disagree") }
-            expected[slot] -= 1
-        }
-        guard expected.allSatisfy({ $0 == 0 }) else { throw ByteReader.corrupt("tail and impostor histogram disagree") }
-        // Per coarse bin, the cells hold exactly the histogram's impostors below the floor there.
-        let perCoarse = subjects.fineBinsPerCoarseBin
-        var coarseExpected = [Int](repeating: 0, count: subjects.coarseBinCount)
-        for index in 0..<layout.tailFloorEdgeIndex { coarseExpected[index / perCoarse] += impostor.counts[index] }
-        if !coarseExpected.isEmpty { coarseExpected[0] += impostor.underflow }
-        for (key, count) in zip(coarseKeys, coarseCounts) { coarseExpected[Int(key) / ImpostorSubjects.groupCount] -= count }
-        guard coarseExpected.allSatisfy({ $0 == 0 }) else {
-            throw ByteReader.corrupt("cells below the tail and impostor histogram disagree")
-        }
-        subjects = ImpostorSubjects(layout: layout, tailScores: tailScores, tailGroups: tailGroups,
-                                    coarseKeys: coarseKeys, coarseCounts: coarseCounts)
-        self.init(
-            scores: ScoreStatistics(layout: layout, genuine: genuine, impostor: impostor,
-                                    impostorTail: ExactTail(floor: layout.tailFloor, sortedScores: tailScores),
-                                    unknownCount: unknown),
-            impostorSubjects: subjects)
+        self.init(layout: layout)
+        try add(SparseRow(encoded: bytes, layout: layout))
     }
 }
 
@@ -337,22 +250,5 @@ struct ByteReader {
         let value = try varint()
         guard value <= 1 << 40 else { throw Self.corrupt("count \(value) is out of range") }
         return Int(value)
-    }
-
-    /// A sparse list written by `ByteWriter.sparse`: ascending indices below `length`, counts > 0.
-    mutating func sparse(length: Int) throws -> [Int] {
-        let entries = try count()
-        guard entries <= length else { throw Self.corrupt("\(entries) entries for \(length) slots") }
-        var counts = [Int](repeating: 0, count: length)
-        var index = -1
-        for _ in 0..<entries {
-            let gap = try count()
-            guard gap >= 1, gap <= length - 1 - index else { throw Self.corrupt("index out of range") }
-            index += gap
-            let value = try count()
-            guard value > 0 else { throw Self.corrupt("zero count listed") }
-            counts[index] = value
-        }
-        return counts
     }
 }

@@ -27,15 +27,6 @@ public struct ScoreHistogram: Sendable, Hashable {
         total = 0
     }
 
-    /// Counts already validated by the caller (decoding): non-negative, `counts.count == grid.binCount`.
-    init(grid: ScoreGrid, counts: [Int], underflow: Int, overflow: Int) {
-        self.grid = grid
-        self.counts = counts
-        self.underflow = underflow
-        self.overflow = overflow
-        total = counts.reduce(underflow + overflow, +)
-    }
-
     /// Counts one score; throws `.nanScore` for NaN.
     public mutating func add(_ score: Double) throws {
         guard !score.isNaN else { throw CalibrationError.nanScore }

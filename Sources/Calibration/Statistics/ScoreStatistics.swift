@@ -30,15 +30,6 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         unknownCount = 0
     }
 
-    /// Parts already checked against the layout and each other by the caller (decoding).
-    init(layout: StatisticsLayout, genuine: ScoreHistogram, impostor: ScoreHistogram, impostorTail: ExactTail, unknownCount: Int) {
-        self.layout = layout
-        self.genuine = genuine
-        self.impostor = impostor
-        self.impostorTail = impostorTail
-        self.unknownCount = unknownCount
-    }
-
     private enum CodingKeys: String, CodingKey { case layout, genuine, impostor, impostorTail, unknownCount }
 
     public init(from decoder: any Decoder) throws {
