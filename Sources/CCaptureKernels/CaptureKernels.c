@@ -368,11 +368,13 @@ static int have_avx2(void) {
 
 #endif
 
+#ifdef CK_X86
 /// The split weights need inner and outer below 2^24 (so each half fits 12 bits) and window
 /// sums below 2^15 (pmaddwd's factors are signed); anything else takes the portable body.
 static int vector_ok(int radius, uint32_t inner, uint32_t outer) {
     return radius >= 0 && radius <= 60 && inner < (1u << 24) && outer < (1u << 24);
 }
+#endif
 
 void ck_box_rows(const uint8_t *source, uint8_t *destination, int width, int height,
                  int radius, uint32_t inner, uint32_t outer, int passes) {
