@@ -122,11 +122,6 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         return luma
     }
 
-    /// OpenCV's `BORDER_REFLECT_101` index for one step past either end (…, 2, 1 | 0, 1, 2, … n−1 | n−2, …).
-    static func reflect101(_ index: Int, _ count: Int) -> Int {
-        index < 0 ? -index : index >= count ? 2 * count - 2 - index : index
-    }
-
     /// `cv::saturate_cast<uchar>(float)` for the non-negative values met here: round half to
     /// even, then clip. Adding and subtracting 2^23 rounds in the default (half-to-even) mode
     /// without the library call that `rounded(.toNearestOrEven)` costs on baseline x86-64.
