@@ -36,10 +36,6 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // turns WAL on after `prepareDatabase` and sets `synchronous = NORMAL` as it does so.
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Every batch inserts into the outcomes' key and indexes at random places (random
-            // event ids, subjects): with SQLite's default 2 MB the writer read most index pages
-            // back from the OS on a store of millions of outcomes. 128 MB, on the writer only.
-            try db.execute(sql: "PRAGMA cache_size = -131072")
         }
         try SQLiteSchema.migrator.migrate(pool)
         intake = SQLiteGroupCommit(pool: pool) { incoming, db in try Self.storeBatch(incoming, in: db) }
