@@ -19,13 +19,7 @@ struct LiveStatisticsMigrationTests {
     /// A store with a random history of 25 steps, limits and sweeps included.
     static func populate(_ store: any FeedbackStore, seed: UInt64) async throws -> History {
         var history = History(seed: seed)
-        try await Fixture.enrolled(store, "kiosk-1")
-        try await Fixture.enrolled(store, "kiosk-2")
-        let compliance = try #require(store as? any ComplianceStore)
-        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
-                                                                days: 30), actor: "test", at: Fixture.now))
-        let grants = Tests.subjects.map { Fixture.consent(.grant, pseudonym: $0, at: Tests.start(ofDay: Tests.firstDay - 10)) }
-        #expect(try await history.store(in: store, outcomes: [], consentEvents: grants).isStored)
+        try await Tests.prepare(store, &history)
         for _ in 0..<25 { _ = try await history.step(store) }
         // At least one subject restricted when the migration runs.
         _ = try await history.store(in: store, outcomes: [history.outcome(subject: Tests.subjects[0])],

@@ -25,20 +25,24 @@ struct LiveStatisticsPropertyTests {
     static func start(ofDay day: Int) -> Date { StatisticsBuckets.start(ofDay: day) }
     static let subjects = (0..<12).map { String(format: "%064x", 0x5EED_0000 + $0) }
 
+    /// Two kiosks, a 30-day retention rule, and every subject's grant well before the first attempt.
+    static func prepare(_ store: any FeedbackStore, _ history: inout History) async throws {
+        try await Fixture.enrolled(store, "kiosk-1")
+        try await Fixture.enrolled(store, "kiosk-2")
+        let compliance = try #require(store as? any ComplianceStore)
+        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
+                                                                days: 30), actor: "test", at: Fixture.now))
+        let grants = subjects.map { Fixture.consent(.grant, pseudonym: $0, at: start(ofDay: firstDay - 10)) }
+        #expect(try await history.store(in: store, outcomes: [], consentEvents: grants).isStored)
+    }
+
     @Test("seeded random histories: live == rebuilt after every step, and after a reopen", arguments: StoreBackEnd.available, [1, 2])
     func randomHistory(backEnd: StoreBackEnd, seed: UInt64) async throws {
         let (opened, reopen, cleanup) = try await backEnd.open()
         defer { cleanup() }
         var store = opened
         var history = History(seed: seed)
-        try await Fixture.enrolled(store, "kiosk-1")
-        try await Fixture.enrolled(store, "kiosk-2")
-        let compliance = try #require(store as? any ComplianceStore)
-        #expect(try await compliance.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
-                                                                days: 30), actor: "test", at: Fixture.now))
-        // Every subject consented well before the first attempt.
-        let grants = Self.subjects.map { Fixture.consent(.grant, pseudonym: $0, at: Self.start(ofDay: Self.firstDay - 10)) }
-        #expect(try await history.store(in: store, outcomes: [], consentEvents: grants).isStored)
+        try await Self.prepare(store, &history)
 
         for step in 0..<60 {
             let action = try await history.step(store)

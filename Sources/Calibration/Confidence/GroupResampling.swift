@@ -138,8 +138,7 @@ public struct GroupResampling: Sendable {
         let observed = counts.reduce(0, +) / Double(impostorCount)
         let top = Self.weightedSums(counts, weights: weights, resamples: bootstrap.resamples)
         let resampled = zip(top, impostorTotals).map { $1 > 0 ? $0 / $1 : observed }
-        let quantile = SubjectResampling.quantile(resampled, at: bootstrap.confidence)
-        return min(max(observed + bootstrap.spread * (quantile - observed), 0), 1)
+        return bootstrap.predictionBound(observed: observed, resampled: resampled)
     }
 
     /// The lowest tail score (or the value just above the highest) whose bound is at most
@@ -149,15 +148,7 @@ public struct GroupResampling: Sendable {
     ///   non-empty groups than `minimumSubjects`; `.insufficientImpostorsForConfidence` with
     ///   fewer impostor attempts than Clopper–Pearson needs to claim the target at all.
     public func threshold(targetFMR: Double) throws -> Double {
-        guard targetFMR > 0, targetFMR < 1 else { throw CalibrationError.targetOutOfRange(targetFMR) }
-        guard slotCount >= bootstrap.minimumSubjects else {
-            throw CalibrationError.tooFewSubjects(count: slotCount, required: bootstrap.minimumSubjects)
-        }
-        let needed = try ClopperPearson(confidence: bootstrap.confidence).impostorsNeeded(targetFMR: targetFMR)
-        guard impostorCount >= needed else {
-            throw CalibrationError.insufficientImpostorsForConfidence(
-                have: impostorCount, required: needed, targetFMR: targetFMR, confidence: bootstrap.confidence)
-        }
+        _ = try bootstrap.impostorsNeeded(targetFMR: targetFMR, subjects: slotCount, impostors: impostorCount)
         var candidates: [Double] = []
         candidates.reserveCapacity(tailScores.count)
         for score in tailScores where candidates.last != score { candidates.append(score) }

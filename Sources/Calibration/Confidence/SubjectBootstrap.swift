@@ -230,8 +230,7 @@ public struct SubjectResampling: Sendable {
         let counts = falseMatchCounts(at: threshold)
         let observed = counts.reduce(0, +) / Double(impostorCount)
         let resampled = resampledRatios(numerators: counts, denominatorSums: impostorTotals, observed: observed)
-        let quantile = Self.quantile(resampled, at: bootstrap.confidence)
-        return min(max(observed + bootstrap.spread * (quantile - observed), 0), 1)
+        return bootstrap.predictionBound(observed: observed, resampled: resampled)
     }
 
     /// The lowest impostor score (or the value just above the highest) whose bound is at most
@@ -243,16 +242,7 @@ public struct SubjectResampling: Sendable {
     /// single-comparison steps. Its bound is always at most the target.
     /// - Throws: see `SubjectBootstrap.threshold(targetFMR:in:)`.
     public func threshold(targetFMR: Double) throws -> Double {
-        guard targetFMR > 0, targetFMR < 1 else { throw CalibrationError.targetOutOfRange(targetFMR) }
-        guard subjectsWithImpostors >= bootstrap.minimumSubjects else {
-            throw CalibrationError.tooFewSubjects(count: subjectsWithImpostors, required: bootstrap.minimumSubjects)
-        }
-        let clopperPearson = try ClopperPearson(confidence: bootstrap.confidence)
-        let needed = try clopperPearson.impostorsNeeded(targetFMR: targetFMR)
-        guard impostorCount >= needed else {
-            throw CalibrationError.insufficientImpostorsForConfidence(
-                have: impostorCount, required: needed, targetFMR: targetFMR, confidence: bootstrap.confidence)
-        }
+        let needed = try bootstrap.impostorsNeeded(targetFMR: targetFMR, subjects: subjectsWithImpostors, impostors: impostorCount)
         let candidates = pooledDistinctScores()
         guard let highest = candidates.last else {
             throw CalibrationError.tooFewImpostors(count: 0, required: needed)
@@ -360,5 +350,31 @@ struct SplitMix64: Sendable {
             }
         }
         return Int(product.high)
+    }
+}
+
+extension SubjectBootstrap {
+    /// The prediction bound F̂ + spread · (q − F̂) from the observed FMR and the resampled ones,
+    /// clamped to [0, 1]: what subjects and subject groups alike are bounded by.
+    func predictionBound(observed: Double, resampled: [Double]) -> Double {
+        let quantile = SubjectResampling.quantile(resampled, at: confidence)
+        return min(max(observed + spread * (quantile - observed), 0), 1)
+    }
+
+    /// The impostor attempts Clopper–Pearson needs to claim `targetFMR` at all, after checking
+    /// that a subject-level threshold can be computed: 0 < target < 1, at least
+    /// `minimumSubjects` subjects (or subject groups) with impostor attempts, and that many
+    /// attempts.
+    func impostorsNeeded(targetFMR: Double, subjects: Int, impostors: Int) throws -> Int {
+        guard targetFMR > 0, targetFMR < 1 else { throw CalibrationError.targetOutOfRange(targetFMR) }
+        guard subjects >= minimumSubjects else {
+            throw CalibrationError.tooFewSubjects(count: subjects, required: minimumSubjects)
+        }
+        let needed = try ClopperPearson(confidence: confidence).impostorsNeeded(targetFMR: targetFMR)
+        guard impostors >= needed else {
+            throw CalibrationError.insufficientImpostorsForConfidence(
+                have: impostors, required: needed, targetFMR: targetFMR, confidence: confidence)
+        }
+        return needed
     }
 }

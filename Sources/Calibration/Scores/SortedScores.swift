@@ -44,9 +44,9 @@ public struct SortedScores: Sendable, Hashable, Codable {
     var descendingTieGroups: DescendingTieGroups { DescendingTieGroups(ascending: values) }
 }
 
-extension Array where Element == Double {
+extension Array where Element: Comparable {
     /// Index of the first element `>= value` in an ascending array (binary search).
-    func firstIndex(notBelow value: Double) -> Int {
+    func firstIndex(notBelow value: Element) -> Int {
         var low = 0
         var high = count
         while low < high {

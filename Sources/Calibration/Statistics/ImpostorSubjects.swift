@@ -305,16 +305,3 @@ public struct ImpostorSubjects: Sendable, Hashable {
         return counts
     }
 }
-
-extension Array where Element == UInt32 {
-    /// The first index whose key is `>= key` (ascending array).
-    func firstIndex(notBelow key: UInt32) -> Int {
-        var low = 0
-        var high = count
-        while low < high {
-            let middle = low + (high - low) / 2
-            if self[middle] < key { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-}
