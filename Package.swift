@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "CCaptureKernels"),
         // Adapter training, robust aggregation, DP and privacy accounting. No I/O.
         .target(name: "Federation", dependencies: ["CBLAS", "FederationCore", "SeededRandom"], swiftSettings: strictSettings),
-        // The adapter (what the rounds train and the kiosk applies) and FederationError: no dependencies.
+        // What a release asks a kiosk to apply (the adapter, the capture-normalisation policy) and FederationError: no dependencies.
         .target(name: "FederationCore", swiftSettings: strictSettings),
         // SplitMix64, the one seeded generator of training, simulations and tests. No dependencies.
         .target(name: "SeededRandom", swiftSettings: strictSettings),
@@ -184,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "faceloop-agent",
             dependencies: [
-                "Agent", "Calibration", "FeedbackWire", "StrictJSON", "FaceVerification", "Federation", "FederationAPI", "Compliance",
+                "Agent", "Calibration", "FeedbackWire", "StrictJSON", "FaceVerification", "Federation", "FederationAPI", "FederationCore", "Compliance",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -306,7 +306,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FaceVerificationTests",
-            dependencies: ["FaceVerification", "CCaptureKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FaceVerification", "FederationCore", "CCaptureKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),

@@ -8,6 +8,7 @@
 
 import CCaptureKernels
 import FaceVerification
+import FederationCore
 import Foundation
 
 func runNormalisationBench(_ arguments: [String]) throws -> Int32 {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaceVerification
+import FederationCore
 import Foundation
 import StrictJSON
 

@@ -1,6 +1,7 @@
 import CCaptureKernels
 import Crypto
 import FaceVerification
+import FederationCore
 import Foundation
 import Testing
 

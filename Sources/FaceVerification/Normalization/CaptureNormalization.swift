@@ -1,4 +1,5 @@
 import CCaptureKernels
+import FederationCore
 import Foundation
 
 /// The image step between JPEG decode and face detection: a `NormalizationPolicy` applied to an

@@ -1,4 +1,5 @@
 import CCaptureKernels
+import FederationCore
 
 /// Contrast-limited adaptive histogram equalisation of an 8-bit plane, with the semantics of
 /// OpenCV's `cv::CLAHE` for `CV_8UC1` (`cv2.createCLAHE(clipLimit, (tilesX, tilesY)).apply`):

@@ -1,4 +1,5 @@
 import CCaptureKernels
+import FederationCore
 
 /// Pillow's `ImageFilter.UnsharpMask(radius, percent, threshold)` on an RGB image, bit for bit.
 ///
