@@ -253,6 +253,14 @@ let package = Package(
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
+        // The federated search for per-cohort capture-normalisation policies over real faces.
+        .executableTarget(
+            name: "policy-search-simulation",
+            dependencies: ["Calibration", "Charts", "CTurboJPEG", "FaceVerification", "Federation", "FederationCore", "SeededRandom",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/PolicySearchSimulation",
+            swiftSettings: strictSettings
+        ),
         // Hold-out check of FMR thresholds by person over real faces: Clopper–Pearson against the subjects bootstrap.
         .executableTarget(
             name: "subject-holdout",

@@ -1,0 +1,85 @@
+import Calibration
+import FaceVerification
+import FederationCore
+import Foundation
+import SeededRandom
+
+/// Scores of attempts between people of one part of a rotation (the fleet, or the test people):
+/// each probe of a person whose kiosk has `condition` against each template of the same person
+/// (genuine) and of every other person of that part (impostor).
+struct AttemptSet {
+    struct Attempt {
+        var probe: Frame
+        /// The claimed subject: the template's owner.
+        var claimed: Int
+        var template: Frame
+        var label: ScoreLabel
+    }
+
+    var condition: KioskCondition
+    var people: [Int]
+    var attempts: [Attempt]
+
+    init(condition: KioskCondition, people: [Int], folder: FaceFolder) {
+        self.condition = condition
+        self.people = people
+        let probing = people.filter { folder.condition(of: $0) == condition }
+        var attempts: [Attempt] = []
+        for person in probing {
+            for photo in 4...6 {
+                let probe = Frame(person: person, photo: photo)
+                for claimed in people {
+                    for templatePhoto in 1...3 {
+                        attempts.append(Attempt(probe: probe, claimed: claimed, template: Frame(person: claimed, photo: templatePhoto),
+                                                label: claimed == person ? .genuine : .impostor))
+                    }
+                }
+            }
+        }
+        self.attempts = attempts
+    }
+
+    var probes: [Frame] { Array(Set(attempts.map(\.probe))).sorted { ($0.person, $0.photo) < ($1.person, $1.photo) } }
+}
+
+/// Cosine similarities from the cached descriptors. A frame where no face was found scores −1:
+/// a genuine attempt then fails and an impostor attempt never matches, for every policy alike.
+struct Scorer {
+    let descriptors: FrameDescriptors
+    private var templates: [Frame: [Float]] = [:]
+
+    init(descriptors: FrameDescriptors) {
+        self.descriptors = descriptors
+    }
+
+    static func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for index in a.indices {
+            dot += a[index] * b[index]
+            na += a[index] * a[index]
+            nb += b[index] * b[index]
+        }
+        guard na > 0, nb > 0 else { return -1 }
+        return min(1, max(-1, Double(dot / (na.squareRoot() * nb.squareRoot()))))
+    }
+
+    func score(_ attempt: AttemptSet.Attempt, policy: NormalizationPolicy) throws -> Double {
+        guard let probeEntry = descriptors.entry(attempt.probe, policy) else {
+            throw SimulationError("no descriptor computed for person \(attempt.probe.person) photo \(attempt.probe.photo) under \(FrameDescriptors.key(policy))")
+        }
+        guard let templateEntry = descriptors.entry(attempt.template, .identity) else {
+            throw SimulationError("no template descriptor for person \(attempt.template.person) photo \(attempt.template.photo)")
+        }
+        guard let probe = probeEntry.descriptor, let template = templateEntry.descriptor else { return -1 }
+        return Self.cosine(probe, template)
+    }
+
+    /// Median milliseconds the kiosk spent on one frame under `policy` (normalise → descriptor).
+    func medianMilliseconds(probes: [Frame], policy: NormalizationPolicy) -> Double {
+        let values = probes.compactMap { descriptors.entry($0, policy)?.milliseconds }.sorted()
+        return values.isEmpty ? .nan : values[values.count / 2]
+    }
+}
+
+/// A pseudonym for a person, as the kiosk would upload it.
+func subjectID(_ person: Int) -> String { "subject-\(person)" }
