@@ -136,6 +136,16 @@ struct CandidateRankingTests {
         let decoded = try JSONDecoder().decode(CandidateRanking.self, from: JSONEncoder().encode(ranking))
         #expect(decoded == ranking)
         #expect(decoded.leader?.candidate == "b")
+        // JSON whose entries are out of order is ranked again; a duplicate id is refused.
+        var object = try #require(JSONSerialization.jsonObject(with: JSONEncoder().encode(ranking)) as? [String: Any])
+        let entries = try #require(object["entries"] as? [Any])
+        object["entries"] = Array(entries.reversed())
+        let reordered = try JSONDecoder().decode(CandidateRanking.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(reordered.entries.map(\.candidate) == ["b", "n"])
+        object["entries"] = [entries[0], entries[0]]
+        #expect(throws: CalibrationError.self) {
+            try JSONDecoder().decode(CandidateRanking.self, from: JSONSerialization.data(withJSONObject: object))
+        }
     }
 }
 

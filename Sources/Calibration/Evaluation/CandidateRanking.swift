@@ -58,6 +58,14 @@ public struct CandidateRanking: Sendable, Hashable, Codable {
         entries = comparisons.map { Entry(candidate: $0.candidate, comparison: $0.comparison) }.sorted(by: Self.precedes)
     }
 
+    /// Decoding checks and orders the entries like `init(_:)`, so a decoded ranking keeps its
+    /// promises (distinct ids, one target FMR, best first) whatever the JSON held.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let entries = try container.decode([Entry].self, forKey: .entries)
+        try self.init(entries.map { (candidate: $0.candidate, comparison: $0.comparison) })
+    }
+
     /// The ids successive halving keeps for the next round: the first `keep` entries
     /// (by default half of them, rounded up), leaving out every `worse` candidate — a
     /// candidate shown to reject more genuine attempts, or to falsely match more impostors,
