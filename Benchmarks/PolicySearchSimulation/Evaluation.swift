@@ -1,4 +1,5 @@
 import Calibration
+import Charts
 import FederationCore
 import Foundation
 import SeededRandom
@@ -158,5 +159,35 @@ struct SimulationReport {
         let perRotation = rotations.map { change(seen, rotation: $0).change }
         Swift.print("per rotation, seen conditions: " + perRotation.map { String(format: "%+.1f %%", 100 * $0) }.joined(separator: ", ")
             + String(format: "; mean %+.1f %%", 100 * perRotation.reduce(0, +) / Double(max(1, perRotation.count))))
+    }
+}
+
+/// DET curves per condition, today's pipeline against the chosen policies, from the test
+/// people's scores pooled over rotations.
+enum DETCurves {
+    static func points(genuine: [Double], impostor: [Double]) throws -> [DETChart.Point] {
+        let targets = stride(from: -4.0, through: -0.3, by: 0.1).map { pow(10, $0) }
+        let sortedGenuine = try SortedScores(genuine)
+        return try targets.map { target in
+            let threshold = try ErrorRates.farThreshold(impostors: impostor, target: target)
+            let fmr = Double(impostor.filter { $0 >= threshold }.count) / Double(impostor.count)
+            return DETChart.Point(falseMatchRate: fmr, falseNonMatchRate: Double(sortedGenuine.count(below: threshold)) / Double(genuine.count))
+        }
+    }
+
+    static func write(_ evaluations: [CohortEvaluation], to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for condition in KioskCondition.allCases {
+            let parts = evaluations.filter { $0.condition == condition }
+            guard !parts.isEmpty else { continue }
+            let before = try points(genuine: parts.flatMap(\.before.genuine), impostor: parts.flatMap(\.before.impostor))
+            let after = try points(genuine: parts.flatMap(\.after.genuine), impostor: parts.flatMap(\.after.impostor))
+            let chart = DETChart(title: "\(condition.rawValue)\(condition == KioskCondition.unseen ? " (unseen)" : ""): test people, five rotations",
+                                 series: [DETChart.Series(label: "today's pipeline", color: "#888888", dashed: true, points: before),
+                                          DETChart.Series(label: "policy chosen by the fleet", color: "#1f4e99", points: after)],
+                                 markers: [])
+            try chart.svg().write(toFile: (directory as NSString).appendingPathComponent("policy-search-\(condition.rawValue).svg"),
+                                  atomically: true, encoding: .utf8)
+        }
     }
 }

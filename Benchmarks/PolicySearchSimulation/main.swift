@@ -1,6 +1,7 @@
 import ArgumentParser
 import Calibration
 import FaceVerification
+import Federation
 import FederationCore
 import Foundation
 import SeededRandom
@@ -23,9 +24,15 @@ struct PolicySearchSimulation: ParsableCommand {
     @Flag(help: "Only compute the descriptors of every frame under the first round's candidates.") var precomputeOnly = false
     @Flag(help: "The ceiling: each cohort's policy chosen centrally on all fleet attempts (no budget, no consent, no ranking rule).")
     var central = false
+    @Option(name: .customLong("shadow-budget-ms"), help: "Kiosk milliseconds per verification for shadow candidates.")
+    var shadowBudget = 150.0
+    @Option(name: .customLong("consent-share"), help: "Share of subjects with model-improvement consent in force.")
+    var consentShare = 0.8
+    @Option(help: "Search rounds per cohort (the first is the grid; each later one keeps the better half and refines around the leader).")
+    var rounds = 2
     @Option(name: .customLong("target-fmr")) var targetFMR = 1e-3
     @Option var seed: UInt64 = 1
-    @Flag var json = false
+    @Option(name: .customLong("det-directory"), help: "Write one DET chart (SVG) per condition here.") var detDirectory: String?
 
     func run() throws {
         let folder = try FaceFolder(folder: faces)
@@ -34,19 +41,38 @@ struct PolicySearchSimulation: ParsableCommand {
         let people = Array(folder.people.indices)
         let templates = people.flatMap { person in (1...3).map { Frame(person: person, photo: $0) } }
         let probes = people.flatMap { person in (4...6).map { Frame(person: person, photo: $0) } }
-        let grid = [NormalizationPolicy.identity] + Self.roundOneGrid()
+        let grid = [NormalizationPolicy.identity] + PolicyCandidates.grid()
         try descriptors.ensure(frames: templates, policies: [.identity], folder: folder, pipeline: pipeline, workers: workers)
         try descriptors.ensure(frames: probes, policies: grid, folder: folder, pipeline: pipeline, workers: workers)
         if precomputeOnly { return }
         let scorer = Scorer(descriptors: descriptors)
         var evaluations: [CohortEvaluation] = []
+        var rounds: [FleetSearch.Round] = []
+        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, consentShare: consentShare, rounds: self.rounds,
+                                                 targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
         for rotation in 0..<rotations {
             let test = people.filter { $0 % rotations == rotation }
             let fleet = people.filter { $0 % rotations != rotation }
             for condition in KioskCondition.allCases {
                 let fleetAttempts = AttemptSet(condition: condition, people: fleet, folder: folder)
                 let testAttempts = AttemptSet(condition: condition, people: test, folder: folder)
-                let chosen = try Self.centralChoice(fleetAttempts, candidates: grid, scorer: scorer, targetFMR: targetFMR)
+                let chosen: NormalizationPolicy
+                if central {
+                    chosen = try Self.centralChoice(fleetAttempts, candidates: grid, scorer: scorer, targetFMR: targetFMR)
+                } else {
+                    let cohortProbes = probes.filter { folder.condition(of: $0.person) == condition }
+                    let outcome = try search.search(fleetAttempts) { candidates in
+                        try descriptors.ensure(frames: cohortProbes, policies: candidates, folder: folder, pipeline: pipeline, workers: workers)
+                    }
+                    chosen = outcome.chosen
+                    for (index, round) in outcome.rounds.enumerated() {
+                        print("  round \(index + 1): \(round.candidates) candidates, \(round.candidatesPerVerification) per verification "
+                            + "(\(Int(round.kioskMilliseconds)) ms), \(round.verifications) verifications, \(round.genuinePerCandidate) genuine / "
+                            + "\(round.impostorPerCandidate) impostor per candidate, \(round.decisions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+                            + (round.leader.map { ", leader \($0)" } ?? ", no leader") + (round.genuineStillNeeded.map { ", \($0) more genuine needed" } ?? ""))
+                    }
+                    rounds.append(contentsOf: outcome.rounds)
+                }
                 evaluations.append(try CohortEvaluation(rotation: rotation, condition: condition, policy: chosen,
                                                         fleet: fleetAttempts, test: testAttempts, scorer: scorer, targetFMR: targetFMR))
                 let last = evaluations[evaluations.count - 1]
@@ -55,6 +81,7 @@ struct PolicySearchSimulation: ParsableCommand {
         }
         let report = SimulationReport(evaluations: evaluations, seed: seed)
         report.print()
+        if let detDirectory { try DETCurves.write(evaluations, to: detDirectory) }
     }
 
     /// The policy with the lowest FNMR at `targetFMR` on the fleet's attempts, each policy at
@@ -67,23 +94,6 @@ struct PolicySearchSimulation: ParsableCommand {
             if point.fnmr < best.fnmr { best = (policy, point.fnmr) }
         }
         return best.policy
-    }
-
-    static func roundOneGrid() -> [NormalizationPolicy] {
-        typealias P = NormalizationPolicy
-        let wb = P.WhiteBalance(strength: 1)
-        func gamma(_ t: Double) -> P.Exposure { P.Exposure(method: .gamma, targetMean: t) }
-        func clahe(_ t: Int, _ c: Double) -> P.CLAHE { P.CLAHE(tilesX: t, tilesY: t, clipLimit: c) }
-        func sharpen(_ r: Double, _ p: Int) -> P.UnsharpMask { P.UnsharpMask(radius: r, percent: p, threshold: 0) }
-        return [
-            P(whiteBalance: wb), P(whiteBalance: wb, exposure: gamma(0.45)), P(exposure: gamma(0.5)),
-            P(exposure: P.Exposure(method: .gain, targetMean: 0.45)),
-            P(clahe: clahe(8, 2)), P(clahe: clahe(4, 3)), P(clahe: clahe(8, 4)),
-            P(whiteBalance: wb, exposure: gamma(0.45), clahe: clahe(8, 2)),
-            P(unsharpMask: sharpen(1.5, 100)), P(unsharpMask: sharpen(2, 150)), P(unsharpMask: sharpen(3, 200)), P(unsharpMask: sharpen(4, 300)),
-            P(exposure: gamma(0.45), unsharpMask: sharpen(2, 100)), P(clahe: clahe(8, 2), unsharpMask: sharpen(2, 100)),
-            P(whiteBalance: P.WhiteBalance(strength: 0.5)),
-        ]
     }
 }
 

@@ -1,0 +1,124 @@
+import Calibration
+import Federation
+import FederationCore
+import Foundation
+import SeededRandom
+
+/// The fleet's side of one cohort's policy search: kiosks score consented verifications under
+/// the round's candidates within their time budget, and the server ranks the candidates from
+/// those shadow scores exactly as `GET /v1/policy-searches/{id}` does (`PairedComparison` of
+/// each candidate against the model that decided, each at its own threshold for the target
+/// FMR, then `CandidateRanking`), keeps the better half, refines around the leader and, after
+/// the last round, proposes the leader, if it is `better`.
+struct FleetSearch {
+    struct Settings {
+        var budgetMilliseconds: Double
+        /// Share of subjects with model-improvement consent in force; the others' attempts get no shadow score.
+        var consentShare: Double
+        var rounds: Int
+        var targetFMR: Double
+        var confidence: Double
+        var margin: Double
+        var seed: UInt64
+    }
+
+    /// What one round cost and found.
+    struct Round: Codable {
+        var candidates: Int
+        /// Candidates a kiosk scores per verification within the budget.
+        var candidatesPerVerification: Int
+        /// Kiosk milliseconds per consented verification spent on shadow candidates.
+        var kioskMilliseconds: Double
+        /// Verifications the round takes for every candidate to be scored once on every
+        /// consented attempt (the rotation needs ⌈candidates / per verification⌉ passes).
+        var verifications: Int
+        var genuinePerCandidate: Int
+        var impostorPerCandidate: Int
+        /// Decision counts over the candidates.
+        var decisions: [String: Int]
+        var leader: String?
+        var leaderFNMR: Double?
+        var currentFNMR: Double?
+        /// Genuine attempts the leader's comparison would still need (Connor), when not decided.
+        var genuineStillNeeded: Int?
+    }
+
+    struct Outcome {
+        var chosen: NormalizationPolicy
+        var rounds: [Round]
+    }
+
+    let settings: Settings
+    let scorer: Scorer
+
+    /// Subjects with model-improvement consent in force (a seeded share of all people).
+    func consents(_ person: Int) -> Bool {
+        var generator = SeededGenerator(seed: settings.seed ^ UInt64(person) &* 0x9E37_79B9_7F4A_7C15)
+        return Double(generator.next() >> 11) / Double(1 << 53) < settings.consentShare
+    }
+
+    /// Runs the rounds on the fleet's attempts of one cohort. `ensure` computes descriptors of
+    /// refined candidates before they are scored.
+    func search(_ fleet: AttemptSet, ensure: ([NormalizationPolicy]) throws -> Void) throws -> Outcome {
+        var candidates = PolicyCandidates.grid()
+        var rounds: [Round] = []
+        var chosen = NormalizationPolicy.identity
+        let current = try fleet.attempts.map { try scorer.score($0, policy: .identity) }
+        var currentImpostors: [Double] = []
+        for (index, attempt) in fleet.attempts.enumerated() where attempt.label == .impostor { currentImpostors.append(current[index]) }
+        let currentThreshold = try ErrorRates.farThreshold(impostors: currentImpostors, target: settings.targetFMR)
+        let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed)
+        for step in 1...settings.rounds {
+            try ensure(candidates)
+            let costs = candidates.map { scorer.medianMilliseconds(probes: fleet.probes, policy: $0) }
+            let perCandidate = costs.max() ?? .infinity
+            let perVerification = max(0, min(candidates.count, Int(settings.budgetMilliseconds / perCandidate)))
+            guard perVerification > 0 else {
+                throw SimulationError("a \(settings.budgetMilliseconds) ms budget fits no candidate (each costs about \(Int(perCandidate)) ms here)")
+            }
+            let passes = (candidates.count + perVerification - 1) / perVerification
+            let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
+            var comparisons: [(candidate: String, comparison: PairedComparison)] = []
+            var byID: [String: NormalizationPolicy] = [:]
+            var genuineCount = 0, impostorCount = 0
+            for policy in candidates {
+                let id = PolicyCandidates.identifier(policy)
+                byID[id] = policy
+                // Over the round's passes the rotation scores each candidate once on every
+                // consented attempt: pass p scores attempt j under candidates j + p·k … j + p·k + k − 1.
+                var attempts: [PairedAttempt] = []
+                var impostors: [Double] = []
+                for index in consented {
+                    let attempt = fleet.attempts[index]
+                    let score = try scorer.score(attempt, policy: policy)
+                    attempts.append(PairedAttempt(subject: subjectID(attempt.claimed), label: attempt.label,
+                                                  currentScore: current[index], candidateScore: score))
+                    if attempt.label == .impostor { impostors.append(score) }
+                }
+                genuineCount = attempts.count - impostors.count
+                impostorCount = impostors.count
+                let candidateThreshold = try ErrorRates.farThreshold(impostors: impostors, target: settings.targetFMR)
+                comparisons.append((id, try PairedComparison(
+                    attempts: attempts, currentThreshold: currentThreshold, candidateThreshold: candidateThreshold,
+                    targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin, bootstrap: bootstrap)))
+            }
+            let ranking = try CandidateRanking(comparisons)
+            var decisions: [String: Int] = [:]
+            for entry in ranking.entries { decisions[entry.decision.rawValue, default: 0] += 1 }
+            let top = ranking.entries.first
+            rounds.append(Round(
+                candidates: candidates.count, candidatesPerVerification: perVerification,
+                kioskMilliseconds: costs.prefix(perVerification).reduce(0, +), verifications: passes * consented.count,
+                genuinePerCandidate: genuineCount, impostorPerCandidate: impostorCount, decisions: decisions,
+                leader: ranking.leader.flatMap { byID[$0.candidate].map(FrameDescriptors.key) },
+                leaderFNMR: ranking.leader?.comparison.candidateFNMR, currentFNMR: top?.comparison.currentFNMR,
+                genuineStillNeeded: ranking.leader == nil ? top.flatMap { try? OutcomesNeeded.remainingGenuineAttempts(for: $0.comparison) } : nil))
+            if let leader = ranking.leader, let policy = byID[leader.candidate] { chosen = policy }
+            guard step < settings.rounds, let centre = top.flatMap({ byID[$0.candidate] }) else { break }
+            let kept = try ranking.halving().compactMap { byID[$0] }
+            let refined = try PolicyCandidates.refine(around: centre, step: step)
+            candidates = kept + refined.filter { !kept.contains($0) }
+        }
+        return Outcome(chosen: chosen, rounds: rounds)
+    }
+}
