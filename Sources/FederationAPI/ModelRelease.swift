@@ -24,9 +24,13 @@ public struct ModelRelease: Sendable, Codable, Equatable {
     public var privacy: ReleasedPrivacy
     public var outcome: ReleasedRoundSummary
     public var createdAt: Date
+    /// The capture-normalisation policy per cohort (camera model × site), applied to a live
+    /// probe frame before detection. A cohort without an entry gets the identity; at most one
+    /// entry per cohort. Releases signed before the field existed have none.
+    public var normalisation: [CohortNormalisation]
 
     public init(version: Int, baseVersion: Int, roundID: Int, backbone: String, adapter: Adapter, privacy: ReleasedPrivacy,
-                outcome: ReleasedRoundSummary, createdAt: Date) {
+                outcome: ReleasedRoundSummary, createdAt: Date, normalisation: [CohortNormalisation] = []) {
         self.version = version
         self.baseVersion = baseVersion
         self.roundID = roundID
@@ -36,11 +40,103 @@ public struct ModelRelease: Sendable, Codable, Equatable {
         self.privacy = privacy
         self.outcome = outcome
         self.createdAt = createdAt
+        self.normalisation = normalisation
+    }
+
+    /// The policy this release names for a cohort, or the identity when it names none.
+    public func normalisation(cameraModel: String, site: String) -> NormalizationPolicy {
+        normalisation.first { $0.cameraModel == cameraModel && $0.site == site }?.policy ?? .identity
+    }
+
+    /// Sets one cohort's policy, replacing the entry it had, and keeps the entries ordered by
+    /// (camera model, site) so that two releases naming the same policies sign the same bytes.
+    public mutating func setNormalisation(_ policy: NormalizationPolicy, cameraModel: String, site: String) {
+        normalisation.removeAll { $0.cameraModel == cameraModel && $0.site == site }
+        normalisation.append(CohortNormalisation(cameraModel: cameraModel, site: site, policy: policy))
+        normalisation.sort { ($0.cameraModel, $0.site) < ($1.cameraModel, $1.site) }
     }
 
     enum CodingKeys: String, CodingKey {
         case version, baseVersion = "base_version", roundID = "round_id", backbone, modelVersion = "model_version", adapter
-        case privacy, outcome, createdAt = "created_at"
+        case privacy, outcome, createdAt = "created_at", normalisation
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        version = try container.decode(Int.self, forKey: .version)
+        baseVersion = try container.decode(Int.self, forKey: .baseVersion)
+        roundID = try container.decode(Int.self, forKey: .roundID)
+        backbone = try container.decode(String.self, forKey: .backbone)
+        modelVersion = try container.decode(String.self, forKey: .modelVersion)
+        adapter = try container.decode(Adapter.self, forKey: .adapter)
+        privacy = try container.decode(ReleasedPrivacy.self, forKey: .privacy)
+        outcome = try container.decode(ReleasedRoundSummary.self, forKey: .outcome)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        // Absent in releases signed before policies were part of a release: they still verify
+        // and decode, and name the identity for every cohort. A `null` is not absence.
+        normalisation = container.contains(.normalisation) ? try container.decode([CohortNormalisation].self, forKey: .normalisation) : []
+        if let duplicate = CohortNormalisation.firstDuplicate(in: normalisation) {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: container.codingPath + [CodingKeys.normalisation],
+                debugDescription: "normalisation names camera_model \(duplicate.cameraModel) at site \(duplicate.site) more than once"))
+        }
+    }
+}
+
+/// One cohort's capture-normalisation policy inside a model release. Strict like the policy
+/// itself: unknown keys, a `null` and an empty or oversized name are refused, so a release
+/// that decodes names each of its policies without doubt.
+public struct CohortNormalisation: Sendable, Codable, Equatable {
+    /// The longest camera model or site name, as everywhere a cohort is named on the wire.
+    public static let maxNameLength = 128
+
+    public var cameraModel: String
+    public var site: String
+    public var policy: NormalizationPolicy
+
+    public init(cameraModel: String, site: String, policy: NormalizationPolicy) {
+        self.cameraModel = cameraModel
+        self.site = site
+        self.policy = policy
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case cameraModel = "camera_model", site, policy
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let allowed = CodingKeys.allCases.map(\.rawValue)
+        let any = try decoder.container(keyedBy: AnyKey.self)
+        if let unknown = any.allKeys.map(\.stringValue).filter({ !allowed.contains($0) }).sorted().first {
+            throw DecodingError.dataCorrupted(.init(codingPath: any.codingPath + [AnyKey(stringValue: unknown)],
+                                                    debugDescription: "\(unknown) is not a known key (known: \(allowed.joined(separator: ", ")))"))
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        cameraModel = try Self.name(container, .cameraModel)
+        site = try Self.name(container, .site)
+        policy = try container.decode(NormalizationPolicy.self, forKey: .policy)
+    }
+
+    private static func name(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> String {
+        let value = try container.decode(String.self, forKey: key)
+        guard !value.isEmpty, value.utf8.count <= maxNameLength else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container,
+                                                   debugDescription: "\(key.rawValue) must have 1 to \(maxNameLength) bytes")
+        }
+        return value
+    }
+
+    /// The first entry whose cohort an earlier entry already names.
+    public static func firstDuplicate(in entries: [CohortNormalisation]) -> CohortNormalisation? {
+        var seen: Set<[String]> = []
+        return entries.first { !seen.insert([$0.cameraModel, $0.site]).inserted }
     }
 }
 

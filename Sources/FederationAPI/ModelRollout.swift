@@ -25,34 +25,76 @@ public struct AssignedModel: Sendable, Codable, Equatable {
 }
 
 /// What the server tells one kiosk of one cohort: the model that decides, the model to
-/// score in shadow (deciding nothing), and why. The kiosk applies `decide` only together
+/// score in shadow (deciding nothing), the candidate releases of a policy search to score
+/// in shadow within the kiosk's budget, and why. The kiosk applies `decide` only together
 /// with a published threshold for that model and its cohort.
 public struct ModelAssignment: Sendable, Codable, Equatable {
+    /// The most shadow candidates one assignment names: an outcome carries at most this many
+    /// `shadow_scores`.
+    public static let maxShadowCandidates = 16
+
     public var deviceID: String
     public var site: String
     public var cameraModel: String
     public var decide: AssignedModel
+    /// One release scored on the same descriptors as `decide` (the adapter rollout's shadow).
     public var shadow: AssignedModel?
+    /// Candidate releases (one per candidate normalisation policy) that the kiosk scores by
+    /// re-running its pipeline on the probe, as many as its per-verification budget allows,
+    /// only for subjects whose model-improvement consent is in force. Empty when no search runs.
+    public var shadowCandidates: [AssignedModel]
     /// The release being rolled out and its stage, when one is.
     public var rolloutVersion: Int?
     public var rolloutStage: RolloutStage?
     public var reason: String
 
     public init(deviceID: String, site: String, cameraModel: String, decide: AssignedModel, shadow: AssignedModel?,
-                rolloutVersion: Int?, rolloutStage: RolloutStage?, reason: String) {
+                rolloutVersion: Int?, rolloutStage: RolloutStage?, reason: String, shadowCandidates: [AssignedModel] = []) {
         self.deviceID = deviceID
         self.site = site
         self.cameraModel = cameraModel
         self.decide = decide
         self.shadow = shadow
+        self.shadowCandidates = shadowCandidates
         self.rolloutVersion = rolloutVersion
         self.rolloutStage = rolloutStage
         self.reason = reason
     }
 
     enum CodingKeys: String, CodingKey {
-        case deviceID = "device_id", site, cameraModel = "camera_model", decide, shadow, rolloutVersion = "rollout_version"
-        case rolloutStage = "rollout_stage", reason
+        case deviceID = "device_id", site, cameraModel = "camera_model", decide, shadow, shadowCandidates = "shadow_candidates"
+        case rolloutVersion = "rollout_version", rolloutStage = "rollout_stage", reason
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        deviceID = try container.decode(String.self, forKey: .deviceID)
+        site = try container.decode(String.self, forKey: .site)
+        cameraModel = try container.decode(String.self, forKey: .cameraModel)
+        decide = try container.decode(AssignedModel.self, forKey: .decide)
+        shadow = try container.decodeIfPresent(AssignedModel.self, forKey: .shadow)
+        // Absent from servers that predate policy searches.
+        shadowCandidates = try container.decodeIfPresent([AssignedModel].self, forKey: .shadowCandidates) ?? []
+        rolloutVersion = try container.decodeIfPresent(Int.self, forKey: .rolloutVersion)
+        rolloutStage = try container.decodeIfPresent(RolloutStage.self, forKey: .rolloutStage)
+        reason = try container.decode(String.self, forKey: .reason)
+        guard shadowCandidates.count <= Self.maxShadowCandidates else {
+            throw DecodingError.dataCorruptedError(forKey: .shadowCandidates, in: container,
+                                                   debugDescription: "at most \(Self.maxShadowCandidates) shadow candidates")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(deviceID, forKey: .deviceID)
+        try container.encode(site, forKey: .site)
+        try container.encode(cameraModel, forKey: .cameraModel)
+        try container.encode(decide, forKey: .decide)
+        try container.encodeIfPresent(shadow, forKey: .shadow)
+        try container.encode(shadowCandidates, forKey: .shadowCandidates)
+        try container.encodeIfPresent(rolloutVersion, forKey: .rolloutVersion)
+        try container.encodeIfPresent(rolloutStage, forKey: .rolloutStage)
+        try container.encode(reason, forKey: .reason)
     }
 }
 

@@ -83,7 +83,14 @@ enum EmbeddedSchemas {
         "quality": { "$ref": "#/$defs/CaptureQuality" },
         "liveness_score": { "type": "number", "minimum": 0, "maximum": 1 },
         "subject": { "$ref": "#/$defs/SubjectReference" },
-        "shadow": { "$ref": "#/$defs/ShadowScore" }
+        "shadow": { "$ref": "#/$defs/ShadowScore" },
+        "shadow_scores": {
+          "type": "array",
+          "minItems": 1,
+          "maxItems": 16,
+          "items": { "$ref": "#/$defs/ShadowScore" },
+          "description": "The same attempt scored by the candidate releases of a policy search, each of which re-ran the pipeline on the probe under its own capture-normalisation policy; only for subjects with model-improvement consent in force. Each entry counts under its model_version like shadow. The model_versions are distinct and none is the outcome's own nor shadow's; a schema cannot compare values across members, so the decoder refuses a repeated one."
+        }
       }
     },
     "ShadowScore": {

@@ -76,10 +76,19 @@ public struct MatchOutcome: Sendable, Equatable {
     public var livenessScore: Double?
     public var subject: SubjectReference
     public var shadow: ShadowScore?
+    /// The same attempt scored by the candidate releases of a policy search, each of which ran
+    /// the pipeline on the probe under its own capture-normalisation policy: at most
+    /// ``maxShadowScores``, under distinct model versions, none the outcome's own nor
+    /// `shadow`'s. Empty (and absent from the JSON) when none was scored.
+    public var shadowScores: [ShadowScore]
+
+    /// The most `shadow_scores` one outcome carries, as in the schema.
+    public static let maxShadowScores = 16
 
     public init(eventID: UUID, attemptedAt: Date, modelVersion: String, thresholdVersion: String, cohort: Cohort,
                 score: Double, decision: Decision, label: Label, labelSource: LabelSource,
-                quality: CaptureQuality, livenessScore: Double? = nil, subject: SubjectReference, shadow: ShadowScore? = nil) {
+                quality: CaptureQuality, livenessScore: Double? = nil, subject: SubjectReference, shadow: ShadowScore? = nil,
+                shadowScores: [ShadowScore] = []) {
         self.eventID = eventID
         self.attemptedAt = attemptedAt
         self.modelVersion = modelVersion
@@ -93,6 +102,7 @@ public struct MatchOutcome: Sendable, Equatable {
         self.livenessScore = livenessScore
         self.subject = subject
         self.shadow = shadow
+        self.shadowScores = shadowScores
     }
 }
 

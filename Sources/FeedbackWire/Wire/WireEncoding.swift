@@ -1,6 +1,10 @@
 import Foundation
 import StrictJSON
 
+extension MatchOutcome.ShadowScore {
+    var json: JSONValue { .object([("model_version", .string(modelVersion)), ("score", .number(score))]) }
+}
+
 /// Conversions between the wire types and ``JSONValue``. The batch path avoids `JSONDecoder`
 /// because it runs after schema validation on every upload and must be cheap.
 extension MatchOutcome {
@@ -34,8 +38,10 @@ extension MatchOutcome {
         if subject.keyVersion != 1 { subjectMembers.append(("key_version", .number(Double(subject.keyVersion)))) }
         members.append(("subject", .object(subjectMembers)))
         if let shadow {
-            members.append(("shadow", .object([("model_version", .string(shadow.modelVersion)), ("score", .number(shadow.score))])))
+            members.append(("shadow", shadow.json))
         }
+        // Left out when empty, so an outcome without candidates keeps the bytes it always had.
+        if !shadowScores.isEmpty { members.append(("shadow_scores", .array(shadowScores.map(\.json)))) }
         return .object(members)
     }
 
@@ -61,9 +67,20 @@ extension MatchOutcome {
         if let shadowValue = json["shadow"] {
             shadow = ShadowScore(modelVersion: try string("model_version", in: shadowValue), score: try number("score", in: shadowValue))
         }
+        var shadowScores: [ShadowScore] = []
+        if let items = json["shadow_scores"] {
+            guard let array = items.arrayValue else { throw WireDecodingError(field: "shadow_scores") }
+            for item in array {
+                shadowScores.append(ShadowScore(modelVersion: try string("model_version", in: item), score: try number("score", in: item)))
+            }
+        }
         let modelVersion = try string("model_version", in: json)
         if let shadow, shadow.modelVersion == modelVersion {
             throw WireDecodingError(field: "shadow/model_version", problem: MatchOutcome.sameShadowVersionProblem)
+        }
+        if let (index, problem) = MatchOutcome.shadowScoresProblem(shadowScores.map(\.modelVersion), modelVersion: modelVersion,
+                                                                   shadowVersion: shadow?.modelVersion) {
+            throw WireDecodingError(field: "shadow_scores/\(index)/model_version", problem: problem)
         }
         guard let decision = Decision(rawValue: try string("decision", in: json)),
               let label = Label(rawValue: try string("label", in: json)),
@@ -88,7 +105,8 @@ extension MatchOutcome {
             subject: SubjectReference(pseudonym: try string("pseudonym", in: subjectValue),
                                       consentRef: try string("consent_ref", in: subjectValue),
                                       keyVersion: subjectValue["key_version"]?.numberValue.map { Int($0) } ?? 1),
-            shadow: shadow
+            shadow: shadow,
+            shadowScores: shadowScores
         )
     }
 
@@ -96,13 +114,41 @@ extension MatchOutcome {
     /// the deployed model's attempts twice and compare the model with itself.
     static let sameShadowVersionProblem = "must differ from the outcome's model_version (a shadow score is a candidate model's)"
 
+    /// The first entry of `shadow_scores` (its index and why) that counts a model twice: one
+    /// under the outcome's own model version, under `shadow`'s, or under an earlier entry's.
+    /// Each score counts under its model version in the live statistics, so any of these
+    /// would count one attempt twice for one model or compare a model with itself.
+    static func shadowScoresProblem(_ versions: [String], modelVersion: String, shadowVersion: String?) -> (Int, String)? {
+        var seen: Set<String> = []
+        for (index, version) in versions.enumerated() {
+            if version == modelVersion { return (index, sameShadowVersionProblem) }
+            if version == shadowVersion { return (index, shadowScoresShadowVersionProblem) }
+            if !seen.insert(version).inserted { return (index, repeatedShadowScoreVersionProblem) }
+        }
+        return nil
+    }
+
+    static let shadowScoresShadowVersionProblem = "must differ from shadow's model_version (that candidate is already scored there)"
+    static let repeatedShadowScoreVersionProblem = "must differ from every other entry's model_version (one score per candidate)"
+
     /// The pointers, relative to an outcome that passed the schema, of what the schema cannot
-    /// say: a shadow score under the outcome's own model version.
+    /// say: a shadow score under the outcome's own model version, and `shadow_scores` entries
+    /// that repeat a model version (the outcome's, `shadow`'s or one another's).
     static func crossFieldViolations(of json: JSONValue, at pointer: String) -> [JSONSchemaViolation] {
-        guard let shadowVersion = json["shadow"]?["model_version"]?.stringValue,
-              shadowVersion == json["model_version"]?.stringValue else { return [] }
-        return [JSONSchemaViolation(pointer: pointer + "/shadow/model_version", keyword: "shadow-model-version",
-                                    message: sameShadowVersionProblem)]
+        var violations: [JSONSchemaViolation] = []
+        let modelVersion = json["model_version"]?.stringValue
+        let shadowVersion = json["shadow"]?["model_version"]?.stringValue
+        if let shadowVersion, shadowVersion == modelVersion {
+            violations.append(JSONSchemaViolation(pointer: pointer + "/shadow/model_version", keyword: "shadow-model-version",
+                                                  message: sameShadowVersionProblem))
+        }
+        if let modelVersion, let items = json["shadow_scores"]?.arrayValue,
+           let (index, problem) = shadowScoresProblem(items.map { $0["model_version"]?.stringValue ?? "" }, modelVersion: modelVersion,
+                                                      shadowVersion: shadowVersion) {
+            violations.append(JSONSchemaViolation(pointer: pointer + "/shadow_scores/\(index)/model_version",
+                                                  keyword: "shadow-scores-model-version", message: problem))
+        }
+        return violations
     }
 }
 
