@@ -80,3 +80,4 @@ actor LocalJobLock {
 
 /// Everything a server node needs from its store.
 public typealias ServerStore = FeedbackStore & FederationStore & ComplianceStore & WebSessionStore & ServerKeyStore & ClusterJobLock
+    & PolicySearchStore

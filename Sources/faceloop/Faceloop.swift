@@ -12,7 +12,7 @@ struct Faceloop: AsyncParsableCommand {
         abstract: "FaceLoop for engineers and administrators.",
         discussion: "Connection settings: --server/$FACELOOP_SERVER, --token/$FACELOOP_TOKEN or --token-file, --ca-file/$FACELOOP_CA_FILE.",
         subcommands: [Devices.self, Outcomes.self, Thresholds.self, Tokens.self, ComplianceCommands.self, AuditCommands.self, SimulateCommands.self, Scores.self, Curves.self, Rounds.self, Models.self,
-                      Privacy.self, FederationTools.self, AdminCommands.self])
+                      PolicySearch.self, Privacy.self, FederationTools.self, AdminCommands.self])
 }
 
 struct ConnectionOptions: ParsableArguments {
