@@ -22,6 +22,8 @@ public struct FeedbackServer: Sendable {
     public let store: any FeedbackStore
     public let federation: any FederationStore
     public let compliance: any ComplianceStore
+    /// The searches for per-cohort capture-normalisation policies.
+    public let policySearches: any PolicySearchStore
     /// The pages' sign-in sessions, in the same store.
     public let sessions: any WebSessionStore
     /// Which node runs the once-per-cluster jobs (threshold computation, round aggregation,
@@ -69,7 +71,7 @@ public struct FeedbackServer: Sendable {
             let keys = try await ServerKeyFiles.load(dataDirectory: configuration.dataDirectory, store: store, logger: logger)
             let rotation = KeyRotation(keys: keys, store: store, dataDirectory: configuration.dataDirectory,
                                        certificateHosts: configuration.certificateHosts, logger: logger, now: { Date() })
-            return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, sessions: store,
+            return FeedbackServer(configuration: configuration, store: store, federation: store, compliance: store, policySearches: store, sessions: store,
                                   jobs: store, closeStore: closeStore, identity: identity, keys: keys, rotation: rotation, metrics: metrics, logger: logger,
                                   onListening: onListening, onMetricsListening: onMetricsListening)
         } catch {
@@ -138,6 +140,10 @@ public struct FeedbackServer: Sendable {
         FederationRoutes(rounds: rounds, admin: admin, kiosks: kiosks, authentication: uploads).register(on: router)
         ModelRoutes(models: ModelReleaseService(federation: federation), rollouts: rolloutService(clock: clock), admin: admin, kiosks: kiosks)
             .register(on: router)
+        PolicySearchRoutes(searches: PolicySearchService(store: store, federation: federation, searches: policySearches,
+                                                         settings: RolloutSettings(configuration: configuration),
+                                                         releaseKey: { keys.current.releaseKey }, now: clock),
+                           admin: admin).register(on: router)
         AdminRoutes(fleet: FleetService(store: store, now: clock), tokens: TokenService(store: store, now: clock), admin: admin)
             .register(on: router)
         ComplianceRoutes(service: ComplianceService(compliance: compliance, signingKey: { keys.current.auditKey }, now: clock),

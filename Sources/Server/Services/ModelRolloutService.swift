@@ -1,5 +1,6 @@
 import Calibration
 import FederationAPI
+import FederationCore
 import FeedbackWire
 import Foundation
 import Storage
@@ -57,19 +58,26 @@ struct ModelRolloutService: Sendable {
     /// The assignment rule, apart from the store: the newest `fleet` release that holds the
     /// cohort decides (the backbone where none does); a release in `canary` decides instead on
     /// its canary kiosks of its cohorts; a release in `shadow` or `canary` is scored in shadow
-    /// wherever it does not decide, and where it decides the model it replaces is.
+    /// wherever it does not decide, and where it decides the model it replaces is. A release in
+    /// shadow for named cohorts only is a policy search's candidate: it is one of the cohort's
+    /// `shadow_candidates`, and so is the shadow model whenever its capture-normalisation
+    /// policy for the cohort differs from the deciding model's (its score then needs the probe
+    /// normalised its own way, not the decided descriptors).
     static func assignment(deviceID: String, cohort: RolloutCohort, rollouts: [StoredModelRollout],
                            releases: [Int: ModelRelease]) throws -> ModelAssignment {
         func model(_ version: Int) -> AssignedModel {
             AssignedModel(version: version, modelVersion: releases[version]?.modelVersion ?? RolloutSettings.backboneModelVersion)
         }
-        let fleet = rollouts.filter { $0.state == .fleet && $0.cohorts.contains(cohort) }.max { $0.version < $1.version }
-        let base = fleet.map { model($0.version) } ?? model(0)
+        func policy(_ version: Int) -> NormalizationPolicy {
+            releases[version]?.normalisation(cameraModel: cohort.cameraModel, site: cohort.site) ?? .identity
+        }
+        let fleet = fleetVersion(cohort: cohort, rollouts: rollouts)
+        let base = model(fleet)
         var decide = base
         var shadow: AssignedModel?
-        var reason = fleet.map { "release \($0.version) is in fleet for \(cohort.cameraModel) at \(cohort.site)" }
-            ?? "no release is in fleet for \(cohort.cameraModel) at \(cohort.site); the backbone decides"
-        let active = rollouts.filter { $0.state == .shadow || $0.state == .canary }.max { $0.version < $1.version }
+        var reason = fleet > 0 ? "release \(fleet) is in fleet for \(cohort.cameraModel) at \(cohort.site)"
+            : "no release is in fleet for \(cohort.cameraModel) at \(cohort.site); the backbone decides"
+        let active = rollouts.filter { $0.state == .canary || ($0.state == .shadow && $0.cohorts.isEmpty) }.max { $0.version < $1.version }
         if let active {
             let inCanary = active.state == .canary && active.cohorts.contains(cohort)
                 && (active.canaryDevices.contains(deviceID)
@@ -84,9 +92,25 @@ struct ModelRolloutService: Sendable {
                 reason += "; release \(active.version) is scored in shadow"
             }
         }
+        var candidates = rollouts.filter { $0.state == .shadow && $0.cohorts.contains(cohort) && $0.version != decide.version }
+            .sorted { $0.version < $1.version }.map { model($0.version) }
+        if let scored = shadow, policy(scored.version) != policy(decide.version) {
+            // The backbone has no release to name its policy and adapter by: a canary kiosk
+            // then scores nothing for it, and the comparison comes from the cohort's other kiosks.
+            if scored.version > 0 { candidates.insert(scored, at: 0) }
+            shadow = nil
+        }
+        if !candidates.isEmpty {
+            reason += "; \(candidates.count) candidate(s) scored under their own capture normalisation"
+        }
         return ModelAssignment(deviceID: deviceID, site: cohort.site, cameraModel: cohort.cameraModel, decide: decide,
                                shadow: shadow, rolloutVersion: active?.version, rolloutStage: active.map { Self.stage($0.state) },
-                               reason: reason)
+                               reason: reason, shadowCandidates: Array(candidates.prefix(ModelAssignment.maxShadowCandidates)))
+    }
+
+    /// The release in `fleet` for the cohort (the newest, if several are), 0 for the backbone.
+    static func fleetVersion(cohort: RolloutCohort, rollouts: [StoredModelRollout]) -> Int {
+        rollouts.filter { $0.state == .fleet && $0.cohorts.contains(cohort) }.map(\.version).max() ?? 0
     }
 
     // MARK: Steps
@@ -97,7 +121,8 @@ struct ModelRolloutService: Sendable {
         guard stored.state == .candidate else {
             throw ProblemResponse(.releaseStateConflict, "release \(stored.version) is \(stored.state.rawValue); only a candidate enters shadow")
         }
-        if let other = try await federation.modelRollouts().first(where: { $0.state == .shadow || $0.state == .canary }) {
+        // A policy search's candidates (in shadow for named cohorts) do not stand in the way.
+        if let other = try await federation.modelRollouts().first(where: { ($0.state == .shadow && $0.cohorts.isEmpty) || $0.state == .canary }) {
             throw ProblemResponse(.releaseStateConflict,
                                   "release \(other.version) is in \(other.state.rawValue); finish or roll back its rollout first")
         }
