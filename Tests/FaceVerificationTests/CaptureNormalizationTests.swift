@@ -89,6 +89,62 @@ struct CaptureNormalizationTests {
         }
     }
 
+    /// The kernels divide by 100 without a division (16-bit multiply-high, see CaptureKernels.c);
+    /// this holds that to Pillow's truncating division for every value and blurred value, every
+    /// remainder percent % 100 and every whole part, at several thresholds.
+    @Test("the vector unsharp combine equals Pillow's for every value, blurred value and percent")
+    func sharpenArithmetic() {
+        let values = (0..<65_536).map { UInt8($0 >> 8) }, blurred = (0..<65_536).map { UInt8($0 & 255) }
+        var output = [UInt8](repeating: 0, count: 65_536)
+        let percents = (0...1000).filter { $0 <= 200 || $0 % 7 == 0 || $0 >= 950 }
+        var checked = 0, wrong = 0
+        for (percent, threshold) in percents.map({ ($0, 0) }) + [(150, 3), (200, 1), (999, 254), (37, 255)] {
+            ck_sharpen_row(values, blurred, &output, 65_536, Int32(percent), Int32(threshold))
+            for index in 0..<65_536 {
+                let value = Int(values[index]), difference = value - Int(blurred[index])
+                let expected = abs(difference) > threshold ? min(max(value + difference * percent / 100, 0), 255) : value
+                if Int(output[index]) != expected { wrong += 1 }
+                checked += 1
+            }
+        }
+        #expect(wrong == 0, "\(wrong) of \(checked) combines differ from Pillow's")
+    }
+
+    /// The fused sweep (tables and luma in one pass; CLAHE, shift and every box pass in another)
+    /// must not depend on the frame's size, the vector width or the tail of a row: the SSE2 and
+    /// AVX2 bodies agree, and each step alone composes to the whole policy.
+    @Test("SSE2 and AVX2 bodies agree on random frames; the fused policy equals its steps in turn")
+    func fusedSweep() throws {
+        var random = FrameRandom(state: 14)
+        for round in 0..<60 {
+            let width = round < 2 ? 640 : 1 + Int(random.next() % 97), height = round < 2 ? 480 : 1 + Int(random.next() % 61)
+            var smooth = Int(random.next() % 256)
+            let pixels = (0..<3 * width * height).map { _ in
+                smooth = min(max(smooth + Int(random.next() % 41) - 20, 0), 255)
+                return UInt8(smooth)
+            }
+            let frame = RGBImage(width: width, height: height, pixels: pixels)
+            let policy = NormalizationPolicy(
+                whiteBalance: random.next() % 3 == 0 ? nil : .init(strength: Double(random.next() % 11) / 10),
+                exposure: random.next() % 3 == 0 ? nil : .init(method: random.next() % 2 == 0 ? .gamma : .gain, targetMean: 0.3 + Double(random.next() % 40) / 100),
+                clahe: random.next() % 4 == 0 ? nil : .init(tilesX: 1 + Int(random.next() % 9), tilesY: 1 + Int(random.next() % 9), clipLimit: 1 + Double(random.next() % 40) / 10),
+                unsharpMask: random.next() % 4 == 0 ? nil : .init(radius: 0.5 + Double(random.next() % 60) / 10, percent: Int(random.next() % 1001), threshold: Int(random.next() % 6)))
+            let normalization = try CaptureNormalization(policy: policy)
+            let selected = normalization.apply(to: frame)
+            ck_force_baseline(1)
+            let baseline = normalization.apply(to: frame)
+            ck_force_baseline(0)
+            #expect(selected == baseline, "\(width)×\(height) \(policy)")
+            var stepwise = frame
+            if policy.whiteBalance != nil || policy.exposure != nil {
+                stepwise = try CaptureNormalization(policy: NormalizationPolicy(whiteBalance: policy.whiteBalance, exposure: policy.exposure)).apply(to: stepwise)
+            }
+            if let clahe = policy.clahe { ContrastLimitedEqualization(clahe).applyToLuma(of: &stepwise) }
+            if let unsharp = policy.unsharpMask { stepwise = PillowUnsharpMask(unsharp).apply(to: stepwise) }
+            #expect(selected == stepwise, "\(width)×\(height) \(policy)")
+        }
+    }
+
     @Test("the fixture inputs decode to the pixels the reference saw")
     func inputs() throws {
         for entry in NormalisationReference.shared.inputs {
@@ -242,6 +298,19 @@ struct CaptureNormalizationTests {
             differing += 1
         }
         return (maxError, differing)
+    }
+}
+
+/// SplitMix64 for the random frames (the test target does not link SeededRandom).
+private struct FrameRandom {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

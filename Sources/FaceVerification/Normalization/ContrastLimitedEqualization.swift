@@ -32,81 +32,68 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
         clipLimit = parameters.clipLimit
     }
 
-    /// Equalises `plane` (row-major, `width` × `height`).
-    public func apply(plane: [UInt8], width: Int, height: Int) -> [UInt8] {
-        precondition(plane.count == width * height, "plane size mismatch")
-        guard tilesX >= 1, tilesY >= 1, width >= 2 * tilesX, height >= 2 * tilesY else { return plane }
+    /// The tile grid over a `width` × `height` plane, or nil when the plane is too small for it.
+    struct Grid {
+        let tileWidth: Int
+        let tileHeight: Int
+        let clip: Int
+    }
+
+    func grid(width: Int, height: Int) -> Grid? {
+        guard tilesX >= 1, tilesY >= 1, width >= 2 * tilesX, height >= 2 * tilesY else { return nil }
         let fits = width % tilesX == 0 && height % tilesY == 0
         let extendedWidth = fits ? width : width + tilesX - width % tilesX
         let extendedHeight = fits ? height : height + tilesY - height % tilesY
         let tileWidth = extendedWidth / tilesX, tileHeight = extendedHeight / tilesY
-        let tileArea = tileWidth * tileHeight
-        let lutScale = Float(255) / Float(tileArea)
-        let clip = clipLimit > 0 ? max(Int(clipLimit * Double(tileArea) / 256), 1) : 0
+        let clip = clipLimit > 0 ? max(Int(clipLimit * Double(tileWidth * tileHeight) / 256), 1) : 0
+        return Grid(tileWidth: tileWidth, tileHeight: tileHeight, clip: clip)
+    }
 
+    /// The tiles' tables (tilesX · tilesY · 256) for `luma` (CCaptureKernels: tile histograms,
+    /// clipped and accumulated).
+    func tables(luma: UnsafePointer<UInt8>, width: Int, height: Int, grid: Grid) -> [UInt8] {
         var histograms = [UInt32](repeating: 0, count: tilesX * tilesY * 256)
-        plane.withUnsafeBufferPointer { source in
+        return [UInt8](unsafeUninitializedCapacity: tilesX * tilesY * 256) { tables, initialized in
             histograms.withUnsafeMutableBufferPointer { histograms in
-                ck_tile_histograms(source.baseAddress, Int32(width), Int32(height), Int32(tilesX), Int32(tilesY),
-                                   Int32(tileWidth), Int32(tileHeight), histograms.baseAddress)
+                ck_tile_histograms(luma, Int32(width), Int32(height), Int32(tilesX), Int32(tilesY),
+                                   Int32(grid.tileWidth), Int32(grid.tileHeight), histograms.baseAddress)
+                ck_clahe_tables(histograms.baseAddress, Int32(tilesX * tilesY), Int32(grid.tileWidth * grid.tileHeight), Int32(grid.clip), tables.baseAddress)
             }
+            initialized = tilesX * tilesY * 256
         }
-        var tables = [UInt8](repeating: 0, count: tilesX * tilesY * 256)
-        histograms.withUnsafeMutableBufferPointer { histograms in
-            tables.withUnsafeMutableBufferPointer { tables in
-                for tile in 0..<tilesX * tilesY {
-                    let base = tile * 256
-                    if clip > 0 {
-                        let limit = UInt32(clip)
-                        var clipped = 0
-                        for bin in base..<base + 256 where histograms[bin] > limit {
-                            clipped += Int(histograms[bin] - limit)
-                            histograms[bin] = limit
-                        }
-                        let batch = UInt32(clipped / 256)
-                        var residual = clipped % 256
-                        for bin in base..<base + 256 { histograms[bin] += batch }
-                        if residual != 0 {
-                            let step = max(256 / residual, 1)
-                            var bin = 0
-                            while bin < 256, residual > 0 {
-                                histograms[base + bin] += 1
-                                bin += step
-                                residual -= 1
-                            }
-                        }
-                    }
-                    var sum = 0
-                    for bin in 0..<256 {
-                        sum += Int(histograms[base + bin])
-                        tables[base + bin] = Self.saturatedRound(Float(sum) * lutScale)
-                    }
-                }
-            }
-        }
+    }
 
-        // The blend: per column the two tables and weights, per row the two tile rows, in
-        // OpenCV's single-precision order (CCaptureKernels, the arithmetic vectorised by row).
-        var output = [UInt8](repeating: 0, count: plane.count)
-        plane.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { output in
+    /// Equalises `plane` (row-major, `width` × `height`).
+    public func apply(plane: [UInt8], width: Int, height: Int) -> [UInt8] {
+        precondition(plane.count == width * height, "plane size mismatch")
+        guard let grid = grid(width: width, height: height) else { return plane }
+        return plane.withUnsafeBufferPointer { source in
+            guard let luma = source.baseAddress else { return plane }
+            let tables = tables(luma: luma, width: width, height: height, grid: grid)
+            // The blend: per column the pair of tables and weights, per row the two tile rows,
+            // in OpenCV's single-precision order (CCaptureKernels, vectorised by row).
+            return [UInt8](unsafeUninitializedCapacity: plane.count) { output, initialized in
                 tables.withUnsafeBufferPointer { tables in
-                    ck_clahe_blend(source.baseAddress, output.baseAddress, Int32(width), Int32(height), tables.baseAddress,
-                                   Int32(tilesX), Int32(tilesY), Int32(tileWidth), Int32(tileHeight))
+                    ck_clahe_plane(luma, output.baseAddress, Int32(width), Int32(height), tables.baseAddress,
+                                   Int32(tilesX), Int32(tilesY), Int32(grid.tileWidth), Int32(grid.tileHeight))
                 }
+                initialized = plane.count
             }
         }
-        return output
     }
 
     /// Equalises the frame's luma and moves R, G and B by the same amount as their luma moved.
     public func applyToLuma(of image: inout RGBImage) {
+        let (width, height) = (image.width, image.height)
+        guard let grid = grid(width: width, height: height) else { return }
         let luma = Self.luma(of: image)
-        let equalised = apply(plane: luma, width: image.width, height: image.height)
-        image.pixels.withUnsafeMutableBufferPointer { pixels in
-            luma.withUnsafeBufferPointer { luma in
-                equalised.withUnsafeBufferPointer { equalised in
-                    ck_shift_by_luma(pixels.baseAddress, luma.baseAddress, equalised.baseAddress, luma.count)
+        luma.withUnsafeBufferPointer { luma in
+            guard let plane = luma.baseAddress else { return }
+            let tables = tables(luma: plane, width: width, height: height, grid: grid)
+            image.pixels.withUnsafeMutableBufferPointer { pixels in
+                tables.withUnsafeBufferPointer { tables in
+                    ck_clahe_rgb(pixels.baseAddress, pixels.baseAddress, plane, Int32(width), Int32(height), tables.baseAddress,
+                                 Int32(tilesX), Int32(tilesY), Int32(grid.tileWidth), Int32(grid.tileHeight), nil)
                 }
             }
         }
@@ -121,14 +108,5 @@ public struct ContrastLimitedEqualization: Sendable, Equatable {
             }
         }
         return luma
-    }
-
-    /// `cv::saturate_cast<uchar>(float)` for the non-negative values met here: round half to
-    /// even, then clip. Adding and subtracting 2^23 rounds in the default (half-to-even) mode
-    /// without the library call that `rounded(.toNearestOrEven)` costs on baseline x86-64.
-    @inline(__always)
-    static func saturatedRound(_ value: Float) -> UInt8 {
-        let rounded = value < 8_388_608 ? (value + 8_388_608) - 8_388_608 : value
-        return rounded <= 0 ? 0 : rounded >= 255 ? 255 : UInt8(rounded)
     }
 }

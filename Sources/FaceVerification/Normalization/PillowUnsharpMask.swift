@@ -12,7 +12,8 @@ import FederationCore
 /// The arithmetic here is Pillow's, with its single-precision radius and weights, so the results
 /// are identical; the loops (in CCaptureKernels) differ: window sums along the rows and running
 /// sums down the columns in 16-bit lanes, the 32-bit products done with pmaddwd (SSE2) so that
-/// baseline x86-64 needs no 32-bit vector multiply, and the combine fused into the last pass.
+/// baseline x86-64 needs no 32-bit vector multiply, the column passes streamed through a few
+/// rows each instead of whole frames, and the combine fused into the last pass.
 public struct PillowUnsharpMask: Sendable, Equatable {
     public let radius: Double
     public let percent: Int
@@ -25,47 +26,41 @@ public struct PillowUnsharpMask: Sendable, Equatable {
     }
 
     public func apply(to image: RGBImage) -> RGBImage {
-        let boxRadius = Self.extendedBoxRadius(Float(radius), passes: 3)
-        // A zero box leaves the blurred frame equal to the frame: nothing to sharpen.
-        guard boxRadius != 0, image.width > 0, image.height > 0 else { return image }
-        // The combine runs inside the last column pass, while the blurred row is in registers.
-        return Self.blurred(image, boxRadius: boxRadius, passes: 3, sharpening: (percent, threshold))
+        guard let blur = blur, image.width > 0, image.height > 0 else { return image }
+        return Self.blurred(image, blur)
+    }
+
+    /// The kernels' description of this mask, or nil when its box has radius zero (the blurred
+    /// frame then equals the frame: nothing to sharpen).
+    var blur: ck_blur? {
+        Self.plan(radius: radius, passes: 3, sharpening: (percent, threshold))
     }
 
     /// Pillow's `ImageFilter.GaussianBlur(radius)` (three passes each way).
     public static func gaussianBlur(_ image: RGBImage, radius: Double, passes: Int = 3) -> RGBImage {
-        let boxRadius = extendedBoxRadius(Float(radius), passes: passes)
-        guard boxRadius != 0, image.width > 0, image.height > 0, passes > 0 else { return image }
-        return blurred(image, boxRadius: boxRadius, passes: passes, sharpening: nil)
+        guard passes > 0, image.width > 0, image.height > 0, let blur = plan(radius: radius, passes: passes, sharpening: nil) else { return image }
+        return blurred(image, blur)
     }
 
-    /// `passes` box passes along the rows (all of a row's passes while it is in cache) then down the columns (CCaptureKernels: SSE2, or AVX2
-    /// where the CPU has it), the last one writing the unsharp mask when `sharpening` is given.
-    private static func blurred(_ image: RGBImage, boxRadius: Float, passes: Int, sharpening: (percent: Int, threshold: Int)?) -> RGBImage {
+    static func plan(radius: Double, passes: Int, sharpening: (percent: Int, threshold: Int)?) -> ck_blur? {
+        let boxRadius = extendedBoxRadius(Float(radius), passes: passes)
+        guard boxRadius != 0 else { return nil }
         let weights = BoxWeights(boxRadius)
-        let width = Int32(image.width), height = Int32(image.height), radius = Int32(weights.radius)
-        var source = image.pixels
-        var destination = [UInt8](repeating: 0, count: source.count)
-        source.withUnsafeBufferPointer { from in
-            destination.withUnsafeMutableBufferPointer { to in
-                ck_box_rows(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer, Int32(passes))
+        return ck_blur(radius: Int32(weights.radius), inner: weights.inner, outer: weights.outer, passes: Int32(passes),
+                       sharpen: sharpening == nil ? 0 : 1, percent: Int32(sharpening?.percent ?? 0), threshold: Int32(sharpening?.threshold ?? 0))
+    }
+
+    /// All passes in one sweep (CCaptureKernels: every row pass of a row while it is in L1, the
+    /// column passes streaming through a few rows each, the combine in the last one).
+    private static func blurred(_ image: RGBImage, _ blur: ck_blur) -> RGBImage {
+        var blur = blur
+        let pixels = [UInt8](unsafeUninitializedCapacity: image.pixels.count) { output, initialized in
+            image.pixels.withUnsafeBufferPointer { source in
+                ck_box_blur(source.baseAddress, output.baseAddress, Int32(image.width), Int32(image.height), &blur)
             }
+            initialized = image.pixels.count
         }
-        swap(&source, &destination)
-        for pass in 0..<passes {
-            let last = pass == passes - 1
-            source.withUnsafeBufferPointer { from in
-                destination.withUnsafeMutableBufferPointer { to in
-                    image.pixels.withUnsafeBufferPointer { original in
-                        ck_box_columns(from.baseAddress, to.baseAddress, width, height, radius, weights.inner, weights.outer,
-                                       last && sharpening != nil ? original.baseAddress : nil,
-                                       Int32(sharpening?.percent ?? 0), Int32(sharpening?.threshold ?? 0))
-                    }
-                }
-            }
-            swap(&source, &destination)
-        }
-        return RGBImage(width: image.width, height: image.height, pixels: source)
+        return RGBImage(width: image.width, height: image.height, pixels: pixels)
     }
 
     /// Pillow's `_gaussian_blur_radius`: the box radius whose `passes` repetitions have the
