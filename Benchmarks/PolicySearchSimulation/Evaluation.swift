@@ -15,8 +15,7 @@ struct OperatingPoint {
 
     init(attempts: AttemptSet, policy: NormalizationPolicy, threshold: Double?, scorer: Scorer, targetFMR: Double) throws {
         var genuine: [Double] = [], impostor: [Double] = []
-        for attempt in attempts.attempts {
-            let score = try scorer.score(attempt, policy: policy)
+        for (attempt, score) in zip(attempts.attempts, try scorer.scores(attempts.attempts, policy: policy)) {
             if attempt.label == .genuine { genuine.append(score) } else { impostor.append(score) }
         }
         let chosen = try threshold ?? ErrorRates.farThreshold(impostors: impostor, target: targetFMR)
@@ -68,9 +67,10 @@ struct CohortEvaluation {
         before = try OperatingPoint(attempts: test, policy: .identity, threshold: thresholdBefore, scorer: scorer, targetFMR: targetFMR)
         after = try OperatingPoint(attempts: test, policy: policy, threshold: thresholdAfter, scorer: scorer, targetFMR: targetFMR)
         var tallies: [Int: PersonTally] = [:]
-        for attempt in test.attempts {
-            let scoreBefore = try scorer.score(attempt, policy: .identity)
-            let scoreAfter = try scorer.score(attempt, policy: policy)
+        let scoresBefore = try scorer.scores(test.attempts, policy: .identity)
+        let scoresAfter = try scorer.scores(test.attempts, policy: policy)
+        for (index, attempt) in test.attempts.enumerated() {
+            let scoreBefore = scoresBefore[index], scoreAfter = scoresAfter[index]
             var tally = tallies[attempt.probe.person, default: PersonTally()]
             if attempt.label == .genuine {
                 tally.genuine += 1

@@ -16,6 +16,8 @@ struct FleetSearch {
         /// Share of subjects with model-improvement consent in force; the others' attempts get no shadow score.
         var consentShare: Double
         var rounds: Int
+        /// Candidates successive halving keeps for the next round.
+        var keep: Int
         var targetFMR: Double
         var confidence: Double
         var margin: Double
@@ -63,7 +65,7 @@ struct FleetSearch {
         var candidates = PolicyCandidates.grid()
         var rounds: [Round] = []
         var chosen = NormalizationPolicy.identity
-        let current = try fleet.attempts.map { try scorer.score($0, policy: .identity) }
+        let current = try scorer.scores(fleet.attempts, policy: .identity)
         var currentImpostors: [Double] = []
         for (index, attempt) in fleet.attempts.enumerated() where attempt.label == .impostor { currentImpostors.append(current[index]) }
         let currentThreshold = try ErrorRates.farThreshold(impostors: currentImpostors, target: settings.targetFMR)
@@ -78,6 +80,7 @@ struct FleetSearch {
             }
             let passes = (candidates.count + perVerification - 1) / perVerification
             let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
+            let consentedAttempts = consented.map { fleet.attempts[$0] }
             var comparisons: [(candidate: String, comparison: PairedComparison)] = []
             var byID: [String: NormalizationPolicy] = [:]
             var genuineCount = 0, impostorCount = 0
@@ -88,9 +91,10 @@ struct FleetSearch {
                 // consented attempt: pass p scores attempt j under candidates j + p·k … j + p·k + k − 1.
                 var attempts: [PairedAttempt] = []
                 var impostors: [Double] = []
-                for index in consented {
+                let scores = try scorer.scores(consentedAttempts, policy: policy)
+                for (position, index) in consented.enumerated() {
                     let attempt = fleet.attempts[index]
-                    let score = try scorer.score(attempt, policy: policy)
+                    let score = scores[position]
                     attempts.append(PairedAttempt(subject: subjectID(attempt.claimed), label: attempt.label,
                                                   currentScore: current[index], candidateScore: score))
                     if attempt.label == .impostor { impostors.append(score) }
@@ -115,9 +119,15 @@ struct FleetSearch {
                 genuineStillNeeded: ranking.leader == nil ? top.flatMap { try? OutcomesNeeded.remainingGenuineAttempts(for: $0.comparison) } : nil))
             if let leader = ranking.leader, let policy = byID[leader.candidate] { chosen = policy }
             guard step < settings.rounds, let centre = top.flatMap({ byID[$0.candidate] }) else { break }
-            let kept = try ranking.halving().compactMap { byID[$0] }
-            let refined = try PolicyCandidates.refine(around: centre, step: step)
-            candidates = kept + refined.filter { !kept.contains($0) }
+            // Successive halving, then the evolution strategy's two moves around the leader:
+            // its neighbours on the shrinking lattice, and its crossings with the kept candidates.
+            let kept = try ranking.halving(keep: settings.keep).compactMap { byID[$0] }
+            var next = kept
+            for policy in try PolicyCandidates.refine(around: centre, step: step) + PolicyCandidates.combinations(of: centre, with: kept)
+            where !next.contains(policy) {
+                next.append(policy)
+            }
+            candidates = next
         }
         return Outcome(chosen: chosen, rounds: rounds)
     }

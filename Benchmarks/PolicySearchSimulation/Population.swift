@@ -46,32 +46,51 @@ struct AttemptSet {
 /// a genuine attempt then fails and an impostor attempt never matches, for every policy alike.
 struct Scorer {
     let descriptors: FrameDescriptors
-    private var templates: [Frame: [Float]] = [:]
+    /// Unit-length template descriptors (nil: no face found in that enrollment photo).
+    private let templates: [Frame: [Float]?]
 
-    init(descriptors: FrameDescriptors) {
+    init(descriptors: FrameDescriptors, templates frames: [Frame]) throws {
         self.descriptors = descriptors
+        var templates: [Frame: [Float]?] = [:]
+        for frame in frames {
+            guard let entry = descriptors.entry(frame, .identity) else {
+                throw SimulationError("no template descriptor for person \(frame.person) photo \(frame.photo)")
+            }
+            templates[frame] = entry.descriptor.map(Self.unit)
+        }
+        self.templates = templates
     }
 
-    static func cosine(_ a: [Float], _ b: [Float]) -> Double {
-        var dot: Float = 0, na: Float = 0, nb: Float = 0
-        for index in a.indices {
-            dot += a[index] * b[index]
-            na += a[index] * a[index]
-            nb += b[index] * b[index]
-        }
-        guard na > 0, nb > 0 else { return -1 }
-        return min(1, max(-1, Double(dot / (na.squareRoot() * nb.squareRoot()))))
+    static func unit(_ vector: [Float]) -> [Float] {
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? vector.map { $0 / norm } : vector
     }
 
-    func score(_ attempt: AttemptSet.Attempt, policy: NormalizationPolicy) throws -> Double {
-        guard let probeEntry = descriptors.entry(attempt.probe, policy) else {
-            throw SimulationError("no descriptor computed for person \(attempt.probe.person) photo \(attempt.probe.photo) under \(FrameDescriptors.key(policy))")
+    /// The score of every attempt under `policy`, in order.
+    func scores(_ attempts: [AttemptSet.Attempt], policy: NormalizationPolicy) throws -> [Double] {
+        var probes: [Frame: [Float]?] = [:]
+        var result: [Double] = []
+        result.reserveCapacity(attempts.count)
+        for attempt in attempts {
+            let probe: [Float]?
+            if let known = probes[attempt.probe] {
+                probe = known
+            } else {
+                guard let entry = descriptors.entry(attempt.probe, policy) else {
+                    throw SimulationError("no descriptor computed for person \(attempt.probe.person) photo \(attempt.probe.photo) under \(FrameDescriptors.key(policy))")
+                }
+                probe = entry.descriptor.map(Self.unit)
+                probes[attempt.probe] = .some(probe)
+            }
+            guard let probe, let template = templates[attempt.template] ?? nil else {
+                result.append(-1)
+                continue
+            }
+            var dot: Float = 0
+            for index in probe.indices { dot += probe[index] * template[index] }
+            result.append(min(1, max(-1, Double(dot))))
         }
-        guard let templateEntry = descriptors.entry(attempt.template, .identity) else {
-            throw SimulationError("no template descriptor for person \(attempt.template.person) photo \(attempt.template.photo)")
-        }
-        guard let probe = probeEntry.descriptor, let template = templateEntry.descriptor else { return -1 }
-        return Self.cosine(probe, template)
+        return result
     }
 
     /// Median milliseconds the kiosk spent on one frame under `policy` (normalise → descriptor).

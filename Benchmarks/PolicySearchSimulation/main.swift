@@ -29,7 +29,8 @@ struct PolicySearchSimulation: ParsableCommand {
     @Option(name: .customLong("consent-share"), help: "Share of subjects with model-improvement consent in force.")
     var consentShare = 0.8
     @Option(help: "Search rounds per cohort (the first is the grid; each later one keeps the better half and refines around the leader).")
-    var rounds = 2
+    var rounds = 3
+    @Option(help: "Candidates successive halving keeps for the next round.") var keep = 4
     @Option(name: .customLong("target-fmr")) var targetFMR = 1e-3
     @Option var seed: UInt64 = 1
     @Option(name: .customLong("det-directory"), help: "Write one DET chart (SVG) per condition here.") var detDirectory: String?
@@ -45,10 +46,10 @@ struct PolicySearchSimulation: ParsableCommand {
         try descriptors.ensure(frames: templates, policies: [.identity], folder: folder, pipeline: pipeline, workers: workers)
         try descriptors.ensure(frames: probes, policies: grid, folder: folder, pipeline: pipeline, workers: workers)
         if precomputeOnly { return }
-        let scorer = Scorer(descriptors: descriptors)
+        let scorer = try Scorer(descriptors: descriptors, templates: templates)
         var evaluations: [CohortEvaluation] = []
         var rounds: [FleetSearch.Round] = []
-        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, consentShare: consentShare, rounds: self.rounds,
+        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, consentShare: consentShare, rounds: self.rounds, keep: keep,
                                                  targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
         for rotation in 0..<rotations {
             let test = people.filter { $0 % rotations == rotation }

@@ -152,6 +152,25 @@ struct PolicyCandidatesTests {
         }
     }
 
+    @Test("combinations: the leader keeps its steps and gains each partner's missing ones; nothing new, nothing")
+    func combinationsTakeMissingSteps() {
+        let grid = PolicyCandidates.grid()
+        let gain = grid[3], clahe = grid[4], sharpen = grid[9], whiteGamma = grid[1]
+        let children = PolicyCandidates.combinations(of: gain, with: [clahe, sharpen, whiteGamma, gain, clahe])
+        #expect(children == [
+            NormalizationPolicy(exposure: gain.exposure, clahe: clahe.clahe),
+            NormalizationPolicy(exposure: gain.exposure, unsharpMask: sharpen.unsharpMask),
+            // The partner's exposure is not taken: the leader has its own; its white balance is.
+            NormalizationPolicy(whiteBalance: whiteGamma.whiteBalance, exposure: gain.exposure),
+        ])
+        #expect(PolicyCandidates.combinations(of: gain, with: [gain]).isEmpty)
+        // A partner whose steps are all in the leader already gives the leader itself: left out.
+        let both = NormalizationPolicy(exposure: gain.exposure, clahe: clahe.clahe)
+        #expect(PolicyCandidates.combinations(of: both, with: [clahe, gain]).isEmpty)
+        // A child equal to its partner (the leader's steps are a subset of the partner's) is left out.
+        #expect(PolicyCandidates.combinations(of: clahe, with: [both]).isEmpty)
+    }
+
     /// The refined parameters in the documented order (absent ones skipped).
     static func continuousParameters(_ policy: NormalizationPolicy) -> [Double] {
         [policy.whiteBalance?.strength, policy.exposure?.targetMean, policy.clahe?.clipLimit,

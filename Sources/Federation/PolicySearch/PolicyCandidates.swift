@@ -135,6 +135,24 @@ public enum PolicyCandidates {
         return neighbours
     }
 
+    /// The evolution strategy's crossover: `leader` with each step it lacks taken from the
+    /// other candidates, one candidate per partner (in the partners' order), each new and
+    /// distinct. Steps run in their canonical order, so a leader that fixes exposure and a
+    /// partner that sharpens give one policy that does both; partners with no step the leader
+    /// lacks give nothing. Pure, like the rest: the same leader and partners give the same list.
+    public static func combinations(of leader: NormalizationPolicy, with partners: [NormalizationPolicy]) -> [NormalizationPolicy] {
+        var combined: [NormalizationPolicy] = []
+        for partner in partners {
+            var child = leader
+            child.whiteBalance = leader.whiteBalance ?? partner.whiteBalance
+            child.exposure = leader.exposure ?? partner.exposure
+            child.clahe = leader.clahe ?? partner.clahe
+            child.unsharpMask = leader.unsharpMask ?? partner.unsharpMask
+            if child != leader, child != partner, !combined.contains(child) { combined.append(child) }
+        }
+        return combined
+    }
+
     /// A stable 12-hex-digit name for `policy`: the first 48 bits of FNV-1a-64 over
     /// `canonicalJSON(policy)`. Equal policies get equal names on every platform and in every
     /// release; with a few hundred candidates per cohort a collision is about a 10⁻¹⁰ chance.
