@@ -6,8 +6,9 @@ import Foundation
 import SeededRandom
 
 /// Federated adaptation over real faces with simulated kiosk conditions: FNMR at FMR 1e-3 on
-/// held-out people before and after DP-FedAvg rounds, with the ε spent, and the shadow
-/// comparison the server would make before promoting the trained adapter.
+/// held-out people before and after DP-FedAvg rounds of the tail loss against a public
+/// impostor set, with the ε spent, and the shadow comparison the server would make before
+/// promoting the trained adapter.
 struct FederationSimulation: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "federation-simulation",
@@ -17,27 +18,59 @@ struct FederationSimulation: ParsableCommand {
     @Option(help: "The model directory (scripts/fetch-models.sh).") var models = "models"
     @Option(help: "Descriptor cache (JSON); computed once, reused by later runs.") var cache = "federation-simulation-descriptors.json"
     @Option(name: .customLong("people-per-kiosk")) var peoplePerKiosk = 2
-    @Option var rounds = 30
+    @Option(help: "Copies of every kiosk; copies after the first train on their genuine pairs resampled with replacement (larger simulated fleets).")
+    var replicas = 1
+    @Option(help: "Shifts the split of the people (0…9); 0 keeps the test people of earlier runs.") var rotation = 0
+    @Option var rounds = 10
     @Option(name: .customLong("clipping-norm")) var clippingNorm = 0.5
     @Option(name: .customLong("noise-multiplier"), help: "z; 0 runs without noise, the non-private reference.") var noiseMultiplier = 2.0
     @Option(name: .customLong("sampling-rate")) var samplingRate = 1.0
     @Option var delta = 1e-6
     @Option(name: .customLong("learning-rate")) var learningRate = 0.05
     @Option var epochs = 2
+    @Option(name: .customLong("batch-size")) var batchSize = 32
     @Option(name: .customLong("server-learning-rate")) var serverLearningRate = 1.0
-    @Option(name: .customLong("loss-scale"), help: "s of the cosine pair loss.") var lossScale = 32.0
-    @Option(name: .customLong("loss-margin"), help: "m of the cosine pair loss; near the operating threshold focuses training there.")
-    var lossMargin = 0.91
+    @Option(name: .customLong("loss-scale"), help: "The tail loss's scale on the score gap.") var lossScale = 32.0
+    @Option(name: .customLong("tail-fraction"), help: "Share of the impostor scores that forms the tail.") var tailFraction = 0.005
+    @Flag(name: .customLong("train-on-refused"), help: "Rounds train from the newest candidate even when the gate refused it; the gate still decides what is released.")
+    var trainOnRefused = false
+    @Flag(help: "Central reference: each round trains once on every kiosk's pairs pooled, no clipping, no noise, same gate.")
+    var central = false
     @Option var seed: UInt64 = 1
     @Option(name: .customLong("comparison-seed"), help: "Seeds the split of the test people into calibration and evaluation halves and the subjects bootstrap of the shadow comparison.")
     var comparisonSeed: UInt64 = 1
+    @Flag(name: .customLong("skip-shadow-comparison")) var skipShadowComparison = false
     @Flag var json = false
+
+    static let targetFMR = 1e-3
+
+    struct Round: Codable {
+        var round: Int
+        var kiosks: Int
+        /// ‖mean of the clipped updates‖ over the fixed denominator: the step without noise.
+        var signalNorm: Double
+        /// Mean ‖Δ‖ of the kiosks' updates before clipping (0 for the central reference).
+        var meanUpdateNorm: Double
+        /// ‖candidate − kept‖ after noise and symmetrisation.
+        var stepNorm: Double
+        var candidateValidationFNMR: Double
+        var kept: Bool
+    }
 
     struct Figures: Codable {
         var kiosks: Int
-        var validationPairs: Int
+        var replicas: Int
+        var peoplePerKiosk: Int
+        var rotation: Int
+        var central: Bool
+        var trainOnRefused: Bool
+        var publicImpostorDescriptors: Int
+        var validationGenuine: Int
+        var validationImpostor: Int
         var testGenuine: Int
         var testImpostor: Int
+        var validationFNMRBefore: Double
+        var validationFNMRAfter: Double
         var fnmrBefore: Double
         var fnmrAfter: Double
         var thresholdBefore: Double
@@ -45,6 +78,7 @@ struct FederationSimulation: ParsableCommand {
         var relativeCut: Double
         var roundsRun: Int
         var roundsAccepted: Int
+        var history: [Round]
         /// nil without noise (z = 0): no privacy guarantee, the non-private reference.
         var epsilonRDP: Double?
         var epsilonPLD: Double?
@@ -52,7 +86,7 @@ struct FederationSimulation: ParsableCommand {
         var clippingNorm: Double
         var noiseMultiplier: Double
         var samplingRate: Double
-        /// nil when a threshold could not be computed (`shadowRefusal` says why).
+        /// nil when a threshold could not be computed (`shadowRefusal` says why) or skipped.
         var shadowComparison: ShadowComparison.Figures?
         var shadowRefusal: String?
     }
@@ -61,68 +95,104 @@ struct FederationSimulation: ParsableCommand {
         let descriptors = try FaceDescriptors.load(folder: faces, models: models, cache: cache) {
             CaptureCondition.allCases[$0 % CaptureCondition.allCases.count]
         }
-        let population = KioskPopulation(descriptors: descriptors, peoplePerKiosk: peoplePerKiosk)
-        let loss = CosinePairLoss(scale: lossScale, margin: lossMargin)
+        let population = try KioskPopulation(descriptors: descriptors, peoplePerKiosk: peoplePerKiosk, rotation: rotation,
+                                             replicas: replicas, seed: seed)
+        let loss = ImpostorTailLoss(scale: lossScale, tailFraction: tailFraction)
+        let training = LocalTrainingConfiguration(learningRate: learningRate, epochs: epochs, batchSize: batchSize, loss: loss)
         var generator = SeededGenerator(seed: seed)
+        // `released` is what kiosks decide with; `global` is what the next round trains from.
         var global = Adapter.identity()
-        let before = try Self.fnmr(population.test, adapter: global)
+        var released = global
+        let before = try EvaluationReport(adapter: global, pairs: population.test, targetFMR: Self.targetFMR)
+        var kept = try EvaluationReport(adapter: global, pairs: population.validation, targetFMR: Self.targetFMR)
+        let validationBefore = kept
         var accepted = 0
-        var validationLoss = try loss.meanValue(adapter: global, pairs: population.validation)
+        var history: [Round] = []
         let kioskIDs = population.kiosks.indices.map(String.init)
+        let pooled = population.kiosks.flatMap { $0 }
         for round in 1...rounds {
-            var strategy = DPFedAvg(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
-                                    expectedClientCount: samplingRate * Double(population.kiosks.count),
-                                    noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: generator.next())),
-                                    serverStep: PlainServerStep(learningRate: serverLearningRate))
-            let context = RoundContext(roundNumber: round, eligibleClients: kioskIDs, samplingRate: samplingRate,
-                                       localTraining: LocalTrainingConfiguration(learningRate: learningRate, epochs: epochs, loss: loss),
-                                       clippingNorm: clippingNorm)
-            let plan = strategy.configureRound(context, using: &generator)
-            guard !plan.selectedClients.isEmpty else { continue }
-            var updates: [ClientUpdate] = []
-            var updateNorms = 0.0
-            for client in plan.selectedClients {
-                guard let index = Int(client) else { continue }
-                let pairs = population.kiosks[index]
-                let local = try LocalTraining(configuration: plan.localTraining).train(from: global, on: pairs)
-                let raw = try ModelUpdate(local: local.adapter, global: global, exampleCount: pairs.count)
-                updateNorms += raw.norm
-                let update = try raw.clipped(toNorm: clippingNorm)
-                updates.append(ClientUpdate(clientID: client, update: update))
+            let candidate: Adapter
+            var signalNorm = 0.0, participants = 0, rawNorms = 0.0
+            if central {
+                var configuration = training
+                configuration.seed = generator.next()
+                candidate = try LocalTraining(configuration: configuration).train(from: global, on: pooled, impostors: population.publicImpostors).adapter
+                participants = population.kiosks.count
+            } else {
+                var strategy = DPFedAvg(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
+                                        expectedClientCount: samplingRate * Double(population.kiosks.count),
+                                        noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: generator.next())),
+                                        serverStep: PlainServerStep(learningRate: serverLearningRate))
+                let context = RoundContext(roundNumber: round, eligibleClients: kioskIDs, samplingRate: samplingRate,
+                                           localTraining: training, clippingNorm: clippingNorm)
+                let plan = strategy.configureRound(context, using: &generator)
+                guard !plan.selectedClients.isEmpty else { continue }
+                var updates: [ClientUpdate] = []
+                var sum = [Double](repeating: 0, count: global.parameterCount)
+                for client in plan.selectedClients {
+                    guard let index = Int(client) else { continue }
+                    let pairs = population.kiosks[index]
+                    let local = try LocalTraining(configuration: plan.localTraining).train(from: global, on: pairs, impostors: population.publicImpostors)
+                    let raw = try ModelUpdate(local: local.adapter, global: global, exampleCount: pairs.count)
+                    rawNorms += raw.norm
+                    let update = try raw.clipped(toNorm: clippingNorm)
+                    for (index, value) in update.values.enumerated() { sum[index] += Double(value) }
+                    updates.append(ClientUpdate(clientID: client, update: update))
+                }
+                let denominator = samplingRate * Double(population.kiosks.count)
+                signalNorm = sum.reduce(0) { $0 + ($1 / denominator) * ($1 / denominator) }.squareRoot() * serverLearningRate
+                participants = updates.count
+                let outcome = try strategy.aggregate(round: round, global: global.parameters, updates: UpdateMatrix(updates: updates))
+                // Noise is drawn for every coordinate; averaging W with its transpose is
+                // post-processing and keeps the released W symmetric.
+                candidate = try global.replacingParameters(with: outcome.parameters).symmetrized()
             }
-            let outcome = try strategy.aggregate(round: round, global: global.parameters, updates: UpdateMatrix(updates: updates))
-            let candidate = try global.replacingParameters(with: outcome.parameters)
-            // The evaluation gate: keep the candidate only if the validation loss does not rise.
-            let candidateLoss = try loss.meanValue(adapter: candidate, pairs: population.validation)
-            if candidateLoss <= validationLoss {
-                global = candidate
-                validationLoss = candidateLoss
+            let stepNorm = zip(candidate.parameters, global.parameters).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            // The gate: FNMR at the operating point on the validation people, strictly better or not released.
+            let report = try EvaluationReport(adapter: candidate, pairs: population.validation, targetFMR: Self.targetFMR)
+            let keep = report.passesGate(comparedWith: kept)
+            if keep {
+                released = candidate
+                kept = report
                 accepted += 1
             }
+            global = trainOnRefused ? candidate : released
+            history.append(Round(round: round, kiosks: participants, signalNorm: signalNorm,
+                                 meanUpdateNorm: participants > 0 && !central ? rawNorms / Double(participants) : 0, stepNorm: stepNorm,
+                                 candidateValidationFNMR: report.falseNonMatchRate, kept: keep))
             if !json {
-                let meanNorm = updateNorms / Double(updates.count)
-                FileHandle.standardError.write(Data("round \(round): \(updates.count) kiosks, mean update norm before clipping \(meanNorm), validation loss \(candidateLoss) (kept \(validationLoss))\n".utf8))
+                FileHandle.standardError.write(Data((String(
+                    format: "round %d: %d kiosks, mean update norm %.4f, step without noise %.4f, with noise %.4f; validation FNMR %.4f ",
+                    round, participants, history.last?.meanUpdateNorm ?? 0, signalNorm, stepNorm, report.falseNonMatchRate)
+                    + (keep ? "released" : "refused") + String(format: " (kept %.4f)\n", kept.falseNonMatchRate)).utf8))
             }
         }
-        let after = try Self.fnmr(population.test, adapter: global)
+        let after = try EvaluationReport(adapter: released, pairs: population.test, targetFMR: Self.targetFMR)
         var shadow: ShadowComparison.Figures?
         var shadowRefusal: String?
-        do {
-            shadow = try ShadowComparison(seed: comparisonSeed).compare(people: population.testPeople, current: Adapter.identity(), candidate: global)
-        } catch let refusal as ShadowComparison.Refusal {
-            shadowRefusal = refusal.description
+        if !skipShadowComparison {
+            do {
+                shadow = try ShadowComparison(seed: comparisonSeed).compare(people: population.testPeople, current: Adapter.identity(), candidate: released)
+            } catch let refusal as ShadowComparison.Refusal {
+                shadowRefusal = refusal.description
+            }
         }
-        let statement = noiseMultiplier == 0 ? nil : try PrivacyStatement(
+        let statement = central || noiseMultiplier == 0 ? nil : try PrivacyStatement(
             clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate, releaseRounds: rounds,
             ledger: [PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: rounds)], delta: delta)
         let figures = Figures(
-            kiosks: population.kiosks.count, validationPairs: population.validation.count,
-            testGenuine: population.test.filter(\.isGenuine).count, testImpostor: population.test.filter { !$0.isGenuine }.count,
+            kiosks: population.kiosks.count, replicas: replicas, peoplePerKiosk: peoplePerKiosk, rotation: rotation, central: central,
+            trainOnRefused: trainOnRefused,
+            publicImpostorDescriptors: population.publicImpostors.count,
+            validationGenuine: validationBefore.genuinePairs, validationImpostor: validationBefore.impostorPairs,
+            testGenuine: before.genuinePairs, testImpostor: before.impostorPairs,
+            validationFNMRBefore: validationBefore.falseNonMatchRate, validationFNMRAfter: kept.falseNonMatchRate,
             fnmrBefore: before.falseNonMatchRate, fnmrAfter: after.falseNonMatchRate, thresholdBefore: before.threshold,
             thresholdAfter: after.threshold,
             relativeCut: before.falseNonMatchRate > 0 ? 1 - after.falseNonMatchRate / before.falseNonMatchRate : 0,
-            roundsRun: rounds, roundsAccepted: accepted, epsilonRDP: statement?.cumulativeEpsilonRDP, epsilonPLD: statement?.cumulativeEpsilonPLD,
-            delta: delta, clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate,
+            roundsRun: rounds, roundsAccepted: accepted, history: history,
+            epsilonRDP: statement?.cumulativeEpsilonRDP, epsilonPLD: statement?.cumulativeEpsilonPLD,
+            delta: delta, clippingNorm: clippingNorm, noiseMultiplier: central ? 0 : noiseMultiplier, samplingRate: samplingRate,
             shadowComparison: shadow, shadowRefusal: shadowRefusal)
         if json {
             let encoder = JSONEncoder()
@@ -130,14 +200,16 @@ struct FederationSimulation: ParsableCommand {
             print(String(decoding: try encoder.encode(figures), as: UTF8.self))
             return
         }
-        print("\(figures.kiosks) kiosks; test: \(figures.testGenuine) genuine, \(figures.testImpostor) impostor pairs")
-        print(String(format: "FNMR at FMR 1e-3: %.4f → %.4f (relative cut %.1f %%), %d of %d rounds kept by the gate",
+        print("\(figures.kiosks) kiosks (\(peoplePerKiosk) people each, \(replicas) copies), \(figures.publicImpostorDescriptors) public impostor descriptors; "
+            + "validation: \(figures.validationGenuine) genuine, \(figures.validationImpostor) impostor pairs; test: \(figures.testGenuine) genuine, \(figures.testImpostor) impostor pairs")
+        print(String(format: "validation FNMR at FMR 1e-3: %.4f → %.4f", figures.validationFNMRBefore, figures.validationFNMRAfter))
+        print(String(format: "test FNMR at FMR 1e-3: %.4f → %.4f (relative cut %.1f %%), %d of %d rounds released by the gate",
                      figures.fnmrBefore, figures.fnmrAfter, figures.relativeCut * 100, accepted, rounds))
         if let rdp = figures.epsilonRDP, let pld = figures.epsilonPLD {
             print(String(format: "ε at δ = %g: %.3f (RDP), %.3f (PLD); C = %g, z = %g, q = %g",
                          delta, rdp, pld, clippingNorm, noiseMultiplier, samplingRate))
         } else {
-            print("no noise (z = 0): no differential privacy; the non-private reference")
+            print(central ? "central reference: no clipping, no noise, no differential privacy" : "no noise (z = 0): no differential privacy; the non-private reference")
         }
         if let shadow {
             Self.printShadowComparison(shadow)
@@ -171,16 +243,6 @@ struct FederationSimulation: ParsableCommand {
             + "candidate \(scientific(comparison.candidateFMR)) (bound \(scientific(comparison.candidateFMRUpperBound)))")
         print("decision: \(comparison.decision.rawValue)")
         print("  \(comparison.reason)")
-    }
-
-    /// FNMR at FMR 1e-3 of the cosine between adapted template and adapted probe.
-    static func fnmr(_ pairs: [LabelledPair], adapter: Adapter) throws -> VerificationErrorRates.OperatingPoint {
-        var genuine: [Double] = [], impostor: [Double] = []
-        for pair in pairs {
-            let score = try ShadowComparison.score(pair, adapter: adapter)
-            if pair.isGenuine { genuine.append(score) } else { impostor.append(score) }
-        }
-        return try VerificationErrorRates(genuine: genuine, impostor: impostor).falseNonMatchRate(atFalseMatchRate: 1e-3)
     }
 }
 

@@ -122,15 +122,16 @@ extension KioskAgent {
         return try verifiedModel([UInt8](data))
     }
 
-    /// Trains on `pairs` from the round's base model and uploads the clipped update.
-    public func train(on pairs: [LabelledPair], excluded: Int = 0) async throws -> TrainingReport {
+    /// Trains on `pairs` (their genuine pairs, against the public `impostors`) from the round's
+    /// base model and uploads the clipped update.
+    public func train(on pairs: [LabelledPair], impostors: PublicImpostorSet, excluded: Int = 0) async throws -> TrainingReport {
         let round = try await currentRound()
         guard round.selected else {
             throw AgentError.server("this kiosk was not sampled into round \(round.roundID); nothing to do until the next round")
         }
         let base = try await baseAdapter(version: round.baseVersion)
         let training = try LocalTraining(configuration: round.localTraining.configuration(seed: round.trainingSeed))
-            .train(from: base, on: pairs)
+            .train(from: base, on: pairs, impostors: impostors)
         let update = try ModelUpdate(local: training.adapter, global: base, exampleCount: pairs.count)
         let clipped = try update.clipped(toNorm: round.clippingNorm)
         let receipt = try await upload(clipped, roundID: round.roundID, baseVersion: round.baseVersion)

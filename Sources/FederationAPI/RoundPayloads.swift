@@ -39,25 +39,26 @@ public struct OpenRoundRequest: Sendable, Codable, Equatable {
 }
 
 /// How kiosks train in a round (the wire form of `LocalTrainingConfiguration`, without the seed,
-/// which the server draws per round).
+/// which the server draws per round): the tail loss of each genuine pair against the top
+/// `tail_fraction` of the kiosk's probes' scores with the public impostor set.
 public struct LocalTrainingSettings: Sendable, Codable, Equatable {
     public var learningRate: Double
     public var epochs: Int
     public var batchSize: Int
     public var lossScale: Double
-    public var lossMargin: Double
+    public var tailFraction: Double
 
-    public init(learningRate: Double = 0.01, epochs: Int = 1, batchSize: Int = 32, lossScale: Double = 32, lossMargin: Double = 0.91) {
+    public init(learningRate: Double = 0.1, epochs: Int = 1, batchSize: Int = 1000, lossScale: Double = 32, tailFraction: Double = 0.005) {
         self.learningRate = learningRate
         self.epochs = epochs
         self.batchSize = batchSize
         self.lossScale = lossScale
-        self.lossMargin = lossMargin
+        self.tailFraction = tailFraction
     }
 
     public func configuration(seed: UInt64) -> LocalTrainingConfiguration {
         LocalTrainingConfiguration(learningRate: learningRate, epochs: epochs, batchSize: batchSize,
-                                   loss: CosinePairLoss(scale: lossScale, margin: lossMargin), seed: seed)
+                                   loss: ImpostorTailLoss(scale: lossScale, tailFraction: tailFraction), seed: seed)
     }
 
     /// The reason these settings cannot train, or nil.
@@ -66,12 +67,23 @@ public struct LocalTrainingSettings: Sendable, Codable, Equatable {
         guard (1...100).contains(epochs) else { return "epochs must be within 1…100" }
         guard (1...4096).contains(batchSize) else { return "batch_size must be within 1…4096" }
         guard lossScale.isFinite, lossScale > 0, lossScale <= 1000 else { return "loss_scale must be within (0, 1000]" }
-        guard lossMargin.isFinite, abs(lossMargin) <= 1 else { return "loss_margin must be within [−1, 1]" }
+        guard tailFraction.isFinite, tailFraction > 0, tailFraction <= 1 else { return "tail_fraction must be within (0, 1]" }
         return nil
     }
 
     enum CodingKeys: String, CodingKey {
-        case learningRate = "learning_rate", epochs, batchSize = "batch_size", lossScale = "loss_scale", lossMargin = "loss_margin"
+        case learningRate = "learning_rate", epochs, batchSize = "batch_size", lossScale = "loss_scale", tailFraction = "tail_fraction"
+    }
+
+    /// Rounds stored before the tail loss carry `loss_margin` and no `tail_fraction`; they read
+    /// with the default fraction (they are closed, nobody trains with them again).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        learningRate = try container.decode(Double.self, forKey: .learningRate)
+        epochs = try container.decode(Int.self, forKey: .epochs)
+        batchSize = try container.decode(Int.self, forKey: .batchSize)
+        lossScale = try container.decode(Double.self, forKey: .lossScale)
+        tailFraction = try container.decodeIfPresent(Double.self, forKey: .tailFraction) ?? 0.005
     }
 }
 
@@ -243,18 +255,40 @@ public struct ExcludedClient: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey { case deviceID = "device_id", reason }
 }
 
-/// The evaluation gate's figures on the server's held-out labelled pairs.
+/// The evaluation gate's figures on the server's held-out labelled pairs: FNMR at the target
+/// FMR. Releases signed before the gate moved to the operating point carry `mean_loss` and
+/// `accuracy` instead (the logistic pair loss's figures); both shapes decode, so those
+/// releases still verify and read.
 public struct HeldOutEvaluation: Sendable, Codable, Equatable {
     public var pairCount: Int
-    public var meanLoss: Double
-    /// Share of pairs on the right side of the loss's margin.
-    public var accuracy: Double
+    public var genuinePairs: Int?
+    public var impostorPairs: Int?
+    public var targetFMR: Double?
+    public var threshold: Double?
+    public var falseNonMatchRate: Double?
+    /// Releases before the operating-point gate only.
+    public var meanLoss: Double?
+    public var accuracy: Double?
 
     public init(_ report: EvaluationReport) {
-        pairCount = report.pairCount
-        meanLoss = report.meanLoss
-        accuracy = report.accuracy
+        pairCount = report.genuinePairs + report.impostorPairs
+        genuinePairs = report.genuinePairs
+        impostorPairs = report.impostorPairs
+        targetFMR = report.targetFMR
+        threshold = report.threshold
+        falseNonMatchRate = report.falseNonMatchRate
     }
 
-    enum CodingKeys: String, CodingKey { case pairCount = "pair_count", meanLoss = "mean_loss", accuracy }
+    /// One line for operators: FNMR at the target FMR, or the legacy loss figures.
+    public var summary: String {
+        if let fnmr = falseNonMatchRate, let target = targetFMR {
+            return "FNMR \(fnmr) at FMR \(target) (\(genuinePairs ?? 0) genuine, \(impostorPairs ?? 0) impostor pairs)"
+        }
+        return "mean loss \(meanLoss.map { "\($0)" } ?? "—"), accuracy \(accuracy.map { "\($0)" } ?? "—") on \(pairCount) pairs"
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pairCount = "pair_count", genuinePairs = "genuine_pairs", impostorPairs = "impostor_pairs", targetFMR = "target_fmr"
+        case threshold, falseNonMatchRate = "fnmr", meanLoss = "mean_loss", accuracy
+    }
 }

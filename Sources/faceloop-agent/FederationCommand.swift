@@ -65,18 +65,22 @@ struct FederationCommand: AsyncParsableCommand {
             abstract: "Train on labelled descriptor pairs held on this kiosk and upload the clipped, signed update.",
             discussion: """
                 PAIRS is JSON: {"pairs": [{"first": [128 numbers], "second": [128 numbers], "genuine": true, \
-                "subjects": [pseudonym, pseudonym]}]}. The descriptors never leave the kiosk. Only pairs whose \
+                "subjects": [pseudonym, pseudonym]}]}; its genuine pairs are trained against the public impostor \
+                set (IMPOSTORS). The descriptors never leave the kiosk. Only pairs whose \
                 subjects all have model-improvement consent in force, in this kiosk's ledger and on the server \
                 (asked after uploading pending consent events), are used.
                 """)
         @OptionGroup var directory: DataDirectoryOption
         @Option(help: "The labelled pairs file.") var pairs: String
+        @Option(help: "The public impostor set shipped with the release bundle: {\"descriptors\": [[128 numbers], …]}.") var impostors: String
         @Flag var json = false
 
         func run() async throws {
             let attributed: [LabelledPairsFile.AttributedPair]
+            let publicSet: PublicImpostorSet
             do {
                 attributed = try LabelledPairsFile.readAttributed(path: pairs)
+                publicSet = try PublicImpostorsFile.read(path: impostors)
             } catch {
                 throw ValidationError(error.description)
             }
@@ -87,10 +91,10 @@ struct FederationCommand: AsyncParsableCommand {
             guard !usable.isEmpty else {
                 throw ValidationError("none of the \(attributed.count) pairs in \(pairs) has model-improvement consent for all its subjects on this kiosk")
             }
-            let report = try await FederationCommand.run { try await agent.train(on: usable, excluded: excluded) }
+            let report = try await FederationCommand.run { try await agent.train(on: usable, impostors: publicSet, excluded: excluded) }
             if json { try FederationCommand.printWire(report); return }
             print("round \(report.roundID): trained on \(report.pairs) pairs (\(report.pairsExcluded) left out for want of consent) from release \(report.baseVersion); "
-                  + "loss \(report.lossBefore) → \(report.lossAfter)")
+                  + "tail loss \(report.lossBefore) → \(report.lossAfter)")
             print("update norm \(report.updateNorm), clipped to C = \(report.clippingNorm); the server holds it (\(report.receipt.contentDigest))")
         }
     }

@@ -21,8 +21,7 @@ struct Rounds: AsyncParsableCommand {
         if !outcome.accepted.isEmpty { print("accepted: \(outcome.accepted.joined(separator: ", "))") }
         for rejected in outcome.rejected { print("left out \(rejected.deviceID): \(rejected.reason)") }
         if let baseline = outcome.baseline, let candidate = outcome.candidate {
-            print("held-out loss \(baseline.meanLoss) → \(candidate.meanLoss), accuracy \(baseline.accuracy) → \(candidate.accuracy) "
-                  + "on \(candidate.pairCount) pairs")
+            print("held-out: base \(baseline.summary) → candidate \(candidate.summary)")
         }
         if let version = outcome.releaseVersion { print("published model release \(version)") }
         if let reason = outcome.reason { print("not published: \(reason)") }
@@ -36,11 +35,12 @@ struct Rounds: AsyncParsableCommand {
         @Option(name: .customLong("sampling-rate"), help: "q: each active kiosk is selected with this probability.") var samplingRate: Double
         @Option(name: .customLong("minimum-clients"), help: "Quorum: aggregate once this many updates are in.") var minimumClients: Int
         @Option(name: .customLong("deadline"), help: "Seconds until the round closes.") var deadlineSeconds: Int
-        @Option(name: .customLong("learning-rate"), help: "Kiosks' SGD learning rate.") var learningRate = 0.01
+        @Option(name: .customLong("learning-rate"), help: "Kiosks' SGD learning rate.") var learningRate = 0.1
         @Option(help: "Kiosks' local epochs.") var epochs = 1
-        @Option(name: .customLong("batch-size"), help: "Kiosks' mini-batch size.") var batchSize = 32
-        @Option(name: .customLong("loss-scale"), help: "Scale s of the cosine pair loss.") var lossScale = 32.0
-        @Option(name: .customLong("loss-margin"), help: "Margin m of the cosine pair loss.") var lossMargin = 0.91
+        @Option(name: .customLong("batch-size"), help: "Kiosks' mini-batch size (genuine pairs).") var batchSize = 1000
+        @Option(name: .customLong("loss-scale"), help: "Scale of the tail loss on the score gap.") var lossScale = 32.0
+        @Option(name: .customLong("tail-fraction"), help: "Share of the impostor scores against the public set that forms the tail.")
+        var tailFraction = 0.005
         @Flag var json = false
 
         func run() async throws {
@@ -49,7 +49,7 @@ struct Rounds: AsyncParsableCommand {
                 clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate, minimumClients: minimumClients,
                 deadlineSeconds: deadlineSeconds,
                 localTraining: LocalTrainingSettings(learningRate: learningRate, epochs: epochs, batchSize: batchSize,
-                                                     lossScale: lossScale, lossMargin: lossMargin))
+                                                     lossScale: lossScale, tailFraction: tailFraction))
             try Rounds.printView(try await perform { try await client.openRound(request) }, json: json)
         }
     }
@@ -105,7 +105,7 @@ struct Models: AsyncParsableCommand {
                      privacy.cumulativeEpsilonPLD, privacy.cumulativeRounds))
         print("  C = \(privacy.clippingNorm), z = \(privacy.noiseMultiplier), q = \(privacy.samplingRate); unit: \(privacy.privacyUnit)")
         if let baseline = release.outcome.baseline, let candidate = release.outcome.candidate {
-            print("  held-out loss \(baseline.meanLoss) → \(candidate.meanLoss)")
+            print("  held-out: base \(baseline.summary) → candidate \(candidate.summary)")
         }
     }
 

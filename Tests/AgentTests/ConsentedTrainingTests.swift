@@ -57,8 +57,9 @@ struct ConsentedTrainingTests {
         #expect(after.excluded == all.count - neverHad.count)
 
         let training = LocalTraining(configuration: LocalTrainingConfiguration(learningRate: 0.1, epochs: 2, batchSize: 4, seed: 9))
-        let withdrawnRun = try training.train(from: .identity(), on: after.usable)
-        let referenceRun = try training.train(from: .identity(), on: neverHad)
+        let publicSet = try PublicImpostorSet(descriptors: (100..<120).map { Self.descriptor($0, 0) })
+        let withdrawnRun = try training.train(from: .identity(), on: after.usable, impostors: publicSet)
+        let referenceRun = try training.train(from: .identity(), on: neverHad, impostors: publicSet)
         #expect(withdrawnRun.adapter == referenceRun.adapter)
 
         // A withdrawal the server knows of (recorded at another kiosk) excludes the subject here too.

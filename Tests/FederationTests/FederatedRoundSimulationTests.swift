@@ -7,36 +7,59 @@ import Testing
 /// Whole rounds in memory: kiosks train on their own pairs, clip, upload; the server
 /// aggregates, evaluates and accounts. No network or storage (that is the server's part).
 @Suite struct FederatedRoundSimulationTests {
-    /// Pairs whose identity lives in the first `signal` dimensions while the others carry
-    /// only per-capture noise: the identity adapter is far from optimal, so training has
-    /// something to learn (down-weighting the noisy dimensions).
-    static func kioskPairs(count: Int, dimension: Int = 16, signal: Int = 4, seed: UInt64) -> [LabelledPair] {
-        var generator = SeededGenerator(seed: seed)
-        var gaussian = SeededGaussianNoise(generator: SeededGenerator(seed: seed ^ 0xA5A5))
-        func identity() -> [Float] { (0..<signal).map { _ in Float(gaussian.nextStandardNormal()) } }
-        func capture(_ identity: [Float]) -> [Float] {
+    /// Identities live in the first `signal` dimensions while the others carry only
+    /// per-capture noise: the identity adapter is far from optimal, so training has something
+    /// to learn (down-weighting the noisy dimensions).
+    struct Faces {
+        var gaussian: SeededGaussianNoise<SeededGenerator>
+        let dimension = 16, signal = 4
+
+        init(seed: UInt64) { gaussian = SeededGaussianNoise(generator: SeededGenerator(seed: seed)) }
+
+        mutating func identity() -> [Float] { (0..<signal).map { _ in Float(gaussian.nextStandardNormal()) } }
+        mutating func capture(_ identity: [Float]) -> [Float] {
             identity.map { $0 + 0.3 * Float(gaussian.nextStandardNormal()) }
                 + (signal..<dimension).map { _ in 1.5 * Float(gaussian.nextStandardNormal()) }
         }
-        return (0..<count).map { _ in
-            let person = identity()
-            let isGenuine = Bool.random(using: &generator)
-            return LabelledPair(first: capture(person), second: capture(isGenuine ? person : identity()), isGenuine: isGenuine)
+
+        /// A kiosk's genuine pairs: `people` people, three template–probe pairs each.
+        mutating func kioskPairs(people: Int) -> [LabelledPair] {
+            (0..<people).flatMap { _ in
+                let person = identity()
+                return (0..<3).map { _ in LabelledPair(first: capture(person), second: capture(person), isGenuine: true) }
+            }
+        }
+
+        /// Held-out people: one genuine pair each and impostor pairs against other people.
+        mutating func heldOut(people: Int) -> [LabelledPair] {
+            (0..<people).flatMap { _ in
+                let person = identity()
+                return [LabelledPair(first: capture(person), second: capture(person), isGenuine: true)]
+                    + (0..<10).map { _ in LabelledPair(first: capture(person), second: capture(identity()), isGenuine: false) }
+            }
         }
     }
 
-    let training = LocalTrainingConfiguration(learningRate: 0.5, epochs: 2, batchSize: 16, loss: syntheticLoss, seed: 1)
+    static func publicImpostors() throws -> PublicImpostorSet {
+        var faces = Faces(seed: 0xFACE)
+        return try PublicImpostorSet(descriptors: (0..<60).map { _ in faces.capture(faces.identity()) }, dimension: 16)
+    }
+
+    let training = LocalTrainingConfiguration(learningRate: 0.3, epochs: 3, batchSize: 64,
+                                              loss: ImpostorTailLoss(scale: 8, tailFraction: 0.02), seed: 1)
     let clippingNorm = 2.0
+    let targetFMR = 0.01
 
     private func honestUpdate(kiosk: Int, global: Adapter, seed: UInt64) throws -> ClientUpdate {
-        let pairs = Self.kioskPairs(count: 120, seed: seed)
-        let local = try LocalTraining(configuration: training).train(from: global, on: pairs).adapter
+        var faces = Faces(seed: seed)
+        let pairs = faces.kioskPairs(people: 8)
+        let local = try LocalTraining(configuration: training).train(from: global, on: pairs, impostors: Self.publicImpostors()).adapter
         let update = try ModelUpdate(local: local, global: global, exampleCount: pairs.count).clipped(toNorm: clippingNorm)
         return ClientUpdate(clientID: "kiosk-\(kiosk)", update: update)
     }
 
     @Test func outOfBoundUpdateIsDiscardedAndTheReleasePassesTheGate() throws {
-        let global = Adapter.identity(dimension: 16, withBias: true)
+        let global = Adapter.identity(dimension: 16)
         var updates = try (0..<2).map { try honestUpdate(kiosk: $0, global: global, seed: UInt64(100 + $0)) }
         // The third kiosk skips clipping and boosts its update 50×.
         let attacker = try honestUpdate(kiosk: 2, global: global, seed: 102)
@@ -49,24 +72,24 @@ import Testing
         #expect(outcome.accepted == ["kiosk-0", "kiosk-1"])
 
         let candidate = try global.replacingParameters(with: outcome.parameters)
-        let heldOut = Self.kioskPairs(count: 300, seed: 999)
-        let loss = syntheticLoss
-        let before = try strategy.evaluate(candidate: global, on: heldOut, loss: loss)
-        let after = try strategy.evaluate(candidate: candidate, on: heldOut, loss: loss)
+        var faces = Faces(seed: 999)
+        let heldOut = faces.heldOut(people: 100)
+        let before = try strategy.evaluate(candidate: global, on: heldOut, targetFMR: targetFMR)
+        let after = try strategy.evaluate(candidate: candidate, on: heldOut, targetFMR: targetFMR)
         #expect(after.passesGate(comparedWith: before))
-        #expect(after.meanLoss < before.meanLoss)
 
         // Without the bound, the boosted update would have wrecked the model.
         var plain = FedAvg()
         let poisoned = try plain.aggregate(round: 1, global: global.parameters, updates: UpdateMatrix(updates: updates))
-        let poisonedReport = try plain.evaluate(candidate: global.replacingParameters(with: poisoned.parameters), on: heldOut, loss: loss)
-        #expect(poisonedReport.meanLoss > after.meanLoss)
+        let poisonedReport = try plain.evaluate(candidate: global.replacingParameters(with: poisoned.parameters), on: heldOut, targetFMR: targetFMR)
+        #expect(poisonedReport.falseNonMatchRate > after.falseNonMatchRate)
     }
 
     /// DP-FedAvg over several rounds: the budget admits rounds until it would be exceeded,
     /// the model still improves under noise, and the release carries its statement.
     @Test func dpRoundsImproveTheModelWithinTheBudget() throws {
-        let kiosks = 10
+        // Enough kiosks that the noise on the mean, z·C/(q·K) per coordinate, stays below the signal.
+        let kiosks = 200
         let samplingRate = 0.5
         let noiseMultiplier = 0.8
         let budget = PrivacyBudget(epsilon: 8, delta: 1e-5, accountant: .rdp)
@@ -74,7 +97,7 @@ import Testing
                                 expectedClientCount: samplingRate * Double(kiosks),
                                 noise: DiscreteGaussianNoise(generator: SeededGenerator(seed: 77)))
         var sampler = SeededGenerator(seed: 5)
-        var global = Adapter.identity(dimension: 16, withBias: true)
+        var global = Adapter.identity(dimension: 16)
         var ledger: [PrivacyLedgerEntry] = []
         let nextRound = PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: 1)
         var roundsRun = 0
@@ -92,7 +115,7 @@ import Testing
                     try honestUpdate(kiosk: index, global: global, seed: UInt64(round * 100 + index))
                 }
                 let outcome = try strategy.aggregate(round: round, global: global.parameters, updates: UpdateMatrix(updates: updates))
-                global = try global.replacingParameters(with: outcome.parameters)
+                global = try global.replacingParameters(with: outcome.parameters).symmetrized()
             }
             // A round spends privacy whether or not anyone was sampled.
             ledger = [PrivacyLedgerEntry(samplingRate: samplingRate, noiseMultiplier: noiseMultiplier, rounds: round)]
@@ -103,11 +126,12 @@ import Testing
         #expect(roundsRun < 40)
         #expect(refusal?.contains("above the budget ε = 8.0") == true)
 
-        let heldOut = Self.kioskPairs(count: 300, seed: 4242)
-        let loss = syntheticLoss
-        let before = try EvaluationReport(adapter: Adapter.identity(dimension: 16, withBias: true), pairs: heldOut, loss: loss)
-        let after = try EvaluationReport(adapter: global, pairs: heldOut, loss: loss)
-        #expect(after.meanLoss < before.meanLoss)
+        var faces = Faces(seed: 4242)
+        let heldOut = faces.heldOut(people: 100)
+        let before = try EvaluationReport(adapter: Adapter.identity(dimension: 16), pairs: heldOut, targetFMR: targetFMR)
+        let after = try EvaluationReport(adapter: global, pairs: heldOut, targetFMR: targetFMR)
+        #expect(after.passesGate(comparedWith: before))
+        #expect(global.hasSymmetricWeights)
 
         let statement = try PrivacyStatement(clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier, samplingRate: samplingRate,
                                              releaseRounds: roundsRun, ledger: ledger, delta: 1e-5,

@@ -18,7 +18,7 @@ struct FederationConfigurationTests {
         #expect(fromEnvironment.federationEpsilonBudget == 2.5)
         #expect(fromEnvironment.federationAccountant == "pld")
         for (key, value) in [("FACELOOP_FEDERATION_ACCOUNTANT", "moments"), ("FACELOOP_FEDERATION_DELTA", "0.5"),
-                             ("FACELOOP_FEDERATION_EPSILON_BUDGET", "-1"), ("FACELOOP_FEDERATION_GATE_TOLERANCE", "lots")] {
+                             ("FACELOOP_FEDERATION_EPSILON_BUDGET", "-1"), ("FACELOOP_FEDERATION_MINIMUM_PAIRS", "lots")] {
             await #expect(throws: ServerConfiguration.LoadError.self, "\(key)=\(value)") {
                 _ = try await ServerConfiguration.load(file: file, overrides: [:], environment: [key: value])
             }

@@ -61,7 +61,7 @@ struct RoundCloserTests {
         let specification = RoundSpecification(
             roundID: 1, baseVersion: 0, strategy: "dp-fedavg", clippingNorm: clippingNorm, noiseMultiplier: noiseMultiplier,
             samplingRate: 1, expectedClients: 1, minimumClients: 1, deadline: now.addingTimeInterval(600), selectedDevices: ["kiosk-1"],
-            localTraining: LocalTrainingSettings(lossScale: 10, lossMargin: 0.5), trainingSeed: 1)
+            localTraining: LocalTrainingSettings(lossScale: 10, tailFraction: 0.05), trainingSeed: 1)
         let round = NewRound(baseVersion: 0, samplingRate: 1, noiseMultiplier: noiseMultiplier, deadline: specification.deadline,
                              specification: [UInt8](try WireJSON.encoder().encode(specification)), openedAt: now, openedBy: "test")
         guard case let .opened(stored) = try await store.openRound(round, ledgerLength: try await store.privacyLedger().count) else {
@@ -88,7 +88,7 @@ struct RoundCloserTests {
         let fixture = try await Self.fixture()
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
         // W + Δ = diag(0, 0, 0, 0, 4, 4, …): the identity dimensions are dropped and the noise
-        // amplified, so genuine and impostor pairs look alike and the held-out loss rises.
+        // amplified, so genuine and impostor pairs look alike and FNMR at the target FMR rises.
         var values = [Float](repeating: 0, count: 128 * 128)
         for index in 0..<128 { values[index * 128 + index] = index < 4 ? -1 : 3 }
         let scramble = ModelUpdate(values: values, exampleCount: 10)
@@ -98,8 +98,25 @@ struct RoundCloserTests {
         #expect(closed.state == .rejected)
         let outcome = try #require(RoundRecords.outcome(of: closed))
         let baseline = try #require(outcome.baseline), candidate = try #require(outcome.candidate)
-        #expect(candidate.meanLoss > baseline.meanLoss)
-        #expect(outcome.reason?.contains("worse than the base") == true)
+        #expect(try #require(candidate.falseNonMatchRate) > (try #require(baseline.falseNonMatchRate)))
+        #expect(candidate.targetFMR == 1e-3 && candidate.genuinePairs == 10 && candidate.impostorPairs == 10)
+        #expect(outcome.reason?.contains("is not better than the base") == true, "\(outcome.reason ?? "")")
+        #expect(try await fixture.store.modelReleases().isEmpty)
+    }
+
+    @Test("a candidate no better than the base at the operating point (a tie) is rejected: only a better one is released")
+    func gateRejectsATie() async throws {
+        let fixture = try await Self.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        // A zero update and almost no noise: the candidate scores as the base does.
+        let round = try await Self.open(fixture.store, clippingNorm: 1, noiseMultiplier: 0.001)
+        try await Self.store(ModelUpdate(values: [Float](repeating: 0, count: 128 * 128), exampleCount: 10), round: round, in: fixture.store)
+        let closed = try #require(try await fixture.closer.close(roundID: round, why: "test"))
+        #expect(closed.state == .rejected)
+        let outcome = try #require(RoundRecords.outcome(of: closed))
+        let baseline = try #require(outcome.baseline), candidate = try #require(outcome.candidate)
+        #expect(candidate.falseNonMatchRate == baseline.falseNonMatchRate)
+        #expect(outcome.reason?.contains("is not better than the base") == true, "\(outcome.reason ?? "")")
         #expect(try await fixture.store.modelReleases().isEmpty)
     }
 

@@ -16,7 +16,8 @@ import FederationCore
 /// let outcome = try strategy.aggregate(round: plan.roundNumber, global: global.parameters,
 ///                                      updates: UpdateMatrix(updates: received))
 /// let report = try strategy.evaluate(candidate: global.replacingParameters(with: outcome.parameters),
-///                                    on: heldOutPairs, loss: CosinePairLoss())
+///                                    on: validationPairs, targetFMR: 1e-3)
+/// let release = report.passesGate(comparedWith: try strategy.evaluate(candidate: global, on: validationPairs, targetFMR: 1e-3))
 /// ```
 public protocol AggregationStrategy: Sendable {
     /// A short, stable identifier for logs and release metadata ("fedavg", "krum", …).
@@ -29,7 +30,7 @@ public protocol AggregationStrategy: Sendable {
     mutating func aggregate(round: Int, global: [Float], updates: UpdateMatrix) throws -> AggregationOutcome
 
     /// Judges a candidate adapter on held-out labelled pairs before it may be released.
-    func evaluate(candidate: Adapter, on pairs: [LabelledPair], loss: CosinePairLoss) throws -> EvaluationReport
+    func evaluate(candidate: Adapter, on pairs: [LabelledPair], targetFMR: Double) throws -> EvaluationReport
 }
 
 extension AggregationStrategy {
@@ -47,9 +48,9 @@ extension AggregationStrategy {
                          localTraining: training, clippingNorm: context.clippingNorm)
     }
 
-    /// Mean loss and accuracy at the loss's margin over the held-out pairs.
-    public func evaluate(candidate: Adapter, on pairs: [LabelledPair], loss: CosinePairLoss) throws -> EvaluationReport {
-        try EvaluationReport(adapter: candidate, pairs: pairs, loss: loss)
+    /// FNMR at the target FMR over the held-out pairs: the operating point the release is for.
+    public func evaluate(candidate: Adapter, on pairs: [LabelledPair], targetFMR: Double) throws -> EvaluationReport {
+        try EvaluationReport(adapter: candidate, pairs: pairs, targetFMR: targetFMR)
     }
 }
 
@@ -120,34 +121,55 @@ public struct AggregationOutcome: Sendable, Equatable {
     }
 }
 
-/// How a candidate adapter does on held-out pairs: the evaluation gate before a release.
+/// How a candidate adapter does at the operating point on held-out pairs: the evaluation gate
+/// before a release. The threshold is set on the impostor pairs so that at most
+/// ⌊targetFMR · impostors⌋ of them score at or above it (as the face module's
+/// `VerificationErrorRates`), and FNMR is the share of genuine pairs below it. A mean loss is
+/// not used: it is dominated by the many easy impostor pairs and fell in the simulation while
+/// FNMR at FMR 1e-3 did not move.
 public struct EvaluationReport: Sendable, Codable, Equatable {
-    public var pairCount: Int
-    public var meanLoss: Double
-    /// Share of pairs on the right side of the loss's margin.
-    public var accuracy: Double
+    public var genuinePairs: Int
+    public var impostorPairs: Int
+    public var targetFMR: Double
+    public var threshold: Double
+    public var falseNonMatchRate: Double
 
-    public init(pairCount: Int, meanLoss: Double, accuracy: Double) {
-        self.pairCount = pairCount
-        self.meanLoss = meanLoss
-        self.accuracy = accuracy
+    public init(genuinePairs: Int, impostorPairs: Int, targetFMR: Double, threshold: Double, falseNonMatchRate: Double) {
+        self.genuinePairs = genuinePairs
+        self.impostorPairs = impostorPairs
+        self.targetFMR = targetFMR
+        self.threshold = threshold
+        self.falseNonMatchRate = falseNonMatchRate
     }
 
-    public init(adapter: Adapter, pairs: [LabelledPair], loss: CosinePairLoss) throws {
-        guard !pairs.isEmpty else { throw FederationError.empty(what: "evaluation pairs") }
-        var correct = 0
+    public init(adapter: Adapter, pairs: [LabelledPair], targetFMR: Double) throws {
+        guard targetFMR.isFinite, targetFMR > 0, targetFMR < 1 else {
+            throw FederationError.invalidParameter(name: "targetFMR", value: targetFMR, requirement: "must be within (0, 1)")
+        }
+        var genuine: [Double] = [], impostor: [Double] = []
         for pair in pairs {
             let a = try adapter.transform(pair.first), b = try adapter.transform(pair.second)
             let cosine = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            if (cosine >= loss.margin) == pair.isGenuine { correct += 1 }
+            if pair.isGenuine { genuine.append(cosine) } else { impostor.append(cosine) }
         }
-        self.init(pairCount: pairs.count, meanLoss: try loss.meanValue(adapter: adapter, pairs: pairs),
-                  accuracy: Double(correct) / Double(pairs.count))
+        guard !genuine.isEmpty else { throw FederationError.empty(what: "genuine evaluation pairs") }
+        guard !impostor.isEmpty else { throw FederationError.empty(what: "impostor evaluation pairs") }
+        impostor.sort()
+        let allowed = Int((targetFMR * Double(impostor.count)).rounded(.down))
+        // Accepting at most `allowed` impostors: just above the (allowed + 1)-th highest.
+        let threshold = allowed >= impostor.count ? impostor[0] : impostor[impostor.count - 1 - allowed].nextUp
+        let rejected = genuine.count { $0 < threshold }
+        self.init(genuinePairs: genuine.count, impostorPairs: impostor.count, targetFMR: targetFMR, threshold: threshold,
+                  falseNonMatchRate: Double(rejected) / Double(genuine.count))
     }
 
-    /// The release gate: the candidate may not be worse than the baseline by more than
-    /// `tolerance` in mean loss.
-    public func passesGate(comparedWith baseline: EvaluationReport, tolerance: Double = 0) -> Bool {
-        meanLoss <= baseline.meanLoss + tolerance
+    /// The release gate: the candidate must be **strictly better** than the model it would
+    /// replace — lower FNMR at the same target FMR on the same pairs, by more than
+    /// `minimumImprovement`. A tie is not better, so a round whose candidate changes nothing
+    /// at the operating point is not released (it would only spend a version and the audit's
+    /// attention).
+    public func passesGate(comparedWith baseline: EvaluationReport, minimumImprovement: Double = 0) -> Bool {
+        targetFMR == baseline.targetFMR && genuinePairs == baseline.genuinePairs && impostorPairs == baseline.impostorPairs
+            && falseNonMatchRate < baseline.falseNonMatchRate - minimumImprovement
     }
 }

@@ -50,8 +50,6 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Held-out labelled descriptor pairs the evaluation gate scores every candidate on; no
     /// round opens without them.
     public var federationEvaluationPairs: String?
-    /// How much worse than the base model (mean held-out loss) a candidate may be and still pass.
-    public var federationGateTolerance: Double = 0
     /// Create a new admin token although the store has one (`admin.token` was lost). Set by
     /// the `--mint-admin-token` flag only, never by a file or the environment, so that it
     /// cannot stay switched on and mint a token at every start that lacks the file.
@@ -160,7 +158,6 @@ public struct ServerConfiguration: Sendable, Equatable {
             throw LoadError.invalid("federation.accountant must be rdp or pld, got \(c.federationAccountant)")
         }
         c.federationEvaluationPairs = reader.string(forKey: "federation.evaluation-pairs")
-        c.federationGateTolerance = try number(reader, "federation.gate-tolerance", default: c.federationGateTolerance, range: 0...10)
         c.federationMinimumPairs = try integer(reader, "federation.minimum-pairs", default: c.federationMinimumPairs, range: 1...1_000_000)
         c.rolloutTargetFMR = try number(reader, "rollout.target-fmr", default: c.rolloutTargetFMR, range: 1e-9...0.5)
         c.rolloutConfidence = try number(reader, "rollout.confidence", default: c.rolloutConfidence, range: 0.5...0.9999)

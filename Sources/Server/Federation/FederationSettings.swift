@@ -6,14 +6,16 @@ import Foundation
 struct FederationSettings: Sendable {
     let budget: PrivacyBudget
     let evaluationPairsPath: String?
-    let gateTolerance: Double
+    /// The FMR at which the evaluation gate compares candidate and base (`rollout.target-fmr`,
+    /// the operating point releases are compared at in the field too).
+    let gateTargetFMR: Double
     let minimumPairs: Int
 
     init(configuration: ServerConfiguration) {
         budget = PrivacyBudget(epsilon: configuration.federationEpsilonBudget, delta: configuration.federationDelta,
                                accountant: PrivacyAccountantKind(rawValue: configuration.federationAccountant) ?? .rdp)
         evaluationPairsPath = configuration.federationEvaluationPairs
-        gateTolerance = configuration.federationGateTolerance
+        gateTargetFMR = configuration.rolloutTargetFMR
         minimumPairs = configuration.federationMinimumPairs
     }
 

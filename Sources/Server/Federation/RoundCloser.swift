@@ -7,8 +7,8 @@ import Foundation
 import Logging
 import Storage
 
-/// Ends an open round: aggregates its updates (out-of-bound ones left out, then DP-FedAvg),
-/// runs the evaluation gate on the held-out pairs and, only if the candidate passes, signs
+/// Ends an open round: aggregates its updates (out-of-bound ones left out, then DP-FedAvg,
+/// then W averaged with its transpose), runs the evaluation gate (FNMR at the target FMR) on the held-out pairs and, only if the candidate passes, signs
 /// and stores the model release — the round's new state, its outcome and the release in one
 /// transaction. One closer per process, so a quorum reached by an upload and the deadline
 /// watcher never aggregate the same round twice.
@@ -115,7 +115,9 @@ actor RoundCloser {
                                 expectedClientCount: specification.expectedClients,
                                 noise: DiscreteGaussianNoise(generator: SystemRandomNumberGenerator()))
         let aggregated = try strategy.aggregate(round: round.id, global: base.parameters, updates: try UpdateMatrix(updates: keptUpdates))
-        let candidate = try base.replacingParameters(with: aggregated.parameters)
+        // Noise is drawn for every coordinate; averaging W with its transpose is post-processing
+        // (no privacy cost) and keeps the released W symmetric, as kiosks train it.
+        let candidate = try base.replacingParameters(with: aggregated.parameters).symmetrized()
 
         let pairs: [LabelledPair]
         do {
@@ -125,15 +127,22 @@ actor RoundCloser {
                                                                     candidate: nil, releaseVersion: nil,
                                                                     reason: "the evaluation gate cannot run: \(error.description)"))
         }
-        let loss = specification.localTraining.configuration(seed: 0).loss
-        let baselineReport = try strategy.evaluate(candidate: base, on: pairs, loss: loss)
-        let candidateReport = try strategy.evaluate(candidate: candidate, on: pairs, loss: loss)
+        let baselineReport: EvaluationReport, candidateReport: EvaluationReport
+        do {
+            baselineReport = try strategy.evaluate(candidate: base, on: pairs, targetFMR: settings.gateTargetFMR)
+            candidateReport = try strategy.evaluate(candidate: candidate, on: pairs, targetFMR: settings.gateTargetFMR)
+        } catch let error as FederationError {
+            return Decision(state: .rejected, outcome: RoundOutcome(accepted: [], rejected: rejected, adjusted: [], baseline: nil,
+                                                                    candidate: nil, releaseVersion: nil,
+                                                                    reason: "the evaluation gate cannot run: \(error)"))
+        }
         var outcome = RoundOutcome(accepted: aggregated.accepted, rejected: rejected, adjusted: aggregated.adjusted.map(ExcludedClient.init),
                                    baseline: HeldOutEvaluation(baselineReport), candidate: HeldOutEvaluation(candidateReport),
                                    releaseVersion: nil, reason: nil)
-        guard candidateReport.passesGate(comparedWith: baselineReport, tolerance: settings.gateTolerance) else {
-            outcome.reason = "the candidate's held-out loss \(candidateReport.meanLoss) is worse than the base's \(baselineReport.meanLoss)"
-                + " beyond the tolerance \(settings.gateTolerance)"
+        // Only a strictly better candidate is released: a tie changes nothing at the operating point.
+        guard candidateReport.passesGate(comparedWith: baselineReport) else {
+            outcome.reason = "the candidate's held-out FNMR \(candidateReport.falseNonMatchRate) at FMR \(settings.gateTargetFMR)"
+                + " is not better than the base's \(baselineReport.falseNonMatchRate)"
             return Decision(state: .rejected, outcome: outcome)
         }
         let privacy: ReleasedPrivacy
