@@ -106,8 +106,9 @@ void ck_force_baseline(int baseline) {
 // d · percent / 100 = d · a + trunc(d · c / 100) exactly (d · a is an integer of the same sign as
 // d · c). |d · c| ≤ 255 · 99 < 2^15, and trunc(m / 100) = ⌊m · 5243 / 2^19⌋ + (m < 0): 5243 / 2^19
 // exceeds 1/100 by 2.3e-7, which moves m / 100 by less than 0.006 for these m, never across an
-// integer (a non-integer m / 100 is at least 0.01 from one). Every (v, b, percent) is checked
-// against sharpen1 by CaptureNormalizationTests.
+// integer (a non-integer m / 100 is at least 0.01 from one). CaptureNormalizationTests checks it
+// against Pillow's definition for every value and blurred value, at percents covering every
+// whole part and every remainder.
 
 // ---- Box blur and unsharp mask: the per-row kernels -----------------------------------------
 //
@@ -744,9 +745,11 @@ CK_AVX2 static void blend_row_avx2(const clahe_plan *p, const uint8_t *row, uint
 }
 #endif
 
+#ifndef CK_X86
 static void blend_row_portable(const clahe_plan *p, const uint8_t *row, uint8_t *out, float topWeight, float bottomWeight) {
     for (int x = 0; x < p->width; x++) out[x] = blend1(p->band[p->pairBase[x] + row[x]], p->leftWeight[x], p->rightWeight[x], topWeight, bottomWeight);
 }
+#endif
 
 /// The equalised row y of the luma plane `row`.
 static void clahe_row(clahe_plan *p, int y, const uint8_t *row, uint8_t *out) {
@@ -768,7 +771,6 @@ void ck_clahe_plane(const uint8_t *plane, uint8_t *output, int width, int height
     clahe_begin(&p, width, height, tables, tilesX, tilesY, tileWidth, tileHeight);
     for (int y = 0; y < height; y++) clahe_row(&p, y, plane + (size_t)y * width, output + (size_t)y * width);
     clahe_end(&p);
-    (void)blend_row_portable;
 }
 
 // Moving R, G and B by equalised − luma, clipped: with s⁺ = max(e − l, 0) and s⁻ = max(l − e, 0)
