@@ -39,6 +39,8 @@ public struct AgentFiles: Sendable {
     /// envelopes of the releases they name, one file per version under `models/`.
     public var modelState: String { path("model-state.json") }
     public var modelReleases: String { path("models") }
+    /// Where the next verification starts in the rotation of shadow candidates.
+    public var shadowRotation: String { path("shadow-rotation.json") }
 
     public func modelRelease(version: Int) -> String {
         (modelReleases as NSString).appendingPathComponent("\(version).json")

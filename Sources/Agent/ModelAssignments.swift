@@ -20,21 +20,26 @@ public struct ActiveModel: Sendable, Codable, Equatable {
 }
 
 /// What `models sync` applied: the model that decides, the model scored in shadow, the
-/// server's assignment and why the kiosk did what it did. Kept in `model-state.json`.
+/// candidate releases scored in shadow under their own normalisation policies, the server's
+/// assignment and why the kiosk did what it did. Kept in `model-state.json`.
 public struct AppliedModels: Sendable, Codable, Equatable {
     public var active: ActiveModel
     /// Scored beside the active model on the same descriptors; it decides nothing.
     public var shadow: AssignedModel?
+    /// The assignment's shadow candidates that an outcome can carry a score for: neither the
+    /// deciding model nor `shadow`, each once. Empty in states kept before candidates existed.
+    public var shadowCandidates: [AssignedModel]
     public var assignment: ModelAssignment
     /// False while the kiosk stays on another model than the assigned one for want of a threshold.
     public var followsAssignment: Bool
     public var reason: String
     public var decidedAt: Date
 
-    public init(active: ActiveModel, shadow: AssignedModel?, assignment: ModelAssignment, followsAssignment: Bool, reason: String,
-                decidedAt: Date) {
+    public init(active: ActiveModel, shadow: AssignedModel?, shadowCandidates: [AssignedModel] = [], assignment: ModelAssignment,
+                followsAssignment: Bool, reason: String, decidedAt: Date) {
         self.active = active
         self.shadow = shadow
+        self.shadowCandidates = shadowCandidates
         self.assignment = assignment
         self.followsAssignment = followsAssignment
         self.reason = reason
@@ -42,7 +47,19 @@ public struct AppliedModels: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case active, shadow, assignment, followsAssignment = "follows_assignment", reason, decidedAt = "decided_at"
+        case active, shadow, shadowCandidates = "shadow_candidates", assignment, followsAssignment = "follows_assignment", reason
+        case decidedAt = "decided_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        active = try container.decode(ActiveModel.self, forKey: .active)
+        shadow = try container.decodeIfPresent(AssignedModel.self, forKey: .shadow)
+        shadowCandidates = try container.decodeIfPresent([AssignedModel].self, forKey: .shadowCandidates) ?? []
+        assignment = try container.decode(ModelAssignment.self, forKey: .assignment)
+        followsAssignment = try container.decode(Bool.self, forKey: .followsAssignment)
+        reason = try container.decode(String.self, forKey: .reason)
+        decidedAt = try container.decode(Date.self, forKey: .decidedAt)
     }
 
     /// The kiosk's decision, from the server's assignment, the verified threshold release
@@ -100,8 +117,18 @@ public struct AppliedModels: Sendable, Codable, Equatable {
                 reason += "; \(candidate.name) is scored in shadow"
             }
         }
-        return AppliedModels(active: active, shadow: shadow, assignment: assignment, followsAssignment: follows,
-                             reason: reason + " (server: \(assignment.reason))", decidedAt: moment)
+        // Each candidate's score counts under its model version: one equal to the deciding
+        // model's or the shadow's would count an attempt twice (the wire refuses it), and a
+        // release without a version (the backbone) names no policy.
+        var seen = Set([active.model.modelVersion] + (shadow.map { [$0.modelVersion] } ?? []))
+        let candidates = assignment.shadowCandidates
+            .filter { $0.version > 0 && seen.insert($0.modelVersion).inserted }
+            .prefix(MatchOutcome.maxShadowScores)
+        if !candidates.isEmpty {
+            reason += "; \(candidates.count) candidate release(s) scored in shadow within the budget, with model-improvement consent"
+        }
+        return AppliedModels(active: active, shadow: shadow, shadowCandidates: Array(candidates), assignment: assignment,
+                             followsAssignment: follows, reason: reason + " (server: \(assignment.reason))", decidedAt: moment)
     }
 }
 
@@ -125,7 +152,7 @@ extension MatchOutcome.ShadowScore {
 /// assignment only where a threshold is published.
 extension KioskAgent {
     /// Fetches the assignment for this kiosk's cohort, the current threshold release and the
-    /// envelopes of the assigned releases (each verified with the pinned key and kept by
+    /// envelopes of the assigned releases, shadow candidates included (each verified with the pinned key and kept by
     /// version), decides with `AppliedModels.decide` and keeps the result. Nothing is applied
     /// unless everything it needs verified. `backbone` is the face pipeline's model version
     /// without an adapter: the model in use before any sync.
@@ -136,7 +163,9 @@ extension KioskAgent {
         let (assignment, thresholds) = try await ServerTLS.withClient(try clientConfiguration()) { client in
             let assignment = try await fetchAssignment(client: client, settings: settings, site: site, cameraModel: cameraModel)
             let thresholds = try await fetchThresholds(client: client, settings: settings)
-            for model in [assignment.decide, assignment.shadow].compactMap({ $0 }) where model.version > 0 {
+            // Candidate releases are kept and verified like any release: their policies are
+            // applied to probes only from a verified envelope.
+            for model in [assignment.decide, assignment.shadow].compactMap({ $0 }) + assignment.shadowCandidates where model.version > 0 {
                 _ = try await keptOrFetchedRelease(for: model, client: client, settings: settings)
             }
             return (assignment, thresholds)
@@ -231,7 +260,7 @@ extension KioskAgent {
             throw AgentError.server("the assignment is for \(assignment.deviceID), \(assignment.cameraModel) at \(assignment.site), "
                                     + "not \(settings.deviceID), \(cameraModel) at \(site)")
         }
-        guard assignment.decide.version >= 0, (assignment.shadow?.version ?? 0) >= 0 else {
+        guard assignment.decide.version >= 0, (assignment.shadow?.version ?? 0) >= 0, assignment.shadowCandidates.allSatisfy({ $0.version >= 0 }) else {
             throw AgentError.server("the assignment names a negative release version")
         }
         return assignment

@@ -3,6 +3,7 @@ import ArgumentParser
 import Calibration
 import FaceVerification
 import FederationAPI
+import FederationCore
 import FeedbackWire
 import Foundation
 import StrictJSON
@@ -16,7 +17,10 @@ struct ModelsCommand: AsyncParsableCommand {
         discussion: """
             A kiosk switches to the assigned model only together with a published threshold for that model and \
             its cohort (camera model at site); without one it stays on the model it uses and says why. The shadow \
-            model is scored on the same descriptors and decides nothing. `verify` uses what the last sync applied.
+            model is scored on the same descriptors and decides nothing. Shadow candidates (a policy search's \
+            releases, each with its own capture-normalisation policy) are kept and verified like any release; \
+            `verify` scores them within its budget for subjects with model-improvement consent in force. \
+            `verify` uses what the last sync applied, and the deciding release's normalisation policy for the cohort.
             """,
         subcommands: [Sync.self, Status.self])
 
@@ -24,6 +28,9 @@ struct ModelsCommand: AsyncParsableCommand {
         print("deciding: \(applied.active.model.name)"
               + (applied.active.threshold.map { ", threshold \($0.threshold) (threshold release \($0.releaseVersion), target FMR \($0.targetFMR))" } ?? ""))
         print("shadow:   " + (applied.shadow?.name ?? "none"))
+        if !applied.shadowCandidates.isEmpty {
+            print("candidates: " + applied.shadowCandidates.map(\.name).joined(separator: ", "))
+        }
         if !applied.followsAssignment { print("assigned: \(applied.assignment.decide.name), not applied") }
         if let version = applied.assignment.rolloutVersion, let stage = applied.assignment.rolloutStage {
             print("rollout:  release \(version), \(stage.rawValue)")
@@ -72,14 +79,21 @@ struct ModelsCommand: AsyncParsableCommand {
 }
 
 /// The models `verify` uses, read from what the last sync applied, each release verified
-/// again before use: the active model decides, the shadow model (if any) scores too.
+/// again before use: the active model decides, the shadow model (if any) scores too, and the
+/// active release's normalisation policy for the kiosk's cohort is applied to the probe.
 struct ModelsInUse {
     var applied: AppliedModels?
     var active: AssignedModel
     var adapter: EmbeddingAdapter
     var shadow: (model: AssignedModel, adapter: EmbeddingAdapter)?
+    /// The cohort the probe is captured in: the one named on the command line, else the
+    /// synced one; nil before any sync without `--site`/`--camera-model`.
+    var cohort: (site: String, cameraModel: String)?
+    /// The active release's policy for `cohort`, from its verified envelope; the identity
+    /// for the backbone, without a cohort, or when the release names none for it.
+    var normalisation: CaptureNormalization
 
-    init(agent: KioskAgent) throws {
+    init(agent: KioskAgent, site: String? = nil, cameraModel: String? = nil) throws {
         do {
             applied = try agent.appliedModels()
             active = applied?.active.model ?? AssignedModel(version: 0, modelVersion: FaceVerifier.baseModelVersion)
@@ -87,8 +101,16 @@ struct ModelsInUse {
             if let model = applied?.shadow {
                 shadow = (model, try Self.adapter(agent.keptRelease(for: model)))
             }
+            if let site = site ?? applied?.assignment.site, let cameraModel = cameraModel ?? applied?.assignment.cameraModel {
+                cohort = (site, cameraModel)
+                normalisation = try CaptureNormalization(policy: agent.probeNormalisation(for: active, cameraModel: cameraModel, site: site))
+            } else {
+                normalisation = .identity
+            }
         } catch let error as AgentError {
             throw ValidationError(error.description)
+        } catch let error as NormalizationPolicyError {
+            throw ValidationError("the active release's normalisation policy cannot be applied: \(error.description)")
         }
     }
 

@@ -19,9 +19,10 @@ struct OutcomeRecordingOptions: ParsableArguments {
     @Option(name: .customLong("consent-ref")) var consentRef: String?
     @Option(help: "Liveness score in [0, 1], if the kiosk has one.") var liveness: Double?
 
-    /// The outcome of `result`, with the shadow model's score of the same attempt when one was scored.
+    /// The outcome of `result`, with the shadow model's score of the same attempt when one was
+    /// scored, and the shadow candidates' scores (present only under model-improvement consent).
     func outcome(for result: VerificationResult, thresholdVersion: String, at time: Date,
-                 shadow: MatchOutcome.ShadowScore? = nil) throws -> MatchOutcome {
+                 shadow: MatchOutcome.ShadowScore? = nil, shadowScores: [MatchOutcome.ShadowScore] = []) throws -> MatchOutcome {
         guard result.metric == .cosineSimilarity else {
             throw ValidationError("only cosine-similarity outcomes can be recorded (the protocol's score is a similarity in [-1, 1])")
         }
@@ -34,7 +35,8 @@ struct OutcomeRecordingOptions: ParsableArguments {
             cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: min(1, max(-1, result.score)),
             decision: result.decision == .match ? .accept : .reject, label: label, labelSource: labelSource,
             quality: .init(faceSizePx: quality.faceSizePixels, sharpness: quality.sharpness, brightness: quality.brightness),
-            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef), shadow: shadow)
+            livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef), shadow: shadow,
+            shadowScores: shadowScores)
     }
 }
 
