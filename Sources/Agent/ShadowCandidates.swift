@@ -153,9 +153,16 @@ extension KioskAgent {
         let start = try shadowRotation() % candidates.count
         let results = try ShadowBudget.run(candidates, start: start, budgetMilliseconds: budgetMilliseconds,
                                            firstEstimateMilliseconds: firstEstimateMilliseconds, score: score)
+        guard !results.isEmpty else {
+            var report = ShadowCandidateReport.skipped(
+                "one candidate is expected to cost \(firstEstimateMilliseconds.rounded()) ms, more than the budget",
+                assigned: assigned, budget: budgetMilliseconds)
+            report.refused = refused
+            return report
+        }
         // The next verification starts after the last candidate scored here, so that every
         // candidate is scored once in each ceil(candidates / fitting) verifications.
-        try setShadowRotation((start + max(1, results.count)) % candidates.count)
+        try setShadowRotation((start + results.count) % candidates.count)
         let scored = results.map {
             ShadowCandidateReport.Scored(version: candidates[$0.index].model.version, modelVersion: candidates[$0.index].model.modelVersion,
                                          score: $0.score, milliseconds: $0.milliseconds)

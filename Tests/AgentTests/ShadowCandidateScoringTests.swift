@@ -220,6 +220,19 @@ struct ShadowCandidateScoringTests {
         #expect(counts.values.allSatisfy { $0 == 2 }, "ten scores over five verifications: each candidate twice")
         #expect(try kiosk.agent.shadowRotation() == 0, "the counter is kept in the data directory")
         #expect(FileManager.default.fileExists(atPath: kiosk.agent.files.shadowRotation))
+
+        // A verification whose first candidate is not expected to fit scores none, says why, and
+        // leaves the rotation where it was.
+        var calls = 0
+        let none = try kiosk.agent.scoreShadowCandidates(subjectPseudonym: Self.pseudonym(0), cameraModel: Self.camera, site: Self.site,
+                                                         budgetMilliseconds: 150, firstEstimateMilliseconds: 151,
+                                                         at: Self.now.addingTimeInterval(10)) { _ in
+            calls += 1
+            return (0.5, 1)
+        }
+        #expect(calls == 0 && none.scored.isEmpty)
+        #expect(none.skipped?.contains("more than the budget") == true)
+        #expect(try kiosk.agent.shadowRotation() == 0)
     }
 
     @Test("the applied candidates leave out the deciding model, the shadow, repeats and the backbone")
