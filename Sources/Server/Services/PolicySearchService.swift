@@ -118,8 +118,13 @@ struct PolicySearchService: Sendable {
         next.updatedAt = time
         var moves: [PolicySearchMove] = []
         for index in next.candidates.indices where next.candidates[index].state == .active {
-            let candidate = evaluation.candidates.first { $0.version == next.candidates[index].version }
-            guard let candidate, !keep.contains(candidate.modelVersion) else { continue }
+            guard let candidate = evaluation.candidates.first(where: { $0.version == next.candidates[index].version }),
+                  !keep.contains(candidate.modelVersion) else { continue }
+            guard candidate.active else {
+                // Rolled back by hand: the search lets it go.
+                next.candidates[index].state = .retired
+                continue
+            }
             next.candidates[index].state = .eliminated
             moves.append(try await leaveShadow(candidate.version,
                                                reason: "policy search \(search.id), step \(next.step): left out by successive halving", at: time))
@@ -203,6 +208,7 @@ struct PolicySearchService: Sendable {
                 next.candidates[index].state = .proposed
             } else {
                 next.candidates[index].state = .retired
+                guard evaluation.candidates.contains(where: { $0.version == next.candidates[index].version && $0.active }) else { continue }
                 moves.append(try await leaveShadow(next.candidates[index].version,
                                                    reason: "policy search \(search.id) proposed release \(winner.version)", at: time))
             }
@@ -300,6 +306,8 @@ struct PolicySearchService: Sendable {
         var modelVersion: String
         var policy: NormalizationPolicy
         var stored: PolicySearchCandidate
+        /// Active in the search and still in shadow (an engineer may have rolled it back).
+        var active: Bool
         var comparison: PairedComparison?
         var view: PolicySearchCandidateView
     }
@@ -326,6 +334,7 @@ struct PolicySearchService: Sendable {
         let bootstrap = try SubjectBootstrap(resamples: settings.bootstrapResamples, confidence: settings.confidence, seed: settings.bootstrapSeed)
         let impostorsNeeded = try OutcomesNeeded.impostorAttempts(targetFMR: search.targetFMR, confidence: settings.confidence)
         let ref = RolloutCohortRef(site: search.cohort.site, cameraModel: search.cohort.cameraModel)
+        let inShadow = Set(try await federation.modelRollouts().filter { $0.state == .shadow }.map(\.version))
         func threshold(_ modelVersion: String) -> Double? {
             thresholds?.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: search.cohort.cameraModel, cohort: search.cohort.site))?
                 .threshold
@@ -361,16 +370,18 @@ struct PolicySearchService: Sendable {
                     + "compute and publish thresholds from the shadow scores first"
                 needed = OutcomesStillNeeded(genuine: nil, impostors: max(impostorsNeeded - impostors, 0))
             }
+            let active = stored.state == .active && inShadow.contains(stored.version)
             let view = PolicySearchCandidateView(
                 version: stored.version, modelVersion: release.modelVersion, policyID: PolicyCandidates.identifier(policy), policy: policy,
-                step: stored.step, state: PolicySearchCandidateView.State(rawValue: stored.state.rawValue) ?? .retired, rank: nil,
+                step: stored.step, state: active || stored.state != .active
+                    ? PolicySearchCandidateView.State(rawValue: stored.state.rawValue) ?? .retired : .retired, rank: nil,
                 currentModelVersion: baseModelVersion, currentThreshold: current, candidateThreshold: mine,
                 genuineAttempts: attempts.count { $0.label == .genuine }, impostorAttempts: impostors,
                 figures: comparison.flatMap(RolloutComparisons.figures), verdict: verdict, reason: reason, outcomesNeeded: needed)
             candidates.append(Candidate(version: stored.version, modelVersion: release.modelVersion, policy: policy, stored: stored,
-                                        comparison: comparison, view: view))
+                                        active: active, comparison: comparison, view: view))
         }
-        let ranked = candidates.filter { $0.stored.state == .active }.compactMap { candidate in
+        let ranked = candidates.filter(\.active).compactMap { candidate in
             candidate.comparison.map { (candidate: candidate.modelVersion, comparison: $0) }
         }
         let ranking = ranked.isEmpty ? nil : try CandidateRanking(ranked)
@@ -381,8 +392,8 @@ struct PolicySearchService: Sendable {
             ordered.append(view)
         }
         let rankedVersions = Set(ordered.map(\.version))
-        ordered += candidates.filter { $0.stored.state == .active && !rankedVersions.contains($0.version) }.map(\.view)
-        ordered += candidates.filter { $0.stored.state != .active }.map(\.view)
+        ordered += candidates.filter { $0.active && !rankedVersions.contains($0.version) }.map(\.view)
+        ordered += candidates.filter { !$0.active }.map(\.view)
         let leader = ranking?.leader.flatMap { entry in candidates.first { $0.modelVersion == entry.candidate }?.version }
         let view = PolicySearchView(
             id: search.id, cameraModel: search.cohort.cameraModel, site: search.cohort.site, baseVersion: search.baseVersion,
