@@ -18,9 +18,10 @@ struct ModelReleaseService: Sendable {
         return try Self.summary(stored)
     }
 
-    /// The signed envelope of the newest release, which kiosks verify before use.
+    /// The signed envelope of the newest release a round made, which kiosks verify before use
+    /// (a policy search's candidates, which no round made, are scored in shadow, never current).
     func currentEnvelope() async throws -> [UInt8] {
-        guard let current = try await federation.modelReleases().last else {
+        guard let current = try await federation.modelReleases().last(where: { $0.roundID > 0 }) else {
             throw ProblemResponse(.notFound, "no model release has been published yet")
         }
         return current.envelope
