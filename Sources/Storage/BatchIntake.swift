@@ -6,8 +6,11 @@ import Foundation
 /// runs it in one transaction: nonce, `resend`, the batch row, each `ConsentEventIntake`, the
 /// consent state (`ConsentCache`), the stored event ids, then this plan's `change`.
 struct BatchIntake {
-    /// The outcomes to store, in batch order.
+    /// The outcomes to store, in batch order, without the shadow scores dropped.
     var accepted: [MatchOutcome]
+    /// Entries of `shadow_scores` left out of accepted outcomes because their subject had no
+    /// model-improvement consent in force at the attempt (the outcome itself is stored).
+    var shadowScoresDropped: Int
     /// The consent events not put in force, then the outcomes left out, with their reasons.
     var refused: [BatchReceipt.RefusedEvent]
     var receipt: [UInt8]
@@ -30,19 +33,31 @@ struct BatchIntake {
         return .alreadyStored(receipt: try stored.bytes("receipt"))
     }
 
+    /// The subjects whose model-improvement consent decides whether their outcomes' shadow
+    /// scores are stored: those of outcomes that carry `shadow_scores`.
+    static func shadowScoreSubjects(_ batch: OutcomeBatch) -> [String] {
+        batch.outcomes.filter { !$0.shadowScores.isEmpty }.map(\.subject.pseudonym)
+    }
+
     /// Decides the outcomes once the batch's consent events are recorded (an outcome may rely
     /// on a consent recorded just before it). An outcome without consent in force at its
     /// attempt is refused; the first accepted outcome whose id is stored already, or repeats
     /// one before it, refuses the whole batch (`StoreAbort`).
     /// An outcome whose pseudonym names a key version its site's jurisdiction does not have is
     /// refused before its consent is looked at (`keyVersions`).
+    /// An accepted outcome's `shadow_scores` are the candidate pipelines' results on the
+    /// subject's face, processed to improve the model: they are stored only when the subject's
+    /// model-improvement consent is in force at the attempt (`consent` must hold that purpose
+    /// for `shadowScoreSubjects`). The kiosk checks its own ledger before it scores, but the
+    /// server's may know better (a withdrawal recorded at another kiosk).
     init(_ incoming: IncomingBatch, consentEventRefusals: [BatchReceipt.RefusedEvent], consent: ConsentCache,
          storedEventIDs: Set<String>, keyVersions: KeyVersions) throws {
         let batch = incoming.batch
         refused = consentEventRefusals
         accepted = []
+        shadowScoresDropped = 0
         var seen = Set<UUID>()
-        for outcome in batch.outcomes {
+        for var outcome in batch.outcomes {
             if let refusal = keyVersions.refusal(eventID: outcome.eventID, site: outcome.cohort.site, version: outcome.subject.keyVersion) {
                 refused.append(refusal)
                 continue
@@ -54,16 +69,23 @@ struct BatchIntake {
             guard seen.insert(outcome.eventID).inserted, storedEventIDs.isEmpty || !storedEventIDs.contains(outcome.eventID.lowercaseText) else {
                 throw StoreAbort.batch(.duplicateEvent(outcome.eventID))
             }
+            if !outcome.shadowScores.isEmpty,
+               consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .modelImprovement, at: outcome.attemptedAt) != nil {
+                shadowScoresDropped += outcome.shadowScores.count
+                outcome.shadowScores = []
+            }
             accepted.append(outcome)
         }
-        // A consent event refused for its key version is not stored either, body included.
-        redactsBody = accepted.count < batch.outcomes.count || refused.contains { $0.reason == KeyVersions.refusalReason }
+        // A consent event refused for its key version is not stored either, body included;
+        // nor are dropped shadow scores, which the signed body still holds.
+        redactsBody = accepted.count < batch.outcomes.count || shadowScoresDropped > 0
+            || refused.contains { $0.reason == KeyVersions.refusalReason }
         refusalCounts = Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
             .map { (reason: $0.key, events: $0.value) }
         receipt = [UInt8](try WireJSON.encoder().encode(BatchReceipt(
             batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence, contentDigest: incoming.contentDigest,
             acceptedEvents: accepted.count, consentEvents: batch.consentEvents.count, refusedEvents: refused,
-            storedAt: incoming.receivedAt)))
+            shadowScoresDropped: shadowScoresDropped, storedAt: incoming.receivedAt)))
     }
 
     /// The ids stored outcomes would collide with: `StoreSQL.storedOutcomeIDs` of these.

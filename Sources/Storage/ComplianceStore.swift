@@ -162,6 +162,8 @@ public struct ErasureRecord: Sendable, Equatable, Codable {
     public var trigger: String?
     public var requestedAt: Date
     public var erasedAt: Date
+    /// Outcomes deleted; for model improvement, the outcomes whose `shadow_scores` were
+    /// cleared (the outcomes themselves stay).
     public var outcomesErased: Int
     public var batchesRedacted: Int
     /// Where: the stores the erasure covered.

@@ -84,6 +84,9 @@ enum SQLiteSchema {
             try db.execute(StoreTables.scoreStatisticsTables(.sqlite))
             try SQLiteStore.fillScoreStatistics(in: db)
         }
+        migrator.registerMigration("v15-shadow-scores") { db in
+            try db.execute(StoreTables.shadowScoresColumn(.sqlite))
+        }
         return migrator
     }
 }

@@ -121,6 +121,16 @@ extension SQLiteStore: ComplianceStore {
             if !deleted.isEmpty {
                 ScoreStatisticsMaintenance.deleted(deleted, restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
             }
+        } else if erasure.clearsShadowScores {
+            let held = try db.fetchAll(sql.shadowScoreOutcomes(of: erasure))
+            let eventIDs = try held.map { try $0.text("event_id") }
+            if !eventIDs.isEmpty {
+                batches = try db.changes(sql.redactBatches(holdingOutcomes: eventIDs, at: erasure.time))
+                try db.execute(sql.clearShadowScores(eventIDs: eventIDs))
+                outcomes = eventIDs.count
+                ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
+                                                              restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
+            }
         }
         let (record, change) = try erasure.completion(batchesRedacted: batches, outcomesErased: outcomes, sql: sql)
         try db.apply(change)

@@ -97,7 +97,7 @@ extension SQLiteStore {
     static func fillScoreStatistics(in db: Database) throws {
         let restricted = Set(try db.column(String.self, sql.restrictedSubjects))
         var delta = StatisticsDelta()
-        let rows = try Row.fetchCursor(db, sql: sql.allStatisticsOutcomes.sql)
+        let rows = try Row.fetchCursor(db, sql: sql.allStatisticsOutcomes(withShadowScores: db.exists(sql.outcomesHaveShadowScores)).sql)
         while let row = try rows.next() {
             let outcome = try StatisticsOutcome(row: row)
             if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }

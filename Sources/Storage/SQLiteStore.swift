@@ -196,6 +196,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         }
         var consent = ConsentCache()
         try db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
+        let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
+        if !shadowScoreSubjects.isEmpty { try db.prepare(&consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
         // An outcome id stored already is found by the outcomes' key as its row goes in
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
@@ -229,7 +231,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
                                                    score: try row.decode(atIndex: 4),
                                                    attemptedAt: Date(timeIntervalSince1970: try row.decode(atIndex: 5)),
                                                    subjectPseudonym: pseudonym, shadowModelVersion: try row.decode(atIndex: 7),
-                                                   shadowScore: try row.decode(atIndex: 8)))
+                                                   shadowScore: try row.decode(atIndex: 8),
+                                                   shadowScores: try ShadowScoresColumn.decode(try row.decode(atIndex: 9))))
             }
             return outcomes
         }

@@ -10,7 +10,8 @@ import Foundation
 ///
 ///     score_statistics = Σ over stored outcomes whose subject is not restricted (latest
 ///                        consent decision for outcome storage is a `limit`) of the outcome,
-///                        in its cohort's day row and month row (and its shadow cohort's)
+///                        in its cohort's day row and month row (and those of its shadow
+///                        cohort and of each of its shadow_scores' cohorts)
 ///     outcome_counts   = stored outcomes per (device, site, camera model, label), all of them
 ///     batch_counts     = stored batches per device
 ///
@@ -28,8 +29,13 @@ enum ScoreStatisticsMaintenance {
     /// The columns of an outcome the statistics and counters need, in the order
     /// `StatisticsOutcome.init(row:)` reads them by name.
     static let outcomeColumns = """
-        device_id, model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version, shadow_score
+        device_id, model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version, shadow_score,
+        shadow_scores
         """
+
+    /// `outcomeColumns` of a table from before `shadow_scores` (v14 fills the statistics, v15
+    /// adds the column): NULL in its place.
+    static let outcomeColumnsBeforeShadowScores = outcomeColumns.replacingOccurrences(of: "shadow_scores", with: "NULL AS shadow_scores")
 
     /// Rows per statement when keys or rows are listed: well under both dialects' caps on
     /// parameters (7 a row at most).
@@ -81,6 +87,13 @@ enum ScoreStatisticsMaintenance {
         }
     }
 
+    /// What clearing the `shadow_scores` of one subject's `outcomes` changes (a
+    /// model-improvement erasure): each entry leaves its candidate's rows; the outcomes stay.
+    static func shadowScoresCleared(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) {
+        guard !restricted else { return }
+        for outcome in outcomes { delta.removeShadowScores(of: outcome.outcome) }
+    }
+
     /// A subject's outcomes entering (`adding`) or leaving the statistics, stored rows unchanged.
     static func recounted(_ outcomes: [StatisticsOutcome], adding: Bool, into delta: inout StatisticsDelta) {
         for outcome in outcomes {
@@ -124,7 +137,8 @@ struct StatisticsOutcome: Sendable {
                                      score: try row.real("score"), attemptedAt: try row.date("attempted_at"),
                                      subjectPseudonym: try row.text("subject_pseudonym"),
                                      shadowModelVersion: try row.optionalText("shadow_model_version"),
-                                     shadowScore: try row.optionalReal("shadow_score"))
+                                     shadowScore: try row.optionalReal("shadow_score"),
+                                     shadowScores: try ShadowScoresColumn.decode(try row.optionalText("shadow_scores")))
     }
 
     /// An outcome being stored, as it will read back (`Date` → seconds since 1970 → `Date`).
@@ -135,7 +149,8 @@ struct StatisticsOutcome: Sendable {
                                           score: outcome.score,
                                           attemptedAt: Date(timeIntervalSince1970: outcome.attemptedAt.timeIntervalSince1970),
                                           subjectPseudonym: outcome.subject.pseudonym,
-                                          shadowModelVersion: outcome.shadow?.modelVersion, shadowScore: outcome.shadow?.score)
+                                          shadowModelVersion: outcome.shadow?.modelVersion, shadowScore: outcome.shadow?.score,
+                                          shadowScores: outcome.shadowScores)
     }
 }
 
@@ -235,10 +250,22 @@ struct StatisticsDelta: Sendable {
         Self.collect(outcome, into: &removed, count: &entryCount)
     }
 
+    /// Uncounts only the outcome's `shadow_scores` entries (they were counted before).
+    mutating func removeShadowScores(of outcome: CalibrationOutcome) {
+        let counted = ScoreStatisticsRebuild.entries(of: outcome)
+        // `entries` lists the shadow_scores' entries last, one each.
+        Self.collect(outcome, entries: counted.suffix(min(outcome.shadowScores.count, counted.count)), into: &removed, count: &entryCount)
+    }
+
     private static func collect(_ outcome: CalibrationOutcome, into rows: inout [StatisticsRowKey: [Entry]], count: inout Int) {
+        collect(outcome, entries: ScoreStatisticsRebuild.entries(of: outcome)[...], into: &rows, count: &count)
+    }
+
+    private static func collect(_ outcome: CalibrationOutcome, entries: ArraySlice<(cohort: CohortKey, label: ScoreLabel, score: Double)>,
+                                into rows: inout [StatisticsRowKey: [Entry]], count: inout Int) {
         let day = StatisticsBuckets.day(of: outcome.attemptedAt)
         let month = StatisticsBuckets.monthStart(ofDay: day)
-        for entry in ScoreStatisticsRebuild.entries(of: outcome) {
+        for entry in entries {
             let counted = Entry(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
             rows[StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day), default: []].append(counted)
             rows[StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month), default: []].append(counted)
@@ -388,7 +415,22 @@ extension StoreSQL {
         return StoreStatement(delete.sql + " RETURNING \(ScoreStatisticsMaintenance.outcomeColumns)", arguments: delete.arguments)
     }
 
-    var allStatisticsOutcomes: StoreStatement { StoreStatement("SELECT \(ScoreStatisticsMaintenance.outcomeColumns) FROM outcomes") }
+    /// Every outcome, for the migration step that fills the statistics. That step runs before
+    /// `shadow_scores` exists on a store being upgraded, and again after it in tests that
+    /// rebuild the statistics of a current store: `withShadowScores` says which.
+    func allStatisticsOutcomes(withShadowScores: Bool) -> StoreStatement {
+        StoreStatement("SELECT \(withShadowScores ? ScoreStatisticsMaintenance.outcomeColumns : ScoreStatisticsMaintenance.outcomeColumnsBeforeShadowScores) FROM outcomes")
+    }
+
+    /// Whether `outcomes` has the column `shadow_scores` yet (one row when it has).
+    var outcomesHaveShadowScores: StoreStatement {
+        dialect == .sqlite
+            ? StoreStatement("SELECT 1 FROM pragma_table_info('outcomes') WHERE name = 'shadow_scores'")
+            : StoreStatement("""
+                SELECT 1 FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = 'outcomes' AND column_name = 'shadow_scores'
+                """)
+    }
 
     /// The rows of the UTC days `firstDay...lastDay` (either bound open) with the fewest rows:
     /// month rows for the months wholly inside, day rows for the days of the partial months

@@ -87,8 +87,9 @@ public enum ScoreStatisticsRebuild {
     }
 
     /// The (cohort, label, score) entries an outcome counts for: under its own model version,
-    /// and, when a candidate scored the same attempt in shadow, under the candidate's version
-    /// with the attempt's adjudicated label. An unrecognised label counts for nothing.
+    /// and, for each candidate that scored the same attempt in shadow (`shadow`, then every
+    /// entry of `shadow_scores`), under the candidate's version with the attempt's adjudicated
+    /// label. An unrecognised label counts for nothing.
     public static func entries(of outcome: CalibrationOutcome) -> [(cohort: CohortKey, label: ScoreLabel, score: Double)] {
         guard let label = ScoreLabel(rawValue: outcome.label) else { return [] }
         var entries = [(CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
@@ -96,6 +97,10 @@ public enum ScoreStatisticsRebuild {
         if let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore {
             entries.append((CohortKey(modelVersion: shadowVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
                             label, shadowScore))
+        }
+        for shadow in outcome.shadowScores {
+            entries.append((CohortKey(modelVersion: shadow.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site),
+                            label, shadow.score))
         }
         return entries
     }

@@ -137,6 +137,10 @@ enum StoreAuditDetails {
     /// held there: training pairs stay on the kiosk, whose own ledger keeps a withdrawn
     /// subject's pairs out of training.
     static func erasureLocations(_ purpose: Purpose) -> [String] {
-        purpose == .outcomeStorage ? ["server:outcomes", "server:batch-bodies"] : []
+        switch purpose {
+        case .outcomeStorage: ["server:outcomes", "server:batch-bodies"]
+        case .modelImprovement: ["server:outcome-shadow-scores", "server:batch-bodies"]
+        default: []
+        }
     }
 }

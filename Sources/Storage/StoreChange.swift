@@ -222,10 +222,15 @@ struct SubjectErasure: Sendable {
     var jurisdiction: String?
 
     /// The statements whose changed rows it counts, batches redacted then outcomes deleted;
-    /// none for the purposes whose data stays on the kiosk.
+    /// none for the purposes whose data stays on the kiosk or is part of an outcome.
     func statements(_ sql: StoreSQL) -> (redactBatches: StoreStatement, deleteOutcomes: StoreStatement)? {
         purpose == .outcomeStorage ? (sql.redactBatches(of: self), sql.deleteOutcomes(of: self)) : nil
     }
+
+    /// The one model-improvement data the server holds is outcomes' `shadow_scores` (policy
+    /// candidates' scores, stored under that consent): the erasure clears them, with the
+    /// batch bodies that carried them, and leaves the outcomes, which rest on outcome storage.
+    var clearsShadowScores: Bool { purpose == .modelImprovement }
 
     /// The record kept and its audit entry, once the counts are known.
     func completion(batchesRedacted: Int, outcomesErased: Int, sql: StoreSQL) throws -> (record: ErasureRecord, change: StoreChange) {

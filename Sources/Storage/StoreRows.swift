@@ -196,6 +196,9 @@ enum StoreRows {
             ("consent_ref", .string(try row.text("consent_ref"))),
             ("shadow_model_version", try row.optionalText("shadow_model_version").map(JSONValue.string) ?? .null),
             ("shadow_score", try row.optionalReal("shadow_score").map(JSONValue.number) ?? .null),
+            ("shadow_scores", .array(try ShadowScoresColumn.decode(try row.optionalText("shadow_scores")).map {
+                .object([("model_version", .string($0.modelVersion)), ("score", .number($0.score))])
+            })),
         ])
     }
 

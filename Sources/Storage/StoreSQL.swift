@@ -199,6 +199,7 @@ struct StoreSQL: Sendable {
                     .real(outcome.quality.sharpness), .real(outcome.quality.brightness), outcome.livenessScore.sqlArgument,
                     .text(outcome.subject.pseudonym), .text(outcome.subject.consentRef), outcome.shadow?.modelVersion.sqlArgument ?? .null,
                     outcome.shadow?.score.sqlArgument ?? .null, outcome.subject.keyVersion.sqlArgument,
+                    ShadowScoresColumn.encode(outcome.shadowScores).map(SQLArgument.text) ?? .null,
                 ]
             }
             var statement = StoreStatement(chunk.count == 1 ? Self.insertOneOutcome : Self.insertOutcomes(rows: chunk.count))
@@ -207,7 +208,7 @@ struct StoreSQL: Sendable {
         }
     }
 
-    private static let outcomeColumns = 22
+    private static let outcomeColumns = 23
     /// SQLite's outcome insert (`Database.applyBatch` recognises it by its text).
     static let insertOneOutcome = insertOutcomes(rows: 1)
 
@@ -217,7 +218,7 @@ struct StoreSQL: Sendable {
             INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                   camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
                                   brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
-                                  shadow_score, key_version)
+                                  shadow_score, key_version, shadow_scores)
             VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
             """
     }
@@ -267,7 +268,7 @@ struct StoreSQL: Sendable {
     func calibrationOutcomes(from: Date?, to: Date?) -> StoreStatement {
         StoreStatement("""
             SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version,
-                   shadow_score FROM outcomes
+                   shadow_score, shadow_scores FROM outcomes
             WHERE attempted_at >= ? AND attempted_at < ?
             """, from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude)
     }
@@ -586,6 +587,29 @@ struct StoreSQL: Sendable {
         return StoreStatement("DELETE FROM outcomes WHERE event_id IN (SELECT o.event_id \(selection))", arguments: arguments)
     }
 
+    /// The outcomes whose `shadow_scores` a model-improvement erasure clears: those the
+    /// erasure reaches that hold any, with the columns the statistics need, locked until the
+    /// transaction ends so that exactly these are cleared and uncounted.
+    func shadowScoreOutcomes(of erasure: SubjectErasure) -> StoreStatement {
+        let (selection, arguments) = outcomes(of: erasure)
+        return StoreStatement("""
+            SELECT o.event_id, \(ScoreStatisticsMaintenance.outcomeColumns) \(selection) AND o.shadow_scores IS NOT NULL\(forUpdate)
+            """, arguments: arguments)
+    }
+
+    /// Drops the signed bodies of the batches that carried these outcomes (the bodies hold
+    /// their shadow scores).
+    func redactBatches(holdingOutcomes eventIDs: [String], at time: Date) -> StoreStatement {
+        StoreStatement("""
+            UPDATE batches SET body = \(emptyBytes), redacted_at = ?
+            WHERE redacted_at IS NULL AND batch_id IN (SELECT batch_id FROM outcomes WHERE \(inList("event_id")))
+            """, time, SQLArgument.textList(eventIDs))
+    }
+
+    func clearShadowScores(eventIDs: [String]) -> StoreStatement {
+        StoreStatement("UPDATE outcomes SET shadow_scores = NULL WHERE \(inList("event_id"))", SQLArgument.textList(eventIDs))
+    }
+
     func insertErasure(_ record: ErasureRecord) -> StoreStatement {
         StoreStatement("""
             INSERT INTO erasures (erasure_id, subject_pseudonym, purpose, cause, trigger_ref, requested_at, erased_at, outcomes_erased,
@@ -674,7 +698,7 @@ struct StoreSQL: Sendable {
         StoreStatement("""
             SELECT event_id, device_id, attempted_at, model_version, threshold_version, site, camera_model, tags, score, decision,
                    label, label_source, face_size_px, sharpness, brightness, liveness_score, consent_ref, shadow_model_version,
-                   shadow_score
+                   shadow_score, shadow_scores
             FROM outcomes WHERE subject_pseudonym = ? ORDER BY attempted_at
             """, pseudonym)
     }

@@ -246,6 +246,10 @@ enum StoreTables {
         // The version of the jurisdiction key the pseudonym was made with; NULL (version 1) in
         // rows stored before keys had versions.
         .integer("key_version", .optional),
+        // The same attempt scored under candidate releases (a policy search's shadow
+        // candidates): a compact JSON array `[{"model_version":…,"score":…},…]`
+        // (`ShadowScoresColumn`), NULL when there are none, as in rows stored before it.
+        .text("shadow_scores", .optional),
     ], indexes: [
         "outcomes_by_cohort": ["model_version", "site", "camera_model"],
         "outcomes_by_subject": ["subject_pseudonym"],
@@ -544,6 +548,12 @@ extension StoreTables {
             """,
             "INSERT INTO batch_counts (device_id, batches) SELECT device_id, COUNT(*) FROM batches GROUP BY device_id",
         ]
+    }
+
+    /// Shadow scores of several candidate releases per outcome (SQLite's v15, PostgreSQL's
+    /// v12). Outcomes stored before it have none, so the live statistics need no change.
+    static func shadowScoresColumn(_ dialect: StoreDialect) -> [String] {
+        outcomes.addColumns(dialect, "shadow_scores")
     }
 
     /// The privacy review (SQLite's v6, PostgreSQL's v3). Rounds closed before it kept their

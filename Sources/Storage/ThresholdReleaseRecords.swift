@@ -1,3 +1,4 @@
+import FeedbackWire
 import Foundation
 
 /// One stored outcome reduced to what threshold calibration and the paired comparison of
@@ -16,9 +17,14 @@ public struct CalibrationOutcome: Sendable, Equatable {
     /// The candidate model that scored the same attempt in shadow, and its score.
     public var shadowModelVersion: String?
     public var shadowScore: Double?
+    /// The candidate releases of a policy search that scored the same attempt, each under its
+    /// own model version; empty when none did, or when the subject had no model-improvement
+    /// consent in force when the outcome was stored.
+    public var shadowScores: [MatchOutcome.ShadowScore]
 
     public init(modelVersion: String, site: String, cameraModel: String, label: String, score: Double, attemptedAt: Date,
-                subjectPseudonym: String = "", shadowModelVersion: String? = nil, shadowScore: Double? = nil) {
+                subjectPseudonym: String = "", shadowModelVersion: String? = nil, shadowScore: Double? = nil,
+                shadowScores: [MatchOutcome.ShadowScore] = []) {
         self.modelVersion = modelVersion
         self.site = site
         self.cameraModel = cameraModel
@@ -28,6 +34,7 @@ public struct CalibrationOutcome: Sendable, Equatable {
         self.subjectPseudonym = subjectPseudonym
         self.shadowModelVersion = shadowModelVersion
         self.shadowScore = shadowScore
+        self.shadowScores = shadowScores
     }
 }
 

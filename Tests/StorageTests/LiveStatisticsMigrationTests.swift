@@ -92,6 +92,10 @@ struct LiveStatisticsMigrationTests {
         }
         let copy = try await PostgresStore(url: url, maximumConnections: 2)
         do {
+            // Outcomes with their shadow_scores, as the pilot holds them.
+            let copied = ShadowScoresStoreTests.sorted(try await copy.calibrationOutcomes(from: nil, to: nil))
+            #expect(copied == ShadowScoresStoreTests.sorted(try await pilot.calibrationOutcomes(from: nil, to: nil)))
+            #expect(copied.contains { !$0.shadowScores.isEmpty })
             for (first, last) in [(nil, nil), (Tests.firstDay + 3, Tests.firstDay + 35), (Tests.firstDay + 7, nil)] as [(Int?, Int?)] {
                 #expect(try await copy.scoreStatistics(firstDay: first, lastDay: last)
                         == (try await pilot.scoreStatistics(firstDay: first, lastDay: last)))

@@ -8,8 +8,10 @@ import TestSupport
 import Testing
 
 /// The live score statistics against the reference: after every step of a seeded random
-/// history (batches over several cohorts and days across month ends, with shadow scores;
-/// limits and their lifts; withdrawals; erasure requests; retention sweeps), the statistics
+/// history (batches over several cohorts and days across month ends, with shadow scores and
+/// policy candidates' `shadow_scores`, the latter stored only for subjects with
+/// model-improvement consent; limits and their lifts; withdrawals; erasure requests; retention
+/// sweeps), the statistics
 /// the store keeps equal, `==`, those rebuilt from its stored outcomes
 /// (`ScoreStatisticsRebuild`), for the whole history and for windows of days, and
 /// `outcomes stats` from the counters equals the count of the outcome rows; a reopened store
@@ -24,15 +26,25 @@ struct LiveStatisticsPropertyTests {
     static let dayLength: TimeInterval = 86_400
     static func start(ofDay day: Int) -> Date { StatisticsBuckets.start(ofDay: day) }
     static let subjects = (0..<12).map { String(format: "%064x", 0x5EED_0000 + $0) }
+    /// The subjects who also consented to model improvement: only their outcomes keep their
+    /// `shadow_scores`.
+    static let improvingSubjects = Set(subjects.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
 
-    /// Two kiosks, a 30-day retention rule, and every subject's grant well before the first attempt.
+    /// Two kiosks, a 30-day retention rule, and every subject's grant well before the first
+    /// attempt (and half the subjects' model-improvement grant).
     static func prepare(_ store: any FeedbackStore, _ history: inout History) async throws {
         try await Fixture.enrolled(store, "kiosk-1")
         try await Fixture.enrolled(store, "kiosk-2")
         let compliance = try #require(store as? any ComplianceStore)
         #expect(try await compliance.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
                                                                 days: 30), actor: "test", at: Fixture.now))
+        _ = try await compliance.addConsentText(ConsentText(purpose: .modelImprovement, version: "v1", language: "en",
+                                                            sha256: Fixture.consentTextSHA256, effectiveAt: start(ofDay: firstDay - 20),
+                                                            material: false), actor: "test", at: Fixture.now)
         let grants = subjects.map { Fixture.consent(.grant, pseudonym: $0, at: start(ofDay: firstDay - 10)) }
+            + improvingSubjects.sorted().map {
+                Fixture.consent(.grant, pseudonym: $0, at: start(ofDay: firstDay - 10), purpose: .modelImprovement)
+            }
         #expect(try await history.store(in: store, outcomes: [], consentEvents: grants).isStored)
     }
 
@@ -53,12 +65,18 @@ struct LiveStatisticsPropertyTests {
             }
         }
         #expect(history.performed.count >= 5, "every kind of step ran: \(history.performed)")
+        #expect(history.shadowScoresDropped > 0 && history.shadowScoresDropped < history.shadowScoresSent,
+                "some shadow_scores were dropped, not all: \(history.shadowScoresDropped) of \(history.shadowScoresSent)")
     }
 
     /// Compares live and rebuilt statistics for the whole history and a few windows, and the
     /// counters with the outcome rows; false (and an issue recorded) at the first difference.
     static func agree(_ store: any FeedbackStore, history: inout History, context: String) async throws -> Bool {
         let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        if let leak = outcomes.first(where: { !$0.shadowScores.isEmpty && !history.improving.contains($0.subjectPseudonym) }) {
+            Issue.record("\(context): shadow_scores stored for \(leak.subjectPseudonym), who has no model-improvement consent")
+            return false
+        }
         let daily = try ScoreStatisticsRebuild.daily(outcomes)
         var windows: [(Int?, Int?)] = [(nil, nil), (firstDay + 7, firstDay + 7 + 28 + 9), (nil, firstDay + 6), (firstDay + 37, nil)]
         // February 2026 exactly (a whole month), and random windows.
@@ -128,9 +146,17 @@ struct History {
     var sweptDays = 0
     var restricted: Set<String> = []
     var performed: Set<String> = []
+    /// Subjects whose model-improvement consent is in force.
+    var improving = Tests.improvingSubjects
+    /// Whether outcomes carry policy candidates' `shadow_scores` (not in a store from before them).
+    var shadowScores: Bool
+    /// Entries of `shadow_scores` sent, and those the receipts said were dropped.
+    var shadowScoresSent = 0
+    var shadowScoresDropped = 0
 
-    init(seed: UInt64) {
+    init(seed: UInt64, shadowScores: Bool = true) {
         random = SplitMix(seed: seed)
+        self.shadowScores = shadowScores
     }
 
     /// One random step; what it was.
@@ -155,9 +181,14 @@ struct History {
             action = "lift"
             restricted.remove(lifted)
             _ = try await self.store(in: store, outcomes: [outcome()], consentEvents: [consent(.grant, lifted)])
-        case 78..<84:
+        case 78..<81:
             action = "withdrawal"
             _ = try await self.store(in: store, outcomes: [], consentEvents: [consent(.withdraw, subject)])
+        case 81..<84:
+            // Reaches back: the subject's stored shadow_scores are cleared, the outcomes stay.
+            action = "model-improvement withdrawal"
+            improving.remove(subject)
+            _ = try await self.store(in: store, outcomes: [], consentEvents: [consent(.withdraw, subject, purpose: .modelImprovement)])
         case 84..<90:
             action = "erasure request"
             consentClock += 60
@@ -173,9 +204,9 @@ struct History {
         return action
     }
 
-    mutating func consent(_ kind: ConsentEvent.Kind, _ subject: String) -> ConsentEvent {
+    mutating func consent(_ kind: ConsentEvent.Kind, _ subject: String, purpose: Purpose = .outcomeStorage) -> ConsentEvent {
         consentClock += 60
-        return Fixture.consent(kind, pseudonym: subject, at: consentClock)
+        return Fixture.consent(kind, pseudonym: subject, at: consentClock, purpose: purpose)
     }
 
     /// An outcome on a random day of the window (now and then at midnight exactly), in one of
@@ -194,6 +225,13 @@ struct History {
                                           subject: .init(pseudonym: subject ?? Tests.subjects[random.int(below: Tests.subjects.count)],
                                                          consentRef: "c"))
         if random.int(below: 3) == 0 { outcome.shadow = .init(modelVersion: "m3", score: 0.5 + 0.5 * random.unit()) }
+        if shadowScores, random.int(below: 2) == 0 {
+            // One to three of four policy candidates, from a rotating start as a kiosk scores them.
+            let first = random.int(below: 4)
+            outcome.shadowScores = (0..<(1 + random.int(below: 3))).map {
+                .init(modelVersion: "p\((first + $0) % 4)", score: 0.5 + 0.5 * random.unit())
+            }
+        }
         return outcome
     }
 
@@ -202,9 +240,14 @@ struct History {
     mutating func store(in store: any FeedbackStore, outcomes: [MatchOutcome], consentEvents: [ConsentEvent]) async throws -> BatchStoreResult {
         let device = ["kiosk-1", "kiosk-2"][random.int(below: 2)]
         sequences[device, default: 0] += 1
-        return try await store.storeBatch(Fixture.incoming(device, sequence: sequences[device] ?? 1, outcomes: outcomes,
-                                                           consentEvents: consentEvents,
-                                                           receivedAt: Tests.start(ofDay: Tests.firstDay + Tests.days + 5)))
+        let result = try await store.storeBatch(Fixture.incoming(device, sequence: sequences[device] ?? 1, outcomes: outcomes,
+                                                                 consentEvents: consentEvents,
+                                                                 receivedAt: Tests.start(ofDay: Tests.firstDay + Tests.days + 5)))
+        if case let .stored(bytes) = result {
+            shadowScoresSent += outcomes.map(\.shadowScores.count).reduce(0, +)
+            shadowScoresDropped += try WireJSON.decoder().decode(BatchReceipt.self, from: Data(bytes)).shadowScoresDropped
+        }
+        return result
     }
 }
 

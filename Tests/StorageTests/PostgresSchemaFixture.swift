@@ -155,6 +155,7 @@ extension StoreSchemaFixture {
         #"column outcomes.shadow_model_version #20 text nullable=YES default=- identity=NO -"#,
         #"column outcomes.shadow_score #21 double precision nullable=YES default=- identity=NO -"#,
         #"column outcomes.key_version #22 bigint nullable=YES default=- identity=NO -"#,
+        #"column outcomes.shadow_scores #23 text nullable=YES default=- identity=NO -"#,
         #"column refused_event_counts.device_id #1 text nullable=NO default=- identity=NO -"#,
         #"column refused_event_counts.reason #2 text nullable=NO default=- identity=NO -"#,
         #"column refused_event_counts.events #3 bigint nullable=NO default=- identity=NO -"#,

@@ -105,7 +105,7 @@ extension StoreSchemaFixture {
             liveness_score REAL,
             subject_pseudonym TEXT NOT NULL,
             consent_ref TEXT NOT NULL
-        , shadow_model_version TEXT, shadow_score REAL, key_version INTEGER)
+        , shadow_model_version TEXT, shadow_score REAL, key_version INTEGER, shadow_scores TEXT)
         """#,
         #"""
         index sqlite_autoindex_outcomes_1 ON outcomes

@@ -31,10 +31,14 @@ public struct BatchReceipt: Sendable, Codable, Equatable {
     /// but never put in force).
     public var consentEvents: Int
     public var refusedEvents: [RefusedEvent]
+    /// Entries of stored outcomes' `shadow_scores` that were not stored because the subject
+    /// had no model-improvement consent in force on the server at the attempt. 0 in receipts
+    /// written before shadow scores were checked, which lack the field.
+    public var shadowScoresDropped: Int
     public var storedAt: Date
 
     public init(batchID: UUID, deviceID: String, sequence: Int64, contentDigest: String, acceptedEvents: Int,
-                consentEvents: Int = 0, refusedEvents: [RefusedEvent] = [], storedAt: Date) {
+                consentEvents: Int = 0, refusedEvents: [RefusedEvent] = [], shadowScoresDropped: Int = 0, storedAt: Date) {
         self.protocolName = BatchReceipt.protocolName
         self.batchID = batchID
         self.deviceID = deviceID
@@ -43,13 +47,30 @@ public struct BatchReceipt: Sendable, Codable, Equatable {
         self.acceptedEvents = acceptedEvents
         self.consentEvents = consentEvents
         self.refusedEvents = refusedEvents
+        self.shadowScoresDropped = shadowScoresDropped
         self.storedAt = storedAt
     }
 
     enum CodingKeys: String, CodingKey {
         case protocolName = "protocol", batchID = "batch_id", deviceID = "device_id", sequence
         case contentDigest = "content_digest", acceptedEvents = "accepted_events", consentEvents = "consent_events"
-        case refusedEvents = "refused_events", storedAt = "stored_at"
+        case refusedEvents = "refused_events", shadowScoresDropped = "shadow_scores_dropped", storedAt = "stored_at"
+    }
+
+    /// A stored batch is answered with its original receipt bytes, so receipts from before
+    /// `shadow_scores_dropped` still reach agents: absent reads as 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        protocolName = try container.decode(String.self, forKey: .protocolName)
+        batchID = try container.decode(UUID.self, forKey: .batchID)
+        deviceID = try container.decode(String.self, forKey: .deviceID)
+        sequence = try container.decode(Int64.self, forKey: .sequence)
+        contentDigest = try container.decode(String.self, forKey: .contentDigest)
+        acceptedEvents = try container.decode(Int.self, forKey: .acceptedEvents)
+        consentEvents = try container.decode(Int.self, forKey: .consentEvents)
+        refusedEvents = try container.decode([RefusedEvent].self, forKey: .refusedEvents)
+        shadowScoresDropped = try container.decodeIfPresent(Int.self, forKey: .shadowScoresDropped) ?? 0
+        storedAt = try container.decode(Date.self, forKey: .storedAt)
     }
 }
 

@@ -1,5 +1,6 @@
 import Calibration
 import FederationAPI
+import FeedbackWire
 import Storage
 
 /// Stored outcomes turned into the paired comparisons and FMR checks of a rollout. An outcome
@@ -17,19 +18,27 @@ enum RolloutComparisons {
         }
     }
 
-    /// Labelled attempts that two models scored, by pairing. Whichever of the two decided, the
-    /// candidate is the later release (`releaseVersions` by model version; a model version of no
-    /// release, the backbone, counts as release 0), so a release keeps the attempts of its own
-    /// rollout after a later release starts scoring in shadow beside it.
+    /// Labelled attempts that two models scored, by pairing. For `shadow`, whichever of the two
+    /// decided, the candidate is the later release (`releaseVersions` by model version; a model
+    /// version of no release, the backbone, counts as release 0), so a release keeps the
+    /// attempts of its own rollout after a later release starts scoring in shadow beside it.
+    /// Each entry of `shadow_scores` (a policy search's candidate) pairs with the model that
+    /// decided, the candidate being the entry's: one attempt per candidate that scored it.
     static func pairedAttempts(_ outcomes: [CalibrationOutcome], releaseVersions: [String: Int]) -> [Pairing: [PairedAttempt]] {
         var pairs: [Pairing: [PairedAttempt]] = [:]
         for outcome in outcomes {
-            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown,
-                  let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore else { continue }
+            guard let label = ScoreLabel(rawValue: outcome.label), label != .unknown else { continue }
+            let cohort = RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel)
+            for candidate in outcome.shadowScores {
+                pairs[Pairing(candidateModelVersion: candidate.modelVersion, cohort: cohort, currentModelVersion: outcome.modelVersion),
+                      default: []]
+                    .append(PairedAttempt(subject: outcome.subjectPseudonym, label: label, currentScore: outcome.score,
+                                          candidateScore: candidate.score))
+            }
+            guard let shadowVersion = outcome.shadowModelVersion, let shadowScore = outcome.shadowScore else { continue }
             let shadowIsCandidate = releaseVersions[shadowVersion, default: 0] >= releaseVersions[outcome.modelVersion, default: 0]
             let pairing = Pairing(
-                candidateModelVersion: shadowIsCandidate ? shadowVersion : outcome.modelVersion,
-                cohort: RolloutCohortRef(site: outcome.site, cameraModel: outcome.cameraModel),
+                candidateModelVersion: shadowIsCandidate ? shadowVersion : outcome.modelVersion, cohort: cohort,
                 currentModelVersion: shadowIsCandidate ? outcome.modelVersion : shadowVersion)
             pairs[pairing, default: []].append(PairedAttempt(
                 subject: outcome.subjectPseudonym, label: label,

@@ -53,6 +53,7 @@ enum PostgresSchema {
         Migration(name: "v10-server-keys", statements: StoreTables.serverKeyTable(.postgres)),
         Migration(name: "v11-score-statistics", statements: StoreTables.scoreStatisticsTables(.postgres),
                   fill: { db in try await PostgresStore.fillScoreStatistics(in: db) }),
+        Migration(name: "v12-shadow-scores", statements: StoreTables.shadowScoresColumn(.postgres)),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

@@ -133,6 +133,18 @@ extension PostgresStore: ComplianceStore {
                 ScoreStatisticsMaintenance.deleted(deleted, restricted: try await isRestricted(erasure.pseudonym, in: db),
                                                        into: &statistics)
             }
+        } else if erasure.clearsShadowScores {
+            // Locked by the SELECT: exactly these rows are cleared and uncounted.
+            let held = try await db.fetchAll(sql.shadowScoreOutcomes(of: erasure))
+            let eventIDs = try held.map { try $0.text("event_id") }
+            if !eventIDs.isEmpty {
+                batches = try await db.changes(sql.redactBatches(holdingOutcomes: eventIDs, at: erasure.time))
+                try await db.execute(sql.clearShadowScores(eventIDs: eventIDs))
+                outcomes = eventIDs.count
+                ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
+                                                              restricted: try await isRestricted(erasure.pseudonym, in: db),
+                                                              into: &statistics)
+            }
         }
         let (record, change) = try erasure.completion(batchesRedacted: batches, outcomesErased: outcomes, sql: sql)
         try await db.apply(change)

@@ -101,7 +101,8 @@ extension PostgresStore {
     /// a cursor, flushing every `largestDelta` rows so that memory stays bounded.
     static func fillScoreStatistics(in db: SQLConnection) async throws {
         let restricted = Set(try await db.column(String.self, sql.restrictedSubjects))
-        try await db.execute("DECLARE statistics_fill NO SCROLL CURSOR FOR \(sql.allStatisticsOutcomes.sql)")
+        let outcomes = sql.allStatisticsOutcomes(withShadowScores: try await db.exists(sql.outcomesHaveShadowScores))
+        try await db.execute("DECLARE statistics_fill NO SCROLL CURSOR FOR \(outcomes.sql)")
         var delta = StatisticsDelta()
         while true {
             let rows = try await db.fetchAll("FETCH 10000 FROM statistics_fill")

@@ -287,6 +287,8 @@ public final class PostgresStore: FeedbackStore {
         }
         var consent = ConsentCache()
         try await db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
+        let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
+        if !shadowScoreSubjects.isEmpty { try await db.prepare(&consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
         let stored = Set(try await db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch))))
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: stored,
                                      keyVersions: keyVersions)
@@ -309,13 +311,14 @@ public final class PostgresStore: FeedbackStore {
         try await read { db in
             let restricted = Set(try await db.column(String.self, Self.sql.restrictedSubjects))
             var outcomes: [CalibrationOutcome] = []
-            for try await (model, site, camera, label, score, attempted, pseudonym, shadowModel, shadowScore)
+            for try await (model, site, camera, label, score, attempted, pseudonym, shadowModel, shadowScore, shadowScores)
                 in try await db.connection.query(PostgresSQL.query(Self.sql.calibrationOutcomes(from: from, to: to)), logger: db.logger)
-                .decode((String, String, String, String, Double, Double, String, String?, Double?).self) {
+                .decode((String, String, String, String, Double, Double, String, String?, Double?, String?).self) {
                 if !restricted.isEmpty, restricted.contains(pseudonym) { continue }
                 outcomes.append(CalibrationOutcome(modelVersion: model, site: site, cameraModel: camera, label: label, score: score,
                                                    attemptedAt: Date(timeIntervalSince1970: attempted), subjectPseudonym: pseudonym,
-                                                   shadowModelVersion: shadowModel, shadowScore: shadowScore))
+                                                   shadowModelVersion: shadowModel, shadowScore: shadowScore,
+                                                   shadowScores: try ShadowScoresColumn.decode(shadowScores)))
             }
             return outcomes
         }
