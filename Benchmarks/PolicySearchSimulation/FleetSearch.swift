@@ -13,6 +13,8 @@ import SeededRandom
 struct FleetSearch {
     struct Settings {
         var budgetMilliseconds: Double
+        /// What one candidate costs the kiosk; nil: the median measured while computing the descriptors.
+        var candidateMilliseconds: Double?
         /// Share of subjects with model-improvement consent in force; the others' attempts get no shadow score.
         var consentShare: Double
         var rounds: Int
@@ -43,6 +45,8 @@ struct FleetSearch {
         var currentFNMR: Double?
         /// Genuine attempts the leader's comparison would still need (Connor), when not decided.
         var genuineStillNeeded: Int?
+        /// The first-ranked candidate's comparison, in words.
+        var topReason: String?
     }
 
     struct Outcome {
@@ -66,21 +70,23 @@ struct FleetSearch {
         var rounds: [Round] = []
         var chosen = NormalizationPolicy.identity
         let current = try scorer.scores(fleet.attempts, policy: .identity)
-        var currentImpostors: [Double] = []
-        for (index, attempt) in fleet.attempts.enumerated() where attempt.label == .impostor { currentImpostors.append(current[index]) }
-        let currentThreshold = try ErrorRates.farThreshold(impostors: currentImpostors, target: settings.targetFMR)
+        let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
+        let consentedAttempts = consented.map { fleet.attempts[$0] }
+        // Both models' thresholds come from the same attempts, those with shadow scores: false
+        // matches cluster on a few claimed subjects, so a threshold set on all attempts can sit
+        // far from FMR 1e-3 on the consented ones, and the paired FMR test then blames the candidate.
+        let currentThreshold = try ErrorRates.farThreshold(
+            impostors: consented.filter { fleet.attempts[$0].label == .impostor }.map { current[$0] }, target: settings.targetFMR)
         let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed)
         for step in 1...settings.rounds {
             try ensure(candidates)
-            let costs = candidates.map { scorer.medianMilliseconds(probes: fleet.probes, policy: $0) }
+            let costs = candidates.map { settings.candidateMilliseconds ?? scorer.medianMilliseconds(probes: fleet.probes, policy: $0) }
             let perCandidate = costs.max() ?? .infinity
             let perVerification = max(0, min(candidates.count, Int(settings.budgetMilliseconds / perCandidate)))
             guard perVerification > 0 else {
                 throw SimulationError("a \(settings.budgetMilliseconds) ms budget fits no candidate (each costs about \(Int(perCandidate)) ms here)")
             }
             let passes = (candidates.count + perVerification - 1) / perVerification
-            let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
-            let consentedAttempts = consented.map { fleet.attempts[$0] }
             var comparisons: [(candidate: String, comparison: PairedComparison)] = []
             var byID: [String: NormalizationPolicy] = [:]
             var genuineCount = 0, impostorCount = 0
@@ -116,7 +122,8 @@ struct FleetSearch {
                 genuinePerCandidate: genuineCount, impostorPerCandidate: impostorCount, decisions: decisions,
                 leader: ranking.leader.flatMap { byID[$0.candidate].map(FrameDescriptors.key) },
                 leaderFNMR: ranking.leader?.comparison.candidateFNMR, currentFNMR: top?.comparison.currentFNMR,
-                genuineStillNeeded: ranking.leader == nil ? top.flatMap { try? OutcomesNeeded.remainingGenuineAttempts(for: $0.comparison) } : nil))
+                genuineStillNeeded: ranking.leader == nil ? top.flatMap { try? OutcomesNeeded.remainingGenuineAttempts(for: $0.comparison) } : nil,
+                topReason: top.map { "\(byID[$0.candidate].map(FrameDescriptors.key) ?? $0.candidate): \($0.comparison.reason)" }))
             if let leader = ranking.leader, let policy = byID[leader.candidate] { chosen = policy }
             guard step < settings.rounds, let centre = top.flatMap({ byID[$0.candidate] }) else { break }
             // Successive halving, then the evolution strategy's two moves around the leader:

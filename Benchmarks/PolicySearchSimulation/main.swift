@@ -26,12 +26,16 @@ struct PolicySearchSimulation: ParsableCommand {
     var central = false
     @Option(name: .customLong("shadow-budget-ms"), help: "Kiosk milliseconds per verification for shadow candidates.")
     var shadowBudget = 150.0
+    @Option(name: .customLong("candidate-ms"), help: "Kiosk milliseconds per candidate (default: the median measured while computing descriptors, which a loaded machine inflates).")
+    var candidateMilliseconds: Double?
     @Option(name: .customLong("consent-share"), help: "Share of subjects with model-improvement consent in force.")
     var consentShare = 0.8
     @Option(help: "Search rounds per cohort (the first is the grid; each later one keeps the better half and refines around the leader).")
     var rounds = 3
     @Option(help: "Candidates successive halving keeps for the next round.") var keep = 4
     @Option(name: .customLong("target-fmr")) var targetFMR = 1e-3
+    @Flag(help: "Print the first-ranked candidate's comparison of every round.") var verbose = false
+    @Option(help: "Run only this condition (repeatable).") var only: [String] = []
     @Option var seed: UInt64 = 1
     @Option(name: .customLong("det-directory"), help: "Write one DET chart (SVG) per condition here.") var detDirectory: String?
 
@@ -49,12 +53,12 @@ struct PolicySearchSimulation: ParsableCommand {
         let scorer = try Scorer(descriptors: descriptors, templates: templates)
         var evaluations: [CohortEvaluation] = []
         var rounds: [FleetSearch.Round] = []
-        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, consentShare: consentShare, rounds: self.rounds, keep: keep,
+        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
                                                  targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
         for rotation in 0..<rotations {
             let test = people.filter { $0 % rotations == rotation }
             let fleet = people.filter { $0 % rotations != rotation }
-            for condition in KioskCondition.allCases {
+            for condition in KioskCondition.allCases where only.isEmpty || only.contains(condition.rawValue) {
                 let fleetAttempts = AttemptSet(condition: condition, people: fleet, folder: folder)
                 let testAttempts = AttemptSet(condition: condition, people: test, folder: folder)
                 let chosen: NormalizationPolicy
@@ -71,6 +75,7 @@ struct PolicySearchSimulation: ParsableCommand {
                             + "(\(Int(round.kioskMilliseconds)) ms), \(round.verifications) verifications, \(round.genuinePerCandidate) genuine / "
                             + "\(round.impostorPerCandidate) impostor per candidate, \(round.decisions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
                             + (round.leader.map { ", leader \($0)" } ?? ", no leader") + (round.genuineStillNeeded.map { ", \($0) more genuine needed" } ?? ""))
+                        if verbose, let reason = round.topReason { print("    first: \(reason)") }
                     }
                     rounds.append(contentsOf: outcome.rounds)
                 }

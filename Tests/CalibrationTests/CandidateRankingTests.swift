@@ -77,15 +77,24 @@ struct CandidateRankingTests {
         #expect(ranking.leader?.candidate == "z-better")
     }
 
-    @Test("no leader unless the first entry is better")
-    func leaderOnlyWhenBetter() throws {
+    @Test("the leader offers promotion and lowers FNMR: better, or not worse with a lower FNMR; never the same, inconclusive or worse")
+    func leaderOnlyWhenPromotableAndLower() throws {
         let notWorse = try CandidateRanking([
             (candidate: "w", comparison: Sample.worse()),
             (candidate: "n", comparison: Sample.same()),
             (candidate: "i", comparison: Sample.inconclusive()),
         ])
         #expect(notWorse.entries.first?.candidate == "n")
+        // Not worse but no lower FNMR (b = c = 0): nothing to gain, no leader.
         #expect(notWorse.leader == nil)
+        let slightly = try CandidateRanking([
+            (candidate: "n", comparison: Sample.same()),
+            (candidate: "s", comparison: Sample.slightlyBetter()),
+            (candidate: "i", comparison: Sample.inconclusive()),
+        ])
+        #expect(try Sample.slightlyBetter().decision == .notWorse)
+        #expect(slightly.leader?.candidate == "s")
+        #expect(try CandidateRanking([(candidate: "i", comparison: Sample.inconclusive()), (candidate: "w", comparison: Sample.worse())]).leader == nil)
         #expect(try CandidateRanking([(candidate: "x", comparison: Sample.insufficient())]).leader == nil)
         #expect(try CandidateRanking([]).leader == nil)
         #expect(try CandidateRanking([]).entries.isEmpty)

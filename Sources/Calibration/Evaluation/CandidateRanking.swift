@@ -7,12 +7,17 @@
 /// sorts after any present one. The class comes first because a low FNMR on a handful of
 /// attempts is not evidence: a candidate proved `better` outranks one that merely looks good.
 ///
-/// `leader` is the first entry when its decision is `better`, and nil otherwise: the search
-/// proposes a winner only when one is significantly better than what decides today.
+/// `leader` is the candidate a search proposes: the first entry that the rollout would let
+/// through (`better`, or `not-worse`: its FNMR difference's upper bound within the margin,
+/// and no significant rise in false matches) and whose FNMR is below the current model's.
+/// A `not-worse` leader is a fair proposal because the staged rollout that follows judges it
+/// again on fresh attempts, with the same rule, before it decides anything for the fleet; and
+/// with a few hundred genuine attempts per cohort a real gain of 3–4 points rarely reaches
+/// McNemar's p < 0.05 (see docs/benchmarks.md, "Capture-normalisation policies found by the fleet").
 ///
 /// ```swift
 /// let ranking = try CandidateRanking([(candidate: "3f9a…", comparison: a), (candidate: "81c0…", comparison: b)])
-/// ranking.leader?.candidate          // "81c0…" when b is `better`
+/// ranking.leader?.candidate          // "81c0…" when b is `better`, or not worse with a lower FNMR
 /// try ranking.halving()              // ids of the better half, never a `worse` one
 /// ```
 public struct CandidateRanking: Sendable, Hashable, Codable {
@@ -32,9 +37,13 @@ public struct CandidateRanking: Sendable, Hashable, Codable {
     /// Best first.
     public var entries: [Entry]
 
-    /// The first entry if its decision is `better`.
+    /// The first entry that offers promotion with a lower FNMR than the current model's.
     public var leader: Entry? {
-        entries.first.flatMap { $0.decision == .better ? $0 : nil }
+        entries.first { entry in
+            guard entry.comparison.offersPromotion, let candidate = entry.comparison.candidateFNMR,
+                  let current = entry.comparison.currentFNMR else { return false }
+            return candidate < current
+        }
     }
 
     /// Ranks the comparisons of one cohort.
