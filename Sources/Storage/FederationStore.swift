@@ -154,6 +154,7 @@ public struct NewModelRelease: Sendable, Equatable {
 
 public struct StoredModelRelease: Sendable, Equatable {
     public var version: Int
+    /// 0 for a release no round made: a policy search's candidate.
     public var roundID: Int
     public var payload: [UInt8]
     public var envelope: [UInt8]

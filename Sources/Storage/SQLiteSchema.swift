@@ -87,6 +87,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v15-shadow-scores") { db in
             try db.execute(StoreTables.shadowScoresColumn(.sqlite))
         }
+        migrator.registerMigration("v16-policy-searches") { db in
+            try db.execute(StoreTables.policySearchTablesSQLite())
+        }
         return migrator
     }
 }

@@ -91,8 +91,9 @@ enum StoreRows {
     }
 
     static func modelRelease(_ row: some StoreRow) throws -> StoredModelRelease {
-        StoredModelRelease(version: try row.integer("version"), roundID: try row.integer("round_id"), payload: try row.bytes("payload"),
-                           envelope: try row.bytes("envelope"), publishedAt: try row.date("published_at"))
+        // A policy search's candidates have no round (NULL).
+        StoredModelRelease(version: try row.integer("version"), roundID: try row.optionalInteger("round_id") ?? 0,
+                           payload: try row.bytes("payload"), envelope: try row.bytes("envelope"), publishedAt: try row.date("published_at"))
     }
 
     // MARK: Compliance

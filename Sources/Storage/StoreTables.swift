@@ -301,9 +301,11 @@ enum StoreTables {
         .text("verdict", .optional),
     ], primaryKey: ["round_id", "device_id"])
 
+    /// A release a policy search published has no round (`round_id` NULL; SQLite's v16 and
+    /// PostgreSQL's v13 made it optional, `modelReleasesFromRounds` is the table before).
     static let modelReleases = StoreTable("model_releases", [
         .integer("version", .primaryKey),
-        .integer("round_id", .unique, .references("federation_rounds", "round_id")),
+        .integer("round_id", .optional, .unique, .references("federation_rounds", "round_id")),
         .blob("payload"),
         .blob("envelope"),
         .time("published_at"),
@@ -446,7 +448,7 @@ enum StoreTables {
 
     static let all = [
         devices, deviceSites, deviceCertificates, enrollmentTokens, apiTokens, batches, refusedEventCounts, outcomes, nonces, thresholdReleases,
-        federationRounds, federationUpdates, modelReleases, modelRollouts, jurisdictions, jurisdictionKeys, sites, retentionRules,
+        federationRounds, federationUpdates, modelReleases, modelRollouts, policySearches, jurisdictions, jurisdictionKeys, sites, retentionRules,
         consentTexts, consentEvents, erasures, subjectRequests, auditEntries, auditCheckpoints, serverKeys, scoreStatistics, outcomeCounts,
         batchCounts,
     ]
@@ -458,7 +460,7 @@ extension StoreTables {
     /// The federated rounds' tables: SQLite's step v3-federation; part of PostgreSQL's
     /// v1-initial, which adds an index of its own.
     static func createFederation(_ dialect: StoreDialect) -> [String] {
-        [federationRounds.create(dialect), federationUpdates.create(dialect, before: "verdict"), modelReleases.create(dialect)]
+        [federationRounds.create(dialect), federationUpdates.create(dialect, before: "verdict"), modelReleasesFromRounds.create(dialect)]
     }
 
     /// The compliance tables: SQLite's step v4-compliance (which also adds columns to older

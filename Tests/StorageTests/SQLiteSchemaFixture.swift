@@ -191,20 +191,6 @@ extension StoreSchemaFixture {
         (no sql)
         """#,
         #"""
-        table model_releases ON model_releases
-        CREATE TABLE model_releases (
-            version INTEGER PRIMARY KEY,
-            round_id INTEGER NOT NULL UNIQUE REFERENCES federation_rounds(round_id),
-            payload BLOB NOT NULL,
-            envelope BLOB NOT NULL,
-            published_at REAL NOT NULL
-        )
-        """#,
-        #"""
-        index sqlite_autoindex_model_releases_1 ON model_releases
-        (no sql)
-        """#,
-        #"""
         table jurisdictions ON jurisdictions
         CREATE TABLE jurisdictions (
             name TEXT PRIMARY KEY,
@@ -487,6 +473,37 @@ extension StoreSchemaFixture {
         """#,
         #"""
         index sqlite_autoindex_batch_counts_1 ON batch_counts
+        (no sql)
+        """#,
+        #"""
+        table policy_searches ON policy_searches
+        CREATE TABLE policy_searches (
+            search_id INTEGER PRIMARY KEY,
+            camera_model TEXT NOT NULL,
+            site TEXT NOT NULL,
+            base_version INTEGER NOT NULL,
+            target_fmr REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('searching', 'proposed')),
+            step INTEGER NOT NULL,
+            candidates TEXT NOT NULL,
+            proposed_version INTEGER,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """#,
+        #"""
+        table model_releases ON model_releases
+        CREATE TABLE "model_releases" (
+            version INTEGER PRIMARY KEY,
+            round_id INTEGER UNIQUE REFERENCES federation_rounds(round_id),
+            payload BLOB NOT NULL,
+            envelope BLOB NOT NULL,
+            published_at REAL NOT NULL
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_model_releases_1 ON model_releases
         (no sql)
         """#,
     ]

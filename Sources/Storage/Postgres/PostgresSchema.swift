@@ -54,6 +54,7 @@ enum PostgresSchema {
         Migration(name: "v11-score-statistics", statements: StoreTables.scoreStatisticsTables(.postgres),
                   fill: { db in try await PostgresStore.fillScoreStatistics(in: db) }),
         Migration(name: "v12-shadow-scores", statements: StoreTables.shadowScoresColumn(.postgres)),
+        Migration(name: "v13-policy-searches", statements: StoreTables.policySearchTablesPostgres()),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
