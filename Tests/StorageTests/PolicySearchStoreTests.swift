@@ -2,6 +2,7 @@ import AuditLog
 import Compliance
 import FeedbackWire
 import Foundation
+import GRDB
 import PostgresTestSupport
 @testable import Storage
 import TestSupport
@@ -89,5 +90,84 @@ struct PolicySearchStoreTests {
         #expect(try await store.modelRollout(version: 3)?.state == .rolledBack)
         #expect(try await searches.policySearches() == [expected])
         #expect(try await searches.policySearch(id: 2) == nil)
+    }
+
+    /// A release from a round in canary, which the upgrade must keep as it is.
+    static func populate(_ store: any FederationStore) async throws -> [StoredModelRollout] {
+        try await ModelRolloutStoreTests.publishReleases(2, in: store)
+        #expect(try await store.transitionModelRollout(version: 2, from: [.candidate], to: ModelRolloutStoreTests.canary(2), actor: "olga"))
+        return try await store.modelRollouts()
+    }
+
+    /// After the upgrade: the releases and rollouts as they were, and a search can be written.
+    static func checkUpgraded(_ store: any FederationStore & PolicySearchStore, releases: [StoredModelRelease],
+                              rollouts: [StoredModelRollout]) async throws {
+        #expect(try await store.modelReleases() == releases)
+        #expect(try await store.modelRollouts() == rollouts)
+        let write = PolicySearchWrite(search: search(candidates: [3]), expectedStep: 0, releases: [release(3)], moves: [shadow(3)],
+                                      actor: "olga")
+        #expect(try await store.writePolicySearch(write) == .written(search(candidates: [3], id: 1)))
+        #expect(try await store.modelReleases().map(\.roundID) == [1, 2, 0])
+    }
+
+    @Test("SQLite v16 rebuilds model_releases of an older file with its releases and the rollouts that point at them")
+    func sqliteUpgrade() async throws {
+        let directory = try temporaryDirectory("policy-search-upgrade")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        let store = try SQLiteStore(path: path)
+        let rollouts = try await Self.populate(store)
+        let releases = try await store.modelReleases()
+        // The file as it was before the step: the table as v3 made it, no policy_searches.
+        try await store.pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.inTransaction {
+                try db.execute(sql: "DROP TABLE policy_searches")
+                try db.execute(sql: StoreTables.modelReleasesFromRounds.create(.sqlite).replacingOccurrences(
+                    of: "CREATE TABLE model_releases", with: "CREATE TABLE old_releases"))
+                try db.execute(sql: "INSERT INTO old_releases SELECT * FROM model_releases")
+                try db.execute(sql: "DROP TABLE model_releases")
+                try db.execute(sql: "ALTER TABLE old_releases RENAME TO model_releases")
+                try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v16-policy-searches'")
+                return .commit
+            }
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let notNull = try await store.pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT \"notnull\" FROM pragma_table_info('model_releases') WHERE name = 'round_id'")
+        }
+        #expect(notNull == true, "the older file's round_id is NOT NULL")
+        let upgraded = try SQLiteStore(path: path)
+        try await Self.checkUpgraded(upgraded, releases: releases, rollouts: rollouts)
+        let violations = try await upgraded.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        #expect(violations.isEmpty)
+    }
+
+    @Test("PostgreSQL v13 makes round_id optional in an older database and keeps its releases", .enabled(if: PostgresTestDatabase.isAvailable))
+    func postgresUpgrade() async throws {
+        let url = try await PostgresTestDatabase.create()
+        let store = try await PostgresStore(url: url, maximumConnections: 2)
+        let rollouts: [StoredModelRollout], releases: [StoredModelRelease]
+        do {
+            rollouts = try await Self.populate(store)
+            releases = try await store.modelReleases()
+            try await store.write { db in
+                try await db.execute("DROP TABLE policy_searches")
+                try await db.execute("ALTER TABLE model_releases ALTER COLUMN round_id SET NOT NULL")
+                try await db.execute("DELETE FROM schema_migrations WHERE name = 'v13-policy-searches'")
+            }
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        await store.shutdown()
+        let upgraded = try await PostgresStore(url: url, maximumConnections: 2)
+        do {
+            try await Self.checkUpgraded(upgraded, releases: releases, rollouts: rollouts)
+        } catch {
+            await upgraded.shutdown()
+            throw error
+        }
+        await upgraded.shutdown()
     }
 }
