@@ -25,8 +25,8 @@ public struct ShadowCandidateReport: Sendable, Equatable, Encodable {
     public struct Scored: Sendable, Equatable, Encodable {
         public var version: Int
         public var modelVersion: String
-        /// Nil when the pipeline found no face in the probe under this candidate's policy: the
-        /// attempt then carries no score for it (a missing face is not a low score).
+        /// Nil when the scoring function gave none; `verify` gives −1 when the candidate's policy
+        /// loses the face (a failed attempt for that candidate, as the simulation counts it).
         public var score: Double?
         public var milliseconds: Double
     }

@@ -186,7 +186,10 @@ struct VerifyCommand: AsyncParsableCommand {
                 try Self.timed { () throws -> Double? in
                     var candidatePipeline = pipeline
                     candidatePipeline.normalization = try CaptureNormalization(policy: candidate.policy)
-                    guard let face = try candidatePipeline.analyze(image: probe).primaryFace else { return nil }
+                    // A candidate that loses the face the deciding model found would fail this
+                    // attempt: it scores the lowest cosine, so the ranking counts the failure
+                    // instead of dropping the attempt and flattering the candidate.
+                    guard let face = try candidatePipeline.analyze(image: probe).primaryFace else { return -1 }
                     let verifier = FaceVerifier(metric: .cosineSimilarity, adapter: EmbeddingAdapter(candidate.adapter),
                                                 modelVersion: candidate.model.modelVersion)
                     return try verifier.verify(reference: template, probe: face.descriptor, probeQuality: nil).score
