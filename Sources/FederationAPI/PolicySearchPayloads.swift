@@ -176,7 +176,8 @@ public struct PolicySearchView: Sendable, Codable, Equatable {
     public var step: Int
     /// The threshold release the comparisons were made at; nil when none is published.
     public var thresholdReleaseVersion: Int?
-    /// The version of the best candidate when its decision is `better`, else nil.
+    /// The candidate `propose` would move to canary (`CandidateRanking.leader`: the first that
+    /// offers promotion, better or not worse, with a lower FNMR than the base), else nil.
     public var leader: Int?
     public var proposedVersion: Int?
     /// Active candidates in rank order (ranked ones first), then the others in the order they came.

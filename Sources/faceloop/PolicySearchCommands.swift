@@ -18,7 +18,7 @@ struct PolicySearch: AsyncParsableCommand {
         print("policy search \(search.id): \(search.cameraModel) at \(search.site), \(search.state.rawValue), step \(search.step); "
               + "base release \(search.baseVersion) (\(search.baseModelVersion)), FMR \(search.targetFMR), "
               + "thresholds of release \(search.thresholdReleaseVersion.map(String.init) ?? "none")")
-        if let leader = search.leader { print("  leader: release \(leader) (better than the base)") }
+        if let leader = search.leader { print("  leader: release \(leader) (would pass the rollout, with a lower FNMR than the base)") }
         if let proposed = search.proposedVersion { print("  proposed: release \(proposed), in canary") }
         for candidate in search.candidates {
             let rank = candidate.rank.map { "#\($0)" } ?? "-"
@@ -128,7 +128,7 @@ struct PolicySearch: AsyncParsableCommand {
 
     struct Propose: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move the leader (better than the base) to canary in the cohort; the other candidates leave shadow.")
+            abstract: "Move the leader (better or not worse than the base, with a lower FNMR) to canary in the cohort; the other candidates leave shadow.")
         @OptionGroup var connection: ConnectionOptions
         @Argument var id: Int
         @Option(name: .customLong("device"), help: "A canary kiosk (repeat for several).") var devices: [String] = []

@@ -15,7 +15,8 @@ import ThresholdAPI
 /// model that decides; each candidate is then compared with that model on the same attempts
 /// (`PairedComparison` at each model's published threshold) and the candidates are ranked
 /// (`CandidateRanking`). A refinement keeps the better half and adds a lattice around the
-/// best (`PolicyCandidates.refine`); a proposal moves a leader that is `better` to canary and
+/// best (`PolicyCandidates.refine`); a proposal moves the leader (`CandidateRanking.leader`:
+/// it offers promotion with a lower FNMR than the model that decides) to canary and
 /// takes the others out of shadow. Every write is one store transaction with its audit entries.
 struct PolicySearchService: Sendable {
     let store: any FeedbackStore
@@ -146,7 +147,7 @@ struct PolicySearchService: Sendable {
 
     // MARK: Proposing
 
-    /// The leader (a `better` candidate) goes to canary for the searched cohort, decided on the
+    /// The leader (`CandidateRanking.leader`) goes to canary for the searched cohort, decided on the
     /// kiosks named (or the share of them); every other active candidate leaves shadow.
     func propose(_ text: String, proposal: PolicySearchProposal, by caller: APITokenRecord) async throws -> PolicySearchView {
         let search = try await lookUp(text)
@@ -169,7 +170,8 @@ struct PolicySearchService: Sendable {
               let winner = evaluation.candidates.first(where: { $0.modelVersion == leader.candidate }) else {
             let reasons = evaluation.view.candidates.filter { $0.state == .active }
                 .map { "release \($0.version): \($0.verdict.rawValue) (\($0.reason))" }.joined(separator: "; ")
-            throw ProblemResponse(.promotionRefused, "no candidate of policy search \(search.id) is better than \(evaluation.view.baseModelVersion)"
+            throw ProblemResponse(.promotionRefused, "no candidate of policy search \(search.id) offers promotion (better, or not worse) "
+                                  + "with a lower FNMR than \(evaluation.view.baseModelVersion)"
                                   + (reasons.isEmpty ? "" : ": " + reasons))
         }
         let rollouts = try await federation.modelRollouts()
@@ -188,7 +190,8 @@ struct PolicySearchService: Sendable {
                                        currentModelVersion: evaluation.view.baseModelVersion, candidateModelVersion: winner.modelVersion,
                                        currentThreshold: leader.comparison.currentThreshold,
                                        candidateThreshold: leader.comparison.candidateThreshold,
-                                       figures: RolloutComparisons.figures(leader.comparison), verdict: .better, reason: leader.comparison.reason)])
+                                       figures: RolloutComparisons.figures(leader.comparison), verdict: RolloutComparisons.verdict(leader.decision),
+                                       reason: leader.comparison.reason)])
         var canary = stored
         canary.state = .canary
         canary.cohorts = [search.cohort]
