@@ -1,6 +1,7 @@
 import Crypto
 import Federation
 import FederationAPI
+import FederationCore
 import FeedbackWire
 import Foundation
 import HTTPSignatures
@@ -136,5 +137,23 @@ struct RoundCloserTests {
         #expect(kept.map(\.body) == [[]])
         #expect(kept.first?.verdict?.hasPrefix("left out: update norm") == true, "\(kept)")
         #expect(try await fixture.closer.close(roundID: round, why: "again")?.state == .failed, "closing twice changes nothing")
+    }
+
+    @Test("a round's release keeps its base's capture policies: only the adapter is trained")
+    func baseNormalisationCarried() async throws {
+        let fixture = try await Self.fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        #expect(try await RoundRecords.normalisation(version: 0, store: fixture.store).isEmpty)
+        let round = try await Self.open(fixture.store, clippingNorm: 1)
+        var base = try ModelReleaseCoding.decode(try ModelRolloutServiceTests.Fixture.releasePayload())
+        let policy = NormalizationPolicy(exposure: .init(method: .gain, targetMean: 0.225))
+        base.setNormalisation(policy, cameraModel: "cam-a", site: "lobby")
+        #expect(try await fixture.store.closeRound(id: round, state: .published, outcome: Array("{}".utf8), at: Self.now,
+                                                   release: NewModelRelease(version: 1, payload: try ModelReleaseCoding.canonicalBytes(base),
+                                                                            envelope: Array("e".utf8)),
+                                                   verdicts: [:]))
+        let carried = try await RoundRecords.normalisation(version: 1, store: fixture.store)
+        #expect(carried == [CohortNormalisation(cameraModel: "cam-a", site: "lobby", policy: policy)])
+        await #expect(throws: (any Error).self) { try await RoundRecords.normalisation(version: 7, store: fixture.store) }
     }
 }

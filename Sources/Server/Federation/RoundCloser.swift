@@ -155,8 +155,10 @@ actor RoundCloser {
         }
         let version = (try await store.modelReleases().map(\.version).max() ?? 0) + 1
         outcome.releaseVersion = version
+        // A round trains the adapter only: the capture policies a search put into the base stay.
         let release = ModelRelease(version: version, baseVersion: specification.baseVersion, roundID: round.id,
-                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: ReleasedRoundSummary(outcome), createdAt: now())
+                                   backbone: Self.backbone, adapter: candidate, privacy: privacy, outcome: ReleasedRoundSummary(outcome), createdAt: now(),
+                                   normalisation: try await RoundRecords.normalisation(version: specification.baseVersion, store: store))
         let payload = try ModelReleaseCoding.canonicalBytes(release)
         let envelope = try SignedRelease.sign(kind: .model, version: version, payload: payload, key: releaseKey(), at: now())
         return Decision(state: .published, outcome: outcome,
@@ -195,11 +197,20 @@ enum RoundRecords {
     }
 
     static func adapter(version: Int, store: any FederationStore) async throws -> Adapter {
-        guard version > 0 else { return Adapter.identity() }
+        try await release(version: version, store: store)?.adapter ?? Adapter.identity()
+    }
+
+    /// The per-cohort normalisation policies of a release (none for the backbone, version 0).
+    static func normalisation(version: Int, store: any FederationStore) async throws -> [CohortNormalisation] {
+        try await release(version: version, store: store)?.normalisation ?? []
+    }
+
+    private static func release(version: Int, store: any FederationStore) async throws -> ModelRelease? {
+        guard version > 0 else { return nil }
         guard let stored = try await store.modelRelease(version: version) else {
             throw ProblemResponse(.internalError, "model release \(version) is missing from the store")
         }
-        return try ModelReleaseCoding.decode(stored.payload).adapter
+        return try ModelReleaseCoding.decode(stored.payload)
     }
 
     /// Consecutive rounds with the same (q, z) become one ledger entry.
