@@ -314,7 +314,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FaceVerificationTests",
-            dependencies: ["FaceVerification", "FederationCore", "CCaptureKernels", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["FaceVerification", "FederationCore", "CCaptureKernels", "SeededRandom", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),

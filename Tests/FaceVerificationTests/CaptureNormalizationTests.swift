@@ -3,6 +3,7 @@ import Crypto
 import FaceVerification
 import FederationCore
 import Foundation
+import SeededRandom
 import Testing
 
 /// Each normalisation step against its reference implementation on the committed fixtures made
@@ -115,7 +116,7 @@ struct CaptureNormalizationTests {
     /// AVX2 bodies agree, and each step alone composes to the whole policy.
     @Test("SSE2 and AVX2 bodies agree on random frames; the fused policy equals its steps in turn")
     func fusedSweep() throws {
-        var random = FrameRandom(state: 14)
+        var random = SeededGenerator(seed: 14)
         for round in 0..<60 {
             let width = round < 2 ? 640 : 1 + Int(random.next() % 97), height = round < 2 ? 480 : 1 + Int(random.next() % 61)
             var smooth = Int(random.next() % 256)
@@ -298,19 +299,6 @@ struct CaptureNormalizationTests {
             differing += 1
         }
         return (maxError, differing)
-    }
-}
-
-/// SplitMix64 for the random frames (the test target does not link SeededRandom).
-private struct FrameRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
