@@ -144,7 +144,7 @@ extension EndToEnd {
                                           stdin: FederatedRoundEndToEndTests.grants(seed: UInt64(index + 1), subjects: 20))
                 #expect(consent.status == 0, "\(consent.stderr)")
             }
-            let opened = try cli(server, ["rounds", "open", "--deadline", "600", "--clipping-norm", "0.5", "--noise-multiplier", "0.2",
+            let opened = try cli(server, ["rounds", "open", "--deadline", "600", "--clipping-norm", "0.5", "--noise-multiplier", "0.1",
                                           "--sampling-rate", "1", "--minimum-clients", "3", "--learning-rate", "0.5", "--epochs", "3",
                                           "--loss-scale", "10", "--tail-fraction", "0.02"], token: engineer)
             #expect(opened.status == 0, "\(opened.stderr)")
@@ -163,12 +163,16 @@ extension EndToEnd {
             let root = try temporaryDirectory("rollout")
             defer { try? FileManager.default.removeItem(atPath: root) }
             func path(_ name: String) -> String { (root as NSString).appendingPathComponent(name) }
-            try FederatedRoundEndToEndTests.pairs(seed: 100, subjects: 30, perSubject: 2).write(to: URL(fileURLWithPath: path("held-out.json")))
+            // Held-out pairs with more clutter than the kiosks' leave the gate room to see a gain at
+            // its operating point (with the kiosks' own clutter the base fails one pair in 60 there).
+            try FederatedRoundEndToEndTests.pairs(seed: 100, subjects: 30, perSubject: 2, clutter: 0.6)
+                .write(to: URL(fileURLWithPath: path("held-out.json")))
             let server = ServerProcess(dataDirectory: path("server"), environment: [
                 // The simulated scores do not depend on the adapter: any published release will do. The
-                // gate releases only a candidate that is better at the operating point, so the round
-                // runs at low noise (z = 0.2, as FederatedRoundEndToEndTests) within a large budget.
-                "FACELOOP_FEDERATION_EVALUATION_PAIRS": path("held-out.json"), "FACELOOP_FEDERATION_EPSILON_BUDGET": "70",
+                // gate releases only a candidate that is better at the operating point, and with three
+                // kiosks the noise at z = 0.2 outweighs what they learn, so the round runs at z = 0.1
+                // (ε ≈ 100 for one round: a test of the workflow, not a private configuration).
+                "FACELOOP_FEDERATION_EVALUATION_PAIRS": path("held-out.json"), "FACELOOP_FEDERATION_EPSILON_BUDGET": "150",
                 // Comparison and promotion check FMR against comparisonTargetFMR (see there); no
                 // automatic rollback by the drift monitor within the test.
                 "FACELOOP_ROLLOUT_TARGET_FMR": "\(Self.comparisonTargetFMR)", "FACELOOP_ROLLOUT_DRIFT_CHECK_SECONDS": "3600",

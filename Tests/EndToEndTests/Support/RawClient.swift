@@ -56,7 +56,8 @@ struct RawClient {
             request.method = .init(rawValue: method)
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-            let response = try await client.execute(request, timeout: .seconds(30))
+            // The upload that completes a quorum closes the round, privacy statement and all, before it answers.
+            let response = try await client.execute(request, timeout: .seconds(120))
             var buffer = try await response.body.collect(upTo: 16 << 20)
             let result = RawResponse(status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),
                                      body: buffer.readBytes(length: buffer.readableBytes) ?? [],
