@@ -9,17 +9,17 @@ import GRDB
 extension SQLiteStore {
     public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
         try await pool.read { db in
-            var cohorts: [CohortKey: CohortStatistics] = [:]
-            let window = Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)
-            let rows = try Row.fetchCursor(db, sql: window.sql, arguments: window.sqliteArguments)
+            var window = PackedWindowBuilder()
+            let statement = Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)
+            let rows = try Row.fetchCursor(db, sql: statement.sql, arguments: statement.sqliteArguments)
             while let row = try rows.next() {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
-                try cohorts[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
-                    .merge(encoded: try row.bytes("statistics"))
+                try window.add(key, encoded: try row.bytes("statistics"))
             }
             let days = try db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
-            return LiveStatistics(cohorts: cohorts, firstDay: try days?.optionalInteger("first"), lastDay: try days?.optionalInteger("last"))
+            return LiveStatistics(cohorts: window.finish(), firstDay: try days?.optionalInteger("first"),
+                                  lastDay: try days?.optionalInteger("last"))
         }
     }
 

@@ -441,6 +441,7 @@ extension StoreSQL {
             SELECT model_version, camera_model, site, statistics FROM score_statistics
             WHERE (granularity = 'month' AND bucket >= ? AND bucket < ?)
                OR (granularity = 'day' AND ((bucket >= ? AND bucket < ?) OR (bucket >= ? AND bucket <= ?)))
+            ORDER BY model_version, camera_model, site
             """, window.months.lowerBound, window.months.upperBound, window.first, window.months.lowerBound,
                               window.months.upperBound, window.last)
     }

@@ -4,17 +4,53 @@ import Foundation
 /// The live score statistics of a window of UTC days, merged per cohort: what threshold
 /// computation, drift and the calibration page read instead of outcome rows.
 public struct LiveStatistics: Sendable, Equatable {
-    /// Per (model version, camera model, site), the window's statistics merged.
-    public var cohorts: [CohortKey: CohortStatistics]
+    /// Per (model version, camera model, site), the window's statistics merged, packed: a
+    /// window over thousands of cohorts stays small, and each cohort is unpacked only while it
+    /// is computed on.
+    public var cohorts: [CohortKey: PackedCohortStatistics]
     /// The first and last day index (`StatisticsBuckets.day(of:)`) that hold an outcome in the
     /// window; nil when none does.
     public var firstDay: Int?
     public var lastDay: Int?
 
-    public init(cohorts: [CohortKey: CohortStatistics], firstDay: Int?, lastDay: Int?) {
+    public init(cohorts: [CohortKey: PackedCohortStatistics], firstDay: Int?, lastDay: Int?) {
         self.cohorts = cohorts
         self.firstDay = firstDay
         self.lastDay = lastDay
+    }
+}
+
+/// Merges a window's stored rows into packed per-cohort statistics. The rows come in cohort-key
+/// order (the window statements sort them), so one dense accumulator serves every cohort in
+/// turn and is packed when the next cohort starts: memory is one cohort's working form plus
+/// the packed window, never a working form per cohort. Rows out of order are still merged
+/// correctly (the cohort is unpacked again), only more slowly.
+struct PackedWindowBuilder {
+    private(set) var cohorts: [CohortKey: PackedCohortStatistics] = [:]
+    private var current: CohortKey?
+    private var accumulator = CohortStatistics(layout: CohortStatistics.liveLayout)
+
+    /// Adds one stored row's binary form (validated as it is merged).
+    mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) throws {
+        if key != current {
+            packCurrent()
+            current = key
+            if let earlier = cohorts[key] { accumulator = try earlier.unpacked() }
+        }
+        try accumulator.merge(encoded: bytes)
+    }
+
+    /// The window, every cohort packed.
+    mutating func finish() -> [CohortKey: PackedCohortStatistics] {
+        packCurrent()
+        return cohorts
+    }
+
+    private mutating func packCurrent() {
+        guard let key = current else { return }
+        cohorts[key] = PackedCohortStatistics(accumulator)
+        accumulator.removeAll()
+        current = nil
     }
 }
 
@@ -138,7 +174,7 @@ public enum ScoreStatisticsRebuild {
             first = min(first ?? bucket.day, bucket.day)
             last = max(last ?? bucket.day, bucket.day)
         }
-        return LiveStatistics(cohorts: cohorts, firstDay: first, lastDay: last)
+        return LiveStatistics(cohorts: cohorts.mapValues(PackedCohortStatistics.init), firstDay: first, lastDay: last)
     }
 }
 

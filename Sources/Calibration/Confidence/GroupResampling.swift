@@ -195,6 +195,15 @@ struct GroupWeightCache {
     /// fill all 256 groups.
     private let capacity = 16
 
+    /// The weights drawn for `groups` non-empty groups, if they are still kept.
+    func cached(groups: Int) -> [Float]? { weights[groups] }
+
+    /// Keeps weights drawn for `groups` non-empty groups.
+    mutating func store(_ drawn: [Float], groups: Int) {
+        if weights[groups] == nil && weights.count >= capacity { weights.removeAll(keepingCapacity: true) }
+        weights[groups] = drawn
+    }
+
     mutating func resampling(of subjects: ImpostorSubjects, bootstrap: SubjectBootstrap) -> GroupResampling {
         let groups = subjects.nonEmptyGroups
         if let cached = weights[groups] {

@@ -220,7 +220,7 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
     ) throws -> Computation {
         let pools = try CohortPools(statistics: table, layout: layout)
         return try compute(version: version, previousVersion: previousVersion, cohorts: cohorts, pools: pools,
-                           groups: nil, targetFMR: targetFMR, policy: policy, window: window)
+                           targetFMR: targetFMR, policy: policy, window: window)
     }
 
     /// Chooses every cohort's threshold from live statistics (pooled per fallback level by
@@ -229,6 +229,8 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
     /// pool, and the entry records the pool's non-empty groups and the subject-level bound.
     /// When that pool has too few groups or impostors for the bootstrap, the entry moves up a
     /// level as it would for too few impostors, and is refused when no level has enough.
+    /// Computed as `ThresholdReleasePlan` steps, in order on the calling thread (a server runs
+    /// the same steps on several cores).
     /// - Throws: any error other than a lack of data.
     public static func compute(
         version: Int,
@@ -241,20 +243,17 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         window: DataWindow,
         subjectBootstrap: SubjectBootstrap? = nil
     ) throws -> Computation {
-        let pools = try CohortPools(statistics: table.mapValues(\.scores), layout: layout)
-        let groups = try subjectBootstrap.map { (pools: try GroupPools(subjects: table.mapValues(\.impostorSubjects), layout: layout), bootstrap: $0) }
-        return try compute(version: version, previousVersion: previousVersion, cohorts: cohorts, pools: pools,
-                           groups: groups, targetFMR: targetFMR, policy: policy, window: window)
+        try ThresholdReleasePlan(cohorts: cohorts, statistics: table.mapValues(PackedCohortStatistics.init), targetFMR: targetFMR,
+                                 policy: policy, layout: layout, subjectBootstrap: subjectBootstrap)
+            .computeSerially(version: version, previousVersion: previousVersion, window: window)
     }
 
     private static func compute(
         version: Int, previousVersion: Int?, cohorts: [CohortKey], pools: CohortPools,
-        groups subjectLevel: (pools: GroupPools, bootstrap: SubjectBootstrap)?,
         targetFMR: Double, policy: some ThresholdPolicy, window: DataWindow
     ) throws -> Computation {
         var entries: [CohortThreshold] = []
         var refused: [Refusal] = []
-        var weights = GroupWeightCache()
         for cohort in Set(cohorts).sorted() {
             do {
                 let fallback = try CohortFallback.choose(for: cohort, in: pools, targetFMR: targetFMR, policy: policy)
@@ -262,13 +261,7 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
                     refused.append(Refusal(cohort: cohort, reason: .invalidParameter("threshold is not finite")))
                     continue
                 }
-                if let subjectLevel {
-                    entries.append(try subjectLevelEntry(
-                        for: cohort, from: fallback, pools: pools, groups: subjectLevel.pools,
-                        bootstrap: subjectLevel.bootstrap, weights: &weights, targetFMR: targetFMR, policy: policy))
-                } else {
-                    entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
-                }
+                entries.append(CohortThreshold(cohort: cohort, fallback: fallback))
             } catch let error as CalibrationError {
                 switch error {
                 case .insufficientImpostorsForConfidence, .tooFewImpostors, .tooFewSubjects:
@@ -283,41 +276,13 @@ public struct ThresholdRelease: Sendable, Hashable, Codable {
         return Computation(release: release, refused: refused)
     }
 
-    /// The entry at the policy's level, or the first level above it whose pool is large enough
-    /// for the subjects bootstrap too; throws the last lack-of-data refusal otherwise.
-    private static func subjectLevelEntry(
-        for cohort: CohortKey, from fallback: FallbackChoice, pools: CohortPools, groups: GroupPools,
-        bootstrap: SubjectBootstrap, weights: inout GroupWeightCache, targetFMR: Double, policy: some ThresholdPolicy
-    ) throws -> CohortThreshold {
-        var lastRefusal: CalibrationError?
-        for level in FallbackLevel.allCases.drop(while: { $0 != fallback.level }) {
-            do {
-                let statistics = pools.statistics(for: cohort, at: level)
-                let choice = level == fallback.level
-                    ? fallback.choice
-                    : try policy.choose(from: statistics, targetFMR: targetFMR)
-                let resampling = weights.resampling(of: groups.subjects(for: cohort, at: level), bootstrap: bootstrap)
-                let subjectThreshold = try resampling.threshold(targetFMR: targetFMR)
-                var entry = CohortThreshold(cohort: cohort, fallback: FallbackChoice(level: level, choice: choice))
-                try entry.applySubjectLevel(subjectThreshold: subjectThreshold, resampling: resampling, statistics: statistics)
-                return entry
-            } catch let error as CalibrationError {
-                switch error {
-                case .insufficientImpostorsForConfidence, .tooFewImpostors, .tooFewSubjects:
-                    lastRefusal = error
-                default:
-                    throw error
-                }
-            }
-        }
-        throw lastRefusal ?? CalibrationError.tooFewSubjects(count: 0, required: bootstrap.minimumSubjects)
-    }
-
     /// Per-cohort threshold moves since `previous`, largest first: the input of the
     /// guardrail on how far a release may move without a second approval.
     public func changes(since previous: ThresholdRelease) -> [ThresholdChange] {
-        entries.compactMap { entry in
-            guard let before = previous.entry(for: entry.cohort) else { return nil }
+        // By key, not `entry(for:)`: a scan per entry is quadratic, seconds for a large fleet.
+        let earlier = Dictionary(previous.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first })
+        return entries.compactMap { entry in
+            guard let before = earlier[entry.cohort] else { return nil }
             return ThresholdChange(
                 cohort: entry.cohort, previousThreshold: before.threshold, threshold: entry.threshold,
                 previousEstimatedFMR: before.estimatedFMR, estimatedFMR: entry.estimatedFMR)

@@ -83,6 +83,14 @@ public struct CohortStatistics: Sendable, Hashable {
                                                     coarseKeys: row.cellKeys.map { UInt32($0) }, coarseCounts: row.cellCounts))
     }
 
+    /// Empties these statistics and keeps their storage, so that an accumulator merging one
+    /// cohort after another reuses its two histograms instead of allocating (and faulting in)
+    /// 256 KiB per cohort.
+    public mutating func removeAll() {
+        scores.removeAll()
+        impostorSubjects = ImpostorSubjects(layout: layout)
+    }
+
     /// Adds another bucket's or cohort's statistics (same layout).
     public mutating func merge(_ other: CohortStatistics) throws {
         guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }

@@ -88,6 +88,14 @@ public struct ScoreHistogram: Sendable, Hashable {
         total += added
     }
 
+    /// Zeroes every count in place, keeping the storage (an accumulator reused cohort after cohort).
+    mutating func removeAll() {
+        counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        underflow = 0
+        overflow = 0
+        total = 0
+    }
+
     public func count(atOrAboveEdge index: Int) -> Int {
         counts[index...].reduce(overflow, +)
     }

@@ -131,6 +131,14 @@ public struct ScoreStatistics: Sendable, Hashable, Codable {
         unknownCount += unknown
     }
 
+    /// Empties the statistics in place, keeping the histograms' storage.
+    mutating func removeAll() {
+        genuine.removeAll()
+        impostor.removeAll()
+        impostorTail = ExactTail(floor: layout.tailFloor)
+        unknownCount = 0
+    }
+
     /// Subtracts statistics that were part of these, all or nothing.
     public mutating func subtract(_ other: ScoreStatistics) throws {
         guard other.layout == layout else { throw CalibrationError.incompatibleStatistics }

@@ -119,10 +119,15 @@ struct ThresholdService: Sendable {
         // Whole days: from the start of the first day with an outcome to the end of the last.
         let window = try DataWindow(startUnixSeconds: Int64(firstDay) * Int64(StatisticsBuckets.secondsPerDay),
                                     endUnixSeconds: Int64(lastDay + 1) * Int64(StatisticsBuckets.secondsPerDay))
-        let computation = try ThresholdRelease.compute(
-            version: version, previousVersion: previous?.version, cohorts: Array(live.cohorts.keys), statistics: live.cohorts,
-            targetFMR: request.targetFMR, policy: policy, layout: Self.layout, window: window,
-            subjectBootstrap: Self.subjectBootstrap)
+        // `ThresholdRelease.compute`'s steps, on every core: each cohort's own level, then each
+        // pool its cohorts fall back to (once per pool, not per cohort).
+        let plan = try ThresholdReleasePlan(statistics: live.cohorts, targetFMR: request.targetFMR, policy: policy,
+                                            layout: Self.layout, subjectBootstrap: Self.subjectBootstrap)
+        let steps = await ConcurrentSteps.map(plan.cohorts.count) { plan.cohortStep($0) }
+        let tasks = plan.poolTasks(for: steps)
+        let answers = await ConcurrentSteps.map(tasks.count) { plan.poolStep(tasks[$0]) }
+        let computation = try plan.computation(version: version, previousVersion: previous?.version, window: window, steps: steps,
+                                               pooled: Dictionary(uniqueKeysWithValues: zip(tasks, answers)))
         guard !computation.release.entries.isEmpty else {
             let reasons = computation.refused.map { "\($0.cohort): \($0.reason)" }.joined(separator: "; ")
             throw ProblemResponse(.insufficientData, "no cohort has enough data: \(reasons)")
@@ -175,24 +180,33 @@ struct ThresholdService: Sendable {
         }
         let release = try ThresholdReleaseCoding.decode(current.payload)
         let days = Self.days(of: release.window)
-        let reference = try await store.scoreStatistics(firstDay: days.first, lastDay: days.last).cohorts.mapValues(\.scores)
-        let recent = try await store.scoreStatistics(firstDay: days.last + 1, lastDay: nil).cohorts.mapValues(\.scores)
+        // Both windows stay packed; each cohort is unpacked only while its report is computed.
+        let reference = try await store.scoreStatistics(firstDay: days.first, lastDay: days.last).cohorts
+        let recent = try await store.scoreStatistics(firstDay: days.last + 1, lastDay: nil).cohorts
         // One family of tests across every cohort compared, so the chance of a false alarm
         // somewhere does not grow with the size of the fleet.
         let compared = release.entries.filter { entry in
             reference[entry.cohort] != nil && (recent[entry.cohort].map { $0.impostorCount + $0.genuineCount > 0 } ?? false)
         }
         let limits = DriftLimits.standard.familyWise(tests: DriftLimits.testsPerReport * compared.count)
-        var cohorts: [ThresholdDriftView.CohortDrift] = []
-        for entry in release.entries {
-            let now = recent[entry.cohort] ?? ScoreStatistics(layout: Self.layout)
-            var report: DriftReport?
-            if let before = reference[entry.cohort], now.impostorCount + now.genuineCount > 0 {
-                report = try DriftReport(reference: before, current: now, threshold: entry.threshold, targetFMR: entry.targetFMR,
-                                         limits: limits)
+        let entries = release.entries
+        let reports = await ConcurrentSteps.map(entries.count) { index in
+            let entry = entries[index]
+            return Result { () throws -> DriftReport? in
+                guard let before = reference[entry.cohort], let now = recent[entry.cohort], now.impostorCount + now.genuineCount > 0 else {
+                    return nil
+                }
+                return try DriftReport(reference: before.unpacked().scores, current: now.unpacked().scores, threshold: entry.threshold,
+                                       targetFMR: entry.targetFMR, limits: limits)
             }
+        }
+        var cohorts: [ThresholdDriftView.CohortDrift] = []
+        for (entry, result) in zip(entries, reports) {
+            let report = try result.get()
+            let now = recent[entry.cohort]
             metrics.thresholdDrift(cohort: entry.cohort.description, flags: report?.flags.count ?? 0)
-            cohorts.append(.init(cohort: entry.cohort, currentImpostors: now.impostorCount, currentGenuine: now.genuineCount, report: report))
+            cohorts.append(.init(cohort: entry.cohort, currentImpostors: now?.impostorCount ?? 0, currentGenuine: now?.genuineCount ?? 0,
+                                 report: report))
         }
         return ThresholdDriftView(releaseVersion: release.version, cohorts: cohorts)
     }

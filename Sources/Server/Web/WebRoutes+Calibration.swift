@@ -24,37 +24,20 @@ extension WebRoutes {
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)).
-        let statistics = try await store.scoreStatistics(firstDay: nil, lastDay: nil).cohorts.mapValues(\.scores)
-        var cohorts: [CalibrationPage.Cohort] = []
-        for (key, cohort) in statistics.sorted(by: { $0.key < $1.key }) {
-            var markers: [ThresholdMarker] = []
-            var rows: [CalibrationPage.Threshold] = []
-            for (kind, view) in [(ThresholdMarker.Kind.released, published), (.proposed, proposed)] {
-                guard let view, let entry = view.release.entry(for: key) else { continue }
-                let rates = cohort.impostorCount > 0 && cohort.genuineCount > 0 ? try cohort.rates(at: entry.threshold) : nil
-                rows.append(CalibrationPage.Threshold(
-                    kind: kind.rawValue, version: view.version, threshold: Format.score(entry.threshold),
-                    level: entry.fallbackLevel.rawValue,
-                    falseMatchRate: rates.map { Self.rate($0.falseMatch) } ?? "n/a",
-                    falseNonMatchRate: rates.map { Self.rate($0.falseNonMatch) } ?? "n/a"))
-                markers.append(ThresholdMarker(kind: kind, label: "\(kind.rawValue) v\(view.version): \(Format.score(entry.threshold))",
-                                               threshold: entry.threshold, falseMatchRate: rates?.falseMatch.lower ?? 0,
-                                               falseNonMatchRate: rates?.falseNonMatch.lower ?? 0))
+        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
+        // packed; each cohort is unpacked only while its charts are drawn, on every core.
+        let statistics = try await store.scoreStatistics(firstDay: nil, lastDay: nil).cohorts.sorted { $0.key < $1.key }
+        let released = published.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
+        let proposedEntries = proposed.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
+        let reports = Dictionary((drift?.cohorts ?? []).map { ($0.cohort, $0.report) }, uniquingKeysWith: { first, _ in first })
+        let sections = await ConcurrentSteps.map(statistics.count) { index in
+            Result {
+                try Self.cohortSection(statistics[index].key, statistics[index].value.unpacked().scores,
+                                       thresholds: [(.released, published, released), (.proposed, proposed, proposedEntries)],
+                                       report: reports[statistics[index].key] ?? nil)
             }
-            let report = drift?.cohorts.first { $0.cohort == key }?.report
-            let title = "\(key.modelVersion) \(key.cameraModel) \(key.cohort)"
-            var detSVG: String?
-            if cohort.impostorCount > 0, cohort.genuineCount > 0 {
-                let points = try cohort.rocPoints().map { DETChart.Point(falseMatchRate: $0.falseMatchRate, falseNonMatchRate: $0.falseNonMatchRate) }
-                detSVG = DETChart(title: "DET curve, \(title)", points: points, markers: markers).svg()
-            }
-            cohorts.append(CalibrationPage.Cohort(
-                key: key.description, modelVersion: key.modelVersion, cameraModel: key.cameraModel, site: key.cohort,
-                genuine: cohort.genuineCount, impostors: cohort.impostorCount, thresholds: rows,
-                driftFlags: (report?.flags ?? []).map(\.rawValue).sorted(), driftChecked: report != nil,
-                histogramSVG: Self.histogram(cohort, title: "Scores, \(title)", markers: markers).svg(), detSVG: detSVG))
         }
+        let cohorts = try sections.map { try $0.get() }
         var modelVersions: [Int: String] = [:]
         for release in try await federation.modelReleases() {
             modelVersions[release.version] = try ModelReleaseCoding.decode(release.payload).modelVersion
@@ -77,6 +60,40 @@ extension WebRoutes {
                     canPublish: view.state == ReleaseState.approved.rawValue)
             },
             cohorts: cohorts, rollouts: rollouts)
+    }
+
+    /// One cohort's row of the page: its thresholds in the released and proposed releases with
+    /// their rates, its drift flags, and its score histogram and DET curve with the thresholds on them.
+    static func cohortSection(
+        _ key: CohortKey, _ cohort: ScoreStatistics,
+        thresholds: [(kind: ThresholdMarker.Kind, view: ThresholdReleaseView?, entries: [CohortKey: CohortThreshold]?)],
+        report: DriftReport?
+    ) throws -> CalibrationPage.Cohort {
+        var markers: [ThresholdMarker] = []
+        var rows: [CalibrationPage.Threshold] = []
+        for (kind, view, entries) in thresholds {
+            guard let view, let entry = entries?[key] else { continue }
+            let rates = cohort.impostorCount > 0 && cohort.genuineCount > 0 ? try cohort.rates(at: entry.threshold) : nil
+            rows.append(CalibrationPage.Threshold(
+                kind: kind.rawValue, version: view.version, threshold: Format.score(entry.threshold),
+                level: entry.fallbackLevel.rawValue,
+                falseMatchRate: rates.map { Self.rate($0.falseMatch) } ?? "n/a",
+                falseNonMatchRate: rates.map { Self.rate($0.falseNonMatch) } ?? "n/a"))
+            markers.append(ThresholdMarker(kind: kind, label: "\(kind.rawValue) v\(view.version): \(Format.score(entry.threshold))",
+                                           threshold: entry.threshold, falseMatchRate: rates?.falseMatch.lower ?? 0,
+                                           falseNonMatchRate: rates?.falseNonMatch.lower ?? 0))
+        }
+        let title = "\(key.modelVersion) \(key.cameraModel) \(key.cohort)"
+        var detSVG: String?
+        if cohort.impostorCount > 0, cohort.genuineCount > 0 {
+            let points = try cohort.rocPoints().map { DETChart.Point(falseMatchRate: $0.falseMatchRate, falseNonMatchRate: $0.falseNonMatchRate) }
+            detSVG = DETChart(title: "DET curve, \(title)", points: points, markers: markers).svg()
+        }
+        return CalibrationPage.Cohort(
+            key: key.description, modelVersion: key.modelVersion, cameraModel: key.cameraModel, site: key.cohort,
+            genuine: cohort.genuineCount, impostors: cohort.impostorCount, thresholds: rows,
+            driftFlags: (report?.flags ?? []).map(\.rawValue).sorted(), driftChecked: report != nil,
+            histogramSVG: Self.histogram(cohort, title: "Scores, \(title)", markers: markers).svg(), detSVG: detSVG)
     }
 
     /// An exact rate as one figure, a binned one as its bounds.

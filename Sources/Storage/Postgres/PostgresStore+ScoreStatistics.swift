@@ -12,15 +12,15 @@ import Foundation
 extension PostgresStore {
     public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
         try await read { db in
-            var cohorts: [CohortKey: CohortStatistics] = [:]
+            var window = PackedWindowBuilder()
             for row in try await db.fetchAll(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
-                try cohorts[key, default: CohortStatistics(layout: CohortStatistics.liveLayout)]
-                    .merge(encoded: try row.bytes("statistics"))
+                try window.add(key, encoded: try row.bytes("statistics"))
             }
             let days = try await db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
-            return LiveStatistics(cohorts: cohorts, firstDay: try days?.optionalInteger("first"), lastDay: try days?.optionalInteger("last"))
+            return LiveStatistics(cohorts: window.finish(), firstDay: try days?.optionalInteger("first"),
+                                  lastDay: try days?.optionalInteger("last"))
         }
     }
 

@@ -1,0 +1,45 @@
+/// A cohort's merged statistics kept in their binary form (`CohortStatistics.encoded()`): what a
+/// window read holds per cohort until a computation needs the cohort.
+///
+/// The working form of `CohortStatistics` is two dense 16,384-bin histograms, about 260 KiB
+/// per cohort whatever it holds; a window over 2,000 cohorts held that way is over 500 MB,
+/// and drift holds two. The binary form lists only non-empty bins and cells (a few KiB at
+/// 1,000 outcomes per cohort, tens of KiB at 100,000), so a window is held packed and each
+/// cohort is unpacked only while it is being computed on, one per worker.
+///
+/// The binary form is canonical (ascending entries, no zero counts, minimal varints), so two
+/// packed statistics are `==` exactly when their unpacked forms are.
+///
+/// ```swift
+/// let packed = PackedCohortStatistics(merged)      // merged: a CohortStatistics
+/// packed.impostorCount                             // without unpacking
+/// try packed.unpacked() == merged                  // true
+/// ```
+public struct PackedCohortStatistics: Sendable, Hashable {
+    public let layout: StatisticsLayout
+    /// The binary form.
+    public let bytes: [UInt8]
+    public let genuineCount: Int
+    public let impostorCount: Int
+    public let unknownCount: Int
+
+    public init(_ statistics: CohortStatistics) {
+        layout = statistics.layout
+        bytes = statistics.encoded()
+        genuineCount = statistics.scores.genuineCount
+        impostorCount = statistics.scores.impostorCount
+        unknownCount = statistics.scores.unknownCount
+    }
+
+    /// Outcomes of every label, unknown included.
+    public var outcomeCount: Int { genuineCount + impostorCount + unknownCount }
+
+    /// No outcome of any label.
+    public var isEmpty: Bool { outcomeCount == 0 }
+
+    /// The working form. Throws only if the bytes were not made by `init(_:)` (they always are:
+    /// the bytes are not settable), as `CohortStatistics(encoded:layout:)` would.
+    public func unpacked() throws -> CohortStatistics {
+        try CohortStatistics(encoded: bytes, layout: layout)
+    }
+}
