@@ -199,15 +199,20 @@ struct ByteWriter {
         bytes.append(UInt8(value))
     }
 
-    /// The non-zero entries of `counts` as (index gap, count) pairs after their number.
+    /// The non-zero entries of `counts` as (index gap, count) pairs after their number. Two
+    /// passes over the dense counts and no index array: packing a window encodes one
+    /// 16,384-bin histogram pair per cohort.
     mutating func sparse(_ counts: [Int]) {
-        let nonzero = counts.indices.filter { counts[$0] != 0 }
-        varint(UInt64(nonzero.count))
-        var previous = -1
-        for index in nonzero {
-            varint(UInt64(index - previous))
-            varint(UInt64(counts[index]))
-            previous = index
+        counts.withUnsafeBufferPointer { counts in
+            var nonzero = 0
+            for count in counts where count != 0 { nonzero += 1 }
+            varint(UInt64(nonzero))
+            var previous = -1
+            for index in counts.indices where counts[index] != 0 {
+                varint(UInt64(index - previous))
+                varint(UInt64(counts[index]))
+                previous = index
+            }
         }
     }
 }

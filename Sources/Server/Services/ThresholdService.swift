@@ -181,8 +181,10 @@ struct ThresholdService: Sendable {
         let release = try ThresholdReleaseCoding.decode(current.payload)
         let days = Self.days(of: release.window)
         // Both windows stay packed; each cohort is unpacked only while its report is computed.
-        let reference = try await store.scoreStatistics(firstDay: days.first, lastDay: days.last).cohorts
-        let recent = try await store.scoreStatistics(firstDay: days.last + 1, lastDay: nil).cohorts
+        // Read at once, on two reader connections.
+        async let referenceWindow = store.scoreStatistics(firstDay: days.first, lastDay: days.last)
+        async let recentWindow = store.scoreStatistics(firstDay: days.last + 1, lastDay: nil)
+        let (reference, recent) = try await (referenceWindow.cohorts, recentWindow.cohorts)
         // One family of tests across every cohort compared, so the chance of a false alarm
         // somewhere does not grow with the size of the fleet.
         let compared = release.entries.filter { entry in

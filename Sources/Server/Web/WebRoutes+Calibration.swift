@@ -18,15 +18,17 @@ extension WebRoutes {
             ($0.state == ReleaseState.computed.rawValue || $0.state == ReleaseState.approved.rawValue)
                 && $0.version > (published?.version ?? 0)
         }
+        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
+        // packed; each cohort is unpacked only while its charts are drawn, on every core. Read
+        // while drift reads its two windows.
+        async let history = store.scoreStatistics(firstDay: nil, lastDay: nil)
         let drift: ThresholdDriftView?
         do {
             drift = published == nil ? nil : try await thresholds.drift()
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
-        // packed; each cohort is unpacked only while its charts are drawn, on every core.
-        let statistics = try await store.scoreStatistics(firstDay: nil, lastDay: nil).cohorts.sorted { $0.key < $1.key }
+        let statistics = try await history.cohorts.sorted { $0.key < $1.key }
         let released = published.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
         let proposedEntries = proposed.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
         let reports = Dictionary((drift?.cohorts ?? []).map { ($0.cohort, $0.report) }, uniquingKeysWith: { first, _ in first })
