@@ -150,35 +150,29 @@ struct Verify: AsyncParsableCommand {
 struct ReadProfile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "read-profile",
-        abstract: "Times the parts of reading a whole-history window of statistics rows from a SQLite store: fetching the rows, decoding them, merging them per cohort.")
+        abstract: "Times the SQLite store's window reads as the server makes them (rows fetched in cohort order and packed per cohort) and unpacking every cohort of a window.",
+        discussion: """
+        Windows: the whole history (month rows), the 330 days before the held-back part (drift's reference: a partial first \
+        month of day rows), and the held-back part (drift's recent window). Each is read twice; the second read is reported.
+        """)
 
     @Option(name: .customLong("data-dir")) var dataDirectory: String
 
     func run() async throws {
-        let queue = try DatabaseQueue(path: StatisticsBench.storeFile(dataDirectory))
-        // The whole history is every month row (`StatisticsWindow` with both bounds open).
-        let sql = "SELECT model_version, camera_model, site, statistics FROM score_statistics WHERE granularity = 'month'"
-        let layout = CohortStatistics.liveLayout
-        var rows: [(CohortKey, [UInt8])] = []
-        let fetch = try await Measure.time {
-            rows = try queue.read { db in
-                try Row.fetchAll(db, sql: sql).map { row in
-                    (CohortKey(modelVersion: row["model_version"], cameraModel: row["camera_model"], cohort: row["site"]),
-                     (row["statistics"] as Data).map { $0 })
-                }
+        let fleet = try StatisticsBench.loadFleet(dataDirectory)
+        let store = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
+        let windows: [(String, Int?, Int?)] = [("whole history", nil, nil), ("before the held-back days", fleet.firstDay, fleet.recentFirstDay - 1),
+                                               ("the held-back days", fleet.recentFirstDay, nil)]
+        for (name, first, last) in windows {
+            var live = try await store.scoreStatistics(firstDay: first, lastDay: last)
+            let (read, window) = try await Measure.time { try await store.scoreStatistics(firstDay: first, lastDay: last) }
+            live = window
+            let packed = live.cohorts.values.reduce(0) { $0 + $1.bytes.count }
+            let (unpack, outcomes) = try await Measure.time {
+                try live.cohorts.values.reduce(0) { $0 + (try $1.unpacked()).outcomeCount }
             }
-        }.0
-        var decoded: [(CohortKey, CohortStatistics)] = []
-        decoded.reserveCapacity(rows.count)
-        let decode = try await Measure.time {
-            for (key, bytes) in rows { decoded.append((key, try CohortStatistics(encoded: bytes, layout: layout))) }
-        }.0
-        var cohorts: [CohortKey: CohortStatistics] = [:]
-        let merge = try await Measure.time {
-            for (key, statistics) in decoded { try cohorts[key, default: CohortStatistics(layout: layout)].merge(statistics) }
-        }.0
-        decoded = []
-        print("\(rows.count) month rows, \(rows.reduce(0) { $0 + $1.1.count } / 1_000) kB encoded, \(cohorts.count) cohorts: "
-              + "fetch \(Measure.ms(fetch)), decode \(Measure.ms(decode)), merge \(Measure.ms(merge))")
+            print("\(name): \(live.cohorts.count) cohorts, \(outcomes) outcomes, \(packed / 1_000) kB packed; "
+                  + "read and packed in \(Measure.ms(read)), unpacked one by one in \(Measure.ms(unpack))")
+        }
     }
 }

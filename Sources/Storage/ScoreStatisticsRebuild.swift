@@ -22,20 +22,20 @@ public struct LiveStatistics: Sendable, Equatable {
 
 /// Merges a window's stored rows into packed per-cohort statistics. The rows come in cohort-key
 /// order (the window statements sort them), so one dense accumulator serves every cohort in
-/// turn and is packed when the next cohort starts: memory is one cohort's working form plus
-/// the packed window, never a working form per cohort. Rows out of order are still merged
-/// correctly (the cohort is unpacked again), only more slowly.
+/// turn and is packed when the next cohort starts: memory is one cohort's dense counts plus
+/// the packed window, and each row costs its own size. Rows out of order are still merged
+/// correctly (the cohort's packed sum is added back in), only more slowly.
 struct PackedWindowBuilder {
     private(set) var cohorts: [CohortKey: PackedCohortStatistics] = [:]
     private var current: CohortKey?
-    private var accumulator = CohortStatistics(layout: CohortStatistics.liveLayout)
+    private var accumulator = PackedCohortAccumulator(layout: CohortStatistics.liveLayout)
 
     /// Adds one stored row's binary form (validated as it is merged).
     mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) throws {
         if key != current {
             packCurrent()
             current = key
-            if let earlier = cohorts[key] { accumulator = try earlier.unpacked() }
+            if let earlier = cohorts[key] { try accumulator.merge(earlier) }
         }
         try accumulator.merge(encoded: bytes)
     }
@@ -48,8 +48,7 @@ struct PackedWindowBuilder {
 
     private mutating func packCurrent() {
         guard let key = current else { return }
-        cohorts[key] = PackedCohortStatistics(accumulator)
-        accumulator.removeAll()
+        cohorts[key] = accumulator.pack()
         current = nil
     }
 }

@@ -16,7 +16,8 @@ struct PackedWindowTests {
                 for _ in 0..<(20 + generator.next() % 200) {
                     let draw = generator.next() % 10
                     let label: ScoreLabel = draw < 3 ? .impostor : draw < 9 ? .genuine : .unknown
-                    let score = 0.75 + 0.25 * Double(generator.next() % 10_001) / 10_000
+                    // Mostly near the tail floor and up to the grid's top edge (1 overflows), some under the grid.
+                    let score = generator.next() % 50 == 0 ? -1.5 : 0.75 + 0.25 * Double(generator.next() % 10_001) / 10_000
                     try row.add(score: score, label: label, subject: "p\(generator.next() % 30)")
                 }
                 rows.append((key, row))
@@ -37,6 +38,26 @@ struct PackedWindowTests {
             let packed = builder.finish()
             #expect(packed == expected.mapValues(PackedCohortStatistics.init))
             #expect(try packed.mapValues { try $0.unpacked() } == expected)
+        }
+    }
+
+    @Test("the accumulator packs exactly CohortStatistics.encoded() of the rows merged, and is empty after packing")
+    func accumulatorBytes() throws {
+        let rows = try rows(seed: 4)
+        var accumulator = PackedCohortAccumulator(layout: CohortStatistics.liveLayout)
+        #expect(accumulator.isEmpty)
+        #expect(accumulator.pack() == PackedCohortStatistics(CohortStatistics(layout: CohortStatistics.liveLayout)))
+        for end in [1, rows.count / 2, rows.count] {
+            var merged = CohortStatistics(layout: CohortStatistics.liveLayout)
+            for row in rows.prefix(end) {
+                try merged.merge(row.statistics)
+                try accumulator.merge(encoded: row.statistics.encoded())
+            }
+            #expect(merged.scores.genuine.underflow > 0 || end < rows.count)
+            let packed = accumulator.pack()
+            #expect(packed.bytes == merged.encoded())
+            #expect(packed == PackedCohortStatistics(merged))
+            #expect(accumulator.isEmpty)
         }
     }
 

@@ -165,12 +165,15 @@ struct SparseRow {
 
     init(layout: StatisticsLayout) {
         self.layout = layout
-        let geometry = ImpostorSubjects(layout: layout)
-        fineBinsPerCoarseBin = geometry.fineBinsPerCoarseBin
-        coarseBinCount = geometry.coarseBinCount
+        // As `ImpostorSubjects` lays the cells out, without building one per row.
+        fineBinsPerCoarseBin = max(1, Int(ImpostorSubjects.coarseBinWidth / layout.grid.binWidth))
+        coarseBinCount = max(1, (layout.tailFloorEdgeIndex + fineBinsPerCoarseBin - 1) / fineBinsPerCoarseBin)
     }
 
     var outcomeCount: Int { unknown + genuine.total + impostor.total }
+
+    /// One more than the largest cell key: coarse bins below the floor × groups.
+    var cellKeyLimit: Int { coarseBinCount * ImpostorSubjects.groupCount }
 
     init(encoded bytes: [UInt8], layout: StatisticsLayout) throws {
         self.init(layout: layout)
@@ -252,13 +255,29 @@ struct SparseRow {
         guard binPosition == impostor.indices.count, overflowSeen == impostor.overflow else {
             throw ByteReader.corrupt("tail and impostor histogram disagree")
         }
-        var coarseExpected = [Int](repeating: 0, count: coarseBinCount)
-        for (index, count) in zip(impostor.indices, impostor.counts) where index < floorIndex {
-            coarseExpected[index / fineBinsPerCoarseBin] += count
+        // Per coarse bin, ascending on both sides (bins and cell keys are both sorted): the
+        // impostors below the floor (underflow in bin 0) against the cells, without a dense array.
+        var bin = 0
+        var cell = 0
+        var coarse = 0
+        var binsSum = impostor.underflow
+        while true {
+            while bin < impostor.indices.count, impostor.indices[bin] < floorIndex, impostor.indices[bin] / fineBinsPerCoarseBin == coarse {
+                binsSum += impostor.counts[bin]
+                bin += 1
+            }
+            var cellsSum = 0
+            while cell < cellKeys.count, cellKeys[cell] / ImpostorSubjects.groupCount == coarse {
+                cellsSum += cellCounts[cell]
+                cell += 1
+            }
+            guard binsSum == cellsSum else { throw ByteReader.corrupt("cells below the tail and impostor histogram disagree") }
+            let nextBin = bin < impostor.indices.count && impostor.indices[bin] < floorIndex ? impostor.indices[bin] / fineBinsPerCoarseBin : Int.max
+            let nextCell = cell < cellKeys.count ? cellKeys[cell] / ImpostorSubjects.groupCount : Int.max
+            coarse = min(nextBin, nextCell)
+            guard coarse != Int.max else { return }
+            binsSum = 0
         }
-        coarseExpected[0] += impostor.underflow
-        for (key, count) in zip(cellKeys, cellCounts) { coarseExpected[key / ImpostorSubjects.groupCount] -= count }
-        guard coarseExpected.allSatisfy({ $0 == 0 }) else { throw ByteReader.corrupt("cells below the tail and impostor histogram disagree") }
     }
 
     private static func slot(of score: Double, grid: ScoreGrid) -> Int {

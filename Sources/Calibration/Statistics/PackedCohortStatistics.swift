@@ -31,6 +31,15 @@ public struct PackedCohortStatistics: Sendable, Hashable {
         unknownCount = statistics.scores.unknownCount
     }
 
+    /// Bytes written by `PackedCohortAccumulator.pack()`, with the counts it added up.
+    init(layout: StatisticsLayout, bytes: [UInt8], genuineCount: Int, impostorCount: Int, unknownCount: Int) {
+        self.layout = layout
+        self.bytes = bytes
+        self.genuineCount = genuineCount
+        self.impostorCount = impostorCount
+        self.unknownCount = unknownCount
+    }
+
     /// Outcomes of every label, unknown included.
     public var outcomeCount: Int { genuineCount + impostorCount + unknownCount }
 
