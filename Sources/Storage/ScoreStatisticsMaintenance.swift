@@ -434,15 +434,26 @@ extension StoreSQL {
 
     /// The rows of the UTC days `firstDay...lastDay` (either bound open) with the fewest rows:
     /// month rows for the months wholly inside, day rows for the days of the partial months
-    /// at either end.
+    /// at either end. On SQLite in table (rowid) order, so that each page is read once
+    /// whichever way rows were laid out (bucket by bucket as a live store writes them, or
+    /// cohort by cohort as a bulk load does); on PostgreSQL by cohort. `PackedWindowBuilder`
+    /// takes either.
     func statisticsWindow(firstDay: Int?, lastDay: Int?) -> StoreStatement {
         let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
-        return StoreStatement("""
-            SELECT model_version, camera_model, site, statistics FROM score_statistics
-            WHERE (granularity = 'month' AND bucket >= ? AND bucket < ?)
+        let rows = """
+            (granularity = 'month' AND bucket >= ? AND bucket < ?)
                OR (granularity = 'day' AND ((bucket >= ? AND bucket < ?) OR (bucket >= ? AND bucket <= ?)))
-            ORDER BY model_version, camera_model, site
-            """, window.months.lowerBound, window.months.upperBound, window.first, window.months.lowerBound,
+            """
+        let sql = dialect == .sqlite
+            ? """
+              SELECT model_version, camera_model, site, statistics FROM score_statistics
+              WHERE rowid IN (SELECT rowid FROM score_statistics WHERE \(rows)) ORDER BY rowid
+              """
+            : """
+              SELECT model_version, camera_model, site, statistics FROM score_statistics
+              WHERE \(rows) ORDER BY model_version, camera_model, site
+              """
+        return StoreStatement(sql, window.months.lowerBound, window.months.upperBound, window.first, window.months.lowerBound,
                               window.months.upperBound, window.last)
     }
 

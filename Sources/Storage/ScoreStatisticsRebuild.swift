@@ -1,5 +1,6 @@
 import Calibration
 import Foundation
+import Synchronization
 
 /// The live score statistics of a window of UTC days, merged per cohort: what threshold
 /// computation, drift and the calibration page read instead of outcome rows.
@@ -20,36 +21,46 @@ public struct LiveStatistics: Sendable, Equatable {
     }
 }
 
-/// Merges a window's stored rows into packed per-cohort statistics. The rows come in cohort-key
-/// order (the window statements sort them), so one dense accumulator serves every cohort in
-/// turn and is packed when the next cohort starts: memory is one cohort's dense counts plus
-/// the packed window, and each row costs its own size. Rows out of order are still merged
-/// correctly (the cohort's packed sum is added back in), only more slowly.
+/// Merges a window's stored rows into packed per-cohort statistics. Rows come in whatever order
+/// reads the store fastest (SQLite: table order) and are kept as they are, grouped by cohort;
+/// `finish` then adds each cohort's rows into a dense accumulator and packs it, on every core.
+/// Memory is the window's stored bytes while it is read, then the packed window.
 struct PackedWindowBuilder {
-    private(set) var cohorts: [CohortKey: PackedCohortStatistics] = [:]
-    private var current: CohortKey?
-    private var accumulator = PackedCohortAccumulator(layout: CohortStatistics.liveLayout)
+    private var rows: [CohortKey: [[UInt8]]] = [:]
 
-    /// Adds one stored row's binary form (validated as it is merged).
-    mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) throws {
-        if key != current {
-            packCurrent()
-            current = key
-            if let earlier = cohorts[key] { try accumulator.merge(earlier) }
+    /// Takes one stored row's binary form (validated when merged).
+    mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) {
+        rows[key, default: []].append(bytes)
+    }
+
+    /// The window, every cohort packed. Throws the first invalid row's error, in cohort order.
+    func finish() throws -> [CohortKey: PackedCohortStatistics] {
+        let keys = rows.keys.sorted()
+        let rows = rows
+        let workers = min(keys.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let results = Mutex([Int: Result<PackedCohortStatistics, any Error>]())
+        // Each worker packs every `workers`-th cohort with its own accumulator.
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var accumulator = PackedCohortAccumulator(layout: CohortStatistics.liveLayout)
+            var done: [Int: Result<PackedCohortStatistics, any Error>] = [:]
+            for index in stride(from: worker, to: keys.count, by: workers) {
+                done[index] = Result {
+                    for row in rows[keys[index]] ?? [] { try accumulator.merge(encoded: row) }
+                    return accumulator.pack()
+                }
+                if case .failure = done[index] { accumulator = PackedCohortAccumulator(layout: CohortStatistics.liveLayout) }
+            }
+            results.withLock { $0.merge(done) { first, _ in first } }
         }
-        try accumulator.merge(encoded: bytes)
-    }
-
-    /// The window, every cohort packed.
-    mutating func finish() -> [CohortKey: PackedCohortStatistics] {
-        packCurrent()
+        var cohorts: [CohortKey: PackedCohortStatistics] = [:]
+        cohorts.reserveCapacity(keys.count)
+        try results.withLock { results in
+            for (index, key) in keys.enumerated() {
+                guard let result = results[index] else { throw CalibrationError.invalidParameter("cohort \(key) was not packed") }
+                cohorts[key] = try result.get()
+            }
+        }
         return cohorts
-    }
-
-    private mutating func packCurrent() {
-        guard let key = current else { return }
-        cohorts[key] = accumulator.pack()
-        current = nil
     }
 }
 

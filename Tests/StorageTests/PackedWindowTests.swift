@@ -34,8 +34,8 @@ struct PackedWindowTests {
         var generator = SeededGenerator(seed: seed)
         for order in [rows, rows.shuffled(using: &generator)] {
             var builder = PackedWindowBuilder()
-            for row in order { try builder.add(row.key, encoded: row.statistics.encoded()) }
-            let packed = builder.finish()
+            for row in order { builder.add(row.key, encoded: row.statistics.encoded()) }
+            let packed = try builder.finish()
             #expect(packed == expected.mapValues(PackedCohortStatistics.init))
             #expect(try packed.mapValues { try $0.unpacked() } == expected)
         }
@@ -67,6 +67,7 @@ struct PackedWindowTests {
         let row = try #require(try rows(seed: 3).first)
         var bytes = row.statistics.encoded()
         bytes.removeLast()
-        #expect(throws: CalibrationError.self) { try builder.add(row.key, encoded: bytes) }
+        builder.add(row.key, encoded: bytes)
+        #expect(throws: CalibrationError.self) { try builder.finish() }
     }
 }
