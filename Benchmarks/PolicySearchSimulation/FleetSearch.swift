@@ -41,8 +41,6 @@ struct FleetSearch {
         /// Decision counts over the candidates.
         var decisions: [String: Int]
         var leader: String?
-        var leaderFNMR: Double?
-        var currentFNMR: Double?
         /// Genuine attempts the leader's comparison would still need (Connor), when not decided.
         var genuineStillNeeded: Int?
         /// The first-ranked candidate's comparison, in words.
@@ -50,8 +48,19 @@ struct FleetSearch {
     }
 
     struct Outcome {
+        /// The last round's leader, or the identity when no round had one.
         var chosen: NormalizationPolicy
         var rounds: [Round]
+        /// Both models' thresholds at the target FMR on the consented search attempts: what the
+        /// threshold release the canary stage runs on would publish.
+        var currentThreshold: Double
+        var chosenThreshold: Double
+    }
+
+    /// The canary stage's verdict on a proposed policy.
+    struct Canary {
+        var promoted: Bool
+        var reason: String
     }
 
     let settings: Settings
@@ -69,6 +78,7 @@ struct FleetSearch {
         var candidates = PolicyCandidates.grid()
         var rounds: [Round] = []
         var chosen = NormalizationPolicy.identity
+        var chosenThreshold: Double?
         let current = try scorer.scores(fleet.attempts, policy: .identity)
         let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
         let consentedAttempts = consented.map { fleet.attempts[$0] }
@@ -88,6 +98,7 @@ struct FleetSearch {
             }
             let passes = (candidates.count + perVerification - 1) / perVerification
             var comparisons: [(candidate: String, comparison: PairedComparison)] = []
+            var thresholds: [String: Double] = [:]
             var byID: [String: NormalizationPolicy] = [:]
             var genuineCount = 0, impostorCount = 0
             for policy in candidates {
@@ -108,6 +119,7 @@ struct FleetSearch {
                 genuineCount = attempts.count - impostors.count
                 impostorCount = impostors.count
                 let candidateThreshold = try ErrorRates.farThreshold(impostors: impostors, target: settings.targetFMR)
+                thresholds[id] = candidateThreshold
                 comparisons.append((id, try PairedComparison(
                     attempts: attempts, currentThreshold: currentThreshold, candidateThreshold: candidateThreshold,
                     targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin, bootstrap: bootstrap)))
@@ -121,10 +133,12 @@ struct FleetSearch {
                 kioskMilliseconds: costs.prefix(perVerification).reduce(0, +), verifications: passes * consented.count,
                 genuinePerCandidate: genuineCount, impostorPerCandidate: impostorCount, decisions: decisions,
                 leader: ranking.leader.flatMap { byID[$0.candidate].map(FrameDescriptors.key) },
-                leaderFNMR: ranking.leader?.comparison.candidateFNMR, currentFNMR: top?.comparison.currentFNMR,
                 genuineStillNeeded: ranking.leader == nil ? top.flatMap { try? OutcomesNeeded.remainingGenuineAttempts(for: $0.comparison) } : nil,
                 topReason: top.map { "\(byID[$0.candidate].map(FrameDescriptors.key) ?? $0.candidate): \($0.comparison.reason)" }))
-            if let leader = ranking.leader, let policy = byID[leader.candidate] { chosen = policy }
+            if let leader = ranking.leader, let policy = byID[leader.candidate] {
+                chosen = policy
+                chosenThreshold = thresholds[leader.candidate]
+            }
             guard step < settings.rounds, let centre = top.flatMap({ byID[$0.candidate] }) else { break }
             // Successive halving, then the evolution strategy's two moves around the leader:
             // its neighbours on the shrinking lattice, and its crossings with the kept candidates.
@@ -136,6 +150,27 @@ struct FleetSearch {
             }
             candidates = next
         }
-        return Outcome(chosen: chosen, rounds: rounds)
+        return Outcome(chosen: chosen, rounds: rounds, currentThreshold: currentThreshold, chosenThreshold: chosenThreshold ?? currentThreshold)
+    }
+
+    /// The canary stage: the proposed policy decides on the canary kiosks' verifications while
+    /// today's pipeline is scored in shadow (under consent), both at the thresholds the search's
+    /// attempts gave them, and the policy goes to the fleet only where the rollout's paired
+    /// comparison offers promotion (`better`, or `not-worse`).
+    func canary(_ outcome: Outcome, attempts canary: AttemptSet) throws -> Canary {
+        guard outcome.chosen != .identity else { return Canary(promoted: false, reason: "nothing proposed") }
+        let consented = canary.attempts.filter { consents($0.claimed) }
+        let current = try scorer.scores(consented, policy: .identity)
+        let candidate = try scorer.scores(consented, policy: outcome.chosen)
+        let paired = consented.indices.map { index in
+            PairedAttempt(subject: subjectID(consented[index].claimed), label: consented[index].label,
+                          currentScore: current[index], candidateScore: candidate[index])
+        }
+        let comparison = try PairedComparison(
+            attempts: paired, currentThreshold: outcome.currentThreshold, candidateThreshold: outcome.chosenThreshold,
+            targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin,
+            bootstrap: try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed ^ 0xCA4A))
+        let promoted = comparison.decision == .better || comparison.decision == .notWorse
+        return Canary(promoted: promoted, reason: comparison.reason)
     }
 }

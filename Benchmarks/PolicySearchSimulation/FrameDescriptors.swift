@@ -7,24 +7,44 @@ import Synchronization
 struct Frame: Hashable, Codable, Sendable {
     /// Index of the person in the sorted folder listing.
     var person: Int
-    /// 1…6: photos 1–3 are enrollment templates (clean), 4–6 probes (under the kiosk's condition).
+    /// 1…6: photos 1–3 are enrollment templates (clean), 4–6 probes.
     var photo: Int
+    /// The condition of the kiosk that captured a probe; nil for a template (enrolled clean).
+    var condition: KioskCondition?
 
-    var isProbe: Bool { photo > 3 }
+    init(person: Int, photo: Int, condition: KioskCondition? = nil) {
+        self.person = person
+        self.photo = photo
+        self.condition = condition
+    }
 }
 
-/// The people of a folder in the LFW layout (DIR/Person/Person_000N.jpg) and the condition of
-/// each one's kiosk.
+/// The people of a folder in the LFW layout (DIR/Person/Person_000N.jpg) and the conditions of
+/// the kiosks each one uses.
 struct FaceFolder: Sendable {
     let folder: String
     let people: [String]
-    /// Conditions are dealt round-robin by person index, so every rotation of the people
-    /// split (by index modulo 5) holds every condition.
-    func condition(of person: Int) -> KioskCondition {
+    /// How many kiosks, of consecutive conditions, each person verifies at.
+    let conditionsPerPerson: Int
+
+    /// The condition of a person's first kiosk. Conditions are dealt round-robin by person
+    /// index, so every rotation of the people split (by index modulo 5) holds every condition.
+    static func firstCondition(of person: Int) -> KioskCondition {
         KioskCondition.allCases[person % KioskCondition.allCases.count]
     }
 
-    init(folder: String) throws {
+    /// The conditions of the kiosks a person verifies at: the first and the ones after it.
+    /// A cohort then sees `conditionsPerPerson` times as many people as with one kiosk a person.
+    func conditions(of person: Int) -> [KioskCondition] {
+        let all = KioskCondition.allCases
+        return (0..<conditionsPerPerson).map { all[(person + $0) % all.count] }
+    }
+
+    init(folder: String, conditionsPerPerson: Int) throws {
+        guard (1...KioskCondition.allCases.count).contains(conditionsPerPerson) else {
+            throw SimulationError("conditions per person must be 1…\(KioskCondition.allCases.count)")
+        }
+        self.conditionsPerPerson = conditionsPerPerson
         self.folder = folder
         people = try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
             var isDirectory: ObjCBool = false
@@ -48,8 +68,8 @@ struct FaceFolder: Sendable {
             throw SimulationError("cannot read \(try photoPath(frame))")
         }
         let image = try decoder.decode([UInt8](bytes))
-        guard frame.isProbe else { return image }
-        return try condition(of: frame.person).apply(to: image, noiseSeed: UInt64(frame.person * 10 + frame.photo))
+        guard let condition = frame.condition else { return image }
+        return try condition.apply(to: image, noiseSeed: UInt64(frame.person * 10 + frame.photo))
     }
 }
 
@@ -65,6 +85,9 @@ final class FrameDescriptors: @unchecked Sendable {
     struct Entry: Codable {
         var person: Int
         var photo: Int
+        /// The probe's kiosk condition; nil for a template. Caches written before kiosks per
+        /// person became a setting hold none, and there a probe's condition is its person's first.
+        var condition: KioskCondition?
         var policy: String
         /// nil when no face was found (a failure to acquire).
         var descriptor: [Float]?
@@ -85,7 +108,10 @@ final class FrameDescriptors: @unchecked Sendable {
         if let data = FileManager.default.contents(atPath: cachePath) {
             let entries = try JSONDecoder().decode([Entry].self, from: data)
             state.withLock { table in
-                for entry in entries { table[Key(frame: Frame(person: entry.person, photo: entry.photo), policy: entry.policy)] = entry }
+                for var entry in entries {
+                    if entry.photo > 3, entry.condition == nil { entry.condition = FaceFolder.firstCondition(of: entry.person) }
+                    table[Key(frame: Frame(person: entry.person, photo: entry.photo, condition: entry.condition), policy: entry.policy)] = entry
+                }
             }
         }
     }
@@ -131,7 +157,7 @@ final class FrameDescriptors: @unchecked Sendable {
                         let face = try kiosk.analyze(image: captured).primaryFace
                         let elapsed = ContinuousClock.now - clock
                         let milliseconds = Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15
-                        entries.append(Entry(person: frame.person, photo: frame.photo, policy: key, descriptor: face?.descriptor,
+                        entries.append(Entry(person: frame.person, photo: frame.photo, condition: frame.condition, policy: key, descriptor: face?.descriptor,
                                              milliseconds: milliseconds))
                     }
                     state.withLock { table in
@@ -152,7 +178,9 @@ final class FrameDescriptors: @unchecked Sendable {
     }
 
     func save() throws {
-        let entries = state.withLock { Array($0.values) }.sorted { ($0.person, $0.photo, $0.policy) < ($1.person, $1.photo, $1.policy) }
+        let entries = state.withLock { Array($0.values) }.sorted {
+            ($0.person, $0.photo, $0.condition?.rawValue ?? "", $0.policy) < ($1.person, $1.photo, $1.condition?.rawValue ?? "", $1.policy)
+        }
         try JSONEncoder().encode(entries).write(to: URL(fileURLWithPath: cachePath), options: .atomic)
     }
 }

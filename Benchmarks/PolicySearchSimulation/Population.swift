@@ -5,7 +5,7 @@ import Foundation
 import SeededRandom
 
 /// Scores of attempts between people of one part of a rotation (the fleet, or the test people):
-/// each probe of a person whose kiosk has `condition` against each template of the same person
+/// each probe of a person who verifies at a kiosk with `condition` against each template of the same person
 /// (genuine) and of every other person of that part (impostor).
 struct AttemptSet {
     struct Attempt {
@@ -17,18 +17,18 @@ struct AttemptSet {
     }
 
     var condition: KioskCondition
-    var people: [Int]
     var attempts: [Attempt]
 
-    init(condition: KioskCondition, people: [Int], folder: FaceFolder) {
+    /// Attempts by `people` (those of them who verify at a kiosk with `condition`), each
+    /// claiming in turn every one of `claimable` (default: `people` themselves).
+    init(condition: KioskCondition, people: [Int], claimable: [Int]? = nil, folder: FaceFolder) {
         self.condition = condition
-        self.people = people
-        let probing = people.filter { folder.condition(of: $0) == condition }
+        let probing = people.filter { folder.conditions(of: $0).contains(condition) }
         var attempts: [Attempt] = []
         for person in probing {
             for photo in 4...6 {
-                let probe = Frame(person: person, photo: photo)
-                for claimed in people {
+                let probe = Frame(person: person, photo: photo, condition: condition)
+                for claimed in claimable ?? people {
                     for templatePhoto in 1...3 {
                         attempts.append(Attempt(probe: probe, claimed: claimed, template: Frame(person: claimed, photo: templatePhoto),
                                                 label: claimed == person ? .genuine : .impostor))

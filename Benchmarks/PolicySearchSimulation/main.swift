@@ -36,16 +36,22 @@ struct PolicySearchSimulation: ParsableCommand {
     @Option(name: .customLong("target-fmr")) var targetFMR = 1e-3
     @Flag(help: "Print the first-ranked candidate's comparison of every round.") var verbose = false
     @Option(help: "Run only this condition (repeatable).") var only: [String] = []
+    @Option(help: "Kiosks (of consecutive conditions) each person verifies at; a cohort sees this many times as many people.")
+    var conditionsPerPerson = 3
+    @Option(help: "Share of each rotation's fleet people whose kiosks are the canary stage (0: no canary; the search's leader goes to the fleet).")
+    var canaryShare = 0.0
     @Option var seed: UInt64 = 1
     @Option(name: .customLong("det-directory"), help: "Write one DET chart (SVG) per condition here.") var detDirectory: String?
 
     func run() throws {
-        let folder = try FaceFolder(folder: faces)
+        let folder = try FaceFolder(folder: faces, conditionsPerPerson: conditionsPerPerson)
         let pipeline = try FacePipeline(models: ModelDirectory(url: URL(fileURLWithPath: models)))
         let descriptors = try FrameDescriptors(cachePath: cache)
         let people = Array(folder.people.indices)
         let templates = people.flatMap { person in (1...3).map { Frame(person: person, photo: $0) } }
-        let probes = people.flatMap { person in (4...6).map { Frame(person: person, photo: $0) } }
+        let probes = people.flatMap { person in
+            folder.conditions(of: person).flatMap { condition in (4...6).map { Frame(person: person, photo: $0, condition: condition) } }
+        }
         let grid = [NormalizationPolicy.identity] + PolicyCandidates.grid()
         try descriptors.ensure(frames: templates, policies: [.identity], folder: folder, pipeline: pipeline, workers: workers)
         try descriptors.ensure(frames: probes, policies: grid, folder: folder, pipeline: pipeline, workers: workers)
@@ -58,18 +64,27 @@ struct PolicySearchSimulation: ParsableCommand {
         for rotation in 0..<rotations {
             let test = people.filter { $0 % rotations == rotation }
             let fleet = people.filter { $0 % rotations != rotation }
+            let canaryPeople = fleet.filter { Self.isCanary($0, share: canaryShare, seed: seed) }
+            let searchPeople = fleet.filter { !canaryPeople.contains($0) }
             for condition in KioskCondition.allCases where only.isEmpty || only.contains(condition.rawValue) {
                 let fleetAttempts = AttemptSet(condition: condition, people: fleet, folder: folder)
+                let searchAttempts = canaryPeople.isEmpty ? fleetAttempts : AttemptSet(condition: condition, people: searchPeople, folder: folder)
                 let testAttempts = AttemptSet(condition: condition, people: test, folder: folder)
-                let chosen: NormalizationPolicy
+                var chosen: NormalizationPolicy
                 if central {
                     chosen = try Self.centralChoice(fleetAttempts, candidates: grid, scorer: scorer, targetFMR: targetFMR)
                 } else {
-                    let cohortProbes = probes.filter { folder.condition(of: $0.person) == condition }
-                    let outcome = try search.search(fleetAttempts) { candidates in
+                    let cohortProbes = probes.filter { $0.condition == condition }
+                    let outcome = try search.search(searchAttempts) { candidates in
                         try descriptors.ensure(frames: cohortProbes, policies: candidates, folder: folder, pipeline: pipeline, workers: workers)
                     }
                     chosen = outcome.chosen
+                    if !canaryPeople.isEmpty {
+                        let verdict = try search.canary(outcome, attempts: AttemptSet(condition: condition, people: canaryPeople, claimable: fleet,
+                                                                                      folder: folder))
+                        print("  canary: \(verdict.promoted ? "promoted" : "kept today's pipeline"): \(verdict.reason)")
+                        if !verdict.promoted { chosen = .identity }
+                    }
                     for (index, round) in outcome.rounds.enumerated() {
                         print("  round \(index + 1): \(round.candidates) candidates, \(round.candidatesPerVerification) per verification "
                             + "(\(Int(round.kioskMilliseconds)) ms), \(round.verifications) verifications, \(round.genuinePerCandidate) genuine / "
@@ -88,6 +103,12 @@ struct PolicySearchSimulation: ParsableCommand {
         let report = SimulationReport(evaluations: evaluations, seed: seed)
         report.print()
         if let detDirectory { try DETCurves.write(evaluations, to: detDirectory) }
+    }
+
+    /// Whether a person's kiosks are in the canary stage: a seeded draw, the same in every rotation.
+    static func isCanary(_ person: Int, share: Double, seed: UInt64) -> Bool {
+        var generator = SeededGenerator(seed: (seed &+ 0xCA4A_0000) ^ UInt64(person) &* 0xD1B5_4A32_D192_ED03)
+        return Double(generator.next() >> 11) / Double(1 << 53) < share
     }
 
     /// The policy with the lowest FNMR at `targetFMR` on the fleet's attempts, each policy at
