@@ -15,7 +15,7 @@ extension SQLiteStore {
             while let row = try rows.next() {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
-                window.add(key, encoded: try row.bytes("statistics"))
+                try window.add(key, encoded: try row.bytes("statistics"))
             }
             let days = try db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
             return LiveStatistics(cohorts: try window.finish(), firstDay: try days?.optionalInteger("first"),

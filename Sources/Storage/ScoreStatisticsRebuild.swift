@@ -22,22 +22,40 @@ public struct LiveStatistics: Sendable, Equatable {
 }
 
 /// Merges a window's stored rows into packed per-cohort statistics. Rows come in whatever order
-/// reads the store fastest (SQLite: table order) and are kept as they are, grouped by cohort;
-/// `finish` then adds each cohort's rows into a dense accumulator and packs it, on every core.
-/// Memory is the window's stored bytes while it is read, then the packed window.
+/// reads the store fastest (SQLite: table order) and are kept as they are, grouped by cohort,
+/// until they hold `pendingLimit` bytes; then (and at the end) each cohort's rows are added
+/// into a dense accumulator with what was packed for it before and packed again, on every
+/// core. Memory is at most `pendingLimit` of stored bytes plus the packed window.
 struct PackedWindowBuilder {
+    /// 16 MB: a whole-history read on 100 M outcomes is about 80 MB of stored rows.
+    var pendingLimit = 16 << 20
+
     private var rows: [CohortKey: [[UInt8]]] = [:]
+    private var pendingBytes = 0
+    private var packed: [CohortKey: PackedCohortStatistics] = [:]
 
     /// Takes one stored row's binary form (validated when merged).
-    mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) {
+    mutating func add(_ key: CohortKey, encoded bytes: [UInt8]) throws {
         rows[key, default: []].append(bytes)
+        pendingBytes += bytes.count
+        if pendingBytes >= pendingLimit { try pack() }
     }
 
     /// The window, every cohort packed. Throws the first invalid row's error, in cohort order.
-    func finish() throws -> [CohortKey: PackedCohortStatistics] {
+    mutating func finish() throws -> [CohortKey: PackedCohortStatistics] {
+        try pack()
+        return packed
+    }
+
+    /// Packs the pending rows of each cohort into its packed statistics.
+    private mutating func pack() throws {
         let keys = rows.keys.sorted()
         let rows = rows
+        let earlier = packed
+        self.rows = [:]
+        pendingBytes = 0
         let workers = min(keys.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        guard workers > 0 else { return }
         let results = Mutex([Int: Result<PackedCohortStatistics, any Error>]())
         // Each worker packs every `workers`-th cohort with its own accumulator.
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -45,6 +63,7 @@ struct PackedWindowBuilder {
             var done: [Int: Result<PackedCohortStatistics, any Error>] = [:]
             for index in stride(from: worker, to: keys.count, by: workers) {
                 done[index] = Result {
+                    if let before = earlier[keys[index]] { try accumulator.merge(before) }
                     for row in rows[keys[index]] ?? [] { try accumulator.merge(encoded: row) }
                     return accumulator.pack()
                 }
@@ -52,15 +71,12 @@ struct PackedWindowBuilder {
             }
             results.withLock { $0.merge(done) { first, _ in first } }
         }
-        var cohorts: [CohortKey: PackedCohortStatistics] = [:]
-        cohorts.reserveCapacity(keys.count)
         try results.withLock { results in
             for (index, key) in keys.enumerated() {
                 guard let result = results[index] else { throw CalibrationError.invalidParameter("cohort \(key) was not packed") }
-                cohorts[key] = try result.get()
+                packed[key] = try result.get()
             }
         }
-        return cohorts
     }
 }
 

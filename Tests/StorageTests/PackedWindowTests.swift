@@ -32,9 +32,11 @@ struct PackedWindowTests {
         var expected: [CohortKey: CohortStatistics] = [:]
         for row in rows { try expected[row.key, default: CohortStatistics(layout: CohortStatistics.liveLayout)].merge(row.statistics) }
         var generator = SeededGenerator(seed: seed)
-        for order in [rows, rows.shuffled(using: &generator)] {
+        // Shuffled, and packed every few rows (a cohort's rows spread over several packings).
+        for (order, limit) in [(rows, 16 << 20), (rows.shuffled(using: &generator), 16 << 20), (rows.shuffled(using: &generator), 3_000)] {
             var builder = PackedWindowBuilder()
-            for row in order { builder.add(row.key, encoded: row.statistics.encoded()) }
+            builder.pendingLimit = limit
+            for row in order { try builder.add(row.key, encoded: row.statistics.encoded()) }
             let packed = try builder.finish()
             #expect(packed == expected.mapValues(PackedCohortStatistics.init))
             #expect(try packed.mapValues { try $0.unpacked() } == expected)
@@ -67,7 +69,7 @@ struct PackedWindowTests {
         let row = try #require(try rows(seed: 3).first)
         var bytes = row.statistics.encoded()
         bytes.removeLast()
-        builder.add(row.key, encoded: bytes)
+        try builder.add(row.key, encoded: bytes)
         #expect(throws: CalibrationError.self) { try builder.finish() }
     }
 }

@@ -41,12 +41,15 @@ public struct ThresholdReleasePlan: Sendable {
     public init(cohorts: [CohortKey]? = nil, statistics: [CohortKey: PackedCohortStatistics], targetFMR: Double,
                 policy: any ThresholdPolicy, layout: StatisticsLayout, subjectBootstrap: SubjectBootstrap?) throws {
         guard statistics.values.allSatisfy({ $0.layout == layout }) else { throw CalibrationError.incompatibleStatistics }
-        var cameraModels: [CohortKey: CohortStatistics] = [:]
-        var modelVersions: [CohortKey: CohortStatistics] = [:]
-        // In key order: the pools are sums, equal whatever the order, and this one is reproducible.
+        // Each cohort's binary form read once and added into both its pools' dense counts (a
+        // pool's exact tail is hundreds of thousands of entries at 100 M outcomes: added as
+        // sorted runs and merged once, not re-copied per cohort).
+        var cameraModels: [CohortKey: PackedCohortAccumulator] = [:]
+        var modelVersions: [CohortKey: PackedCohortAccumulator] = [:]
         for (key, part) in statistics.sorted(by: { $0.key < $1.key }) {
-            try cameraModels[CohortPools.poolKey(key, .cameraModel), default: CohortStatistics(layout: layout)].merge(encoded: part.bytes)
-            try modelVersions[CohortPools.poolKey(key, .modelVersion), default: CohortStatistics(layout: layout)].merge(encoded: part.bytes)
+            let row = try SparseRow(encoded: part.bytes, layout: layout)
+            cameraModels[CohortPools.poolKey(key, .cameraModel), default: PackedCohortAccumulator(layout: layout)].add(row)
+            modelVersions[CohortPools.poolKey(key, .modelVersion), default: PackedCohortAccumulator(layout: layout)].add(row)
         }
         self.cohorts = Set(cohorts ?? Array(statistics.keys)).sorted()
         self.targetFMR = targetFMR
@@ -54,8 +57,14 @@ public struct ThresholdReleasePlan: Sendable {
         self.policy = policy
         self.subjectBootstrap = subjectBootstrap
         self.statistics = statistics
-        cameraModelPools = cameraModels
-        modelVersionPools = modelVersions
+        cameraModelPools = try cameraModels.mapValues { accumulator in
+            var accumulator = accumulator
+            return try accumulator.pack().unpacked()
+        }
+        modelVersionPools = try modelVersions.mapValues { accumulator in
+            var accumulator = accumulator
+            return try accumulator.pack().unpacked()
+        }
         weights = SharedGroupWeights()
     }
 

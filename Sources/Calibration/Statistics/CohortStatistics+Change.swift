@@ -231,17 +231,17 @@ struct SparseRow {
         var binPosition = impostor.indices.firstIndex { $0 >= floorIndex } ?? impostor.indices.count
         var tailPosition = 0
         var overflowSeen = 0
+        // One placement per score: the run of a slot ends at the first score placed elsewhere.
+        var nextSlot = tailScores.isEmpty ? -1 : Self.slot(of: tailScores[0], grid: grid)
         while tailPosition < tailScores.count {
-            let slot: Int
-            switch grid.placement(of: tailScores[tailPosition]) {
-            case .bin(let index): slot = index
-            case .overflow: slot = Int.max
-            case .underflow: throw ByteReader.corrupt("tail score below the grid")
-            }
+            let slot = nextSlot
+            guard slot >= 0 else { throw ByteReader.corrupt("tail score below the grid") }
             var run = 0
-            while tailPosition < tailScores.count, Self.slot(of: tailScores[tailPosition], grid: grid) == slot {
+            while tailPosition < tailScores.count {
                 run += 1
                 tailPosition += 1
+                nextSlot = tailPosition < tailScores.count ? Self.slot(of: tailScores[tailPosition], grid: grid) : -1
+                if nextSlot != slot { break }
             }
             if slot == Int.max {
                 overflowSeen = run

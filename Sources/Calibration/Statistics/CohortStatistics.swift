@@ -243,6 +243,11 @@ struct ByteReader {
     }
 
     mutating func varint() throws -> UInt64 {
+        // Most varints of the form (bin gaps, small counts) are one byte.
+        if offset < bytes.count, bytes[offset] < 0x80 {
+            offset += 1
+            return UInt64(bytes[offset - 1])
+        }
         var value: UInt64 = 0
         var shift: UInt64 = 0
         while true {

@@ -24,8 +24,9 @@ public struct PackedCohortAccumulator: Sendable {
     private var impostorEnds = (underflow: 0, overflow: 0)
     /// Coarse bin × `ImpostorSubjects.groupCount` + group, below the tail floor.
     private var cells: DenseCounts
-    private var tailScores: [Double] = []
-    private var tailGroups: [UInt8] = []
+    /// Each added row's tail, sorted by (score, group); merged pairwise when packed, so that
+    /// k tails of n entries in all cost n log k (a pool adds a thousand cohorts' tails).
+    private var tails: [(scores: [Double], groups: [UInt8])] = []
 
     public init(layout: StatisticsLayout) {
         self.layout = layout
@@ -37,7 +38,7 @@ public struct PackedCohortAccumulator: Sendable {
 
     /// Nothing added since the last `pack()`.
     public var isEmpty: Bool {
-        unknown == 0 && genuine.isEmpty && impostor.isEmpty && cells.isEmpty && tailScores.isEmpty
+        unknown == 0 && genuine.isEmpty && impostor.isEmpty && cells.isEmpty && tails.isEmpty
             && genuineEnds == (0, 0) && impostorEnds == (0, 0)
     }
 
@@ -52,7 +53,8 @@ public struct PackedCohortAccumulator: Sendable {
         try merge(encoded: packed.bytes)
     }
 
-    private mutating func add(_ row: SparseRow) {
+    /// Adds a validated row.
+    mutating func add(_ row: SparseRow) {
         unknown += row.unknown
         genuine.add(row.genuine.indices, row.genuine.counts)
         impostor.add(row.impostor.indices, row.impostor.counts)
@@ -61,35 +63,44 @@ public struct PackedCohortAccumulator: Sendable {
         impostorEnds.underflow += row.impostor.underflow
         impostorEnds.overflow += row.impostor.overflow
         cells.add(row.cellKeys, row.cellCounts)
-        mergeTail(row.tailScores, row.tailGroups)
+        if !row.tailScores.isEmpty { tails.append((row.tailScores, row.tailGroups)) }
     }
 
-    private mutating func mergeTail(_ scores: [Double], _ groups: [UInt8]) {
-        guard !scores.isEmpty else { return }
-        guard !tailScores.isEmpty else {
-            tailScores = scores
-            tailGroups = groups
-            return
+    /// Every added tail as one list sorted by (score, group).
+    private func mergedTail() -> (scores: [Double], groups: [UInt8]) {
+        var runs = tails
+        while runs.count > 1 {
+            var next: [(scores: [Double], groups: [UInt8])] = []
+            next.reserveCapacity((runs.count + 1) / 2)
+            for pair in stride(from: 0, to: runs.count, by: 2) {
+                next.append(pair + 1 < runs.count ? Self.merge(runs[pair], runs[pair + 1]) : runs[pair])
+            }
+            runs = next
         }
-        var mergedScores: [Double] = [], mergedGroups: [UInt8] = []
-        mergedScores.reserveCapacity(tailScores.count + scores.count)
-        mergedGroups.reserveCapacity(tailScores.count + scores.count)
+        return runs.first ?? ([], [])
+    }
+
+    private static func merge(_ left: (scores: [Double], groups: [UInt8]),
+                              _ right: (scores: [Double], groups: [UInt8])) -> (scores: [Double], groups: [UInt8]) {
+        var scores: [Double] = [], groups: [UInt8] = []
+        scores.reserveCapacity(left.scores.count + right.scores.count)
+        groups.reserveCapacity(left.scores.count + right.scores.count)
         var i = 0, j = 0
-        while i < tailScores.count && j < scores.count {
-            if ImpostorSubjects.precedes(scores[j], groups[j], tailScores[i], tailGroups[i]) {
-                mergedScores.append(scores[j]); mergedGroups.append(groups[j]); j += 1
+        while i < left.scores.count && j < right.scores.count {
+            if ImpostorSubjects.precedes(right.scores[j], right.groups[j], left.scores[i], left.groups[i]) {
+                scores.append(right.scores[j]); groups.append(right.groups[j]); j += 1
             } else {
-                mergedScores.append(tailScores[i]); mergedGroups.append(tailGroups[i]); i += 1
+                scores.append(left.scores[i]); groups.append(left.groups[i]); i += 1
             }
         }
-        mergedScores.append(contentsOf: tailScores[i...]); mergedGroups.append(contentsOf: tailGroups[i...])
-        mergedScores.append(contentsOf: scores[j...]); mergedGroups.append(contentsOf: groups[j...])
-        tailScores = mergedScores
-        tailGroups = mergedGroups
+        scores.append(contentsOf: left.scores[i...]); groups.append(contentsOf: left.groups[i...])
+        scores.append(contentsOf: right.scores[j...]); groups.append(contentsOf: right.groups[j...])
+        return (scores, groups)
     }
 
     /// The sum so far, packed (the layout of `CohortStatistics.encoded()`); empties the accumulator.
     public mutating func pack() -> PackedCohortStatistics {
+        let (tailScores, tailGroups) = mergedTail()
         var writer = ByteWriter()
         writer.bytes.reserveCapacity(64 + 3 * (genuine.touched + impostor.touched + cells.touched) + 9 * tailScores.count)
         writer.byte(CohortStatistics.encodingVersion)
@@ -119,8 +130,7 @@ public struct PackedCohortAccumulator: Sendable {
         cells.removeAll()
         genuineEnds = (0, 0)
         impostorEnds = (0, 0)
-        tailScores = []
-        tailGroups = []
+        tails = []
         return packed
     }
 }

@@ -16,7 +16,7 @@ extension PostgresStore {
             for row in try await db.fetchAll(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
-                window.add(key, encoded: try row.bytes("statistics"))
+                try window.add(key, encoded: try row.bytes("statistics"))
             }
             let days = try await db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
             return LiveStatistics(cohorts: try window.finish(), firstDay: try days?.optionalInteger("first"),
