@@ -158,6 +158,9 @@ struct ConsentCache {
 
     private static func key(_ pseudonym: String, _ purpose: Purpose) -> String { purpose.rawValue + "/" + pseudonym }
 
+    /// Subjects (per purpose) loaded so far, to bound a cache kept between batches.
+    var subjectCount: Int { records.count }
+
     /// nil when everything about these subjects and the purpose is loaded.
     func load(for pseudonyms: [String], purpose: Purpose, sql: StoreSQL) -> Load? {
         let missing = Array(Set(pseudonyms.filter { records[Self.key($0, purpose)] == nil })).sorted()

@@ -38,7 +38,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         try SQLiteSchema.migrator.migrate(pool)
-        intake = SQLiteGroupCommit(pool: pool) { incoming, db in try Self.storeBatch(incoming, in: db) }
+        let consentMemo = SQLiteConsentMemo()
+        pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
+        intake = SQLiteGroupCommit(pool: pool) { incoming, db in try Self.storeBatch(incoming, consentMemo: consentMemo, in: db) }
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -177,7 +179,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         return result
     }
 
-    private static func storeBatch(_ incoming: IncomingBatch, in db: Database) throws -> BatchStoreResult {
+    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, in db: Database) throws -> BatchStoreResult {
         let batch = incoming.batch
         guard try db.changes(sql.insertNonce(deviceID: batch.deviceID, nonce: incoming.nonce, seenAt: incoming.receivedAt)) == 1 else {
             throw StoreAbort.batch(.nonceReplayed)
@@ -194,10 +196,14 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
                                                                                                          version: event.textVersion)),
                                           now: Date(), sql: sql), in: db)
         }
-        var consent = ConsentCache()
+        // A batch without consent events changes no consent row, so what earlier batches read
+        // still holds (`SQLiteConsentMemo` says when it does not).
+        let memoized = batch.consentEvents.isEmpty
+        var consent = memoized ? try consentMemo.take(in: db) : ConsentCache()
         try db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
         if !shadowScoreSubjects.isEmpty { try db.prepare(&consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
+        if memoized { consentMemo.keep(consent) }
         // An outcome id stored already is found by the outcomes' key as its row goes in
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],

@@ -1,0 +1,63 @@
+import GRDB
+import Synchronization
+
+/// The consent state that earlier batches read, kept on the writer for the batches after them.
+/// A kiosk's subjects come back batch after batch, and reading each one's consent records again
+/// for every batch was the largest single cost of storing one.
+///
+/// The memo is dropped whenever what it was read from may have changed, so a decision made
+/// from it is the one a fresh read would give:
+/// - any row of `consent_events`, `erasures` or `consent_texts` written through this
+///   connection (SQLite's update hook, through GRDB; inside a savepoint GRDB reports the change
+///   when the savepoint is released, and a rolled-back savepoint changed nothing);
+/// - any transaction rolled back, since rows read inside it may have been its own;
+/// - a commit by another connection to the file (`PRAGMA data_version` moved);
+/// - more subjects than `largestMemo`, so memory stays bounded on a store of many subjects.
+/// Batches that carry consent events do not use it: they read inside their own savepoint,
+/// which may be rolled back after the read.
+final class SQLiteConsentMemo: TransactionObserver, Sendable {
+    private struct State {
+        var consent = ConsentCache()
+        var dataVersion: Int?
+    }
+
+    static let observedTables: Set<String> = ["consent_events", "erasures", "consent_texts"]
+    static let largestMemo = 50_000
+
+    private let state = Mutex(State())
+
+    /// The memo to decide with, empty when the file changed under it. Called on the writer.
+    func take(in db: Database) throws -> ConsentCache {
+        let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
+        return state.withLock { state in
+            if state.dataVersion != version {
+                state.consent = ConsentCache()
+                state.dataVersion = version
+            }
+            let consent = state.consent
+            state.consent = ConsentCache()
+            return consent
+        }
+    }
+
+    /// Keeps what a batch read (and what it held before) for the next batch.
+    func keep(_ consent: ConsentCache) {
+        state.withLock { state in state.consent = consent.subjectCount > Self.largestMemo ? ConsentCache() : consent }
+    }
+
+    private func forget() {
+        state.withLock { state in state.consent = ConsentCache() }
+    }
+
+    // MARK: TransactionObserver
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        Self.observedTables.contains(eventKind.tableName)
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) { forget() }
+
+    func databaseDidCommit(_ db: Database) {}
+
+    func databaseDidRollback(_ db: Database) { forget() }
+}
