@@ -247,16 +247,23 @@ let package = Package(
             path: "Benchmarks/FederationBench",
             swiftSettings: strictSettings
         ),
+        // The capture conditions both simulations over real faces degrade their probes with.
+        .target(
+            name: "SimulatedCapture",
+            dependencies: ["CTurboJPEG", "FaceVerification"],
+            path: "Benchmarks/SimulatedCapture",
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "federation-simulation",
-            dependencies: ["Calibration", "FederationCore", "Federation", "FaceVerification", "SeededRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Calibration", "FederationCore", "Federation", "FaceVerification", "SeededRandom", "SimulatedCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/FederationSimulation",
             swiftSettings: strictSettings
         ),
         // The federated search for per-cohort capture-normalisation policies over real faces.
         .executableTarget(
             name: "policy-search-simulation",
-            dependencies: ["Calibration", "Charts", "CTurboJPEG", "FaceVerification", "Federation", "FederationCore", "SeededRandom",
+            dependencies: ["Calibration", "Charts", "FaceVerification", "Federation", "FederationCore", "SeededRandom", "SimulatedCapture",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/PolicySearchSimulation",
             swiftSettings: strictSettings

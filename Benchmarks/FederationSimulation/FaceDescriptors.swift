@@ -1,12 +1,13 @@
 import FaceVerification
 import Foundation
+import SimulatedCapture
 
 /// One photo's descriptor: whose, which of their photos, and under which condition.
 struct PhotoDescriptor: Codable {
     var person: String
     var photo: Int
     /// nil for the clean enrollment photo.
-    var condition: CaptureCondition?
+    var condition: KioskCondition?
     var descriptor: [Float]
 }
 
@@ -14,7 +15,7 @@ struct PhotoDescriptor: Codable {
 /// enrollment templates), photos 4–6 under the condition of the kiosk the person uses (the
 /// probes). Cached as JSON, because this is most of the run time.
 enum FaceDescriptors {
-    static func load(folder: String, models: String, cache: String, condition: (Int) -> CaptureCondition) throws -> [PhotoDescriptor] {
+    static func load(folder: String, models: String, cache: String, condition: (Int) -> KioskCondition) throws -> [PhotoDescriptor] {
         if let data = FileManager.default.contents(atPath: cache) {
             return try JSONDecoder().decode([PhotoDescriptor].self, from: data)
         }
@@ -27,8 +28,8 @@ enum FaceDescriptors {
             for (photoIndex, photo) in photos.prefix(6).enumerated() {
                 guard let bytes = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(photo)) else { continue }
                 var image = try pipeline.decoder.decode([UInt8](bytes))
-                let applied: CaptureCondition? = photoIndex < 3 ? nil : condition(index)
-                if let applied { image = applied.apply(to: image, noiseSeed: UInt64(index * 10 + photoIndex)) }
+                let applied: KioskCondition? = photoIndex < 3 ? nil : condition(index)
+                if let applied { image = try applied.apply(to: image, noiseSeed: UInt64(index * 10 + photoIndex)) }
                 guard let face = try pipeline.analyze(image: image).primaryFace else { continue }
                 descriptors.append(PhotoDescriptor(person: person, photo: photoIndex + 1, condition: applied, descriptor: face.descriptor))
             }

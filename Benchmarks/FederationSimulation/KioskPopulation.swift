@@ -1,5 +1,6 @@
 import Federation
 import SeededRandom
+import SimulatedCapture
 
 /// The people of the set split four ways — kiosks (training), the public impostor set the
 /// server ships, the server's validation set (the evaluation gate) and the test set (the
@@ -42,7 +43,7 @@ struct KioskPopulation {
         }
         // Kiosks hold people of one condition (the condition is a property of the kiosk).
         var real: [[LabelledPair]] = []
-        for condition in CaptureCondition.allCases {
+        for condition in KioskCondition.adaptationConditions {
             let local = training.filter { person in byPerson[person]?.contains { $0.condition == condition } ?? false }
             for start in stride(from: 0, to: local.count - peoplePerKiosk + 1, by: peoplePerKiosk) {
                 real.append(group(Array(local[start..<start + peoplePerKiosk])))

@@ -4,6 +4,7 @@ import Federation
 import FederationCore
 import Foundation
 import SeededRandom
+import SimulatedCapture
 
 /// Federated adaptation over real faces with simulated kiosk conditions: FNMR at FMR 1e-3 on
 /// held-out people before and after DP-FedAvg rounds of the tail loss against a public
@@ -93,7 +94,7 @@ struct FederationSimulation: ParsableCommand {
 
     func run() throws {
         let descriptors = try FaceDescriptors.load(folder: faces, models: models, cache: cache) {
-            CaptureCondition.allCases[$0 % CaptureCondition.allCases.count]
+            KioskCondition.adaptationConditions[$0 % KioskCondition.adaptationConditions.count]
         }
         let population = try KioskPopulation(descriptors: descriptors, peoplePerKiosk: peoplePerKiosk, rotation: rotation,
                                              replicas: replicas, seed: seed)

@@ -3,6 +3,7 @@ import Charts
 import FederationCore
 import Foundation
 import SeededRandom
+import SimulatedCapture
 
 /// FNMR and FMR of one policy on a set of attempts at a threshold (calibrated on these
 /// attempts' impostor scores at the target FMR when none is given: bob.measure's far_threshold).

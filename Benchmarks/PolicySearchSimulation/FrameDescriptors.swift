@@ -1,6 +1,7 @@
 import FaceVerification
 import FederationCore
 import Foundation
+import SimulatedCapture
 import Synchronization
 
 /// One photo of one person, as a kiosk would capture it.

@@ -3,6 +3,7 @@ import FaceVerification
 import FederationCore
 import Foundation
 import SeededRandom
+import SimulatedCapture
 
 /// Scores of attempts between people of one part of a rotation (the fleet, or the test people):
 /// each probe of a person who verifies at a kiosk with `condition` against each template of the same person

@@ -5,6 +5,7 @@ import Federation
 import FederationCore
 import Foundation
 import SeededRandom
+import SimulatedCapture
 
 /// Per-cohort capture-normalisation policies found by the fleet's shadow scores, over real
 /// faces: kiosks under six capture conditions score their consented verifications under

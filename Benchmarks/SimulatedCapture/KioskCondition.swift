@@ -2,11 +2,12 @@ import CTurboJPEG
 import FaceVerification
 import Foundation
 
-/// What a kiosk's camera does to a clean photo before the face pipeline sees it. The first
-/// three are `federation-simulation`'s; the last three are conditions kiosks meet too.
-/// `noisyJPEG` is the unseen condition: the candidate grid and every setting of the search
-/// were chosen without looking at it, and it is reported on its own.
-enum KioskCondition: String, CaseIterable, Codable, Sendable {
+/// What a kiosk's camera does to a clean photo before the face pipeline sees it, shared by the
+/// simulations over real faces. `federation-simulation` uses the first three
+/// (`adaptationConditions`); `policy-search-simulation` all six, where `noisyJPEG` is the unseen
+/// condition: the candidate grid and every setting of the search were chosen without looking
+/// at it, and it is reported on its own.
+public enum KioskCondition: String, CaseIterable, Codable, Sendable {
     /// Underexposed: intensities × 0.3 then a gamma of 1.6 crushes the shadows, plus sensor noise.
     case lowLight = "low-light"
     /// Out of focus: three passes of a 5×5 box blur (close to a Gaussian of σ ≈ 2.5 px).
@@ -23,9 +24,12 @@ enum KioskCondition: String, CaseIterable, Codable, Sendable {
     /// bandwidth-starved camera. The unseen condition.
     case noisyJPEG = "noisy-jpeg"
 
-    static let unseen = KioskCondition.noisyJPEG
+    public static let unseen = KioskCondition.noisyJPEG
 
-    func apply(to image: RGBImage, noiseSeed: UInt64) throws -> RGBImage {
+    /// The conditions the federated adapter was simulated under (`federation-simulation`).
+    public static let adaptationConditions: [KioskCondition] = [.lowLight, .blur, .colourCast]
+
+    public func apply(to image: RGBImage, noiseSeed: UInt64) throws -> RGBImage {
         switch self {
         case .lowLight: return Self.darken(image, seed: noiseSeed)
         case .blur: return Self.boxBlur(Self.boxBlur(Self.boxBlur(image)))
