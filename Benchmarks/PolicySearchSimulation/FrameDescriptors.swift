@@ -123,6 +123,15 @@ final class FrameDescriptors: @unchecked Sendable {
         return (try? encoder.encode(policy)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
     }
 
+    /// The policies the cache holds a descriptor of for every one of `frames`.
+    func policies(coveringAll frames: [Frame]) throws -> [NormalizationPolicy] {
+        let keys: [String] = state.withLock { table in
+            let names = Set(table.keys.map(\.policy))
+            return names.filter { name in frames.allSatisfy { table[Key(frame: $0, policy: name)] != nil } }.sorted()
+        }
+        return try keys.map { try JSONDecoder().decode(NormalizationPolicy.self, from: Data($0.utf8)) }
+    }
+
     func entry(_ frame: Frame, _ policy: NormalizationPolicy) -> Entry? {
         let key = Key(frame: frame, policy: Self.key(policy))
         return state.withLock { $0[key] }

@@ -35,6 +35,8 @@ struct PolicySearchSimulation: ParsableCommand {
     var rounds = 3
     @Option(help: "Candidates successive halving keeps for the next round.") var keep = 4
     @Option(name: .customLong("target-fmr")) var targetFMR = 1e-3
+    @Flag(help: "The hindsight ceiling of what earlier runs explored: every policy the cache holds for all of a cohort's probes, scored on the test people, and the best one per condition (no search; knowledge no search has).")
+    var hindsight = false
     @Flag(help: "Print the first-ranked candidate's comparison of every round.") var verbose = false
     @Option(help: "Run only this condition (repeatable).") var only: [String] = []
     @Option(help: "Kiosks (of consecutive conditions) each person verifies at; a cohort sees this many times as many people.")
@@ -58,6 +60,11 @@ struct PolicySearchSimulation: ParsableCommand {
         try descriptors.ensure(frames: probes, policies: grid, folder: folder, pipeline: pipeline, workers: workers)
         if precomputeOnly { return }
         let scorer = try Scorer(descriptors: descriptors, templates: templates)
+        if hindsight {
+            try Self.hindsightCeiling(people: people, probes: probes, folder: folder, descriptors: descriptors, scorer: scorer,
+                                      rotations: rotations, targetFMR: targetFMR, seed: seed)
+            return
+        }
         var evaluations: [CohortEvaluation] = []
         var rounds: [FleetSearch.Round] = []
         let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
@@ -104,6 +111,32 @@ struct PolicySearchSimulation: ParsableCommand {
         let report = SimulationReport(evaluations: evaluations, seed: seed)
         report.print()
         if let detDirectory { try DETCurves.write(evaluations, to: detDirectory) }
+    }
+
+    /// For each condition, the cached policy with the fewest false non-matches of the test
+    /// people over all rotations (each rotation at thresholds calibrated on its fleet), reported
+    /// like a run: the most any choice among those policies could have given.
+    static func hindsightCeiling(people: [Int], probes: [Frame], folder: FaceFolder, descriptors: FrameDescriptors, scorer: Scorer,
+                                 rotations: Int, targetFMR: Double, seed: UInt64) throws {
+        var best: [CohortEvaluation] = []
+        for condition in KioskCondition.allCases {
+            let candidates = try descriptors.policies(coveringAll: probes.filter { $0.condition == condition })
+            var chosen: (falseNonMatches: Int, evaluations: [CohortEvaluation])?
+            for policy in candidates {
+                let evaluations = try (0..<rotations).map { rotation in
+                    try CohortEvaluation(rotation: rotation, condition: condition, policy: policy,
+                                         fleet: AttemptSet(condition: condition, people: people.filter { $0 % rotations != rotation }, folder: folder),
+                                         test: AttemptSet(condition: condition, people: people.filter { $0 % rotations == rotation }, folder: folder),
+                                         scorer: scorer, targetFMR: targetFMR)
+                }
+                let falseNonMatches = evaluations.reduce(0) { $0 + $1.tallies.values.reduce(0) { $0 + $1.falseNonMatchesAfter } }
+                if chosen.map({ falseNonMatches < $0.falseNonMatches }) ?? true { chosen = (falseNonMatches, evaluations) }
+            }
+            guard let chosen else { continue }
+            print("\(condition.rawValue): \(candidates.count) policies cached for every probe; best \(FrameDescriptors.key(chosen.evaluations[0].policy))")
+            best.append(contentsOf: chosen.evaluations)
+        }
+        SimulationReport(evaluations: best, seed: seed).print()
     }
 
     /// Whether a person's kiosks are in the canary stage: a seeded draw, the same in every rotation.
