@@ -178,7 +178,12 @@ struct ThresholdService: Sendable {
         guard let current = try await store.thresholdReleases().last(where: { $0.state == .published }) else {
             throw ProblemResponse(.notFound, "no threshold release has been published yet")
         }
-        let release = try ThresholdReleaseCoding.decode(current.payload)
+        return try await drift(of: ThresholdReleaseCoding.decode(current.payload))
+    }
+
+    /// `drift()` for a published release already read and decoded (the calibration page has
+    /// every release decoded; reading and decoding them again cost it about a tenth of its time).
+    func drift(of release: ThresholdRelease) async throws -> ThresholdDriftView {
         let days = Self.days(of: release.window)
         // Both windows stay packed; each cohort is unpacked only while its report is computed.
         // Read at once, on two reader connections.

@@ -12,19 +12,23 @@ extension WebRoutes {
     /// stored outcomes (their live statistics) with the released and the proposed threshold on
     /// them, and the drift flags of the published release.
     func calibrationPage() async throws -> CalibrationPage {
+        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
+        // packed; each cohort is unpacked only while its charts are drawn, on every core. Read
+        // while the releases are read and drift reads its two windows.
+        async let history = store.scoreStatistics(firstDay: nil, lastDay: nil)
         let views = try await store.thresholdReleases().map(ThresholdService.view)
         let published = views.last { $0.state == ReleaseState.published.rawValue }
         let proposed = views.last {
             ($0.state == ReleaseState.computed.rawValue || $0.state == ReleaseState.approved.rawValue)
                 && $0.version > (published?.version ?? 0)
         }
-        // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
-        // packed; each cohort is unpacked only while its charts are drawn, on every core. Read
-        // while drift reads its two windows.
-        async let history = store.scoreStatistics(firstDay: nil, lastDay: nil)
         let drift: ThresholdDriftView?
         do {
-            drift = published == nil ? nil : try await thresholds.drift()
+            if let published {
+                drift = try await thresholds.drift(of: published.release)
+            } else {
+                drift = nil
+            }
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
