@@ -10,7 +10,9 @@ import Synchronization
 /// refusal (a replayed nonce, a sequence conflict) or error rolls back that batch only, and
 /// later batches see earlier ones exactly as if they had committed one by one. No caller is
 /// answered before the commit that holds its batch has returned, so an acknowledged batch is
-/// as durable as before.
+/// as durable as before. The score statistics of the kept batches are written once per group,
+/// just before the commit (and before any batch with consent events, which may erase what
+/// earlier ones stored); if that write fails, the whole group fails, as a failed commit does.
 final class SQLiteGroupCommit: Sendable {
     typealias Outcome = Result<BatchStoreResult, any Error>
 
@@ -29,11 +31,16 @@ final class SQLiteGroupCommit: Sendable {
 
     private let state = Mutex(State())
     private let pool: DatabasePool
-    private let store: @Sendable (IncomingBatch, Database) throws -> BatchStoreResult
+    /// Stores one batch and adds what it changes in the score statistics to the delta.
+    private let store: @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
+    /// Writes a delta into the statistics rows.
+    private let flush: @Sendable (StatisticsDelta, Database) throws -> Void
 
-    init(pool: DatabasePool, store: @escaping @Sendable (IncomingBatch, Database) throws -> BatchStoreResult) {
+    init(pool: DatabasePool, store: @escaping @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult,
+         flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void) {
         self.pool = pool
         self.store = store
+        self.flush = flush
     }
 
     func submit(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
@@ -61,12 +68,26 @@ final class SQLiteGroupCommit: Sendable {
             let outcomes: [Outcome]
             do {
                 outcomes = try await pool.write { db in
-                    group.map { waiting in
+                    // The batches' statistics are written once, before the commit: the same
+                    // rows (a cohort's day and month) were read, merged and written again for
+                    // every batch. Only the statistics of batches whose savepoint was kept are
+                    // taken in.
+                    var statistics = StatisticsDelta()
+                    let outcomes = try group.map { waiting in
+                        // Consent events may erase or recount outcomes that earlier batches of
+                        // the group stored, so those batches' statistics go into the rows first.
+                        if !waiting.incoming.batch.consentEvents.isEmpty || statistics.isLarge {
+                            try self.flush(statistics, db)
+                            statistics = StatisticsDelta()
+                        }
                         var outcome: Outcome = .failure(CancellationError())
+                        var added = StatisticsDelta()
+                        var committed = false
                         do {
                             try db.inSavepoint {
                                 do {
-                                    outcome = .success(try self.store(waiting.incoming, db))
+                                    outcome = .success(try self.store(waiting.incoming, &added, db))
+                                    committed = true
                                     return .commit
                                 } catch let StoreAbort.batch(answer) {
                                     outcome = .success(answer)
@@ -78,9 +99,13 @@ final class SQLiteGroupCommit: Sendable {
                             }
                         } catch {
                             outcome = .failure(error)
+                            committed = false
                         }
+                        if committed { statistics.merge(added) }
                         return outcome
                     }
+                    try self.flush(statistics, db)
+                    return outcomes
                 }
             } catch {
                 // The commit itself failed: nothing of the group is stored.

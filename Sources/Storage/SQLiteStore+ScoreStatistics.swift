@@ -34,11 +34,13 @@ extension SQLiteStore {
     }
 
     /// The batch path's one call, after its outcomes are inserted: counts them and the batch,
-    /// and adds those of unrestricted subjects to the statistics.
-    static func countStored(_ accepted: [MatchOutcome], deviceID: String, in db: Database) throws {
+    /// and adds those of unrestricted subjects to the statistics, into the delta that the
+    /// group commit writes once for all its batches.
+    static func countStored(_ accepted: [MatchOutcome], deviceID: String, into statistics: inout StatisticsDelta,
+                            in db: Database) throws {
         let restricted = accepted.isEmpty ? []
             : Set(try db.column(String.self, sql.restrictedSubjects(among: ScoreStatisticsMaintenance.subjects(of: accepted))))
-        try flush(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted), in: db)
+        statistics.merge(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted))
     }
 
     static func isRestricted(_ pseudonym: String, in db: Database) throws -> Bool {

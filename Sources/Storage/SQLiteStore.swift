@@ -40,7 +40,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         try SQLiteSchema.migrator.migrate(pool)
         let consentMemo = SQLiteConsentMemo()
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
-        intake = SQLiteGroupCommit(pool: pool) { incoming, db in try Self.storeBatch(incoming, consentMemo: consentMemo, in: db) }
+        intake = SQLiteGroupCommit(pool: pool, store: { incoming, statistics, db in
+            try Self.storeBatch(incoming, consentMemo: consentMemo, statistics: &statistics, in: db)
+        }, flush: { statistics, db in try Self.flush(statistics, in: db) })
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -179,7 +181,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         return result
     }
 
-    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, in db: Database) throws -> BatchStoreResult {
+    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, statistics: inout StatisticsDelta,
+                                   in db: Database) throws -> BatchStoreResult {
         let batch = incoming.batch
         guard try db.changes(sql.insertNonce(deviceID: batch.deviceID, nonce: incoming.nonce, seenAt: incoming.receivedAt)) == 1 else {
             throw StoreAbort.batch(.nonceReplayed)
@@ -209,7 +212,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
                                      keyVersions: keyVersions)
         try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql))
-        try countStored(intake.accepted, deviceID: batch.deviceID, in: db)
+        try countStored(intake.accepted, deviceID: batch.deviceID, into: &statistics, in: db)
         return .stored(receipt: intake.receipt)
     }
 

@@ -285,6 +285,19 @@ struct StatisticsDelta: Sendable {
         batchCounts[deviceID, default: 0] += 1
     }
 
+    /// Takes in what another delta of the same transaction collected (SQLite's group commit
+    /// writes its batches' statistics once).
+    mutating func merge(_ other: StatisticsDelta) {
+        for (key, entries) in other.added { added[key, default: []].append(contentsOf: entries) }
+        for (key, entries) in other.removed { removed[key, default: []].append(contentsOf: entries) }
+        for (key, change) in other.outcomeCounts {
+            outcomeCounts[key, default: 0] += change
+            if outcomeCounts[key] == 0 { outcomeCounts[key] = nil }
+        }
+        for (deviceID, batches) in other.batchCounts { batchCounts[deviceID, default: 0] += batches }
+        entryCount += other.entryCount
+    }
+
     /// About how many statistics rows the delta touches (a row both added to and removed
     /// from counts twice).
     var rowCount: Int { added.count + removed.count }

@@ -1,6 +1,6 @@
 import FeedbackWire
 import Foundation
-import Storage
+@testable import Storage
 import Testing
 
 /// Many batches in flight at once, as a busy server has them: SQLite commits those that wait
@@ -70,5 +70,57 @@ struct ConcurrentIntakeTests {
         #expect(stats.totalEvents == storedOutcomes)
         // A refused batch leaves nothing behind, not even its batch row.
         #expect(stats.totalBatches == answers.filter { isStored($0.3) }.count)
+    }
+
+    @Test("batches in flight with withdrawals among them: live statistics and counters equal those rebuilt from the stored outcomes",
+          arguments: StoreBackEnd.available)
+    func statisticsInFlight(backEnd: StoreBackEnd) async throws {
+        let (store, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let devices = (0..<4).map { "kiosk-s\($0)" }
+        let subjects = (0..<10).map { String(format: "%064x", 0xC0FFEE_00 + $0) }
+        for device in devices {
+            try await Contract.enrolled(store, device)
+            let grants = subjects.map { Contract.consent(.grant, pseudonym: $0) }
+            #expect(try await store.storeBatch(Contract.incoming(device, sequence: 1, outcomes: [], consentEvents: grants)) != .nonceReplayed)
+        }
+        var index = 0
+        func outcome(_ subject: String) -> MatchOutcome {
+            index += 1
+            var outcome = Contract.outcome(label: index % 3 == 0 ? .impostor : .genuine, site: index % 2 == 0 ? "s1" : "s2")
+            outcome.subject = .init(pseudonym: subject, consentRef: "c")
+            outcome.score = Double(index % 97) / 97
+            outcome.attemptedAt = Contract.now.addingTimeInterval(Double(index % 5) * 86_400)
+            return outcome
+        }
+        var batches: [IncomingBatch] = []
+        for device in devices {
+            for sequence in 2...30 {
+                let withdrawal = device == "kiosk-s1" && sequence % 10 == 0
+                batches.append(Contract.incoming(device, sequence: Int64(sequence), outcomes: (0..<4).map { outcome(subjects[($0 + sequence) % 10]) },
+                                                 consentEvents: withdrawal ? [Contract.consent(.withdraw, pseudonym: subjects[sequence / 10],
+                                                                                               at: Contract.now.addingTimeInterval(10))] : []))
+            }
+        }
+        // Batches refused whole, whose statistics must not count: a replayed nonce and an event stored twice.
+        let shared = outcome(subjects[7])
+        batches += [Contract.incoming("kiosk-s0", sequence: 31, outcomes: [outcome(subjects[8])], nonce: "twice", consentEvents: []),
+                    Contract.incoming("kiosk-s0", sequence: 32, outcomes: [outcome(subjects[9])], nonce: "twice", consentEvents: []),
+                    Contract.incoming("kiosk-s2", sequence: 31, outcomes: [shared], consentEvents: []),
+                    Contract.incoming("kiosk-s3", sequence: 31, outcomes: [shared], consentEvents: [])]
+
+        let answers = try await withThrowingTaskGroup(of: BatchStoreResult.self) { group in
+            for incoming in batches.shuffled() { group.addTask { try await store.storeBatch(incoming) } }
+            return try await group.reduce(into: [BatchStoreResult]()) { $0.append($1) }
+        }
+        #expect(answers.filter { if case .stored = $0 { return true } else { return false } }.count == batches.count - 2)
+
+        for current in [store, try await reopen()] {
+            let outcomes = try await current.calibrationOutcomes(from: nil, to: nil)
+            #expect(outcomes.count > 300, "most outcomes are stored: \(outcomes.count)")
+            let live = try await current.scoreStatistics(firstDay: nil, lastDay: nil)
+            #expect(live == (try ScoreStatisticsRebuild.window(ScoreStatisticsRebuild.daily(outcomes), firstDay: nil, lastDay: nil)))
+            #expect(try await current.outcomeStats() == (try await LiveStatisticsPropertyTests.scannedOutcomeStats(current)))
+        }
     }
 }
