@@ -147,14 +147,30 @@ extension SQLiteStore: ComplianceStore {
 
     // MARK: Retention
 
+    /// Finding the subjects reads every outcome of a jurisdiction (when retention starts
+    /// counting, the earlier of the attempt and the batch's arrival, is in no index), which on
+    /// a store of millions of outcomes takes minutes. So they are found in a read snapshot, which
+    /// leaves the writer free for uploads, and the write transaction erases those of them that
+    /// still qualify, each checked through the subject index: the same erasures as one
+    /// transaction doing both would make, except for a subject whose first overdue outcome was
+    /// stored after the snapshot, whom the next sweep takes.
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
+        let found = try await pool.read { db in try Self.retentionCandidates(now: now, in: db) }
         let swept = try await pool.write { db in
             var records: [ErasureRecord] = []
             var statistics = StatisticsDelta()
-            for retention in try db.fetchAll(Self.sql.retentionOfOutcomes).map({ try RetentionCutoff($0, now: now) }) {
-                let due = try db.column(String.self, Self.sql.subjectsHeldBefore(retention.cutoff, jurisdiction: retention.jurisdiction))
-                let idle = try retention.idleBefore.map {
-                    try db.column(String.self, Self.sql.subjectsIdleSince($0, jurisdiction: retention.jurisdiction))
+            let rules = try db.fetchAll(Self.sql.retentionOfOutcomes).map { try RetentionCutoff($0, now: now) }
+            // A rule changed since the snapshot: its candidates are found again here.
+            let candidates = rules == found.map(\.retention) ? found : try Self.retentionCandidates(now: now, in: db)
+            for (retention, candidateDue, candidateIdle) in candidates {
+                let due = try candidateDue.filter {
+                    try db.exists(Self.sql.subjectHeldBefore($0, retention.cutoff, jurisdiction: retention.jurisdiction))
+                }
+                let idle = try retention.idleBefore.map { idleBefore in
+                    try candidateIdle.filter {
+                        try db.exists(Self.sql.subjectHeldBefore($0, idleBefore, jurisdiction: retention.jurisdiction))
+                            && !db.exists(Self.sql.subjectHeldSince($0, idleBefore, jurisdiction: retention.jurisdiction))
+                    }
                 } ?? []
                 for erasure in retention.erasures(due: due, idle: idle, now: now) {
                     let record = try Self.erase(erasure, statistics: &statistics, in: db)
@@ -172,6 +188,16 @@ extension SQLiteStore: ComplianceStore {
         }
         if !swept.isEmpty { try await truncateLog() }
         return swept
+    }
+
+    /// Per jurisdiction's rule, the subjects due (`subjectsHeldBefore`) and idle
+    /// (`subjectsIdleSince`) as `db` sees them.
+    private static func retentionCandidates(now: Date, in db: Database) throws
+        -> [(retention: RetentionCutoff, due: [String], idle: [String])] {
+        try db.fetchAll(sql.retentionOfOutcomes).map { try RetentionCutoff($0, now: now) }.map { retention in
+            (retention, try db.column(String.self, sql.subjectsHeldBefore(retention.cutoff, jurisdiction: retention.jurisdiction)),
+             try retention.idleBefore.map { try db.column(String.self, sql.subjectsIdleSince($0, jurisdiction: retention.jurisdiction)) } ?? [])
+        }
     }
 
     public func overdueRetention(now: Date) async throws -> [OverdueRetention] {

@@ -244,7 +244,7 @@ struct SubjectErasure: Sendable {
 }
 
 /// One jurisdiction's retention of outcomes at a given moment (`StoreSQL.retentionOfOutcomes`).
-struct RetentionCutoff {
+struct RetentionCutoff: Equatable {
     var jurisdiction: String
     /// Outcomes held since before this are due for deletion.
     var cutoff: Date

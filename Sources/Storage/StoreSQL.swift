@@ -648,6 +648,20 @@ struct StoreSQL: Sendable {
             """, jurisdiction, time)
     }
 
+    /// Whether the subject still has an outcome of the jurisdiction held since before
+    /// `cutoff` (a candidate of `subjectsHeldBefore`, checked through the subject index).
+    func subjectHeldBefore(_ pseudonym: String, _ cutoff: Date, jurisdiction: String) -> StoreStatement {
+        StoreStatement("SELECT 1 \(Self.outcomesOfJurisdiction) AND o.subject_pseudonym = ? AND \(heldSince) < ? LIMIT 1",
+                       jurisdiction, pseudonym, cutoff)
+    }
+
+    /// Whether the subject has an outcome of the jurisdiction held since `time` or later: not
+    /// idle (`subjectsIdleSince`) when it has.
+    func subjectHeldSince(_ pseudonym: String, _ time: Date, jurisdiction: String) -> StoreStatement {
+        StoreStatement("SELECT 1 \(Self.outcomesOfJurisdiction) AND o.subject_pseudonym = ? AND \(heldSince) >= ? LIMIT 1",
+                       jurisdiction, pseudonym, time)
+    }
+
     func overdueOutcomes(jurisdiction: String, heldBefore cutoff: Date) -> StoreStatement {
         StoreStatement("""
             SELECT COUNT(*) AS n, MIN(\(heldSince)) AS oldest \(Self.outcomesOfJurisdiction) AND \(heldSince) < ?
