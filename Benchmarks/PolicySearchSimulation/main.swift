@@ -46,6 +46,12 @@ struct PolicySearchSimulation: ParsableCommand {
     @Option var seed: UInt64 = 1
     @Option(name: .customLong("det-directory"), help: "Write one DET chart (SVG) per condition here.") var detDirectory: String?
 
+    func validate() throws {
+        guard rotations >= 2 else { throw ValidationError("--rotations must be at least 2 (each rotation needs fleet and test people)") }
+        guard (0..<1).contains(canaryShare) else { throw ValidationError("--canary-share must be in [0, 1)") }
+        guard rounds >= 1, keep >= 1 else { throw ValidationError("--rounds and --keep must be at least 1") }
+    }
+
     func run() throws {
         let folder = try FaceFolder(folder: faces, conditionsPerPerson: conditionsPerPerson)
         let pipeline = try FacePipeline(models: ModelDirectory(url: URL(fileURLWithPath: models)))
