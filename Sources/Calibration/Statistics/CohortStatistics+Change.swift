@@ -379,13 +379,7 @@ struct SparseRow {
     func encoded() -> [UInt8] {
         var writer = ByteWriter()
         writer.bytes.reserveCapacity(64 + tailScores.count * 9 + (genuine.indices.count + impostor.indices.count + cellKeys.count) * 4)
-        writer.byte(CohortStatistics.encodingVersion)
-        let grid = layout.grid
-        writer.fixed64(grid.lowerBound.bitPattern)
-        writer.fixed64(grid.binWidth.bitPattern)
-        writer.varint(UInt64(grid.binCount))
-        writer.fixed64(layout.tailFloor.bitPattern)
-        writer.varint(UInt64(unknown))
+        writer.header(layout: layout, unknown: unknown)
         genuine.write(to: &writer)
         impostor.write(to: &writer)
         writer.varint(UInt64(tailScores.count))

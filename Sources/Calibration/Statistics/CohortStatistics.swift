@@ -141,13 +141,7 @@ extension CohortStatistics {
     public func encoded() -> [UInt8] {
         var writer = ByteWriter()
         writer.bytes.reserveCapacity(64 + impostorSubjects.tailScores.count * 9)
-        writer.byte(Self.encodingVersion)
-        let grid = layout.grid
-        writer.fixed64(grid.lowerBound.bitPattern)
-        writer.fixed64(grid.binWidth.bitPattern)
-        writer.varint(UInt64(grid.binCount))
-        writer.fixed64(layout.tailFloor.bitPattern)
-        writer.varint(UInt64(scores.unknownCount))
+        writer.header(layout: layout, unknown: scores.unknownCount)
         for histogram in [scores.genuine, scores.impostor] {
             writer.varint(UInt64(histogram.underflow))
             writer.varint(UInt64(histogram.overflow))
@@ -185,6 +179,17 @@ struct ByteWriter {
     var bytes: [UInt8] = []
 
     mutating func byte(_ value: UInt8) { bytes.append(value) }
+
+    /// What every encoded cohort starts with: the version, the layout and the unknown count.
+    mutating func header(layout: StatisticsLayout, unknown: Int) {
+        byte(CohortStatistics.encodingVersion)
+        let grid = layout.grid
+        fixed64(grid.lowerBound.bitPattern)
+        fixed64(grid.binWidth.bitPattern)
+        varint(UInt64(grid.binCount))
+        fixed64(layout.tailFloor.bitPattern)
+        varint(UInt64(unknown))
+    }
 
     mutating func fixed64(_ value: UInt64) {
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }

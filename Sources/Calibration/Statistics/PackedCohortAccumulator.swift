@@ -103,13 +103,7 @@ public struct PackedCohortAccumulator: Sendable {
         let (tailScores, tailGroups) = mergedTail()
         var writer = ByteWriter()
         writer.bytes.reserveCapacity(64 + 3 * (genuine.touched + impostor.touched + cells.touched) + 9 * tailScores.count)
-        writer.byte(CohortStatistics.encodingVersion)
-        let grid = layout.grid
-        writer.fixed64(grid.lowerBound.bitPattern)
-        writer.fixed64(grid.binWidth.bitPattern)
-        writer.varint(UInt64(grid.binCount))
-        writer.fixed64(layout.tailFloor.bitPattern)
-        writer.varint(UInt64(unknown))
+        writer.header(layout: layout, unknown: unknown)
         for (counts, ends) in [(genuine, genuineEnds), (impostor, impostorEnds)] {
             writer.varint(UInt64(ends.underflow))
             writer.varint(UInt64(ends.overflow))
