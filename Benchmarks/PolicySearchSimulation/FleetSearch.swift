@@ -15,6 +15,9 @@ struct FleetSearch {
         var budgetMilliseconds: Double
         /// What one candidate costs the kiosk; nil: the median measured while computing the descriptors.
         var candidateMilliseconds: Double?
+        /// What `mirror_average` adds to `candidateMilliseconds` (one more descriptor pass); a
+        /// measured cost already holds it.
+        var mirrorMilliseconds: Double
         /// Share of subjects with model-improvement consent in force; the others' attempts get no shadow score.
         var consentShare: Double
         var rounds: Int
@@ -90,7 +93,10 @@ struct FleetSearch {
         let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed)
         for step in 1...settings.rounds {
             try ensure(candidates)
-            let costs = candidates.map { settings.candidateMilliseconds ?? scorer.medianMilliseconds(probes: fleet.probes, policy: $0) }
+            let costs = candidates.map { policy in
+                settings.candidateMilliseconds.map { $0 + (policy.mirrorAverage ? settings.mirrorMilliseconds : 0) }
+                    ?? scorer.medianMilliseconds(probes: fleet.probes, policy: policy)
+            }
             let perCandidate = costs.max() ?? .infinity
             let perVerification = max(0, min(candidates.count, Int(settings.budgetMilliseconds / perCandidate)))
             guard perVerification > 0 else {

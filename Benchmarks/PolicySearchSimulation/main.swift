@@ -29,6 +29,8 @@ struct PolicySearchSimulation: ParsableCommand {
     var shadowBudget = 150.0
     @Option(name: .customLong("candidate-ms"), help: "Kiosk milliseconds per candidate (default: the median measured while computing descriptors, which a loaded machine inflates).")
     var candidateMilliseconds: Double?
+    @Option(name: .customLong("mirror-ms"), help: "What a candidate with mirror_average adds to --candidate-ms: one more descriptor pass (6.1 ms on a quiet core, face benchmark).")
+    var mirrorMilliseconds = 6.5
     @Option(name: .customLong("consent-share"), help: "Share of subjects with model-improvement consent in force.")
     var consentShare = 0.8
     @Option(help: "Search rounds per cohort (the first is the grid; each later one keeps the better half and refines around the leader).")
@@ -50,6 +52,7 @@ struct PolicySearchSimulation: ParsableCommand {
         guard rotations >= 2 else { throw ValidationError("--rotations must be at least 2 (each rotation needs fleet and test people)") }
         guard (0..<1).contains(canaryShare) else { throw ValidationError("--canary-share must be in [0, 1)") }
         guard rounds >= 1, keep >= 1 else { throw ValidationError("--rounds and --keep must be at least 1") }
+        guard mirrorMilliseconds >= 0, mirrorMilliseconds.isFinite else { throw ValidationError("--mirror-ms must be a number of milliseconds, 0 or more") }
     }
 
     func run() throws {
@@ -73,7 +76,7 @@ struct PolicySearchSimulation: ParsableCommand {
         }
         var evaluations: [CohortEvaluation] = []
         var rounds: [FleetSearch.Round] = []
-        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
+        let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, mirrorMilliseconds: mirrorMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
                                                  targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
         for rotation in 0..<rotations {
             let test = people.filter { $0 % rotations == rotation }

@@ -7,6 +7,11 @@
 /// so that the equaliser and the sharpener see a neutral frame, and sharpening comes last so
 /// that no later step smooths its edges away.
 ///
+/// `mirror_average` is not an image step: it acts after detection, on the aligned face chip. The
+/// descriptor is the mean of the chip's and its mirror image's (test-time flip averaging), which
+/// evens out what a degraded frame does to one side of the face. It costs one more pass of the
+/// descriptor network and no second detection.
+///
 /// JSON keys are snake_case; an unknown key, a `null`, a value of the wrong type or one
 /// outside its range is refused with a `NormalizationPolicyError` naming the field, so a
 /// policy that decodes is one that `CaptureNormalization` can apply.
@@ -15,7 +20,8 @@
 /// {"white_balance": {"strength": 1},
 ///  "exposure": {"method": "gamma", "target_mean": 0.45},
 ///  "clahe": {"tiles_x": 8, "tiles_y": 8, "clip_limit": 2},
-///  "unsharp_mask": {"radius": 3, "percent": 200, "threshold": 0}}
+///  "unsharp_mask": {"radius": 3, "percent": 200, "threshold": 0},
+///  "mirror_average": true}
 /// ```
 public struct NormalizationPolicy: Sendable, Hashable, Codable {
     /// Grey-world white balance: each channel is scaled so that the three channel means meet
@@ -123,20 +129,29 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
     public var exposure: Exposure?
     public var clahe: CLAHE?
     public var unsharpMask: UnsharpMask?
+    /// The descriptor is the mean of the face chip's and its mirror image's.
+    public var mirrorAverage: Bool
 
     /// Every step off: frames pass through unchanged.
     public static let identity = NormalizationPolicy()
 
-    public init(whiteBalance: WhiteBalance? = nil, exposure: Exposure? = nil, clahe: CLAHE? = nil, unsharpMask: UnsharpMask? = nil) {
+    public init(whiteBalance: WhiteBalance? = nil, exposure: Exposure? = nil, clahe: CLAHE? = nil, unsharpMask: UnsharpMask? = nil,
+                mirrorAverage: Bool = false) {
         self.whiteBalance = whiteBalance
         self.exposure = exposure
         self.clahe = clahe
         self.unsharpMask = unsharpMask
+        self.mirrorAverage = mirrorAverage
     }
 
     /// True when no step runs (also when white balance runs at strength 0, which changes nothing).
     public var isIdentity: Bool {
-        (whiteBalance == nil || whiteBalance?.strength == 0) && exposure == nil && clahe == nil && unsharpMask == nil
+        changesImage == false && !mirrorAverage
+    }
+
+    /// True when an image step runs, so the frame the detector sees differs from the decoded one.
+    public var changesImage: Bool {
+        !((whiteBalance == nil || whiteBalance?.strength == 0) && exposure == nil && clahe == nil && unsharpMask == nil)
     }
 
     /// The names of the steps that run, in the order they run.
@@ -146,6 +161,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
         if exposure != nil { names.append(CodingKeys.exposure.rawValue) }
         if clahe != nil { names.append(CodingKeys.clahe.rawValue) }
         if unsharpMask != nil { names.append(CodingKeys.unsharpMask.rawValue) }
+        if mirrorAverage { names.append(CodingKeys.mirrorAverage.rawValue) }
         return names
     }
 
@@ -192,6 +208,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
         case exposure
         case clahe
         case unsharpMask = "unsharp_mask"
+        case mirrorAverage = "mirror_average"
     }
 
     /// Strict: refuses unknown keys and explicit nulls at every level, then validates the ranges.
@@ -206,6 +223,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
                                           fields: CLAHE.CodingKeys.allCases.map(\.rawValue))
         unsharpMask = try StrictKeys.decodeStep(UnsharpMask.self, from: container, .unsharpMask,
                                                 fields: UnsharpMask.CodingKeys.allCases.map(\.rawValue))
+        mirrorAverage = try StrictKeys.flag(from: container, .mirrorAverage)
         try validate()
     }
 
@@ -215,6 +233,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
         try container.encodeIfPresent(exposure, forKey: .exposure)
         try container.encodeIfPresent(clahe, forKey: .clahe)
         try container.encodeIfPresent(unsharpMask, forKey: .unsharpMask)
+        if mirrorAverage { try container.encode(true, forKey: .mirrorAverage) }
     }
 }
 
@@ -263,6 +282,16 @@ private enum StrictKeys {
             throw NormalizationPolicyError(field: "\(step).\(key.stringValue)", message: "must be an integer, not \(value)")
         }
         return Int(value)
+    }
+
+    /// An absent flag is off; a present one must be `true` or `false`.
+    static func flag(from container: KeyedDecodingContainer<NormalizationPolicy.CodingKeys>,
+                     _ key: NormalizationPolicy.CodingKeys) throws -> Bool {
+        guard container.contains(key) else { return false }
+        guard try !container.decodeNil(forKey: key), let value = try? container.decode(Bool.self, forKey: key) else {
+            throw NormalizationPolicyError(field: key.rawValue, message: "must be true or false")
+        }
+        return value
     }
 
     /// An absent step is off; a present one must be an object with exactly its own fields.

@@ -23,7 +23,7 @@ struct EmbedCommand: AsyncParsableCommand {
     var json = false
 
     @Option(name: .customLong("normalisation"), help: ArgumentHelp(
-        "Apply this capture-normalisation policy (JSON: white_balance, exposure, clahe, unsharp_mask) to each image before detection.",
+        "Apply this capture-normalisation policy (JSON: white_balance, exposure, clahe, unsharp_mask, mirror_average) to each image.",
         valueName: "policy.json"))
     var normalisation: String?
 

@@ -1,5 +1,6 @@
 import Crypto
 import FaceVerification
+import FederationCore
 import Foundation
 import Testing
 
@@ -105,6 +106,29 @@ struct DlibParityTests {
         let difference = TestSupport.maxAbsoluteDifference(descriptor, reference.face.chip_descriptor)
         Self.report("descriptor of dlib's chip", reference, maxAbsoluteDifference: difference)
         #expect(difference <= ParityTolerance.descriptor, "max |Δ| \(difference) above \(ParityTolerance.descriptor)")
+    }
+
+    @Test("mirror average: the mean of dlib's descriptors of the chip and of the chip mirrored, within ParityTolerance.descriptor",
+          arguments: images)
+    func mirrorAveragedDescriptor(reference: DlibReference.Image) throws {
+        let pipeline = try TestSupport.pipeline()
+        let chip = try FaceChipExtractor().chip(from: try TestSupport.decodedImage(reference.file), landmarks: reference.face.points)
+        let mirroredReference = reference.face.mirrored_chip_descriptor
+        let mirrored = try pipeline.descriptorNetwork.descriptor(of: chip.mirrored)
+        #expect(TestSupport.maxAbsoluteDifference(mirrored, mirroredReference) <= ParityTolerance.descriptor)
+        let expected = zip(reference.face.chip_descriptor, mirroredReference).map { ($0 + $1) / 2 }
+        let averaged = try pipeline.descriptorNetwork.mirrorAveragedDescriptor(of: chip)
+        let difference = TestSupport.maxAbsoluteDifference(averaged, expected)
+        Self.report("mirror-averaged descriptor", reference, maxAbsoluteDifference: difference)
+        #expect(difference <= ParityTolerance.descriptor, "max |Δ| \(difference) above \(ParityTolerance.descriptor)")
+        // The mirror is a real second view, not the same descriptor again.
+        #expect(TestSupport.maxAbsoluteDifference(mirrored, reference.face.chip_descriptor) > 10 * ParityTolerance.descriptor)
+
+        var kiosk = pipeline
+        kiosk.normalization = try CaptureNormalization(policy: NormalizationPolicy(mirrorAverage: true))
+        let face = try #require(try kiosk.analyze(image: try TestSupport.decodedImage(reference.file)).primaryFace)
+        #expect(face.landmarks == reference.face.points, "the frame the detector saw is the decoded one")
+        #expect(face.descriptor == averaged)
     }
 
     @Test("full pipeline JPEG → descriptor is within ParityTolerance.descriptor", arguments: images)

@@ -85,6 +85,7 @@ struct DlibReference: Decodable {
         var chip_sha256: String
         var chip_source_side: Double
         var chip_descriptor: [Double]
+        var mirrored_chip_descriptor: [Double]
         var descriptor: [Double]
 
         var faceBox: FaceBox { FaceBox(left: box[0], top: box[1], right: box[2], bottom: box[3]) }

@@ -56,6 +56,31 @@ struct PolicyCandidatesTests {
         #expect(PolicyCandidates.canonicalJSON(.identity) == "{}")
     }
 
+    @Test("mirror_average: canonical JSON in key order, only when on; decodes strictly; names differ from the same steps without it")
+    func mirrorAverage() throws {
+        let clahe = NormalizationPolicy(clahe: .init(tilesX: 4, tilesY: 4, clipLimit: 3), mirrorAverage: true)
+        let json = PolicyCandidates.canonicalJSON(clahe)
+        #expect(json == #"{"clahe":{"clip_limit":3,"tiles_x":4,"tiles_y":4},"mirror_average":true}"#)
+        #expect(try JSONDecoder().decode(NormalizationPolicy.self, from: Data(json.utf8)) == clahe)
+        let everything = NormalizationPolicy(whiteBalance: .init(strength: 1), exposure: .init(method: .gain, targetMean: 0.3),
+                                             clahe: clahe.clahe, unsharpMask: .init(radius: 2, percent: 100), mirrorAverage: true)
+        #expect(PolicyCandidates.canonicalJSON(everything).contains(#""exposure":{"method":"gain","target_mean":0.3},"mirror_average":true,"unsharp_mask""#))
+        #expect(PolicyCandidates.identifier(clahe) != PolicyCandidates.identifier(NormalizationPolicy(clahe: clahe.clahe)))
+        #expect(!NormalizationPolicy(mirrorAverage: true).isIdentity)
+        #expect(!NormalizationPolicy(mirrorAverage: true).changesImage)
+        #expect(NormalizationPolicy(mirrorAverage: true).stepNames == ["mirror_average"])
+        let off = try JSONDecoder().decode(NormalizationPolicy.self, from: Data(#"{"mirror_average":false}"#.utf8))
+        #expect(off == .identity && PolicyCandidates.canonicalJSON(off) == "{}")
+        for bad in [#"{"mirror_average":null}"#, #"{"mirror_average":"yes"}"#, #"{"mirror_average":1}"#, #"{"mirror_average":{}}"#] {
+            #expect(throws: NormalizationPolicyError.self, "\(bad)") { try JSONDecoder().decode(NormalizationPolicy.self, from: Data(bad.utf8)) }
+            do {
+                _ = try JSONDecoder().decode(NormalizationPolicy.self, from: Data(bad.utf8))
+            } catch let error as NormalizationPolicyError {
+                #expect(error.field == "mirror_average")
+            }
+        }
+    }
+
     @Test("refine around unsharp r3 200 %, step 1: radius × / ÷ 1.5, percent × / ÷ 1.5 rounded")
     func refineUnsharpStepOne() throws {
         let centre = NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 200, threshold: 0))
@@ -65,6 +90,7 @@ struct PolicyCandidatesTests {
             NormalizationPolicy(unsharpMask: .init(radius: 2, percent: 200, threshold: 0)),
             NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 300, threshold: 0)),
             NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 133, threshold: 0)),
+            NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 200, threshold: 0), mirrorAverage: true),
         ])
         // Step 2: f = 1.25.
         #expect(try PolicyCandidates.refine(around: centre, step: 2) == [
@@ -72,6 +98,7 @@ struct PolicyCandidatesTests {
             NormalizationPolicy(unsharpMask: .init(radius: 2.4, percent: 200, threshold: 0)),
             NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 250, threshold: 0)),
             NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 160, threshold: 0)),
+            NormalizationPolicy(unsharpMask: .init(radius: 3, percent: 200, threshold: 0), mirrorAverage: true),
         ])
     }
 
@@ -83,31 +110,45 @@ struct PolicyCandidatesTests {
             NormalizationPolicy(whiteBalance: .init(strength: 0.85), exposure: .init(method: .gamma, targetMean: 0.45)),
             NormalizationPolicy(whiteBalance: .init(strength: 1), exposure: .init(method: .gamma, targetMean: 0.6)),
             NormalizationPolicy(whiteBalance: .init(strength: 1), exposure: .init(method: .gamma, targetMean: 0.3)),
+            NormalizationPolicy(whiteBalance: .init(strength: 1), exposure: .init(method: .gamma, targetMean: 0.45), mirrorAverage: true),
         ])
         let third = try PolicyCandidates.refine(around: centre, step: 3)
-        #expect(third.map { $0.exposure?.targetMean } == [0.45, 0.4875, 0.4125])
+        #expect(third.map { $0.exposure?.targetMean } == [0.45, 0.4875, 0.4125, 0.45])
         #expect(third.first?.whiteBalance?.strength == 0.9625)
     }
 
     @Test("refine at the range bounds: clamped neighbours that equal the centre are left out")
     func refineAtBounds() throws {
         let top = NormalizationPolicy(clahe: .init(tilesX: 8, tilesY: 8, clipLimit: 100))
-        #expect(try PolicyCandidates.refine(around: top, step: 1) == [NormalizationPolicy(clahe: .init(clipLimit: 66.666666667))])
+        #expect(try PolicyCandidates.refine(around: top, step: 1) == [
+            NormalizationPolicy(clahe: .init(clipLimit: 66.666666667)),
+            NormalizationPolicy(clahe: .init(clipLimit: 100), mirrorAverage: true),
+        ])
         let bottom = NormalizationPolicy(clahe: .init(tilesX: 2, tilesY: 2, clipLimit: 1.2))
         #expect(try PolicyCandidates.refine(around: bottom, step: 1) == [
             NormalizationPolicy(clahe: .init(tilesX: 2, tilesY: 2, clipLimit: 1.8)),
             NormalizationPolicy(clahe: .init(tilesX: 2, tilesY: 2, clipLimit: 1)),
+            NormalizationPolicy(clahe: .init(tilesX: 2, tilesY: 2, clipLimit: 1.2), mirrorAverage: true),
         ])
         // percent 1 and percent 0 cannot move by rounding; radius 20 only down.
         let stuck = NormalizationPolicy(unsharpMask: .init(radius: 20, percent: 1, threshold: 4))
         #expect(try PolicyCandidates.refine(around: stuck, step: 3) == [
             NormalizationPolicy(unsharpMask: .init(radius: 17.777777778, percent: 1, threshold: 4)),
+            NormalizationPolicy(unsharpMask: .init(radius: 20, percent: 1, threshold: 4), mirrorAverage: true),
         ])
         let weakest = NormalizationPolicy(whiteBalance: .init(strength: 0))
-        #expect(try PolicyCandidates.refine(around: weakest, step: 1) == [NormalizationPolicy(whiteBalance: .init(strength: 0.15))])
-        #expect(try PolicyCandidates.refine(around: .identity, step: 1).isEmpty)
-        // A step so large that 2^(step − 1) overflows: every move is below the 9-decimal rounding.
-        #expect(try PolicyCandidates.refine(around: PolicyCandidates.grid()[7], step: Int.max).isEmpty)
+        #expect(try PolicyCandidates.refine(around: weakest, step: 1) == [
+            NormalizationPolicy(whiteBalance: .init(strength: 0.15)),
+            NormalizationPolicy(whiteBalance: .init(strength: 0), mirrorAverage: true),
+        ])
+        #expect(try PolicyCandidates.refine(around: .identity, step: 1) == [NormalizationPolicy(mirrorAverage: true)])
+        // A step so large that 2^(step − 1) overflows: every move is below the 9-decimal rounding,
+        // and only the mirror average switches.
+        var mirrored = PolicyCandidates.grid()[7]
+        mirrored.mirrorAverage = true
+        #expect(try PolicyCandidates.refine(around: PolicyCandidates.grid()[7], step: Int.max) == [mirrored])
+        // Around a centre that averages mirrored descriptors, the last neighbour switches it off.
+        #expect(try PolicyCandidates.refine(around: mirrored, step: 2).last == PolicyCandidates.grid()[7])
     }
 
     @Test("refine over the whole grid and steps 1…6: valid, distinct, never the centre, one parameter each, shrinking")
@@ -119,14 +160,14 @@ struct PolicyCandidatesTests {
                 #expect(try PolicyCandidates.refine(around: centre, step: step) == neighbours, "deterministic")
                 #expect(Set(neighbours).count == neighbours.count)
                 #expect(!neighbours.contains(centre))
-                #expect(neighbours.count <= 2 * Self.continuousParameters(centre).count)
-                #expect(!neighbours.isEmpty)
+                #expect(neighbours.count <= 2 * Self.continuousParameters(centre).count + 1)
+                #expect(neighbours.filter { $0.mirrorAverage != centre.mirrorAverage }.count == 1, "one with the mirror average switched")
                 var reach = 0.0
                 for neighbour in neighbours {
                     try neighbour.validate()
                     let changes = zip(Self.continuousParameters(centre), Self.continuousParameters(neighbour))
                         .filter { $0.0 != $0.1 }
-                    #expect(changes.count == 1, "one parameter per neighbour")
+                    #expect(changes.count == (neighbour.mirrorAverage == centre.mirrorAverage ? 1 : 0), "one parameter per neighbour")
                     #expect(neighbour.clahe?.tilesX == centre.clahe?.tilesX && neighbour.exposure?.method == centre.exposure?.method)
                     for (from, to) in changes { reach = max(reach, abs(log(to / from))) }
                 }
@@ -169,6 +210,14 @@ struct PolicyCandidatesTests {
         #expect(PolicyCandidates.combinations(of: both, with: [clahe, gain]).isEmpty)
         // A child equal to its partner (the leader's steps are a subset of the partner's) is left out.
         #expect(PolicyCandidates.combinations(of: clahe, with: [both]).isEmpty)
+        // The mirror average is a step like the others: taken when the leader lacks it, kept when it has it.
+        let mirroredClahe = NormalizationPolicy(clahe: clahe.clahe, mirrorAverage: true)
+        #expect(PolicyCandidates.combinations(of: gain, with: [mirroredClahe]) == [
+            NormalizationPolicy(exposure: gain.exposure, clahe: clahe.clahe, mirrorAverage: true),
+        ])
+        #expect(PolicyCandidates.combinations(of: mirroredClahe, with: [gain]) == [
+            NormalizationPolicy(exposure: gain.exposure, clahe: clahe.clahe, mirrorAverage: true),
+        ])
     }
 
     /// The refined parameters in the documented order (absent ones skipped).

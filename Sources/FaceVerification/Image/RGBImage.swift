@@ -21,6 +21,20 @@ public struct RGBImage: Sendable, Equatable {
         self.init(width: width, height: height, pixels: [UInt8](repeating: 0, count: width * height * 3))
     }
 
+    /// The image flipped left to right.
+    public var mirrored: RGBImage {
+        var pixels = self.pixels
+        for row in 0..<height {
+            for column in 0..<width {
+                let source = 3 * (row * width + width - 1 - column), target = 3 * (row * width + column)
+                pixels[target] = self.pixels[source]
+                pixels[target + 1] = self.pixels[source + 1]
+                pixels[target + 2] = self.pixels[source + 2]
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
     /// The inclusive integer rectangle `left…right × top…bottom`, clipped by the caller.
     func cropped(left: Int, top: Int, right: Int, bottom: Int) -> RGBImage {
         let cropWidth = right - left + 1

@@ -30,7 +30,8 @@ public struct CaptureNormalization: Sendable, Equatable {
 
     public var isIdentity: Bool { policy.isIdentity }
 
-    /// The frame after every step of the policy, in the canonical order. The identity returns
+    /// The frame after every image step of the policy, in the canonical order. A policy with none
+    /// (the identity, or one that only averages mirrored descriptors) returns
     /// the frame itself without copying it.
     ///
     /// The steps share passes over the pixels, with the same result as running them one after
@@ -40,7 +41,7 @@ public struct CaptureNormalization: Sendable, Equatable {
     /// shift of R, G and B and all of the unsharp mask's box passes then run row by row in one
     /// sweep, writing each output row once.
     public func apply(to image: RGBImage) -> RGBImage {
-        guard !policy.isIdentity, image.width > 0, image.height > 0 else { return image }
+        guard policy.changesImage, image.width > 0, image.height > 0 else { return image }
         let (width, height) = (image.width, image.height)
         let count = width * height
         let tables = (policy.whiteBalance != nil || policy.exposure != nil) ? Self.tables(for: image, policy) : nil

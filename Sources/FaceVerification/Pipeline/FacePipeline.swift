@@ -20,7 +20,8 @@ public struct FacePipeline: Sendable {
     /// When no face is found, scan once more with one more doubling (faces half as large),
     /// as dlib's reference pipeline does. Costs about four detections, only on such frames.
     public var upsamplesWhenNoFaceFound = true
-    /// The capture normalisation applied to every frame before detection (identity: none).
+    /// The capture normalisation applied to every frame before detection (identity: none); its
+    /// `mirrorAverage` also makes the descriptor the mean of the chip's and its mirror's.
     public var normalization = CaptureNormalization.identity
 
     /// Loads the three model files; a missing or corrupt one is named in the error together
@@ -47,7 +48,7 @@ public struct FacePipeline: Sendable {
 
     public func analyze(image: RGBImage, timings: StageTimings = StageTimings()) throws -> FaceAnalysis {
         var timings = timings
-        let image = normalization.isIdentity ? image : measure(&timings.normalizeMilliseconds) { normalization.apply(to: image) }
+        let image = normalization.policy.changesImage ? measure(&timings.normalizeMilliseconds) { normalization.apply(to: image) } : image
         var upsample = self.upsample
         var detections = measure(&timings.detectMilliseconds) { detector.detect(in: image, upsample: upsample) }
         if detections.isEmpty, upsamplesWhenNoFaceFound {
@@ -58,7 +59,9 @@ public struct FacePipeline: Sendable {
         if let detection = Self.nearestToCenter(detections, width: image.width, height: image.height) {
             let landmarks = measure(&timings.landmarksMilliseconds) { shapePredictor.landmarks(in: image, box: detection.box) }
             let chip = try measure(&timings.chipMilliseconds) { try chipExtractor.chip(from: image, landmarks: landmarks) }
-            let descriptor = try measure(&timings.descriptorMilliseconds) { try descriptorNetwork.descriptor(of: chip) }
+            let descriptor = try measure(&timings.descriptorMilliseconds) {
+                try normalization.policy.mirrorAverage ? descriptorNetwork.mirrorAveragedDescriptor(of: chip) : descriptorNetwork.descriptor(of: chip)
+            }
             primary = .init(detection: detection, landmarks: landmarks, descriptor: descriptor,
                             quality: CaptureQuality(box: detection.box, chip: chip))
         }

@@ -106,6 +106,14 @@ public struct FaceDescriptorNetwork: Sendable {
         return fullyConnectedHead(globalAverage(features))
     }
 
+    /// The mean of the descriptors of `chip` and of its mirror image (test-time flip averaging,
+    /// `NormalizationPolicy.mirrorAverage`): a face's two halves count alike, so a shadow or a
+    /// highlight on one side moves the descriptor half as far.
+    public func mirrorAveragedDescriptor(of chip: RGBImage) throws -> [Float] {
+        let direct = try descriptor(of: chip), mirrored = try descriptor(of: chip.mirrored)
+        return zip(direct, mirrored).map { ($0 + $1) / 2 }
+    }
+
     /// Planar R, G, B, each value (pixel − channel mean) / 256.
     private func inputPlanes(of chip: RGBImage) -> FeatureMap {
         let planeSize = chip.width * chip.height

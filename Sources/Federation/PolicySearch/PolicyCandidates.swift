@@ -78,9 +78,14 @@ public enum PolicyCandidates {
     /// - each value is clamped to `NormalizationPolicy`'s range for it, `percent` is rounded to
     ///   an integer and the others to 9 decimals (0.45 + 0.15 is 0.6, not 0.6000000000000001).
     ///
+    /// Last comes the centre with `mirror_average` switched (on where it is off, off where it is
+    /// on): averaging the mirrored chip's descriptor is worth a few points of FNMR on top of most
+    /// image steps (docs/benchmarks.md, "Capture-normalisation policies found by the fleet"), and
+    /// whether it pays for its descriptor pass is for the fleet's scores to say.
+    ///
     /// Neighbours equal to the centre (a parameter at its bound, a `percent` too small to
     /// move) or to an earlier neighbour are left out, so the result may have fewer than two
-    /// per parameter, and it is empty for the identity. Integer parameters (CLAHE tiles, the
+    /// per parameter; for the identity it is the mirror average alone. Integer parameters (CLAHE tiles, the
     /// unsharp threshold) and the exposure method are not refined: the first round's grid
     /// already chose them.
     ///
@@ -132,12 +137,13 @@ public enum PolicyCandidates {
                 add { $0.unsharpMask?.percent = Int(rounded) }
             }
         }
+        add { $0.mirrorAverage.toggle() }
         return neighbours
     }
 
-    /// The evolution strategy's crossover: `leader` with each step it lacks taken from the
-    /// other candidates, one candidate per partner (in the partners' order), each new and
-    /// distinct. Steps run in their canonical order, so a leader that fixes exposure and a
+    /// The evolution strategy's crossover: `leader` with each step it lacks (the mirror average
+    /// included) taken from the other candidates, one candidate per partner (in the partners'
+    /// order), each new and distinct. Steps run in their canonical order, so a leader that fixes exposure and a
     /// partner that sharpens give one policy that does both; partners with no step the leader
     /// lacks give nothing. Pure, like the rest: the same leader and partners give the same list.
     public static func combinations(of leader: NormalizationPolicy, with partners: [NormalizationPolicy]) -> [NormalizationPolicy] {
@@ -148,6 +154,7 @@ public enum PolicyCandidates {
             child.exposure = leader.exposure ?? partner.exposure
             child.clahe = leader.clahe ?? partner.clahe
             child.unsharpMask = leader.unsharpMask ?? partner.unsharpMask
+            child.mirrorAverage = leader.mirrorAverage || partner.mirrorAverage
             if child != leader, child != partner, !combined.contains(child) { combined.append(child) }
         }
         return combined
@@ -167,31 +174,35 @@ public enum PolicyCandidates {
     }
 
     /// `policy` as compact JSON with keys sorted at every level, integers without a fraction
-    /// and other numbers in Swift's shortest round-trip form (`0.45`, `1.5`):
-    /// `{"clahe":{"clip_limit":2,"tiles_x":8,"tiles_y":8}}`. It decodes back to the same
+    /// and other numbers in Swift's shortest round-trip form (`0.45`, `1.5`), and
+    /// `"mirror_average":true` only when it is on:
+    /// `{"clahe":{"clip_limit":2,"tiles_x":8,"tiles_y":8},"mirror_average":true}`. It decodes back to the same
     /// policy, and it is what `identifier(_:)` hashes, so it never depends on a JSON
     /// encoder's formatting choices.
     public static func canonicalJSON(_ policy: NormalizationPolicy) -> String {
-        var steps: [(key: String, fields: [(key: String, value: String)])] = []
+        func object(_ fields: [(key: String, value: String)]) -> String {
+            "{" + fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+        }
+        // Written in sorted key order.
+        var members: [(key: String, value: String)] = []
         if let clahe = policy.clahe {
-            steps.append(("clahe", [("clip_limit", number(clahe.clipLimit)), ("tiles_x", String(clahe.tilesX)),
-                                    ("tiles_y", String(clahe.tilesY))]))
+            members.append(("clahe", object([("clip_limit", number(clahe.clipLimit)), ("tiles_x", String(clahe.tilesX)),
+                                             ("tiles_y", String(clahe.tilesY))])))
         }
         if let exposure = policy.exposure {
-            steps.append(("exposure", [("method", "\"\(exposure.method.rawValue)\""), ("target_mean", number(exposure.targetMean))]))
+            members.append(("exposure", object([("method", "\"\(exposure.method.rawValue)\""), ("target_mean", number(exposure.targetMean))])))
+        }
+        if policy.mirrorAverage {
+            members.append(("mirror_average", "true"))
         }
         if let unsharp = policy.unsharpMask {
-            steps.append(("unsharp_mask", [("percent", String(unsharp.percent)), ("radius", number(unsharp.radius)),
-                                           ("threshold", String(unsharp.threshold))]))
+            members.append(("unsharp_mask", object([("percent", String(unsharp.percent)), ("radius", number(unsharp.radius)),
+                                                    ("threshold", String(unsharp.threshold))])))
         }
         if let whiteBalance = policy.whiteBalance {
-            steps.append(("white_balance", [("strength", number(whiteBalance.strength))]))
+            members.append(("white_balance", object([("strength", number(whiteBalance.strength))])))
         }
-        // The keys above are written in sorted order; the object is assembled as listed.
-        let body = steps.map { step in
-            "\"\(step.key)\":{" + step.fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
-        }
-        return "{" + body.joined(separator: ",") + "}"
+        return object(members)
     }
 
     private static func number(_ value: Double) -> String {
