@@ -75,9 +75,26 @@ struct FleetSearch {
         return Double(generator.next() >> 11) / Double(1 << 53) < settings.consentShare
     }
 
+    /// What the kiosks of one cohort send in the first round, and what the search made of it:
+    /// `--export-round-one` writes it for `policy-search-over-http.py`, which uploads it to a
+    /// real server and checks that the server ranks the candidates as the simulation did.
+    struct RoundOne {
+        var attempts: [AttemptSet.Attempt]
+        /// Today's pipeline's score of each attempt.
+        var currentScores: [Double]
+        var candidates: [NormalizationPolicy]
+        /// `candidateScores[c][j]`: candidate c's score of attempt j.
+        var candidateScores: [[Double]]
+        var perVerification: Int
+        var passes: Int
+        var currentThreshold: Double
+        var ranking: CandidateRanking
+    }
+
     /// Runs the rounds on the fleet's attempts of one cohort. `ensure` computes descriptors of
-    /// refined candidates before they are scored.
-    func search(_ fleet: AttemptSet, ensure: ([NormalizationPolicy]) throws -> Void) throws -> Outcome {
+    /// refined candidates before they are scored; `roundOne` receives the first round's traffic.
+    func search(_ fleet: AttemptSet, ensure: ([NormalizationPolicy]) throws -> Void,
+                roundOne: ((RoundOne) throws -> Void)? = nil) throws -> Outcome {
         var candidates = PolicyCandidates.grid()
         var rounds: [Round] = []
         var chosen = NormalizationPolicy.identity
@@ -107,6 +124,7 @@ struct FleetSearch {
             var thresholds: [String: Double] = [:]
             var byID: [String: NormalizationPolicy] = [:]
             var genuineCount = 0, impostorCount = 0
+            var candidateScores: [[Double]] = []
             for policy in candidates {
                 let id = PolicyCandidates.identifier(policy)
                 byID[id] = policy
@@ -115,6 +133,7 @@ struct FleetSearch {
                 var attempts: [PairedAttempt] = []
                 var impostors: [Double] = []
                 let scores = try scorer.scores(consentedAttempts, policy: policy)
+                if step == 1, roundOne != nil { candidateScores.append(scores) }
                 for (position, index) in consented.enumerated() {
                     let attempt = fleet.attempts[index]
                     let score = scores[position]
@@ -131,6 +150,11 @@ struct FleetSearch {
                     targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin, bootstrap: bootstrap)))
             }
             let ranking = try CandidateRanking(comparisons)
+            if step == 1, let roundOne {
+                try roundOne(RoundOne(attempts: consentedAttempts, currentScores: consented.map { current[$0] }, candidates: candidates,
+                                      candidateScores: candidateScores, perVerification: perVerification, passes: passes,
+                                      currentThreshold: currentThreshold, ranking: ranking))
+            }
             var decisions: [String: Int] = [:]
             for entry in ranking.entries { decisions[entry.decision.rawValue, default: 0] += 1 }
             let top = ranking.entries.first

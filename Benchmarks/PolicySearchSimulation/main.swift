@@ -40,6 +40,8 @@ struct PolicySearchSimulation: ParsableCommand {
     @Flag(help: "The hindsight ceiling of what earlier runs explored: every policy the cache holds for all of a cohort's probes, scored on the test people, and the best one per condition (no search; knowledge no search has).")
     var hindsight = false
     @Flag(help: "Print the first-ranked candidate's comparison of every round.") var verbose = false
+    @Option(name: .customLong("export-round-one"), help: "Write rotation 0's first search round of each cohort (its uploads and the simulation's ranking) to this folder, for scripts/experiments/policy-search-over-http.py.")
+    var exportRoundOne: String?
     @Option(help: "Run only this condition (repeatable).") var only: [String] = []
     @Option(help: "Kiosks (of consecutive conditions) each person verifies at; a cohort sees this many times as many people.")
     var conditionsPerPerson = 3
@@ -78,7 +80,8 @@ struct PolicySearchSimulation: ParsableCommand {
         var rounds: [FleetSearch.Round] = []
         let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, mirrorMilliseconds: mirrorMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
                                                  targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
-        for rotation in 0..<rotations {
+        // The export needs rotation 0 only.
+        for rotation in 0..<(exportRoundOne == nil ? rotations : 1) {
             let test = people.filter { $0 % rotations == rotation }
             let fleet = people.filter { $0 % rotations != rotation }
             let canaryPeople = fleet.filter { Self.isCanary($0, share: canaryShare, seed: seed) }
@@ -92,9 +95,12 @@ struct PolicySearchSimulation: ParsableCommand {
                     chosen = try Self.centralChoice(fleetAttempts, candidates: grid, scorer: scorer, targetFMR: targetFMR)
                 } else {
                     let cohortProbes = probes.filter { $0.condition == condition }
-                    let outcome = try search.search(searchAttempts) { candidates in
-                        try descriptors.ensure(frames: cohortProbes, policies: candidates, folder: folder, pipeline: pipeline, workers: workers)
+                    let export: ((FleetSearch.RoundOne) throws -> Void)? = exportRoundOne.flatMap { directory in
+                        rotation == 0 ? { try RoundOneExport.write($0, condition: condition, to: directory) } : nil
                     }
+                    let outcome = try search.search(searchAttempts, ensure: { candidates in
+                        try descriptors.ensure(frames: cohortProbes, policies: candidates, folder: folder, pipeline: pipeline, workers: workers)
+                    }, roundOne: export)
                     chosen = outcome.chosen
                     if !canaryPeople.isEmpty {
                         let verdict = try search.canary(outcome, attempts: AttemptSet(condition: condition, people: canaryPeople, claimable: fleet,
