@@ -69,6 +69,10 @@ struct FleetSearch {
     let settings: Settings
     let scorer: Scorer
 
+    /// The seed of the server's paired comparisons (`RolloutSettings.bootstrapSeed`): subjects are
+    /// resampled as the server resamples them, so a round ranks here as it ranks there.
+    static let serverBootstrapSeed: UInt64 = 0x5EED_F00D
+
     /// Subjects with model-improvement consent in force (a seeded share of all people).
     func consents(_ person: Int) -> Bool {
         var generator = SeededGenerator(seed: settings.seed ^ UInt64(person) &* 0x9E37_79B9_7F4A_7C15)
@@ -105,9 +109,12 @@ struct FleetSearch {
         // Both models' thresholds come from the same attempts, those with shadow scores: false
         // matches cluster on a few claimed subjects, so a threshold set on all attempts can sit
         // far from FMR 1e-3 on the consented ones, and the paired FMR test then blames the candidate.
-        let currentThreshold = try ErrorRates.farThreshold(
-            impostors: consented.filter { fleet.attempts[$0].label == .impostor }.map { current[$0] }, target: settings.targetFMR)
-        let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed)
+        // Each is what a threshold release would publish from them, as on the server.
+        let consentedImpostors = consented.filter { fleet.attempts[$0].label == .impostor }
+        let impostorSubjects = consentedImpostors.map { subjectID(fleet.attempts[$0].claimed) }
+        let currentThreshold = try ReleaseThreshold.threshold(impostors: consentedImpostors.map { current[$0] }, subjects: impostorSubjects,
+                                                              targetFMR: settings.targetFMR)
+        let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: Self.serverBootstrapSeed)
         for step in 1...settings.rounds {
             try ensure(candidates)
             let costs = candidates.map { policy in
@@ -143,7 +150,8 @@ struct FleetSearch {
                 }
                 genuineCount = attempts.count - impostors.count
                 impostorCount = impostors.count
-                let candidateThreshold = try ErrorRates.farThreshold(impostors: impostors, target: settings.targetFMR)
+                let candidateThreshold = try ReleaseThreshold.threshold(impostors: impostors, subjects: impostorSubjects,
+                                                                        targetFMR: settings.targetFMR)
                 thresholds[id] = candidateThreshold
                 comparisons.append((id, try PairedComparison(
                     attempts: attempts, currentThreshold: currentThreshold, candidateThreshold: candidateThreshold,
@@ -199,7 +207,7 @@ struct FleetSearch {
         let comparison = try PairedComparison(
             attempts: paired, currentThreshold: outcome.currentThreshold, candidateThreshold: outcome.chosenThreshold,
             targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin,
-            bootstrap: try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: settings.seed ^ 0xCA4A))
+            bootstrap: try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: Self.serverBootstrapSeed))
         let promoted = comparison.decision == .better || comparison.decision == .notWorse
         return Canary(promoted: promoted, reason: comparison.reason)
     }

@@ -101,5 +101,10 @@ struct Scorer {
     }
 }
 
-/// A pseudonym for a person, as the kiosk would upload it.
-func subjectID(_ person: Int) -> String { "subject-\(person)" }
+/// A pseudonym for a person, as the kiosk would upload it: 64 lowercase hex digits. The
+/// server orders subjects by pseudonym when it resamples them, so the simulation's subject
+/// bootstraps draw what the server's draw only with the same strings.
+func subjectID(_ person: Int) -> String {
+    let hex = String(person, radix: 16)
+    return String(repeating: "0", count: 64 - hex.count) + hex
+}

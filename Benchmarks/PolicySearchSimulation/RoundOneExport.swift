@@ -19,12 +19,6 @@ enum RoundOneExport {
     static let backbone = "dlib_face_recognition_resnet_model_v1"
     static let cameraModel = "lfw-sim"
 
-    /// The pseudonym a kiosk would send for a person: 64 lowercase hex digits.
-    static func pseudonym(_ person: Int) -> String {
-        let hex = String(person, radix: 16)
-        return String(repeating: "0", count: 64 - hex.count) + hex
-    }
-
     static func write(_ round: FleetSearch.RoundOne, condition: KioskCondition, to directory: String) throws {
         let folder = (directory as NSString).appendingPathComponent(condition.rawValue)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -56,7 +50,7 @@ enum RoundOneExport {
                 buffer += #"{"attempted_at":"\#(at)","model_version":"\#(backbone)","threshold_version":"t-0","#
                     + #""cohort":{"site":"\#(site)","camera_model":"\#(cameraModel)"},"score":\#(current),"#
                     + #""decision":"\#(current >= round.currentThreshold ? "accept" : "reject")","label":"\#(attempt.label == .genuine ? "genuine" : "impostor")","#
-                    + #""label_source":"fallback_id_check","quality":\#(quality),"subject":{"pseudonym":"\#(pseudonym(attempt.claimed))","consent_ref":"sim"},"#
+                    + #""label_source":"fallback_id_check","quality":\#(quality),"subject":{"pseudonym":"\#(subjectID(attempt.claimed))","consent_ref":"sim"},"#
                     + #""shadow_scores":[\#(shadow.joined(separator: ","))]}"# + "\n"
                 if buffer.utf8.count > 1 << 20 {
                     handle.write(Data(buffer.utf8))
@@ -89,7 +83,7 @@ enum RoundOneExport {
             var leader: String?
         }
         let expected = Expected(
-            site: site, cameraModel: cameraModel, subjects: Set(round.attempts.map { pseudonym($0.claimed) }).sorted(),
+            site: site, cameraModel: cameraModel, subjects: Set(round.attempts.map { subjectID($0.claimed) }).sorted(),
             candidates: zip(ids, round.candidates).map { Expected.Candidate(policyID: $0, policy: $1) },
             ranking: round.ranking.entries.map { entry in
                 Expected.Ranked(policyID: entry.candidate, verdict: entry.decision.rawValue, currentFNMR: entry.comparison.currentFNMR,
