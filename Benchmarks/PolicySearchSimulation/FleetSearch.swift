@@ -27,6 +27,10 @@ struct FleetSearch {
         var confidence: Double
         var margin: Double
         var seed: UInt64
+        /// Rank at the thresholds a threshold release would publish (the server's rule: the
+        /// subjects bootstrap raises them where few subjects hold the false matches) instead of
+        /// bob's `far_threshold` at the target FMR, the operating point the goal is measured at.
+        var rankAtReleaseThresholds = false
     }
 
     /// What one round cost and found.
@@ -109,11 +113,14 @@ struct FleetSearch {
         // Both models' thresholds come from the same attempts, those with shadow scores: false
         // matches cluster on a few claimed subjects, so a threshold set on all attempts can sit
         // far from FMR 1e-3 on the consented ones, and the paired FMR test then blames the candidate.
-        // Each is what a threshold release would publish from them, as on the server.
         let consentedImpostors = consented.filter { fleet.attempts[$0].label == .impostor }
         let impostorSubjects = consentedImpostors.map { subjectID(fleet.attempts[$0].claimed) }
-        let currentThreshold = try ReleaseThreshold.threshold(impostors: consentedImpostors.map { current[$0] }, subjects: impostorSubjects,
-                                                              targetFMR: settings.targetFMR)
+        func threshold(_ impostors: [Double]) throws -> Double {
+            settings.rankAtReleaseThresholds
+                ? try ReleaseThreshold.threshold(impostors: impostors, subjects: impostorSubjects, targetFMR: settings.targetFMR)
+                : try ErrorRates.farThreshold(impostors: impostors, target: settings.targetFMR)
+        }
+        let currentThreshold = try threshold(consentedImpostors.map { current[$0] })
         let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: Self.serverBootstrapSeed)
         for step in 1...settings.rounds {
             try ensure(candidates)
@@ -150,8 +157,7 @@ struct FleetSearch {
                 }
                 genuineCount = attempts.count - impostors.count
                 impostorCount = impostors.count
-                let candidateThreshold = try ReleaseThreshold.threshold(impostors: impostors, subjects: impostorSubjects,
-                                                                        targetFMR: settings.targetFMR)
+                let candidateThreshold = try threshold(impostors)
                 thresholds[id] = candidateThreshold
                 comparisons.append((id, try PairedComparison(
                     attempts: attempts, currentThreshold: currentThreshold, candidateThreshold: candidateThreshold,

@@ -3,8 +3,9 @@ import Calibration
 /// The threshold a threshold release publishes for one model in one cohort, from that model's
 /// impostor scores and the subjects they claimed: the server's own computation
 /// (`ThresholdReleasePlan` with the exact-at-target policy and `SubjectBootstrap.thresholdReleases`,
-/// as `faceloop thresholds compute --policy exact-at-target` runs it), so the search ranks its
-/// candidates at the thresholds the server's search ranks them at. The subjects bootstrap
+/// as `faceloop thresholds compute --policy exact-at-target` runs it), so that with
+/// `--rank-at-release-thresholds` the search ranks its candidates at the thresholds the
+/// server's search ranks them at. The subjects bootstrap
 /// raises bob's `far_threshold` where a few claimed subjects collect most false matches.
 enum ReleaseThreshold {
     static func threshold(impostors: [Double], subjects: [String], targetFMR: Double) throws -> Double {

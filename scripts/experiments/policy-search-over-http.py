@@ -11,10 +11,12 @@ kiosk for the cohorts' sites, consent texts and each subject's grants for both p
 releases), the outcomes recorded and uploaded by `faceloop-agent` (signed batches over mutual
 TLS), thresholds computed, approved and published from that traffic, and `policy-search show`.
 It then checks that the server ranks the candidates in the simulation's order, with the same
-verdicts, FNMRs and thresholds, and names the same leader, and exits non-zero if not.
+verdicts, FNMRs and thresholds, and names the same leader, and exits non-zero if not. The
+server ranks at the thresholds its release publishes, so the simulation must have ranked there
+too (`--rank-at-release-thresholds`); without it only the leader is expected to agree.
 
     swift build --product faceloop-server --product faceloop --product faceloop-agent
-    .build/release/policy-search-simulation ... --rounds 1 --export-round-one /tmp/round-one
+    .build/release/policy-search-simulation ... --rounds 1 --rank-at-release-thresholds --export-round-one /tmp/round-one
     python3 scripts/experiments/policy-search-over-http.py --export /tmp/round-one --bin .build/debug
 
 The server is stopped (SIGTERM to the PID this script started) when the script ends.
