@@ -146,7 +146,7 @@ public struct NormalizationPolicy: Sendable, Hashable, Codable {
 
     /// True when no step runs (also when white balance runs at strength 0, which changes nothing).
     public var isIdentity: Bool {
-        changesImage == false && !mirrorAverage
+        !changesImage && !mirrorAverage
     }
 
     /// True when an image step runs, so the frame the detector sees differs from the decoded one.

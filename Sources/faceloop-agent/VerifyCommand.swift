@@ -139,7 +139,7 @@ struct VerifyCommand: AsyncParsableCommand {
                   + (released.map { " from threshold release \($0.releaseVersion)" } ?? "") + ") with \(inUse.active.name)")
             if let shadow, let model = inUse.shadow?.model { print("shadow: \(model.name) scores \(shadow.score), deciding nothing") }
             if !inUse.normalisation.isIdentity {
-                print("probe normalised before detection: " + inUse.normalisation.policy.stepNames.joined(separator: " → "))
+                print("probe normalisation: " + inUse.normalisation.policy.stepNames.joined(separator: " → "))
             }
             if candidates.assigned > 0 {
                 if let skipped = candidates.skipped {

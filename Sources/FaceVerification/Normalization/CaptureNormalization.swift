@@ -31,8 +31,8 @@ public struct CaptureNormalization: Sendable, Equatable {
     public var isIdentity: Bool { policy.isIdentity }
 
     /// The frame after every image step of the policy, in the canonical order. A policy with none
-    /// (the identity, or one that only averages mirrored descriptors) returns
-    /// the frame itself without copying it.
+    /// (the identity, or one that only averages mirrored descriptors) returns the frame itself
+    /// without copying it.
     ///
     /// The steps share passes over the pixels, with the same result as running them one after
     /// the other: white balance and exposure are per-channel look-up tables whose statistics

@@ -85,9 +85,9 @@ public enum PolicyCandidates {
     ///
     /// Neighbours equal to the centre (a parameter at its bound, a `percent` too small to
     /// move) or to an earlier neighbour are left out, so the result may have fewer than two
-    /// per parameter; for the identity it is the mirror average alone. Integer parameters (CLAHE tiles, the
-    /// unsharp threshold) and the exposure method are not refined: the first round's grid
-    /// already chose them.
+    /// per parameter; for the identity it is the mirror average alone. Integer parameters
+    /// (CLAHE tiles, the unsharp threshold) and the exposure method are not refined: the first
+    /// round's grid already chose them.
     ///
     /// - Throws: `PolicyCandidatesError.stepOutOfRange` for `step` < 1 and
     ///   `.invalidCentre` for a centre outside the policy's ranges.
@@ -143,9 +143,9 @@ public enum PolicyCandidates {
 
     /// The evolution strategy's crossover: `leader` with each step it lacks (the mirror average
     /// included) taken from the other candidates, one candidate per partner (in the partners'
-    /// order), each new and distinct. Steps run in their canonical order, so a leader that fixes exposure and a
-    /// partner that sharpens give one policy that does both; partners with no step the leader
-    /// lacks give nothing. Pure, like the rest: the same leader and partners give the same list.
+    /// order), each new and distinct. Steps run in their canonical order, so a leader that fixes
+    /// exposure and a partner that sharpens give one policy that does both; partners with no
+    /// step the leader lacks give nothing. Pure, like the rest: the same leader and partners give the same list.
     public static func combinations(of leader: NormalizationPolicy, with partners: [NormalizationPolicy]) -> [NormalizationPolicy] {
         var combined: [NormalizationPolicy] = []
         for partner in partners {
@@ -176,9 +176,9 @@ public enum PolicyCandidates {
     /// `policy` as compact JSON with keys sorted at every level, integers without a fraction
     /// and other numbers in Swift's shortest round-trip form (`0.45`, `1.5`), and
     /// `"mirror_average":true` only when it is on:
-    /// `{"clahe":{"clip_limit":2,"tiles_x":8,"tiles_y":8},"mirror_average":true}`. It decodes back to the same
-    /// policy, and it is what `identifier(_:)` hashes, so it never depends on a JSON
-    /// encoder's formatting choices.
+    /// `{"clahe":{"clip_limit":2,"tiles_x":8,"tiles_y":8},"mirror_average":true}`. It decodes
+    /// back to the same policy, and it is what `identifier(_:)` hashes, so it never depends on
+    /// a JSON encoder's formatting choices.
     public static func canonicalJSON(_ policy: NormalizationPolicy) -> String {
         func object(_ fields: [(key: String, value: String)]) -> String {
             "{" + fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
