@@ -98,8 +98,8 @@ struct PolicySearchSimulation: ParsableCommand {
                     chosen = try Self.centralChoice(fleetAttempts, candidates: grid, scorer: scorer, targetFMR: targetFMR)
                 } else {
                     let cohortProbes = probes.filter { $0.condition == condition }
-                    let export: ((FleetSearch.RoundOne) throws -> Void)? = exportRoundOne.flatMap { directory in
-                        rotation == 0 ? { try RoundOneExport.write($0, condition: condition, to: directory) } : nil
+                    let export: ((FleetSearch.RoundOne) throws -> Void)? = exportRoundOne.map { directory in
+                        { try RoundOneExport.write($0, condition: condition, to: directory) }
                     }
                     let outcome = try search.search(searchAttempts, ensure: { candidates in
                         try descriptors.ensure(frames: cohortProbes, policies: candidates, folder: folder, pipeline: pipeline, workers: workers)

@@ -94,7 +94,7 @@ def main():
         searches = {}
         if args.resume:
             listed = json.loads(run([faceloop, "policy-search", "list", "--json"] + engineer).stdout)
-            for search in listed if isinstance(listed, list) else listed.get("searches", []):
+            for search in listed["searches"]:
                 if search["site"] in cohorts:
                     searches[search["site"]] = (search["id"], json.load(open(os.path.join(args.export, search["site"], "expected.json"))))
         else:
