@@ -27,10 +27,6 @@ struct FleetSearch {
         var confidence: Double
         var margin: Double
         var seed: UInt64
-        /// Rank at the thresholds a threshold release would publish (the server's rule: the
-        /// subjects bootstrap raises them where few subjects hold the false matches) instead of
-        /// bob's `far_threshold` at the target FMR, the operating point the goal is measured at.
-        var rankAtReleaseThresholds = false
     }
 
     /// What one round cost and found.
@@ -110,17 +106,12 @@ struct FleetSearch {
         let current = try scorer.scores(fleet.attempts, policy: .identity)
         let consented = fleet.attempts.indices.filter { consents(fleet.attempts[$0].claimed) }
         let consentedAttempts = consented.map { fleet.attempts[$0] }
-        // Both models' thresholds come from the same attempts, those with shadow scores: false
-        // matches cluster on a few claimed subjects, so a threshold set on all attempts can sit
-        // far from FMR 1e-3 on the consented ones, and the paired FMR test then blames the candidate.
+        // Both models' thresholds come from the same attempts, those with shadow scores, as on the
+        // server (`PairedComparison.atTargetFMR`): false matches cluster on a few claimed subjects,
+        // so a threshold set on all attempts can sit far from FMR 1e-3 on the consented ones, and
+        // the paired FMR test then blames the candidate.
         let consentedImpostors = consented.filter { fleet.attempts[$0].label == .impostor }
-        let impostorSubjects = consentedImpostors.map { subjectID(fleet.attempts[$0].claimed) }
-        func threshold(_ impostors: [Double]) throws -> Double {
-            settings.rankAtReleaseThresholds
-                ? try ReleaseThreshold.threshold(impostors: impostors, subjects: impostorSubjects, targetFMR: settings.targetFMR)
-                : try ErrorRates.farThreshold(impostors: impostors, target: settings.targetFMR)
-        }
-        let currentThreshold = try threshold(consentedImpostors.map { current[$0] })
+        let currentThreshold = try ErrorRates.farThreshold(impostors: consentedImpostors.map { current[$0] }, target: settings.targetFMR)
         let bootstrap = try SubjectBootstrap(resamples: 1_000, confidence: settings.confidence, seed: Self.serverBootstrapSeed)
         for step in 1...settings.rounds {
             try ensure(candidates)
@@ -145,7 +136,6 @@ struct FleetSearch {
                 // Over the round's passes the rotation scores each candidate once on every
                 // consented attempt: pass p scores attempt j under candidates j + p·k … j + p·k + k − 1.
                 var attempts: [PairedAttempt] = []
-                var impostors: [Double] = []
                 let scores = try scorer.scores(consentedAttempts, policy: policy)
                 if step == 1, roundOne != nil { candidateScores.append(scores) }
                 for (position, index) in consented.enumerated() {
@@ -153,15 +143,14 @@ struct FleetSearch {
                     let score = scores[position]
                     attempts.append(PairedAttempt(subject: subjectID(attempt.claimed), label: attempt.label,
                                                   currentScore: current[index], candidateScore: score))
-                    if attempt.label == .impostor { impostors.append(score) }
                 }
-                genuineCount = attempts.count - impostors.count
-                impostorCount = impostors.count
-                let candidateThreshold = try threshold(impostors)
-                thresholds[id] = candidateThreshold
-                comparisons.append((id, try PairedComparison(
-                    attempts: attempts, currentThreshold: currentThreshold, candidateThreshold: candidateThreshold,
-                    targetFMR: settings.targetFMR, confidence: settings.confidence, margin: settings.margin, bootstrap: bootstrap)))
+                let comparison = try PairedComparison.atTargetFMR(attempts: attempts, targetFMR: settings.targetFMR,
+                                                                  confidence: settings.confidence, margin: settings.margin,
+                                                                  bootstrap: bootstrap)
+                genuineCount = comparison.genuineAttempts
+                impostorCount = comparison.impostorAttempts
+                thresholds[id] = comparison.candidateThreshold
+                comparisons.append((id, comparison))
             }
             let ranking = try CandidateRanking(comparisons)
             if step == 1, let roundOne {

@@ -40,8 +40,6 @@ struct PolicySearchSimulation: ParsableCommand {
     @Flag(help: "The hindsight ceiling of what earlier runs explored: every policy the cache holds for all of a cohort's probes, scored on the test people, and the best one per condition (no search; knowledge no search has).")
     var hindsight = false
     @Flag(help: "Print the first-ranked candidate's comparison of every round.") var verbose = false
-    @Flag(name: .customLong("rank-at-release-thresholds"), help: "Rank candidates at the thresholds a threshold release would publish (subjects bootstrap included), as the server does, instead of bob's far_threshold at the target FMR.")
-    var rankAtReleaseThresholds = false
     @Option(name: .customLong("export-round-one"), help: "Write rotation 0's first search round of each cohort (its uploads and the simulation's ranking) to this folder, for scripts/experiments/policy-search-over-http.py.")
     var exportRoundOne: String?
     @Option(help: "Run only this condition (repeatable).") var only: [String] = []
@@ -81,8 +79,7 @@ struct PolicySearchSimulation: ParsableCommand {
         var evaluations: [CohortEvaluation] = []
         var rounds: [FleetSearch.Round] = []
         let search = FleetSearch(settings: .init(budgetMilliseconds: shadowBudget, candidateMilliseconds: candidateMilliseconds, mirrorMilliseconds: mirrorMilliseconds, consentShare: consentShare, rounds: self.rounds, keep: keep,
-                                                 targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed,
-                                                 rankAtReleaseThresholds: rankAtReleaseThresholds), scorer: scorer)
+                                                 targetFMR: targetFMR, confidence: 0.95, margin: 0.01, seed: seed), scorer: scorer)
         // The export needs rotation 0 only.
         for rotation in 0..<(exportRoundOne == nil ? rotations : 1) {
             let test = people.filter { $0 % rotations == rotation }

@@ -204,21 +204,34 @@ public struct CohortComparison: Sendable, Codable, Equatable {
     }
 }
 
+/// Where a comparison's thresholds come from.
+public enum ComparisonThresholds: String, Sendable, Codable, CaseIterable {
+    /// Each model's threshold in the newest published threshold release: what kiosks decide with.
+    case thresholdRelease = "threshold_release"
+    /// Each model's exact threshold at the target FMR on the compared attempts' impostor scores:
+    /// what a policy search ranks its candidates at.
+    case exactAtTarget = "exact_at_target"
+}
+
 /// Current against candidate in every cohort where the candidate was scored, at the
-/// thresholds of one published threshold release.
+/// thresholds of one published threshold release, or (a policy search's proposal) each at its
+/// exact threshold for the target FMR.
 public struct RolloutComparison: Sendable, Codable, Equatable {
     public var releaseVersion: Int
+    /// The published threshold release of `.thresholdRelease` thresholds; nil when none was published.
     public var thresholdReleaseVersion: Int?
+    public var thresholds: ComparisonThresholds
     public var targetFMR: Double
     public var confidence: Double
     public var margin: Double
     public var computedAt: Date
     public var cohorts: [CohortComparison]
 
-    public init(releaseVersion: Int, thresholdReleaseVersion: Int?, targetFMR: Double, confidence: Double, margin: Double,
-                computedAt: Date, cohorts: [CohortComparison]) {
+    public init(releaseVersion: Int, thresholdReleaseVersion: Int?, thresholds: ComparisonThresholds = .thresholdRelease, targetFMR: Double,
+                confidence: Double, margin: Double, computedAt: Date, cohorts: [CohortComparison]) {
         self.releaseVersion = releaseVersion
         self.thresholdReleaseVersion = thresholdReleaseVersion
+        self.thresholds = thresholds
         self.targetFMR = targetFMR
         self.confidence = confidence
         self.margin = margin
@@ -226,8 +239,21 @@ public struct RolloutComparison: Sendable, Codable, Equatable {
         self.cohorts = cohorts
     }
 
+    /// Comparisons stored before `thresholds` existed were all made at a threshold release.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        releaseVersion = try container.decode(Int.self, forKey: .releaseVersion)
+        thresholdReleaseVersion = try container.decodeIfPresent(Int.self, forKey: .thresholdReleaseVersion)
+        thresholds = try container.decodeIfPresent(ComparisonThresholds.self, forKey: .thresholds) ?? .thresholdRelease
+        targetFMR = try container.decode(Double.self, forKey: .targetFMR)
+        confidence = try container.decode(Double.self, forKey: .confidence)
+        margin = try container.decode(Double.self, forKey: .margin)
+        computedAt = try container.decode(Date.self, forKey: .computedAt)
+        cohorts = try container.decode([CohortComparison].self, forKey: .cohorts)
+    }
+
     enum CodingKeys: String, CodingKey {
-        case releaseVersion = "release_version", thresholdReleaseVersion = "threshold_release_version", targetFMR = "target_fmr"
+        case releaseVersion = "release_version", thresholdReleaseVersion = "threshold_release_version", thresholds, targetFMR = "target_fmr"
         case confidence, margin, computedAt = "computed_at", cohorts
     }
 }

@@ -174,8 +174,6 @@ public struct PolicySearchView: Sendable, Codable, Equatable {
     public var margin: Double
     public var state: State
     public var step: Int
-    /// The threshold release the comparisons were made at; nil when none is published.
-    public var thresholdReleaseVersion: Int?
     /// The candidate `propose` would move to canary (`CandidateRanking.leader`: the first that
     /// offers promotion, better or not worse, with a lower FNMR than the base), else nil.
     public var leader: Int?
@@ -188,7 +186,7 @@ public struct PolicySearchView: Sendable, Codable, Equatable {
     public var computedAt: Date
 
     public init(id: Int, cameraModel: String, site: String, baseVersion: Int, baseModelVersion: String, targetFMR: Double,
-                confidence: Double, margin: Double, state: State, step: Int, thresholdReleaseVersion: Int?, leader: Int?,
+                confidence: Double, margin: Double, state: State, step: Int, leader: Int?,
                 proposedVersion: Int?, candidates: [PolicySearchCandidateView], createdBy: String, createdAt: Date, updatedAt: Date,
                 computedAt: Date) {
         self.id = id
@@ -201,7 +199,6 @@ public struct PolicySearchView: Sendable, Codable, Equatable {
         self.margin = margin
         self.state = state
         self.step = step
-        self.thresholdReleaseVersion = thresholdReleaseVersion
         self.leader = leader
         self.proposedVersion = proposedVersion
         self.candidates = candidates
@@ -213,7 +210,7 @@ public struct PolicySearchView: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, cameraModel = "camera_model", site, baseVersion = "base_version", baseModelVersion = "base_model_version"
-        case targetFMR = "target_fmr", confidence, margin, state, step, thresholdReleaseVersion = "threshold_release_version"
+        case targetFMR = "target_fmr", confidence, margin, state, step
         case leader, proposedVersion = "proposed_version", candidates, createdBy = "created_by", createdAt = "created_at"
         case updatedAt = "updated_at", computedAt = "computed_at"
     }

@@ -16,8 +16,8 @@ struct PolicySearch: AsyncParsableCommand {
 
     static func printSearch(_ search: PolicySearchView) {
         print("policy search \(search.id): \(search.cameraModel) at \(search.site), \(search.state.rawValue), step \(search.step); "
-              + "base release \(search.baseVersion) (\(search.baseModelVersion)), FMR \(search.targetFMR), "
-              + "thresholds of release \(search.thresholdReleaseVersion.map(String.init) ?? "none")")
+              + "base release \(search.baseVersion) (\(search.baseModelVersion)), "
+              + "each model at its exact threshold for FMR \(search.targetFMR) on the attempts both scored")
         if let leader = search.leader { print("  leader: release \(leader) (would pass the rollout, with a lower FNMR than the base)") }
         if let proposed = search.proposedVersion { print("  proposed: release \(proposed), in canary") }
         for candidate in search.candidates {

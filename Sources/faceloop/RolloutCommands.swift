@@ -24,9 +24,16 @@ extension Models {
         if let reason = rollout.reason { print("  reason: \(reason)") }
     }
 
+    static func thresholds(_ comparison: RolloutComparison) -> String {
+        switch comparison.thresholds {
+        case .thresholdRelease: "thresholds of release \(comparison.thresholdReleaseVersion.map(String.init) ?? "none")"
+        case .exactAtTarget: "each model at its exact threshold for that FMR on the attempts both scored"
+        }
+    }
+
     static func printComparison(_ comparison: RolloutComparison) {
         print("release \(comparison.releaseVersion) against the current model at FMR \(comparison.targetFMR), "
-              + "thresholds of release \(comparison.thresholdReleaseVersion.map(String.init) ?? "none"), "
+              + Self.thresholds(comparison) + ", "
               + "confidence \(comparison.confidence), FNMR margin \(comparison.margin)")
         if comparison.cohorts.isEmpty { print("  no outcome carries a shadow score of this release yet") }
         for cohort in comparison.cohorts {

@@ -103,6 +103,99 @@ extension EndToEnd {
             #expect(try await store.outcomeStats().byDevice.map(\.events) == Array(repeating: perKiosk, count: kiosks.count))
         }
 
+        @Test("the server is killed during uploads, withdrawals and retention sweeps; its live statistics equal those rebuilt from its outcomes")
+        func statisticsUnderKills() async throws {
+            let root = try temporaryDirectory("crash-statistics")
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
+            try server.start()
+            func cli(_ arguments: [String]) throws -> CommandResult {
+                try runTool("faceloop", arguments + ["--server", server.baseURL, "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
+            }
+            let rule = try cli(["compliance", "retention", "set", "--jurisdiction", "default", "--purpose", "threshold-calibration", "--days", "30"])
+            #expect(rule.status == 0, "\(rule.stderr)")
+            // A quarter of the outcomes were attempted 40 days ago, past the 30-day rule: each sweep erases them.
+            let now = Date()
+            let perKiosk = max(2000, Self.cycles * 250)
+            let kiosks = (1...2).map { (id: "kiosk-s\($0)", site: "site-s\($0)", directory: (root as NSString).appendingPathComponent("k\($0)")) }
+            var subjects: [(kiosk: String, site: String, pseudonym: String)] = []
+            for (number, kiosk) in kiosks.enumerated() {
+                try enroll(server, kiosk.id, site: kiosk.site, kiosk.directory)
+                let lines = FeedbackPathEndToEndTests.outcomeLines(count: perKiosk, site: kiosk.site, seed: 11 + number) { index in
+                    now.addingTimeInterval(-86_400 * (index % 4 == 0 ? 40 : 1 + Double(index % 5)) - Double(index))
+                }
+                let recorded = try TestConsent.recordOutcomes(lines, server: server, directory: kiosk.directory)
+                #expect(recorded.status == 0, "\(recorded.stderr)")
+                // Those withdrawn: subjects whose outcomes are all recent (subject = index mod 40), so none is swept first.
+                subjects += (0..<40).filter { $0 % 4 != 0 }.map { (kiosk.directory, kiosk.site, String(format: "%064x", $0 * 7919 + 11 + number)) }
+            }
+
+            let deadline = Date().addingTimeInterval(240)
+            let uploaders = kiosks.map { kiosk in
+                Task { try await onThread { try self.drain(kiosk.directory, deadline: deadline) } }
+            }
+            let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
+            while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            var generator = SystemRandomNumberGenerator()
+            var withdrawn: Set<String> = []
+            var interrupting = 0
+            for cycle in 0..<Self.cycles {
+                // A withdrawal joins a kiosk's queue and a sweep starts; the kill may land in either.
+                let subject = subjects[(cycle * 13) % subjects.count]
+                let withdrawal = try runTool("faceloop-agent", ["consent", "withdraw", "--data-dir", subject.kiosk, "--subject-pseudonym", subject.pseudonym,
+                                                                "--purpose", "threshold-calibration", "--site", subject.site,
+                                                                "--text-version", TestConsent.version, "--text-sha256", TestConsent.sha256])
+                #expect(withdrawal.status == 0, "\(withdrawal.stderr)")
+                withdrawn.insert(subject.pseudonym)
+                let sweep = try launchTool("faceloop", ["compliance", "retention", "sweep", "--server", server.baseURL,
+                                                        "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
+                try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &generator)))
+                let queued = try queues.contains { queue in
+                    let status = try queue.status()
+                    return status.pendingOutcomes + status.sealedOutcomes > 0
+                }
+                server.kill()
+                if queued { interrupting += 1 }
+                _ = sweep.wait()
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
+                try server.start()
+            }
+            for uploader in uploaders {
+                #expect(try await uploader.value != nil, "every queue drains once the server stays up")
+            }
+            #expect(interrupting > 0, "the kills interrupted uploads (otherwise this test proves nothing)")
+            // An uploader that had emptied its queue before a later withdrawal joined it has not sent that one.
+            for kiosk in kiosks {
+                #expect(try drain(kiosk.directory, deadline: Date().addingTimeInterval(60)) != nil)
+            }
+            #expect(try cli(["compliance", "retention", "sweep"]).status == 0)
+            server.stop()
+
+            let store = try SQLiteStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
+            #expect(try await store.integrityCheck() == "ok")
+            let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+            let erasures = try await store.erasures()
+            #expect(erasures.contains { $0.cause == .retention && $0.outcomesErased > 0 }, "the sweeps erased something")
+            #expect(Set(erasures.filter { $0.cause == .withdrawal }.map(\.pseudonym)) == withdrawn)
+            #expect(!outcomes.contains { withdrawn.contains($0.subjectPseudonym) }, "nothing of a withdrawn subject is left")
+            #expect(!outcomes.contains { $0.attemptedAt < now.addingTimeInterval(-30 * 86_400) }, "nothing past the rule is left")
+            let daily = try ScoreStatisticsRebuild.daily(outcomes)
+            let today = StatisticsBuckets.day(of: now)
+            for (first, last) in [(nil, nil), (today - 3, today), (nil, today - 4), (today - 45, today - 35)] as [(Int?, Int?)] {
+                let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
+                #expect(live == (try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)),
+                        "live statistics of days \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…") differ from the rebuild")
+            }
+            let counted = try await store.outcomeStats()
+            #expect(counted.totalEvents == outcomes.count)
+            #expect([counted.byLabel.genuine, counted.byLabel.impostor, counted.byLabel.unknown]
+                    == ["genuine", "impostor", "unknown"].map { label in outcomes.count { $0.label == label } })
+            print("crash recovery (statistics): \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(withdrawn.count) withdrawals, "
+                  + "\(erasures.count { $0.cause == .retention }) retention erasures, \(outcomes.count) outcomes left")
+        }
+
         @Test("agents killed mid-upload resume without loss or duplicates")
         func agentKills() async throws {
             let root = try temporaryDirectory("agent-crash")

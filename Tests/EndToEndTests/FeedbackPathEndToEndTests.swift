@@ -13,7 +13,8 @@ extension EndToEnd {
     struct FeedbackPathEndToEndTests {
         static let outcomesPerKiosk = 1000
 
-        static func outcomeLines(count: Int, site: String, seed: Int) -> Data {
+        /// `attemptedAt(index)`, when given, sets an outcome's `attempted_at` (the agent fills in now otherwise).
+        static func outcomeLines(count: Int, site: String, seed: Int, attemptedAt: ((Int) -> Date)? = nil) -> Data {
             var lines: [String] = []
             for index in 0..<count {
                 let genuine = (index + seed) % 3 != 0
@@ -28,7 +29,7 @@ extension EndToEnd {
                                          ("brightness", .number(0.45))])),
                     ("subject", .object([("pseudonym", .string(String(format: "%064x", (index % 40) * 7919 + seed))),
                                          ("consent_ref", .string("consent-\(index % 5)"))])),
-                ])
+                ] + (attemptedAt.map { [("attempted_at", JSONValue.string(RFC3339.format($0(index))))] } ?? []))
                 lines.append(outcome.serializedString)
             }
             return Data(lines.joined(separator: "\n").utf8)

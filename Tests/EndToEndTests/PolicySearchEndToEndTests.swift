@@ -7,10 +7,10 @@ import Testing
 extension EndToEnd {
     /// A policy search with the real binaries: `faceloop policy-search start` publishes two
     /// candidate releases that the cohort's kiosk is told to score; the kiosk uploads outcomes
-    /// carrying their shadow scores (consented subjects); thresholds are computed for all three
-    /// models from that traffic and published; `show` ranks the candidate that accepts more
-    /// genuine attempts first and makes it the leader; `propose` moves it to canary and the
-    /// kiosk's assignment changes. Bad requests are refused with problem details, and every
+    /// carrying their shadow scores (consented subjects); `show` ranks the candidate that accepts
+    /// more genuine attempts first, each model at its exact threshold for the target FMR, and makes
+    /// it the leader; `propose` is refused until thresholds computed from that traffic are
+    /// published, then moves the leader to canary and the kiosk's assignment changes. Bad requests are refused with problem details, and every
     /// response is checked against the OpenAPI document.
     @Suite("Policy search end to end")
     struct PolicySearchEndToEndTests {
@@ -40,7 +40,7 @@ extension EndToEnd {
             return outcome
         }
 
-        @Test("start → the kiosk scores the candidates → thresholds for all → show ranks the better one first → propose moves it to canary; bad input refused")
+        @Test("start → the kiosk scores the candidates → show ranks the better one first → thresholds for all → propose moves it to canary; bad input refused")
         func search() async throws {
             let root = try temporaryDirectory("policy-search")
             defer { try? FileManager.default.removeItem(atPath: root) }
@@ -144,14 +144,6 @@ extension EndToEnd {
             }
             try await upload(outcomes, sequence: 2)
 
-            // Thresholds for the backbone and both candidates, from those scores.
-            let computed = try json(server, ["thresholds", "compute", "--target-fmr", "0.1"], token: erin)
-            let version = Int(try #require(computed["version"]?.numberValue))
-            let models = Set((computed["release"]?["entries"]?.arrayValue ?? []).compactMap { $0["cohort"]?["modelVersion"]?.stringValue })
-            #expect(models == ["dlib_face_recognition_resnet_model_v1", helpful, neutral], "\(computed.serializedString.prefix(1500))")
-            #expect(try cli(server, ["thresholds", "approve", "\(version)"]).status == 0)
-            #expect(try json(server, ["thresholds", "publish", "\(version)"], token: erin)["state"]?.stringValue == "published")
-
             // Ranked: the helpful candidate first, better than the backbone, the leader.
             let shown = try await send("GET", "/v1/policy-searches/1", "/v1/policy-searches/{id}")
             let ranked = try JSONValue.parse(shown.body)
@@ -163,6 +155,18 @@ extension EndToEnd {
             #expect(ranked["leader"]?.numberValue == 1)
             #expect(try cli(server, ["policy-search", "show", "1"], token: erin).stdout.contains("leader: release 1"))
             _ = try await send("GET", "/v1/policy-searches", "/v1/policy-searches")
+
+            // Ranked before any threshold is published: canary kiosks would have none to decide with, so no proposal yet.
+            let unpublished = try await send("POST", "/v1/policy-searches/1/propose", "/v1/policy-searches/{id}/propose", body: #"{"percent":100}"#)
+            #expect(unpublished.status == 422 && unpublished.problemSlug == "insufficient-data", "\(String(decoding: unpublished.body, as: UTF8.self))")
+
+            // Thresholds for the backbone and both candidates, from those scores.
+            let computed = try json(server, ["thresholds", "compute", "--target-fmr", "0.1"], token: erin)
+            let version = Int(try #require(computed["version"]?.numberValue))
+            let models = Set((computed["release"]?["entries"]?.arrayValue ?? []).compactMap { $0["cohort"]?["modelVersion"]?.stringValue })
+            #expect(models == ["dlib_face_recognition_resnet_model_v1", helpful, neutral], "\(computed.serializedString.prefix(1500))")
+            #expect(try cli(server, ["thresholds", "approve", "\(version)"]).status == 0)
+            #expect(try json(server, ["thresholds", "publish", "\(version)"], token: erin)["state"]?.stringValue == "published")
 
             // Propose: the leader decides on the cohort's kiosk; the other candidate leaves shadow.
             let proposed = try json(server, ["policy-search", "propose", "1", "--percent", "100"], token: erin)

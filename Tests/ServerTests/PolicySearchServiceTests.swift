@@ -89,11 +89,11 @@ struct PolicySearchServiceTests {
             #expect(decoded.refusedEvents.isEmpty, "\(decoded.refusedEvents)")
         }
 
-        /// Publishes thresholds of 0.6 for every model named, in cam-a at lobby.
-        func publishThresholds(version: Int, models: [String]) async throws {
+        /// Publishes `threshold` for every model named, in cam-a at lobby.
+        func publishThresholds(version: Int, models: [String], threshold: Double = 0.6) async throws {
             let entries = models.map { model in
                 CohortThreshold(cohort: CohortKey(modelVersion: model, cameraModel: "cam-a", cohort: "lobby"), fallbackLevel: .cohort,
-                                targetFMR: 0.1, threshold: 0.6, estimatedFMR: 0, fmrUpperBound: 0.1, confidence: 0.95,
+                                targetFMR: 0.1, threshold: threshold, estimatedFMR: 0, fmrUpperBound: 0.1, confidence: 0.95,
                                 estimatedFNMR: nil, impostorCount: 100, falseMatchCount: 0, genuineCount: 100, unknownCount: 0, precision: .exact)
             }
             let release = try ThresholdRelease(version: version, previousVersion: nil, policy: "conservative",
@@ -132,18 +132,22 @@ struct PolicySearchServiceTests {
         return outcome
     }
 
-    /// Every subject's attempts: five genuine (three below the threshold of 0.6 for the model
-    /// that decides) and five impostors. `candidates` maps each candidate's model version to
-    /// how it scores a genuine attempt the deciding model scored `current`.
-    static func attempts(_ candidates: [(modelVersion: String, genuine: (Double) -> Double)]) -> [MatchOutcome] {
+    /// The attempts of `people` (every subject by default): five genuine each (three below 0.6)
+    /// and five impostors, all at 0.2 but the first of subjects 0 to 2 at 0.6, so that on all
+    /// thirty, every model's exact threshold at FMR 0.1 (3 of 30 impostors at or above it) is 0.6.
+    /// `candidates` maps each candidate's model version to how it scores a genuine attempt the
+    /// deciding model scored `current`; impostors score alike under every model.
+    static func attempts(_ candidates: [(modelVersion: String, genuine: (Double) -> Double)],
+                         people: Range<Int> = subjects.indices) -> [MatchOutcome] {
         var outcomes: [MatchOutcome] = []
-        for subject in subjects.indices {
+        for subject in people {
             for attempt in 0..<5 {
                 let current = attempt < 3 ? 0.5 : 0.8
                 outcomes.append(outcome(subject: subject, label: .genuine, score: current,
                                         shadowScores: candidates.map { .init(modelVersion: $0.modelVersion, score: $0.genuine(current)) }))
-                outcomes.append(outcome(subject: subject, label: .impostor, score: 0.2,
-                                        shadowScores: candidates.map { .init(modelVersion: $0.modelVersion, score: 0.2) }))
+                let impostor = attempt == 0 && subject < 3 ? 0.6 : 0.2
+                outcomes.append(outcome(subject: subject, label: .impostor, score: impostor,
+                                        shadowScores: candidates.map { .init(modelVersion: $0.modelVersion, score: impostor) }))
             }
         }
         return outcomes
@@ -218,30 +222,50 @@ struct PolicySearchServiceTests {
         #expect(try await fixture.service.list().searches.map(\.activeCandidates) == [[1, 2, 3]])
     }
 
-    @Test("show ranks by the paired comparison with the deciding model; propose needs a better leader, moves it to canary, retires the others")
+    @Test("show ranks each model at its exact threshold for the target FMR, not a published one; propose needs a better leader with a published threshold, moves it to canary, retires the others")
     func rankAndPropose() async throws {
         let fixture = try await Fixture()
         let search = try await Self.start(fixture, [Self.policyC, Self.policyB, Self.policyA])
         let (c, b, a) = (search.candidates[0].modelVersion, search.candidates[1].modelVersion, search.candidates[2].modelVersion)
+        let candidates: [(modelVersion: String, genuine: (Double) -> Double)] = [(a, { _ in 0.8 }), (b, { $0 }), (c, { _ in 0.5 })]
+        let impostorsNeeded = try OutcomesNeeded.impostorAttempts(targetFMR: 0.1, confidence: RolloutSettings(targetFMR: 0.1).confidence)
 
-        // Without thresholds nothing ranks and nothing is proposed.
-        let early = try await fixture.snapshot()
+        // Too few impostor attempts for a threshold at FMR 0.1: nothing ranks, each says what it lacks, nothing is proposed.
+        try await fixture.upload(Self.attempts(candidates, people: 0..<1))
+        let early = try await fixture.service.show("1")
+        #expect(early.candidates.allSatisfy { $0.rank == nil && $0.verdict == .insufficientData && $0.candidateThreshold == nil })
+        #expect(early.candidates.map(\.outcomesNeeded?.impostors) == Array(repeating: impostorsNeeded - 5, count: 3))
+        #expect(early.candidates[0].reason.contains("5 impostor attempts scored by both"), "\(early.candidates[0].reason)")
+        let unranked = try await fixture.snapshot()
         await #expect(throws: ProblemResponse.self) { _ = try await fixture.service.propose("1", proposal: .init(percent: 100), by: Self.alice) }
-        #expect(try await fixture.snapshot() == early)
+        #expect(try await fixture.snapshot() == unranked)
 
-        try await fixture.upload(Self.attempts([(a, { _ in 0.8 }), (b, { $0 }), (c, { _ in 0.5 })]))
-        try await fixture.publishThresholds(version: 1, models: [Self.backbone, a, b, c])
+        // Published thresholds far from the target FMR's (0.9: every genuine attempt rejected) change nothing in the ranking.
+        try await fixture.upload(Self.attempts(candidates, people: 1..<Self.subjects.count))
+        try await fixture.publishThresholds(version: 1, models: [Self.backbone, b, c], threshold: 0.9)
         let ranked = try await fixture.service.show("1")
-        #expect(ranked.thresholdReleaseVersion == 1)
         #expect(ranked.candidates.map(\.modelVersion) == [a, b, c], "better, not worse, worse")
         #expect(ranked.candidates.map(\.rank) == [1, 2, 3])
         #expect(ranked.candidates.map(\.verdict) == [.better, .notWorse, .worse])
+        #expect(ranked.candidates.allSatisfy { $0.currentThreshold == 0.6 && $0.candidateThreshold == 0.6 })
         #expect(ranked.leader == 3)
         let figures = try #require(ranked.candidates[0].figures)
         #expect(figures.genuineAttempts == 30 && figures.impostorAttempts == 30)
         #expect(figures.currentFNMR == 0.6 && figures.candidateFNMR == 0 && figures.candidateBetter == 18)
+        #expect(figures.currentFMR == 0.1 && figures.candidateFMR == 0.1)
         #expect(ranked.candidates[0].outcomesNeeded == nil, "decided")
         #expect(ranked.candidates[1].outcomesNeeded?.impostors == 0)
+
+        // The leader has no published threshold: canary kiosks could not decide with it, so it is not proposed.
+        let beforeThresholds = try await fixture.snapshot()
+        do {
+            _ = try await fixture.service.propose("1", proposal: .init(percent: 100), by: Self.alice)
+            Issue.record("proposed a leader without a published threshold")
+        } catch let problem as ProblemResponse {
+            #expect(problem.type == .insufficientData && problem.details.detail?.contains("no published threshold for \(a)") == true)
+        }
+        #expect(try await fixture.snapshot() == beforeThresholds)
+        try await fixture.publishThresholds(version: 2, models: [Self.backbone, a, b, c])
 
         // Propose: A to canary on every kiosk of the cohort, B and C out of shadow.
         let proposed = try await fixture.service.propose("1", proposal: .init(percent: 100), by: Self.alice)
@@ -252,7 +276,8 @@ struct PolicySearchServiceTests {
         #expect(rollouts[1]?.state == .rolledBack && rollouts[2]?.state == .rolledBack)
         #expect(rollouts[1]?.reason == "policy search 1 proposed release 3")
         let comparison = try WireJSON.decoder().decode(RolloutComparison.self, from: Data(try #require(rollouts[3]?.comparison)))
-        #expect(comparison.cohorts.map(\.verdict) == [.better])
+        #expect(comparison.cohorts.map(\.verdict) == [.better] && comparison.thresholds == .exactAtTarget)
+        #expect(comparison.cohorts.first?.candidateThreshold == 0.6 && comparison.thresholdReleaseVersion == nil)
         let assignment = try await fixture.assignment()
         #expect(assignment.decide.version == 3 && assignment.rolloutStage == .canary)
         #expect(assignment.shadow == nil && assignment.shadowCandidates.isEmpty,
@@ -279,7 +304,6 @@ struct PolicySearchServiceTests {
 
         // D scores as the base does, like B.
         try await fixture.upload(Self.attempts([(a, { _ in 0.8 }), (b, { $0 }), (c, { _ in 0.5 }), (d, { $0 })]))
-        try await fixture.publishThresholds(version: 1, models: [Self.backbone, a, b, c, d])
         // D rolled back by hand: no longer ranked, and the search lets it go.
         _ = try await fixture.rollouts.rollBack("4", reason: "dropped by hand", actor: Self.alice.actor)
         #expect(try await fixture.service.show("1").candidates.first { $0.modelVersion == d }.map { $0.state == .retired && $0.rank == nil } == true)

@@ -9,14 +9,12 @@ engineer against real binaries: a fresh `faceloop-server` on 127.0.0.1 (SQLite),
 kiosk for the cohorts' sites, consent texts and each subject's grants for both purposes,
 `faceloop policy-search start` per cohort (the 15-policy grid, published as candidate
 releases), the outcomes recorded and uploaded by `faceloop-agent` (signed batches over mutual
-TLS), thresholds computed, approved and published from that traffic, and `policy-search show`.
-It then checks that the server ranks the candidates in the simulation's order, with the same
-verdicts, FNMRs and thresholds, and names the same leader, and exits non-zero if not. The
-server ranks at the thresholds its release publishes, so the simulation must have ranked there
-too (`--rank-at-release-thresholds`); without it only the leader is expected to agree.
+TLS), and `policy-search show`. It then checks that the server ranks the candidates in the
+simulation's order, with the same verdicts, FNMRs and thresholds (each model's exact threshold
+at FMR 1e-3 on the attempts both scored), and names the same leader, and exits non-zero if not.
 
     swift build --product faceloop-server --product faceloop --product faceloop-agent
-    .build/release/policy-search-simulation ... --rounds 1 --rank-at-release-thresholds --export-round-one /tmp/round-one
+    .build/release/policy-search-simulation ... --rounds 1 --export-round-one /tmp/round-one
     python3 scripts/experiments/policy-search-over-http.py --export /tmp/round-one --bin .build/debug
 
 The server is stopped (SIGTERM to the PID this script started) when the script ends.
@@ -87,8 +85,7 @@ def main():
         if not url:
             sys.exit("faceloop-server did not say where it listens within 60 s")
         access = ["--server", url, "--token-file", os.path.join(data, "admin.token"), "--ca-file", os.path.join(data, "ca.crt")]
-        # An engineer starts the searches and computes thresholds; the admin approves (nobody
-        # approves a release they computed).
+        # An engineer starts and reads the searches; the admin token sets up consent texts, sites and the kiosk.
         engineer = ["--server", url, "--token", run([faceloop, "tokens", "create", "--role", "engineer", "--label", "policy-search-sim"]
                                                      + access).stdout.decode().strip(), "--ca-file", os.path.join(data, "ca.crt")]
         searches = {}
@@ -99,7 +96,7 @@ def main():
                     searches[search["site"]] = (search["id"], json.load(open(os.path.join(args.export, search["site"], "expected.json"))))
         else:
             upload_all(args, cohorts, work, data, kiosk, url, faceloop, agent, access, engineer, searches)
-        rank_and_compare(faceloop, engineer, access, searches, failures)
+        rank_and_compare(faceloop, engineer, searches, failures)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -165,13 +162,8 @@ def upload_all(args, cohorts, work, data, kiosk, url, faceloop, agent, access, e
         print(f"{cohort}: search {started['id']}, {count} outcomes recorded and uploaded in {time.time() - began:.0f} s", flush=True)
 
 
-def rank_and_compare(faceloop, engineer, access, searches, failures):
-    """Thresholds from the uploaded traffic (bob's far_threshold), then each search's ranking against the simulation's."""
-    computed = json.loads(run([faceloop, "thresholds", "compute", "--target-fmr", "0.001", "--policy", "exact-at-target", "--json"]
-                              + engineer).stdout)
-    run([faceloop, "thresholds", "approve", str(computed["version"])] + access)
-    run([faceloop, "thresholds", "publish", str(computed["version"]), "--json"] + engineer)
-
+def rank_and_compare(faceloop, engineer, searches, failures):
+    """Each search's ranking against the simulation's."""
     for cohort, (search, expected) in searches.items():
         shown = json.loads(run([faceloop, "policy-search", "show", str(search), "--json"] + engineer).stdout)
         ranked = sorted((c for c in shown["candidates"] if c.get("rank") is not None), key=lambda c: c["rank"])

@@ -194,6 +194,27 @@ public struct PairedComparison: Sendable, Hashable, Codable {
         (decision, reason) = Self.decide(self)
     }
 
+    /// Compares the two models each at its exact threshold for `targetFMR` on these attempts'
+    /// impostor scores (`ErrorRates.farThreshold`, bob.measure's `far_threshold`): the operating
+    /// point a ranking of candidates is stated at. A published threshold release would put each
+    /// model where the subjects bootstrap moves it, which with few subjects in a cohort sits far
+    /// below the target FMR and ranks candidates by a different part of their curves.
+    /// - Throws: `.tooFewImpostors` with fewer than two impostor attempts, and what `init` throws.
+    public static func atTargetFMR(
+        attempts: [PairedAttempt],
+        targetFMR: Double,
+        confidence: Double = 0.95,
+        margin: Double = 0.01,
+        bootstrap: SubjectBootstrap
+    ) throws -> PairedComparison {
+        let impostors = attempts.filter { $0.label == .impostor }
+        return try PairedComparison(
+            attempts: attempts,
+            currentThreshold: try ErrorRates.farThreshold(impostors: impostors.map(\.currentScore), target: targetFMR),
+            candidateThreshold: try ErrorRates.farThreshold(impostors: impostors.map(\.candidateScore), target: targetFMR),
+            targetFMR: targetFMR, confidence: confidence, margin: margin, bootstrap: bootstrap)
+    }
+
     /// Resampled candidate − current FNMR on the shared resamples: its (1 − c)- and c-quantiles.
     private static func differenceInterval(
         current: SubjectResampling, candidate: SubjectResampling, observed: Double,

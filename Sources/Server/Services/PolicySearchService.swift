@@ -12,9 +12,10 @@ import ThresholdAPI
 /// release: the base release's adapter and other cohorts' policies, the candidate's policy for
 /// the searched cohort, signed with the release key. The candidates are in `shadow` for that
 /// cohort only, so its kiosks score them (`shadow_candidates` of their assignment) beside the
-/// model that decides; each candidate is then compared with that model on the same attempts
-/// (`PairedComparison` at each model's published threshold) and the candidates are ranked
-/// (`CandidateRanking`). A refinement keeps the better half and adds a lattice around the
+/// model that decides; each candidate is then compared with that model on the same attempts,
+/// each at its exact threshold for the target FMR on those attempts (`PairedComparison.atTargetFMR`),
+/// and the candidates are ranked (`CandidateRanking`). Published thresholds come in only with the
+/// proposal: canary kiosks decide with the leader at its published threshold. A refinement keeps the better half and adds a lattice around the
 /// best (`PolicyCandidates.refine`); a proposal moves the leader (`CandidateRanking.leader`:
 /// it offers promotion with a lower FNMR than the model that decides) to canary and
 /// takes the others out of shadow. Every write is one store transaction with its audit entries.
@@ -109,8 +110,8 @@ struct PolicySearchService: Sendable {
         let evaluation = try await evaluate(search)
         guard let best = evaluation.ranking?.entries.first(where: { $0.comparison.candidateFNMR != nil }),
               let centre = evaluation.candidates.first(where: { $0.modelVersion == best.candidate }) else {
-            throw ProblemResponse(.insufficientData, "no candidate can be ranked yet: each needs published thresholds for itself and "
-                                  + "\(evaluation.view.baseModelVersion) in this cohort and genuine and impostor attempts scored by both")
+            throw ProblemResponse(.insufficientData, "no candidate can be ranked yet: each needs genuine attempts and "
+                                  + "\(evaluation.impostorsNeeded) impostor attempts scored by both itself and \(evaluation.view.baseModelVersion)")
         }
         let keep = Set(try evaluation.ranking?.halving() ?? [])
         let time = now()
@@ -182,9 +183,17 @@ struct PolicySearchService: Sendable {
         guard let stored = rollouts.first(where: { $0.version == winner.version }), stored.state == .shadow else {
             throw ProblemResponse(.releaseStateConflict, "release \(winner.version) is no longer in shadow; look again")
         }
+        let published = try await store.thresholdReleases().last(where: { $0.state == .published })
+        let thresholds = try published.map { try ThresholdReleaseCoding.decode($0.payload) }
+        let key = CohortKey(modelVersion: winner.modelVersion, cameraModel: search.cohort.cameraModel, cohort: search.cohort.site)
+        guard thresholds?.entry(for: key) != nil else {
+            throw ProblemResponse(.insufficientData, "no published threshold for \(winner.modelVersion) (release \(winner.version)) "
+                                  + "for \(search.cohort.cameraModel) at \(search.cohort.site): canary kiosks would keep deciding with "
+                                  + "\(evaluation.view.baseModelVersion); compute and publish thresholds from the shadow scores first")
+        }
         let time = now()
         let comparison = RolloutComparison(
-            releaseVersion: winner.version, thresholdReleaseVersion: evaluation.view.thresholdReleaseVersion, targetFMR: search.targetFMR,
+            releaseVersion: winner.version, thresholdReleaseVersion: nil, thresholds: .exactAtTarget, targetFMR: search.targetFMR,
             confidence: settings.confidence, margin: settings.fnmrMargin, computedAt: time,
             cohorts: [CohortComparison(cohort: RolloutCohortRef(site: search.cohort.site, cameraModel: search.cohort.cameraModel),
                                        currentModelVersion: evaluation.view.baseModelVersion, candidateModelVersion: winner.modelVersion,
@@ -320,17 +329,19 @@ struct PolicySearchService: Sendable {
         var candidates: [Candidate]
         var ranking: CandidateRanking?
         var basePolicy: NormalizationPolicy
+        /// Impostor attempts a candidate needs before it is compared: Clopper–Pearson's count at the target FMR.
+        var impostorsNeeded: Int
     }
 
-    /// Every candidate compared with the base on the attempts both scored in the cohort, at
-    /// each model's threshold in the newest published threshold release; the active ones ranked.
+    /// Every candidate compared with the base on the attempts both scored in the cohort, each
+    /// model at its exact threshold for the target FMR on those attempts' impostor scores; the
+    /// active ones ranked. A candidate with fewer impostor attempts than the target FMR needs
+    /// is not compared: its threshold would rest on too few false matches to say anything.
     func evaluate(_ search: StoredPolicySearch) async throws -> Evaluation {
         let releases = try await releasesByVersion()
         let baseModelVersion = releases[search.baseVersion]?.modelVersion ?? RolloutSettings.backboneModelVersion
         let basePolicy = releases[search.baseVersion]?.normalisation(cameraModel: search.cohort.cameraModel, site: search.cohort.site)
             ?? .identity
-        let published = try await store.thresholdReleases().last(where: { $0.state == .published })
-        let thresholds = try published.map { try ThresholdReleaseCoding.decode($0.payload) }
         let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
         let releaseVersions = Dictionary(releases.map { ($0.value.modelVersion, $0.key) }, uniquingKeysWith: max)
         let pairs = RolloutComparisons.pairedAttempts(outcomes, releaseVersions: releaseVersions)
@@ -338,10 +349,6 @@ struct PolicySearchService: Sendable {
         let impostorsNeeded = try OutcomesNeeded.impostorAttempts(targetFMR: search.targetFMR, confidence: settings.confidence)
         let ref = RolloutCohortRef(site: search.cohort.site, cameraModel: search.cohort.cameraModel)
         let inShadow = Set(try await federation.modelRollouts().filter { $0.state == .shadow }.map(\.version))
-        func threshold(_ modelVersion: String) -> Double? {
-            thresholds?.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: search.cohort.cameraModel, cohort: search.cohort.site))?
-                .threshold
-        }
         var candidates: [Candidate] = []
         for stored in search.candidates {
             guard let release = releases[stored.version] else {
@@ -350,35 +357,32 @@ struct PolicySearchService: Sendable {
             let policy = release.normalisation(cameraModel: search.cohort.cameraModel, site: search.cohort.site)
             let attempts = pairs[RolloutComparisons.Pairing(candidateModelVersion: release.modelVersion, cohort: ref,
                                                             currentModelVersion: baseModelVersion)] ?? []
-            let current = threshold(baseModelVersion), mine = threshold(release.modelVersion)
             var comparison: PairedComparison?
             var verdict = CohortVerdict.insufficientData
             var reason: String
             var needed: OutcomesStillNeeded?
             let impostors = attempts.count { $0.label == .impostor }
-            if let current, let mine {
-                let result = try PairedComparison(attempts: attempts, currentThreshold: current, candidateThreshold: mine,
-                                                  targetFMR: search.targetFMR, confidence: settings.confidence, margin: settings.fnmrMargin,
-                                                  bootstrap: bootstrap)
+            if impostors >= impostorsNeeded {
+                let result = try PairedComparison.atTargetFMR(attempts: attempts, targetFMR: search.targetFMR, confidence: settings.confidence,
+                                                              margin: settings.fnmrMargin, bootstrap: bootstrap)
                 comparison = result
                 verdict = RolloutComparisons.verdict(result.decision)
                 reason = result.reason
                 if verdict != .better, verdict != .worse {
-                    needed = OutcomesStillNeeded(genuine: (try? OutcomesNeeded.remainingGenuineAttempts(for: result)) ?? nil,
-                                                 impostors: max(impostorsNeeded - result.impostorAttempts, 0))
+                    needed = OutcomesStillNeeded(genuine: (try? OutcomesNeeded.remainingGenuineAttempts(for: result)) ?? nil, impostors: 0)
                 }
             } else {
-                let missing = [current == nil ? baseModelVersion : nil, mine == nil ? release.modelVersion : nil].compactMap { $0 }
-                reason = "no published threshold for \(missing.joined(separator: " and ")) in this cohort; "
-                    + "compute and publish thresholds from the shadow scores first"
-                needed = OutcomesStillNeeded(genuine: nil, impostors: max(impostorsNeeded - impostors, 0))
+                reason = "\(impostors) impostor attempts scored by both \(baseModelVersion) and \(release.modelVersion); "
+                    + "a threshold at FMR \(search.targetFMR) needs \(impostorsNeeded)"
+                needed = OutcomesStillNeeded(genuine: nil, impostors: impostorsNeeded - impostors)
             }
             let active = stored.state == .active && inShadow.contains(stored.version)
             let view = PolicySearchCandidateView(
                 version: stored.version, modelVersion: release.modelVersion, policyID: PolicyCandidates.identifier(policy), policy: policy,
                 step: stored.step, state: active || stored.state != .active
                     ? PolicySearchCandidateView.State(rawValue: stored.state.rawValue) ?? .retired : .retired, rank: nil,
-                currentModelVersion: baseModelVersion, currentThreshold: current, candidateThreshold: mine,
+                currentModelVersion: baseModelVersion, currentThreshold: comparison?.currentThreshold,
+                candidateThreshold: comparison?.candidateThreshold,
                 genuineAttempts: attempts.count { $0.label == .genuine }, impostorAttempts: impostors,
                 figures: comparison.flatMap(RolloutComparisons.figures), verdict: verdict, reason: reason, outcomesNeeded: needed)
             candidates.append(Candidate(version: stored.version, modelVersion: release.modelVersion, policy: policy, stored: stored,
@@ -401,10 +405,10 @@ struct PolicySearchService: Sendable {
         let view = PolicySearchView(
             id: search.id, cameraModel: search.cohort.cameraModel, site: search.cohort.site, baseVersion: search.baseVersion,
             baseModelVersion: baseModelVersion, targetFMR: search.targetFMR, confidence: settings.confidence, margin: settings.fnmrMargin,
-            state: Self.state(search.state), step: search.step, thresholdReleaseVersion: thresholds?.version,
+            state: Self.state(search.state), step: search.step,
             leader: search.state == .searching ? leader : nil, proposedVersion: search.proposedVersion, candidates: ordered,
             createdBy: search.createdBy, createdAt: search.createdAt, updatedAt: search.updatedAt, computedAt: now())
-        return Evaluation(view: view, candidates: candidates, ranking: ranking, basePolicy: basePolicy)
+        return Evaluation(view: view, candidates: candidates, ranking: ranking, basePolicy: basePolicy, impostorsNeeded: impostorsNeeded)
     }
 
     // MARK: Helpers

@@ -79,7 +79,10 @@ extension WebRoutes {
     }
 
     private static func summary(_ comparison: RolloutComparison) -> String {
-        let thresholds = comparison.thresholdReleaseVersion.map { "threshold release v\($0)" } ?? "no published threshold release"
+        let thresholds = switch comparison.thresholds {
+        case .thresholdRelease: comparison.thresholdReleaseVersion.map { "threshold release v\($0)" } ?? "no published threshold release"
+        case .exactAtTarget: "each model's exact threshold at that FMR on the attempts both scored"
+        }
         return "computed \(Format.time(comparison.computedAt)) at target FMR \(Format.percent(comparison.targetFMR)) with \(thresholds), "
             + "confidence \(Format.percent(comparison.confidence)), FNMR margin \(Format.percent(comparison.margin))"
     }
