@@ -64,7 +64,8 @@ struct PolicySearchSimulation: ParsableCommand {
         let people = Array(folder.people.indices)
         let templates = people.flatMap { person in (1...3).map { Frame(person: person, photo: $0) } }
         let probes = people.flatMap { person in
-            folder.conditions(of: person).flatMap { condition in (4...6).map { Frame(person: person, photo: $0, condition: condition) } }
+            folder.conditions(of: person).filter { only.isEmpty || only.contains($0.rawValue) }
+                .flatMap { condition in (4...6).map { Frame(person: person, photo: $0, condition: condition) } }
         }
         let grid = [NormalizationPolicy.identity] + PolicyCandidates.grid()
         try descriptors.ensure(frames: templates, policies: [.identity], folder: folder, pipeline: pipeline, workers: workers)

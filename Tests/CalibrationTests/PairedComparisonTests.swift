@@ -37,6 +37,36 @@ func compare(_ attempts: [PairedAttempt], margin: Double = 0.01) throws -> Paire
 
 @Suite("Paired comparison of a candidate model with the current one")
 struct PairedComparisonTests {
+    @Test("at the target FMR: each model at bob's far_threshold of its own scores of the impostor attempts (unknown labels left out)")
+    func atTargetFMR() throws {
+        // 3,000 impostor attempts over 30 subjects, the candidate's scores spread higher, so the two thresholds differ.
+        var attempts: [PairedAttempt] = []
+        for index in 0..<3_000 {
+            let spread = Double((index * 7_919) % 10_007) / 10_007
+            attempts.append(PairedAttempt(subject: "s\(index % 30)", label: .impostor, currentScore: 0.6 * spread,
+                                          candidateScore: 0.2 + 0.7 * spread * spread))
+        }
+        for index in 0..<300 {
+            let spread = Double((index * 104_729) % 1_009) / 1_009
+            attempts.append(PairedAttempt(subject: "s\(index % 30)", label: .genuine, currentScore: 0.45 + 0.5 * spread,
+                                          candidateScore: 0.55 + 0.45 * spread))
+        }
+        attempts.append(PairedAttempt(subject: "s0", label: .unknown, currentScore: 0.99, candidateScore: 0.99))
+        let impostors = attempts.filter { $0.label == .impostor }
+        let bootstrap = try SubjectBootstrap(seed: 3)
+        let comparison = try PairedComparison.atTargetFMR(attempts: attempts, targetFMR: 1e-3, bootstrap: bootstrap)
+        let current = try ErrorRates.farThreshold(impostors: impostors.map(\.currentScore), target: 1e-3)
+        let candidate = try ErrorRates.farThreshold(impostors: impostors.map(\.candidateScore), target: 1e-3)
+        #expect(comparison.currentThreshold == current && comparison.candidateThreshold == candidate)
+        #expect(current != candidate)
+        #expect(try #require(comparison.currentFMR) <= 1e-3 && (try #require(comparison.candidateFMR)) <= 1e-3)
+        #expect(comparison == (try PairedComparison(attempts: attempts, currentThreshold: current, candidateThreshold: candidate,
+                                                    targetFMR: 1e-3, bootstrap: bootstrap)))
+        #expect(throws: CalibrationError.self, "one impostor attempt gives no threshold") {
+            try PairedComparison.atTargetFMR(attempts: Array(attempts.suffix(302)), targetFMR: 1e-3, bootstrap: bootstrap)
+        }
+    }
+
     @Test("c > b with p < α and the FMR kept: better, with every figure")
     func better() throws {
         let comparison = try compare(pairedAttempts(worse: 0, better: 10, both: 190))
