@@ -23,8 +23,8 @@ struct JurisdictionKeyStoreTests {
         entry?.details.first { $0.key == key }?.value
     }
 
-    static func outcome(_ pseudonym: String, version: Int = 1, site: String = "s1") -> MatchOutcome {
-        var outcome = Fixture.outcome(site: site)
+    static func outcome(_ pseudonym: String, version: Int = 1, site: String = "s1", label: MatchOutcome.Label = .genuine) -> MatchOutcome {
+        var outcome = Fixture.outcome(label: label, site: site)
         outcome.subject = .init(pseudonym: pseudonym, consentRef: "c", keyVersion: version)
         return outcome
     }
@@ -34,6 +34,13 @@ struct JurisdictionKeyStoreTests {
         event.keyVersion = version
         event.site = site
         return event
+    }
+
+    /// The live statistics of the whole history equal those rebuilt from the stored outcomes
+    /// (an impostor's subject groups its scores, so a re-keyed subject's must move with it).
+    static func statisticsAgree(_ store: any FeedbackStore) async throws -> Bool {
+        let daily = try ScoreStatisticsRebuild.daily(try await store.calibrationOutcomes(from: nil, to: nil))
+        return try await store.scoreStatistics(firstDay: nil, lastDay: nil) == (try ScoreStatisticsRebuild.window(daily, firstDay: nil, lastDay: nil))
     }
 
     static func receipt(_ result: BatchStoreResult) throws -> BatchReceipt {
@@ -112,7 +119,7 @@ struct JurisdictionKeyStoreTests {
         #expect(try await compliance.upsertSite(SiteRecord(site: "s2", jurisdiction: "other", publicPlace: false), actor: "test", at: Self.now))
         // The same pseudonym text at a site of another jurisdiction must stay as it is.
         _ = try Self.receipt(try await store.storeBatch(Fixture.incoming(
-            "kiosk-1", sequence: 1, outcomes: [Self.outcome(Self.anna), Self.outcome(Self.anna, site: "s2")],
+            "kiosk-1", sequence: 1, outcomes: [Self.outcome(Self.anna, label: .impostor), Self.outcome(Self.anna, site: "s2")],
             consentEvents: [Self.grant(Self.anna), Self.grant(Self.ben), Self.grant(Self.anna, site: "s2")])))
         _ = try await compliance.eraseSubject(pseudonym: Self.anna, purposes: [.modelImprovement], cause: .request, trigger: nil,
                                               requestedAt: Self.now, actor: "test", at: Self.now)
@@ -124,6 +131,7 @@ struct JurisdictionKeyStoreTests {
         let rekey = PseudonymRekeyRequest(jurisdiction: "default", fromVersion: 1, toVersion: 2, pairs: [.init(from: Self.anna, to: Self.annaV2)])
         let result = try await compliance.rekeyPseudonyms(rekey, deviceID: "kiosk-1", at: Self.now)
         #expect(result == PseudonymRekeyResult(pairs: 1, consentEvents: 1, outcomes: 1, erasures: 1, subjectRequests: 1))
+        #expect(try await Self.statisticsAgree(store), "the live statistics follow the re-keyed impostor attempt")
 
         let moved = try await compliance.subjectExport(pseudonym: Self.annaV2)
         #expect(moved.consentEvents.map(\.event.keyVersion) == [2] && moved.consentEvents.first?.event.site == "s1")
@@ -139,6 +147,7 @@ struct JurisdictionKeyStoreTests {
                                                                                  consentEvents: [])))
         #expect(after.acceptedEvents == 1)
         #expect(after.refusedEvents.map(\.eventID) == [benOutcome.eventID] && after.refusedEvents.first?.reason == "no-consent")
+        #expect(try await Self.statisticsAgree(store))
 
         let entry = try #require(try await Self.entries(compliance).last)
         #expect(entry.kind == .pseudonymsRekeyed && entry.actor == "device:kiosk-1")
