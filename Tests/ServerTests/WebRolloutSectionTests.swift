@@ -4,6 +4,7 @@ import FeedbackWire
 import Foundation
 @testable import Server
 import Storage
+import StrictJSON
 import Testing
 import ThresholdAPI
 
@@ -124,5 +125,27 @@ struct WebRolloutSectionTests {
         let annex = try #require(canary.pairs.first)
         #expect(annex.detSVG == nil && annex.genuine == 0, "in the comparison but without paired scores stored now")
         #expect(annex.test?.verdict == "insufficient_data" && annex.test?.figures == nil)
+    }
+
+    @Test("a policy search's proposal names each model's exact threshold; a comparison stored before `thresholds` reads as a threshold release's")
+    func comparisonThresholds() throws {
+        var comparison = try WireJSON.decoder().decode(RolloutComparison.self, from: Data(try Self.comparison()))
+        comparison.thresholds = .exactAtTarget
+        comparison.thresholdReleaseVersion = nil
+        let rollouts = [StoredModelRollout(version: 3, state: .canary, cohorts: [RolloutCohort(cameraModel: "cam-a", site: "lobby")],
+                                           canaryPercent: 100, comparison: [UInt8](try WireJSON.encoder().encode(comparison)),
+                                           updatedAt: Self.now)]
+        let section = try WebRoutes.rolloutSection(rollouts: rollouts, modelVersions: Self.modelVersions, outcomes: Self.outcomes,
+                                                   published: try Self.published())
+        let summary = try #require(section.first?.comparison)
+        #expect(summary.contains("each model's exact threshold at that FMR on the attempts both scored") && !summary.contains("threshold release"))
+
+        guard case let .object(members) = try JSONValue.parse(try Self.comparison()) else {
+            Issue.record("the comparison is not a JSON object")
+            return
+        }
+        let stored = JSONValue.object(members.filter { $0.key != "thresholds" })
+        let old = try WireJSON.decoder().decode(RolloutComparison.self, from: Data(stored.serializedString.utf8))
+        #expect(old.thresholds == .thresholdRelease && old.thresholdReleaseVersion == 5)
     }
 }

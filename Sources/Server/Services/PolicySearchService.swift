@@ -14,11 +14,12 @@ import ThresholdAPI
 /// cohort only, so its kiosks score them (`shadow_candidates` of their assignment) beside the
 /// model that decides; each candidate is then compared with that model on the same attempts,
 /// each at its exact threshold for the target FMR on those attempts (`PairedComparison.atTargetFMR`),
-/// and the candidates are ranked (`CandidateRanking`). Published thresholds come in only with the
-/// proposal: canary kiosks decide with the leader at its published threshold. A refinement keeps the better half and adds a lattice around the
-/// best (`PolicyCandidates.refine`); a proposal moves the leader (`CandidateRanking.leader`:
-/// it offers promotion with a lower FNMR than the model that decides) to canary and
-/// takes the others out of shadow. Every write is one store transaction with its audit entries.
+/// and the candidates are ranked (`CandidateRanking`). A refinement keeps the better half and
+/// adds a lattice around the best (`PolicyCandidates.refine`); a proposal moves the leader
+/// (`CandidateRanking.leader`: it offers promotion with a lower FNMR than the model that decides)
+/// to canary and takes the others out of shadow. Published thresholds come in only with the
+/// proposal, because canary kiosks decide with the leader at its published threshold. Every
+/// write is one store transaction with its audit entries.
 struct PolicySearchService: Sendable {
     let store: any FeedbackStore
     let federation: any FederationStore
