@@ -90,6 +90,10 @@ enum SQLiteSchema {
         migrator.registerMigration("v16-policy-searches") { db in
             try db.execute(StoreTables.policySearchTablesSQLite())
         }
+        // Retention finds overdue outcomes by time: by attempt through outcomes_by_time, by arrival through this.
+        migrator.registerMigration("v17-batches-by-arrival") { db in
+            try db.execute(sql: StoreTables.batches.createIndex("batches_by_arrival"))
+        }
         return migrator
     }
 }

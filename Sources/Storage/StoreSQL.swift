@@ -560,7 +560,28 @@ struct StoreSQL: Sendable {
 
     /// When retention starts counting for an outcome: its attempt, or its arrival if that was
     /// earlier, so that an outcome dated in the future cannot outlive its retention.
-    var heldSince: String { least("o.attempted_at", "(SELECT b.received_at FROM batches b WHERE b.batch_id = o.batch_id)") }
+    var heldSince: String { heldSince(of: "o") }
+
+    func heldSince(of alias: String) -> String {
+        least("\(alias).attempted_at", "(SELECT b.received_at FROM batches b WHERE b.batch_id = \(alias).batch_id)")
+    }
+
+    /// The outcomes held since before a cutoff (`heldSince < cutoff`), found through indexes
+    /// instead of by reading every outcome and its batch: those attempted before it
+    /// (`outcomes_by_time`) and those of batches that arrived before it (`batches_by_arrival`,
+    /// then `outcomes_by_batch`), since the least of two times is below the cutoff when either
+    /// is. A UNION, because both planners read the whole table for the OR of the two. It takes
+    /// the cutoff twice.
+    private static let outcomesHeldBefore = """
+        SELECT o.event_id, o.subject_pseudonym, o.site, o.attempted_at, o.batch_id FROM outcomes o WHERE o.attempted_at < ?
+        UNION SELECT o.event_id, o.subject_pseudonym, o.site, o.attempted_at, o.batch_id FROM outcomes o
+        WHERE o.batch_id IN (SELECT b.batch_id FROM batches b WHERE b.received_at < ?)
+        """
+
+    /// Whether the outcome `alias` was captured at a site of the jurisdiction given as the argument.
+    private static func ofJurisdiction(_ alias: String) -> String {
+        "COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = \(alias).site), '\(JurisdictionRecord.defaultName)') = ?"
+    }
 
     /// The outcomes an erasure reaches: the subject's, held since before its cutoff if it has
     /// one; of one jurisdiction (by the site of capture) for retention, everywhere for
@@ -633,19 +654,20 @@ struct StoreSQL: Sendable {
         """, Purpose.outcomeStorage.rawValue)
 
     /// The outcomes of a jurisdiction, by the site they were captured at.
-    private static let outcomesOfJurisdiction = """
-        FROM outcomes o WHERE COALESCE((SELECT jurisdiction FROM sites s WHERE s.site = o.site), '\(JurisdictionRecord.defaultName)') = ?
-        """
+    private static let outcomesOfJurisdiction = "FROM outcomes o WHERE \(ofJurisdiction("o"))"
 
     func subjectsHeldBefore(_ cutoff: Date, jurisdiction: String) -> StoreStatement {
-        StoreStatement("SELECT DISTINCT subject_pseudonym \(Self.outcomesOfJurisdiction) AND \(heldSince) < ?", jurisdiction, cutoff)
+        StoreStatement("SELECT DISTINCT h.subject_pseudonym FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))",
+                       cutoff, cutoff, jurisdiction)
     }
 
-    /// Subjects whose last outcome is held since before `time` (BIPA's last interaction).
+    /// Subjects whose last outcome is held since before `time` (BIPA's last interaction): those
+    /// with an outcome held since before it and none since, each checked through the subject index.
     func subjectsIdleSince(_ time: Date, jurisdiction: String) -> StoreStatement {
         StoreStatement("""
-            SELECT subject_pseudonym \(Self.outcomesOfJurisdiction) GROUP BY subject_pseudonym HAVING MAX(\(heldSince)) < ?
-            """, jurisdiction, time)
+            SELECT DISTINCT h.subject_pseudonym FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
+            AND NOT EXISTS (SELECT 1 \(Self.outcomesOfJurisdiction) AND o.subject_pseudonym = h.subject_pseudonym AND \(heldSince) >= ?)
+            """, time, time, jurisdiction, jurisdiction, time)
     }
 
     /// Whether the subject still has an outcome of the jurisdiction held since before
@@ -664,8 +686,8 @@ struct StoreSQL: Sendable {
 
     func overdueOutcomes(jurisdiction: String, heldBefore cutoff: Date) -> StoreStatement {
         StoreStatement("""
-            SELECT COUNT(*) AS n, MIN(\(heldSince)) AS oldest \(Self.outcomesOfJurisdiction) AND \(heldSince) < ?
-            """, jurisdiction, cutoff)
+            SELECT COUNT(*) AS n, MIN(\(heldSince(of: "h"))) AS oldest FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
+            """, cutoff, cutoff, jurisdiction)
     }
 
     // MARK: Reports

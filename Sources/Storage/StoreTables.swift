@@ -212,7 +212,7 @@ enum StoreTables {
         .integer("event_count"),
         .blob("receipt"),
         .time("redacted_at", .optional),
-    ], unique: ["device_id", "sequence"])
+    ], unique: ["device_id", "sequence"], indexes: ["batches_by_arrival": ["received_at"]])
 
     /// Refused events counted by reason per kiosk.
     static let refusedEventCounts = StoreTable("refused_event_counts", [

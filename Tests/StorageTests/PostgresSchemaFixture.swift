@@ -281,6 +281,7 @@ extension StoreSchemaFixture {
         #"index audit_checkpoints.audit_checkpoints_pkey: CREATE UNIQUE INDEX audit_checkpoints_pkey ON public.audit_checkpoints USING btree (tree_size)"#,
         #"index audit_entries.audit_entries_pkey: CREATE UNIQUE INDEX audit_entries_pkey ON public.audit_entries USING btree (idx)"#,
         #"index batch_counts.batch_counts_pkey: CREATE UNIQUE INDEX batch_counts_pkey ON public.batch_counts USING btree (device_id)"#,
+        #"index batches.batches_by_arrival: CREATE INDEX batches_by_arrival ON public.batches USING btree (received_at)"#,
         #"index batches.batches_device_id_sequence_key: CREATE UNIQUE INDEX batches_device_id_sequence_key ON public.batches USING btree (device_id, sequence)"#,
         #"index batches.batches_pkey: CREATE UNIQUE INDEX batches_pkey ON public.batches USING btree (batch_id)"#,
         #"index consent_events.consent_by_device: CREATE INDEX consent_by_device ON public.consent_events USING btree (device_id, site)"#,

@@ -506,5 +506,9 @@ extension StoreSchemaFixture {
         index sqlite_autoindex_model_releases_1 ON model_releases
         (no sql)
         """#,
+        #"""
+        index batches_by_arrival ON batches
+        CREATE INDEX batches_by_arrival ON batches (received_at)
+        """#,
     ]
 }

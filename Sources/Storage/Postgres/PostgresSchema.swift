@@ -55,6 +55,7 @@ enum PostgresSchema {
                   fill: { db in try await PostgresStore.fillScoreStatistics(in: db) }),
         Migration(name: "v12-shadow-scores", statements: StoreTables.shadowScoresColumn(.postgres)),
         Migration(name: "v13-policy-searches", statements: StoreTables.policySearchTablesPostgres()),
+        Migration(name: "v14-batches-by-arrival", statements: [StoreTables.batches.createIndex("batches_by_arrival")]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
