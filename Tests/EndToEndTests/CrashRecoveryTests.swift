@@ -38,6 +38,25 @@ extension EndToEnd {
             return nil
         }
 
+        /// Returns once some kiosk has a receipt (uploads are under way) or the deadline has passed.
+        func awaitFirstReceipt(_ queues: [UploadQueue], deadline: Date) async throws {
+            while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+
+        /// After a random 20–300 ms, SIGKILLs the server; true when some kiosk still had outcomes
+        /// queued at that moment (the kill interrupted uploads).
+        func killSoon(_ server: ServerProcess, queues: [UploadQueue], using generator: inout SystemRandomNumberGenerator) async throws -> Bool {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &generator)))
+            let queued = try queues.contains { queue in
+                let status = try queue.status()
+                return status.pendingOutcomes + status.sealedOutcomes > 0
+            }
+            server.kill()
+            return queued
+        }
+
         @Test("the server is killed repeatedly under load; nothing acknowledged is lost or doubled")
         func serverKills() async throws {
             let root = try temporaryDirectory("crash")
@@ -64,17 +83,9 @@ extension EndToEnd {
             // The queues are read in-process (SQLite WAL allows it beside the uploading agents):
             // spawning `status` would be too slow to catch the uploads under load.
             let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
-            while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await awaitFirstReceipt(queues, deadline: deadline)
             for _ in 0..<Self.cycles {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &generator)))
-                let queued = try queues.contains { queue in
-                    let status = try queue.status()
-                    return status.pendingOutcomes + status.sealedOutcomes > 0
-                }
-                server.kill()
-                if queued { interrupting += 1 }
+                if try await killSoon(server, queues: queues, using: &generator) { interrupting += 1 }
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
                 try server.start()
             }
@@ -135,9 +146,7 @@ extension EndToEnd {
                 Task { try await onThread { try self.drain(kiosk.directory, deadline: deadline) } }
             }
             let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
-            while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await awaitFirstReceipt(queues, deadline: deadline)
             var generator = SystemRandomNumberGenerator()
             var withdrawn: Set<String> = []
             var interrupting = 0
@@ -151,13 +160,7 @@ extension EndToEnd {
                 withdrawn.insert(subject.pseudonym)
                 let sweep = try launchTool("faceloop", ["compliance", "retention", "sweep", "--server", server.baseURL,
                                                         "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
-                try await Task.sleep(for: .milliseconds(Int.random(in: 20...300, using: &generator)))
-                let queued = try queues.contains { queue in
-                    let status = try queue.status()
-                    return status.pendingOutcomes + status.sealedOutcomes > 0
-                }
-                server.kill()
-                if queued { interrupting += 1 }
+                if try await killSoon(server, queues: queues, using: &generator) { interrupting += 1 }
                 _ = sweep.wait()
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
                 try server.start()
