@@ -378,16 +378,3 @@ extension SubjectBootstrap {
         return needed
     }
 }
-
-extension SubjectBootstrap {
-    /// The subjects bootstrap every threshold release is held to. Seeded, so that every server
-    /// node, and a simulation that ranks at the thresholds a release would publish, computes
-    /// the same thresholds.
-    public static let thresholdReleases: SubjectBootstrap = {
-        do {
-            return try SubjectBootstrap(resamples: 1_000, confidence: 0.95, seed: 0x5EED_F00D)
-        } catch {
-            fatalError("the subjects bootstrap's fixed parameters are valid: \(error)")
-        }
-    }()
-}

@@ -24,7 +24,13 @@ struct ThresholdService: Sendable {
 
     /// One person's attempts are correlated, so every threshold is also held to a bound that
     /// resamples subjects (docs/calibration.md). Seeded: every node computes the same release.
-    static let subjectBootstrap = SubjectBootstrap.thresholdReleases
+    static let subjectBootstrap: SubjectBootstrap = {
+        do {
+            return try SubjectBootstrap(resamples: 1_000, confidence: 0.95, seed: 0x5EED_F00D)
+        } catch {
+            fatalError("the subjects bootstrap's fixed parameters are valid: \(error)")
+        }
+    }()
 
     func releases() async throws -> ThresholdReleaseList {
         ThresholdReleaseList(releases: try await store.thresholdReleases().map(Self.view))
