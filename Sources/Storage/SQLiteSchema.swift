@@ -94,6 +94,10 @@ enum SQLiteSchema {
         migrator.registerMigration("v17-batches-by-arrival") { db in
             try db.execute(sql: StoreTables.batches.createIndex("batches_by_arrival"))
         }
+        migrator.registerMigration("v18-statistics-revision") { db in
+            try db.execute(sql: StoreTables.statisticsRevision.create(.sqlite))
+            try db.execute(sql: "INSERT INTO statistics_revision (id, revision) VALUES (1, 0)")
+        }
         return migrator
     }
 }

@@ -63,7 +63,8 @@ extension SQLiteStore: ComplianceStore {
     /// Records an uploaded consent event in its batch's transaction; a withdrawal erases at once.
     /// A limit takes the subject's outcomes out of the live statistics, a later decision that
     /// lifts it puts them back (`ScoreStatisticsMaintenance`).
-    static func record(_ intake: ConsentEventIntake, in db: Database) throws -> BatchReceipt.RefusedEvent? {
+    static func record(_ intake: ConsentEventIntake, windows: SQLiteStatisticsWindows,
+                       in db: Database) throws -> BatchReceipt.RefusedEvent? {
         let pseudonym = intake.event.pseudonym
         let watched = ScoreStatisticsMaintenance.watches(intake)
         let wasRestricted = watched ? try isRestricted(pseudonym, in: db) : false
@@ -75,7 +76,7 @@ extension SQLiteStore: ComplianceStore {
             try restrictionMayHaveChanged(pseudonym, wasRestricted: wasRestricted, into: &statistics, in: db)
         }
         if let erasure = intake.erasure { _ = try erase(erasure, statistics: &statistics, in: db) }
-        try flush(statistics, in: db)
+        try flush(statistics, in: db, windows: windows)
         return intake.refusal
     }
 
@@ -103,7 +104,7 @@ extension SQLiteStore: ComplianceStore {
                 try Self.erase(SubjectErasure(pseudonym: pseudonym, purpose: $0, cause: cause, trigger: trigger, requestedAt: requestedAt,
                                               actor: actor, time: time), statistics: &statistics, in: db)
             }
-            try Self.flush(statistics, in: db)
+            try Self.flush(statistics, in: db, windows: self.statisticsWindows)
             return records
         }
         try await truncateLog()
@@ -176,13 +177,13 @@ extension SQLiteStore: ComplianceStore {
                     let record = try Self.erase(erasure, statistics: &statistics, in: db)
                     if record.outcomesErased > 0 { records.append(record) }
                     if statistics.isLarge {
-                        try Self.flush(statistics, in: db)
+                        try Self.flush(statistics, in: db, windows: self.statisticsWindows)
                         statistics = StatisticsDelta()
                     }
                 }
             }
             // Day rows whose outcomes all went are deleted here, month rows likewise.
-            try Self.flush(statistics, in: db)
+            try Self.flush(statistics, in: db, windows: self.statisticsWindows)
             try db.appendAudit(RetentionCutoff.sweepAudit(records, at: now))
             return records
         }

@@ -37,7 +37,7 @@ extension SQLiteStore {
                 result.add(changes: try Self.sql.rekey(pair, in: rekey).map { try db.changes($0) })
                 try Self.recount(subjects, adding: true, into: &statistics, in: db)
             }
-            try Self.flush(statistics, in: db)
+            try Self.flush(statistics, in: db, windows: self.statisticsWindows)
             try db.appendAudit([try PendingAuditEntry(.pseudonymsRekeyed, actor: "device:\(deviceID)",
                                                       details: StoreAuditDetails.pseudonymsRekeyed(rekey, deviceID: deviceID, result: result),
                                                       at: time)])

@@ -7,20 +7,42 @@ import GRDB
 /// The live score statistics on SQLite (`ScoreStatisticsMaintenance`): kept in the writer's
 /// transactions, read in one snapshot.
 extension SQLiteStore {
+    /// A window kept in memory and brought up to date (`SQLiteStatisticsWindows`) when it can
+    /// be; read from the rows otherwise, and kept.
     public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
-        try await pool.read { db in
-            var window = PackedWindowBuilder()
+        let window = SQLiteStatisticsWindows.Window(firstDay: firstDay, lastDay: lastDay)
+        let (revision, days) = try await pool.read { db in
+            (try Self.statisticsRevision(in: db), try Self.statisticsDays(firstDay: firstDay, lastDay: lastDay, in: db))
+        }
+        if let cohorts = statisticsWindows.cohorts(of: window, at: revision) {
+            return LiveStatistics(cohorts: cohorts, firstDay: days.first, lastDay: days.last)
+        }
+        statisticsWindows.beginRead()
+        defer { statisticsWindows.endRead() }
+        let (readAt, live) = try await pool.read { db in
+            var builder = PackedWindowBuilder()
             let statement = Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)
             let rows = try Row.fetchCursor(db, sql: statement.sql, arguments: statement.sqliteArguments)
             while let row = try rows.next() {
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
-                try window.add(key, encoded: try row.bytes("statistics"))
+                try builder.add(key, encoded: try row.bytes("statistics"))
             }
-            let days = try db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
-            return LiveStatistics(cohorts: try window.finish(), firstDay: try days?.optionalInteger("first"),
-                                  lastDay: try days?.optionalInteger("last"))
+            let days = try Self.statisticsDays(firstDay: firstDay, lastDay: lastDay, in: db)
+            return (try Self.statisticsRevision(in: db),
+                    LiveStatistics(cohorts: try builder.finish(), firstDay: days.first, lastDay: days.last))
         }
+        statisticsWindows.keep(live.cohorts, of: window, at: readAt)
+        return live
+    }
+
+    static func statisticsRevision(in db: Database) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT revision FROM statistics_revision WHERE id = 1")) ?? 0
+    }
+
+    private static func statisticsDays(firstDay: Int?, lastDay: Int?, in db: Database) throws -> (first: Int?, last: Int?) {
+        let days = try db.fetchOne(sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
+        return (try days?.optionalInteger("first"), try days?.optionalInteger("last"))
     }
 
     public func outcomeStats() async throws -> OutcomeStats {
@@ -71,7 +93,9 @@ extension SQLiteStore {
 
     /// Writes the delta: statistics rows read, merged and written (emptied ones deleted), then
     /// the counters.
-    static func flush(_ delta: StatisticsDelta, in db: Database) throws {
+    /// Each write takes the next statistics revision and hands its day rows' changes to
+    /// `windows` (nil only while migrating, before any window is read).
+    static func flush(_ delta: StatisticsDelta, in db: Database, windows: SQLiteStatisticsWindows?) throws {
         guard !delta.isEmpty else { return }
         let keys = delta.rowKeys
         var existing: [StatisticsRowKey: [UInt8]] = [:]
@@ -80,9 +104,13 @@ extension SQLiteStore {
                 existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
             }
         }
-        let (write, delete) = try delta.plan(existing: existing)
-        for slice in write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.writeStatistics(slice)) }
-        for slice in delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.deleteStatistics(slice)) }
+        let plan = try delta.plan(existing: existing)
+        for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.writeStatistics(slice)) }
+        for slice in plan.delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.deleteStatistics(slice)) }
+        if let windows, !plan.dayChanges.isEmpty {
+            let revision = try Int.fetchOne(db.cachedStatement(sql: "UPDATE statistics_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")) ?? 0
+            windows.stage(plan, revision: revision)
+        }
         let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
         for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try db.execute(sql.addOutcomeCounts(slice)) }
         let emptied = counts.filter { $0.value < 0 }.map(\.key)
@@ -104,10 +132,10 @@ extension SQLiteStore {
             let outcome = try StatisticsOutcome(row: row)
             if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }
             if delta.isLarge {
-                try flush(delta, in: db)
+                try flush(delta, in: db, windows: nil)
                 delta = StatisticsDelta()
             }
         }
-        try flush(delta, in: db)
+        try flush(delta, in: db, windows: nil)
     }
 }

@@ -20,6 +20,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     private let jobs = LocalJobLock()
     /// Uploads arriving together share one durable commit (`SQLiteGroupCommit`).
     private let intake: SQLiteGroupCommit
+    /// Windows of live statistics read before, kept up to date with this process's writes.
+    let statisticsWindows = SQLiteStatisticsWindows()
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -40,9 +42,11 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         try SQLiteSchema.migrator.migrate(pool)
         let consentMemo = SQLiteConsentMemo()
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
+        let windows = statisticsWindows
+        pool.add(transactionObserver: windows, extent: .databaseLifetime)
         intake = SQLiteGroupCommit(pool: pool, store: { incoming, statistics, db in
-            try Self.storeBatch(incoming, consentMemo: consentMemo, statistics: &statistics, in: db)
-        }, flush: { statistics, db in try Self.flush(statistics, in: db) })
+            try Self.storeBatch(incoming, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
+        }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) })
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -181,8 +185,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         return result
     }
 
-    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, statistics: inout StatisticsDelta,
-                                   in db: Database) throws -> BatchStoreResult {
+    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, windows: SQLiteStatisticsWindows,
+                                   statistics: inout StatisticsDelta, in db: Database) throws -> BatchStoreResult {
         let batch = incoming.batch
         guard try db.changes(sql.insertNonce(deviceID: batch.deviceID, nonce: incoming.nonce, seenAt: incoming.receivedAt)) == 1 else {
             throw StoreAbort.batch(.nonceReplayed)
@@ -197,7 +201,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                           registeredHashes: db.column(String.self, sql.consentTextHashes(purpose: event.purpose,
                                                                                                          version: event.textVersion)),
-                                          now: Date(), sql: sql), in: db)
+                                          now: Date(), sql: sql), windows: windows, in: db)
         }
         // A batch without consent events changes no consent row, so what earlier batches read
         // still holds (`SQLiteConsentMemo` says when it does not).

@@ -309,13 +309,15 @@ struct StatisticsDelta: Sendable {
     /// none yet): each row to write with its new binary form and outcome count, and the rows
     /// that became empty. The change is merged into each row's sparse binary form, never into
     /// dense histograms: a batch costs the size of the rows it touches, not of their grids.
-    func plan(existing: [StatisticsRowKey: [UInt8]]) throws -> (write: [(StatisticsRowKey, StatisticsRowValue)], delete: [StatisticsRowKey]) {
+    func plan(existing: [StatisticsRowKey: [UInt8]]) throws -> StatisticsWritePlan {
         var write: [(StatisticsRowKey, StatisticsRowValue)] = []
         var delete: [StatisticsRowKey] = []
+        var dayChanges: [StatisticsRowKey: CohortStatisticsChange] = [:]
         for key in rowKeys {
             var change = CohortStatisticsChange()
             for entry in added[key] ?? [] { try change.add(score: entry.score, label: entry.label, subject: entry.subject) }
             for entry in removed[key] ?? [] { try change.remove(score: entry.score, label: entry.label, subject: entry.subject) }
+            if key.granularity == .day { dayChanges[key] = change }
             let updated: (encoded: [UInt8], outcomeCount: Int)?
             do {
                 updated = try CohortStatistics.applying(change, toEncoded: existing[key], layout: CohortStatistics.liveLayout)
@@ -328,8 +330,16 @@ struct StatisticsDelta: Sendable {
                 delete.append(key)
             }
         }
-        return (write, delete)
+        return StatisticsWritePlan(write: write, delete: delete, dayChanges: dayChanges)
     }
+}
+
+/// What writing a `StatisticsDelta` does to the rows, and the change of each day row (which a
+/// process keeping windows of statistics in memory applies to them).
+struct StatisticsWritePlan {
+    var write: [(StatisticsRowKey, StatisticsRowValue)]
+    var delete: [StatisticsRowKey]
+    var dayChanges: [StatisticsRowKey: CohortStatisticsChange]
 }
 
 /// A statistics row's new content: `CohortStatistics`' binary form and its outcome count.

@@ -432,6 +432,15 @@ enum StoreTables {
     ], primaryKey: ["model_version", "camera_model", "site", "granularity", "bucket"],
        indexes: ["score_statistics_by_bucket": ["granularity", "bucket"]])
 
+    /// SQLite only: how many writes of the statistics have committed, one row. A process that
+    /// keeps windows of statistics in memory (`SQLiteStatisticsWindows`) reads it with a window
+    /// to learn which of its own changes the window still lacks, and that no other process
+    /// changed the statistics meanwhile.
+    static let statisticsRevision = StoreTable("statistics_revision", [
+        .integer("id"),
+        .integer("revision"),
+    ], primaryKey: ["id"])
+
     /// Stored outcomes counted per kiosk, site, camera model and label (restricted subjects'
     /// included), so that `outcomes stats` reads these instead of every outcome. A kiosk's
     /// rows change only with its own batches and with erasures.

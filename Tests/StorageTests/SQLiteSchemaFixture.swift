@@ -510,5 +510,13 @@ extension StoreSchemaFixture {
         index batches_by_arrival ON batches
         CREATE INDEX batches_by_arrival ON batches (received_at)
         """#,
+        #"""
+        table statistics_revision ON statistics_revision
+        CREATE TABLE statistics_revision (
+            id INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            PRIMARY KEY (id)
+        )
+        """#,
     ]
 }

@@ -31,6 +31,41 @@ public struct CohortStatisticsChange: Sendable {
         try ScoreStatistics.check(score)
         removed.append(Entry(score: score == 0 ? 0 : score, label: label, group: UInt8(ImpostorSubjects.group(of: subject))))
     }
+
+    /// Takes in another change's additions and removals. Applying the sum adds every addition
+    /// before it removes anything, so changes made one after another on the same statistics sum
+    /// to one change with the same result: each removal took an outcome that was held, either
+    /// before the first change or since an earlier addition.
+    public mutating func append(contentsOf other: CohortStatisticsChange) {
+        added.append(contentsOf: other.added)
+        removed.append(contentsOf: other.removed)
+    }
+
+    /// Entries counted in and out, additions and removals together.
+    public var entryCount: Int { added.count + removed.count }
+}
+
+extension PackedCohortStatistics {
+    /// These statistics with `change` applied (`CohortStatistics.applying`), without unpacking
+    /// them; nil when nothing is left. Throws as `applying` does, changing nothing.
+    public func applying(_ change: CohortStatisticsChange) throws -> PackedCohortStatistics? {
+        try Self.applying(change, to: bytes, layout: layout)
+    }
+
+    /// Statistics that hold nothing but `change`'s additions (and no removal); nil when it has none.
+    public init?(counting change: CohortStatisticsChange, layout: StatisticsLayout) throws {
+        guard let counted = try Self.applying(change, to: nil, layout: layout) else { return nil }
+        self = counted
+    }
+
+    private static func applying(_ change: CohortStatisticsChange, to bytes: [UInt8]?,
+                                 layout: StatisticsLayout) throws -> PackedCohortStatistics? {
+        var row = try bytes.map { try SparseRow(encoded: $0, layout: layout) } ?? SparseRow(layout: layout)
+        try row.apply(change)
+        guard row.outcomeCount > 0 else { return nil }
+        return PackedCohortStatistics(layout: layout, bytes: row.encoded(), genuineCount: row.genuine.total,
+                                      impostorCount: row.impostor.total, unknownCount: row.unknown)
+    }
 }
 
 extension CohortStatistics {

@@ -83,9 +83,9 @@ extension PostgresStore {
                 existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
             }
         }
-        let (write, delete) = try delta.plan(existing: existing)
-        for slice in write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
-        for slice in delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
+        let plan = try delta.plan(existing: existing)
+        for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
+        for slice in plan.delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
         let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
         for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.addOutcomeCounts(slice)) }
         let emptied = counts.filter { $0.value < 0 }.map(\.key)
