@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// A threshold release's computation (`ThresholdRelease.compute` with live statistics and the
@@ -41,15 +42,25 @@ public struct ThresholdReleasePlan: Sendable {
     public init(cohorts: [CohortKey]? = nil, statistics: [CohortKey: PackedCohortStatistics], targetFMR: Double,
                 policy: any ThresholdPolicy, layout: StatisticsLayout, subjectBootstrap: SubjectBootstrap?) throws {
         guard statistics.values.allSatisfy({ $0.layout == layout }) else { throw CalibrationError.incompatibleStatistics }
-        // Each cohort's binary form read once and added into both its pools' dense counts (a
-        // pool's exact tail is hundreds of thousands of entries at 100 M outcomes: added as
-        // sorted runs and merged once, not re-copied per cohort).
-        var cameraModels: [CohortKey: PackedCohortAccumulator] = [:]
-        var modelVersions: [CohortKey: PackedCohortAccumulator] = [:]
-        for (key, part) in statistics.sorted(by: { $0.key < $1.key }) {
-            let row = try SparseRow(encoded: part.bytes, layout: layout)
-            cameraModels[CohortPools.poolKey(key, .cameraModel), default: PackedCohortAccumulator(layout: layout)].add(row)
-            modelVersions[CohortPools.poolKey(key, .modelVersion), default: PackedCohortAccumulator(layout: layout)].add(row)
+        // Each camera-model pool adds its cohorts' binary forms in dense counts (a pool's exact
+        // tail is hundreds of thousands of entries at 100 M outcomes: added as sorted runs and
+        // merged once, not re-copied per cohort), one pool per core; a model version's pool
+        // adds its camera-model pools.
+        let byCameraModel = Dictionary(grouping: statistics.keys) { CohortPools.poolKey($0, .cameraModel) }
+        let cameraModelKeys = byCameraModel.keys.sorted()
+        let cameraModelPacked = try Self.concurrently(cameraModelKeys.count) { index in
+            var accumulator = PackedCohortAccumulator(layout: layout)
+            for key in (byCameraModel[cameraModelKeys[index]] ?? []).sorted() {
+                if let part = statistics[key] { try accumulator.merge(part) }
+            }
+            return accumulator.pack()
+        }
+        let byModelVersion = Dictionary(grouping: cameraModelKeys.indices) { CohortPools.poolKey(cameraModelKeys[$0], .modelVersion) }
+        let modelVersionKeys = byModelVersion.keys.sorted()
+        let modelVersionPacked = try Self.concurrently(modelVersionKeys.count) { index in
+            var accumulator = PackedCohortAccumulator(layout: layout)
+            for pool in byModelVersion[modelVersionKeys[index]] ?? [] { try accumulator.merge(cameraModelPacked[pool]) }
+            return accumulator.pack()
         }
         self.cohorts = Set(cohorts ?? Array(statistics.keys)).sorted()
         self.targetFMR = targetFMR
@@ -57,15 +68,21 @@ public struct ThresholdReleasePlan: Sendable {
         self.policy = policy
         self.subjectBootstrap = subjectBootstrap
         self.statistics = statistics
-        cameraModelPools = try cameraModels.mapValues { accumulator in
-            var accumulator = accumulator
-            return try accumulator.pack().unpacked()
-        }
-        modelVersionPools = try modelVersions.mapValues { accumulator in
-            var accumulator = accumulator
-            return try accumulator.pack().unpacked()
-        }
+        let packedPools = cameraModelPacked + modelVersionPacked
+        let pools = try Self.concurrently(packedPools.count) { try packedPools[$0].unpacked() }
+        cameraModelPools = Dictionary(uniqueKeysWithValues: zip(cameraModelKeys, pools.prefix(cameraModelKeys.count)))
+        modelVersionPools = Dictionary(uniqueKeysWithValues: zip(modelVersionKeys, pools.suffix(modelVersionKeys.count)))
         weights = SharedGroupWeights()
+    }
+
+    /// `body(0..<count)` on every core, in index order; the first error thrown, if any.
+    private static func concurrently<Value: Sendable>(_ count: Int,
+                                                      _ body: @Sendable (Int) throws -> Value) throws -> [Value] {
+        let results = ConcurrentResults<Value>(count: count)
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            results.set(index, Result { try body(index) })
+        }
+        return try results.values()
     }
 
     /// What one cohort's own level decided.
@@ -288,5 +305,18 @@ final class SharedGroupWeights: Sendable {
         let drawn = GroupResampling.weights(resamples: bootstrap.resamples, groups: groups, seed: bootstrap.seed)
         cache.withLock { $0.store(drawn, groups: groups) }
         return GroupResampling(subjects: subjects, bootstrap: bootstrap, weights: drawn)
+    }
+}
+
+/// Results written by concurrent iterations, one slot each.
+private final class ConcurrentResults<Value: Sendable>: Sendable {
+    private let slots: Mutex<[Result<Value, any Error>?]>
+
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+
+    func set(_ index: Int, _ result: Result<Value, any Error>) { slots.withLock { $0[index] = result } }
+
+    func values() throws -> [Value] {
+        try slots.withLock { slots in try slots.map { try ($0 ?? .failure(CancellationError())).get() } }
     }
 }

@@ -172,6 +172,12 @@ extension CohortStatistics {
         self.init(layout: layout)
         try add(SparseRow(encoded: bytes, layout: layout))
     }
+
+    /// Decodes bytes this process encoded (`PackedCohortStatistics`), skipping the agreement check.
+    init(ownEncoding bytes: [UInt8], layout: StatisticsLayout) throws {
+        self.init(layout: layout)
+        try add(SparseRow(encoded: bytes, layout: layout, checkingAgreement: false))
+    }
 }
 
 /// Appends the binary form's fields.

@@ -50,7 +50,7 @@ public struct PackedCohortAccumulator: Sendable {
     /// Adds a packed cohort (same layout).
     public mutating func merge(_ packed: PackedCohortStatistics) throws {
         guard packed.layout == layout else { throw CalibrationError.incompatibleStatistics }
-        try merge(encoded: packed.bytes)
+        add(try SparseRow(encoded: packed.bytes, layout: layout, checkingAgreement: false))
     }
 
     /// Adds a validated row.

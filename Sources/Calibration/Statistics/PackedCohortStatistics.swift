@@ -46,9 +46,10 @@ public struct PackedCohortStatistics: Sendable, Hashable {
     /// No outcome of any label.
     public var isEmpty: Bool { outcomeCount == 0 }
 
-    /// The working form. Throws only if the bytes were not made by `init(_:)` (they always are:
-    /// the bytes are not settable), as `CohortStatistics(encoded:layout:)` would.
+    /// The working form. The bytes are always this type's own encoding (they are not settable),
+    /// so the per-bin agreement `CohortStatistics(encoded:layout:)` checks on stored rows is not
+    /// checked again; the structure still is.
     public func unpacked() throws -> CohortStatistics {
-        try CohortStatistics(encoded: bytes, layout: layout)
+        try CohortStatistics(ownEncoding: bytes, layout: layout)
     }
 }
