@@ -347,13 +347,57 @@ public struct CalibrationPage: Sendable {
         }
     }
 
+    /// Which of the cohorts the page shows: charts for a few thousand cohorts are tens of MB
+    /// of HTML, so the page shows `perPage` at a time, and every cohort drift flagged by name.
+    public struct CohortPages: Sendable {
+        public static let perPage = 50
+
+        /// "Cohorts 51–100 of 2000".
+        public var range: String
+        /// `?page=K` links; nil on the first and last page.
+        public var previous: String?
+        public var next: String?
+        public var pageNumber: Int
+        public var pageCount: Int
+        /// Cohorts with a drift flag, on any page (stored, not computed: templates read stored properties).
+        public var flagged: [FlaggedCohort]
+        public var flaggedCount: Int
+        public var hasFlagged: Bool
+
+        public init(range: String, previous: String?, next: String?, pageNumber: Int, pageCount: Int, flagged: [FlaggedCohort]) {
+            self.range = range
+            self.previous = previous
+            self.next = next
+            self.pageNumber = pageNumber
+            self.pageCount = pageCount
+            self.flagged = flagged
+            flaggedCount = flagged.count
+            hasFlagged = !flagged.isEmpty
+        }
+    }
+
+    public struct FlaggedCohort: Sendable {
+        public var key: String
+        public var flags: [String]
+        /// The page showing it.
+        public var link: String
+        public init(key: String, flags: [String], link: String) {
+            self.key = key
+            self.flags = flags
+            self.link = link
+        }
+    }
+
     public var releases: [Release]
+    /// This page's cohorts.
     public var cohorts: [Cohort]
+    public var cohortPages: CohortPages?
     /// Newest first.
     public var rollouts: [Rollout]
-    public init(releases: [Release], cohorts: [Cohort], rollouts: [Rollout] = []) {
+    public init(releases: [Release], cohorts: [Cohort], cohortPages: CohortPages? = nil, rollouts: [Rollout] = []) {
         self.releases = releases
         self.cohorts = cohorts
+        self.cohortPages = cohortPages
         self.rollouts = rollouts
     }
 }

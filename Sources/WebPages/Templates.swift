@@ -130,6 +130,11 @@ enum Templates {
         <h2>Cohorts</h2>
         <p class="muted">Score distributions and DET curves of all stored outcomes per model version, camera model and site.
         Solid: the released threshold kiosks use now; dashed: the newest threshold awaiting approval or publication.</p>
+        {{#cohortPages}}<p id="drift-summary">Drift since the published release: <span data-field="flagged-count">{{flaggedCount}}</span> of the cohorts flagged.</p>
+        {{#hasFlagged}}<table id="flagged-cohorts"><thead><tr><th>cohort</th><th>flags</th></tr></thead><tbody>
+        {{#flagged}}<tr data-cohort="{{key}}"><td><a href="{{link}}">{{key}}</a></td><td>{{#flags}}<span class="flag" data-flag="{{.}}">{{.}}</span>{{/flags}}</td></tr>{{/flagged}}
+        </tbody></table>{{/hasFlagged}}
+        <nav class="pages" id="cohort-pages"><span data-field="cohort-range">{{range}}</span>{{#previous}} · <a href="{{.}}" rel="prev">previous</a>{{/previous}}{{#next}} · <a href="{{.}}" rel="next">next</a>{{/next}}</nav>{{/cohortPages}}
         {{#cohorts}}<section class="cohort" data-cohort="{{key}}">
         <h3>{{modelVersion}} · {{cameraModel}} · {{site}}</h3>
         <p><span data-field="genuine">{{genuine}}</span> genuine, <span data-field="impostors">{{impostors}}</span> impostor attempts.

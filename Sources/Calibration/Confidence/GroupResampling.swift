@@ -88,9 +88,11 @@ public struct GroupResampling: Sendable {
         weights.withUnsafeBufferPointer { weights in
             sums.withUnsafeMutableBufferPointer { sums in
                 for (slot, value) in perSlot.enumerated() where value != 0 {
-                    let base = slot * resamples
-                    for row in 0..<resamples {
-                        sums[row] += Double(weights[base + row]) * value
+                    // A column of its own: without an offset added (and overflow-checked) per
+                    // element, the loop runs on vectors, each lane one resample's sum in slot order.
+                    let column = UnsafeBufferPointer(rebasing: weights[(slot * resamples)..<((slot + 1) * resamples)])
+                    for row in 0..<min(resamples, sums.count, column.count) {
+                        sums[row] += Double(column[row]) * value
                     }
                 }
             }

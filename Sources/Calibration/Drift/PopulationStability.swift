@@ -46,36 +46,28 @@ public enum PopulationStability {
     public static func index(reference: ScoreHistogram, current: ScoreHistogram, binCount: Int = 10) throws -> Double {
         guard reference.grid == current.grid else { throw CalibrationError.incompatibleStatistics }
         guard binCount > 0 else { throw CalibrationError.invalidParameter("binCount must be > 0") }
-        let groupOf = quantileGroups(of: reference, count: binCount)
+        // Underflow and every grid bin go to one of `binCount` groups, cut when the reference's
+        // cumulative share passes the next multiple of 1/binCount; overflow to the last.
+        let total = max(reference.total, 1)
         var expected = Array(repeating: 0, count: binCount)
         var actual = Array(repeating: 0, count: binCount)
-        expected[groupOf.underflow] += reference.underflow
-        actual[groupOf.underflow] += current.underflow
-        for index in reference.counts.indices {
-            expected[groupOf.bins[index]] += reference.counts[index]
-            actual[groupOf.bins[index]] += current.counts[index]
-        }
-        expected[groupOf.overflow] += reference.overflow
-        actual[groupOf.overflow] += current.overflow
-        return try index(expected: expected, actual: actual)
-    }
-
-    /// Assigns underflow, every grid bin and overflow to one of `count` groups, cutting
-    /// when the reference's cumulative share passes the next multiple of 1/count.
-    static func quantileGroups(of reference: ScoreHistogram, count: Int) -> (underflow: Int, bins: [Int], overflow: Int) {
-        let total = max(reference.total, 1)
+        expected[0] += reference.underflow
+        actual[0] += current.underflow
         var cumulative = reference.underflow
-        func group(after cumulative: Int) -> Int {
-            min(cumulative * count / total, count - 1)
+        var group = min(cumulative * binCount / total, binCount - 1)
+        reference.counts.withUnsafeBufferPointer { referenceCounts in
+            current.counts.withUnsafeBufferPointer { currentCounts in
+                for index in 0..<min(referenceCounts.count, currentCounts.count) {
+                    expected[group] += referenceCounts[index]
+                    actual[group] += currentCounts[index]
+                    cumulative += referenceCounts[index]
+                    // min(cumulative · binCount / total, binCount − 1), without dividing per bin.
+                    while group < binCount - 1 && (group + 1) * total <= cumulative * binCount { group += 1 }
+                }
+            }
         }
-        let underflowGroup = 0
-        var bins = Array(repeating: 0, count: reference.counts.count)
-        var current = group(after: cumulative)
-        for index in reference.counts.indices {
-            bins[index] = current
-            cumulative += reference.counts[index]
-            current = max(current, group(after: cumulative))
-        }
-        return (underflowGroup, bins, count - 1)
+        expected[binCount - 1] += reference.overflow
+        actual[binCount - 1] += current.overflow
+        return try index(expected: expected, actual: actual)
     }
 }

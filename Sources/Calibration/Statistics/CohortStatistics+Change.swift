@@ -213,7 +213,8 @@ struct SparseRow {
     /// `checkingAgreement: false` only for bytes this process encoded itself (a
     /// `PackedCohortStatistics`): the per-bin agreement of tail, cells and histogram holds by
     /// construction there, and checking it again was an eighth of a computation's time.
-    init(encoded bytes: [UInt8], layout: StatisticsLayout, checkingAgreement: Bool = true) throws {
+    /// `readingCells: false` (own bytes only) stops after the tail: what score statistics need.
+    init(encoded bytes: [UInt8], layout: StatisticsLayout, checkingAgreement: Bool = true, readingCells: Bool = true) throws {
         self.init(layout: layout)
         var reader = ByteReader(bytes: bytes)
         let version = try reader.byte()
@@ -243,6 +244,7 @@ struct SparseRow {
             tailScores.append(score)
             tailGroups.append(group)
         }
+        guard readingCells else { return }
         let cellCount = try reader.count()
         let keyLimit = coarseBinCount * ImpostorSubjects.groupCount
         guard cellCount <= keyLimit, cellCount <= reader.remaining / 2 else { throw ByteReader.corrupt("\(cellCount) cells below the tail") }

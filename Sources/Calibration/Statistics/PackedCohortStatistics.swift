@@ -52,4 +52,13 @@ public struct PackedCohortStatistics: Sendable, Hashable {
     public func unpacked() throws -> CohortStatistics {
         try CohortStatistics(ownEncoding: bytes, layout: layout)
     }
+
+    /// Only the score statistics (histograms and exact tail), without the impostor subject
+    /// groups: what drift and the charts read.
+    public func unpackedScores() throws -> ScoreStatistics {
+        let row = try SparseRow(encoded: bytes, layout: layout, checkingAgreement: false, readingCells: false)
+        var scores = ScoreStatistics(layout: layout)
+        try scores.add(genuine: row.genuine, impostor: row.impostor, tail: row.tailScores, unknown: row.unknown)
+        return scores
+    }
 }

@@ -203,7 +203,7 @@ struct ThresholdService: Sendable {
                 guard let before = reference[entry.cohort], let now = recent[entry.cohort], now.impostorCount + now.genuineCount > 0 else {
                     return nil
                 }
-                return try DriftReport(reference: before.unpacked().scores, current: now.unpacked().scores, threshold: entry.threshold,
+                return try DriftReport(reference: before.unpackedScores(), current: now.unpackedScores(), threshold: entry.threshold,
                                        targetFMR: entry.targetFMR, limits: limits)
             }
         }

@@ -11,7 +11,7 @@ extension WebRoutes {
     /// curves on the same attempts; and per cohort the score histograms and DET curve of all
     /// stored outcomes (their live statistics) with the released and the proposed threshold on
     /// them, and the drift flags of the published release.
-    func calibrationPage() async throws -> CalibrationPage {
+    func calibrationPage(cohortPage: Int = 1) async throws -> CalibrationPage {
         // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
         // packed; each cohort is unpacked only while its charts are drawn, on every core. Read
         // while the releases are read and drift reads its two windows.
@@ -32,13 +32,19 @@ extension WebRoutes {
         } catch let problem as ProblemResponse where problem.details.status == 404 {
             drift = nil
         }
-        let statistics = try await history.cohorts.sorted { $0.key < $1.key }
+        let allStatistics = try await history.cohorts.sorted { $0.key < $1.key }
+        let perPage = CalibrationPage.CohortPages.perPage
+        let pageCount = max(1, (allStatistics.count + perPage - 1) / perPage)
+        guard cohortPage <= pageCount else {
+            throw ProblemResponse(.notFound, "page \(cohortPage) is past the last page of cohorts, \(pageCount)")
+        }
+        let statistics = Array(allStatistics[min((cohortPage - 1) * perPage, allStatistics.count)..<min(cohortPage * perPage, allStatistics.count)])
         let released = published.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
         let proposedEntries = proposed.map { Dictionary($0.release.entries.map { ($0.cohort, $0) }, uniquingKeysWith: { first, _ in first }) }
         let reports = Dictionary((drift?.cohorts ?? []).map { ($0.cohort, $0.report) }, uniquingKeysWith: { first, _ in first })
         let sections = await ConcurrentSteps.map(statistics.count) { index in
             Result {
-                try Self.cohortSection(statistics[index].key, statistics[index].value.unpacked().scores,
+                try Self.cohortSection(statistics[index].key, statistics[index].value.unpackedScores(),
                                        thresholds: [(.released, published, released), (.proposed, proposed, proposedEntries)],
                                        report: reports[statistics[index].key] ?? nil)
             }
@@ -65,7 +71,26 @@ extension WebRoutes {
                     canApprove: view.state == ReleaseState.computed.rawValue,
                     canPublish: view.state == ReleaseState.approved.rawValue)
             },
-            cohorts: cohorts, rollouts: rollouts)
+            cohorts: cohorts,
+            cohortPages: Self.cohortPages(keys: allStatistics.map(\.key), page: cohortPage, pageCount: pageCount, reports: reports),
+            rollouts: rollouts)
+    }
+
+    /// Where this page stands among the cohorts (sorted), and every cohort with a drift flag
+    /// with the page that shows it.
+    static func cohortPages(keys: [CohortKey], page: Int, pageCount: Int, reports: [CohortKey: DriftReport?]) -> CalibrationPage.CohortPages {
+        let perPage = CalibrationPage.CohortPages.perPage
+        let first = (page - 1) * perPage
+        let link = { (page: Int) in "\(Page.calibration.path)?page=\(page)" }
+        var flagged: [CalibrationPage.FlaggedCohort] = []
+        for (index, key) in keys.enumerated() {
+            guard let report = reports[key] ?? nil, !report.flags.isEmpty else { continue }
+            flagged.append(.init(key: key.description, flags: report.flags.map(\.rawValue).sorted(), link: link(index / perPage + 1)))
+        }
+        return CalibrationPage.CohortPages(
+            range: keys.isEmpty ? "No cohort" : "Cohorts \(first + 1)–\(min(first + perPage, keys.count)) of \(keys.count)",
+            previous: page > 1 ? link(page - 1) : nil, next: page < pageCount ? link(page + 1) : nil,
+            pageNumber: page, pageCount: pageCount, flagged: flagged)
     }
 
     /// One cohort's row of the page: its thresholds in the released and proposed releases with

@@ -88,7 +88,13 @@ struct WebRoutes: Sendable {
         }
         router.get("/ui/calibration") { request, _ in
             try await self.page(.calibration, request) { _, chrome in
-                self.renderer.calibration(try await self.calibrationPage(), chrome: chrome)
+                let number = try request.uri.queryParameters["page"].map { text in
+                    guard let number = Int(text), number >= 1 else {
+                        throw ProblemResponse(.invalidRequest, "page must be a whole number from 1, not \(text)")
+                    }
+                    return number
+                } ?? 1
+                return self.renderer.calibration(try await self.calibrationPage(cohortPage: number), chrome: chrome)
             }
         }
         router.post("/ui/calibration/releases/:version/approve") { request, context in
