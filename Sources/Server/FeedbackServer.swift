@@ -119,8 +119,7 @@ public struct FeedbackServer: Sendable {
             peers: peers, maximumBodyBytes: configuration.maximumBodyBytes, now: clock)
         let kiosks = KioskAuthentication(store: store, admin: admin, peers: peers, now: clock)
         let keys = self.keys
-        let thresholds = ThresholdService(store: store, jobs: jobs, releaseKey: { keys.current.releaseKey },
-                                          guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
+        let thresholds = thresholdService(clock: clock)
         // The log is named after its key, which never changes, rather than after a host name, which may.
         let audit = AuditService(compliance: compliance, jobs: jobs, signingKey: { keys.current.auditKey },
                                  keyHistory: { keys.current.auditEndorsements }, firstKey: keys.current.auditAnchor,
@@ -157,6 +156,12 @@ public struct FeedbackServer: Sendable {
         return router
     }
 
+    func thresholdService(clock: @escaping @Sendable () -> Date) -> ThresholdService {
+        let keys = self.keys
+        return ThresholdService(store: store, jobs: jobs, releaseKey: { keys.current.releaseKey },
+                                guardrail: configuration.thresholdGuardrail, metrics: metrics, now: clock)
+    }
+
     func webSessions(clock: @escaping @Sendable () -> Date) -> WebSessions {
         WebSessions(tokens: store, store: sessions, policy: WebSessionPolicy(configuration: configuration), now: clock)
     }
@@ -183,6 +188,8 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
                                                        interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger),
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
+                       PeriodicJob.statisticsWindowReader(thresholds: thresholdService(clock: { Date() }), interval: .seconds(3600),
+                                                          logger: logger),
                        PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(configuration.tlsRenewalCheckSeconds),
                                                          logger: logger),
                        MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,
@@ -258,6 +265,14 @@ struct PeriodicJob: Service {
         PeriodicJob(name: "web session sweep", interval: interval, immediately: true, logger: logger) {
             let removed = try await sessions.sweep()
             if removed > 0 { logger.debug("swept expired web sessions", metadata: ["count": "\(removed)"]) }
+        }
+    }
+
+    /// Reads the usual windows of live statistics at start and hourly (`readUsualWindows`), so
+    /// that drift, the page and a computation find them kept.
+    static func statisticsWindowReader(thresholds: ThresholdService, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "statistics window read", interval: interval, immediately: true, logger: logger) {
+            try await thresholds.readUsualWindows()
         }
     }
 

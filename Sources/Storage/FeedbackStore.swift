@@ -61,6 +61,9 @@ public protocol FeedbackStore: Sendable {
     /// The live score statistics of the UTC days `firstDay...lastDay` (day indices, either bound
     /// optional), merged per cohort (ScoreStatisticsRebuild.swift).
     func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics
+    /// Whether windows read are kept in memory and brought up to date (SQLite), so that reading
+    /// the usual ones ahead of the first request pays.
+    var keepsStatisticsWindows: Bool { get }
     /// Returns false when the version already exists (a concurrent computation won).
     func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool
     func thresholdReleases() async throws -> [StoredThresholdRelease]

@@ -36,6 +36,8 @@ extension SQLiteStore {
         return live
     }
 
+    public var keepsStatisticsWindows: Bool { true }
+
     static func statisticsRevision(in db: Database) throws -> Int {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT revision FROM statistics_revision WHERE id = 1")) ?? 0
     }

@@ -205,6 +205,8 @@ public enum ScoreStatisticsRebuild {
 }
 
 extension FeedbackStore {
+    public var keepsStatisticsWindows: Bool { false }
+
     /// The statistics of the outcomes attempted on UTC days `firstDay...lastDay` (either bound
     /// optional), rebuilt from the outcome rows. The reference implementation: back ends keep
     /// the statistics live and answer from them.

@@ -55,17 +55,28 @@ public enum PopulationStability {
         actual[0] += current.underflow
         var cumulative = reference.underflow
         var group = min(cumulative * binCount / total, binCount - 1)
+        // Sums per group kept in locals while the group lasts: the arrays are touched once per group.
+        var expectedSum = 0, actualSum = 0
         reference.counts.withUnsafeBufferPointer { referenceCounts in
             current.counts.withUnsafeBufferPointer { currentCounts in
                 for index in 0..<min(referenceCounts.count, currentCounts.count) {
-                    expected[group] += referenceCounts[index]
-                    actual[group] += currentCounts[index]
-                    cumulative += referenceCounts[index]
+                    let count = referenceCounts[index]
+                    expectedSum += count
+                    actualSum += currentCounts[index]
+                    guard count != 0 else { continue }
+                    cumulative += count
                     // min(cumulative · binCount / total, binCount − 1), without dividing per bin.
-                    while group < binCount - 1 && (group + 1) * total <= cumulative * binCount { group += 1 }
+                    while group < binCount - 1 && (group + 1) * total <= cumulative * binCount {
+                        expected[group] += expectedSum
+                        actual[group] += actualSum
+                        (expectedSum, actualSum) = (0, 0)
+                        group += 1
+                    }
                 }
             }
         }
+        expected[group] += expectedSum
+        actual[group] += actualSum
         expected[binCount - 1] += reference.overflow
         actual[binCount - 1] += current.overflow
         return try index(expected: expected, actual: actual)

@@ -226,7 +226,7 @@ struct ModelRolloutService: Sendable {
         let target = targetFMR ?? settings.targetFMR
         guard target > 0, target < 1 else { throw ProblemResponse(.invalidRequest, "target_fmr must be within (0, 1)") }
         let published = try await store.thresholdReleases().last(where: { $0.state == .published })
-        let thresholds = try published.map { try ThresholdReleaseCoding.decode($0.payload) }
+        let thresholds = try published.map { try DecodedReleases.decode($0.payload) }
         let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
         let releaseVersions = Dictionary(try await releasesByVersion().map { ($0.value.modelVersion, $0.key) }, uniquingKeysWith: max)
         let cohorts = try RolloutComparisons.compare(candidate: release.modelVersion, outcomes: outcomes, releaseVersions: releaseVersions,
@@ -257,7 +257,7 @@ struct ModelRolloutService: Sendable {
         let promoted = try await federation.modelRollouts().filter { $0.state == .canary || $0.state == .fleet }
         guard !promoted.isEmpty,
               let published = try await store.thresholdReleases().last(where: { $0.state == .published }) else { return [] }
-        let thresholds = try ThresholdReleaseCoding.decode(published.payload)
+        let thresholds = try DecodedReleases.decode(published.payload)
         let releases = try await releasesByVersion()
         var rolledBack: [Int] = []
         for rollout in promoted {

@@ -185,7 +185,7 @@ struct PolicySearchService: Sendable {
             throw ProblemResponse(.releaseStateConflict, "release \(winner.version) is no longer in shadow; look again")
         }
         let published = try await store.thresholdReleases().last(where: { $0.state == .published })
-        let thresholds = try published.map { try ThresholdReleaseCoding.decode($0.payload) }
+        let thresholds = try published.map { try DecodedReleases.decode($0.payload) }
         let key = CohortKey(modelVersion: winner.modelVersion, cameraModel: search.cohort.cameraModel, cohort: search.cohort.site)
         guard thresholds?.entry(for: key) != nil else {
             throw ProblemResponse(.insufficientData, "no published threshold for \(winner.modelVersion) (release \(winner.version)) "

@@ -114,7 +114,7 @@ struct ThresholdService: Sendable {
             throw ProblemResponse(.insufficientData, "no outcomes in the window")
         }
         let existing = try await store.thresholdReleases()
-        let previous = try existing.last(where: { $0.state == .published }).map { try ThresholdReleaseCoding.decode($0.payload) }
+        let previous = try existing.last(where: { $0.state == .published }).map { try DecodedReleases.decode($0.payload) }
         let version = (existing.map(\.version).max() ?? 0) + 1
         // Whole days: from the start of the first day with an outcome to the end of the last.
         let window = try DataWindow(startUnixSeconds: Int64(firstDay) * Int64(StatisticsBuckets.secondsPerDay),
@@ -178,7 +178,7 @@ struct ThresholdService: Sendable {
         guard let current = try await store.thresholdReleases().last(where: { $0.state == .published }) else {
             throw ProblemResponse(.notFound, "no threshold release has been published yet")
         }
-        return try await drift(of: ThresholdReleaseCoding.decode(current.payload))
+        return try await drift(of: DecodedReleases.decode(current.payload))
     }
 
     /// `drift()` for a published release already read and decoded (the calibration page has
@@ -218,9 +218,21 @@ struct ThresholdService: Sendable {
         return ThresholdDriftView(releaseVersion: release.version, cohorts: cohorts)
     }
 
+    /// Reads the windows drift, the calibration page and a computation over the whole history
+    /// read (the whole history, and the published release's window and the days since), where
+    /// the store keeps them: the first request after a start then finds them.
+    func readUsualWindows() async throws {
+        guard store.keepsStatisticsWindows else { return }
+        _ = try await store.scoreStatistics(firstDay: nil, lastDay: nil)
+        guard let published = try await store.thresholdReleases().last(where: { $0.state == .published }) else { return }
+        let days = Self.days(of: try DecodedReleases.decode(published.payload).window)
+        _ = try await store.scoreStatistics(firstDay: days.first, lastDay: days.last)
+        _ = try await store.scoreStatistics(firstDay: days.last + 1, lastDay: nil)
+    }
+
     static func view(_ stored: StoredThresholdRelease) throws -> ThresholdReleaseView {
         ThresholdReleaseView(
-            version: stored.version, state: stored.state.rawValue, release: try ThresholdReleaseCoding.decode(stored.payload),
+            version: stored.version, state: stored.state.rawValue, release: try DecodedReleases.decode(stored.payload),
             refused: (try? WireJSON.decoder().decode([RefusedCohort].self, from: Data(stored.refused))) ?? [],
             largestChange: stored.largestChange, requiredApprovals: stored.requiredApprovals, approvals: stored.approvals,
             computedAt: stored.computedAt, computedBy: stored.computedBy, publishedAt: stored.publishedAt)
