@@ -282,7 +282,7 @@ enum FormatCheck {
     static func conforms(_ text: String, to format: String) -> Bool {
         switch format {
         case "date-time": return RFC3339.parse(text) != nil
-        case "uuid": return UUID(uuidString: text) != nil && text.utf8.count == 36
+        case "uuid": return UUIDText.parse(text) != nil
         default: return true  // Other formats are annotations only (2020-12 default).
         }
     }

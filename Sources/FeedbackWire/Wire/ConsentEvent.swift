@@ -72,7 +72,7 @@ extension ConsentEvent {
             guard let value = json[key]?.stringValue else { throw WireDecodingError(field: key) }
             return value
         }
-        guard let eventID = UUID(uuidString: try string("event_id")) else { throw WireDecodingError(field: "event_id") }
+        guard let eventID = UUIDText.parse(try string("event_id")) else { throw WireDecodingError(field: "event_id") }
         guard let occurredAt = RFC3339.parse(try string("occurred_at")) else { throw WireDecodingError(field: "occurred_at") }
         guard let kind = Kind(rawValue: try string("kind")) else { throw WireDecodingError(field: "kind") }
         guard let method = Method(rawValue: try string("method")) else { throw WireDecodingError(field: "method") }

@@ -58,7 +58,7 @@ extension MatchOutcome {
             guard let n = value[key]?.numberValue else { throw WireDecodingError(field: key) }
             return n
         }
-        guard let eventID = UUID(uuidString: try string("event_id", in: json)) else { throw WireDecodingError(field: "event_id") }
+        guard let eventID = UUIDText.parse(try string("event_id", in: json)) else { throw WireDecodingError(field: "event_id") }
         guard let attemptedAt = RFC3339.parse(try string("attempted_at", in: json)) else { throw WireDecodingError(field: "attempted_at") }
         guard let cohortValue = json["cohort"], let qualityValue = json["quality"], let subjectValue = json["subject"] else {
             throw WireDecodingError(field: "cohort/quality/subject")
