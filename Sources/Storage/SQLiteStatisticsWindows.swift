@@ -53,8 +53,8 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// window since it, a computation's last N days); the rest is room for others. Each is at
     /// most the whole history's size (23 MB packed on 100 M outcomes over 2,000 cohorts).
     static let largestWindowCount = 8
-    /// Changes waiting, in outcomes counted in or out: past it every kept window is dropped
-    /// (about 16 bytes each, so at most 64 MB).
+    /// Changes waiting, in outcomes counted in or out (about 16 bytes each, so at most 64 MB):
+    /// past it they are dropped, and each kept window is read from its rows at its next read.
     static let largestBacklog = 4_000_000
 
     private let windows = Mutex<(kept: [Window: Kept], reads: UInt64, updates: Int)>(([:], 0, 0))
