@@ -141,6 +141,9 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// How many reads were answered by applying changes to a kept window (for tests).
     var updatesApplied: Int { windows.withLock { $0.updates } }
 
+    /// The windows kept (for tests).
+    var keptWindows: Set<Window> { windows.withLock { Set($0.kept.keys) } }
+
     /// Call before a full read's snapshot is taken, and `keep` (or `endRead`) after it.
     func beginRead() {
         published.withLock { $0.readsInProgress += 1 }
