@@ -113,6 +113,14 @@ struct SQLConnection {
         return result
     }
 
+    /// Each row as it arrives, none kept: for reads whose rows are folded into something smaller
+    /// (a window of statistics is 80 MB of rows on 100 M outcomes).
+    func forEachRow(_ statement: StoreStatement, _ body: (SQLRow) throws -> Void) async throws {
+        for try await row in try await connection.query(PostgresSQL.query(statement), logger: logger) {
+            try body(SQLRow(row))
+        }
+    }
+
     func fetchOne(_ statement: StoreStatement) async throws -> SQLRow? {
         try await fetchAll(statement).first
     }

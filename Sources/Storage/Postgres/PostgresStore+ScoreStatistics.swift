@@ -13,7 +13,7 @@ extension PostgresStore {
     public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
         try await read { db in
             var window = PackedWindowBuilder()
-            for row in try await db.fetchAll(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) {
+            try await db.forEachRow(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) { row in
                 let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
                                     cohort: try row.text("site"))
                 try window.add(key, encoded: try row.bytes("statistics"))
