@@ -192,6 +192,9 @@ extension EndToEnd {
             let startingCheckpoint = try JSONValue.parse(try cli(server, ["audit", "checkpoint"]).stdout)["tree_size"]?.numberValue
             let latestCheckpoint = Shared(Int(try #require(startingCheckpoint)))
             let cutsOver = Shared(false)
+            // Chunks a kiosk may have recorded so far: three more before each cut, so that every
+            // cut has uploads to land on however fast the first chunks went up.
+            let chunksAllowed = Shared(3)
 
             // Each kiosk records its next hundred outcomes and uploads, over and over, while the
             // power comes and goes; afterwards it records the rest and drains its queue.
@@ -209,11 +212,13 @@ extension EndToEnd {
                             return result.status == 0
                         }
                         while !cutsOver.withLock({ $0 }) {
-                            if recorded < kiosk.chunks {
+                            if recorded < kiosk.chunks, recorded < chunksAllowed.withLock({ $0 }) {
                                 try kiosk.record(chunk: recorded)
                                 recorded += 1
                             }
-                            if !(try upload()) || recorded == kiosk.chunks { Thread.sleep(forTimeInterval: 0.05) }
+                            if !(try upload()) || recorded == kiosk.chunks || recorded >= chunksAllowed.withLock({ $0 }) {
+                                Thread.sleep(forTimeInterval: 0.05)
+                            }
                         }
                         while recorded < kiosk.chunks {
                             try kiosk.record(chunk: recorded)
@@ -258,8 +263,9 @@ extension EndToEnd {
                 }
             }
 
-            // The cuts: at a seeded moment (waiting up to 0.3 s more for an upload to be in
-            // flight), SIGKILL, put back the durable images, stay off a moment, power on.
+            // The cuts: at a seeded moment, three more chunks allowed (and up to 1.5 s more to
+            // wait for an upload to be in flight), SIGKILL, put back the durable images, stay off
+            // a moment, power on.
             let queues = try kiosks.map { try UploadQueue(path: ($0.directory as NSString).appendingPathComponent("queue.sqlite")) }
             let deadline = Date().addingTimeInterval(60)
             while try queues.allSatisfy({ try $0.status().acknowledgedOutcomes == 0 }), Date() < deadline {
@@ -278,7 +284,8 @@ extension EndToEnd {
                 var tally = Tally()
                 for _ in 0..<Self.cuts {
                     Thread.sleep(forTimeInterval: Double(300 + generator.next() % 1200) / 1000)
-                    let waitUntil = Date().addingTimeInterval(0.3)
+                    chunksAllowed.withLock { $0 += 3 }
+                    let waitUntil = Date().addingTimeInterval(1.5)
                     while proxy.uploadsInFlight() == 0, Date() < waitUntil { Thread.sleep(forTimeInterval: 0.002) }
                     let inFlight = proxy.uploadsInFlight()
                     tally.checkpointsBeforeCuts.insert(latestCheckpoint.withLock { $0 })
