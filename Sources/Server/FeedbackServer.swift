@@ -190,6 +190,7 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
                        PeriodicJob.statisticsWindowReader(thresholds: thresholdService(clock: { Date() }), interval: .seconds(3600),
                                                           logger: logger),
+                       PeriodicJob.statisticsWindowRefresh(store: store, interval: .seconds(60), logger: logger),
                        PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(configuration.tlsRenewalCheckSeconds),
                                                          logger: logger),
                        MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,
@@ -273,6 +274,14 @@ struct PeriodicJob: Service {
     static func statisticsWindowReader(thresholds: ThresholdService, interval: Duration, logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "statistics window read", interval: interval, immediately: true, logger: logger) {
             try await thresholds.readUsualWindows()
+        }
+    }
+
+    /// Brings the kept windows up to date every `interval`, so that the changes held for them
+    /// stay that long's worth of arrivals, whatever the rate.
+    static func statisticsWindowRefresh(store: any FeedbackStore, interval: Duration, logger: Logger) -> PeriodicJob {
+        PeriodicJob(name: "statistics window refresh", interval: interval, immediately: false, logger: logger) {
+            try await store.bringStatisticsWindowsUpToDate()
         }
     }
 

@@ -64,6 +64,9 @@ public protocol FeedbackStore: Sendable {
     /// Whether windows read are kept in memory and brought up to date (SQLite), so that reading
     /// the usual ones ahead of the first request pays.
     var keepsStatisticsWindows: Bool { get }
+    /// Applies to the windows kept what was written since they were read, freeing the changes
+    /// held for them (nothing where no window is kept).
+    func bringStatisticsWindowsUpToDate() async throws
     /// Returns false when the version already exists (a concurrent computation won).
     func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool
     func thresholdReleases() async throws -> [StoredThresholdRelease]

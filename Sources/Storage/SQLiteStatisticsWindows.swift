@@ -53,9 +53,11 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// window since it, a computation's last N days); the rest is room for others. Each is at
     /// most the whole history's size (23 MB packed on 100 M outcomes over 2,000 cohorts).
     static let largestWindowCount = 8
-    /// Changes waiting, in outcomes counted in or out (about 16 bytes each, so at most 64 MB):
-    /// past it they are dropped, and each kept window is read from its rows at its next read.
-    static let largestBacklog = 4_000_000
+    /// Changes waiting, in outcomes counted in or out (about 16 bytes each, and as much again in
+    /// the containers: at most about 30 MB): past it they are dropped, and each kept window is read
+    /// from its rows at its next read. The server brings its usual windows up to date every
+    /// minute (`bringKeptWindowsUpToDate`), which keeps the backlog to a minute of arrivals.
+    static let largestBacklog = 1_000_000
 
     private let windows = Mutex<(kept: [Window: Kept], reads: UInt64, updates: Int)>(([:], 0, 0))
     private let published = Mutex(Published())
@@ -118,18 +120,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// is kept at that or an earlier revision with every change since; nil otherwise.
     func cohorts(of window: Window, at revision: Int) -> [CohortKey: PackedCohortStatistics]? {
         windows.withLock { windows in
-            guard var kept = windows.kept[window], kept.revision <= revision else { return nil }
-            if kept.revision < revision {
-                guard let changes = changes(after: kept.revision, through: revision),
-                      let cohorts = try? Self.applying(changes, to: kept.cohorts, in: window) else {
-                    windows.kept[window] = nil
-                    noteOldestKept(windows.kept)
-                    return nil
-                }
-                kept.cohorts = cohorts
-                kept.revision = revision
-                windows.updates += 1
-            }
+            guard var kept = bringUpToDate(window, at: revision, in: &windows) else { return nil }
             windows.reads += 1
             kept.lastRead = windows.reads
             windows.kept[window] = kept
@@ -138,11 +129,41 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
         }
     }
 
+    /// Brings every kept window to `revision` (read in a snapshot), so that the changes held for
+    /// them can go: what the server does every minute between requests.
+    func bringKeptWindowsUpToDate(at revision: Int) {
+        windows.withLock { windows in
+            for window in Array(windows.kept.keys) { _ = bringUpToDate(window, at: revision, in: &windows) }
+            noteOldestKept(windows.kept)
+        }
+    }
+
+    /// The kept window at `revision`, with the changes since applied; nil (and the window no
+    /// longer kept, when it cannot be brought there) otherwise.
+    private func bringUpToDate(_ window: Window, at revision: Int,
+                               in windows: inout (kept: [Window: Kept], reads: UInt64, updates: Int)) -> Kept? {
+        guard var kept = windows.kept[window], kept.revision <= revision else { return nil }
+        guard kept.revision < revision else { return kept }
+        guard let changes = changes(after: kept.revision, through: revision),
+              let cohorts = try? Self.applying(changes, to: kept.cohorts, in: window) else {
+            windows.kept[window] = nil
+            return nil
+        }
+        kept.cohorts = cohorts
+        kept.revision = revision
+        windows.updates += 1
+        windows.kept[window] = kept
+        return kept
+    }
+
     /// How many reads were answered by applying changes to a kept window (for tests).
     var updatesApplied: Int { windows.withLock { $0.updates } }
 
     /// The windows kept (for tests).
     var keptWindows: Set<Window> { windows.withLock { Set($0.kept.keys) } }
+
+    /// Outcomes of the changes held (for tests).
+    var backlog: Int { published.withLock { $0.entryCount } }
 
     /// Call before a full read's snapshot is taken, and `keep` (or `endRead`) after it.
     func beginRead() {

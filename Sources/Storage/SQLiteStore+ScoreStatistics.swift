@@ -38,6 +38,11 @@ extension SQLiteStore {
 
     public var keepsStatisticsWindows: Bool { true }
 
+    public func bringStatisticsWindowsUpToDate() async throws {
+        let revision = try await pool.read { db in try Self.statisticsRevision(in: db) }
+        statisticsWindows.bringKeptWindowsUpToDate(at: revision)
+    }
+
     static func statisticsRevision(in db: Database) throws -> Int {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT revision FROM statistics_revision WHERE id = 1")) ?? 0
     }

@@ -207,6 +207,8 @@ public enum ScoreStatisticsRebuild {
 extension FeedbackStore {
     public var keepsStatisticsWindows: Bool { false }
 
+    public func bringStatisticsWindowsUpToDate() async throws {}
+
     /// The statistics of the outcomes attempted on UTC days `firstDay...lastDay` (either bound
     /// optional), rebuilt from the outcome rows. The reference implementation: back ends keep
     /// the statistics live and answer from them.

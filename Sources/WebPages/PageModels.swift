@@ -357,19 +357,15 @@ public struct CalibrationPage: Sendable {
         /// `?page=K` links; nil on the first and last page.
         public var previous: String?
         public var next: String?
-        public var pageNumber: Int
-        public var pageCount: Int
         /// Cohorts with a drift flag, on any page (stored, not computed: templates read stored properties).
         public var flagged: [FlaggedCohort]
         public var flaggedCount: Int
         public var hasFlagged: Bool
 
-        public init(range: String, previous: String?, next: String?, pageNumber: Int, pageCount: Int, flagged: [FlaggedCohort]) {
+        public init(range: String, previous: String?, next: String?, flagged: [FlaggedCohort]) {
             self.range = range
             self.previous = previous
             self.next = next
-            self.pageNumber = pageNumber
-            self.pageCount = pageCount
             self.flagged = flagged
             flaggedCount = flagged.count
             hasFlagged = !flagged.isEmpty

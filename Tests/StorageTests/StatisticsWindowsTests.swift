@@ -47,6 +47,27 @@ struct StatisticsWindowsTests {
         #expect(reader.statisticsWindows.updatesApplied == 2)
     }
 
+    @Test("bringing the kept windows up to date applies what was written and frees the changes held")
+    func broughtUpToDate() async throws {
+        let directory = try temporaryDirectory("windows")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        var history = History(seed: 11)
+        try await Tests.prepare(store, &history)
+        try await store.bringStatisticsWindowsUpToDate()
+        _ = try await store.scoreStatistics(firstDay: nil, lastDay: nil)
+        _ = try await store.scoreStatistics(firstDay: Tests.firstDay, lastDay: Tests.firstDay + 9)
+        for _ in 0..<3 { _ = try await history.store(in: store, outcomes: (0..<6).map { _ in history.outcome() }, consentEvents: []) }
+        #expect(store.statisticsWindows.backlog > 0)
+        try await store.bringStatisticsWindowsUpToDate()
+        #expect(store.statisticsWindows.backlog == 0)
+        #expect(store.statisticsWindows.updatesApplied == 2)
+        #expect(try await store.scoreStatistics(firstDay: nil, lastDay: nil) == (try await Self.rebuilt(store)))
+        #expect(try await store.scoreStatistics(firstDay: Tests.firstDay, lastDay: Tests.firstDay + 9)
+                == (try await Self.rebuilt(store, firstDay: Tests.firstDay, lastDay: Tests.firstDay + 9)))
+        #expect(store.statisticsWindows.updatesApplied == 2, "already up to date: nothing more applied")
+    }
+
     @Test("changes land only in the windows holding their days; a cohort emptied leaves the window")
     func windowsByDay() async throws {
         let directory = try temporaryDirectory("windows")

@@ -8,9 +8,10 @@ import WebPages
 
 extension WebRoutes {
     /// Threshold releases with their workflow buttons; model rollouts with both models' DET
-    /// curves on the same attempts; and per cohort the score histograms and DET curve of all
-    /// stored outcomes (their live statistics) with the released and the proposed threshold on
-    /// them, and the drift flags of the published release.
+    /// curves on the same attempts; and, for the 50 cohorts of `cohortPage`, the score histograms
+    /// and DET curve of all stored outcomes (their live statistics) with the released and the
+    /// proposed threshold on them and the drift flags of the published release, with every
+    /// flagged cohort of any page named.
     func calibrationPage(cohortPage: Int = 1) async throws -> CalibrationPage {
         // Every stored day, merged per cohort from the live statistics (O(cohorts × buckets)),
         // packed; each cohort is unpacked only while its charts are drawn, on every core. Read
@@ -89,8 +90,7 @@ extension WebRoutes {
         }
         return CalibrationPage.CohortPages(
             range: keys.isEmpty ? "No cohort" : "Cohorts \(first + 1)–\(min(first + perPage, keys.count)) of \(keys.count)",
-            previous: page > 1 ? link(page - 1) : nil, next: page < pageCount ? link(page + 1) : nil,
-            pageNumber: page, pageCount: pageCount, flagged: flagged)
+            previous: page > 1 ? link(page - 1) : nil, next: page < pageCount ? link(page + 1) : nil, flagged: flagged)
     }
 
     /// One cohort's row of the page: its thresholds in the released and proposed releases with
