@@ -190,7 +190,7 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
                        PeriodicJob.statisticsWindowReader(thresholds: thresholdService(clock: { Date() }), interval: .seconds(3600),
                                                           logger: logger),
-                       PeriodicJob.statisticsWindowRefresh(store: store, interval: .seconds(60), logger: logger),
+                       PeriodicJob.statisticsWindowRefresh(store: store, interval: .seconds(10), logger: logger),
                        PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(configuration.tlsRenewalCheckSeconds),
                                                          logger: logger),
                        MetricsListener.application(configuration: configuration, metrics: metrics, logger: logger,

@@ -55,8 +55,8 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     static let largestWindowCount = 8
     /// Changes waiting, in outcomes counted in or out (about 16 bytes each, and as much again in
     /// the containers: at most about 30 MB): past it they are dropped, and each kept window is read
-    /// from its rows at its next read. The server brings its usual windows up to date every
-    /// minute (`bringKeptWindowsUpToDate`), which keeps the backlog to a minute of arrivals.
+    /// from its rows at its next read. The server brings its kept windows up to date every
+    /// 10 s (`bringKeptWindowsUpToDate`), which keeps the backlog to 10 s of arrivals.
     static let largestBacklog = 1_000_000
 
     private let windows = Mutex<(kept: [Window: Kept], reads: UInt64, updates: Int)>(([:], 0, 0))
@@ -130,7 +130,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     }
 
     /// Brings every kept window to `revision` (read in a snapshot), so that the changes held for
-    /// them can go: what the server does every minute between requests.
+    /// them can go: what the server does every 10 s between requests.
     func bringKeptWindowsUpToDate(at revision: Int) {
         windows.withLock { windows in
             for window in Array(windows.kept.keys) { _ = bringUpToDate(window, at: revision, in: &windows) }
