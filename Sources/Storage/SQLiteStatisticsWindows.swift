@@ -39,6 +39,14 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
         var lastRead: UInt64
     }
 
+    private struct Windows {
+        var kept: [Window: Kept] = [:]
+        /// Reads so far: what `lastRead` counts in.
+        var reads: UInt64 = 0
+        /// Reads answered by applying changes (for tests).
+        var updates = 0
+    }
+
     private struct Published {
         /// Ascending by revision, consecutive.
         var changes: [Change] = []
@@ -59,7 +67,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// 10 s (`bringKeptWindowsUpToDate`), which keeps the backlog to 10 s of arrivals.
     static let largestBacklog = 1_000_000
 
-    private let windows = Mutex<(kept: [Window: Kept], reads: UInt64, updates: Int)>(([:], 0, 0))
+    private let windows = Mutex(Windows())
     private let published = Mutex(Published())
     /// The writer's changes in its open transaction (only the writer touches it).
     private let staged = Mutex<[Change]>([])
@@ -141,7 +149,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
     /// The kept window at `revision`, with the changes since applied; nil (and the window no
     /// longer kept, when it cannot be brought there) otherwise.
     private func bringUpToDate(_ window: Window, at revision: Int,
-                               in windows: inout (kept: [Window: Kept], reads: UInt64, updates: Int)) -> Kept? {
+                               in windows: inout Windows) -> Kept? {
         guard var kept = windows.kept[window], kept.revision <= revision else { return nil }
         guard kept.revision < revision else { return kept }
         guard let changes = changes(after: kept.revision, through: revision),

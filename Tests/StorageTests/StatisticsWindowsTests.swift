@@ -17,12 +17,17 @@ struct StatisticsWindowsTests {
                                           firstDay: firstDay, lastDay: lastDay)
     }
 
+    /// A store in a directory of its own (removed by `cleanup`).
+    static func store() throws -> (store: SQLiteStore, path: String, cleanup: () -> Void) {
+        let directory = try temporaryDirectory("windows")
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        return (try SQLiteStore(path: path), path, { try? FileManager.default.removeItem(atPath: directory) })
+    }
+
     @Test("a window kept by one store follows another store's writes to the same file, and its own")
     func secondWriter() async throws {
-        let directory = try temporaryDirectory("windows")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = (directory as NSString).appendingPathComponent("store.sqlite")
-        let reader = try SQLiteStore(path: path)
+        let (reader, path, cleanup) = try Self.store()
+        defer { cleanup() }
         let other = try SQLiteStore(path: path)
         var history = History(seed: 5)
         try await Tests.prepare(reader, &history)
@@ -49,9 +54,8 @@ struct StatisticsWindowsTests {
 
     @Test("bringing the kept windows up to date applies what was written and frees the changes held")
     func broughtUpToDate() async throws {
-        let directory = try temporaryDirectory("windows")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        let (store, _, cleanup) = try Self.store()
+        defer { cleanup() }
         var history = History(seed: 11)
         try await Tests.prepare(store, &history)
         try await store.bringStatisticsWindowsUpToDate()
@@ -70,9 +74,8 @@ struct StatisticsWindowsTests {
 
     @Test("changes land only in the windows holding their days; a cohort emptied leaves the window")
     func windowsByDay() async throws {
-        let directory = try temporaryDirectory("windows")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        let (store, _, cleanup) = try Self.store()
+        defer { cleanup() }
         var history = History(seed: 9)
         try await Tests.prepare(store, &history)
         let windows: [(Int?, Int?)] = [(nil, nil), (Tests.firstDay, Tests.firstDay + 9), (Tests.firstDay + 10, nil)]
