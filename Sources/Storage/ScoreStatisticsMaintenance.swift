@@ -275,8 +275,12 @@ struct StatisticsDelta: Sendable {
 
     /// One outcome more (`by: 1`) or fewer (`by: -1`) stored by its device.
     mutating func count(_ outcome: StatisticsOutcome, by change: Int) {
-        let key = OutcomeCountKey(deviceID: outcome.deviceID, site: outcome.outcome.site, cameraModel: outcome.outcome.cameraModel,
-                                  label: outcome.outcome.label)
+        count(OutcomeCountKey(deviceID: outcome.deviceID, site: outcome.outcome.site, cameraModel: outcome.outcome.cameraModel,
+                              label: outcome.outcome.label), by: change)
+    }
+
+    /// `change` outcomes more or fewer under one key (a partition of outcomes dropped whole).
+    mutating func count(_ key: OutcomeCountKey, by change: Int) {
         outcomeCounts[key, default: 0] += change
         if outcomeCounts[key] == 0 { outcomeCounts[key] = nil }
     }

@@ -263,10 +263,14 @@ struct RetentionCutoff: Equatable {
     func erasures(due: [String], idle: [String], now: Date) -> [SubjectErasure] {
         var heldBefore = Dictionary(due.map { ($0, cutoff) }, uniquingKeysWith: { first, _ in first })
         for pseudonym in idle { heldBefore[pseudonym] = .distantFuture }
-        return heldBefore.sorted { $0.key < $1.key }.map { pseudonym, before in
-            SubjectErasure(pseudonym: pseudonym, purpose: .outcomeStorage, cause: .retention, trigger: "retention:\(jurisdiction)",
-                           requestedAt: now, actor: "system:retention-sweeper", time: now, heldBefore: before, jurisdiction: jurisdiction)
-        }
+        return heldBefore.sorted { $0.key < $1.key }.map { pseudonym, before in erasure(of: pseudonym, heldBefore: before, now: now) }
+    }
+
+    /// The erasure of the subject's outcomes held since before `heldBefore` (the cutoff unless said).
+    func erasure(of pseudonym: String, heldBefore: Date? = nil, now: Date) -> SubjectErasure {
+        SubjectErasure(pseudonym: pseudonym, purpose: .outcomeStorage, cause: .retention, trigger: "retention:\(jurisdiction)",
+                       requestedAt: now, actor: "system:retention-sweeper", time: now, heldBefore: heldBefore ?? cutoff,
+                       jurisdiction: jurisdiction)
     }
 
     /// The sweep's own audit entry, when it erased anything.

@@ -61,6 +61,8 @@ public enum StoreMigration {
         let target = try await PostgresStore(url: postgresURL, maximumConnections: 2, logger: logger)
         do {
             let report = try await target.write { sql in try await copy(from: source, into: sql, progress: progress) }
+            // The copied outcomes landed in the default partition: each month gets its own.
+            try await target.organizeOutcomeMonths(now: Date())
             await target.shutdown()
             return report
         } catch {

@@ -36,20 +36,33 @@ struct StoreSchemaTests {
           .enabled(if: PostgresTestDatabase.isAvailable))
     func postgres() async throws {
         let store = try await PostgresStore(url: try await PostgresTestDatabase.create(), maximumConnections: 1)
+        // Month partitions come and go with the date (`OutcomeMonth`); they are their parent's.
+        let partitions = "SELECT relname FROM pg_class WHERE relispartition"
         let queries = [
             """
             SELECT format('column %s.%s #%s %s nullable=%s default=%s identity=%s %s', table_name, column_name,
                           ordinal_position, data_type, is_nullable, coalesce(column_default, '-'), is_identity,
                           coalesce(identity_generation, '-')) AS line
-            FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position
+            FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT IN (\(partitions))
+            ORDER BY table_name, ordinal_position
             """,
             """
             SELECT format('constraint %s.%s %s: %s', conrelid::regclass, conname, contype, pg_get_constraintdef(oid)) AS line
-            FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY conrelid::regclass::text, conname
+            FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT IN (\(partitions))
+            ORDER BY conrelid::regclass::text, conname
             """,
             """
             SELECT format('index %s.%s: %s', tablename, indexname, indexdef) AS line
-            FROM pg_indexes WHERE schemaname = 'public' ORDER BY tablename, indexname
+            FROM pg_indexes WHERE schemaname = 'public' AND tablename NOT IN (\(partitions)) ORDER BY tablename, indexname
+            """,
+            """
+            SELECT format('partitioned %s: %s', c.relname, pg_get_partkeydef(c.oid)) AS line
+            FROM pg_class c WHERE c.relkind = 'p' AND c.relnamespace = 'public'::regnamespace ORDER BY c.relname
+            """,
+            """
+            SELECT format('partition %s of %s: %s', c.relname, i.inhparent::regclass, pg_get_expr(c.relpartbound, c.oid)) AS line
+            FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
+            WHERE c.relispartition AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' ORDER BY c.relname
             """,
             """
             SELECT format('sequence %s %s', sequencename, data_type) AS line

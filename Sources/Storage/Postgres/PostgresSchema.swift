@@ -56,6 +56,16 @@ enum PostgresSchema {
         Migration(name: "v12-shadow-scores", statements: StoreTables.shadowScoresColumn(.postgres)),
         Migration(name: "v13-policy-searches", statements: StoreTables.policySearchTablesPostgres()),
         Migration(name: "v14-batches-by-arrival", statements: [StoreTables.batches.createIndex("batches_by_arrival")]),
+        // Outcomes partitioned by month of attempt (`OutcomeMonth`), so that retention drops
+        // whole months. The rows are copied into the new table and its indexes built after.
+        Migration(name: "v15-outcomes-by-month", statements: [
+            "ALTER TABLE outcomes RENAME TO outcomes_unpartitioned",
+            "ALTER INDEX outcomes_pkey RENAME TO outcomes_unpartitioned_pkey",
+            "ALTER TABLE outcomes_unpartitioned DROP CONSTRAINT outcomes_batch_id_fkey",
+        ] + StoreTables.outcomes.indexes.map { "DROP INDEX \($0.name)" } + [
+            StoreTables.outcomes.createPartitioned(byRangeOf: "attempted_at"),
+            "CREATE TABLE \(OutcomeMonth.defaultPartition) PARTITION OF outcomes DEFAULT",
+        ], fill: { db in try await PostgresStore.moveOutcomesIntoMonths(in: db) }),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

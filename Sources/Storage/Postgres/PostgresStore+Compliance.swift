@@ -162,11 +162,14 @@ extension PostgresStore: ComplianceStore {
     // MARK: Retention
 
     public func sweepRetention(now: Date) async throws -> [ErasureRecord] {
+        try await organizeOutcomeMonths(now: now)
+        // Whole months first; then, row by row, what is due in the months that stay.
+        let droppedMonths = try await dropDueOutcomeMonths(now: now)
         // The consent lock shared, as uploads take it: an outcome committed meanwhile with an
         // attempt past its retention (a kiosk long offline) is not missed for good, only until
         // the next sweep, and uploads go on; but no subject's restriction changes under the
         // sweep, so what it subtracts from the live statistics is what they hold.
-        try await write { db in
+        return try await droppedMonths + write { db in
             try await AdvisoryLock.consent(exclusive: false, in: db)
             var records: [ErasureRecord] = []
             var statistics = StatisticsDelta()

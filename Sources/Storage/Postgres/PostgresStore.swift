@@ -42,6 +42,7 @@ public final class PostgresStore: FeedbackStore {
         }
         do {
             try await migrate()
+            try await organizeOutcomeMonths(now: Date())
         } catch {
             await shutdown()
             throw error
@@ -371,6 +372,7 @@ enum AdvisoryLock {
     static let thresholdPublication = 0x4641_4345_4C03
     static let federationRounds = 0x4641_4345_4C04
     static let modelRollouts = 0x4641_4345_4C05
+    static let outcomeMonths = 0x4641_4345_4C06
 
     static func device(_ deviceID: String, in db: SQLConnection) async throws {
         try await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "device:" + deviceID)
