@@ -223,7 +223,7 @@ let package = Package(
         .executableTarget(
             name: "statistics-bench",
             dependencies: [
-                "Storage", "Calibration", "SeededRandom",
+                "Storage", "Calibration", "Compliance", "SeededRandom",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -28,7 +28,8 @@ final class PostgresSink: BulkSink {
             for line in definitions.split(separator: "\n") {
                 let parts = line.split(separator: "\t", maxSplits: 1)
                 guard parts.count == 2 else { continue }
-                droppedIndexes.append(String(parts[1]))
+                // A partitioned table's index reads `ON ONLY`: recreated so, it would cover no partition.
+                droppedIndexes.append(parts[1].replacingOccurrences(of: " ON ONLY ", with: " ON "))
                 _ = try Psql.query(url, "DROP INDEX \(parts[0])")
             }
         }

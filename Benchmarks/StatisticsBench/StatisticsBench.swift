@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calibration
+import Compliance
 import Foundation
 import GRDB
 import Storage
@@ -11,7 +12,7 @@ struct StatisticsBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "statistics-bench",
         abstract: "Fills a store with a synthetic fleet's outcomes and times threshold computation, drift and the calibration page on it.",
-        subcommands: [Generate.self, Measure.self, Verify.self, ReadProfile.self])
+        subcommands: [Generate.self, Measure.self, Verify.self, ReadProfile.self, Sweep.self])
 
     /// Where `generate` records the fleet, so that `measure` writes the recent part of the same one.
     static func fleetFile(_ dataDirectory: String) -> String { (dataDirectory as NSString).appendingPathComponent("statistics-bench.json") }
@@ -92,14 +93,16 @@ struct Generate: AsyncParsableCommand {
             throw ValidationError("\(dataDirectory) already holds a generated store")
         }
         // The store's own schema and migrations, then nothing but bulk inserts.
+        var fleet = Fleet(outcomes: outcomes, cohorts: cohorts, days: days, seed: seed,
+                          lastDay: StatisticsBuckets.day(of: Date()))
         if let postgresURL {
+            // The months' partitions made first, as a live store has them, so that the rows go straight into theirs.
             let store = try await PostgresStore(url: postgresURL)
+            try await store.organizeOutcomeMonths(now: Date(), covering: fleet.firstDay...fleet.lastDay)
             await store.shutdown()
         } else {
             _ = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
         }
-        var fleet = Fleet(outcomes: outcomes, cohorts: cohorts, days: days, seed: seed,
-                          lastDay: StatisticsBuckets.day(of: Date()))
         fleet.statisticsOnly = statisticsOnly
         try StatisticsBench.saveFleet(fleet, dataDirectory)
         print("generating \(outcomes) outcomes\(statisticsOnly ? " (statistics rows only)" : "") over \(cohorts) cohorts × \(days) days (\(postgresURL == nil ? "SQLite" : "PostgreSQL")); "
@@ -174,5 +177,42 @@ struct ReadProfile: AsyncParsableCommand {
             print("\(name): \(live.cohorts.count) cohorts, \(outcomes) outcomes, \(packed / 1_000) kB packed; "
                   + "read and packed in \(Measure.ms(read)), unpacked one by one in \(Measure.ms(unpack))")
         }
+    }
+}
+
+struct Sweep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Times one retention sweep of a generated store with its outcomes kept for the given number of days.",
+        discussion: """
+        Sets the default jurisdiction's retention of outcomes, then sweeps once as the server does every hour. On PostgreSQL \
+        the months all of whose outcomes are due go whole (their partitions dropped); the rest go row by row, as on SQLite.
+        """)
+
+    @Option(name: .customLong("data-dir")) var dataDirectory: String
+    @Option(name: .customLong("postgres-url")) var postgresURL: String?
+    @Option(name: .customLong("retention-days")) var retentionDays: Int
+
+    func run() async throws {
+        let store: any ComplianceStore
+        var shutdown: () async -> Void = {}
+        if let postgresURL {
+            let postgres = try await PostgresStore(url: postgresURL)
+            store = postgres
+            shutdown = { await postgres.shutdown() }
+        } else {
+            store = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
+        }
+        let now = Date()
+        guard try await store.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
+                                                         days: retentionDays), actor: "statistics-bench", at: now)
+        else { throw BenchError("no default jurisdiction") }
+        let start = ContinuousClock.now
+        let records = try await store.sweepRetention(now: now)
+        let elapsed = ContinuousClock.now - start
+        let months = try await (store as? PostgresStore)?.outcomeMonths().count
+        await shutdown()
+        print("sweep at \(retentionDays) days: \(records.map(\.outcomesErased).reduce(0, +)) outcomes of \(records.count) subjects "
+              + "erased, \(records.map(\.batchesRedacted).reduce(0, +)) batches redacted, in \(elapsed)"
+              + (months.map { "; \($0) month partitions left" } ?? ""))
     }
 }

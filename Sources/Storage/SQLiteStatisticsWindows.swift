@@ -26,12 +26,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
         var entryCount: Int
     }
 
-    struct Window: Hashable, Sendable {
-        var firstDay: Int?
-        var lastDay: Int?
-
-        func holds(day: Int) -> Bool { (firstDay.map { day >= $0 } ?? true) && (lastDay.map { day <= $0 } ?? true) }
-    }
+    typealias Window = StatisticsWindow
 
     private struct Kept {
         var cohorts: [CohortKey: PackedCohortStatistics]
@@ -153,7 +148,7 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
         guard var kept = windows.kept[window], kept.revision <= revision else { return nil }
         guard kept.revision < revision else { return kept }
         guard let changes = changes(after: kept.revision, through: revision),
-              let cohorts = try? Self.applying(changes, to: kept.cohorts, in: window) else {
+              let cohorts = try? window.applying(changes.map(\.days), to: kept.cohorts) else {
             windows.kept[window] = nil
             return nil
         }
@@ -221,26 +216,5 @@ final class SQLiteStatisticsWindows: TransactionObserver, Sendable {
             guard wanted.count == last - first else { return nil }
             return wanted
         }
-    }
-
-    /// The changes' day rows inside the window, summed per cohort and applied to it; a cohort
-    /// left empty leaves the window, as it has no row left to be read from.
-    static func applying(_ changes: [Change], to cohorts: [CohortKey: PackedCohortStatistics],
-                         in window: Window) throws -> [CohortKey: PackedCohortStatistics] {
-        var summed: [CohortKey: CohortStatisticsChange] = [:]
-        for change in changes {
-            for (key, dayChange) in change.days where window.holds(day: key.bucket) {
-                summed[key.cohort, default: CohortStatisticsChange()].append(contentsOf: dayChange)
-            }
-        }
-        var cohorts = cohorts
-        for (key, change) in summed {
-            if let packed = cohorts[key] {
-                cohorts[key] = try packed.applying(change)
-            } else {
-                cohorts[key] = try PackedCohortStatistics(counting: change, layout: CohortStatistics.liveLayout)
-            }
-        }
-        return cohorts
     }
 }

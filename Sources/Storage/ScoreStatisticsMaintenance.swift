@@ -466,7 +466,7 @@ extension StoreSQL {
     /// cohort by cohort as a bulk load does); on PostgreSQL by cohort. `PackedWindowBuilder`
     /// takes either.
     func statisticsWindow(firstDay: Int?, lastDay: Int?) -> StoreStatement {
-        let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
+        let window = StatisticsWindowRows(firstDay: firstDay, lastDay: lastDay)
         let rows = """
             (granularity = 'month' AND bucket >= ? AND bucket < ?)
                OR (granularity = 'day' AND ((bucket >= ? AND bucket < ?) OR (bucket >= ? AND bucket <= ?)))
@@ -486,7 +486,7 @@ extension StoreSQL {
 
     /// The first and last day of the window holding a counted outcome.
     func statisticsDays(firstDay: Int?, lastDay: Int?) -> StoreStatement {
-        let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
+        let window = StatisticsWindowRows(firstDay: firstDay, lastDay: lastDay)
         return StoreStatement("""
             SELECT MIN(bucket) AS first, MAX(bucket) AS last FROM score_statistics WHERE granularity = 'day' AND bucket >= ? AND bucket <= ?
             """, window.first, window.last)
@@ -506,7 +506,7 @@ extension StoreSQL {
 }
 
 /// Which rows answer a window of days.
-struct StatisticsWindow {
+struct StatisticsWindowRows {
     /// Beyond any day a store holds: an open bound.
     static let unbounded = 1 << 40
 

@@ -234,12 +234,16 @@ struct SubjectErasure: Sendable {
 
     /// The record kept and its audit entry, once the counts are known.
     func completion(batchesRedacted: Int, outcomesErased: Int, sql: StoreSQL) throws -> (record: ErasureRecord, change: StoreChange) {
+        let (record, audit) = try completion(batchesRedacted: batchesRedacted, outcomesErased: outcomesErased)
+        return (record, StoreChange([sql.insertErasure(record)], audit: [audit]))
+    }
+
+    /// The record and its audit entry, to be written with others (`StoreSQL.insertErasures`).
+    func completion(batchesRedacted: Int, outcomesErased: Int) throws -> (record: ErasureRecord, audit: PendingAuditEntry) {
         let record = ErasureRecord(erasureID: UUID().uuidString.lowercased(), pseudonym: pseudonym, purpose: purpose, cause: cause,
                                    trigger: trigger, requestedAt: requestedAt, erasedAt: time, outcomesErased: outcomesErased,
                                    batchesRedacted: batchesRedacted, locations: StoreAuditDetails.erasureLocations(purpose))
-        return (record, StoreChange([sql.insertErasure(record)],
-                                    audit: [try PendingAuditEntry(.erasure, actor: actor, details: StoreAuditDetails.erasure(record),
-                                                                  at: time)]))
+        return (record, try PendingAuditEntry(.erasure, actor: actor, details: StoreAuditDetails.erasure(record), at: time))
     }
 }
 

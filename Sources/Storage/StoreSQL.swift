@@ -632,13 +632,22 @@ struct StoreSQL: Sendable {
     }
 
     func insertErasure(_ record: ErasureRecord) -> StoreStatement {
-        StoreStatement("""
-            INSERT INTO erasures (erasure_id, subject_pseudonym, purpose, cause, trigger_ref, requested_at, erased_at, outcomes_erased,
-                                  batches_redacted, locations)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, record.erasureID, record.pseudonym, record.purpose.rawValue, record.cause.rawValue, record.trigger,
-                       record.requestedAt, record.erasedAt, record.outcomesErased, record.batchesRedacted,
-                       StoredList.encode(record.locations))
+        insertErasures([record])[0]
+    }
+
+    /// Many records in few statements (a month of outcomes dropped whole erases for every subject in it).
+    func insertErasures(_ records: [ErasureRecord]) -> [StoreStatement] {
+        records[...].slices(of: 5_000).map { slice in
+            StoreStatement("""
+                INSERT INTO erasures (erasure_id, subject_pseudonym, purpose, cause, trigger_ref, requested_at, erased_at, outcomes_erased,
+                                      batches_redacted, locations)
+                VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: slice.count).joined(separator: ", "))
+                """, arguments: slice.flatMap { record -> [any SQLArgumentConvertible] in
+                    [record.erasureID, record.pseudonym, record.purpose.rawValue, record.cause.rawValue, record.trigger,
+                     record.requestedAt, record.erasedAt, record.outcomesErased, record.batchesRedacted,
+                     StoredList.encode(record.locations)]
+                })
+        }
     }
 
     let erasures = StoreStatement("SELECT * FROM erasures ORDER BY erased_at")

@@ -88,4 +88,20 @@ struct CohortStatisticsChangeTests {
             try CohortStatistics.applying(change, toEncoded: Array(row.dropLast()), layout: CohortStatistics.liveLayout)
         }
     }
+
+    @Test("a change encodes and decodes to itself; corrupt bytes are refused")
+    func changeEncoding() throws {
+        var change = CohortStatisticsChange()
+        try change.add(score: 0.625, label: .genuine, subject: "a")
+        try change.add(score: -0.0, label: .impostor, subject: "b")
+        try change.remove(score: 0.1, label: .unknown, subject: "c")
+        let bytes = change.encoded()
+        #expect(try CohortStatisticsChange(encoded: bytes) == change)
+        #expect(try CohortStatisticsChange(encoded: CohortStatisticsChange().encoded()) == CohortStatisticsChange())
+        #expect(throws: (any Error).self) { try CohortStatisticsChange(encoded: Array(bytes.dropLast())) }
+        #expect(throws: (any Error).self) { try CohortStatisticsChange(encoded: bytes + [0]) }
+        var badLabel = bytes
+        badLabel[9] = 7
+        #expect(throws: (any Error).self) { try CohortStatisticsChange(encoded: badLabel) }
+    }
 }

@@ -25,7 +25,7 @@ extension EndToEnd {
             let outcome = SampleBatch.outcome(score: 0.8125, attemptedAt: Date(), thresholdVersion: "initial",
                                               cohort: .init(site: site, cameraModel: "cam-x1"),
                                               subject: .init(pseudonym: pseudonym, consentRef: "consent-1"))
-            return try OutcomeBatch(deviceID: id, sequence: sequence, createdAt: Date(), outcomes: [outcome],
+            return OutcomeBatch(deviceID: id, sequence: sequence, createdAt: Date(), outcomes: [outcome],
                                     consentEvents: [TestConsent.grant(pseudonym: pseudonym, site: site)]).encoded()
         }
 

@@ -96,6 +96,8 @@ struct OutcomeMonthsTests {
             #expect(Self.dueMonths.count == 2)
 
             let compliance = try #require(sqlite as? any ComplianceStore)
+            // A window kept from before the sweep must not miss the months dropped.
+            _ = try await store.scoreStatistics(firstDay: nil, lastDay: nil)
             let swept = try await store.sweepRetention(now: Self.now)
             let sweptRowByRow = try await compliance.sweepRetention(now: Self.now)
             #expect(Self.byMonth(try await store.outcomeMonths()) == before.subtracting(Self.dueMonths))

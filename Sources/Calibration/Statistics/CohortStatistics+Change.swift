@@ -7,7 +7,7 @@
 /// of the row's bytes, not of its grid. The result is byte for byte what decoding, `add`ing,
 /// `remove`ing and `encoded()` would give.
 public struct CohortStatisticsChange: Sendable {
-    struct Entry: Sendable {
+    struct Entry: Sendable, Equatable {
         var score: Double
         var label: ScoreLabel
         var group: UInt8
@@ -43,7 +43,51 @@ public struct CohortStatisticsChange: Sendable {
 
     /// Entries counted in and out, additions and removals together.
     public var entryCount: Int { added.count + removed.count }
+
+    /// The binary form another process reads back (`init(encoded:)`): PostgreSQL nodes log
+    /// their commits' changes for each other's kept windows. Each entry is its score's bits,
+    /// its label and its subject group.
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.bytes.reserveCapacity(4 + entryCount * 10)
+        for entries in [added, removed] {
+            writer.varint(UInt64(entries.count))
+            for entry in entries {
+                writer.fixed64(entry.score.bitPattern)
+                writer.byte(Self.labelCodes[entry.label] ?? 0)
+                writer.byte(entry.group)
+            }
+        }
+        return writer.bytes
+    }
+
+    public init(encoded bytes: [UInt8]) throws {
+        var reader = ByteReader(bytes: bytes)
+        for removing in [false, true] {
+            let count = try reader.varint()
+            guard count <= UInt64(reader.remaining / 10) else { throw ByteReader.corrupt("change of \(count) entries in \(reader.remaining) bytes") }
+            var entries: [Entry] = []
+            entries.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let score = Double(bitPattern: try reader.fixed64())
+                try ScoreStatistics.check(score)
+                let code = try reader.byte()
+                guard Int(code) < Self.labels.count else { throw ByteReader.corrupt("label \(code)") }
+                let group = try reader.byte()
+                guard Int(group) < ImpostorSubjects.groupCount else { throw ByteReader.corrupt("subject group \(group)") }
+                entries.append(Entry(score: score, label: Self.labels[Int(code)], group: group))
+            }
+            if removing { removed = entries } else { added = entries }
+        }
+        guard reader.remaining == 0 else { throw ByteReader.corrupt("\(reader.remaining) bytes after the change") }
+    }
+
+    private static let labels: [ScoreLabel] = [.genuine, .impostor, .unknown]
+    private static let labelCodes = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, UInt8($0)) })
 }
+
+/// Exact: scores are stored without NaN and with -0 as 0.
+extension CohortStatisticsChange: Equatable {}
 
 extension PackedCohortStatistics {
     /// These statistics with `change` applied (`CohortStatistics.applying`), without unpacking

@@ -66,6 +66,31 @@ enum PostgresSchema {
             StoreTables.outcomes.createPartitioned(byRangeOf: "attempted_at"),
             "CREATE TABLE \(OutcomeMonth.defaultPartition) PARTITION OF outcomes DEFAULT",
         ], fill: { db in try await PostgresStore.moveOutcomesIntoMonths(in: db) }),
+        // The statistics' day-row changes each transaction wrote, for every node's kept windows
+        // (`PostgresStatisticsWindows`); the snapshots the log is pruned by; and what a window
+        // read earlier must check before it applies changes.
+        Migration(name: "v16-statistics-changes", statements: [
+            """
+            CREATE TABLE statistics_changes (
+                xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+                model_version TEXT NOT NULL,
+                camera_model TEXT NOT NULL,
+                site TEXT NOT NULL,
+                day BIGINT NOT NULL,
+                change BYTEA NOT NULL
+            )
+            """,
+            "CREATE INDEX statistics_changes_by_xid ON statistics_changes (xid)",
+            "CREATE TABLE statistics_changes_snapshots (taken_at DOUBLE PRECISION NOT NULL, snapshot TEXT NOT NULL)",
+            """
+            CREATE TABLE statistics_changes_horizon (
+                id BIGINT PRIMARY KEY CHECK (id = 1),
+                pruned_before DOUBLE PRECISION NOT NULL,
+                generation BIGINT NOT NULL
+            )
+            """,
+            "INSERT INTO statistics_changes_horizon (id, pruned_before, generation) VALUES (1, 0, 0)",
+        ]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction

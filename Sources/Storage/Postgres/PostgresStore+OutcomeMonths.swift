@@ -11,14 +11,22 @@ extension PostgresStore {
         try await read { db in try await Self.partitionedMonths(in: db).map { StatisticsBuckets.start(ofDay: $0.firstDay) } }
     }
 
-    /// The months with rows in the default partition, and this month and the next two (by
-    /// `now`), get a partition each; the rows move out of the default partition into theirs.
-    public func organizeOutcomeMonths(now: Date) async throws {
+    /// The months with rows in the default partition, this month and the next two (by `now`),
+    /// and those of `covering` (a bulk load about to come) get a partition each; the rows move
+    /// out of the default partition into theirs.
+    public func organizeOutcomeMonths(now: Date, covering days: ClosedRange<Int>? = nil) async throws {
         let current = OutcomeMonth(containing: now)
         try await write { db in
             try await db.execute("SELECT pg_advisory_xact_lock(?)", AdvisoryLock.outcomeMonths)
             let existing = Set(try await Self.partitionedMonths(in: db))
             var wanted: Set<OutcomeMonth> = [current, current.next, current.next.next]
+            if let days {
+                var month = OutcomeMonth(containingDay: days.lowerBound)
+                while month.firstDay <= days.upperBound {
+                    wanted.insert(month)
+                    month = month.next
+                }
+            }
             for day in try await db.column(Int.self, OutcomeMonthsSQL.defaultPartitionDays) {
                 wanted.insert(OutcomeMonth(containingDay: day))
             }
@@ -80,21 +88,22 @@ extension PostgresStore {
         }
         try await flush(delta, in: db)
         try await db.execute(OutcomeMonthsSQL.deleteStatistics(month))
+        try await db.execute(StatisticsChangesSQL.forgetEarlierReads)
         let cutoffs = Dictionary(retentions.map { ($0.jurisdiction, $0) }, uniquingKeysWith: { first, _ in first })
-        var records: [ErasureRecord] = []
+        var records: [ErasureRecord] = [], audit: [PendingAuditEntry] = []
         for row in try await db.fetchAll(OutcomeMonthsSQL.subjects(month)) {
             let subject = Subject(jurisdiction: try row.text("jurisdiction"), pseudonym: try row.text("subject_pseudonym"))
             guard let retention = cutoffs[subject.jurisdiction] else {
                 throw ScoreStatisticsInconsistency(row: month.partitionName,
                                                    underlying: "outcomes of \(subject.jurisdiction), whose cutoff has not passed")
             }
-            let (record, change) = try retention.erasure(of: subject.pseudonym, now: now)
-                .completion(batchesRedacted: batches[subject] ?? 0, outcomesErased: try row.integer("outcomes"), sql: sql)
-            try await db.apply(change)
+            let (record, entry) = try retention.erasure(of: subject.pseudonym, now: now)
+                .completion(batchesRedacted: batches[subject] ?? 0, outcomesErased: try row.integer("outcomes"))
             records.append(record)
+            audit.append(entry)
         }
         try await db.execute(OutcomeMonthsSQL.drop(month))
-        try await db.apply(StoreChange([], audit: RetentionCutoff.sweepAudit(records, at: now)))
+        try await db.apply(StoreChange(sql.insertErasures(records), audit: audit + RetentionCutoff.sweepAudit(records, at: now)))
         return records
     }
 

@@ -10,18 +10,88 @@ import Foundation
 /// cycle. Which subjects are restricted cannot change under a transaction that counts
 /// outcomes: a change takes the consent lock alone (`RestrictionChangeNeedsExclusiveLock`).
 extension PostgresStore {
+    /// A window kept in memory and brought up to date with the changes every node logged since
+    /// (`PostgresStatisticsWindows`) when it can be; read from the rows otherwise, and kept.
     public func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics {
-        try await read { db in
-            var window = PackedWindowBuilder()
-            try await db.forEachRow(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) { row in
-                let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
-                                    cohort: try row.text("site"))
-                try window.add(key, encoded: try row.bytes("statistics"))
+        let window = StatisticsWindow(firstDay: firstDay, lastDay: lastDay)
+        let kept = statisticsWindows.kept(window)
+        let (read, cohorts, applied, days) = try await self.read { db in
+            let read = try await Self.startRead(in: db)
+            var cohorts: [CohortKey: PackedCohortStatistics]?
+            if let kept { cohorts = try await Self.bringUpToDate(kept, of: window, to: read, in: db) }
+            let applied = cohorts != nil
+            if cohorts == nil {
+                var builder = PackedWindowBuilder()
+                try await db.forEachRow(Self.sql.statisticsWindow(firstDay: firstDay, lastDay: lastDay)) { row in
+                    let key = CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
+                                        cohort: try row.text("site"))
+                    try builder.add(key, encoded: try row.bytes("statistics"))
+                }
+                cohorts = try builder.finish()
             }
             let days = try await db.fetchOne(Self.sql.statisticsDays(firstDay: firstDay, lastDay: lastDay))
-            return LiveStatistics(cohorts: try window.finish(), firstDay: try days?.optionalInteger("first"),
-                                  lastDay: try days?.optionalInteger("last"))
+            return (read, cohorts ?? [:], applied, (try days?.optionalInteger("first"), try days?.optionalInteger("last")))
         }
+        statisticsWindows.keep(cohorts, of: window, read: read, applied: applied)
+        return LiveStatistics(cohorts: cohorts, firstDay: days.0, lastDay: days.1)
+    }
+
+    public var keepsStatisticsWindows: Bool { true }
+
+    /// Brings every kept window to one snapshot, then prunes the change log.
+    public func bringStatisticsWindowsUpToDate() async throws {
+        let kept = statisticsWindows.keptWindows
+        if !kept.isEmpty {
+            let (read, updated) = try await self.read { db in
+                let read = try await Self.startRead(in: db)
+                var updated: [(StatisticsWindow, [CohortKey: PackedCohortStatistics]?)] = []
+                for (window, kept) in kept { updated.append((window, try await Self.bringUpToDate(kept, of: window, to: read, in: db))) }
+                return (read, updated)
+            }
+            for (window, cohorts) in updated {
+                if let cohorts {
+                    statisticsWindows.keep(cohorts, of: window, read: read, applied: true)
+                } else {
+                    statisticsWindows.forget(window)
+                }
+            }
+        }
+        try await pruneStatisticsChanges()
+    }
+
+    /// Notes this moment's snapshot and drops the changes that the one noted two minutes ago saw.
+    func pruneStatisticsChanges() async throws {
+        try await write { db in
+            try await db.execute(StatisticsChangesSQL.noteSnapshot)
+            guard let pruning = try await db.fetchOne(StatisticsChangesSQL.pruningSnapshot) else { return }
+            for statement in StatisticsChangesSQL.prune(try pruning.text("snapshot"), takenAt: try pruning.real("taken_at")) {
+                try await db.execute(statement)
+            }
+        }
+    }
+
+    /// The first statement of a read that may bring a kept window up to date.
+    private static func startRead(in db: SQLConnection) async throws -> PostgresStatisticsWindows.Read {
+        guard let row = try await db.fetchOne(StatisticsChangesSQL.read) else { throw ScoreStatisticsInconsistency(row: "statistics_changes_horizon", underlying: "missing") }
+        return try PostgresStatisticsWindows.Read(row: row)
+    }
+
+    /// The kept window with the changes committed since its snapshot that this transaction
+    /// sees; nil when some of them may no longer be logged.
+    private static func bringUpToDate(_ kept: PostgresStatisticsWindows.Kept, of window: StatisticsWindow,
+                                      to read: PostgresStatisticsWindows.Read,
+                                      in db: SQLConnection) async throws -> [CohortKey: PackedCohortStatistics]? {
+        guard kept.read.canBeBroughtUp(to: read) else { return nil }
+        var changes: [StatisticsRowKey: CohortStatisticsChange] = [:]
+        try await db.forEachRow(StatisticsChangesSQL.changes(since: kept.read.snapshot)) { row in
+            let day = try row.integer("day")
+            guard window.holds(day: day) else { return }
+            let key = StatisticsRowKey(cohort: CohortKey(modelVersion: try row.text("model_version"), cameraModel: try row.text("camera_model"),
+                                                         cohort: try row.text("site")),
+                                       granularity: .day, bucket: day)
+            changes[key, default: CohortStatisticsChange()].append(contentsOf: try CohortStatisticsChange(encoded: try row.bytes("change")))
+        }
+        return changes.isEmpty ? kept.cohorts : try window.applying([changes], to: kept.cohorts)
     }
 
     public func outcomeStats() async throws -> OutcomeStats {
@@ -85,6 +155,8 @@ extension PostgresStore {
         }
         let plan = try delta.plan(existing: existing)
         for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
+        let logged = plan.dayChanges.sorted { StatisticsRowKey.lockOrder($0.key, $1.key) }
+        for slice in logged[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(StatisticsChangesSQL.log(slice)) }
         for slice in plan.delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
         let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
         for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.addOutcomeCounts(slice)) }

@@ -26,6 +26,7 @@ public final class PostgresStore: FeedbackStore {
 
     let client: PostgresClient
     let logger: Logger
+    let statisticsWindows = PostgresStatisticsWindows()
     private let runner: Task<Void, Never>
 
     public init(url: String, maximumConnections: Int = 20, logger: Logger = Logger(label: "faceloop.postgres")) async throws {
