@@ -26,6 +26,14 @@ struct StatisticsBench: AsyncParsableCommand {
         try JSONEncoder().encode(fleet).write(to: URL(fileURLWithPath: fleetFile(dataDirectory)))
     }
 
+    /// The generated store (SQLite in the data directory, or PostgreSQL), and how to close it.
+    static func openStore(dataDirectory: String, postgresURL: String?) async throws
+        -> (store: any FeedbackStore & ComplianceStore, shutdown: () async -> Void) {
+        guard let postgresURL else { return (try SQLiteStore(path: storeFile(dataDirectory)), {}) }
+        let postgres = try await PostgresStore(url: postgresURL)
+        return (postgres, { await postgres.shutdown() })
+    }
+
     /// Loads a phase of the fleet into the store (SQLite in the data directory, or PostgreSQL).
     static func load(_ fleet: Fleet, phase: Fleet.Phase, dataDirectory: String, postgresURL: String?) async throws -> (outcomes: Int, seconds: Double) {
         let start = ContinuousClock.now
@@ -123,15 +131,7 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         let fleet = try StatisticsBench.loadFleet(dataDirectory)
-        let store: any FeedbackStore
-        var shutdown: () async -> Void = {}
-        if let postgresURL {
-            let postgres = try await PostgresStore(url: postgresURL)
-            store = postgres
-            shutdown = { await postgres.shutdown() }
-        } else {
-            store = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
-        }
+        let (store, shutdown) = try await StatisticsBench.openStore(dataDirectory: dataDirectory, postgresURL: postgresURL)
         let daily = try ScoreStatisticsRebuild.daily(try await store.calibrationOutcomes(from: nil, to: nil))
         // The whole store, a window inside one month, and windows with partial months at either end.
         let windows: [(Int?, Int?)] = [(nil, nil), (fleet.firstDay + 40, fleet.firstDay + 45), (fleet.firstDay + 17, fleet.lastDay - 50),
@@ -193,15 +193,7 @@ struct Sweep: AsyncParsableCommand {
     @Option(name: .customLong("retention-days")) var retentionDays: Int
 
     func run() async throws {
-        let store: any ComplianceStore
-        var shutdown: () async -> Void = {}
-        if let postgresURL {
-            let postgres = try await PostgresStore(url: postgresURL)
-            store = postgres
-            shutdown = { await postgres.shutdown() }
-        } else {
-            store = try SQLiteStore(path: StatisticsBench.storeFile(dataDirectory))
-        }
+        let (store, shutdown) = try await StatisticsBench.openStore(dataDirectory: dataDirectory, postgresURL: postgresURL)
         let now = Date()
         guard try await store.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
                                                          days: retentionDays), actor: "statistics-bench", at: now)
