@@ -61,11 +61,11 @@ public protocol FeedbackStore: Sendable {
     /// The live score statistics of the UTC days `firstDay...lastDay` (day indices, either bound
     /// optional), merged per cohort (ScoreStatisticsRebuild.swift).
     func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics
-    /// Whether windows read are kept in memory and brought up to date (SQLite), so that reading
-    /// the usual ones ahead of the first request pays.
+    /// Whether windows read are kept in memory and brought up to date (both back ends; not the
+    /// rebuilding reference), so that reading the usual ones ahead of the first request pays.
     var keepsStatisticsWindows: Bool { get }
     /// Applies to the windows kept what was written since they were read, freeing the changes
-    /// held for them (nothing where no window is kept).
+    /// held for them (SQLite) or pruning the change log (PostgreSQL).
     func bringStatisticsWindowsUpToDate() async throws
     /// Returns false when the version already exists (a concurrent computation won).
     func addThresholdRelease(_ release: StoredThresholdRelease) async throws -> Bool
