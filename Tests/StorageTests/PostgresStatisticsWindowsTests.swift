@@ -31,7 +31,9 @@ struct PostgresStatisticsWindowsTests {
 
     static func snapshotNow(_ store: PostgresStore) async throws -> (snapshot: String, at: Double) {
         try await store.read { db in
-            let row = try #require(try await db.fetchOne(StoreStatement("SELECT pg_current_snapshot()::text AS snapshot, CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION) AS at")))
+            let row = try #require(try await db.fetchOne(StoreStatement("""
+                SELECT pg_current_snapshot()::text AS snapshot, CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION) AS at
+                """)))
             return (try row.text("snapshot"), try row.real("at"))
         }
     }

@@ -91,7 +91,8 @@ final class PostgresStatisticsWindows: Sendable {
 enum StatisticsChangesSQL {
     /// A read's first statement: its snapshot, and the horizon in it.
     static let read = StoreStatement("""
-        SELECT pg_current_snapshot()::text AS snapshot, CAST(extract(epoch FROM statement_timestamp()) AS DOUBLE PRECISION) AS read_at, pruned_before, generation
+        SELECT pg_current_snapshot()::text AS snapshot, CAST(extract(epoch FROM statement_timestamp()) AS DOUBLE PRECISION) AS read_at,
+               pruned_before, generation
         FROM statistics_changes_horizon WHERE id = 1
         """)
 

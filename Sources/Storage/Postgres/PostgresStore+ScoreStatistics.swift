@@ -72,7 +72,9 @@ extension PostgresStore {
 
     /// The first statement of a read that may bring a kept window up to date.
     private static func startRead(in db: SQLConnection) async throws -> PostgresStatisticsWindows.Read {
-        guard let row = try await db.fetchOne(StatisticsChangesSQL.read) else { throw ScoreStatisticsInconsistency(row: "statistics_changes_horizon", underlying: "missing") }
+        guard let row = try await db.fetchOne(StatisticsChangesSQL.read) else {
+            throw ScoreStatisticsInconsistency(row: "statistics_changes_horizon", underlying: "missing")
+        }
         return try PostgresStatisticsWindows.Read(row: row)
     }
 
