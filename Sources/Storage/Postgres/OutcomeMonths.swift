@@ -48,10 +48,13 @@ struct OutcomeMonth: Hashable, Comparable, Sendable {
     /// Every outcome of the month was attempted before this.
     var end: Date { StatisticsBuckets.start(ofDay: endDay) }
 
-    /// `FOR VALUES FROM (…) TO (…)`: whole seconds, exact in double precision.
-    var bounds: String {
-        "FROM (\(firstDay * StatisticsBuckets.secondsPerDay)) TO (\(endDay * StatisticsBuckets.secondsPerDay))"
-    }
+    /// The month's first second and the next month's, as `attempted_at` counts them: whole
+    /// seconds, exact in double precision.
+    var firstSecond: Int { firstDay * StatisticsBuckets.secondsPerDay }
+    var endSecond: Int { endDay * StatisticsBuckets.secondsPerDay }
+
+    /// `FOR VALUES FROM (…) TO (…)`.
+    var bounds: String { "FROM (\(firstSecond)) TO (\(endSecond))" }
 
     static func < (lhs: Self, rhs: Self) -> Bool { lhs.firstDay < rhs.firstDay }
 }
@@ -65,9 +68,11 @@ enum OutcomeMonthsSQL {
         WHERE i.inhparent = 'outcomes'::regclass ORDER BY c.relname
         """)
 
-    /// The days the default partition holds rows of.
-    static let defaultPartitionDays = StoreStatement(
-        "SELECT DISTINCT floor(attempted_at / \(StatisticsBuckets.secondsPerDay))::bigint AS day FROM \(OutcomeMonth.defaultPartition)")
+    /// The days a table of outcomes holds attempts of (the default partition; the flat table
+    /// migration v15 partitions).
+    static func attemptDays(in table: String) -> StoreStatement {
+        StoreStatement("SELECT DISTINCT floor(attempted_at / \(StatisticsBuckets.secondsPerDay))::bigint AS day FROM \(table)")
+    }
 
     /// A month's partition, with the rows of it the default partition held moved into it. The
     /// default partition is locked against inserts first, so that none of the month's lands
@@ -84,7 +89,7 @@ enum OutcomeMonthsSQL {
     }
 
     private static func inMonth(_ month: OutcomeMonth) -> String {
-        "attempted_at >= \(month.firstDay * StatisticsBuckets.secondsPerDay) AND attempted_at < \(month.endDay * StatisticsBuckets.secondsPerDay)"
+        "attempted_at >= \(month.firstSecond) AND attempted_at < \(month.endSecond)"
     }
 
     /// The jurisdiction of a row joined to its site as `s`.

@@ -27,7 +27,7 @@ extension PostgresStore {
                     month = month.next
                 }
             }
-            for day in try await db.column(Int.self, OutcomeMonthsSQL.defaultPartitionDays) {
+            for day in try await db.column(Int.self, OutcomeMonthsSQL.attemptDays(in: OutcomeMonth.defaultPartition)) {
                 wanted.insert(OutcomeMonth(containingDay: day))
             }
             for month in wanted.subtracting(existing).sorted() where month.isNameable {
@@ -111,9 +111,7 @@ extension PostgresStore {
     /// in, the rows copied from the table as it was, then the indexes.
     static func moveOutcomesIntoMonths(in db: SQLConnection) async throws {
         var months = Set<OutcomeMonth>()
-        for day in try await db.column(Int.self, StoreStatement("""
-            SELECT DISTINCT floor(attempted_at / \(StatisticsBuckets.secondsPerDay))::bigint AS day FROM outcomes_unpartitioned
-            """)) {
+        for day in try await db.column(Int.self, OutcomeMonthsSQL.attemptDays(in: "outcomes_unpartitioned")) {
             months.insert(OutcomeMonth(containingDay: day))
         }
         for month in months.sorted() where month.isNameable {

@@ -157,7 +157,7 @@ extension PostgresStore {
         }
         let plan = try delta.plan(existing: existing)
         for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
-        let logged = plan.dayChanges.sorted { StatisticsRowKey.lockOrder($0.key, $1.key) }
+        let logged = Array(plan.dayChanges)
         for slice in logged[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(StatisticsChangesSQL.log(slice)) }
         for slice in plan.delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
         let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
