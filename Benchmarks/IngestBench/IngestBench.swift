@@ -170,20 +170,24 @@ struct IngestBench: AsyncParsableCommand {
                 group.addTask {
                     let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                             configuration: try Self.tls(caPEM: caPEM, identity: (kiosk.2, kiosk.1.tlsKey.pemRepresentation)))
-                    var measured: [Double] = []
-                    var next = 0
-                    while next < kioskBodies.count {
-                        let slice = kioskBodies[next..<min(next + inFlight, kioskBodies.count)]
-                        next += slice.count
-                        let round = try await withThrowingTaskGroup(of: Double.self) { inner in
-                            for body in slice {
-                                inner.addTask {
-                                    try await Self.upload(client: client, baseURL: baseURL, deviceID: kiosk.0, key: kiosk.1.signingKey, body: body)
-                                }
+                    // A window of `inFlight` requests: the next upload starts as soon as any
+                    // one is answered, as an agent with that many connections would send them.
+                    let measured = try await withThrowingTaskGroup(of: Double.self) { inner in
+                        var pending = kioskBodies.makeIterator()
+                        func start() -> Bool {
+                            guard let body = pending.next() else { return false }
+                            inner.addTask {
+                                try await Self.upload(client: client, baseURL: baseURL, deviceID: kiosk.0, key: kiosk.1.signingKey, body: body)
                             }
-                            return try await inner.reduce(into: [Double]()) { $0.append($1) }
+                            return true
                         }
-                        measured += round
+                        for _ in 0..<inFlight where !start() { break }
+                        var measured: [Double] = []
+                        while let latency = try await inner.next() {
+                            measured.append(latency)
+                            _ = start()
+                        }
+                        return measured
                     }
                     try await client.shutdown()
                     return measured
