@@ -28,6 +28,7 @@ struct Measure: AsyncParsableCommand {
         // The first start of an empty data directory makes the CA the client trusts.
         var running = try ServerUnderTest(executable: server, dataDirectory: dataDirectory, postgresURL: postgresURL)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.clientConfiguration(dataDirectory))
+        try await running.waitUntilReady(client)
 
         if !fleet.recentWritten {
             let api = API(client: client, baseURL: running.baseURL, dataDirectory: dataDirectory)
@@ -50,6 +51,7 @@ struct Measure: AsyncParsableCommand {
             try StatisticsBench.saveFleet(fleet, dataDirectory)
             print("  \(written) outcomes in \(String(format: "%.1f", seconds)) s")
             running = try ServerUnderTest(executable: server, dataDirectory: dataDirectory, postgresURL: postgresURL)
+            try await running.waitUntilReady(client)
         }
 
         let api = API(client: client, baseURL: running.baseURL, dataDirectory: dataDirectory)
@@ -141,6 +143,22 @@ final class ServerUnderTest {
             }
         }
         print("server \(process.processIdentifier) listening on \(baseURL) after \(Measure.ms(StatisticsBench.seconds(ContinuousClock.now - start)))")
+    }
+
+    /// Polls `/readyz` as a load balancer would, so that the first request timed is the first
+    /// one a balanced node gets; prints how long after listening the node became ready.
+    func waitUntilReady(_ client: HTTPClient) async throws {
+        let start = ContinuousClock.now
+        while true {
+            var request = HTTPClientRequest(url: baseURL + "/readyz")
+            request.method = .GET
+            let response = try await client.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            if response.status == .ok { break }
+            guard ContinuousClock.now - start < .seconds(120) else { throw BenchError("/readyz still \(response.status.code) after 120 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        print("ready \(Measure.ms(StatisticsBench.seconds(ContinuousClock.now - start))) after listening")
     }
 
     /// Peak resident set in KiB, then SIGTERM and wait.

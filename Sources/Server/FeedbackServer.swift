@@ -37,6 +37,8 @@ public struct FeedbackServer: Sendable {
     /// One per process, so that two rotations on one node never interleave.
     let rotation: KeyRotation
     public let metrics: ServerMetrics
+    /// Holds `/readyz` back until the usual windows of statistics are read after a start.
+    let statisticsWarmup = StatisticsWarmup()
     let logger: Logger
     let onListening: @Sendable (Int) async -> Void
     let onMetricsListening: @Sendable (Int) async -> Void
@@ -149,7 +151,7 @@ public struct FeedbackServer: Sendable {
                          admin: admin, kiosks: kiosks).register(on: router)
         AuditRoutes(audit: audit, admin: admin).register(on: router)
         KeyRoutes(rotation: rotation, keys: keys, admin: admin, kiosks: kiosks).register(on: router)
-        OperationalRoutes(store: store).register(on: router)
+        OperationalRoutes(store: store, warmup: statisticsWarmup).register(on: router)
         WebRoutes(store: store, federation: federation, compliance: compliance, sessions: webSessions(clock: clock),
                   thresholds: thresholds, rounds: rounds, audit: audit, renderer: renderer, now: clock)
             .register(on: router)
@@ -174,6 +176,7 @@ public struct FeedbackServer: Sendable {
         let requestTimeout = configuration.requestTimeoutSeconds
         let keys = self.keys
         let verifier = ClientCertificateVerifier(authorities: { keys.current.trustedAuthorities })
+        statisticsWarmup.startReading()
         let app = Application(
             router: try router(closer: closer),
             server: try .tls(.http1(configuration: .init(
@@ -188,8 +191,8 @@ public struct FeedbackServer: Sendable {
                        PeriodicJob.rolloutDriftMonitor(rollouts: rolloutService(clock: { Date() }),
                                                        interval: .seconds(configuration.rolloutDriftCheckSeconds), logger: logger),
                        PeriodicJob.webSessionSweeper(sessions: webSessions(clock: { Date() }), interval: .seconds(300), logger: logger),
-                       PeriodicJob.statisticsWindowReader(thresholds: thresholdService(clock: { Date() }), interval: .seconds(3600),
-                                                          logger: logger),
+                       PeriodicJob.statisticsWindowReader(thresholds: thresholdService(clock: { Date() }), warmup: statisticsWarmup,
+                                                          interval: .seconds(3600), logger: logger),
                        PeriodicJob.statisticsWindowRefresh(store: store, interval: .seconds(10), logger: logger),
                        PeriodicJob.tlsCertificateRenewal(rotation: rotation, interval: .seconds(configuration.tlsRenewalCheckSeconds),
                                                          logger: logger),
@@ -270,9 +273,12 @@ struct PeriodicJob: Service {
     }
 
     /// Reads the usual windows of live statistics at start and hourly (`readUsualWindows`), so
-    /// that drift, the page and a computation find them kept.
-    static func statisticsWindowReader(thresholds: ThresholdService, interval: Duration, logger: Logger) -> PeriodicJob {
+    /// that drift, the page and a computation find them kept. The node is ready once the first
+    /// read has returned (`StatisticsWarmup`).
+    static func statisticsWindowReader(thresholds: ThresholdService, warmup: StatisticsWarmup, interval: Duration,
+                                       logger: Logger) -> PeriodicJob {
         PeriodicJob(name: "statistics window read", interval: interval, immediately: true, logger: logger) {
+            defer { warmup.finishReading() }
             try await thresholds.readUsualWindows()
         }
     }

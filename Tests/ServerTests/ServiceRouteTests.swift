@@ -69,6 +69,29 @@ struct ServiceRouteTests {
         }
     }
 
+    @Test("/readyz answers 503 while the usual windows are read after a start, and 200 once they are or the wait ran out")
+    func readinessWaitsForTheWindows() async throws {
+        let fixture = try await Fixture()
+        try await fixture.run { client in
+            #expect(try await client.send(.get, "/readyz", token: "").status == 200, "a server that is only routed is ready")
+            fixture.server.statisticsWarmup.startReading()
+            let reading = try await client.send(.get, "/readyz", token: "")
+            #expect(reading.status == 503 && reading.slug == "unavailable" && reading.detail.contains("windows"), "\(reading.json)")
+            #expect(try await client.send(.get, "/healthz", token: "").status == 200)
+            try await fixture.server.thresholdService(clock: { Date() }).readUsualWindows()
+            fixture.server.statisticsWarmup.finishReading()
+            #expect(try await client.send(.get, "/readyz", token: "").status == 200)
+        }
+        let warmup = StatisticsWarmup(longest: .seconds(60))
+        let start = ContinuousClock.now
+        warmup.startReading()
+        #expect(warmup.pending(at: start + .seconds(59)) != nil)
+        #expect(warmup.pending(at: start + .seconds(61)) == nil, "a read that runs long does not keep the node out")
+        warmup.finishReading()
+        warmup.startReading()
+        #expect(warmup.pending() == nil, "only the first read after a start holds readiness back")
+    }
+
     @Test("a release is computed by one engineer, refused self-approval, approved by another and published for kiosks")
     func thresholdRelease() async throws {
         let fixture = try await Fixture()

@@ -9,6 +9,7 @@ import Storage
 /// own (`MetricsListener`).
 struct OperationalRoutes: Sendable {
     let store: any FeedbackStore
+    let warmup: StatisticsWarmup
 
     func register(on router: Router<FeedbackRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -19,6 +20,10 @@ struct OperationalRoutes: Sendable {
                 try await self.store.ping()
             } catch {
                 throw ProblemResponse(.unavailable, "the store does not answer: \(error)")
+            }
+            if let reading = self.warmup.pending() {
+                throw ProblemResponse(.unavailable, "reading the usual windows of score statistics since start "
+                    + "(\(reading.components.seconds) s so far; ready when done, or after \(self.warmup.longest.components.seconds) s)")
             }
             return try JSONBody.response(["status": "ready"], status: .ok)
         }
