@@ -4,6 +4,7 @@ import Compliance
 import Foundation
 import GRDB
 import Storage
+import Synchronization
 
 /// Threshold computation, drift and the calibration page on stores of millions of outcomes
 /// (issue 15): `generate` fills a store straight through SQL, `measure` times the server on it.
@@ -198,13 +199,33 @@ struct Sweep: AsyncParsableCommand {
         guard try await store.setRetention(RetentionRule(jurisdiction: JurisdictionRecord.defaultName, purpose: .outcomeStorage,
                                                          days: retentionDays), actor: "statistics-bench", at: now)
         else { throw BenchError("no default jurisdiction") }
+        // On PostgreSQL, what an upload would wait for meanwhile: the lock every insert of
+        // outcomes takes first, asked for again and again through psql until the sweep is done.
+        let sweeping = Mutex(true)
+        let probe = Task.detached { () -> [Double] in
+            guard let postgresURL else { return [] }
+            var waits: [Double] = []
+            while sweeping.withLock({ $0 }) {
+                let start = ContinuousClock.now
+                _ = try Psql.query(postgresURL, "BEGIN; LOCK TABLE ONLY outcomes IN ROW EXCLUSIVE MODE; COMMIT;")
+                waits.append(StatisticsBench.seconds(ContinuousClock.now - start))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return waits
+        }
         let start = ContinuousClock.now
         let records = try await store.sweepRetention(now: now)
         let elapsed = ContinuousClock.now - start
+        sweeping.withLock { $0 = false }
+        let waits = try await probe.value.sorted()
         let months = try await (store as? PostgresStore)?.outcomeMonths().count
         await shutdown()
         print("sweep at \(retentionDays) days: \(records.map(\.outcomesErased).reduce(0, +)) outcomes of \(records.count) subjects "
               + "erased, \(records.map(\.batchesRedacted).reduce(0, +)) batches redacted, in \(elapsed)"
               + (months.map { "; \($0) month partitions left" } ?? ""))
+        if let longest = waits.last {
+            print("an upload's lock on outcomes meanwhile (\(waits.count) tries through psql): median \(Measure.ms(waits[waits.count / 2])), "
+                  + "longest \(Measure.ms(longest))")
+        }
     }
 }

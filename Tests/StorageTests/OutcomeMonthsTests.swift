@@ -3,6 +3,7 @@ import FeedbackWire
 import Foundation
 import PostgresTestSupport
 @testable import Storage
+import Synchronization
 import Testing
 
 /// PostgreSQL's outcomes by month of attempt: each month a partition, a month whose outcomes
@@ -128,6 +129,56 @@ struct OutcomeMonthsTests {
             #expect(try await Self.defaultPartitionRows(store) == 0)
             #expect(!Self.byMonth(try await store.outcomeMonths()).contains(late))
             #expect(try await store.calibrationOutcomes(from: nil, to: nil).count == 3)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        await store.shutdown()
+    }
+
+    @Test("a month is read for its drop under its own partition's lock: uploads of this month go on meanwhile")
+    func uploadsGoOnWhileAMonthIsRead() async throws {
+        let store = try await Self.open()
+        do {
+            try await Self.populate(store)
+            try await store.organizeOutcomeMonths(now: Self.now)
+            let month = try #require(Self.dueMonths.min())
+            // A late writer into the month holds its partition, as an upload of an old attempt would.
+            let holding = Mutex(false), released = Mutex(false)
+            let blocker = Task {
+                try await store.write { db in
+                    try await db.execute("LOCK TABLE \(month.partitionName) IN ROW EXCLUSIVE MODE")
+                    holding.withLock { $0 = true }
+                    while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+                }
+            }
+            while !holding.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+            let sweep = Task { try await store.sweepRetention(now: Self.now) }
+            try await Task.sleep(for: .milliseconds(500))
+            let stored = Mutex(false)
+            let upload = Task {
+                var outcome = Fixture.outcome(site: "s1")
+                outcome.subject = .init(pseudonym: Sweep.subject("A"), consentRef: "c")
+                outcome.attemptedAt = Self.now
+                let result = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 10, outcomes: [outcome],
+                                                                         consentEvents: [], receivedAt: Self.now))
+                stored.withLock { $0 = true }
+                return result
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !stored.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(stored.withLock { $0 }, "an upload of this month waited for the drop of an old one")
+            #expect(Self.byMonth(try await store.outcomeMonths()).contains(month), "the month went while its partition was held")
+            released.withLock { $0 = true }
+            try await blocker.value
+            guard case .stored = try await upload.value else { Issue.record("the upload was not stored"); return }
+            let swept = try await sweep.value
+            #expect(!Self.byMonth(try await store.outcomeMonths()).contains(month))
+            #expect(swept.map(\.outcomesErased).reduce(0, +) == 7)
+            let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+            let rebuilt = try ScoreStatisticsRebuild.window(try ScoreStatisticsRebuild.daily(outcomes), firstDay: nil, lastDay: nil)
+            #expect(try await store.scoreStatistics(firstDay: nil, lastDay: nil) == rebuilt)
+            #expect(try await store.outcomeStats() == (try await LiveStatisticsPropertyTests.scannedOutcomeStats(store)))
         } catch {
             await store.shutdown()
             throw error

@@ -40,9 +40,13 @@ extension PostgresStore {
     /// `now`, oldest first, each in a transaction of its own: one erasure record per
     /// jurisdiction and subject with outcomes in it, the batches that held them redacted, the
     /// kiosks' counters lowered and the statistics rows of its days and of the month deleted
-    /// (they count only its outcomes). The table is locked against every upload meanwhile
-    /// (dropping a partition needs it), so a month that cannot go is found first by a read
-    /// that blocks nothing.
+    /// (they count only its outcomes). A month that cannot go is found first by a read that
+    /// blocks nothing. The month's outcomes are read and its batches redacted under a lock of
+    /// its partition alone, which uploads of other months never take; only the short rest
+    /// (counters, statistics rows, the `DROP`) holds the whole table, as dropping a partition
+    /// needs. (Erasures wait for the consent lock before they touch a table. A late upload into
+    /// the month waits for the partition while holding the table, and the drop then waits for
+    /// the upload: PostgreSQL aborts one of the two as a deadlock, and `write` runs it again.)
     func dropDueOutcomeMonths(now: Date) async throws -> [ErasureRecord] {
         let (retentions, months) = try await read { db in
             (try await db.fetchAll(Self.sql.retentionOfOutcomes).map { try RetentionCutoff($0, now: now) },
@@ -59,10 +63,9 @@ extension PostgresStore {
             }
             records += try await write { db in
                 try await AdvisoryLock.consent(exclusive: false, in: db)
-                try await db.execute("LOCK TABLE outcomes IN ACCESS EXCLUSIVE MODE")
-                guard try await Self.partitionedMonths(in: db).contains(month),
-                      try await !db.exists(OutcomeMonthsSQL.heldOutside(month, jurisdictions: jurisdictions))
-                else { return [] }
+                guard try await Self.partitionedMonths(in: db).contains(month) else { return [] }
+                try await db.execute("LOCK TABLE \(month.partitionName) IN SHARE MODE")
+                guard try await !db.exists(OutcomeMonthsSQL.heldOutside(month, jurisdictions: jurisdictions)) else { return [] }
                 return try await Self.drop(month, retentions: expired, now: now, in: db)
             }
         }
@@ -86,9 +89,6 @@ extension PostgresStore {
                                         cameraModel: try row.text("camera_model"), label: try row.text("label")),
                         by: -(try row.integer("outcomes")))
         }
-        try await flush(delta, in: db)
-        try await db.execute(OutcomeMonthsSQL.deleteStatistics(month))
-        try await db.execute(StatisticsChangesSQL.forgetEarlierReads)
         let cutoffs = Dictionary(retentions.map { ($0.jurisdiction, $0) }, uniquingKeysWith: { first, _ in first })
         var records: [ErasureRecord] = [], audit: [PendingAuditEntry] = []
         for row in try await db.fetchAll(OutcomeMonthsSQL.subjects(month)) {
@@ -102,8 +102,18 @@ extension PostgresStore {
             records.append(record)
             audit.append(entry)
         }
-        try await db.execute(OutcomeMonthsSQL.drop(month))
+        // Uploads read erasure records but never write them, so they go in before the table is
+        // held (2 s for 272,000 subjects). Their audit entries are written at the commit, under
+        // the audit log's lock, which an upload with consent events takes while it holds the
+        // table: taken any earlier, the two would wait for each other.
         try await db.apply(StoreChange(sql.insertErasures(records), audit: audit + RetentionCutoff.sweepAudit(records, at: now)))
+        // The whole table from here on, taken before the counter and statistics rows that uploads
+        // write while they hold it, so that neither side then waits for the other in turn.
+        try await db.execute("LOCK TABLE ONLY outcomes IN ACCESS EXCLUSIVE MODE")
+        try await flush(delta, in: db)
+        try await db.execute(OutcomeMonthsSQL.deleteStatistics(month))
+        try await db.execute(StatisticsChangesSQL.forgetEarlierReads)
+        try await db.execute(OutcomeMonthsSQL.drop(month))
         return records
     }
 
