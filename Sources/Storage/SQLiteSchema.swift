@@ -98,6 +98,10 @@ enum SQLiteSchema {
             try db.execute(sql: StoreTables.statisticsRevision.create(.sqlite))
             try db.execute(sql: "INSERT INTO statistics_revision (id, revision) VALUES (1, 0)")
         }
+        // Nothing reads outcomes by cohort since the live statistics; the index cost every insert.
+        migrator.registerMigration("v19-no-cohort-index") { db in
+            try db.execute(sql: StoreTables.dropRetiredOutcomeIndex)
+        }
         return migrator
     }
 }

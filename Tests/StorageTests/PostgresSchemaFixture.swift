@@ -322,7 +322,6 @@ extension StoreSchemaFixture {
         #"index nonces.nonces_pkey: CREATE UNIQUE INDEX nonces_pkey ON public.nonces USING btree (device_id, nonce)"#,
         #"index outcome_counts.outcome_counts_pkey: CREATE UNIQUE INDEX outcome_counts_pkey ON public.outcome_counts USING btree (device_id, site, camera_model, label)"#,
         #"index outcomes.outcomes_by_batch: CREATE INDEX outcomes_by_batch ON ONLY public.outcomes USING btree (batch_id)"#,
-        #"index outcomes.outcomes_by_cohort: CREATE INDEX outcomes_by_cohort ON ONLY public.outcomes USING btree (model_version, site, camera_model)"#,
         #"index outcomes.outcomes_by_subject: CREATE INDEX outcomes_by_subject ON ONLY public.outcomes USING btree (subject_pseudonym)"#,
         #"index outcomes.outcomes_by_time: CREATE INDEX outcomes_by_time ON ONLY public.outcomes USING btree (attempted_at)"#,
         #"index outcomes.outcomes_pkey: CREATE UNIQUE INDEX outcomes_pkey ON ONLY public.outcomes USING btree (event_id, attempted_at)"#,

@@ -112,10 +112,6 @@ extension StoreSchemaFixture {
         (no sql)
         """#,
         #"""
-        index outcomes_by_cohort ON outcomes
-        CREATE INDEX outcomes_by_cohort ON outcomes (model_version, site, camera_model)
-        """#,
-        #"""
         index outcomes_by_subject ON outcomes
         CREATE INDEX outcomes_by_subject ON outcomes (subject_pseudonym)
         """#,

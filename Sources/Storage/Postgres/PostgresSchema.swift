@@ -91,6 +91,8 @@ enum PostgresSchema {
             """,
             "INSERT INTO statistics_changes_horizon (id, pruned_before, generation) VALUES (1, 0, 0)",
         ]),
+        // Nothing reads outcomes by cohort since the live statistics; the index cost every insert.
+        Migration(name: "v17-no-cohort-index", statements: [StoreTables.dropRetiredOutcomeIndex]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
