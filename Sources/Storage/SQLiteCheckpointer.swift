@@ -4,9 +4,9 @@ import Synchronization
 
 /// Copies the write-ahead log into the database file on a connection of its own, so that the
 /// writer does not. By default SQLite checkpoints on the committing connection once the log
-/// passes 1,000 pages, and the writer, which decides the rate of intake, stopped for every copy
-/// (with the copies here, 10–20 % more batches went through; benchmarks.md). After each
-/// group commit `nudge()` starts a passive checkpoint
+/// passes 1,000 pages, and the writer, which decides the rate of intake, stopped for every copy;
+/// with automatic checkpoints off on the writer, the store alone took about a quarter more
+/// batches (benchmarks.md). After each group commit `nudge()` starts a passive checkpoint
 /// unless one is running: it copies what no reader still needs and never waits for a lock, and
 /// the writer starts the log over once everything in it has been copied. The writer keeps an
 /// automatic checkpoint at `writerBackstopPages`, for logs that other writes grow while no

@@ -39,7 +39,7 @@ final class SQLiteGroupCommit: Sendable {
     private let committed: @Sendable () -> Void
 
     init(pool: DatabasePool, store: @escaping @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult,
-         flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void, committed: @escaping @Sendable () -> Void) {
+         flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void, committed: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.store = store
         self.flush = flush
