@@ -22,8 +22,6 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     private let intake: SQLiteGroupCommit
     /// Windows of live statistics read before, kept up to date with this process's writes.
     let statisticsWindows = SQLiteStatisticsWindows()
-    /// Copies the log into the file after commits, off the writer (`SQLiteCheckpointer`).
-    let checkpointer: SQLiteCheckpointer
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -46,21 +44,17 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // savepoint changes into its sub-journal: a temporary file by default, two `pwrite`s
         // per page (about 320 pages per batch of 100 outcomes, three quarters of the writer's
         // system calls). In memory it is a copy, freed when the savepoint is released. Set after
-        // the migrations, whose index builds may sort more than memory should hold. The log is
-        // copied into the file by `checkpointer`, not by the writer.
+        // the migrations, whose index builds may sort more than memory should hold.
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(SQLiteCheckpointer.writerBackstopPages)")
         }
-        let checkpointer = try SQLiteCheckpointer(path: path)
-        self.checkpointer = checkpointer
         let consentMemo = SQLiteConsentMemo()
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
         let windows = statisticsWindows
         pool.add(transactionObserver: windows, extent: .databaseLifetime)
         intake = SQLiteGroupCommit(pool: pool, store: { incoming, statistics, db in
             try Self.storeBatch(incoming, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
-        }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) }, committed: { checkpointer.nudge() })
+        }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) })
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -78,11 +72,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     /// after a commit that erased something: `secure_delete` zeroes the erased rows in the
     /// pages written from then on, but the log still holds those pages as they were before.
     /// The barrier keeps this process's readers out meanwhile; readers in other processes are
-    /// waited for up to the busy timeout; the background checkpoints wait.
+    /// waited for up to the busy timeout.
     func truncateLog() async throws {
-        try await checkpointer.paused {
-            try await pool.barrierWriteWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
-        }
+        try await pool.barrierWriteWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
     }
 
     func commit(_ change: StoreChange) async throws {
