@@ -40,14 +40,6 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         try SQLiteSchema.migrator.migrate(pool)
-        // Each batch of a group commit is a savepoint, and SQLite first copies every page a
-        // savepoint changes into its sub-journal: a temporary file by default, two `pwrite`s
-        // per page (about 320 pages per batch of 100 outcomes, three quarters of the writer's
-        // system calls). In memory it is a copy, freed when the savepoint is released. Set after
-        // the migrations, whose index builds may sort more than memory should hold.
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA temp_store = MEMORY")
-        }
         let consentMemo = SQLiteConsentMemo()
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
         let windows = statisticsWindows
