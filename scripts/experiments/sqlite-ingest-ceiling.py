@@ -3,7 +3,8 @@
 
 No TLS, no schema check, no consent, no statistics: only the rows a batch of 100 outcomes
 writes, committed as the server's group commit commits them (WAL, `synchronous=FULL`, 32
-batches per transaction, each in a savepoint, sub-journal in memory). Python's `executemany`
+batches per transaction, each in a savepoint). The sub-journal is kept in memory here, which
+the server tried and took back (benchmarks.md), so the figures lean high. Python's `executemany`
 binds in C; its own cost per row is a few microseconds, so the figures are a little below
 what SQLite alone would reach, and far above nothing.
 
