@@ -281,7 +281,7 @@ struct IngestBench: AsyncParsableCommand {
     }
 
     static func outcome(_ index: Int) -> MatchOutcome {
-        MatchOutcome(eventID: UUID(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
+        MatchOutcome(eventID: TimeOrderedUUID.make(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
                      cohort: .init(site: sites[index % sites.count], cameraModel: "cam-x\(index % 3)", tags: ["lobby"]),
                      score: Double(index % 200) / 100 - 1, decision: index % 2 == 0 ? .accept : .reject,
                      label: index % 3 == 0 ? .impostor : .genuine, labelSource: .fallbackIDCheck,
@@ -301,7 +301,7 @@ struct IngestBench: AsyncParsableCommand {
 
     static func batch(device: String, sequence: Int64, size: Int) -> OutcomeBatch {
         let grants = sequence == 1 ? (0..<subjects).map {
-            ConsentEvent(eventID: UUID(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
+            ConsentEvent(eventID: TimeOrderedUUID.make(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
                          kind: .grant, method: .touch, site: sites[0], textVersion: "bench", textSHA256: consentText.sha256)
         } : []
         return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome), consentEvents: grants)

@@ -5,9 +5,10 @@ import Storage
 /// Fills a SQLite store with outcomes written straight into its tables, so that ingest can be
 /// measured on a store that has run for a while rather than on an empty one. The rows are
 /// what a year of uploads leaves in the tables ingest writes to (outcomes and their indexes,
-/// batches), generated inside SQLite: random UUID-shaped event ids, attempts spread over the
-/// past 365 days in arrival order, 100,000 subjects, 7 sites × 3 cameras. The batches' bodies
-/// are left empty (as redacted ones are): they add file size but no index work to an insert.
+/// batches), generated inside SQLite: time-ordered (version 7) event ids as the agent makes
+/// them, attempts spread over the past 365 days in arrival order, 100,000 subjects, 7 sites ×
+/// 3 cameras. The batches' bodies are left empty (as redacted ones are): they add file size but
+/// no index work to an insert.
 /// Only for benchmarks: the live statistics and counters are not updated.
 enum Prefill {
     static let outcomesPerBatch = 1_000
@@ -39,10 +40,9 @@ enum Prefill {
                 VALUES ('prefill-kiosk', 'revoked', X'', X'', 'prefill', '0', ?, ?, ?)
                 """, arguments: [now, now - year, now])
         }
-        // Secondary indexes are built after the rows (a sort) instead of row by row, and the
-        // event ids, random in their low digits, are generated in key order, spread evenly
-        // over the key space as random ids are: the outcomes' key is then filled in order too,
-        // and an id ingested later still lands on a random page.
+        // Secondary indexes are built after the rows (a sort) instead of row by row. The event
+        // ids begin with their attempt's millisecond, so they are generated in key order and
+        // the outcomes' key is filled in order too.
         let indexes = try queue.read { db in
             try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outcomes' AND sql IS NOT NULL")
         }
@@ -67,14 +67,14 @@ enum Prefill {
                     INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                           camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
                                           brightness, liveness_score, subject_pseudonym, consent_ref, key_version)
-                    SELECT printf('%08x', (i * 4294967295) / \(max(outcomes, 1))) || lower('-' || hex(randomblob(2)) || '-'
-                                 || hex(randomblob(2)) || '-' || hex(randomblob(2)) || '-' || hex(randomblob(6))),
-                           'prefill-' || (i / \(outcomesPerBatch)), 'prefill-kiosk', ? - ? + i * ?, 'dlib-resnet-v1', 'initial',
+                    SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || lower(substr(hex(randomblob(2)), 2)) || '-8'
+                             || lower(substr(hex(randomblob(2)), 2)) || '-' || lower(hex(randomblob(6))),
+                           'prefill-' || (i / \(outcomesPerBatch)), 'prefill-kiosk', t, 'dlib-resnet-v1', 'initial',
                            'branch-' || (i % 7), 'cam-x' || (i % 3), '["lobby"]', (abs(random()) % 2000) / 1000.0 - 1.0,
                            CASE WHEN i % 2 = 0 THEN 'accept' ELSE 'reject' END,
                            CASE WHEN i % 3 = 0 THEN 'impostor' ELSE 'genuine' END, 'fallback_id_check', 100 + i % 100,
                            120.5, 0.5, 0.9, printf('%064x', abs(random()) % 100000), 'consent-' || (i % 9), 1
-                    FROM n
+                    FROM (SELECT i, t, printf('%012x', CAST(t * 1000 AS INTEGER)) AS h FROM (SELECT i, ? - ? + i * ? AS t FROM n))
                     """, arguments: [first, first + count - 1, now, year, year / Double(max(outcomes, 1))])
             }
             done += count

@@ -164,7 +164,7 @@ public struct KioskAgent: Sendable {
     static func fillingDefaults(_ value: JSONValue, timeKey: String, now: Date) -> JSONValue {
         guard case var .object(members) = value else { return value }
         if !members.contains(where: { $0.key == "event_id" }) {
-            members.insert(("event_id", .string(UUID().uuidString.lowercased())), at: 0)
+            members.insert(("event_id", .string(TimeOrderedUUID.make(at: now).uuidString.lowercased())), at: 0)
         }
         if !members.contains(where: { $0.key == timeKey }) {
             members.append((timeKey, .string(RFC3339.format(now))))

@@ -171,7 +171,7 @@ public struct IncomingBatch: IncomingUpload {
     public var batchID: UUID
 
     public init(batch: OutcomeBatch, body: [UInt8], contentDigest: String, signatureInput: String, signature: String,
-                nonce: String, receivedAt: Date, batchID: UUID = UUID()) {
+                nonce: String, receivedAt: Date, batchID: UUID = TimeOrderedUUID.make()) {
         self.batch = batch
         upload = SignedUpload(body: body, contentDigest: contentDigest, signatureInput: signatureInput, signature: signature,
                               nonce: nonce, receivedAt: receivedAt)

@@ -56,7 +56,7 @@ struct ConsentCommand: AsyncParsableCommand {
         } else {
             throw ValidationError("give --text-file (the exact text shown) or --text-sha256")
         }
-        return ConsentEvent(eventID: UUID(), occurredAt: Date(), pseudonym: subjectPseudonym, purpose: purpose, kind: kind,
+        return ConsentEvent(eventID: TimeOrderedUUID.make(), occurredAt: Date(), pseudonym: subjectPseudonym, purpose: purpose, kind: kind,
                             method: method, site: site, textVersion: textVersion, textSHA256: digest)
     }
 }

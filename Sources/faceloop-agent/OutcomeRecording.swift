@@ -31,7 +31,7 @@ struct OutcomeRecordingOptions: ParsableArguments {
         }
         let quality = result.probeQuality ?? CaptureQuality(faceSizePixels: 0, sharpness: 0, brightness: 0)
         return MatchOutcome(
-            eventID: UUID(), attemptedAt: time, modelVersion: result.modelVersion, thresholdVersion: thresholdVersion,
+            eventID: TimeOrderedUUID.make(at: time), attemptedAt: time, modelVersion: result.modelVersion, thresholdVersion: thresholdVersion,
             cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: min(1, max(-1, result.score)),
             decision: result.decision == .match ? .accept : .reject, label: label, labelSource: labelSource,
             quality: .init(faceSizePx: quality.faceSizePixels, sharpness: quality.sharpness, brightness: quality.brightness),

@@ -70,7 +70,7 @@ struct RecordCommand: AsyncParsableCommand {
             throw ValidationError("give --stdin, or --score, --decision, --label, --site, --camera-model, --subject-pseudonym and --consent-ref")
         }
         return MatchOutcome(
-            eventID: UUID(), attemptedAt: Date(), modelVersion: modelVersion, thresholdVersion: thresholdVersion,
+            eventID: TimeOrderedUUID.make(), attemptedAt: Date(), modelVersion: modelVersion, thresholdVersion: thresholdVersion,
             cohort: .init(site: site, cameraModel: cameraModel, tags: tags), score: score, decision: decision, label: label,
             labelSource: labelSource, quality: .init(faceSizePx: faceSize, sharpness: sharpness, brightness: brightness),
             livenessScore: liveness, subject: .init(pseudonym: subjectPseudonym, consentRef: consentRef))

@@ -12,6 +12,8 @@ Layouts:
   rows        the server's `outcomes` table: one row per outcome, keyed by its event id (text),
               with the foreign key to its batch and the four indexes (cohort, subject, batch,
               time)
+  rows-v7     the same, with time-ordered (version 7) event ids and batch ids, as the agent and
+              the server make them
   rows-bare   the same rows without the secondary indexes
   packed      one row per batch with its outcomes packed in a blob, plus one entry per outcome
               in an event-id index (duplicates) and one in a (subject, batch) index (erasure)
@@ -49,9 +51,17 @@ def open_store(path, cache_kib):
     return db
 
 
-def outcome_rows(batch_id, rng):
+def new_id(rng, time_ordered):
+    """A random (version 4 shaped) id, or a version 7 one: 48 bits of Unix milliseconds first."""
+    if not time_ordered:
+        return str(uuid.UUID(int=rng.getrandbits(128)))
+    milliseconds = int(time.time() * 1000) & (1 << 48) - 1
+    return str(uuid.UUID(int=milliseconds << 80 | 0x7 << 76 | rng.getrandbits(12) << 64 | 0b10 << 62 | rng.getrandbits(62)))
+
+
+def outcome_rows(batch_id, rng, time_ordered):
     now = time.time()
-    return [(str(uuid.UUID(int=rng.getrandbits(128))), batch_id, "kiosk-001", now + i, "dlib-resnet-v1", "initial",
+    return [(new_id(rng, time_ordered), batch_id, "kiosk-001", now + i, "dlib-resnet-v1", "initial",
              f"branch-{i % 7}", f"cam-x{i % 3}", '["lobby"]', (i % 200) / 100 - 1, "accept", "genuine",
              "fallback-id-check", 100 + i % 100, 120.5, 0.5, 0.9, "%064x" % rng.getrandbits(256), f"consent-{i % 9}",
              None, None, 1, None) for i in range(BATCH_SIZE)]
@@ -68,14 +78,14 @@ def run(layout, path, cache_kib, rng):
     else:
         db.execute("CREATE TABLE batches (batch_id TEXT PRIMARY KEY, received_at REAL, body BLOB)")
         db.execute(f"CREATE TABLE outcomes ({OUTCOME_COLUMNS})")
-        if layout == "rows":
+        if layout in ("rows", "rows-v7"):
             for number, columns in enumerate(OUTCOME_INDEXES):
                 db.execute(f"CREATE INDEX outcomes_{number} ON outcomes ({columns})")
     body = os.urandom(SIGNED_BODY)
     batches = []
     for _ in range(BATCHES):
-        batch_id = str(uuid.UUID(int=rng.getrandbits(128)))
-        rows = outcome_rows(batch_id, rng)
+        batch_id = new_id(rng, layout == "rows-v7")
+        rows = outcome_rows(batch_id, rng, layout == "rows-v7")
         # A packed row of 100 outcomes is about as long as their columns.
         batches.append((batch_id, rows, os.urandom(200 * BATCH_SIZE),
                         [(uuid.UUID(row[0]).bytes, batch_id) for row in rows], [(row[17], batch_id) for row in rows]))
@@ -106,11 +116,12 @@ def main():
     parser.add_argument("--work", required=True, help="a directory for the throwaway database files")
     parser.add_argument("--cache-kib", type=int, default=2000, help="page cache (SQLite's default is 2000 KiB)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layouts", default="rows,rows-v7,rows-bare,packed,packed-ids,packed-none")
     arguments = parser.parse_args()
     os.makedirs(arguments.work, exist_ok=True)
     rng = random.Random(15)
     print(f"{BATCHES} batches of {BATCH_SIZE}, {GROUP} per commit, page cache {arguments.cache_kib} KiB")
-    for layout in ("rows", "rows-bare", "packed", "packed-ids", "packed-none"):
+    for layout in arguments.layouts.split(","):
         rates = [run(layout, os.path.join(arguments.work, f"{layout}.sqlite"), arguments.cache_kib, rng)
                  for _ in range(arguments.repeats)]
         print(f"{layout:12s} " + " · ".join(f"{rate:,.0f}" for rate in rates) + " outcomes/s")

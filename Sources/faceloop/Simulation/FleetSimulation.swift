@@ -368,7 +368,7 @@ struct FleetSimulation: Sendable {
         _ = try await agent.enroll(serverURL: serverURL, deviceID: id, token: token.token, caFile: caFile)
         let digest = SHA256.hash(data: Data(Self.consentWording.utf8)).lowercaseHex
         _ = try agent.recordConsent((0..<subjectsPerKiosk).map { subject in
-            ConsentEvent(eventID: UUID(), occurredAt: Self.consentGranted,
+            ConsentEvent(eventID: TimeOrderedUUID.make(at: Self.consentGranted), occurredAt: Self.consentGranted,
                          pseudonym: Self.pseudonym(idPrefix: idPrefix, kiosk: kiosk, subject: subject),
                          purpose: "threshold-calibration", kind: .grant, method: .touch, site: model.cohort(ofKiosk: kiosk).site,
                          textVersion: Self.consentVersion, textSHA256: digest)
@@ -438,7 +438,7 @@ struct FleetSimulation: Sendable {
                         idPrefix: String) -> MatchOutcome {
         let score = model.score(attempt, model: scoring.active.model)
         return MatchOutcome(
-            eventID: UUID(), attemptedAt: attempt.attemptedAt, modelVersion: scoring.active.version,
+            eventID: TimeOrderedUUID.make(at: attempt.attemptedAt), attemptedAt: attempt.attemptedAt, modelVersion: scoring.active.version,
             thresholdVersion: scoring.thresholdVersion,
             cohort: .init(site: attempt.cohort.site, cameraModel: attempt.cohort.cameraModel), score: score,
             decision: score >= scoring.threshold ? .accept : .reject, label: attempt.genuine ? .genuine : .impostor,
