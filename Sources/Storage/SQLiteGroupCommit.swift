@@ -35,12 +35,15 @@ final class SQLiteGroupCommit: Sendable {
     private let store: @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
     /// Writes a delta into the statistics rows.
     private let flush: @Sendable (StatisticsDelta, Database) throws -> Void
+    /// After each commit (`SQLiteCheckpointer.nudge`).
+    private let committed: @Sendable () -> Void
 
     init(pool: DatabasePool, store: @escaping @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult,
-         flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void) {
+         flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void, committed: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.store = store
         self.flush = flush
+        self.committed = committed
     }
 
     func submit(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
@@ -112,6 +115,7 @@ final class SQLiteGroupCommit: Sendable {
                 for waiting in group { waiting.continuation.resume(throwing: error) }
                 continue
             }
+            committed()
             for (waiting, outcome) in zip(group, outcomes) { waiting.continuation.resume(with: outcome) }
         }
     }

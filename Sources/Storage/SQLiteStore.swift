@@ -22,6 +22,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     private let intake: SQLiteGroupCommit
     /// Windows of live statistics read before, kept up to date with this process's writes.
     let statisticsWindows = SQLiteStatisticsWindows()
+    /// Copies the log into the file after commits, off the writer (`SQLiteCheckpointer`).
+    let checkpointer: SQLiteCheckpointer
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -40,13 +42,20 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         try SQLiteSchema.migrator.migrate(pool)
+        // The log is copied into the file by `checkpointer`, not by the writer, which decides
+        // the rate of intake; the writer checkpoints only logs that grow past the backstop.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(SQLiteCheckpointer.writerBackstopPages)")
+        }
+        let checkpointer = try SQLiteCheckpointer(path: path)
+        self.checkpointer = checkpointer
         let consentMemo = SQLiteConsentMemo()
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
         let windows = statisticsWindows
         pool.add(transactionObserver: windows, extent: .databaseLifetime)
         intake = SQLiteGroupCommit(pool: pool, store: { incoming, statistics, db in
             try Self.storeBatch(incoming, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
-        }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) })
+        }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) }, committed: { checkpointer.nudge() })
     }
 
     /// One node per SQLite file, so the jobs of this process are all there is to exclude.
@@ -64,9 +73,11 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     /// after a commit that erased something: `secure_delete` zeroes the erased rows in the
     /// pages written from then on, but the log still holds those pages as they were before.
     /// The barrier keeps this process's readers out meanwhile; readers in other processes are
-    /// waited for up to the busy timeout.
+    /// waited for up to the busy timeout; the background checkpoints wait.
     func truncateLog() async throws {
-        try await pool.barrierWriteWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try await checkpointer.paused {
+            try await pool.barrierWriteWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        }
     }
 
     func commit(_ change: StoreChange) async throws {

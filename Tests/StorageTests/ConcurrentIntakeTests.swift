@@ -1,6 +1,7 @@
 import FeedbackWire
 import Foundation
 @testable import Storage
+import TestSupport
 import Testing
 
 /// Many batches in flight at once, as a busy server has them: SQLite commits those that wait
@@ -9,6 +10,34 @@ import Testing
 @Suite("Concurrent intake")
 struct ConcurrentIntakeTests {
     typealias Contract = FeedbackStoreTests
+
+    @Test("SQLite's writer leaves checkpoints to a connection of its own, and the log is copied into the file as batches come")
+    func checkpointsOffTheWriter() async throws {
+        let directory = try temporaryDirectory("checkpoints")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") }
+                == SQLiteCheckpointer.writerBackstopPages)
+        try await Contract.enrolled(store, "kiosk-w")
+        func settle() async throws {
+            while store.checkpointer.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        for sequence in 1...60 {
+            let result = try await store.storeBatch(Contract.incoming("kiosk-w", sequence: Int64(sequence),
+                                                                      outcomes: (0..<100).map { _ in Contract.outcome() }))
+            guard case .stored = result else { Issue.record("batch \(sequence): \(result)"); return }
+            try await settle()
+        }
+        func size(_ file: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
+        }
+        // Without checkpoints every page would still be in the log and the file would hold the
+        // empty schema; copied commit by commit, the log restarts and stays a commit or two long.
+        let (file, log) = (try size(path), try size(path + "-wal"))
+        #expect(file > 2 * log, "file \(file) bytes, log \(log) bytes")
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outcomes") } == 6_000)
+    }
 
     @Test("200 batches in flight: each answered as alone, refusals confined to their batch, everything acknowledged stored",
           arguments: StoreBackEnd.available)

@@ -48,7 +48,7 @@ struct ErasureWipeTests {
 
         // One batch checkpointed into the database file, one still in the log.
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: Self.outcomes(40), consentEvents: [grant]))
-        try await store.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        try await store.truncateLog()
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: Self.outcomes(40), consentEvents: []))
         #expect(try Self.contains(path), "the test needs the outcomes in the database file")
         #expect(try Self.contains(path + "-wal"), "the test needs the outcomes in the log")
