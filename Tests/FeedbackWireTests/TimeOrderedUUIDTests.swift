@@ -19,6 +19,14 @@ struct TimeOrderedUUIDTests {
         #expect(id.uuidString.lowercased().hasPrefix(String(format: "%012llx", UInt64(1_700_000_000_123)).prefix(8)))
     }
 
+    @Test("times outside the 48 bits take the nearest end instead of trapping")
+    func outOfRange() {
+        let early = TimeOrderedUUID.make(at: Date(timeIntervalSince1970: -86_400), randomA: 0, randomB: 0)
+        #expect(early.uuidString.hasPrefix("00000000-0000-7000-8000"))
+        let late = TimeOrderedUUID.make(at: Date(timeIntervalSince1970: 1e15), randomA: 0, randomB: 0)
+        #expect(late.uuidString.hasPrefix("FFFFFFFF-FFFF-7000-8000"))
+    }
+
     @Test("a later millisecond sorts later as the lowercase text the store keeps")
     func sortsByTime() {
         // Half a millisecond in, so that rounding the sum never falls back to the millisecond before.

@@ -13,7 +13,9 @@ public enum TimeOrderedUUID {
 
     /// The id laid out from its parts: `randomA` gives 12 bits, `randomB` its low 62.
     public static func make(at date: Date, randomA: UInt16, randomB: UInt64) -> UUID {
-        let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) & 0xFFFF_FFFF_FFFF
+        // Times outside the 48 bits (before 1970, after the year 10889) take the nearest end.
+        let since1970 = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        let milliseconds = since1970.isFinite ? UInt64(min(max(0, since1970), Double(0xFFFF_FFFF_FFFF))) : 0
         let high = milliseconds << 16 | 0x7000 | UInt64(randomA & 0x0FFF)
         let low = 0x8000_0000_0000_0000 | (randomB & 0x3FFF_FFFF_FFFF_FFFF)
         return UUID(uuid: (UInt8(truncatingIfNeeded: high >> 56), UInt8(truncatingIfNeeded: high >> 48),
