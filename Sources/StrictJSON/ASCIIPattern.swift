@@ -20,6 +20,10 @@ struct ASCIIPattern: Sendable {
     }
 
     let atoms: [Atom]
+    /// Whether every atom but the last repeats a fixed number of times, as in all of FaceLoop's
+    /// patterns: the input then has one way to be split among the atoms, and `matches` walks it
+    /// once instead of tracking every position each atom could end at.
+    let fixedUntilLast: Bool
 
     init?(_ source: String) {
         var bytes = Array(source.utf8)
@@ -118,6 +122,7 @@ struct ASCIIPattern: Sendable {
             atoms.append(Atom(accepts: accepts, minimum: minimum, maximum: maximum))
         }
         self.atoms = atoms
+        fixedUntilLast = atoms.dropLast().allSatisfy { $0.minimum == $0.maximum }
     }
 
     static func isLetterOrDigit(_ byte: UInt8) -> Bool {
@@ -125,29 +130,48 @@ struct ASCIIPattern: Sendable {
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
 
-    /// Whether the whole string matches: the positions each atom can end at, atom by atom.
+    /// Whether the whole string matches.
     func matches(_ text: String) -> Bool {
         var text = text
-        return text.withUTF8 { bytes in
-            var reachable = [Bool](repeating: false, count: bytes.count + 1)
-            reachable[0] = true
-            for atom in atoms {
-                var next = [Bool](repeating: false, count: bytes.count + 1)
-                var any = false
-                for start in 0...bytes.count where reachable[start] {
-                    var position = start
-                    var repeats = 0
-                    while true {
-                        if repeats >= atom.minimum { next[position] = true; any = true }
-                        guard repeats < atom.maximum, position < bytes.count, atom.allows(bytes[position]) else { break }
-                        position += 1
-                        repeats += 1
-                    }
-                }
-                guard any else { return false }
-                reachable = next
+        return text.withUTF8 { bytes in fixedUntilLast ? matchesInOneWalk(bytes) : matchesByPositions(bytes) }
+    }
+
+    private func matchesInOneWalk(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let last = atoms.last else { return bytes.isEmpty }
+        var position = 0
+        for atom in atoms.dropLast() {
+            guard bytes.count - position >= atom.minimum else { return false }
+            for _ in 0..<atom.minimum {
+                guard atom.allows(bytes[position]) else { return false }
+                position += 1
             }
-            return reachable[bytes.count]
         }
+        let rest = bytes.count - position
+        guard rest >= last.minimum, rest <= last.maximum else { return false }
+        for index in position..<bytes.count where !last.allows(bytes[index]) { return false }
+        return true
+    }
+
+    /// The positions each atom can end at, atom by atom.
+    private func matchesByPositions(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var reachable = [Bool](repeating: false, count: bytes.count + 1)
+        reachable[0] = true
+        for atom in atoms {
+            var next = [Bool](repeating: false, count: bytes.count + 1)
+            var any = false
+            for start in 0...bytes.count where reachable[start] {
+                var position = start
+                var repeats = 0
+                while true {
+                    if repeats >= atom.minimum { next[position] = true; any = true }
+                    guard repeats < atom.maximum, position < bytes.count, atom.allows(bytes[position]) else { break }
+                    position += 1
+                    repeats += 1
+                }
+            }
+            guard any else { return false }
+            reachable = next
+        }
+        return reachable[bytes.count]
     }
 }

@@ -35,6 +35,13 @@ struct ASCIIPatternTests {
         }
     }
 
+    @Test("the patterns above reach both ways of matching: one walk, and every position an atom can end at")
+    func bothWaysAreCompared() throws {
+        let shapes = try Self.patterns.map { try #require(ASCIIPattern($0)).fixedUntilLast }
+        #expect(shapes.filter { $0 }.count >= 4)
+        #expect(shapes.filter { !$0 }.count >= 4)
+    }
+
     @Test("leaves every other shape to the engine")
     func declines() {
         for source in ["^(a|b)$", "^.$", "^[^a]$", "a$", "^a", "^a|b$", "^a{2,1}$", "^a+?$", "^\\s$", "^é$", "^\\bx$"] {
