@@ -30,29 +30,28 @@ final class SQLiteCheckpointer: Sendable {
     /// Runs `body` with no checkpoint of this connection running or starting meanwhile: SQLite
     /// refuses a second checkpoint at once (`SQLITE_BUSY`) instead of waiting for the first.
     func paused<Value: Sendable>(_ body: () async throws -> Value) async throws -> Value {
-        while !running.withLock({ running in
-            if running { return false }
-            running = true
-            return true
-        }) {
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        while !claim() { try await Task.sleep(for: .milliseconds(1)) }
         defer { running.withLock { $0 = false } }
         return try await body()
     }
 
     /// Starts a checkpoint in the background unless one runs already.
     func nudge() {
-        guard running.withLock({ running in
-            if running { return false }
-            running = true
-            return true
-        }) else { return }
+        guard claim() else { return }
         Task.detached(priority: .utility) { [self] in
             // A busy checkpointer lock (a truncating checkpoint of the writer) only means the
             // next commit starts another.
             _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             running.withLock { $0 = false }
+        }
+    }
+
+    /// Marks a checkpoint as running, unless one already is.
+    private func claim() -> Bool {
+        running.withLock { running in
+            if running { return false }
+            running = true
+            return true
         }
     }
 }

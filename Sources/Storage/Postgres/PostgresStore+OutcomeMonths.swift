@@ -44,9 +44,10 @@ extension PostgresStore {
     /// blocks nothing. The month's outcomes are read and its batches redacted under a lock of
     /// its partition alone, which uploads of other months never take; only the short rest
     /// (counters, statistics rows, the `DROP` and, at the commit, the audit entries) holds the
-    /// whole table, as dropping a partition needs. (Erasures wait for the consent lock before they touch a table. A late upload into
-    /// the month waits for the partition while holding the table, and the drop then waits for
-    /// the upload: PostgreSQL aborts one of the two as a deadlock, and `write` runs it again.)
+    /// whole table, as dropping a partition needs. (Erasures wait for the consent lock before
+    /// they touch a table. A late upload into the month waits for the partition while holding
+    /// the table, and the drop then waits for the upload: PostgreSQL aborts one of the two as a
+    /// deadlock, and `write` runs it again.)
     func dropDueOutcomeMonths(now: Date) async throws -> [ErasureRecord] {
         let (retentions, months) = try await read { db in
             (try await db.fetchAll(Self.sql.retentionOfOutcomes).map { try RetentionCutoff($0, now: now) },
