@@ -101,6 +101,32 @@ struct ConcurrentIntakeTests {
         #expect(stats.totalBatches == answers.filter { isStored($0.3) }.count)
     }
 
+    @Test("one event in batches of two kiosks at once, 40 times over: each time one is stored and the other refused as a duplicate",
+          arguments: StoreBackEnd.available)
+    func sharedEventsRace(backEnd: StoreBackEnd) async throws {
+        let (store, _, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let devices = ["kiosk-r0", "kiosk-r1"]
+        for device in devices { try await Contract.enrolled(store, device) }
+        // The kiosks take different device locks, so on PostgreSQL both transactions can find
+        // the event not yet stored and insert it; the later one must still answer, not fail.
+        let pairs = (1...40).map { sequence in
+            let shared = Contract.outcome()
+            return devices.map { Contract.incoming($0, sequence: Int64(sequence), outcomes: [shared]) }
+        }
+        let answers = try await withThrowingTaskGroup(of: (Int64, BatchStoreResult).self) { group in
+            for incoming in pairs.joined() {
+                group.addTask { (incoming.batch.sequence, try await store.storeBatch(incoming)) }
+            }
+            return try await group.reduce(into: [Int64: [BatchStoreResult]]()) { $0[$1.0, default: []].append($1.1) }
+        }
+        for (sequence, pair) in answers.sorted(by: { $0.key < $1.key }) {
+            #expect(pair.filter { if case .stored = $0 { true } else { false } }.count == 1, "sequence \(sequence): \(pair)")
+            #expect(pair.filter { if case .duplicateEvent = $0 { true } else { false } }.count == 1, "sequence \(sequence): \(pair)")
+        }
+        #expect(try await store.outcomeStats().totalEvents == 40)
+    }
+
     @Test("batches in flight with withdrawals among them: live statistics and counters equal those rebuilt from the stored outcomes",
           arguments: StoreBackEnd.available)
     func statisticsInFlight(backEnd: StoreBackEnd) async throws {

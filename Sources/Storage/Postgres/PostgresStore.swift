@@ -90,7 +90,10 @@ public final class PostgresStore: FeedbackStore {
     // MARK: Transactions
 
     /// Runs `body` in one read-committed transaction; retried (whole) when PostgreSQL reports
-    /// a serialization failure or a deadlock, which it resolves by aborting one side.
+    /// a serialization failure or a deadlock, which it resolves by aborting one side, or a
+    /// unique violation: under read committed a check and the insert after it can both run
+    /// before a concurrent transaction with the same key commits (two kiosks uploading one
+    /// event), and only a run after that commit sees the key and answers as the check says.
     func write<Value: Sendable>(_ body: (SQLConnection) async throws -> Value) async throws -> Value {
         try await transaction(begin: "BEGIN", body)
     }
@@ -104,6 +107,8 @@ public final class PostgresStore: FeedbackStore {
     func single<Value: Sendable>(_ body: (SQLConnection) async throws -> Value) async throws -> Value {
         try await client.withConnection { connection in try await body(SQLConnection(connection: connection, logger: logger)) }
     }
+
+    private static let retriedStates: Set<String> = ["40001", "40P01", "23505"]
 
     private func transaction<Value: Sendable>(begin: String, _ body: (SQLConnection) async throws -> Value) async throws -> Value {
         var attempt = 0
@@ -123,7 +128,7 @@ public final class PostgresStore: FeedbackStore {
                         throw error
                     }
                 }
-            } catch let error where attempt < 8 && ["40001", "40P01"].contains(PostgresSQL.sqlState(of: error) ?? "") {
+            } catch let error where attempt < 8 && Self.retriedStates.contains(PostgresSQL.sqlState(of: error) ?? "") {
                 logger.debug("transaction retried", metadata: ["sqlstate": "\(PostgresSQL.sqlState(of: error) ?? "")"])
                 continue
             }
