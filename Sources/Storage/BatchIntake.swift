@@ -18,6 +18,8 @@ struct BatchIntake {
     var redactsBody: Bool
     /// Refused events per reason, in reason order (the order PostgreSQL locks the counters in).
     var refusalCounts: [(reason: String, events: Int)]
+    /// Every outcome of the batch is stored as it came: what `PreparedBatch` assumed.
+    var acceptsEverything: Bool
 
     /// A batch that withdraws a consent erases stored outcomes: PostgreSQL takes the consent
     /// lock alone for it, SQLite truncates its log after it.
@@ -78,7 +80,8 @@ struct BatchIntake {
         }
         // A consent event refused for its key version is not stored either, body included;
         // nor are dropped shadow scores, which the signed body still holds.
-        redactsBody = accepted.count < batch.outcomes.count || shadowScoresDropped > 0
+        acceptsEverything = accepted.count == batch.outcomes.count && shadowScoresDropped == 0
+        redactsBody = !acceptsEverything
             || refused.contains { $0.reason == KeyVersions.refusalReason }
         refusalCounts = Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
             .map { (reason: $0.key, events: $0.value) }
@@ -94,12 +97,18 @@ struct BatchIntake {
     }
 
     /// Everything the plan writes: the batch row (with its count, receipt and redaction), the
-    /// outcomes, the refusal counters and the kiosk's backlog.
-    func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL) -> StoreChange {
+    /// outcomes, the refusal counters and the kiosk's backlog. `allOutcomeStatements`, the
+    /// outcome statements of the whole batch made beforehand, are taken when every outcome is
+    /// accepted.
+    func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL, allOutcomeStatements: [StoreStatement]? = nil) -> StoreChange {
         let batch = incoming.batch
         var statements = [sql.insertBatch(incoming, batchID: batchID, acceptedEvents: accepted.count, receipt: receipt,
                                           redacted: redactsBody)]
-        statements += sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
+        if acceptsEverything, let allOutcomeStatements {
+            statements += allOutcomeStatements
+        } else {
+            statements += sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
+        }
         statements += refusalCounts.map { sql.addRefusedEvents(deviceID: batch.deviceID, reason: $0.reason, events: $0.events) }
         if let backlog = batch.queueBacklog {
             statements.append(sql.reportBacklog(backlog, sealedAt: batch.createdAt, deviceID: batch.deviceID))

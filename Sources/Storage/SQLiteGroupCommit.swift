@@ -17,7 +17,7 @@ final class SQLiteGroupCommit: Sendable {
     typealias Outcome = Result<BatchStoreResult, any Error>
 
     private struct Waiting {
-        var incoming: IncomingBatch
+        var batch: PreparedBatch
         var continuation: CheckedContinuation<BatchStoreResult, any Error>
     }
 
@@ -32,13 +32,13 @@ final class SQLiteGroupCommit: Sendable {
     private let state = Mutex(State())
     private let pool: DatabasePool
     /// Stores one batch and adds what it changes in the score statistics to the delta.
-    private let store: @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
+    private let store: @Sendable (PreparedBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
     /// Writes a delta into the statistics rows.
     private let flush: @Sendable (StatisticsDelta, Database) throws -> Void
     /// After each commit (`SQLiteCheckpointer.nudge`).
     private let committed: @Sendable () -> Void
 
-    init(pool: DatabasePool, store: @escaping @Sendable (IncomingBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult,
+    init(pool: DatabasePool, store: @escaping @Sendable (PreparedBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult,
          flush: @escaping @Sendable (StatisticsDelta, Database) throws -> Void, committed: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.store = store
@@ -46,10 +46,10 @@ final class SQLiteGroupCommit: Sendable {
         self.committed = committed
     }
 
-    func submit(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
+    func submit(_ batch: PreparedBatch) async throws -> BatchStoreResult {
         try await withCheckedThrowingContinuation { continuation in
             let lead = state.withLock { state in
-                state.waiting.append(Waiting(incoming: incoming, continuation: continuation))
+                state.waiting.append(Waiting(batch: batch, continuation: continuation))
                 if state.committing { return false }
                 state.committing = true
                 return true
@@ -79,7 +79,7 @@ final class SQLiteGroupCommit: Sendable {
                     let outcomes = try group.map { waiting in
                         // Consent events may erase or recount outcomes that earlier batches of
                         // the group stored, so those batches' statistics go into the rows first.
-                        if !waiting.incoming.batch.consentEvents.isEmpty || statistics.isLarge {
+                        if !waiting.batch.incoming.batch.consentEvents.isEmpty || statistics.isLarge {
                             try self.flush(statistics, db)
                             statistics = StatisticsDelta()
                         }
@@ -89,7 +89,7 @@ final class SQLiteGroupCommit: Sendable {
                         do {
                             try db.inSavepoint {
                                 do {
-                                    outcome = .success(try self.store(waiting.incoming, &added, db))
+                                    outcome = .success(try self.store(waiting.batch, &added, db))
                                     committed = true
                                     return .commit
                                 } catch let StoreAbort.batch(answer) {

@@ -72,6 +72,17 @@ extension SQLiteStore {
         statistics.merge(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted))
     }
 
+    /// `countStored` of a batch whose statistics were worked out beforehand, for the case that
+    /// every outcome is accepted and no subject restricted; worked out again when not so.
+    static func countStored(_ intake: BatchIntake, prepared: PreparedBatch, into statistics: inout StatisticsDelta,
+                            in db: Database) throws {
+        let deviceID = prepared.incoming.batch.deviceID
+        guard intake.acceptsEverything else { return try countStored(intake.accepted, deviceID: deviceID, into: &statistics, in: db) }
+        let restricted = prepared.subjects.isEmpty ? [] : Set(try db.column(String.self, sql.restrictedSubjects(among: prepared.subjects)))
+        statistics.merge(restricted.isEmpty ? prepared.statistics
+                                            : ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: deviceID, restricted: restricted))
+    }
+
     static func isRestricted(_ pseudonym: String, in db: Database) throws -> Bool {
         try db.exists(sql.restrictedSubjects(among: [pseudonym]))
     }

@@ -53,8 +53,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
         let windows = statisticsWindows
         pool.add(transactionObserver: windows, extent: .databaseLifetime)
-        intake = SQLiteGroupCommit(pool: pool, store: { incoming, statistics, db in
-            try Self.storeBatch(incoming, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
+        intake = SQLiteGroupCommit(pool: pool, store: { prepared, statistics, db in
+            try Self.storeBatch(prepared, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
         }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) }, committed: { checkpointer.nudge() })
     }
 
@@ -186,7 +186,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     // MARK: Outcomes
 
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
-        let result = try await intake.submit(incoming)
+        let result = try await intake.submit(PreparedBatch(incoming, sql: Self.sql))
         if case .stored = result, BatchIntake.withdraws(incoming.batch) {
             // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
             try await truncateLog()
@@ -196,8 +196,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         return result
     }
 
-    private static func storeBatch(_ incoming: IncomingBatch, consentMemo: SQLiteConsentMemo, windows: SQLiteStatisticsWindows,
+    private static func storeBatch(_ prepared: PreparedBatch, consentMemo: SQLiteConsentMemo, windows: SQLiteStatisticsWindows,
                                    statistics: inout StatisticsDelta, in db: Database) throws -> BatchStoreResult {
+        let incoming = prepared.incoming
         let batch = incoming.batch
         guard try db.changes(sql.insertNonce(deviceID: batch.deviceID, nonce: incoming.nonce, seenAt: incoming.receivedAt)) == 1 else {
             throw StoreAbort.batch(.nonceReplayed)
@@ -205,7 +206,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         if let stored = try db.fetchOne(sql.batch(deviceID: batch.deviceID, sequence: batch.sequence)) {
             return try BatchIntake.resend(incoming, stored: stored)
         }
-        let batchID = incoming.batchID.lowercaseText
+        let batchID = prepared.batchID
         let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         let consentEventRefusals = try batch.consentEvents.compactMap { event in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
@@ -226,8 +227,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
                                      keyVersions: keyVersions)
-        try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql))
-        try countStored(intake.accepted, deviceID: batch.deviceID, into: &statistics, in: db)
+        try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, allOutcomeStatements: prepared.outcomeStatements))
+        try countStored(intake, prepared: prepared, into: &statistics, in: db)
         return .stored(receipt: intake.receipt)
     }
 
