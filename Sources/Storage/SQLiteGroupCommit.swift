@@ -6,13 +6,20 @@ import Synchronization
 /// Group commit for SQLite batch intake. With `synchronous=FULL` every commit waits for one
 /// fsync of the log (3–5 ms here), so one batch per commit caps intake near 250 batches/s
 /// however many kiosks wait. Batches that arrive while a commit is on its way are stored
-/// together in the next transaction instead, each inside its own savepoint: one batch's
-/// refusal (a replayed nonce, a sequence conflict) or error rolls back that batch only, and
-/// later batches see earlier ones exactly as if they had committed one by one. No caller is
-/// answered before the commit that holds its batch has returned, so an acknowledged batch is
-/// as durable as before. The score statistics of the kept batches are written once per group,
-/// just before the commit (and before any batch with consent events, which may erase what
-/// earlier ones stored); if that write fails, the whole group fails, as a failed commit does.
+/// together in the next transaction instead, and answered exactly as if they had committed one
+/// by one: one batch's refusal (a replayed nonce, a sequence conflict) or error leaves nothing
+/// of that batch, and later batches see earlier ones. No caller is answered before the commit
+/// that holds its batch has returned, so an acknowledged batch is as durable as before. The
+/// score statistics of the kept batches are written once per group, just before the commit
+/// (and before any batch with consent events, which may erase what earlier ones stored); if
+/// that write fails, the whole group fails, as a failed commit does.
+///
+/// A batch that carries consent events is stored in a savepoint of its own, which its refusal
+/// rolls back. The others go without one: SQLite copies every page a savepoint changes into a
+/// sub-journal file first, three quarters of the writer's page writes. Such a batch refused
+/// before it wrote a row (a replayed nonce) has nothing to undo; one that fails after (a
+/// conflicting sequence or a stored event, both rare) rolls the group's transaction back, and
+/// the group is stored again with a savepoint for every batch.
 final class SQLiteGroupCommit: Sendable {
     typealias Outcome = Result<BatchStoreResult, any Error>
 
@@ -30,6 +37,8 @@ final class SQLiteGroupCommit: Sendable {
     static let largestGroup = 64
 
     private let state = Mutex(State())
+    /// Groups stored a second time, with a savepoint for each batch.
+    let redoneGroups = Atomic<Int>(0)
     private let pool: DatabasePool
     /// Stores one batch and adds what it changes in the score statistics to the delta.
     private let store: @Sendable (PreparedBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
@@ -70,45 +79,11 @@ final class SQLiteGroupCommit: Sendable {
             if group.isEmpty { return }
             let outcomes: [Outcome]
             do {
-                outcomes = try await pool.write { db in
-                    // The batches' statistics are written once, before the commit: the same
-                    // rows (a cohort's day and month) were read, merged and written again for
-                    // every batch. Only the statistics of batches whose savepoint was kept are
-                    // taken in.
-                    var statistics = StatisticsDelta()
-                    let outcomes = try group.map { waiting in
-                        // Consent events may erase or recount outcomes that earlier batches of
-                        // the group stored, so those batches' statistics go into the rows first.
-                        if !waiting.batch.incoming.batch.consentEvents.isEmpty || statistics.isLarge {
-                            try self.flush(statistics, db)
-                            statistics = StatisticsDelta()
-                        }
-                        var outcome: Outcome = .failure(CancellationError())
-                        var added = StatisticsDelta()
-                        var committed = false
-                        do {
-                            try db.inSavepoint {
-                                do {
-                                    outcome = .success(try self.store(waiting.batch, &added, db))
-                                    committed = true
-                                    return .commit
-                                } catch let StoreAbort.batch(answer) {
-                                    outcome = .success(answer)
-                                    return .rollback
-                                } catch {
-                                    outcome = .failure(error)
-                                    return .rollback
-                                }
-                            }
-                        } catch {
-                            outcome = .failure(error)
-                            committed = false
-                        }
-                        if committed { statistics.merge(added) }
-                        return outcome
-                    }
-                    try self.flush(statistics, db)
-                    return outcomes
+                do {
+                    outcomes = try await pool.write { db in try self.store(group, savepointEach: false, in: db) }
+                } catch is SavepointsNeeded {
+                    redoneGroups.add(1, ordering: .relaxed)
+                    outcomes = try await pool.write { db in try self.store(group, savepointEach: true, in: db) }
                 }
             } catch {
                 // The commit itself failed: nothing of the group is stored.
@@ -117,6 +92,72 @@ final class SQLiteGroupCommit: Sendable {
             }
             committed()
             for (waiting, outcome) in zip(group, outcomes) { waiting.continuation.resume(with: outcome) }
+        }
+    }
+
+    /// Thrown out of a group's transaction, which rolls it back, when a batch stored without a
+    /// savepoint failed after it had written.
+    private struct SavepointsNeeded: Error {}
+
+    /// Stores the group's batches in order and writes their statistics; the caller commits.
+    private func store(_ group: [Waiting], savepointEach: Bool, in db: Database) throws -> [Outcome] {
+        // The batches' statistics are written once, before the commit: the same rows (a
+        // cohort's day and month) were read, merged and written again for every batch. Only
+        // the statistics of batches that were kept are taken in.
+        var statistics = StatisticsDelta()
+        let outcomes = try group.map { waiting in
+            let carriesConsentEvents = !waiting.batch.incoming.batch.consentEvents.isEmpty
+            // Consent events may erase or recount outcomes that earlier batches of the group
+            // stored, so those batches' statistics go into the rows first.
+            if carriesConsentEvents || statistics.isLarge {
+                try self.flush(statistics, db)
+                statistics = StatisticsDelta()
+            }
+            var added = StatisticsDelta()
+            let (outcome, kept) = savepointEach || carriesConsentEvents
+                ? storeInSavepoint(waiting.batch, &added, db)
+                : try storeWithoutSavepoint(waiting.batch, &added, db)
+            if kept { statistics.merge(added) }
+            return outcome
+        }
+        try self.flush(statistics, db)
+        return outcomes
+    }
+
+    private func storeInSavepoint(_ batch: PreparedBatch, _ added: inout StatisticsDelta, _ db: Database) -> (Outcome, kept: Bool) {
+        var outcome: Outcome = .failure(CancellationError())
+        var kept = false
+        do {
+            try db.inSavepoint {
+                do {
+                    outcome = .success(try self.store(batch, &added, db))
+                    kept = true
+                    return .commit
+                } catch let StoreAbort.batch(answer) {
+                    outcome = .success(answer)
+                    return .rollback
+                } catch {
+                    outcome = .failure(error)
+                    return .rollback
+                }
+            }
+        } catch {
+            return (.failure(error), false)
+        }
+        return (outcome, kept)
+    }
+
+    /// A refusal found before the batch wrote a row (a replayed nonce) needs nothing undone;
+    /// any later one (a conflicting sequence, an event stored already) or any error needs the
+    /// batch's rows undone, which only a savepoint can do: the group is stored again.
+    private func storeWithoutSavepoint(_ batch: PreparedBatch, _ added: inout StatisticsDelta, _ db: Database) throws -> (Outcome, kept: Bool) {
+        let changesBefore = db.totalChangesCount
+        do {
+            return (.success(try self.store(batch, &added, db)), true)
+        } catch let StoreAbort.batch(answer) where db.totalChangesCount == changesBefore {
+            return (.success(answer), false)
+        } catch {
+            throw SavepointsNeeded()
         }
     }
 }

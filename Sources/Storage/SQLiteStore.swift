@@ -19,7 +19,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     let pool: DatabasePool
     private let jobs = LocalJobLock()
     /// Uploads arriving together share one durable commit (`SQLiteGroupCommit`).
-    private let intake: SQLiteGroupCommit
+    let intake: SQLiteGroupCommit
     /// Windows of live statistics read before, kept up to date with this process's writes.
     let statisticsWindows = SQLiteStatisticsWindows()
     /// Copies the log into the file after commits, off the writer (`SQLiteCheckpointer`).

@@ -39,6 +39,56 @@ struct ConcurrentIntakeTests {
         #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outcomes") } == 6_000)
     }
 
+    @Test("SQLite stores batches without consent events without savepoints; one refused after it wrote has its group stored again, a savepoint for each batch")
+    func groupsWithoutSavepoints() async throws {
+        let directory = try temporaryDirectory("savepoints")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: (directory as NSString).appendingPathComponent("store.sqlite"))
+        let devices = ["kiosk-p0", "kiosk-p1"]
+        for device in devices {
+            try await Contract.enrolled(store, device)
+            #expect(try await store.storeBatch(Contract.incoming(device, sequence: 1, outcomes: [])) != .nonceReplayed)
+        }
+        func inFlight(_ batches: [IncomingBatch]) async throws -> [UUID: BatchStoreResult] {
+            try await withThrowingTaskGroup(of: (UUID, BatchStoreResult).self) { group in
+                for incoming in batches { group.addTask { (incoming.batchID, try await store.storeBatch(incoming)) } }
+                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+            }
+        }
+        func isStored(_ result: BatchStoreResult?) -> Bool { if case .stored? = result { true } else { false } }
+
+        // Clean batches: stored in shared transactions, none of them redone.
+        let clean = devices.flatMap { device in
+            (2...21).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() }, consentEvents: []) }
+        }
+        let cleanAnswers = try await inFlight(clean)
+        #expect(cleanAnswers.values.allSatisfy(isStored))
+        #expect(store.intake.redoneGroups.load(ordering: .relaxed) == 0)
+
+        // Refusals after the batch's first row: a sequence stored with other content, an event
+        // stored already. A replayed nonce is found before any row and needs no redo.
+        let storedEvent = try #require(clean.first?.batch.outcomes.first)
+        let conflicting = Contract.incoming("kiosk-p0", sequence: 5, outcomes: [Contract.outcome()], consentEvents: [])
+        let duplicate = Contract.incoming("kiosk-p1", sequence: 22, outcomes: [Contract.outcome(), storedEvent], consentEvents: [])
+        let replayed = Contract.incoming("kiosk-p0", sequence: 22, outcomes: [Contract.outcome()], nonce: clean[0].nonce, consentEvents: [])
+        let more = devices.flatMap { device in
+            (23...32).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() }, consentEvents: []) }
+        }
+        let answers = try await inFlight([conflicting, duplicate, replayed] + more)
+        #expect(answers[conflicting.batchID] == .sequenceConflict)
+        #expect(answers[duplicate.batchID] == .duplicateEvent(storedEvent.eventID))
+        #expect(answers[replayed.batchID] == .nonceReplayed)
+        #expect(more.allSatisfy { isStored(answers[$0.batchID]) })
+        #expect(store.intake.redoneGroups.load(ordering: .relaxed) >= 1)
+
+        let stats = try await store.outcomeStats()
+        #expect(stats.totalEvents == (clean + more).reduce(0) { $0 + $1.batch.outcomes.count })
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        #expect(try await store.scoreStatistics(firstDay: nil, lastDay: nil)
+                == (try ScoreStatisticsRebuild.window(ScoreStatisticsRebuild.daily(outcomes), firstDay: nil, lastDay: nil)))
+        #expect(stats == (try await LiveStatisticsPropertyTests.scannedOutcomeStats(store)))
+    }
+
     @Test("200 batches in flight: each answered as alone, refusals confined to their batch, everything acknowledged stored",
           arguments: StoreBackEnd.available)
     func manyInFlight(backEnd: StoreBackEnd) async throws {
