@@ -74,11 +74,18 @@ extension SQLiteStore {
 
     /// `countStored` of a batch whose statistics were worked out beforehand, for the case that
     /// every outcome is accepted and no subject restricted; worked out again when not so.
-    static func countStored(_ intake: BatchIntake, prepared: PreparedBatch, into statistics: inout StatisticsDelta,
-                            in db: Database) throws {
+    /// `known` holds subjects' restrictions read before (`SQLiteConsentMemo`); those it lacks
+    /// are read and added.
+    static func countStored(_ intake: BatchIntake, prepared: PreparedBatch, restricted known: inout [String: Bool],
+                            into statistics: inout StatisticsDelta, in db: Database) throws {
         let deviceID = prepared.incoming.batch.deviceID
         guard intake.acceptsEverything else { return try countStored(intake.accepted, deviceID: deviceID, into: &statistics, in: db) }
-        let restricted = prepared.subjects.isEmpty ? [] : Set(try db.column(String.self, sql.restrictedSubjects(among: prepared.subjects)))
+        let unknown = prepared.subjects.filter { known[$0] == nil }
+        if !unknown.isEmpty {
+            let found = Set(try db.column(String.self, sql.restrictedSubjects(among: unknown)))
+            for subject in unknown { known[subject] = found.contains(subject) }
+        }
+        let restricted = Set(prepared.subjects.filter { known[$0] == true })
         statistics.merge(restricted.isEmpty ? prepared.statistics
                                             : ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: deviceID, restricted: restricted))
     }

@@ -218,17 +218,17 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // A batch without consent events changes no consent row, so what earlier batches read
         // still holds (`SQLiteConsentMemo` says when it does not).
         let memoized = batch.consentEvents.isEmpty
-        var consent = memoized ? try consentMemo.take(in: db) : ConsentCache()
-        try db.prepare(&consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
+        var memo = memoized ? try consentMemo.take(in: db) : SQLiteConsentMemo.Memo()
+        try db.prepare(&memo.consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
-        if !shadowScoreSubjects.isEmpty { try db.prepare(&consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
-        if memoized { consentMemo.keep(consent) }
+        if !shadowScoreSubjects.isEmpty { try db.prepare(&memo.consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
         // An outcome id stored already is found by the outcomes' key as its row goes in
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
-        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: [],
+        let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: memo.consent, storedEventIDs: [],
                                      keyVersions: keyVersions)
         try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, allOutcomeStatements: prepared.outcomeStatements))
-        try countStored(intake, prepared: prepared, into: &statistics, in: db)
+        try countStored(intake, prepared: prepared, restricted: &memo.restricted, into: &statistics, in: db)
+        if memoized { consentMemo.keep(memo) }
         return .stored(receipt: intake.receipt)
     }
 

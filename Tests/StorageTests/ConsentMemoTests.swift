@@ -1,7 +1,7 @@
 import Compliance
 import FeedbackWire
 import Foundation
-import Storage
+@testable import Storage
 import Testing
 
 /// Batches without consent events decide from consent state that earlier batches read
@@ -65,6 +65,25 @@ struct ConsentMemoTests {
         let later = Fixture.incoming("kiosk-1", sequence: 3, outcomes: [Self.outcome(Self.ben, at: Self.now.addingTimeInterval(30))],
                                      consentEvents: [])
         #expect(try Self.reasons(try await store.storeBatch(later)) == ["consent-withdrawn"])
+    }
+
+    @Test("a limit committed by another connection keeps the next batch's outcomes out of the statistics", arguments: StoreBackEnd.available)
+    func limitThroughAnotherConnection(backEnd: StoreBackEnd) async throws {
+        let (store, reopen, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        try await Self.consentedAndRead(store)
+        let other = try await reopen()
+        _ = try await other.storeBatch(Fixture.incoming("kiosk-1", sequence: 3, outcomes: [],
+                                                        consentEvents: [Fixture.consent(.limit, pseudonym: Self.ben,
+                                                                                        at: Self.now.addingTimeInterval(20))]))
+        // Attempted before the limit, so stored; but no longer counted.
+        let later = Fixture.incoming("kiosk-1", sequence: 4, outcomes: [Self.outcome(Self.ben, at: Self.now.addingTimeInterval(10))],
+                                     consentEvents: [])
+        #expect(try Self.reasons(try await store.storeBatch(later)) == [])
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        #expect(outcomes.isEmpty, "a restricted subject's outcomes are not calibrated on")
+        #expect(try await store.scoreStatistics(firstDay: nil, lastDay: nil)
+                == (try ScoreStatisticsRebuild.window(ScoreStatisticsRebuild.daily(outcomes), firstDay: nil, lastDay: nil)))
     }
 
     @Test("a withdrawal in a batch is seen by the batches after it", arguments: StoreBackEnd.available)
