@@ -84,27 +84,12 @@ final class SchemaNode: @unchecked Sendable {
     // Immutable once the compiler has filled it in; @unchecked because NSRegularExpression
     // is not declared Sendable on every platform, though it is thread-safe for matching.
     var isFalse = false
-    var types: [String]? {
-        didSet { typeBits = types.map { $0.reduce(0) { $0 | Self.typeBit(named: $1) } } }
-    }
-    /// `types` as bits (`typeBit`), so that a value's type is checked without comparing names.
-    private(set) var typeBits: UInt8?
+    var types: [String]?
     var properties: [(String, SchemaNode)] = [] {
-        didSet { (memberRules, requiredBits) = Self.memberRules(properties: properties, required: required) }
+        didSet { propertyLookup = Dictionary(properties, uniquingKeysWith: { first, _ in first }) }
     }
-    var required: [String] = [] {
-        didSet { (memberRules, requiredBits) = Self.memberRules(properties: properties, required: required) }
-    }
-    /// Per member name: its property's schema (the first of that name) and its bit among the
-    /// distinct `required` names (0 when it is not required, or past the 64th), so that one
-    /// lookup serves both checks.
-    private(set) var memberRules: [String: MemberRule] = [:]
-    struct MemberRule {
-        var schema: SchemaNode?
-        var requiredBit: UInt64 = 0
-    }
-    /// Every bit of the required names; nil when there are more than 64 of them.
-    private(set) var requiredBits: UInt64? = 0
+    private(set) var propertyLookup: [String: SchemaNode] = [:]
+    var required: [String] = []
     var additionalProperties: SchemaNode?
     var items: SchemaNode?
     var minItems: Int?
@@ -137,7 +122,7 @@ final class SchemaNode: @unchecked Sendable {
             return
         }
         ref?.validate(value, at: &path, into: &out, limit: limit)
-        if let types, let typeBits, typeBits & Self.typeBits(of: value) == 0 {
+        if let types, !types.contains(where: { SchemaNode.matches(value, type: $0) }) {
             out.append(.init(pointer: path.pointer, keyword: "type",
                              message: "must be \(types.joined(separator: " or ")), found \(value.typeName)"))
             return
@@ -183,29 +168,15 @@ final class SchemaNode: @unchecked Sendable {
         }
     }
 
-    /// A type name's bit; 0 for a name that is no JSON Schema type, which no value matches.
-    static func typeBit(named type: String) -> UInt8 {
-        switch type {
-        case "null": 1 << 0
-        case "boolean": 1 << 1
-        case "string": 1 << 2
-        case "array": 1 << 3
-        case "object": 1 << 4
-        case "number": 1 << 5
-        case "integer": 1 << 6
-        default: 0
-        }
-    }
-
-    /// The bits of every type the value is an instance of (an integral number is also an "integer").
-    static func typeBits(of value: JSONValue) -> UInt8 {
-        switch value {
-        case .null: 1 << 0
-        case .bool: 1 << 1
-        case .string: 1 << 2
-        case .array: 1 << 3
-        case .object: 1 << 4
-        case let .number(n): n.rounded() == n ? 1 << 5 | 1 << 6 : 1 << 5
+    static func matches(_ value: JSONValue, type: String) -> Bool {
+        switch (type, value) {
+        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
+             ("number", .number):
+            return true
+        case let ("integer", .number(n)):
+            return n.rounded() == n
+        default:
+            return false
         }
     }
 
@@ -276,64 +247,33 @@ final class SchemaNode: @unchecked Sendable {
         }
     }
 
-    private static func memberRules(properties: [(String, SchemaNode)], required: [String])
-        -> (rules: [String: MemberRule], requiredBits: UInt64?) {
-        var rules: [String: MemberRule] = [:]
-        for (name, schema) in properties where rules[name]?.schema == nil { rules[name, default: MemberRule()].schema = schema }
-        let distinct = Set(required).count
-        var bit = 0
-        for name in required where bit < 64 && (rules[name]?.requiredBit ?? 0) == 0 {
-            rules[name, default: MemberRule()].requiredBit = 1 << UInt64(bit)
-            bit += 1
-        }
-        return (rules, distinct < 64 ? (1 << UInt64(distinct)) - 1 : distinct == 64 ? .max : nil)
-    }
-
-    private func validateMember(_ key: String, _ value: JSONValue, schema: SchemaNode?, at path: inout InstancePath,
-                                into out: inout [JSONSchemaViolation], limit: Int) {
-        if let schema {
-            path.push(.key(key))
-            schema.validate(value, at: &path, into: &out, limit: limit)
-            path.pop()
-        } else if let additionalProperties {
-            if additionalProperties.isFalse {
-                out.append(.init(pointer: path.pointer(appending: .key(key)), keyword: "additionalProperties",
-                                 message: "is not a known property"))
-            } else {
-                path.push(.key(key))
-                additionalProperties.validate(value, at: &path, into: &out, limit: limit)
-                path.pop()
-            }
-        }
-    }
-
     private func validateObject(_ members: [(key: String, value: JSONValue)], at path: inout InstancePath,
                                 into out: inout [JSONSchemaViolation], limit: Int) {
-        // Each member's rule is looked up once, and the required names are ticked off as bits
-        // on the way: comparing every required name with the members took a tenth of the check.
-        withUnsafeTemporaryAllocation(of: MemberRule?.self, capacity: members.count) { rules in
-            var seen: UInt64 = 0
-            for (index, member) in members.enumerated() {
-                let rule = memberRules[member.key]
-                seen |= rule?.requiredBit ?? 0
-                rules.initializeElement(at: index, to: rule)
-            }
-            defer { _ = rules.deinitialize() }
-            if seen != requiredBits {
-                for name in required where !members.contains(where: { $0.key == name }) {
-                    out.append(.init(pointer: path.pointer(appending: .key(name)), keyword: "required", message: "is required"))
+        for name in required where !members.contains(where: { $0.key == name }) {
+            out.append(.init(pointer: path.pointer(appending: .key(name)), keyword: "required", message: "is required"))
+        }
+        if let minProperties, members.count < minProperties {
+            out.append(.init(pointer: path.pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
+        }
+        if let maxProperties, members.count > maxProperties {
+            out.append(.init(pointer: path.pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
+        }
+        for (key, value) in members {
+            if let schema = propertyLookup[key] {
+                path.push(.key(key))
+                schema.validate(value, at: &path, into: &out, limit: limit)
+                path.pop()
+            } else if let additionalProperties {
+                if additionalProperties.isFalse {
+                    out.append(.init(pointer: path.pointer(appending: .key(key)), keyword: "additionalProperties",
+                                     message: "is not a known property"))
+                } else {
+                    path.push(.key(key))
+                    additionalProperties.validate(value, at: &path, into: &out, limit: limit)
+                    path.pop()
                 }
             }
-            if let minProperties, members.count < minProperties {
-                out.append(.init(pointer: path.pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
-            }
-            if let maxProperties, members.count > maxProperties {
-                out.append(.init(pointer: path.pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
-            }
-            for (index, member) in members.enumerated() {
-                validateMember(member.key, member.value, schema: rules[index]?.schema, at: &path, into: &out, limit: limit)
-                if out.count >= limit { return }
-            }
+            if out.count >= limit { return }
         }
     }
 }
