@@ -64,30 +64,22 @@ extension SQLiteStore {
 
     /// The batch path's one call, after its outcomes are inserted: counts them and the batch,
     /// and adds those of unrestricted subjects to the statistics, into the delta that the
-    /// group commit writes once for all its batches.
-    static func countStored(_ accepted: [MatchOutcome], deviceID: String, into statistics: inout StatisticsDelta,
-                            in db: Database) throws {
-        let restricted = accepted.isEmpty ? []
-            : Set(try db.column(String.self, sql.restrictedSubjects(among: ScoreStatisticsMaintenance.subjects(of: accepted))))
-        statistics.merge(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted))
-    }
-
-    /// `countStored` of a batch whose statistics were worked out beforehand, for the case that
-    /// every outcome is accepted and no subject restricted; worked out again when not so.
-    /// `known` holds subjects' restrictions read before (`SQLiteConsentMemo`); those it lacks
-    /// are read and added.
+    /// group commit writes once for all its batches. The statistics worked out beforehand
+    /// (`PreparedBatch`) are taken when every outcome was accepted and no subject is
+    /// restricted. `known` holds subjects' restrictions read before (`SQLiteConsentMemo`);
+    /// those it lacks are read and added.
     static func countStored(_ intake: BatchIntake, prepared: PreparedBatch, restricted known: inout [String: Bool],
                             into statistics: inout StatisticsDelta, in db: Database) throws {
-        let deviceID = prepared.incoming.batch.deviceID
-        guard intake.acceptsEverything else { return try countStored(intake.accepted, deviceID: deviceID, into: &statistics, in: db) }
-        let unknown = prepared.subjects.filter { known[$0] == nil }
+        let subjects = intake.acceptsEverything ? prepared.subjects : ScoreStatisticsMaintenance.subjects(of: intake.accepted)
+        let unknown = subjects.filter { known[$0] == nil }
         if !unknown.isEmpty {
             let found = Set(try db.column(String.self, sql.restrictedSubjects(among: unknown)))
             for subject in unknown { known[subject] = found.contains(subject) }
         }
-        let restricted = Set(prepared.subjects.filter { known[$0] == true })
-        statistics.merge(restricted.isEmpty ? prepared.statistics
-                                            : ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: deviceID, restricted: restricted))
+        let restricted = Set(subjects.filter { known[$0] == true })
+        statistics.merge(intake.acceptsEverything && restricted.isEmpty
+                         ? prepared.statistics
+                         : ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: prepared.incoming.batch.deviceID, restricted: restricted))
     }
 
     static func isRestricted(_ pseudonym: String, in db: Database) throws -> Bool {
