@@ -57,6 +57,9 @@ public struct FeedbackServer: Sendable {
         case .sqlite:
             store = try SQLiteStore(path: configuration.resolvedSQLitePath)
             closeStore = {}
+            if !SQLiteStore.raisesWriterPriority {
+                logger.notice("SQLite's writer cannot run at a raised priority (it needs CAP_SYS_NICE or LimitNICE=-10); intake over TLS is about a tenth lower")
+            }
         case .postgres:
             if let tls = configuration.postgresTLS {
                 logger.log(level: tls.mode == .disable ? .warning : .notice, "PostgreSQL connections: sslmode \(tls)")

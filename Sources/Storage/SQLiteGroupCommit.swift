@@ -39,6 +39,8 @@ final class SQLiteGroupCommit: Sendable {
     private let state = Mutex(State())
     /// Groups stored a second time, with a savepoint for each batch.
     let redoneGroups = Atomic<Int>(0)
+    /// Groups whose transaction ran at `WriterPriority.niceness`.
+    let raisedGroups = Atomic<Int>(0)
     private let pool: DatabasePool
     /// Stores one batch and adds what it changes in the score statistics to the delta.
     private let store: @Sendable (PreparedBatch, inout StatisticsDelta, Database) throws -> BatchStoreResult
@@ -80,10 +82,10 @@ final class SQLiteGroupCommit: Sendable {
             let outcomes: [Outcome]
             do {
                 do {
-                    outcomes = try await pool.write { db in try self.store(group, savepointEach: false, in: db) }
+                    outcomes = try await write { db in try self.store(group, savepointEach: false, in: db) }
                 } catch is SavepointsNeeded {
                     redoneGroups.add(1, ordering: .relaxed)
-                    outcomes = try await pool.write { db in try self.store(group, savepointEach: true, in: db) }
+                    outcomes = try await write { db in try self.store(group, savepointEach: true, in: db) }
                 }
             } catch {
                 // The commit itself failed: nothing of the group is stored.
@@ -92,6 +94,22 @@ final class SQLiteGroupCommit: Sendable {
             }
             committed()
             for (waiting, outcome) in zip(group, outcomes) { waiting.continuation.resume(with: outcome) }
+        }
+    }
+
+    /// `pool.write`, with the transaction and its commit run at `WriterPriority`.
+    private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            try WriterPriority.run {
+                if WriterPriority.currentThreadIsRaised { raisedGroups.add(1, ordering: .relaxed) }
+                var result: T?
+                try db.inTransaction {
+                    result = try updates(db)
+                    return .commit
+                }
+                guard let result else { throw DatabaseError(resultCode: .SQLITE_INTERNAL, message: "no result from a committed group") }
+                return result
+            }
         }
     }
 

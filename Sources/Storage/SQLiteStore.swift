@@ -25,6 +25,10 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     /// Copies the log into the file after commits, off the writer (`SQLiteCheckpointer`).
     let checkpointer: SQLiteCheckpointer
 
+    /// Whether the writer's transactions run at a raised priority (`WriterPriority`); the
+    /// server says at its start when they cannot.
+    public static var raisesWriterPriority: Bool { WriterPriority.isAvailable }
+
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
