@@ -56,16 +56,20 @@ struct BatchIntake {
          storedEventIDs: Set<String>, keyVersions: KeyVersions) throws {
         let batch = incoming.batch
         refused = consentEventRefusals
-        accepted = []
         shadowScoresDropped = 0
-        var seen = Set<UUID>()
-        for var outcome in batch.outcomes {
+        // Nearly every batch is stored as it came: its outcomes are copied into a list of
+        // their own only from the first one refused or changed.
+        var changed: [MatchOutcome]?
+        var seen = Set<UUID>(minimumCapacity: batch.outcomes.count)
+        for (index, outcome) in batch.outcomes.enumerated() {
             if let refusal = keyVersions.refusal(eventID: outcome.eventID, site: outcome.cohort.site, version: outcome.subject.keyVersion) {
                 refused.append(refusal)
+                if changed == nil { changed = Array(batch.outcomes[..<index]) }
                 continue
             }
             if let refusal = consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .outcomeStorage, at: outcome.attemptedAt) {
                 refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
+                if changed == nil { changed = Array(batch.outcomes[..<index]) }
                 continue
             }
             guard seen.insert(outcome.eventID).inserted, storedEventIDs.isEmpty || !storedEventIDs.contains(outcome.eventID.lowercaseText) else {
@@ -74,10 +78,15 @@ struct BatchIntake {
             if !outcome.shadowScores.isEmpty,
                consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .modelImprovement, at: outcome.attemptedAt) != nil {
                 shadowScoresDropped += outcome.shadowScores.count
-                outcome.shadowScores = []
+                var withoutShadowScores = outcome
+                withoutShadowScores.shadowScores = []
+                if changed == nil { changed = Array(batch.outcomes[..<index]) }
+                changed?.append(withoutShadowScores)
+            } else {
+                changed?.append(outcome)
             }
-            accepted.append(outcome)
         }
+        accepted = changed ?? batch.outcomes
         // A consent event refused for its key version is not stored either, body included;
         // nor are dropped shadow scores, which the signed body still holds.
         acceptsEverything = accepted.count == batch.outcomes.count && shadowScoresDropped == 0

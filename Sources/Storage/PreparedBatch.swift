@@ -16,12 +16,12 @@ struct PreparedBatch: Sendable {
     /// `ScoreStatisticsMaintenance.stored` of every outcome, no subject restricted.
     var statistics: StatisticsDelta
 
-    init(_ incoming: IncomingBatch, sql: StoreSQL) {
+    init(_ incoming: IncomingBatch, sql: StoreSQL) throws {
         let batch = incoming.batch
         self.incoming = incoming
         batchID = incoming.batchID.lowercaseText
         outcomeStatements = sql.insertOutcomes(batch.outcomes, batchID: batchID, deviceID: batch.deviceID)
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
-        statistics = ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
+        statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
     }
 }

@@ -120,7 +120,7 @@ extension SQLiteStore: ComplianceStore {
             let deleted = try db.fetchAll(sql.deleteOutcomesReturning(of: erasure)).map(StatisticsOutcome.init(row:))
             outcomes = deleted.count
             if !deleted.isEmpty {
-                ScoreStatisticsMaintenance.deleted(deleted, restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
+                try ScoreStatisticsMaintenance.deleted(deleted, restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
             }
         } else if erasure.clearsShadowScores {
             let held = try db.fetchAll(sql.shadowScoreOutcomes(of: erasure))
@@ -129,7 +129,7 @@ extension SQLiteStore: ComplianceStore {
                 batches = try db.changes(sql.redactBatches(holdingOutcomes: eventIDs, at: erasure.time))
                 try db.execute(sql.clearShadowScores(eventIDs: eventIDs))
                 outcomes = eventIDs.count
-                ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
+                try ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
                                                               restricted: try isRestricted(erasure.pseudonym, in: db), into: &statistics)
             }
         }

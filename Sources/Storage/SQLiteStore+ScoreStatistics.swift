@@ -79,7 +79,7 @@ extension SQLiteStore {
         let restricted = Set(subjects.filter { known[$0] == true })
         statistics.merge(intake.acceptsEverything && restricted.isEmpty
                          ? prepared.statistics
-                         : ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: prepared.incoming.batch.deviceID, restricted: restricted))
+                         : try ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: prepared.incoming.batch.deviceID, restricted: restricted))
     }
 
     static func isRestricted(_ pseudonym: String, in db: Database) throws -> Bool {
@@ -96,7 +96,7 @@ extension SQLiteStore {
                                           in db: Database) throws {
         let restricted = try isRestricted(pseudonym, in: db)
         guard restricted != wasRestricted else { return }
-        ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
+        try ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
     }
 
     /// Subjects' outcomes out of the statistics (`adding: false`, before their rows change)
@@ -104,7 +104,7 @@ extension SQLiteStore {
     static func recount(_ pseudonyms: [String], adding: Bool, into delta: inout StatisticsDelta, in db: Database) throws {
         for pseudonym in pseudonyms {
             guard try !isRestricted(pseudonym, in: db) else { continue }
-            ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
+            try ScoreStatisticsMaintenance.recounted(try statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
         }
     }
 
@@ -147,7 +147,7 @@ extension SQLiteStore {
         let rows = try Row.fetchCursor(db, sql: sql.allStatisticsOutcomes(withShadowScores: db.exists(sql.outcomesHaveShadowScores)).sql)
         while let row = try rows.next() {
             let outcome = try StatisticsOutcome(row: row)
-            if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }
+            if !restricted.contains(outcome.outcome.subjectPseudonym) { try delta.add(outcome.outcome) }
             if delta.isLarge {
                 try flush(delta, in: db, windows: nil)
                 delta = StatisticsDelta()

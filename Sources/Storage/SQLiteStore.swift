@@ -190,7 +190,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     // MARK: Outcomes
 
     public func storeBatch(_ incoming: IncomingBatch) async throws -> BatchStoreResult {
-        let result = try await intake.submit(PreparedBatch(incoming, sql: Self.sql))
+        let result = try await intake.submit(try PreparedBatch(incoming, sql: Self.sql))
         if case .stored = result, BatchIntake.withdraws(incoming.batch) {
             // A withdrawal in the batch erased earlier outcomes, whose old pages are still in the log.
             try await truncateLog()

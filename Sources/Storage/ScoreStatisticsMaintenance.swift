@@ -62,13 +62,13 @@ enum ScoreStatisticsMaintenance {
 
     /// What storing a batch's accepted outcomes changes: every outcome counted for its device,
     /// those of unrestricted subjects in the statistics, and one batch more.
-    static func stored(_ accepted: [MatchOutcome], deviceID: String, restricted: Set<String>) -> StatisticsDelta {
+    static func stored(_ accepted: [MatchOutcome], deviceID: String, restricted: Set<String>) throws -> StatisticsDelta {
         var delta = StatisticsDelta()
         delta.countBatch(deviceID: deviceID)
         for outcome in accepted {
             let stored = StatisticsOutcome(outcome, deviceID: deviceID)
             delta.count(stored, by: 1)
-            if !restricted.contains(outcome.subject.pseudonym) { delta.add(stored.outcome) }
+            if !restricted.contains(outcome.subject.pseudonym) { try delta.add(stored.outcome) }
         }
         return delta
     }
@@ -80,24 +80,24 @@ enum ScoreStatisticsMaintenance {
 
     /// What deleting one subject's `outcomes` changes; `restricted` when the subject's
     /// outcomes are not in the statistics.
-    static func deleted(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) {
+    static func deleted(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) throws {
         for outcome in outcomes {
             delta.count(outcome, by: -1)
-            if !restricted { delta.remove(outcome.outcome) }
+            if !restricted { try delta.remove(outcome.outcome) }
         }
     }
 
     /// What clearing the `shadow_scores` of one subject's `outcomes` changes (a
     /// model-improvement erasure): each entry leaves its candidate's rows; the outcomes stay.
-    static func shadowScoresCleared(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) {
+    static func shadowScoresCleared(_ outcomes: [StatisticsOutcome], restricted: Bool, into delta: inout StatisticsDelta) throws {
         guard !restricted else { return }
-        for outcome in outcomes { delta.removeShadowScores(of: outcome.outcome) }
+        for outcome in outcomes { try delta.removeShadowScores(of: outcome.outcome) }
     }
 
     /// A subject's outcomes entering (`adding`) or leaving the statistics, stored rows unchanged.
-    static func recounted(_ outcomes: [StatisticsOutcome], adding: Bool, into delta: inout StatisticsDelta) {
+    static func recounted(_ outcomes: [StatisticsOutcome], adding: Bool, into delta: inout StatisticsDelta) throws {
         for outcome in outcomes {
-            if adding { delta.add(outcome.outcome) } else { delta.remove(outcome.outcome) }
+            if adding { try delta.add(outcome.outcome) } else { try delta.remove(outcome.outcome) }
         }
     }
 }
@@ -215,61 +215,58 @@ struct OutcomeCountKey: Hashable, Sendable, Comparable {
 }
 
 /// What one transaction changes in the statistics and counters, applied once at its end.
-/// The outcomes are kept as entries per row, not as statistics: a row's histograms are dense
-/// (16,384 bins each), so each row touched is decoded once, changed entry by entry, and
-/// encoded once. Additions are applied before removals: a removal is always of an outcome the
-/// row plus the additions holds, so the result is exact whatever order they came in.
+/// The outcomes are kept as a `CohortStatisticsChange` per row, not as statistics: a row's
+/// histograms are dense (16,384 bins each), so each row touched is decoded once, changed
+/// entry by entry, and encoded once. Each entry is made (its score checked, its subject's
+/// group hashed) where the outcome is collected: for a batch that is the uploading task, not
+/// SQLite's one writer, which only merges the batches' changes. Additions are applied before
+/// removals: a removal is always of an outcome the row plus the additions holds, so the result
+/// is exact whatever order they came in.
 struct StatisticsDelta: Sendable {
-    struct Entry: Sendable {
-        var score: Double
-        var label: ScoreLabel
-        var subject: String
-    }
-
-    private(set) var added: [StatisticsRowKey: [Entry]] = [:]
-    private(set) var removed: [StatisticsRowKey: [Entry]] = [:]
+    private(set) var changes: [StatisticsRowKey: CohortStatisticsChange] = [:]
     private(set) var outcomeCounts: [OutcomeCountKey: Int] = [:]
     private(set) var batchCounts: [String: Int] = [:]
     /// Entries collected, additions and removals: with `rowCount`, what `largestDelta` bounds.
     private(set) var entryCount = 0
 
-    var isEmpty: Bool { added.isEmpty && removed.isEmpty && outcomeCounts.isEmpty && batchCounts.isEmpty }
+    var isEmpty: Bool { changes.isEmpty && outcomeCounts.isEmpty && batchCounts.isEmpty }
 
     /// The statistics rows touched, in lock order.
     var rowKeys: [StatisticsRowKey] {
-        Set(added.keys).union(removed.keys).sorted(by: StatisticsRowKey.lockOrder)
+        changes.keys.sorted(by: StatisticsRowKey.lockOrder)
     }
 
     /// Counts the outcome into the statistics of its cohorts' day and month rows.
-    mutating func add(_ outcome: CalibrationOutcome) {
-        Self.collect(outcome, into: &added, count: &entryCount)
+    mutating func add(_ outcome: CalibrationOutcome) throws {
+        try collect(outcome, entries: ScoreStatisticsRebuild.entries(of: outcome)[...], removing: false)
     }
 
     /// Uncounts the outcome (it was counted before).
-    mutating func remove(_ outcome: CalibrationOutcome) {
-        Self.collect(outcome, into: &removed, count: &entryCount)
+    mutating func remove(_ outcome: CalibrationOutcome) throws {
+        try collect(outcome, entries: ScoreStatisticsRebuild.entries(of: outcome)[...], removing: true)
     }
 
     /// Uncounts only the outcome's `shadow_scores` entries (they were counted before).
-    mutating func removeShadowScores(of outcome: CalibrationOutcome) {
+    mutating func removeShadowScores(of outcome: CalibrationOutcome) throws {
         let counted = ScoreStatisticsRebuild.entries(of: outcome)
         // `entries` lists the shadow_scores' entries last, one each.
-        Self.collect(outcome, entries: counted.suffix(min(outcome.shadowScores.count, counted.count)), into: &removed, count: &entryCount)
+        try collect(outcome, entries: counted.suffix(min(outcome.shadowScores.count, counted.count)), removing: true)
     }
 
-    private static func collect(_ outcome: CalibrationOutcome, into rows: inout [StatisticsRowKey: [Entry]], count: inout Int) {
-        collect(outcome, entries: ScoreStatisticsRebuild.entries(of: outcome)[...], into: &rows, count: &count)
-    }
-
-    private static func collect(_ outcome: CalibrationOutcome, entries: ArraySlice<(cohort: CohortKey, label: ScoreLabel, score: Double)>,
-                                into rows: inout [StatisticsRowKey: [Entry]], count: inout Int) {
+    private mutating func collect(_ outcome: CalibrationOutcome, entries: ArraySlice<(cohort: CohortKey, label: ScoreLabel, score: Double)>,
+                                  removing: Bool) throws {
         let day = StatisticsBuckets.day(of: outcome.attemptedAt)
         let month = StatisticsBuckets.monthStart(ofDay: day)
         for entry in entries {
-            let counted = Entry(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
-            rows[StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day), default: []].append(counted)
-            rows[StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month), default: []].append(counted)
-            count += 2
+            for key in [StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day),
+                        StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month)] {
+                if removing {
+                    try changes[key, default: CohortStatisticsChange()].remove(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
+                } else {
+                    try changes[key, default: CohortStatisticsChange()].add(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
+                }
+            }
+            entryCount += 2
         }
     }
 
@@ -292,8 +289,7 @@ struct StatisticsDelta: Sendable {
     /// Takes in what another delta of the same transaction collected (SQLite's group commit
     /// writes its batches' statistics once).
     mutating func merge(_ other: StatisticsDelta) {
-        for (key, entries) in other.added { added[key, default: []].append(contentsOf: entries) }
-        for (key, entries) in other.removed { removed[key, default: []].append(contentsOf: entries) }
+        for (key, change) in other.changes { changes[key, default: CohortStatisticsChange()].append(contentsOf: change) }
         for (key, change) in other.outcomeCounts {
             outcomeCounts[key, default: 0] += change
             if outcomeCounts[key] == 0 { outcomeCounts[key] = nil }
@@ -302,9 +298,8 @@ struct StatisticsDelta: Sendable {
         entryCount += other.entryCount
     }
 
-    /// About how many statistics rows the delta touches (a row both added to and removed
-    /// from counts twice).
-    var rowCount: Int { added.count + removed.count }
+    /// How many statistics rows the delta touches.
+    var rowCount: Int { changes.count }
 
     /// Whether to flush before collecting more (migrations, large sweeps): memory stays bounded.
     var isLarge: Bool { rowCount >= ScoreStatisticsMaintenance.largestDelta || entryCount >= 1 << 20 }
@@ -318,9 +313,7 @@ struct StatisticsDelta: Sendable {
         var delete: [StatisticsRowKey] = []
         var dayChanges: [StatisticsRowKey: CohortStatisticsChange] = [:]
         for key in rowKeys {
-            var change = CohortStatisticsChange()
-            for entry in added[key] ?? [] { try change.add(score: entry.score, label: entry.label, subject: entry.subject) }
-            for entry in removed[key] ?? [] { try change.remove(score: entry.score, label: entry.label, subject: entry.subject) }
+            let change = changes[key] ?? CohortStatisticsChange()
             if key.granularity == .day { dayChanges[key] = change }
             let updated: (encoded: [UInt8], outcomeCount: Int)?
             do {

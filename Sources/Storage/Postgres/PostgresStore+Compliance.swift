@@ -130,7 +130,7 @@ extension PostgresStore: ComplianceStore {
             let deleted = try await db.fetchAll(sql.deleteOutcomesReturning(of: erasure)).map(StatisticsOutcome.init(row:))
             outcomes = deleted.count
             if !deleted.isEmpty {
-                ScoreStatisticsMaintenance.deleted(deleted, restricted: try await isRestricted(erasure.pseudonym, in: db),
+                try ScoreStatisticsMaintenance.deleted(deleted, restricted: try await isRestricted(erasure.pseudonym, in: db),
                                                        into: &statistics)
             }
         } else if erasure.clearsShadowScores {
@@ -141,7 +141,7 @@ extension PostgresStore: ComplianceStore {
                 batches = try await db.changes(sql.redactBatches(holdingOutcomes: eventIDs, at: erasure.time))
                 try await db.execute(sql.clearShadowScores(eventIDs: eventIDs))
                 outcomes = eventIDs.count
-                ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
+                try ScoreStatisticsMaintenance.shadowScoresCleared(try held.map(StatisticsOutcome.init(row:)),
                                                               restricted: try await isRestricted(erasure.pseudonym, in: db),
                                                               into: &statistics)
             }

@@ -111,7 +111,7 @@ extension PostgresStore {
     static func countStored(_ accepted: [MatchOutcome], deviceID: String, in db: SQLConnection) async throws {
         let restricted = accepted.isEmpty ? []
             : Set(try await db.column(String.self, sql.restrictedSubjects(among: ScoreStatisticsMaintenance.subjects(of: accepted))))
-        try await flush(ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted), in: db)
+        try await flush(try ScoreStatisticsMaintenance.stored(accepted, deviceID: deviceID, restricted: restricted), in: db)
     }
 
     static func isRestricted(_ pseudonym: String, in db: SQLConnection) async throws -> Bool {
@@ -131,13 +131,13 @@ extension PostgresStore {
         let restricted = try await isRestricted(pseudonym, in: db)
         guard restricted != wasRestricted else { return }
         guard db.memo.consentLockExclusive else { throw RestrictionChangeNeedsExclusiveLock() }
-        ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
+        try ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: !restricted, into: &delta)
     }
 
     static func recount(_ pseudonyms: [String], adding: Bool, into delta: inout StatisticsDelta, in db: SQLConnection) async throws {
         for pseudonym in pseudonyms {
             guard try await !isRestricted(pseudonym, in: db) else { continue }
-            ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
+            try ScoreStatisticsMaintenance.recounted(try await statisticsOutcomes(ofSubject: pseudonym, in: db), adding: adding, into: &delta)
         }
     }
 
@@ -183,7 +183,7 @@ extension PostgresStore {
             if rows.isEmpty { break }
             for row in rows {
                 let outcome = try StatisticsOutcome(row: row)
-                if !restricted.contains(outcome.outcome.subjectPseudonym) { delta.add(outcome.outcome) }
+                if !restricted.contains(outcome.outcome.subjectPseudonym) { try delta.add(outcome.outcome) }
             }
             if delta.isLarge {
                 try await flush(delta, in: db)
