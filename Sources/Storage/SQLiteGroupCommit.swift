@@ -100,8 +100,8 @@ final class SQLiteGroupCommit: Sendable {
     /// `pool.write`, with the transaction and its commit run at `WriterPriority`.
     private func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
-            try WriterPriority.run {
-                if WriterPriority.currentThreadIsRaised { raisedGroups.add(1, ordering: .relaxed) }
+            try WriterPriority.run { raised in
+                if raised { raisedGroups.add(1, ordering: .relaxed) }
                 var result: T?
                 try db.inTransaction {
                     result = try updates(db)

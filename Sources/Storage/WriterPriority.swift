@@ -17,39 +17,24 @@ enum WriterPriority {
     /// Whether this process may raise a thread to `niceness`: tried on the calling thread,
     /// which is left as it was.
     static var isAvailable: Bool {
-        raised { true } ?? false
+        run { raised in raised }
     }
 
-    /// Whether the calling thread runs at `niceness`.
-    static var currentThreadIsRaised: Bool {
-        #if os(Linux)
-        getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == niceness
-        #else
-        false
-        #endif
-    }
-
-    /// `body`, run on the calling thread at `niceness` when this process may raise it, at the
-    /// thread's own priority otherwise. The thread gets its priority back afterwards: it is a
-    /// pool thread that goes on to run other work.
-    static func run<T>(_ body: () throws -> T) rethrows -> T {
-        if let result = try raised(body) { return result }
-        return try body()
-    }
-
-    /// `body`'s result, or nil without running it when the priority cannot be raised.
-    private static func raised<T>(_ body: () throws -> T) rethrows -> T? {
+    /// `body`, run on the calling thread at `niceness` when this process may raise it (`body`
+    /// is told whether it was), at the thread's own priority otherwise. The thread gets its
+    /// priority back afterwards: it is a pool thread that goes on to run other work.
+    static func run<T>(_ body: (_ raised: Bool) throws -> T) rethrows -> T {
         #if os(Linux)
         // Linux applies PRIO_PROCESS with id 0 to the calling thread alone.
         let which = __priority_which_t(PRIO_PROCESS.rawValue)
         errno = 0
         let before = getpriority(which, 0)
-        guard errno == 0, setpriority(which, 0, niceness) == 0 else { return nil }
-        // Lowering a thread's priority again needs no privilege.
-        defer { _ = setpriority(which, 0, before) }
-        return try body()
-        #else
-        return nil
+        if errno == 0, setpriority(which, 0, niceness) == 0 {
+            // Lowering a thread's priority again needs no privilege.
+            defer { _ = setpriority(which, 0, before) }
+            return try body(true)
+        }
         #endif
+        return try body(false)
     }
 }

@@ -19,11 +19,11 @@ struct WriterPriorityTests {
     @Test("the body runs raised when the process may raise it, and the thread gets its priority back, after a throw too")
     func raisedAndRestored() throws {
         let before = Self.niceness()
-        let inside = WriterPriority.run { Self.niceness() }
+        let inside = WriterPriority.run { _ in Self.niceness() }
         #expect(inside == (WriterPriority.isAvailable ? WriterPriority.niceness : before))
         #expect(Self.niceness() == before)
         #expect(throws: Thrown.self) {
-            try WriterPriority.run {
+            try WriterPriority.run { _ in
                 #expect(Self.niceness() == (WriterPriority.isAvailable ? WriterPriority.niceness : before))
                 throw Thrown()
             }
