@@ -53,7 +53,7 @@ struct BatchIntake {
     /// for `shadowScoreSubjects`). The kiosk checks its own ledger before it scores, but the
     /// server's may know better (a withdrawal recorded at another kiosk).
     init(_ incoming: IncomingBatch, consentEventRefusals: [BatchReceipt.RefusedEvent], consent: ConsentCache,
-         storedEventIDs: Set<String>, keyVersions: KeyVersions) throws {
+         storedEventIDs: Set<String>, keyVersions: KeyVersions, receiptIfAllStored: [UInt8]? = nil) throws {
         let batch = incoming.batch
         refused = consentEventRefusals
         shadowScoresDropped = 0
@@ -94,9 +94,21 @@ struct BatchIntake {
             || refused.contains { $0.reason == KeyVersions.refusalReason }
         refusalCounts = Dictionary(refused.map { ($0.reason, 1) }, uniquingKeysWith: +).sorted { $0.key < $1.key }
             .map { (reason: $0.key, events: $0.value) }
-        receipt = [UInt8](try WireJSON.encoder().encode(BatchReceipt(
+        if let receiptIfAllStored, acceptsEverything, refused.isEmpty {
+            receipt = receiptIfAllStored
+        } else {
+            receipt = try Self.receipt(incoming, acceptedEvents: accepted.count, refused: refused, shadowScoresDropped: shadowScoresDropped)
+        }
+    }
+
+    /// `receiptIfAllStored` is `receipt(incoming, acceptedEvents: all, refused: [], shadowScoresDropped: 0)`,
+    /// made beforehand (`PreparedBatch`).
+    static func receipt(_ incoming: IncomingBatch, acceptedEvents: Int, refused: [BatchReceipt.RefusedEvent],
+                        shadowScoresDropped: Int) throws -> [UInt8] {
+        let batch = incoming.batch
+        return [UInt8](try WireJSON.encoder().encode(BatchReceipt(
             batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence, contentDigest: incoming.contentDigest,
-            acceptedEvents: accepted.count, consentEvents: batch.consentEvents.count, refusedEvents: refused,
+            acceptedEvents: acceptedEvents, consentEvents: batch.consentEvents.count, refusedEvents: refused,
             shadowScoresDropped: shadowScoresDropped, storedAt: incoming.receivedAt)))
     }
 
@@ -161,7 +173,9 @@ struct ConsentEventIntake {
 /// implies (`ConsentLedger`). It reads nothing itself: `load(for:)` says what to read, the
 /// back end runs those statements and hands the rows to `add`.
 struct ConsentCache {
-    private var records: [String: [ConsentRecord]] = [:]
+    /// Per purpose, then per pseudonym: looked up for every outcome of every batch, so no key
+    /// is built for a lookup.
+    private var records: [Purpose: [String: [ConsentRecord]]] = [:]
     private var texts: [Purpose: [ConsentText]] = [:]
 
     /// What to read before deciding for subjects some of which are not loaded yet.
@@ -174,14 +188,12 @@ struct ConsentCache {
         var texts: StoreStatement?
     }
 
-    private static func key(_ pseudonym: String, _ purpose: Purpose) -> String { purpose.rawValue + "/" + pseudonym }
-
     /// Subjects (per purpose) loaded so far, to bound a cache kept between batches.
-    var subjectCount: Int { records.count }
+    var subjectCount: Int { records.values.reduce(0) { $0 + $1.count } }
 
     /// nil when everything about these subjects and the purpose is loaded.
     func load(for pseudonyms: [String], purpose: Purpose, sql: StoreSQL) -> Load? {
-        let missing = Array(Set(pseudonyms.filter { records[Self.key($0, purpose)] == nil })).sorted()
+        let missing = Array(Set(pseudonyms.filter { records[purpose]?[$0] == nil })).sorted()
         let textsMissing = texts[purpose] == nil
         guard !missing.isEmpty || textsMissing else { return nil }
         return Load(pseudonyms: missing, purpose: purpose, records: sql.consentRecords(pseudonyms: missing, purpose: purpose),
@@ -192,14 +204,14 @@ struct ConsentCache {
     /// The rows of a `Load`'s statements (`texts` only when it had one).
     mutating func add(_ load: Load, records recordRows: [some StoreRow], requestedErasures erasureRows: [some StoreRow],
                       texts textRows: [some StoreRow]) throws {
-        for pseudonym in load.pseudonyms { records[Self.key(pseudonym, load.purpose)] = [] }
+        for pseudonym in load.pseudonyms { records[load.purpose, default: [:]][pseudonym] = [] }
         for row in recordRows {
             guard let (pseudonym, record) = try StoreRows.consentRecord(row) else { continue }
-            records[Self.key(pseudonym, load.purpose), default: []].append(record)
+            records[load.purpose, default: [:]][pseudonym, default: []].append(record)
         }
         for row in erasureRows {
             let (pseudonym, record) = try StoreRows.requestedErasure(row)
-            records[Self.key(pseudonym, load.purpose), default: []].append(record)
+            records[load.purpose, default: [:]][pseudonym, default: []].append(record)
         }
         if load.texts != nil { texts[load.purpose] = try textRows.compactMap { try StoreRows.consentText($0) } }
     }
@@ -207,7 +219,7 @@ struct ConsentCache {
     /// nil when the subject's consent to `purpose` is in force at `moment`, else why not.
     /// A subject not loaded has no consent.
     func refusal(pseudonym: String, purpose: Purpose, at moment: Date) -> ConsentRefusal? {
-        ConsentLedger.decision(at: moment, records: records[Self.key(pseudonym, purpose)] ?? [], texts: texts[purpose] ?? [])
+        ConsentLedger.decision(at: moment, records: records[purpose]?[pseudonym] ?? [], texts: texts[purpose] ?? [])
     }
 
     /// The answer to a kiosk's question (`ComplianceStore.consentDecisions`): subjects outside

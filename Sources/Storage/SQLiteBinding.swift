@@ -14,9 +14,11 @@ extension Database {
     static let cachedArgumentLimit = 64
 
     /// The statement, reset, with `statement`'s arguments bound; ready for GRDB to step.
-    func bound(_ statement: StoreStatement) throws -> Statement {
-        let prepared = statement.arguments.count <= Self.cachedArgumentLimit
-            ? try cachedStatement(sql: statement.sql) : try makeStatement(sql: statement.sql)
+    /// `compiled`, a statement compiled from the same text, is taken instead of a lookup in the
+    /// connection's cache, which hashes the whole text.
+    func bound(_ statement: StoreStatement, reusing compiled: Statement? = nil) throws -> Statement {
+        let prepared = try compiled ?? (statement.arguments.count <= Self.cachedArgumentLimit
+            ? cachedStatement(sql: statement.sql) : makeStatement(sql: statement.sql))
         let handle = prepared.sqliteStatement
         // A statement whose last step failed answers its next reset with that error; clear it
         // here so that GRDB's own reset below starts clean.
@@ -72,10 +74,15 @@ extension Database {
     /// `apply` for a batch's change. An outcome whose id is stored already fails its insert on
     /// the outcomes' key: that refuses the whole batch (`StoreAbort`, whose savepoint drops
     /// the rows the batch wrote before it), as `BatchIntake` would have had the id been read.
+    /// Consecutive statements of one text (a batch's outcomes) run on one compiled statement.
     func applyBatch(_ change: StoreChange) throws {
+        var previous: (sql: String, compiled: Statement)?
         for statement in change.statements {
             do {
-                try execute(statement)
+                let reused = previous.flatMap { $0.sql == statement.sql ? $0.compiled : nil }
+                let compiled = try bound(statement, reusing: reused)
+                try compiled.execute()
+                previous = (statement.sql, compiled)
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
                 && statement.sql == StoreSQL.insertOneOutcome {
                 guard case let .text(id)? = statement.arguments.first, let eventID = UUID(uuidString: id) else { throw error }

@@ -71,12 +71,23 @@ extension SQLiteStore {
     static func countStored(_ intake: BatchIntake, prepared: PreparedBatch, restricted known: inout [String: Bool],
                             into statistics: inout StatisticsDelta, in db: Database) throws {
         let subjects = intake.acceptsEverything ? prepared.subjects : ScoreStatisticsMaintenance.subjects(of: intake.accepted)
-        let unknown = subjects.filter { known[$0] == nil }
+        // One look-up per subject: the memo holds every subject after the first batches.
+        var unknown: [String] = []
+        var restricted = Set<String>()
+        for subject in subjects {
+            switch known[subject] {
+            case nil: unknown.append(subject)
+            case true?: restricted.insert(subject)
+            case false?: break
+            }
+        }
         if !unknown.isEmpty {
             let found = Set(try db.column(String.self, sql.restrictedSubjects(among: unknown)))
-            for subject in unknown { known[subject] = found.contains(subject) }
+            for subject in unknown {
+                known[subject] = found.contains(subject)
+                if found.contains(subject) { restricted.insert(subject) }
+            }
         }
-        let restricted = Set(subjects.filter { known[$0] == true })
         statistics.merge(intake.acceptsEverything && restricted.isEmpty
                          ? prepared.statistics
                          : try ScoreStatisticsMaintenance.stored(intake.accepted, deviceID: prepared.incoming.batch.deviceID, restricted: restricted))

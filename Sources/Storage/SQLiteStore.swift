@@ -212,12 +212,16 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         }
         let batchID = prepared.batchID
         let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
+        // A kiosk's first batch carries a grant for each of its subjects, nearly all citing one
+        // text: its hashes are read once per batch (no batch registers a text).
+        var registeredHashes: [ConsentTextVersion: [String]] = [:]
         let consentEventRefusals = try batch.consentEvents.compactMap { event in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
+            let text = ConsentTextVersion(purpose: event.purpose, version: event.textVersion)
+            let hashes = try registeredHashes[text] ?? db.column(String.self, sql.consentTextHashes(purpose: text.purpose, version: text.version))
+            registeredHashes[text] = hashes
             return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
-                                          registeredHashes: db.column(String.self, sql.consentTextHashes(purpose: event.purpose,
-                                                                                                         version: event.textVersion)),
-                                          now: Date(), sql: sql), windows: windows, in: db)
+                                                 registeredHashes: hashes, now: Date(), sql: sql), windows: windows, in: db)
         }
         // A batch without consent events changes no consent row, so what earlier batches read
         // still holds (`SQLiteConsentMemo` says when it does not).
@@ -229,11 +233,16 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // An outcome id stored already is found by the outcomes' key as its row goes in
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: memo.consent, storedEventIDs: [],
-                                     keyVersions: keyVersions)
+                                     keyVersions: keyVersions, receiptIfAllStored: prepared.receiptIfAllStored)
         try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, allOutcomeStatements: prepared.outcomeStatements))
         try countStored(intake, prepared: prepared, restricted: &memo.restricted, into: &statistics, in: db)
         if memoized { consentMemo.keep(memo) }
         return .stored(receipt: intake.receipt)
+    }
+
+    private struct ConsentTextVersion: Hashable {
+        var purpose: String
+        var version: String
     }
 
     public func purgeNonces(seenBefore time: Date) async throws -> Int {

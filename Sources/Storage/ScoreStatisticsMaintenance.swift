@@ -257,13 +257,15 @@ struct StatisticsDelta: Sendable {
                                   removing: Bool) throws {
         let day = StatisticsBuckets.day(of: outcome.attemptedAt)
         let month = StatisticsBuckets.monthStart(ofDay: day)
+        // Hashed once for every row the outcome is counted in.
+        let group = ImpostorSubjects.group(of: outcome.subjectPseudonym)
         for entry in entries {
             for key in [StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day),
                         StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month)] {
                 if removing {
-                    try changes[key, default: CohortStatisticsChange()].remove(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
+                    try changes[key, default: CohortStatisticsChange()].remove(score: entry.score, label: entry.label, group: group)
                 } else {
-                    try changes[key, default: CohortStatisticsChange()].add(score: entry.score, label: entry.label, subject: outcome.subjectPseudonym)
+                    try changes[key, default: CohortStatisticsChange()].add(score: entry.score, label: entry.label, group: group)
                 }
             }
             entryCount += 2
@@ -289,6 +291,12 @@ struct StatisticsDelta: Sendable {
     /// Takes in what another delta of the same transaction collected (SQLite's group commit
     /// writes its batches' statistics once).
     mutating func merge(_ other: StatisticsDelta) {
+        // A batch's delta goes into an empty one twice on SQLite's writer (the batch's, then
+        // the group's first): a copy, without a lookup per row.
+        if isEmpty && entryCount == 0 {
+            self = other
+            return
+        }
         for (key, change) in other.changes { changes[key, default: CohortStatisticsChange()].append(contentsOf: change) }
         for (key, change) in other.outcomeCounts {
             outcomeCounts[key, default: 0] += change

@@ -22,14 +22,25 @@ public struct CohortStatisticsChange: Sendable {
 
     /// Counts one outcome in; throws `.nanScore` / `.nonFiniteScore` like `CohortStatistics.add`.
     public mutating func add(score: Double, label: ScoreLabel, subject: String) throws {
+        try add(score: score, label: label, group: ImpostorSubjects.group(of: subject))
+    }
+
+    /// `add(score:label:subject:)` with the subject's `ImpostorSubjects.group(of:)` worked out
+    /// once for all the rows an outcome is counted in.
+    public mutating func add(score: Double, label: ScoreLabel, group: Int) throws {
         try ScoreStatistics.check(score)
-        added.append(Entry(score: score == 0 ? 0 : score, label: label, group: UInt8(ImpostorSubjects.group(of: subject))))
+        added.append(Entry(score: score == 0 ? 0 : score, label: label, group: UInt8(truncatingIfNeeded: group)))
     }
 
     /// Counts one outcome out; applying throws when the row does not hold it.
     public mutating func remove(score: Double, label: ScoreLabel, subject: String) throws {
+        try remove(score: score, label: label, group: ImpostorSubjects.group(of: subject))
+    }
+
+    /// `remove(score:label:subject:)` with the subject's group worked out already.
+    public mutating func remove(score: Double, label: ScoreLabel, group: Int) throws {
         try ScoreStatistics.check(score)
-        removed.append(Entry(score: score == 0 ? 0 : score, label: label, group: UInt8(ImpostorSubjects.group(of: subject))))
+        removed.append(Entry(score: score == 0 ? 0 : score, label: label, group: UInt8(truncatingIfNeeded: group)))
     }
 
     /// Takes in another change's additions and removals. Applying the sum adds every addition

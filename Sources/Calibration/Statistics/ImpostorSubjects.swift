@@ -39,9 +39,14 @@ public struct ImpostorSubjects: Sendable, Hashable {
     /// depend on it, so it must never change.
     public static func group(of subject: String) -> Int {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in subject.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
+        // Over the contiguous bytes, not the UTF-8 view's index walk: every outcome stored is
+        // hashed here.
+        var subject = subject
+        subject.withUTF8 { bytes in
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash &*= 0x0000_0100_0000_01B3
+            }
         }
         hash ^= hash >> 33
         hash &*= 0xFF51_AFD7_ED55_8CCD
