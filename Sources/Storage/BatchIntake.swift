@@ -60,16 +60,20 @@ struct BatchIntake {
         // Nearly every batch is stored as it came: its outcomes are copied into a list of
         // their own only from the first one refused or changed.
         var changed: [MatchOutcome]?
+        // The outcomes kept so far, copied once the outcome at `index` is not kept as it came.
+        func diverge(at index: Int) {
+            if changed == nil { changed = Array(batch.outcomes[..<index]) }
+        }
         var seen = Set<UUID>(minimumCapacity: batch.outcomes.count)
         for (index, outcome) in batch.outcomes.enumerated() {
             if let refusal = keyVersions.refusal(eventID: outcome.eventID, site: outcome.cohort.site, version: outcome.subject.keyVersion) {
                 refused.append(refusal)
-                if changed == nil { changed = Array(batch.outcomes[..<index]) }
+                diverge(at: index)
                 continue
             }
             if let refusal = consent.refusal(pseudonym: outcome.subject.pseudonym, purpose: .outcomeStorage, at: outcome.attemptedAt) {
                 refused.append(.init(eventID: outcome.eventID, reason: refusal.rawValue, detail: refusal.explanation))
-                if changed == nil { changed = Array(batch.outcomes[..<index]) }
+                diverge(at: index)
                 continue
             }
             guard seen.insert(outcome.eventID).inserted, storedEventIDs.isEmpty || !storedEventIDs.contains(outcome.eventID.lowercaseText) else {
@@ -80,7 +84,7 @@ struct BatchIntake {
                 shadowScoresDropped += outcome.shadowScores.count
                 var withoutShadowScores = outcome
                 withoutShadowScores.shadowScores = []
-                if changed == nil { changed = Array(batch.outcomes[..<index]) }
+                diverge(at: index)
                 changed?.append(withoutShadowScores)
             } else {
                 changed?.append(outcome)

@@ -84,8 +84,9 @@ extension SQLiteStore {
         if !unknown.isEmpty {
             let found = Set(try db.column(String.self, sql.restrictedSubjects(among: unknown)))
             for subject in unknown {
-                known[subject] = found.contains(subject)
-                if found.contains(subject) { restricted.insert(subject) }
+                let isRestricted = found.contains(subject)
+                known[subject] = isRestricted
+                if isRestricted { restricted.insert(subject) }
             }
         }
         statistics.merge(intake.acceptsEverything && restricted.isEmpty
