@@ -66,16 +66,16 @@ enum Prefill {
                     WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?)
                     INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                           camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
-                                          brightness, liveness_score, subject_pseudonym, consent_ref, key_version)
+                                          brightness, liveness_score, subject_pseudonym, consent_ref, key_version, received_at)
                     SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || lower(substr(hex(randomblob(2)), 2)) || '-8'
                              || lower(substr(hex(randomblob(2)), 2)) || '-' || lower(hex(randomblob(6))),
                            'prefill-' || (i / \(outcomesPerBatch)), 'prefill-kiosk', t, 'dlib-resnet-v1', 'initial',
                            'branch-' || (i % 7), 'cam-x' || (i % 3), '["lobby"]', (abs(random()) % 2000) / 1000.0 - 1.0,
                            CASE WHEN i % 2 = 0 THEN 'accept' ELSE 'reject' END,
                            CASE WHEN i % 3 = 0 THEN 'impostor' ELSE 'genuine' END, 'fallback_id_check', 100 + i % 100,
-                           120.5, 0.5, 0.9, printf('%064x', abs(random()) % 100000), 'consent-' || (i % 9), 1
+                           120.5, 0.5, 0.9, printf('%064x', abs(random()) % 100000), 'consent-' || (i % 9), 1, ?
                     FROM (SELECT i, t, printf('%012x', CAST(t * 1000 AS INTEGER)) AS h FROM (SELECT i, ? - ? + i * ? AS t FROM n))
-                    """, arguments: [first, first + count - 1, now, year, year / Double(max(outcomes, 1))])
+                    """, arguments: [first, first + count - 1, now, now, year, year / Double(max(outcomes, 1))])
             }
             done += count
             print("prefill: \(done) of \(outcomes) outcomes")

@@ -15,6 +15,8 @@ final class SQLiteSink: BulkSink {
     let db: Database
     private var droppedIndexes: [String] = []
     private var committedAt = 0
+    /// A phase's batches all arrive at once, before their outcomes are written.
+    private var batchReceivedAt = 0.0
     private lazy var deviceStatement = Raw(db, """
         INSERT INTO devices (device_id, status, signing_key, certificate_der, certificate_fingerprint, certificate_serial,
                              certificate_not_after, enrolled_at, revoked_at)
@@ -28,8 +30,9 @@ final class SQLiteSink: BulkSink {
     private lazy var outcomeStatement = Raw(db, """
         INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                               camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
-                              brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version, shadow_score, key_version)
-        VALUES (?, ?, ?, ?, '\(Fleet.modelVersion)', 'initial', ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'consent-1', ?, ?, 1)
+                              brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version, shadow_score, key_version,
+                              received_at)
+        VALUES (?, ?, ?, ?, '\(Fleet.modelVersion)', 'initial', ?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'consent-1', ?, ?, 1, ?)
         """)
     private lazy var statisticsStatement = Raw(db, """
         INSERT INTO score_statistics (model_version, camera_model, site, granularity, bucket, outcome_count, statistics)
@@ -70,6 +73,7 @@ final class SQLiteSink: BulkSink {
     }
 
     func batch(id: String, device: String, sequence: Int, receivedAt: Double, events: Int) throws {
+        batchReceivedAt = receivedAt
         try batchStatement.run { $0.text(1, id); $0.text(2, device); $0.integer(3, sequence); $0.real(4, receivedAt); $0.integer(5, events) }
     }
 
@@ -84,6 +88,7 @@ final class SQLiteSink: BulkSink {
             } else {
                 s.null(16); s.null(17)
             }
+            s.real(18, batchReceivedAt)
         }
     }
 

@@ -132,7 +132,7 @@ struct BatchIntake {
         if acceptsEverything, let allOutcomeStatements {
             statements += allOutcomeStatements
         } else {
-            statements += sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID)
+            statements += sql.insertOutcomes(accepted, batchID: batchID, deviceID: batch.deviceID, receivedAt: incoming.receivedAt)
         }
         statements += refusalCounts.map { sql.addRefusedEvents(deviceID: batch.deviceID, reason: $0.reason, events: $0.events) }
         if let backlog = batch.queueBacklog {

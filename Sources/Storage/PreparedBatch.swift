@@ -22,7 +22,7 @@ struct PreparedBatch: Sendable {
         let batch = incoming.batch
         self.incoming = incoming
         batchID = incoming.batchID.lowercaseText
-        outcomeStatements = sql.insertOutcomes(batch.outcomes, batchID: batchID, deviceID: batch.deviceID)
+        outcomeStatements = sql.insertOutcomes(batch.outcomes, batchID: batchID, deviceID: batch.deviceID, receivedAt: incoming.receivedAt)
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
         statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
         receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)

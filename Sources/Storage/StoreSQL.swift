@@ -176,9 +176,11 @@ struct StoreSQL: Sendable {
     /// PostgreSQL: multi-row INSERTs (a round trip per outcome would dominate ingest), each
     /// under its cap of 65,535 parameters. SQLite: one row per statement, the same text each
     /// time, so that it is compiled once per connection (`Database.bound`); a multi-row text
-    /// changes with the batch's size and was compiled anew for every batch.
-    func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String) -> [StoreStatement] {
+    /// changes with the batch's size and was compiled anew for every batch. SQLite's rows also
+    /// carry their batch's arrival (`received_at`, see `heldSince`).
+    func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String, receivedAt: Date) -> [StoreStatement] {
         let rowsPerStatement = dialect == .sqlite ? 1 : 3000
+        let arrival = dialect == .sqlite ? [receivedAt.sqlArgument] : []
         var tagTexts: [[String]: String] = [:]
         return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
             let chunk = outcomes[start..<min(start + rowsPerStatement, outcomes.count)]
@@ -200,25 +202,25 @@ struct StoreSQL: Sendable {
                     .text(outcome.subject.pseudonym), .text(outcome.subject.consentRef), outcome.shadow?.modelVersion.sqlArgument ?? .null,
                     outcome.shadow?.score.sqlArgument ?? .null, outcome.subject.keyVersion.sqlArgument,
                     ShadowScoresColumn.encode(outcome.shadowScores).map(SQLArgument.text) ?? .null,
-                ]
+                ] + arrival
             }
-            var statement = StoreStatement(chunk.count == 1 ? Self.insertOneOutcome : Self.insertOutcomes(rows: chunk.count))
+            var statement = StoreStatement(dialect == .sqlite ? Self.insertOneOutcome : Self.insertOutcomes(rows: chunk.count, arrival: false))
             statement.arguments = arguments
             return statement
         }
     }
 
-    private static let outcomeColumns = 23
-    /// SQLite's outcome insert (`Database.applyBatch` recognises it by its text).
-    static let insertOneOutcome = insertOutcomes(rows: 1)
+    private static let outcomeColumns = 24
+    /// SQLite's outcome insert, one row (`Database.applyBatch` recognises it by its text).
+    static let insertOneOutcome = insertOutcomes(rows: 1, arrival: true)
 
-    private static func insertOutcomes(rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: outcomeColumns).joined(separator: ", ") + ")"
+    private static func insertOutcomes(rows: Int, arrival: Bool) -> String {
+        let row = "(" + Array(repeating: "?", count: arrival ? outcomeColumns : outcomeColumns - 1).joined(separator: ", ") + ")"
         return """
             INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
                                   camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
                                   brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
-                                  shadow_score, key_version, shadow_scores)
+                                  shadow_score, key_version, shadow_scores\(arrival ? ", received_at" : ""))
             VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
             """
     }
@@ -562,21 +564,29 @@ struct StoreSQL: Sendable {
     /// earlier, so that an outcome dated in the future cannot outlive its retention.
     var heldSince: String { heldSince(of: "o") }
 
+    /// SQLite's outcomes carry their batch's arrival; PostgreSQL's look it up.
     func heldSince(of alias: String) -> String {
-        least("\(alias).attempted_at", "(SELECT b.received_at FROM batches b WHERE b.batch_id = \(alias).batch_id)")
+        dialect == .sqlite ? least("\(alias).attempted_at", "\(alias).received_at")
+            : least("\(alias).attempted_at", "(SELECT b.received_at FROM batches b WHERE b.batch_id = \(alias).batch_id)")
     }
 
     /// The outcomes held since before a cutoff (`heldSince < cutoff`), found through indexes
     /// instead of by reading every outcome and its batch: those attempted before it
-    /// (`outcomes_by_time`) and those of batches that arrived before it (`batches_by_arrival`,
-    /// then `outcomes_by_batch`), since the least of two times is below the cutoff when either
-    /// is. A UNION, because both planners read the whole table for the OR of the two. It takes
-    /// the cutoff twice.
-    private static let outcomesHeldBefore = """
-        SELECT o.event_id, o.subject_pseudonym, o.site, o.attempted_at, o.batch_id FROM outcomes o WHERE o.attempted_at < ?
-        UNION SELECT o.event_id, o.subject_pseudonym, o.site, o.attempted_at, o.batch_id FROM outcomes o
-        WHERE o.batch_id IN (SELECT b.batch_id FROM batches b WHERE b.received_at < ?)
-        """
+    /// (`outcomes_by_time`) and those that arrived before it, since the least of two times is
+    /// below the cutoff when either is. Only outcomes dated after their arrival can be in the
+    /// second set and not the first: SQLite indexes just those (`outcomes_dated_after_arrival`,
+    /// whose condition the query repeats so that the planner may use it); PostgreSQL goes
+    /// through `batches_by_arrival` and `outcomes_by_batch`. A UNION, because both planners
+    /// read the whole table for the OR of the two. It takes the cutoff twice.
+    private var outcomesHeldBefore: String {
+        let columns = "o.event_id, o.subject_pseudonym, o.site, o.attempted_at, o.batch_id" + (dialect == .sqlite ? ", o.received_at" : "")
+        let arrivedBefore = dialect == .sqlite ? "o.received_at < o.attempted_at AND o.received_at < ?"
+            : "o.batch_id IN (SELECT b.batch_id FROM batches b WHERE b.received_at < ?)"
+        return """
+            SELECT \(columns) FROM outcomes o WHERE o.attempted_at < ?
+            UNION SELECT \(columns) FROM outcomes o WHERE \(arrivedBefore)
+            """
+    }
 
     /// Whether the outcome `alias` was captured at a site of the jurisdiction given as the argument.
     private static func ofJurisdiction(_ alias: String) -> String {
@@ -666,7 +676,7 @@ struct StoreSQL: Sendable {
     private static let outcomesOfJurisdiction = "FROM outcomes o WHERE \(ofJurisdiction("o"))"
 
     func subjectsHeldBefore(_ cutoff: Date, jurisdiction: String) -> StoreStatement {
-        StoreStatement("SELECT DISTINCT h.subject_pseudonym FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))",
+        StoreStatement("SELECT DISTINCT h.subject_pseudonym FROM (\(outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))",
                        cutoff, cutoff, jurisdiction)
     }
 
@@ -674,7 +684,7 @@ struct StoreSQL: Sendable {
     /// with an outcome held since before it and none since, each checked through the subject index.
     func subjectsIdleSince(_ time: Date, jurisdiction: String) -> StoreStatement {
         StoreStatement("""
-            SELECT DISTINCT h.subject_pseudonym FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
+            SELECT DISTINCT h.subject_pseudonym FROM (\(outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
             AND NOT EXISTS (SELECT 1 \(Self.outcomesOfJurisdiction) AND o.subject_pseudonym = h.subject_pseudonym AND \(heldSince) >= ?)
             """, time, time, jurisdiction, jurisdiction, time)
     }
@@ -695,7 +705,7 @@ struct StoreSQL: Sendable {
 
     func overdueOutcomes(jurisdiction: String, heldBefore cutoff: Date) -> StoreStatement {
         StoreStatement("""
-            SELECT COUNT(*) AS n, MIN(\(heldSince(of: "h"))) AS oldest FROM (\(Self.outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
+            SELECT COUNT(*) AS n, MIN(\(heldSince(of: "h"))) AS oldest FROM (\(outcomesHeldBefore)) h WHERE \(Self.ofJurisdiction("h"))
             """, cutoff, cutoff, jurisdiction)
     }
 

@@ -277,6 +277,41 @@ enum StoreTables {
     /// (about a tenth of the store's ingest).
     static let dropRetiredOutcomeIndex = "DROP INDEX IF EXISTS outcomes_by_cohort"
 
+    /// SQLite's v20: the outcomes table written anew, as SQLite cannot drop a constraint in
+    /// place. Each outcome's row carries its batch's arrival (`received_at`), so that retention
+    /// finds outcomes by arrival without `outcomes_by_batch`, and `batch_id` no longer
+    /// references `batches`. Both cost every insert: the index a fifth B-tree and the
+    /// reference a look-up of the batch, together about an eighth of the writer's time, and
+    /// no query reads outcomes by batch (batches are never deleted). The one index added
+    /// holds only outcomes dated after their arrival, which a clock running ahead makes.
+    static let outcomesWithArrival = StoreTable("outcomes_with_arrival", outcomes.columns.map { column in
+        column.name == "batch_id" ? .text("batch_id") : column
+    } + [.time("received_at")])
+
+    static let outcomesDatedAfterArrival = """
+        CREATE INDEX outcomes_dated_after_arrival ON outcomes (received_at) WHERE received_at < attempted_at
+        """
+
+    static func rebuildOutcomesWithArrival() -> [String] {
+        let columns = outcomes.columns.map(\.name).joined(separator: ", ")
+        return [
+            outcomesWithArrival.create(.sqlite),
+            // A batch row exists for every outcome (the dropped reference saw to it); the
+            // fallback is for a file edited by hand.
+            """
+            INSERT INTO outcomes_with_arrival (\(columns), received_at)
+            SELECT \(outcomes.columns.map { "o.\($0.name)" }.joined(separator: ", ")),
+                   COALESCE((SELECT b.received_at FROM batches b WHERE b.batch_id = o.batch_id), o.attempted_at)
+            FROM outcomes o ORDER BY o.rowid
+            """,
+            "DROP TABLE outcomes",
+            "ALTER TABLE outcomes_with_arrival RENAME TO outcomes",
+            outcomes.createIndex("outcomes_by_subject"),
+            outcomes.createIndex("outcomes_by_time"),
+            outcomesDatedAfterArrival,
+        ]
+    }
+
     static let nonces = StoreTable("nonces", [.text("device_id"), .text("nonce"), .time("seen_at")],
                                    primaryKey: ["device_id", "nonce"], withoutRowID: true, indexes: ["nonces_by_time": ["seen_at"]])
 

@@ -84,42 +84,6 @@ extension StoreSchemaFixture {
         (no sql)
         """#,
         #"""
-        table outcomes ON outcomes
-        CREATE TABLE outcomes (
-            event_id TEXT PRIMARY KEY,
-            batch_id TEXT NOT NULL REFERENCES batches(batch_id),
-            device_id TEXT NOT NULL,
-            attempted_at REAL NOT NULL,
-            model_version TEXT NOT NULL,
-            threshold_version TEXT NOT NULL,
-            site TEXT NOT NULL,
-            camera_model TEXT NOT NULL,
-            tags TEXT NOT NULL,
-            score REAL NOT NULL,
-            decision TEXT NOT NULL,
-            label TEXT NOT NULL,
-            label_source TEXT NOT NULL,
-            face_size_px INTEGER NOT NULL,
-            sharpness REAL NOT NULL,
-            brightness REAL NOT NULL,
-            liveness_score REAL,
-            subject_pseudonym TEXT NOT NULL,
-            consent_ref TEXT NOT NULL
-        , shadow_model_version TEXT, shadow_score REAL, key_version INTEGER, shadow_scores TEXT)
-        """#,
-        #"""
-        index sqlite_autoindex_outcomes_1 ON outcomes
-        (no sql)
-        """#,
-        #"""
-        index outcomes_by_subject ON outcomes
-        CREATE INDEX outcomes_by_subject ON outcomes (subject_pseudonym)
-        """#,
-        #"""
-        index outcomes_by_batch ON outcomes
-        CREATE INDEX outcomes_by_batch ON outcomes (batch_id)
-        """#,
-        #"""
         table nonces ON nonces
         CREATE TABLE nonces (
             device_id TEXT NOT NULL,
@@ -147,10 +111,6 @@ extension StoreSchemaFixture {
             published_at REAL,
             envelope BLOB
         , computed_by_token TEXT)
-        """#,
-        #"""
-        index outcomes_by_time ON outcomes
-        CREATE INDEX outcomes_by_time ON outcomes (attempted_at)
         """#,
         #"""
         table federation_rounds ON federation_rounds
@@ -513,6 +473,51 @@ extension StoreSchemaFixture {
             revision INTEGER NOT NULL,
             PRIMARY KEY (id)
         )
+        """#,
+        #"""
+        table outcomes ON outcomes
+        CREATE TABLE "outcomes" (
+            event_id TEXT PRIMARY KEY,
+            batch_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            attempted_at REAL NOT NULL,
+            model_version TEXT NOT NULL,
+            threshold_version TEXT NOT NULL,
+            site TEXT NOT NULL,
+            camera_model TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            score REAL NOT NULL,
+            decision TEXT NOT NULL,
+            label TEXT NOT NULL,
+            label_source TEXT NOT NULL,
+            face_size_px INTEGER NOT NULL,
+            sharpness REAL NOT NULL,
+            brightness REAL NOT NULL,
+            liveness_score REAL,
+            subject_pseudonym TEXT NOT NULL,
+            consent_ref TEXT NOT NULL,
+            shadow_model_version TEXT,
+            shadow_score REAL,
+            key_version INTEGER,
+            shadow_scores TEXT,
+            received_at REAL NOT NULL
+        )
+        """#,
+        #"""
+        index sqlite_autoindex_outcomes_1 ON outcomes
+        (no sql)
+        """#,
+        #"""
+        index outcomes_by_subject ON outcomes
+        CREATE INDEX outcomes_by_subject ON outcomes (subject_pseudonym)
+        """#,
+        #"""
+        index outcomes_by_time ON outcomes
+        CREATE INDEX outcomes_by_time ON outcomes (attempted_at)
+        """#,
+        #"""
+        index outcomes_dated_after_arrival ON outcomes
+        CREATE INDEX outcomes_dated_after_arrival ON outcomes (received_at) WHERE received_at < attempted_at
         """#,
     ]
 }
