@@ -83,37 +83,51 @@ struct InstancePath {
 final class SchemaNode: @unchecked Sendable {
     // Immutable once the compiler has filled it in; @unchecked because NSRegularExpression
     // is not declared Sendable on every platform, though it is thread-safe for matching.
-    var isFalse = false
-    var types: [String]?
-    var properties: [(String, SchemaNode)] = [] {
-        didSet { propertyLookup = Dictionary(properties, uniquingKeysWith: { first, _ in first }) }
+    // Nothing writes a node while it validates, so the runtime's check that no access to a
+    // property overlaps a write (a thread-local look-up at every read of a class's `var`) is
+    // turned off: with the required members found in one pass (`validateObject`), the walk
+    // over an upload takes about a fifth less time.
+    @exclusivity(unchecked) var isFalse = false
+    @exclusivity(unchecked) var types: [String]?
+    @exclusivity(unchecked) var properties: [(String, SchemaNode)] = [] {
+        didSet { indexMembers() }
     }
-    private(set) var propertyLookup: [String: SchemaNode] = [:]
-    var required: [String] = []
-    var additionalProperties: SchemaNode?
-    var items: SchemaNode?
-    var minItems: Int?
-    var maxItems: Int?
-    var uniqueItems = false
-    var enumValues: [JSONValue]?
-    var constValue: JSONValue?
-    var minimum: Double?
-    var maximum: Double?
-    var exclusiveMinimum: Double?
-    var exclusiveMaximum: Double?
-    var minLength: Int?
-    var maxLength: Int?
-    var pattern: (source: String, regex: NSRegularExpression)?
+    @exclusivity(unchecked) var required: [String] = [] {
+        didSet { indexMembers() }
+    }
+    /// What the schema says of a member name: its schema (`properties`), and its bit in
+    /// `requiredBits` if it is one of the first 64 `required` names.
+    struct Member {
+        var schema: SchemaNode?
+        var requiredBit: UInt64 = 0
+    }
+    /// One bit for each `required` name; nil when there are more than 64.
+    @exclusivity(unchecked) private(set) var requiredBits: UInt64? = 0
+    @exclusivity(unchecked) private(set) var members: [String: Member] = [:]
+    @exclusivity(unchecked) var additionalProperties: SchemaNode?
+    @exclusivity(unchecked) var items: SchemaNode?
+    @exclusivity(unchecked) var minItems: Int?
+    @exclusivity(unchecked) var maxItems: Int?
+    @exclusivity(unchecked) var uniqueItems = false
+    @exclusivity(unchecked) var enumValues: [JSONValue]?
+    @exclusivity(unchecked) var constValue: JSONValue?
+    @exclusivity(unchecked) var minimum: Double?
+    @exclusivity(unchecked) var maximum: Double?
+    @exclusivity(unchecked) var exclusiveMinimum: Double?
+    @exclusivity(unchecked) var exclusiveMaximum: Double?
+    @exclusivity(unchecked) var minLength: Int?
+    @exclusivity(unchecked) var maxLength: Int?
+    @exclusivity(unchecked) var pattern: (source: String, regex: NSRegularExpression)?
     /// The same pattern without the engine, when it has the simple shape (`ASCIIPattern`).
-    var asciiPattern: ASCIIPattern?
-    var format: String?
-    var minProperties: Int?
-    var maxProperties: Int?
-    var allOf: [SchemaNode] = []
-    var anyOf: [SchemaNode] = []
-    var oneOf: [SchemaNode] = []
-    var not: SchemaNode?
-    var ref: SchemaNode?
+    @exclusivity(unchecked) var asciiPattern: ASCIIPattern?
+    @exclusivity(unchecked) var format: String?
+    @exclusivity(unchecked) var minProperties: Int?
+    @exclusivity(unchecked) var maxProperties: Int?
+    @exclusivity(unchecked) var allOf: [SchemaNode] = []
+    @exclusivity(unchecked) var anyOf: [SchemaNode] = []
+    @exclusivity(unchecked) var oneOf: [SchemaNode] = []
+    @exclusivity(unchecked) var not: SchemaNode?
+    @exclusivity(unchecked) var ref: SchemaNode?
 
     func validate(_ value: JSONValue, at path: inout InstancePath, into out: inout [JSONSchemaViolation], limit: Int) {
         guard out.count < limit else { return }
@@ -249,17 +263,34 @@ final class SchemaNode: @unchecked Sendable {
 
     private func validateObject(_ members: [(key: String, value: JSONValue)], at path: inout InstancePath,
                                 into out: inout [JSONSchemaViolation], limit: Int) {
+        // Missing members are reported first, but found in the same pass as the members are
+        // checked: a scan of the members for each required name compared about 120 strings
+        // per outcome. When that pass sees every required name and stops for no violation,
+        // its violations are the object's; otherwise the object is checked again in order.
+        let start = out.count
+        if let requiredBits, validateMembers(members, at: &path, into: &out, limit: limit) == requiredBits { return }
+        out.removeSubrange(start...)
         for name in required where !members.contains(where: { $0.key == name }) {
             out.append(.init(pointer: path.pointer(appending: .key(name)), keyword: "required", message: "is required"))
         }
+        _ = validateMembers(members, at: &path, into: &out, limit: limit)
+    }
+
+    /// The size limits and each member; the bits of the required members seen, nil when it
+    /// stopped at `limit`.
+    private func validateMembers(_ members: [(key: String, value: JSONValue)], at path: inout InstancePath,
+                                 into out: inout [JSONSchemaViolation], limit: Int) -> UInt64? {
         if let minProperties, members.count < minProperties {
             out.append(.init(pointer: path.pointer, keyword: "minProperties", message: "must have at least \(minProperties) members"))
         }
         if let maxProperties, members.count > maxProperties {
             out.append(.init(pointer: path.pointer, keyword: "maxProperties", message: "must have at most \(maxProperties) members"))
         }
+        var requiredSeen: UInt64 = 0
         for (key, value) in members {
-            if let schema = propertyLookup[key] {
+            let member = self.members[key]
+            requiredSeen |= member?.requiredBit ?? 0
+            if let schema = member?.schema {
                 path.push(.key(key))
                 schema.validate(value, at: &path, into: &out, limit: limit)
                 path.pop()
@@ -273,8 +304,17 @@ final class SchemaNode: @unchecked Sendable {
                     path.pop()
                 }
             }
-            if out.count >= limit { return }
+            if out.count >= limit { return nil }
         }
+        return requiredSeen
+    }
+
+    private func indexMembers() {
+        var members: [String: Member] = [:]
+        for (name, schema) in properties where members[name] == nil { members[name] = Member(schema: schema) }
+        for (index, name) in required.prefix(64).enumerated() { members[name, default: Member()].requiredBit |= 1 << index }
+        self.members = members
+        requiredBits = required.count > 64 ? nil : required.isEmpty ? 0 : UInt64.max >> (64 - required.count)
     }
 }
 
