@@ -36,8 +36,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     /// opens; later, SQLite refuses and keeps counting, which costs only speed.
     private static let memoryStatisticsOff: Void = { _ = faceloop_sqlite3_disable_memory_statistics() }()
 
-    /// The writer's page cache: a whole group commit's pages with room to spare.
-    static let writerCacheKiB = 65_536
+    /// Dirty pages the writer keeps before it writes any to the log: a whole group commit's
+    /// with room to spare (16 MiB of 4 KiB pages).
+    static let writerSpillPages = 4_096
 
     public init(path: String) throws {
         _ = Self.memoryStatisticsOff
@@ -55,10 +56,13 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // turns WAL on after `prepareDatabase` and sets `synchronous = NORMAL` as it does so.
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // A group commit of 64 batches dirties about 6 MiB of pages. In SQLite's default
-            // 2 MiB cache the writer wrote them to the log before the commit and again in it,
-            // and read index pages back from the file; that was about a tenth of its time.
-            try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+            // A group commit of 64 batches dirties about 6 MiB of pages. SQLite's default 2 MiB
+            // cache spilled them to the log before the commit and wrote them again in it, and
+            // read index pages back from the file: about a tenth of the writer's time. Above the
+            // cache's size pages are kept only while a transaction holds them dirty, and given
+            // back after its commit, so memory does not grow with the store; a larger
+            // transaction (an erasure, a migration) still spills past `writerSpillPages`.
+            try db.execute(sql: "PRAGMA cache_spill = \(Self.writerSpillPages)")
         }
         try SQLiteSchema.migrator.migrate(pool)
         // The log is copied into the file by `checkpointer`, not by the writer, which decides
