@@ -10,22 +10,28 @@ import GRDBSQLite
 extension Database {
     /// Statements with more arguments than this are the multi-row ones whose text changes with
     /// the number of rows (audit entries, a long IN list): compiled for the call only, so that
-    /// the connection's cache stays bounded.
+    /// the connection's cache stays bounded. The outcomes' run of rows is the one text of that
+    /// size that never changes.
     static let cachedArgumentLimit = 64
 
     /// The statement, reset, with `statement`'s arguments bound; ready for GRDB to step.
     /// `compiled`, a statement compiled from the same text, is taken instead of a lookup in the
     /// connection's cache, which hashes the whole text.
     func bound(_ statement: StoreStatement, reusing compiled: Statement? = nil) throws -> Statement {
-        let prepared = try compiled ?? (statement.arguments.count <= Self.cachedArgumentLimit
+        let prepared = try compiled ?? (statement.arguments.count <= Self.cachedArgumentLimit || statement.sql == StoreSQL.insertOutcomeRun
             ? cachedStatement(sql: statement.sql) : makeStatement(sql: statement.sql))
-        let handle = prepared.sqliteStatement
         // A statement whose last step failed answers its next reset with that error; clear it
         // here so that GRDB's own reset below starts clean.
-        sqlite3_reset(handle)
+        sqlite3_reset(prepared.sqliteStatement)
         // Resets and clears the bindings, and marks them set, so that GRDB steps the statement
         // without binding (or checking) arguments of its own.
         prepared.setUncheckedArguments(StatementArguments())
+        try bindArguments(of: statement, to: prepared.sqliteStatement)
+        return prepared
+    }
+
+    /// Binds every placeholder: none is left from an earlier binding.
+    private func bindArguments(of statement: StoreStatement, to handle: SQLiteStatement) throws {
         let expected = Int(sqlite3_bind_parameter_count(handle))
         guard expected == statement.arguments.count else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE,
@@ -52,7 +58,21 @@ extension Database {
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: lastErrorMessage, sql: statement.sql)
             }
         }
-        return prepared
+    }
+
+    /// Runs an outcome insert on SQLite's C API alone. GRDB's own run of a statement asks each
+    /// transaction observer whether it watches the table and resets the statement twice, which
+    /// cost as much as binding the rows; no observer watches `outcomes` (`SQLiteConsentMemo`,
+    /// `SQLiteStatisticsWindows`), and the insert runs inside the group's transaction, so GRDB
+    /// has no transaction state to follow.
+    private func insertOutcomes(_ statement: StoreStatement, compiled: Statement) throws {
+        let handle = compiled.sqliteStatement
+        sqlite3_reset(handle)
+        try bindArguments(of: statement, to: handle)
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: lastErrorMessage, sql: statement.sql)
+        }
     }
 
     /// SQLite copies the value before the call returns.
@@ -78,17 +98,32 @@ extension Database {
     func applyBatch(_ change: StoreChange) throws {
         var previous: (sql: String, compiled: Statement)?
         for statement in change.statements {
+            let isOutcomeInsert = statement.sql == StoreSQL.insertOutcomeRun || statement.sql == StoreSQL.insertOneOutcome
             do {
-                let reused = previous.flatMap { $0.sql == statement.sql ? $0.compiled : nil }
-                let compiled = try bound(statement, reusing: reused)
-                try compiled.execute()
-                previous = (statement.sql, compiled)
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY
-                && statement.sql == StoreSQL.insertOneOutcome {
-                guard case let .text(id)? = statement.arguments.first, let eventID = UUID(uuidString: id) else { throw error }
-                throw StoreAbort.batch(.duplicateEvent(eventID))
+                if isOutcomeInsert {
+                    let compiled = try previous.flatMap { $0.sql == statement.sql ? $0.compiled : nil } ?? cachedStatement(sql: statement.sql)
+                    try insertOutcomes(statement, compiled: compiled)
+                    previous = (statement.sql, compiled)
+                } else {
+                    try bound(statement).execute()
+                    previous = nil
+                }
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY && isOutcomeInsert {
+                throw StoreAbort.batch(.duplicateEvent(try storedEarlier(statement) ?? { throw error }()))
             }
         }
         try appendAudit(change.audit)
+    }
+
+    /// The first of an outcome insert's ids that another batch stored: the statement stopped
+    /// at it (`OR FAIL`), leaving the rows before it, which carry this batch's id.
+    private func storedEarlier(_ statement: StoreStatement) throws -> UUID? {
+        let columns = statement.arguments.count / (statement.sql == StoreSQL.insertOneOutcome ? 1 : StoreSQL.sqliteRowsPerStatement)
+        guard columns > 1, case let .text(batchID) = statement.arguments[1] else { return nil }
+        for case let .text(id) in stride(from: 0, to: statement.arguments.count, by: columns).map({ statement.arguments[$0] }) {
+            let stored = try String.fetchOne(self, sql: "SELECT batch_id FROM outcomes WHERE event_id = ?", arguments: [id])
+            if let stored, stored != batchID { return UUID(uuidString: id) }
+        }
+        return nil
     }
 }

@@ -3,6 +3,7 @@ import Compliance
 import FeedbackWire
 import Foundation
 import GRDB
+import GRDBSQLite
 import StrictJSON
 
 /// The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
@@ -40,7 +41,12 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
     /// with room to spare (16 MiB of 4 KiB pages).
     static let writerSpillPages = 4_096
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(path: path, syncingLog: nil)
+    }
+
+    /// `syncingLog` stands in for the fsync of group commits' log (`SQLiteLogSync`) in tests.
+    init(path: String, syncingLog: (@Sendable () throws -> Void)?) throws {
         _ = Self.memoryStatisticsOff
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -76,7 +82,13 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         pool.add(transactionObserver: consentMemo, extent: .databaseLifetime)
         let windows = statisticsWindows
         pool.add(transactionObserver: windows, extent: .databaseLifetime)
-        intake = SQLiteGroupCommit(pool: pool, store: { prepared, statistics, db in
+        let logSync = try pool.writeWithoutTransaction { db in
+            guard let file = sqlite3_db_filename(db.sqliteConnection, "main"), let log = sqlite3_filename_wal(file) else {
+                throw DatabaseError(resultCode: .SQLITE_CANTOPEN, message: "SQLite names no file for \(path)")
+            }
+            return SQLiteLogSync(databasePath: String(cString: file), logPath: String(cString: log), sync: syncingLog)
+        }
+        intake = SQLiteGroupCommit(pool: pool, logSync: logSync, store: { prepared, statistics, db in
             try Self.storeBatch(prepared, consentMemo: consentMemo, windows: windows, statistics: &statistics, in: db)
         }, flush: { statistics, db in try Self.flush(statistics, in: db, windows: windows) }, committed: { checkpointer.nudge() })
     }

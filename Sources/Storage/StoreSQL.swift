@@ -174,16 +174,16 @@ struct StoreSQL: Sendable {
     }
 
     /// PostgreSQL: multi-row INSERTs (a round trip per outcome would dominate ingest), each
-    /// under its cap of 65,535 parameters. SQLite: one row per statement, the same text each
-    /// time, so that it is compiled once per connection (`Database.bound`); a multi-row text
-    /// changes with the batch's size and was compiled anew for every batch. SQLite's rows also
-    /// carry their batch's arrival (`received_at`, see `heldSince`).
+    /// under its cap of 65,535 parameters. SQLite: runs of `sqliteRowsPerStatement` rows, then
+    /// single rows, so that only two texts are ever compiled (`Database.bound` keeps both); a
+    /// text that changed with the batch's size was compiled anew for every batch, and one row
+    /// per statement paid SQLite's and GRDB's per-statement work (cursors on five B-trees, a
+    /// reset, the observers' check) a hundred times a batch. SQLite's rows also carry their
+    /// batch's arrival (`received_at`, see `heldSince`).
     func insertOutcomes(_ outcomes: [MatchOutcome], batchID: String, deviceID: String, receivedAt: Date) -> [StoreStatement] {
-        let rowsPerStatement = dialect == .sqlite ? 1 : 3000
         let arrival = dialect == .sqlite ? [receivedAt.sqlArgument] : []
         var tagTexts: [[String]: String] = [:]
-        return stride(from: 0, to: outcomes.count, by: rowsPerStatement).map { start in
-            let chunk = outcomes[start..<min(start + rowsPerStatement, outcomes.count)]
+        func statement(_ chunk: ArraySlice<MatchOutcome>, sql: String) -> StoreStatement {
             var arguments: [SQLArgument] = []
             arguments.reserveCapacity(chunk.count * Self.outcomeColumns)
             for outcome in chunk {
@@ -204,23 +204,39 @@ struct StoreSQL: Sendable {
                     ShadowScoresColumn.encode(outcome.shadowScores).map(SQLArgument.text) ?? .null,
                 ] + arrival
             }
-            var statement = StoreStatement(dialect == .sqlite ? Self.insertOneOutcome : Self.insertOutcomes(rows: chunk.count, arrival: false))
+            var statement = StoreStatement(sql)
             statement.arguments = arguments
             return statement
         }
+        guard dialect == .sqlite else {
+            return stride(from: 0, to: outcomes.count, by: 3000).map { start in
+                let chunk = outcomes[start..<min(start + 3000, outcomes.count)]
+                return statement(chunk, sql: Self.insertOutcomes(rows: chunk.count, arrival: false))
+            }
+        }
+        let runs = outcomes.count / Self.sqliteRowsPerStatement * Self.sqliteRowsPerStatement
+        return stride(from: 0, to: runs, by: Self.sqliteRowsPerStatement).map { start in
+            statement(outcomes[start..<start + Self.sqliteRowsPerStatement], sql: Self.insertOutcomeRun)
+        } + (runs..<outcomes.count).map { statement(outcomes[$0...$0], sql: Self.insertOneOutcome) }
     }
 
     private static let outcomeColumns = 24
-    /// SQLite's outcome insert, one row (`Database.applyBatch` recognises it by its text).
+    /// Rows per SQLite outcome insert but the last few of a batch: 384 arguments.
+    static let sqliteRowsPerStatement = 16
+    /// SQLite's outcome inserts (`Database.applyBatch` recognises them by their text). `OR FAIL`,
+    /// so that a statement of several rows needs no statement journal: SQLite otherwise copies
+    /// every page such a statement changes first, to undo it alone on a duplicate id. A
+    /// duplicate refuses the batch and its rows are undone with it (`SQLiteGroupCommit`).
+    static let insertOutcomeRun = insertOutcomes(rows: sqliteRowsPerStatement, arrival: true)
     static let insertOneOutcome = insertOutcomes(rows: 1, arrival: true)
 
     private static func insertOutcomes(rows: Int, arrival: Bool) -> String {
         let row = "(" + Array(repeating: "?", count: arrival ? outcomeColumns : outcomeColumns - 1).joined(separator: ", ") + ")"
         return """
-            INSERT INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version, threshold_version, site,
-                                  camera_model, tags, score, decision, label, label_source, face_size_px, sharpness,
-                                  brightness, liveness_score, subject_pseudonym, consent_ref, shadow_model_version,
-                                  shadow_score, key_version, shadow_scores\(arrival ? ", received_at" : ""))
+            INSERT \(arrival ? "OR FAIL " : "")INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version,
+                                  threshold_version, site, camera_model, tags, score, decision, label, label_source,
+                                  face_size_px, sharpness, brightness, liveness_score, subject_pseudonym, consent_ref,
+                                  shadow_model_version, shadow_score, key_version, shadow_scores\(arrival ? ", received_at" : ""))
             VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
             """
     }

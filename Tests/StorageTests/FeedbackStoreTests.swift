@@ -134,6 +134,35 @@ struct FeedbackStoreTests {
         #expect(try await store.device(id: "kiosk-1")?.status == .revoked)
         #expect(try await store.revokeDevice(id: "kiosk-9", at: Self.now, actor: "test") == false)
     }
+    @Test("an id stored before refuses a long batch wherever it stands, and names that id", arguments: StoreBackEnd.available)
+    func duplicateInLongBatch(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        try await Self.enrolled(store, "kiosk-1")
+        let stored = (0..<3).map { _ in Self.outcome() }
+        guard case .stored = try await store.storeBatch(Self.incoming("kiosk-1", sequence: 1, outcomes: stored)) else {
+            Issue.record("not stored"); return
+        }
+        // SQLite inserts a long batch in runs of rows, then the last few one by one: the stored
+        // id first in a run, inside one, in the second run and among the single rows.
+        let size = 2 * StoreSQL.sqliteRowsPerStatement + 5
+        var refused: [MatchOutcome] = []
+        for (sequence, position) in zip(Int64(2)..., [0, 7, StoreSQL.sqliteRowsPerStatement + 3, size - 1]) {
+            var outcomes = (0..<size).map { _ in Self.outcome(site: "s2") }
+            outcomes[position] = stored[Int(sequence) % stored.count]
+            #expect(try await store.storeBatch(Self.incoming("kiosk-1", sequence: sequence, outcomes: outcomes))
+                    == .duplicateEvent(outcomes[position].eventID), "at \(position)")
+            refused += outcomes.filter { outcome in !stored.contains { $0.eventID == outcome.eventID } }
+        }
+        let stats = try await store.outcomeStats()
+        #expect(stats.totalEvents == 3 && stats.totalBatches == 1)
+        // The refused batches' other outcomes left no row behind: their ids go in now.
+        guard case .stored = try await store.storeBatch(Self.incoming("kiosk-1", sequence: 2, outcomes: refused)) else {
+            Issue.record("the refused batches' outcomes were not stored"); return
+        }
+        #expect(try await store.outcomeStats().totalEvents == 3 + refused.count)
+    }
+
 
     @Test("a batch is stored whole, once; retries get the original receipt; conflicts change nothing", arguments: StoreBackEnd.available)
     func batches(backEnd: StoreBackEnd) async throws {
