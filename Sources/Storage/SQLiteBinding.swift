@@ -66,10 +66,7 @@ extension Database {
     /// `SQLiteStatisticsWindows`), and the insert runs inside the group's transaction, so GRDB
     /// has no transaction state to follow.
     private func insertOutcomes(_ statement: StoreStatement, compiled: Statement) throws {
-        let handle = compiled.sqliteStatement
-        sqlite3_reset(handle)
-        try bindArguments(of: statement, to: handle)
-        let code = sqlite3_step(handle)
+        let code = (statement.sqlitePacked ?? SQLitePackedArguments(statement.arguments)).step(compiled.sqliteStatement)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: lastErrorMessage, sql: statement.sql)
         }

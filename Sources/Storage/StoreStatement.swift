@@ -43,6 +43,8 @@ extension Optional: SQLArgumentConvertible where Wrapped: SQLArgumentConvertible
 struct StoreStatement: Sendable, Equatable {
     var sql: String
     var arguments: [SQLArgument]
+    /// `arguments` packed for SQLite ahead of time, for the statements the writer runs most.
+    var sqlitePacked: SQLitePackedArguments?
 
     init(_ sql: String, _ arguments: any SQLArgumentConvertible...) {
         self.init(sql, arguments: arguments)
