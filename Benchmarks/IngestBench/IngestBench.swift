@@ -89,7 +89,7 @@ struct IngestBench: AsyncParsableCommand {
         let directSeconds = Self.seconds(ContinuousClock.now - directStart)
         let directRate = Double(total * batchSize) / directSeconds
         await closeStore()
-        let backEnd = postgresURL == nil ? "SQLite, WAL, synchronous=FULL" + (prefill > 0 ? ", \(prefill) outcomes stored before" : "")
+        let backEnd = postgresURL == nil ? "SQLite, WAL, log synced before each answer" + (prefill > 0 ? ", \(prefill) outcomes stored before" : "")
                                          : "PostgreSQL"
         if storeOnly {
             print("| store only (\(backEnd)), \(concurrency) in flight | \(total) × \(batchSize) | \(Int(directRate)) events/s | — | — |")
