@@ -7,7 +7,8 @@ import GRDBSQLite
 import StrictJSON
 
 /// The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
-/// transaction that returned survives a power cut. The statements and decisions are shared
+/// transaction that returned survives a power cut (group commits of uploads sync the log on a
+/// thread of their own before they answer, `SQLiteLogSync`). The statements and decisions are shared
 /// with the PostgreSQL back end (`StoreSQL`, `StoreRows`, `BatchIntake`…); this type runs them
 /// in GRDB's synchronous transactions, whose single writer is all the locking it needs.
 ///
