@@ -43,7 +43,7 @@ final class SQLiteGroupCommit: Sendable {
     /// A group takes at most half the batches not yet answered, so that while one group waits
     /// for its sync the writer has the next to store. Taking all that waited left the writer
     /// idle through each sync, every upload being in the group just committed: with 64 uploads
-    /// in flight the store alone took about a fifth fewer batches (docs/benchmarks.md).
+    /// in flight the store alone took about a sixth fewer batches (docs/benchmarks.md).
     static func groupSize(waiting: Int, unanswered: Int) -> Int {
         min(waiting, largestGroup, max(1, unanswered / 2))
     }
