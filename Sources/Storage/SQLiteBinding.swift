@@ -10,15 +10,14 @@ import GRDBSQLite
 extension Database {
     /// Statements with more arguments than this are the multi-row ones whose text changes with
     /// the number of rows (audit entries, a long IN list): compiled for the call only, so that
-    /// the connection's cache stays bounded. The outcomes' run of rows is the one text of that
-    /// size that never changes.
+    /// the connection's cache stays bounded.
     static let cachedArgumentLimit = 64
 
     /// The statement, reset, with `statement`'s arguments bound; ready for GRDB to step.
     /// `compiled`, a statement compiled from the same text, is taken instead of a lookup in the
     /// connection's cache, which hashes the whole text.
     func bound(_ statement: StoreStatement, reusing compiled: Statement? = nil) throws -> Statement {
-        let prepared = try compiled ?? (statement.arguments.count <= Self.cachedArgumentLimit || statement.sql == StoreSQL.insertOutcomeRun
+        let prepared = try compiled ?? (statement.arguments.count <= Self.cachedArgumentLimit
             ? cachedStatement(sql: statement.sql) : makeStatement(sql: statement.sql))
         // A statement whose last step failed answers its next reset with that error; clear it
         // here so that GRDB's own reset below starts clean.

@@ -47,8 +47,6 @@ final class SQLiteLogSync: Sendable {
     private let log = Mutex<OpenLog?>(nil)
     private let queue = DispatchQueue(label: "faceloop.sqlite-log-sync")
     private let replacedSync: (@Sendable () throws -> Void)?
-    /// Syncs run so far (for tests).
-    let syncs = Atomic<Int>(0)
 
     /// The paths as SQLite resolved them (symbolic links followed): `sqlite3_db_filename` and
     /// `sqlite3_filename_wal` of the writer.
@@ -87,7 +85,6 @@ final class SQLiteLogSync: Sendable {
             if answers.isEmpty { return }
             // Taken before the sync starts: each of these committed before it.
             let result = Result { try replacedSync?() ?? syncLog() }
-            syncs.add(1, ordering: .relaxed)
             for answer in answers { answer(result) }
         }
     }

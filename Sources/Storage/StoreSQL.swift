@@ -211,7 +211,7 @@ struct StoreSQL: Sendable {
         guard dialect == .sqlite else {
             return stride(from: 0, to: outcomes.count, by: 3000).map { start in
                 let chunk = outcomes[start..<min(start + 3000, outcomes.count)]
-                return statement(chunk, sql: Self.insertOutcomes(rows: chunk.count, arrival: false))
+                return statement(chunk, sql: Self.insertOutcomes(rows: chunk.count, sqlite: false))
             }
         }
         let runs = outcomes.count / Self.sqliteRowsPerStatement * Self.sqliteRowsPerStatement
@@ -227,16 +227,17 @@ struct StoreSQL: Sendable {
     /// so that a statement of several rows needs no statement journal: SQLite otherwise copies
     /// every page such a statement changes first, to undo it alone on a duplicate id. A
     /// duplicate refuses the batch and its rows are undone with it (`SQLiteGroupCommit`).
-    static let insertOutcomeRun = insertOutcomes(rows: sqliteRowsPerStatement, arrival: true)
-    static let insertOneOutcome = insertOutcomes(rows: 1, arrival: true)
+    static let insertOutcomeRun = insertOutcomes(rows: sqliteRowsPerStatement, sqlite: true)
+    static let insertOneOutcome = insertOutcomes(rows: 1, sqlite: true)
 
-    private static func insertOutcomes(rows: Int, arrival: Bool) -> String {
-        let row = "(" + Array(repeating: "?", count: arrival ? outcomeColumns : outcomeColumns - 1).joined(separator: ", ") + ")"
+    /// SQLite's form adds `OR FAIL` and the arrival column.
+    private static func insertOutcomes(rows: Int, sqlite: Bool) -> String {
+        let row = "(" + Array(repeating: "?", count: sqlite ? outcomeColumns : outcomeColumns - 1).joined(separator: ", ") + ")"
         return """
-            INSERT \(arrival ? "OR FAIL " : "")INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version,
+            INSERT \(sqlite ? "OR FAIL " : "")INTO outcomes (event_id, batch_id, device_id, attempted_at, model_version,
                                   threshold_version, site, camera_model, tags, score, decision, label, label_source,
                                   face_size_px, sharpness, brightness, liveness_score, subject_pseudonym, consent_ref,
-                                  shadow_model_version, shadow_score, key_version, shadow_scores\(arrival ? ", received_at" : ""))
+                                  shadow_model_version, shadow_score, key_version, shadow_scores\(sqlite ? ", received_at" : ""))
             VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))
             """
     }
