@@ -16,7 +16,13 @@ FuzzDriver.run { input in
     let text = String(decoding: rest, as: UTF8.self)
     switch selector % 4 {
     case 0:
-        _ = OutcomeBatchValidator.shared.decode(rest)
+        // What the one-pass reader accepts, the general way accepts as the same batch.
+        let general = OutcomeBatchValidator.shared.decodeBySchema(rest)
+        if let direct = OutcomeBatchValidator.readDirectly(rest) {
+            guard case let .success(batch) = general, batch == direct else {
+                fatalError("the one-pass reader accepted what the general way answers \(general)")
+            }
+        }
     case 1:
         _ = ContentDigest.check(field: text, body: rest)
     case 2:

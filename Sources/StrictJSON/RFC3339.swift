@@ -6,7 +6,12 @@ public enum RFC3339 {
     public static let maximumFractionDigits = 9
 
     public static func parse(_ text: String) -> Date? {
-        let b = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// The same, on the text's UTF-8 bytes (a string of an upload, read in place).
+    public static func parse(utf8 b: UnsafeBufferPointer<UInt8>) -> Date? {
         guard b.count >= 20 else { return nil }
         func digits(_ start: Int, _ count: Int) -> Int? {
             guard start + count <= b.count else { return nil }

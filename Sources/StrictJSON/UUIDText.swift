@@ -13,24 +13,27 @@ import Foundation
 public enum UUIDText {
     public static func parse(_ text: String) -> UUID? {
         var text = text
-        return text.withUTF8 { bytes -> UUID? in
-            guard bytes.count == 36 else { return nil }
-            var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            let parsed = withUnsafeMutableBytes(of: &uuid) { raw -> Bool in
-                var position = 0
-                for index in 0..<16 {
-                    if position == 8 || position == 13 || position == 18 || position == 23 {
-                        guard bytes[position] == UInt8(ascii: "-") else { return false }
-                        position += 1
-                    }
-                    guard let high = digit(bytes[position]), let low = digit(bytes[position + 1]) else { return false }
-                    raw[index] = high << 4 | low
-                    position += 2
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// The same, on the text's UTF-8 bytes (a string of an upload, read in place).
+    public static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>) -> UUID? {
+        guard bytes.count == 36 else { return nil }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = withUnsafeMutableBytes(of: &uuid) { raw -> Bool in
+            var position = 0
+            for index in 0..<16 {
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard bytes[position] == UInt8(ascii: "-") else { return false }
+                    position += 1
                 }
-                return true
+                guard let high = digit(bytes[position]), let low = digit(bytes[position + 1]) else { return false }
+                raw[index] = high << 4 | low
+                position += 2
             }
-            return parsed ? UUID(uuid: uuid) : nil
+            return true
         }
+        return parsed ? UUID(uuid: uuid) : nil
     }
 
     private static func digit(_ byte: UInt8) -> UInt8? {

@@ -40,6 +40,20 @@ public struct OutcomeBatchValidator: Sendable {
     }
 
     public func decode(_ body: some Collection<UInt8>) -> Result<OutcomeBatch, Failure> {
+        if let batch = OutcomeBatchReader.read(body) { return .success(batch) }
+        return decodeBySchema(body)
+    }
+
+    /// The upload as ``OutcomeBatchReader`` reads it in one pass: nil for a body it leaves to
+    /// the general way (``decodeBySchema(_:)``), valid or not. For the tests and the fuzzer
+    /// that hold the two to the same answers.
+    public static func readDirectly(_ body: some Collection<UInt8>) -> OutcomeBatch? {
+        OutcomeBatchReader.read(body)
+    }
+
+    /// The general way: the body parsed, checked against the schema and decoded, with every
+    /// violation named.
+    public func decodeBySchema(_ body: some Collection<UInt8>) -> Result<OutcomeBatch, Failure> {
         let json: JSONValue
         do {
             json = try JSONValue.parse(body)
