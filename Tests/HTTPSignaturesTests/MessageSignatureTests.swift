@@ -84,6 +84,18 @@ struct MessageSignatureTests {
         #expect(ContentDigest.check(field: "sha-256=:not base64!:", body: body) == .malformed)
     }
 
+    @Test("the sha-256 field computed to check a digest is handed on only when sha-256 was sent and matched")
+    func sha256FieldFromTheCheck() {
+        let body = Array(#"{"hello": "world"}"#.utf8)
+        let sha256 = ContentDigest.sha256Field(for: body)
+        let sha512 = Self.rfcRequest.headers["content-digest"] ?? ""
+        #expect(ContentDigest.checkGivingSHA256Field(field: sha256, body: body) == (.matches, sha256))
+        #expect(ContentDigest.checkGivingSHA256Field(field: sha512 + ", " + sha256, body: body) == (.matches, sha256))
+        #expect(ContentDigest.checkGivingSHA256Field(field: sha512, body: body) == (.matches, nil))
+        #expect(ContentDigest.checkGivingSHA256Field(field: sha256, body: Array("{}".utf8)) == (.mismatch, nil))
+        #expect(ContentDigest.checkGivingSHA256Field(field: sha256 + ", sha-512=:AAAA:", body: body) == (.mismatch, nil))
+    }
+
     /// Our own vector: fixed key, nonce and time give a fixed upload signature, so a change in
     /// the covered components or their order is caught.
     @Test("our own upload vector is stable")

@@ -33,6 +33,9 @@ public struct UploadSignaturePolicy: Sendable {
         public let keyID: String
         public let nonce: String
         public let created: Date
+        /// `ContentDigest.sha256Field` of the body, when Content-Digest carried sha-256 (it was
+        /// computed to check it).
+        public let bodySHA256Field: String?
     }
 
     public func precheck(request: SignedRequestParts, body: [UInt8], now: Date) throws(Rejection) -> PendingSignature {
@@ -73,14 +76,15 @@ public struct UploadSignaturePolicy: Sendable {
         if let expires = params.expires, TimeInterval(expires) < now.timeIntervalSince1970 {
             throw Rejection(problem: .signatureTimeOutOfRange, detail: "the signature expired")
         }
-        switch ContentDigest.check(field: request.headers["content-digest"], body: body) {
+        let (digestCheck, bodySHA256Field) = ContentDigest.checkGivingSHA256Field(field: request.headers["content-digest"], body: body)
+        switch digestCheck {
         case .matches: break
         case .mismatch:
             throw Rejection(problem: .contentDigestMismatch, detail: "the body's digest differs from Content-Digest")
         case .missing, .malformed, .unsupportedAlgorithm:
             throw Rejection(problem: .contentDigestMissing, detail: "send Content-Digest with sha-256 (RFC 9530)")
         }
-        return PendingSignature(signature: signature, keyID: keyID, nonce: nonce, created: createdDate)
+        return PendingSignature(signature: signature, keyID: keyID, nonce: nonce, created: createdDate, bodySHA256Field: bodySHA256Field)
     }
 
     public func verify(_ pending: PendingSignature, request: SignedRequestParts,

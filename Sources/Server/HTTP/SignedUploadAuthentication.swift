@@ -34,6 +34,8 @@ struct SignedUploadAuthentication: Sendable {
         let receivedAt: Date
         /// SHA-256 of the TLS client certificate the kiosk connected with.
         let certificateFingerprint: String
+        /// `ContentDigest.sha256Field` of the body.
+        let contentDigest: String
     }
 
     /// `payload` names what is uploaded, for the messages ("batch", "update").
@@ -90,6 +92,7 @@ struct SignedUploadAuthentication: Sendable {
             throw ProblemResponse(.clientCertificateMismatch, "the TLS client certificate is not one issued to \(device.deviceID)")
         }
         return Upload(device: device, body: body, nonce: pending.nonce, signatureInput: headers["signature-input"] ?? "",
-                      signature: headers["signature"] ?? "", receivedAt: receivedAt, certificateFingerprint: fingerprint)
+                      signature: headers["signature"] ?? "", receivedAt: receivedAt, certificateFingerprint: fingerprint,
+                      contentDigest: pending.bodySHA256Field ?? ContentDigest.sha256Field(for: body))
     }
 }

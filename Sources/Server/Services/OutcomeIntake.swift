@@ -56,7 +56,7 @@ struct OutcomeIntake: Sendable {
                 events: events)
         }
 
-        let incoming = IncomingBatch(batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body),
+        let incoming = IncomingBatch(batch: batch, body: body, contentDigest: upload.contentDigest,
                                      signatureInput: upload.signatureInput, signature: upload.signature,
                                      nonce: upload.nonce, receivedAt: receivedAt)
         switch try await store.storeBatch(incoming) {

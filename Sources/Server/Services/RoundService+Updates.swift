@@ -28,7 +28,7 @@ extension RoundService {
         let round = try await round(roundText)
         let specification = try await check(decoded, from: device, against: round)
 
-        let digest = ContentDigest.sha256Field(for: upload.body)
+        let digest = upload.contentDigest
         let receipt = UpdateReceipt(roundID: round.id, deviceID: device.deviceID, contentDigest: digest,
                                     norm: decoded.update.norm, receivedAt: upload.receivedAt)
         let incoming = IncomingUpdate(roundID: round.id, deviceID: device.deviceID, body: upload.body, contentDigest: digest,
