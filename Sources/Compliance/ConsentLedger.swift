@@ -71,16 +71,25 @@ public enum ConsentLedger {
     ///   - records: the subject's events for this purpose, in any order.
     ///   - texts: the purpose's text versions (all languages).
     public static func decision(at moment: Date, records: [ConsentRecord], texts: [ConsentText]) -> ConsentRefusal? {
-        if records.contains(where: { $0.kind == .withdraw && $0.occurredAt > moment }) { return .withdrawn }
-        let decisive = records
-            .filter { $0.occurredAt <= moment }
-            .max { ($0.occurredAt, $0.arrival) < ($1.occurredAt, $1.arrival) }
+        // One pass, no intermediate arrays: the store decides this for every outcome it takes.
+        var decisive: ConsentRecord?
+        for record in records {
+            if record.kind == .withdraw, record.occurredAt > moment { return .withdrawn }
+            // The latest by time, then arrival; the first of equals, as `max(by:)` keeps.
+            if record.occurredAt <= moment,
+               decisive.map({ ($0.occurredAt, $0.arrival) < (record.occurredAt, record.arrival) }) ?? true {
+                decisive = record
+            }
+        }
         guard let decisive else { return .noConsent }
         switch decisive.kind {
         case .withdraw: return .withdrawn
         case .limit: return .limited
         case .grant, .reconsent:
-            let latestMaterialChange = texts.filter { $0.material && $0.effectiveAt <= moment }.map(\.effectiveAt).max()
+            var latestMaterialChange: Date?
+            for text in texts where text.material && text.effectiveAt <= moment {
+                latestMaterialChange = max(latestMaterialChange ?? text.effectiveAt, text.effectiveAt)
+            }
             guard let latestMaterialChange else { return nil }
             // The consent counts when its own text took effect no earlier than the latest
             // material change, i.e. the subject saw the changed text (or a later one).

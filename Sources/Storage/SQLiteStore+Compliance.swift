@@ -63,11 +63,13 @@ extension SQLiteStore: ComplianceStore {
     /// Records an uploaded consent event in its batch's transaction; a withdrawal erases at once.
     /// A limit takes the subject's outcomes out of the live statistics, a later decision that
     /// lifts it puts them back (`ScoreStatisticsMaintenance`).
-    static func record(_ intake: ConsentEventIntake, windows: SQLiteStatisticsWindows,
+    /// `restrictedBefore`: whether the subject is restricted now, when the caller read it
+    /// already; nil to read it here.
+    static func record(_ intake: ConsentEventIntake, windows: SQLiteStatisticsWindows, restrictedBefore: Bool? = nil,
                        in db: Database) throws -> BatchReceipt.RefusedEvent? {
         let pseudonym = intake.event.pseudonym
         let watched = ScoreStatisticsMaintenance.watches(intake)
-        let wasRestricted = watched ? try isRestricted(pseudonym, in: db) : false
+        let wasRestricted = watched ? try restrictedBefore ?? isRestricted(pseudonym, in: db) : false
         guard try db.changes(intake.insert) == 1 else { throw intake.duplicate }
         try db.appendAudit([intake.audit])
         var statistics = StatisticsDelta()

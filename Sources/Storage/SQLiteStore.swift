@@ -247,13 +247,22 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // A kiosk's first batch carries a grant for each of its subjects, nearly all citing one
         // text: its hashes are read once per batch (no batch registers a text).
         var registeredHashes: [ConsentTextVersion: [String]] = [:]
+        // Whether each subject was restricted before the batch, read once for all its events
+        // rather than once per event; a subject an earlier event of the batch named is read
+        // again, as that event may have restricted it or lifted a restriction.
+        let calibrationSubjects = Set(batch.consentEvents.filter { $0.purpose == Purpose.outcomeStorage.rawValue }.map(\.pseudonym))
+        let restrictedBefore = calibrationSubjects.isEmpty ? []
+            : Set(try db.column(String.self, sql.restrictedSubjects(among: calibrationSubjects.sorted())))
+        var named: Set<String> = []
         let consentEventRefusals = try batch.consentEvents.compactMap { event in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
             let text = ConsentTextVersion(purpose: event.purpose, version: event.textVersion)
             let hashes = try registeredHashes[text] ?? db.column(String.self, sql.consentTextHashes(purpose: text.purpose, version: text.version))
             registeredHashes[text] = hashes
+            let known = named.insert(event.pseudonym).inserted ? restrictedBefore.contains(event.pseudonym) : nil
             return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
-                                                 registeredHashes: hashes, now: Date(), sql: sql), windows: windows, in: db)
+                                                 registeredHashes: hashes, now: Date(), sql: sql), windows: windows,
+                              restrictedBefore: known, in: db)
         }
         // A batch without consent events changes no consent row, so what earlier batches read
         // still holds (`SQLiteConsentMemo` says when it does not).

@@ -205,12 +205,13 @@ struct OutcomeCountKey: Hashable, Sendable, Comparable {
     var cameraModel: String
     var label: String
 
+    /// By bytes, field by field. A flush sorts a few hundred keys (kiosks × sites × cameras ×
+    /// labels); pairing the fields in arrays cost two allocations per comparison.
     static func < (lhs: Self, rhs: Self) -> Bool {
-        for (a, b) in zip([lhs.deviceID, lhs.site, lhs.cameraModel, lhs.label], [rhs.deviceID, rhs.site, rhs.cameraModel, rhs.label])
-        where a != b {
-            return a.utf8.lexicographicallyPrecedes(b.utf8)
-        }
-        return false
+        if lhs.deviceID != rhs.deviceID { return lhs.deviceID.utf8.lexicographicallyPrecedes(rhs.deviceID.utf8) }
+        if lhs.site != rhs.site { return lhs.site.utf8.lexicographicallyPrecedes(rhs.site.utf8) }
+        if lhs.cameraModel != rhs.cameraModel { return lhs.cameraModel.utf8.lexicographicallyPrecedes(rhs.cameraModel.utf8) }
+        return lhs.label.utf8.lexicographicallyPrecedes(rhs.label.utf8)
     }
 }
 

@@ -67,7 +67,7 @@ struct LiveStatisticsPropertyTests {
                 guard try await Self.agree(store, history: &history, context: "seed \(seed) step \(step) after reopening") else { return }
             }
         }
-        #expect(history.performed.count >= 5, "every kind of step ran: \(history.performed)")
+        #expect(history.performed.count >= 6, "every kind of step ran: \(history.performed)")
         // Most windows were read again after a write: brought up to date, not read from rows.
         #expect(windowUpdates >= 100, "kept windows updated \(windowUpdates) times")
         #expect(history.shadowScoresDropped > 0 && history.shadowScoresDropped < history.shadowScoresSent,
@@ -171,9 +171,17 @@ struct History {
         let subject = Tests.subjects[random.int(below: Tests.subjects.count)]
         let action: String
         switch roll {
-        case 0..<55:
+        case 0..<50:
             action = "batch"
             _ = try await self.store(in: store, outcomes: (0..<(1 + random.int(below: 10))).map { _ in outcome() }, consentEvents: [])
+        case 50..<55:
+            // Two decisions of one subject in one batch: a limit and its lift, or for a
+            // restricted subject a lift and a new limit. The store reads whether the batch's
+            // subjects were restricted once, before its events.
+            action = "limit and lift in one batch"
+            let events = restricted.contains(subject) ? [consent(.grant, subject), consent(.limit, subject)]
+                                                      : [consent(.limit, subject), consent(.grant, subject)]
+            _ = try await self.store(in: store, outcomes: [outcome(subject: subject)], consentEvents: events)
         case 55..<67:
             // A limit, with some outcomes of the subject (attempted before it) in the same batch.
             action = "limit"
