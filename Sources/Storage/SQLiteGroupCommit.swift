@@ -159,15 +159,18 @@ final class SQLiteGroupCommit: Sendable {
         // the statistics of batches that were kept are taken in.
         var statistics = StatisticsDelta()
         let outcomes = try group.map { waiting in
-            let carriesConsentEvents = !waiting.batch.incoming.batch.consentEvents.isEmpty
-            // Consent events may erase or recount outcomes that earlier batches of the group
-            // stored, so those batches' statistics go into the rows first.
-            if carriesConsentEvents || statistics.isLarge {
+            let consentEvents = waiting.batch.incoming.batch.consentEvents
+            // A withdrawal erases and a limit takes outcomes out of the statistics, among them
+            // those earlier batches of the group stored, so those batches' statistics go into
+            // the rows first. Grants and re-consents only put back the stored outcomes of a
+            // subject whose limit they lift, which no batch counted while the limit held (a
+            // kiosk's first batch, with a grant per subject, would otherwise flush the group).
+            if consentEvents.contains(where: { $0.kind == .withdraw || $0.kind == .limit }) || statistics.isLarge {
                 try self.flush(statistics, db)
                 statistics = StatisticsDelta()
             }
             var added = StatisticsDelta()
-            let (outcome, kept) = savepointEach || carriesConsentEvents
+            let (outcome, kept) = savepointEach || !consentEvents.isEmpty
                 ? storeInSavepoint(waiting.batch, &added, db)
                 : try storeWithoutSavepoint(waiting.batch, &added, db)
             if kept { statistics.merge(added) }

@@ -177,7 +177,7 @@ struct ConcurrentIntakeTests {
         #expect(try await store.outcomeStats().totalEvents == 40)
     }
 
-    @Test("batches in flight with withdrawals among them: live statistics and counters equal those rebuilt from the stored outcomes",
+    @Test("batches in flight with withdrawals, limits and lifts among them: live statistics and counters equal those rebuilt from the stored outcomes",
           arguments: StoreBackEnd.available)
     func statisticsInFlight(backEnd: StoreBackEnd) async throws {
         let (store, reopen, cleanup) = try await backEnd.open()
@@ -201,10 +201,19 @@ struct ConcurrentIntakeTests {
         var batches: [IncomingBatch] = []
         for device in devices {
             for sequence in 2...30 {
-                let withdrawal = device == "kiosk-s1" && sequence % 10 == 0
+                var events: [ConsentEvent] = []
+                if device == "kiosk-s1", sequence % 10 == 0 {
+                    events.append(Contract.consent(.withdraw, pseudonym: subjects[sequence / 10], at: Contract.now.addingTimeInterval(10)))
+                }
+                // Limits and grants dated after every attempt: they restrict and lift (in whatever
+                // order the batches commit) without refusing any outcome.
+                let later = Contract.now.addingTimeInterval(10 * 86_400 + Double(sequence) * 60)
+                if device == "kiosk-s2", sequence % 4 == 0 { events.append(Contract.consent(.limit, pseudonym: subjects[sequence % 10], at: later)) }
+                if device == "kiosk-s3", sequence % 4 == 1 {
+                    events.append(Contract.consent(.grant, pseudonym: subjects[(sequence + 3) % 10], at: later.addingTimeInterval(30)))
+                }
                 batches.append(Contract.incoming(device, sequence: Int64(sequence), outcomes: (0..<4).map { outcome(subjects[($0 + sequence) % 10]) },
-                                                 consentEvents: withdrawal ? [Contract.consent(.withdraw, pseudonym: subjects[sequence / 10],
-                                                                                               at: Contract.now.addingTimeInterval(10))] : []))
+                                                 consentEvents: events))
             }
         }
         // Batches refused whole, whose statistics must not count: a replayed nonce and an event stored twice.
@@ -222,7 +231,9 @@ struct ConcurrentIntakeTests {
 
         for current in [store, try await reopen()] {
             let outcomes = try await current.calibrationOutcomes(from: nil, to: nil)
-            #expect(outcomes.count > 300, "most outcomes are stored: \(outcomes.count)")
+            #expect(try await current.outcomeStats().totalEvents > 300, "most outcomes are stored")
+            // Those of subjects a limit holds are left out of calibration.
+            #expect(outcomes.count > 100, "outcomes counted in the statistics: \(outcomes.count)")
             let live = try await current.scoreStatistics(firstDay: nil, lastDay: nil)
             #expect(live == (try ScoreStatisticsRebuild.window(ScoreStatisticsRebuild.daily(outcomes), firstDay: nil, lastDay: nil)))
             #expect(try await current.outcomeStats() == (try await LiveStatisticsPropertyTests.scannedOutcomeStats(current)))
