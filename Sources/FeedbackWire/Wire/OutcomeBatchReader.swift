@@ -29,7 +29,7 @@ enum OutcomeBatchReader {
         }
     }
 
-    // MARK: - Schema rules, as in outcome-batch.schema.json (`OutcomeBatchReaderTests` compares them)
+    // MARK: - Schema rules, as in outcome-batch.schema.json (`OutcomeBatchReaderTests` spells values on both sides of each)
 
     static let largestSequence = 9_007_199_254_740_991.0
     static let largestBacklog = 100_000_000.0
@@ -59,9 +59,9 @@ enum OutcomeBatchReader {
                 guard try c.string().elementsEqual(OutcomeBatch.protocolName.utf8) else { throw Declined() }
             case "device_id":
                 try seen.mark(1)
-                let id = try c.string()
-                guard isDeviceID(id) else { throw Declined() }
-                deviceID = String(decoding: id, as: UTF8.self)
+                let id = String(decoding: try c.string(), as: UTF8.self)
+                guard DeviceID.isValid(id) else { throw Declined() }
+                deviceID = id
             case "sequence":
                 try seen.mark(2)
                 sequence = Int64(try c.integer(in: 1...largestSequence))
@@ -373,16 +373,6 @@ enum OutcomeBatchReader {
         else { throw Declined() }
         return ConsentEvent(eventID: eventID, occurredAt: occurredAt, pseudonym: pseudonym, purpose: purpose, kind: kind,
                             method: method, site: site, textVersion: textVersion, textSHA256: textSHA256, keyVersion: keyVersion)
-    }
-
-    /// `^[a-z0-9][a-z0-9-]{2,62}$`
-    static func isDeviceID(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard (3...63).contains(s.count) else { return false }
-        for (index, byte) in s.enumerated() {
-            let alphanumeric = (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
-            guard alphanumeric || (index > 0 && byte == UInt8(ascii: "-")) else { return false }
-        }
-        return true
     }
 
     /// `[A-Za-z0-9_.:-]`: the characters of `Token` and of `consent_ref`, as bits of the ASCII table.
