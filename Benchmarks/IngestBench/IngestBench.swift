@@ -31,6 +31,7 @@ struct IngestBench: AsyncParsableCommand {
     @Flag(name: .customLong("store-only"), help: "Measure the store alone and stop (for profiling it).") var storeOnly = false
     @Option(help: "Outcomes written straight into each SQLite store before it is measured (a store that has run for a while).")
     var prefill = 0
+    @Option(help: "Write each upload's start and latency (ms since the first upload) to this CSV file.") var timeline: String?
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
@@ -163,7 +164,7 @@ struct IngestBench: AsyncParsableCommand {
         let validationRate = Double(total * batchSize) / Self.seconds(ContinuousClock.now - validationStart)
 
         let start = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        let timed = try await withThrowingTaskGroup(of: [(Double, Double, Int64)].self) { group in
             for (index, kiosk) in enrolled.enumerated() {
                 let kioskBodies = bodies[index]
                 let baseURL = nodeURLs[index % nodeURLs.count]
@@ -172,20 +173,22 @@ struct IngestBench: AsyncParsableCommand {
                                             configuration: try Self.tls(caPEM: caPEM, identity: (kiosk.2, kiosk.1.tlsKey.pemRepresentation)))
                     // A window of `inFlight` requests: the next upload starts as soon as any
                     // one is answered, as an agent with that many connections would send them.
-                    let measured = try await withThrowingTaskGroup(of: Double.self) { inner in
-                        var pending = kioskBodies.makeIterator()
-                        func start() -> Bool {
-                            guard let body = pending.next() else { return false }
+                    let measured = try await withThrowingTaskGroup(of: (Double, Double, Int64).self) { inner in
+                        var pending = kioskBodies.enumerated().makeIterator()
+                        func startNext() -> Bool {
+                            guard let (index, body) = pending.next() else { return false }
                             inner.addTask {
-                                try await Self.upload(client: client, baseURL: baseURL, deviceID: kiosk.0, key: kiosk.1.signingKey, body: body)
+                                let offset = Self.seconds(ContinuousClock.now - start)
+                                let latency = try await Self.upload(client: client, baseURL: baseURL, deviceID: kiosk.0, key: kiosk.1.signingKey, body: body)
+                                return (offset, latency, Int64(index + 1))
                             }
                             return true
                         }
-                        for _ in 0..<inFlight where !start() { break }
-                        var measured: [Double] = []
+                        for _ in 0..<inFlight where !startNext() { break }
+                        var measured: [(Double, Double, Int64)] = []
                         while let latency = try await inner.next() {
                             measured.append(latency)
-                            _ = start()
+                            _ = startNext()
                         }
                         return measured
                     }
@@ -193,10 +196,14 @@ struct IngestBench: AsyncParsableCommand {
                     return measured
                 }
             }
-            return try await group.reduce(into: [Double]()) { $0 += $1 }
+            return try await group.reduce(into: [(Double, Double, Int64)]()) { $0 += $1 }
         }
         let seconds = Self.seconds(ContinuousClock.now - start)
-        let sorted = latencies.sorted()
+        if let timeline {
+            let rows = timed.sorted { $0.0 < $1.0 }.map { String(format: "%.1f,%.1f,%d", $0.0 * 1000, $0.1 * 1000, $0.2) }
+            try (["start_ms,latency_ms,sequence"] + rows).joined(separator: "\n").appending("\n").write(toFile: timeline, atomically: true, encoding: .utf8)
+        }
+        let sorted = timed.map(\.1).sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
         let tlsRate = Double(total * batchSize) / seconds
         let servers = nodes == 1 ? "server" : "\(nodes) server nodes"

@@ -195,6 +195,13 @@ struct ConsentCache {
     /// Subjects (per purpose) loaded so far, to bound a cache kept between batches.
     var subjectCount: Int { records.values.reduce(0) { $0 + $1.count } }
 
+    /// Drops what was loaded of these subjects, for every purpose; the texts stay.
+    mutating func forget(_ pseudonyms: Set<String>) {
+        for purpose in records.keys {
+            for pseudonym in pseudonyms { records[purpose]?.removeValue(forKey: pseudonym) }
+        }
+    }
+
     /// nil when everything about these subjects and the purpose is loaded.
     func load(for pseudonyms: [String], purpose: Purpose, sql: StoreSQL) -> Load? {
         let missing = Array(Set(pseudonyms.filter { records[purpose]?[$0] == nil })).sorted()

@@ -15,13 +15,25 @@ import Synchronization
 /// - any transaction rolled back, since rows read inside it may have been its own;
 /// - a commit by another connection to the file (`PRAGMA data_version` moved);
 /// - more subjects than `largestMemo`, so memory stays bounded on a store of many subjects.
-/// Batches that carry consent events do not use it: they read inside their own savepoint,
-/// which may be rolled back after the read.
+///
+/// A batch takes the memo before it records its consent events, so that recording them does
+/// not drop it, and reads again the subjects they name (`Memo.forget`). Stored without a
+/// savepoint, the batch's changes are reported as they are made, to an empty memo, and a
+/// failure after them rolls the whole transaction back, which drops what the batch kept.
+/// Stored in a savepoint (a group stored again), they are reported when the savepoint is
+/// released, after the batch kept its memo, which they drop; a savepoint rolled back reports
+/// nothing, and the batch refused in it kept nothing.
 final class SQLiteConsentMemo: TransactionObserver, Sendable {
     struct Memo {
         var consent = ConsentCache()
         /// Whether each subject read is restricted (`StoreSQL.restrictedSubjects(among:)`).
         var restricted: [String: Bool] = [:]
+
+        /// Drops everything read of these subjects.
+        mutating func forget(_ subjects: Set<String>) {
+            consent.forget(subjects)
+            for subject in subjects { restricted[subject] = nil }
+        }
     }
 
     private struct State {

@@ -243,6 +243,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             return try BatchIntake.resend(incoming, stored: stored)
         }
         let batchID = prepared.batchID
+        // Taken before the batch's consent events are recorded: recording one drops the memo
+        // kept for the next batch (`SQLiteConsentMemo`).
+        var memo = try consentMemo.take(in: db)
         let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
         // A kiosk's first batch carries a grant for each of its subjects, nearly all citing one
         // text: its hashes are read once per batch (no batch registers a text).
@@ -264,10 +267,11 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
                                                  registeredHashes: hashes, now: Date(), sql: sql), windows: windows,
                               restrictedBefore: known, in: db)
         }
-        // A batch without consent events changes no consent row, so what earlier batches read
-        // still holds (`SQLiteConsentMemo` says when it does not).
-        let memoized = batch.consentEvents.isEmpty
-        var memo = memoized ? try consentMemo.take(in: db) : SQLiteConsentMemo.Memo()
+        // What earlier batches read still holds (`SQLiteConsentMemo` says when it does not),
+        // but for the subjects this batch's consent events name: a grant, a withdrawal or a
+        // limit changes their records, and a limit or its lift whether they are restricted.
+        // Those are read again, with the events just recorded.
+        if !batch.consentEvents.isEmpty { memo.forget(Set(batch.consentEvents.map(\.pseudonym))) }
         try db.prepare(&memo.consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
         if !shadowScoreSubjects.isEmpty { try db.prepare(&memo.consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
@@ -277,7 +281,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
                                      keyVersions: keyVersions, receiptIfAllStored: prepared.receiptIfAllStored)
         try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, allOutcomeStatements: prepared.outcomeStatements))
         try countStored(intake, prepared: prepared, restricted: &memo.restricted, into: &statistics, in: db)
-        if memoized { consentMemo.keep(memo) }
+        consentMemo.keep(memo)
         return .stored(receipt: intake.receipt)
     }
 

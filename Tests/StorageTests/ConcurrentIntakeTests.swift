@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// Many batches in flight at once, as a busy server has them: SQLite commits those that wait
-/// together (`SQLiteGroupCommit`), each in its own savepoint, so the answers must be what one
+/// together (`SQLiteGroupCommit`), in one transaction, so the answers must be what one
 /// commit per batch would give, and every batch answered `stored` must be there afterwards.
 @Suite("Concurrent intake")
 struct ConcurrentIntakeTests {
@@ -39,7 +39,7 @@ struct ConcurrentIntakeTests {
         #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outcomes") } == 6_000)
     }
 
-    @Test("SQLite stores batches without consent events without savepoints; one refused after it wrote has its group stored again, a savepoint for each batch")
+    @Test("SQLite stores batches without savepoints, with consent events or without; one refused after it wrote has its group stored again, a savepoint for each batch")
     func groupsWithoutSavepoints() async throws {
         let directory = try temporaryDirectory("savepoints")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -57,9 +57,11 @@ struct ConcurrentIntakeTests {
         }
         func isStored(_ result: BatchStoreResult?) -> Bool { if case .stored? = result { true } else { false } }
 
-        // Clean batches: stored in shared transactions, none of them redone.
+        // Clean batches, every other one with a consent grant: stored in shared transactions,
+        // none of them redone.
         let clean = devices.flatMap { device in
-            (2...21).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() }, consentEvents: []) }
+            (2...21).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() },
+                                             consentEvents: $0 % 2 == 0 ? nil : []) }
         }
         let cleanAnswers = try await inFlight(clean)
         #expect(cleanAnswers.values.allSatisfy(isStored))
@@ -71,13 +73,24 @@ struct ConcurrentIntakeTests {
         let conflicting = Contract.incoming("kiosk-p0", sequence: 5, outcomes: [Contract.outcome()], consentEvents: [])
         let duplicate = Contract.incoming("kiosk-p1", sequence: 22, outcomes: [Contract.outcome(), storedEvent], consentEvents: [])
         let replayed = Contract.incoming("kiosk-p0", sequence: 22, outcomes: [Contract.outcome()], nonce: clean[0].nonce, consentEvents: [])
+        // Its consent grant recorded before its outcomes are refused: nothing of it may stay.
+        let duplicateWithConsent = Contract.incoming("kiosk-p0", sequence: 33, outcomes: [Contract.outcome(), storedEvent])
         let more = devices.flatMap { device in
-            (23...32).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() }, consentEvents: []) }
+            (23...32).map { Contract.incoming(device, sequence: Int64($0), outcomes: (0..<5).map { _ in Contract.outcome() },
+                                              consentEvents: $0 % 2 == 0 ? nil : []) }
         }
-        let answers = try await inFlight([conflicting, duplicate, replayed] + more)
+        let answers = try await inFlight([conflicting, duplicate, replayed, duplicateWithConsent] + more)
         #expect(answers[conflicting.batchID] == .sequenceConflict)
         #expect(answers[duplicate.batchID] == .duplicateEvent(storedEvent.eventID))
         #expect(answers[replayed.batchID] == .nonceReplayed)
+        #expect(answers[duplicateWithConsent.batchID] == .duplicateEvent(storedEvent.eventID))
+        let refusedGrant = try #require(duplicateWithConsent.batch.consentEvents.first).eventID.uuidString.lowercased()
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM consent_events WHERE event_id = ?",
+                                                            arguments: [refusedGrant]) } == 0)
+        let storedGrants = (clean + more).compactMap { $0.batch.consentEvents.first?.eventID.uuidString.lowercased() }
+        #expect(try await store.pool.read { db in
+            try storedGrants.allSatisfy { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM consent_events WHERE event_id = ?", arguments: [$0]) == 1 }
+        })
         #expect(more.allSatisfy { isStored(answers[$0.batchID]) })
         #expect(store.intake.redoneGroups.load(ordering: .relaxed) >= 1)
 
