@@ -195,11 +195,16 @@ struct ConsentCache {
     /// Subjects (per purpose) loaded so far, to bound a cache kept between batches.
     var subjectCount: Int { records.values.reduce(0) { $0 + $1.count } }
 
-    /// Drops what was loaded of these subjects, for every purpose; the texts stay.
-    mutating func forget(_ pseudonyms: Set<String>) {
-        for purpose in records.keys {
-            for pseudonym in pseudonyms { records[purpose]?.removeValue(forKey: pseudonym) }
-        }
+    /// A consent event just recorded in force, with the arrival the store gave it: added to its
+    /// subject's records when they are loaded, as `add` would read it back (`StoreRows.consentRecord`,
+    /// the time through its stored seconds). Records are kept in no order: `ConsentLedger`
+    /// orders by time, then arrival, and every consent event has an arrival of its own.
+    mutating func recorded(_ event: ConsentEvent, arrival: Int64) {
+        guard let purpose = Purpose(rawValue: event.purpose), records[purpose]?[event.pseudonym] != nil,
+              let kind = ConsentRecord.Kind(rawValue: event.kind.rawValue) else { return }
+        records[purpose]?[event.pseudonym]?.append(ConsentRecord(
+            kind: kind, occurredAt: Date(timeIntervalSince1970: event.occurredAt.timeIntervalSince1970),
+            textVersion: event.textVersion, arrival: arrival))
     }
 
     /// nil when everything about these subjects and the purpose is loaded.

@@ -17,7 +17,8 @@ import Synchronization
 /// - more subjects than `largestMemo`, so memory stays bounded on a store of many subjects.
 ///
 /// A batch takes the memo before it records its consent events, so that recording them does
-/// not drop it, and reads again the subjects they name (`Memo.forget`). Stored without a
+/// not drop it; it adds each event put in force to the records it holds of the subject
+/// (`ConsentCache.recorded`), and reads again whether the subjects named are restricted. Stored without a
 /// savepoint, the batch's changes are reported as they are made, to an empty memo, and a
 /// failure after them rolls the whole transaction back, which drops what the batch kept.
 /// Stored in a savepoint (a group stored again), they are reported when the savepoint is
@@ -28,12 +29,6 @@ final class SQLiteConsentMemo: TransactionObserver, Sendable {
         var consent = ConsentCache()
         /// Whether each subject read is restricted (`StoreSQL.restrictedSubjects(among:)`).
         var restricted: [String: Bool] = [:]
-
-        /// Drops everything read of these subjects.
-        mutating func forget(_ subjects: Set<String>) {
-            consent.forget(subjects)
-            for subject in subjects { restricted[subject] = nil }
-        }
     }
 
     private struct State {

@@ -64,13 +64,15 @@ extension SQLiteStore: ComplianceStore {
     /// A limit takes the subject's outcomes out of the live statistics, a later decision that
     /// lifts it puts them back (`ScoreStatisticsMaintenance`).
     /// `restrictedBefore`: whether the subject is restricted now, when the caller read it
-    /// already; nil to read it here.
+    /// already; nil to read it here. An event put in force is added to `consent` (for a
+    /// subject it holds), as reading the subject again would add it.
     static func record(_ intake: ConsentEventIntake, windows: SQLiteStatisticsWindows, restrictedBefore: Bool? = nil,
-                       in db: Database) throws -> BatchReceipt.RefusedEvent? {
+                       consent: inout ConsentCache, in db: Database) throws -> BatchReceipt.RefusedEvent? {
         let pseudonym = intake.event.pseudonym
         let watched = ScoreStatisticsMaintenance.watches(intake)
         let wasRestricted = watched ? try restrictedBefore ?? isRestricted(pseudonym, in: db) : false
         guard try db.changes(intake.insert) == 1 else { throw intake.duplicate }
+        if intake.refusal == nil { consent.recorded(intake.event, arrival: db.lastInsertedRowID) }
         try db.appendAudit([intake.audit])
         var statistics = StatisticsDelta()
         // Only a limit can restrict; only a subject restricted before can be lifted.

@@ -265,13 +265,12 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             let known = named.insert(event.pseudonym).inserted ? restrictedBefore.contains(event.pseudonym) : nil
             return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                                  registeredHashes: hashes, now: Date(), sql: sql), windows: windows,
-                              restrictedBefore: known, in: db)
+                              restrictedBefore: known, consent: &memo.consent, in: db)
         }
-        // What earlier batches read still holds (`SQLiteConsentMemo` says when it does not),
-        // but for the subjects this batch's consent events name: a grant, a withdrawal or a
-        // limit changes their records, and a limit or its lift whether they are restricted.
-        // Those are read again, with the events just recorded.
-        if !batch.consentEvents.isEmpty { memo.forget(Set(batch.consentEvents.map(\.pseudonym))) }
+        // What earlier batches read still holds (`SQLiteConsentMemo` says when it does not):
+        // `record` added the events put in force to the subjects' records, but a limit or its
+        // lift may have changed whether a subject named is restricted, which is read again.
+        for subject in named { memo.restricted[subject] = nil }
         try db.prepare(&memo.consent, for: batch.outcomes.map(\.subject.pseudonym), purpose: .outcomeStorage)
         let shadowScoreSubjects = BatchIntake.shadowScoreSubjects(batch)
         if !shadowScoreSubjects.isEmpty { try db.prepare(&memo.consent, for: shadowScoreSubjects, purpose: .modelImprovement) }
