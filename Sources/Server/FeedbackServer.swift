@@ -90,7 +90,7 @@ public struct FeedbackServer: Sendable {
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: snapshot.tlsChain.map { .certificate($0) },
                                                            privateKey: .privateKey(snapshot.tlsKey))
         // Each handshake takes the certificate as it is then, so a renewal needs no restart.
-        tls.sslContextCallback = keys.tlsContextCallback
+        tls.sslContextCallback = keys.tlsContextCallback(contextServes: snapshot.tlsChain)
         tls.minimumTLSVersion = .tlsv12
         // Enrollment and admin calls come without a client certificate; the kiosk endpoints
         // refuse such connections themselves, with a problem type instead of a TLS alert.

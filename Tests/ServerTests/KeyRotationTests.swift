@@ -3,6 +3,8 @@ import DeviceIdentity
 import FeedbackWire
 import Foundation
 import Logging
+import NIOPosix
+import NIOSSL
 @testable import Server
 import Storage
 import StrictJSON
@@ -129,8 +131,25 @@ struct KeyRotationTests {
         try await rotation.renewTLSCertificateIfDue()
         #expect(keys.current.tlsLeaf == leaf, "not due yet: nothing renewed")
 
+        // What each handshake is told to serve: the TLS context's own chain until a renewal,
+        // then the renewed one.
+        let served = keys.current.tlsChain
+        let callback = keys.tlsContextCallback(contextServes: served)
+        func handshakeOverride() async throws -> NIOSSLContextConfigurationOverride {
+            let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: NIOSSLContextConfigurationOverride.self)
+            callback(NIOSSLClientExtensionValues(serverHostname: nil), promise)
+            return try await promise.futureResult.get()
+        }
+        #expect(try await handshakeOverride().certificateChain == nil)
+
         let later = node.rotation(keys, now: leaf.notValidBefore.addingTimeInterval(life * 0.7))
         try await later.renewTLSCertificateIfDue()
+        let override = try await handshakeOverride()
+        let overriddenChain = (override.certificateChain ?? []).compactMap { source -> NIOSSLCertificate? in
+            if case let .certificate(certificate) = source { certificate } else { nil }
+        }
+        #expect(overriddenChain == keys.current.tlsChain && overriddenChain != served)
+        #expect(override.privateKey != nil)
         let renewed = keys.current.tlsLeaf
         #expect(renewed != leaf)
         #expect(renewed.notValidAfter > leaf.notValidAfter)
