@@ -118,6 +118,31 @@ public struct AuditEntry: Sendable, Equatable {
     }
 }
 
+/// An entry whose index is not known yet, checked as `AuditEntry` checks it. Everything after
+/// the index is written once, here; `entryBytes(index:)` puts the index in front, giving the
+/// bytes `AuditEntry` would. A store numbers entries as it appends them, on its one writer,
+/// where writing each whole entry was a third of recording a kiosk's consent event.
+public struct UnnumberedAuditEntry: Sendable {
+    /// The canonical bytes after the index's value: `,"time":…}`.
+    private let afterIndex: [UInt8]
+
+    public init(time: Date, kind: AuditEntry.Kind, actor: String,
+                details: [(key: String, value: JSONValue)] = []) throws(AuditEntryError) {
+        let numberedZero = try AuditEntry(index: 0, time: time, kind: kind, actor: actor, details: details).entryBytes
+        afterIndex = Array(numberedZero.dropFirst(Self.opening(index: 0).count))
+    }
+
+    public func entryBytes(index: Int) throws(AuditEntryError) -> [UInt8] {
+        guard index >= 0, index <= AuditEntry.largestIndex else { throw .indexOutOfRange(index) }
+        return Self.opening(index: index) + afterIndex
+    }
+
+    /// `{"index":` and the index as `entryBytes` writes it.
+    private static func opening(index: Int) -> [UInt8] {
+        Array(#"{"index":"#.utf8) + JSONValue.number(Double(index)).serialized()
+    }
+}
+
 /// Why an audit entry cannot be made or read.
 public enum AuditEntryError: Error, Sendable, Equatable, CustomStringConvertible {
     case indexOutOfRange(Int)

@@ -145,7 +145,7 @@ struct BatchIntake {
 /// One uploaded consent event as the store records it. An event whose text the server does
 /// not know (or whose hash differs) is kept for review but never put in force, and listed as
 /// refused; a withdrawal in force erases what is held for its purpose at once.
-struct ConsentEventIntake {
+struct ConsentEventIntake: Sendable {
     var event: ConsentEvent
     var refusal: BatchReceipt.RefusedEvent?
     /// Changes no row when the event id is stored already: the batch is then refused (`duplicate`).

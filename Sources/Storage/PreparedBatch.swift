@@ -17,6 +17,11 @@ struct PreparedBatch: Sendable {
     var statistics: StatisticsDelta
     /// The receipt when every outcome is stored and no event refused.
     var receiptIfAllStored: [UInt8]
+    /// Each consent event's `ConsentEventIntake` as the writer would make it were the event's
+    /// text registered (its statement and its audit entry, written but for the index): a
+    /// kiosk's first batch carries a grant for each of its subjects. nil for a withdrawal, whose
+    /// erasure takes the time it runs at, and where making it failed; the writer then makes it.
+    var consentIntakes: [ConsentEventIntake?]
 
     init(_ incoming: IncomingBatch, sql: StoreSQL) throws {
         let batch = incoming.batch
@@ -31,5 +36,10 @@ struct PreparedBatch: Sendable {
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
         statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
         receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)
+        consentIntakes = batch.consentEvents.map { [batchID] event in
+            guard event.kind != .withdraw else { return nil }
+            return try? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
+                                           registeredHashes: [event.textSHA256], now: incoming.receivedAt, sql: sql)
+        }
     }
 }

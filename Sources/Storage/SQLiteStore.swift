@@ -257,15 +257,19 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         let restrictedBefore = calibrationSubjects.isEmpty ? []
             : Set(try db.column(String.self, sql.restrictedSubjects(among: calibrationSubjects.sorted())))
         var named: Set<String> = []
-        let consentEventRefusals = try batch.consentEvents.compactMap { event in
+        let consentEventRefusals = try zip(batch.consentEvents, prepared.consentIntakes).compactMap { event, madeBefore in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
             let text = ConsentTextVersion(purpose: event.purpose, version: event.textVersion)
             let hashes = try registeredHashes[text] ?? db.column(String.self, sql.consentTextHashes(purpose: text.purpose, version: text.version))
             registeredHashes[text] = hashes
             let known = named.insert(event.pseudonym).inserted ? restrictedBefore.contains(event.pseudonym) : nil
-            return try record(ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
-                                                 registeredHashes: hashes, now: Date(), sql: sql), windows: windows,
-                              restrictedBefore: known, consent: &memo.consent, in: db)
+            // Made before the wait as it is made here, but for the registered texts: taken when
+            // those refuse the event no more than they did it there.
+            let intake = try (StoreAuditDetails.consentRefusal(event, registeredHashes: hashes) == nil && madeBefore?.refusal == nil
+                              ? madeBefore : nil)
+                ?? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
+                                      registeredHashes: hashes, now: Date(), sql: sql)
+            return try record(intake, windows: windows, restrictedBefore: known, consent: &memo.consent, in: db)
         }
         // What earlier batches read still holds (`SQLiteConsentMemo` says when it does not):
         // `record` added the events put in force to the subjects' records, but a limit or its

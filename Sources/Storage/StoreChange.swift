@@ -23,23 +23,18 @@ enum StoreAbort: Error {
     case update(UpdateStoreResult)
 }
 
-/// An audit entry before it has its index, which the back end assigns at append time.
+/// An audit entry before it has its index, which the back end assigns at append time; checked
+/// and written, but for the index, where it is made.
 struct PendingAuditEntry: Sendable {
-    var kind: AuditEntry.Kind
-    var actor: String
-    var details: [(key: String, value: JSONValue)]
-    var time: Date
+    private let entry: UnnumberedAuditEntry
 
     init(_ kind: AuditEntry.Kind, actor: String, details: JSONValue, at time: Date) throws {
         guard case let .object(members) = details else { throw ComplianceStoreError.auditDetailsNotAnObject }
-        self.kind = kind
-        self.actor = actor
-        self.details = members
-        self.time = time
+        entry = try UnnumberedAuditEntry(time: time, kind: kind, actor: actor, details: members)
     }
 
     func entryBytes(index: Int) throws -> [UInt8] {
-        try AuditEntry(index: index, time: time, kind: kind, actor: actor, details: details).entryBytes
+        try entry.entryBytes(index: index)
     }
 }
 

@@ -1,4 +1,6 @@
 import FeedbackWire
+import Foundation
+import StrictJSON
 import Testing
 @testable import AuditLog
 
@@ -72,5 +74,27 @@ struct AuditEntryTests {
             try AuditEntry(index: 0, time: AuditFixtures.baseTime, kind: .erasure, actor: "system", details: [("x", .null), ("x", .null)])
         }
         #expect(throws: AuditEntryError.indexOutOfRange(-3)) { try AuditEntry(index: -3, time: AuditFixtures.baseTime, kind: .erasure, actor: "system") }
+    }
+
+    @Test("an entry written before its index is known gives, once numbered, the bytes of the entry made with that index",
+          arguments: AuditEntry.Kind.allCases)
+    func unnumbered(kind: AuditEntry.Kind) throws {
+        let time = Date(timeIntervalSince1970: 1_796_592_111.079_209)
+        let details: [(key: String, value: JSONValue)] = [("n", .number(1.5)), ("list", .array([.null, .bool(true)])),
+                                                          ("text", .string("a\"b\\c\n é")), ("empty", .object([]))]
+        let unnumbered = try UnnumberedAuditEntry(time: time, kind: kind, actor: "device:kiosk-1", details: details)
+        for index in [0, 1, 9, 10, 99, 100, 12_345, 999_999, 1 << 31, 1 << 40, AuditEntry.largestIndex - 1, AuditEntry.largestIndex] {
+            #expect(try unnumbered.entryBytes(index: index)
+                    == AuditEntry(index: index, time: time, kind: kind, actor: "device:kiosk-1", details: details).entryBytes, "index \(index)")
+        }
+        #expect(throws: AuditEntryError.indexOutOfRange(-1)) { try unnumbered.entryBytes(index: -1) }
+        #expect(throws: AuditEntryError.indexOutOfRange(AuditEntry.largestIndex + 1)) {
+            try unnumbered.entryBytes(index: AuditEntry.largestIndex + 1)
+        }
+        // Checked as an entry is: refused when made, not when numbered.
+        #expect(throws: AuditEntryError.invalidActor("a\nb")) { try UnnumberedAuditEntry(time: time, kind: kind, actor: "a\nb") }
+        #expect(throws: AuditEntryError.duplicateDetail("x")) {
+            try UnnumberedAuditEntry(time: time, kind: kind, actor: "system", details: [("x", .null), ("x", .null)])
+        }
     }
 }
