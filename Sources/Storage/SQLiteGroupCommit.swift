@@ -11,10 +11,10 @@ import Synchronization
 /// later batches see earlier ones. A group commits without waiting for the fsync, and the next
 /// group starts while `SQLiteLogSync` syncs the log on its own thread; no caller is answered
 /// before a sync that began after the commit holding its batch has returned, so an
-/// acknowledged batch is on disk. The
-/// score statistics of the kept batches are written once per group, just before the commit
-/// (and before any batch with consent events, which may erase what earlier ones stored); if
-/// that write fails, the whole group fails, as a failed commit does.
+/// acknowledged batch is on disk. The score statistics of the kept batches are written once
+/// per group, just before the commit (and before any batch that withdraws or limits a
+/// consent, which may take what earlier ones stored out of them); if that write fails, the
+/// whole group fails, as a failed commit does.
 ///
 /// Batches go without a savepoint of their own: SQLite copies every page a savepoint changes
 /// into a sub-journal file first, three quarters of the writer's page writes. A batch refused
