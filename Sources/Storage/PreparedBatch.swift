@@ -19,8 +19,9 @@ struct PreparedBatch: Sendable {
     var receiptIfAllStored: [UInt8]
     /// Each consent event's `ConsentEventIntake` as the writer would make it were the event's
     /// text registered (its statement and its audit entry, written but for the index): a
-    /// kiosk's first batch carries a grant for each of its subjects. nil for a withdrawal, whose
-    /// erasure takes the time it runs at, and where making it failed; the writer then makes it.
+    /// kiosk's first batch carries a grant for each of its subjects. None is refused. nil for a
+    /// withdrawal, whose erasure takes the time it runs at, and where making it failed; the
+    /// writer then makes it.
     var consentIntakes: [ConsentEventIntake?]
 
     init(_ incoming: IncomingBatch, sql: StoreSQL) throws {
@@ -38,8 +39,9 @@ struct PreparedBatch: Sendable {
         receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)
         consentIntakes = batch.consentEvents.map { [batchID] event in
             guard event.kind != .withdraw else { return nil }
-            return try? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
-                                           registeredHashes: [event.textSHA256], now: incoming.receivedAt, sql: sql)
+            let intake = try? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
+                                                 registeredHashes: [event.textSHA256], now: incoming.receivedAt, sql: sql)
+            return intake?.refusal == nil ? intake : nil
         }
     }
 }

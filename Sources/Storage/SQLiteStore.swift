@@ -263,10 +263,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             let hashes = try registeredHashes[text] ?? db.column(String.self, sql.consentTextHashes(purpose: text.purpose, version: text.version))
             registeredHashes[text] = hashes
             let known = named.insert(event.pseudonym).inserted ? restrictedBefore.contains(event.pseudonym) : nil
-            // Made before the wait as it is made here, but for the registered texts: taken when
-            // those refuse the event no more than they did it there.
-            let intake = try (StoreAuditDetails.consentRefusal(event, registeredHashes: hashes) == nil && madeBefore?.refusal == nil
-                              ? madeBefore : nil)
+            // Made before the wait as it is made here, but with the event's text registered:
+            // taken when the registered texts do not refuse it either.
+            let intake = try (StoreAuditDetails.consentRefusal(event, registeredHashes: hashes) == nil ? madeBefore : nil)
                 ?? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                       registeredHashes: hashes, now: Date(), sql: sql)
             return try record(intake, windows: windows, restrictedBefore: known, consent: &memo.consent, in: db)
