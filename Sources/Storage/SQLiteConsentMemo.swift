@@ -2,19 +2,22 @@ import GRDB
 import Synchronization
 
 /// The consent state that earlier batches read, kept on the writer for the batches after them:
-/// the subjects' consent records and whether a limit holds their outcomes out of the score
-/// statistics. A kiosk's subjects come back batch after batch, and reading each one's consent
-/// records again for every batch was the largest single cost of storing one; reading their
-/// limits again took about a twentieth of the writer's time.
+/// the subjects' consent records, whether a limit holds their outcomes out of the score
+/// statistics, and the current key versions of their sites. A kiosk's subjects come back batch
+/// after batch, and reading each one's consent records again for every batch was the largest
+/// single cost of storing one; reading their limits again took about a twentieth of the
+/// writer's time.
 ///
 /// The memo is dropped whenever what it was read from may have changed, so a decision made
 /// from it is the one a fresh read would give:
-/// - any row of `consent_events`, `erasures` or `consent_texts` written through this
-///   connection (SQLite's update hook, through GRDB; inside a savepoint GRDB reports the change
-///   when the savepoint is released, and a rolled-back savepoint changed nothing);
+/// - any row of `consent_events`, `erasures`, `consent_texts`, `sites` or `jurisdiction_keys`
+///   written through this connection (SQLite's update hook, through GRDB; inside a savepoint
+///   GRDB reports the change when the savepoint is released, and a rolled-back savepoint
+///   changed nothing);
 /// - any transaction rolled back, since rows read inside it may have been its own;
 /// - a commit by another connection to the file (`PRAGMA data_version` moved);
-/// - more subjects than `largestMemo`, so memory stays bounded on a store of many subjects.
+/// - more subjects than `largestMemo`, or more sets of sites than `largestKeyVersionSets`, so
+///   memory stays bounded on a store of many subjects.
 ///
 /// A batch takes the memo before it records its consent events, so that recording them does
 /// not drop it; it adds each event put in force to the records it holds of the subject
@@ -29,6 +32,10 @@ final class SQLiteConsentMemo: TransactionObserver, Sendable {
         var consent = ConsentCache()
         /// Whether each subject read is restricted (`StoreSQL.restrictedSubjects(among:)`).
         var restricted: [String: Bool] = [:]
+        /// The current key versions of a batch's sites, by the sorted sites: read for every
+        /// batch, they were about a twentieth of the writer's time, and change only with a
+        /// site's jurisdiction or a key rotation.
+        var keyVersions: [[String]: KeyVersions] = [:]
     }
 
     private struct State {
@@ -36,12 +43,14 @@ final class SQLiteConsentMemo: TransactionObserver, Sendable {
         var dataVersion: Int?
     }
 
-    static let observedTables: Set<String> = ["consent_events", "erasures", "consent_texts"]
+    static let observedTables: Set<String> = ["consent_events", "erasures", "consent_texts", "sites", "jurisdiction_keys"]
     /// Kept through batches with consent events too, the memo fills with every subject a fleet
     /// shows, at about a third of a KiB per subject and purpose: 2,048 subjects hold it near
     /// a MiB, where 50,000 grew the server's memory by 7 % in the 45-second soak, and more
     /// on a faster machine (docs/reliability.md, "Memory soak").
     static let largestMemo = 2_048
+    /// Kiosks of one fleet name a few sets of sites (all of a batch's outcomes' and events').
+    static let largestKeyVersionSets = 256
 
     private let state = Mutex(State())
 
@@ -62,7 +71,8 @@ final class SQLiteConsentMemo: TransactionObserver, Sendable {
     /// Keeps what a batch read (and what it held before) for the next batch.
     func keep(_ memo: Memo) {
         state.withLock { state in
-            state.memo = memo.consent.subjectCount > Self.largestMemo || memo.restricted.count > Self.largestMemo ? Memo() : memo
+            state.memo = memo.consent.subjectCount > Self.largestMemo || memo.restricted.count > Self.largestMemo
+                || memo.keyVersions.count > Self.largestKeyVersionSets ? Memo() : memo
         }
     }
 

@@ -246,7 +246,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // Taken before the batch's consent events are recorded: recording one drops the memo
         // kept for the next batch (`SQLiteConsentMemo`).
         var memo = try consentMemo.take(in: db)
-        let keyVersions = try KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: Array(batch.sites))))
+        let sites = batch.sites.sorted()
+        let keyVersions = try memo.keyVersions[sites] ?? KeyVersions(rows: db.fetchAll(sql.currentKeyVersions(sites: sites)))
+        memo.keyVersions[sites] = keyVersions
         // A kiosk's first batch carries a grant for each of its subjects, nearly all citing one
         // text: its hashes are read once per batch (no batch registers a text).
         var registeredHashes: [ConsentTextVersion: [String]] = [:]

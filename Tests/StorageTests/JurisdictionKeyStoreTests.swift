@@ -107,6 +107,38 @@ struct JurisdictionKeyStoreTests {
         #expect(try await compliance.subjectExport(pseudonym: Self.anna).outcomes.count == 1)
     }
 
+    @Test("a batch is checked against the key versions of its sites' jurisdictions as they are when it is stored: moving a site to another jurisdiction, or rotating that jurisdiction's key, changes what the next batch may name",
+          arguments: StoreBackEnd.available)
+    func siteMoved(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        let compliance = try #require(store as? any ComplianceStore)
+        try await Fixture.enrolled(store, "kiosk-1")
+        try await compliance.upsertJurisdiction(JurisdictionRecord(name: "other", dataRegion: "us", biometricLaw: nil, requestDays: 30,
+                                                                   pseudonymKey: Pseudonymizer.generateKey()), actor: "test", at: Self.now)
+        var sequence: Int64 = 0
+        func refusals(version: Int) async throws -> [String] {
+            sequence += 1
+            let receipt = try Self.receipt(try await store.storeBatch(Fixture.incoming(
+                "kiosk-1", sequence: sequence, outcomes: [Self.outcome(Self.anna, version: version, site: "s2")],
+                consentEvents: sequence == 1 ? [Self.grant(Self.anna, site: "s2")] : [])))
+            return receipt.refusedEvents.map(\.reason)
+        }
+        // s2 belongs to no registered jurisdiction: the default one's version 1 only.
+        #expect(try await refusals(version: 1) == [])
+        #expect(try await refusals(version: 2) == ["unknown-key-version"])
+        _ = try await compliance.rotatePseudonymKey(jurisdiction: "other", key: Pseudonymizer.generateKey(), actor: "test", at: Self.now)
+        #expect(try await refusals(version: 2) == ["unknown-key-version"])
+        #expect(try await compliance.upsertSite(SiteRecord(site: "s2", jurisdiction: "other", publicPlace: false), actor: "test", at: Self.now))
+        #expect(try await refusals(version: 2) == [])
+        #expect(try await refusals(version: 3) == ["unknown-key-version"])
+        _ = try await compliance.rotatePseudonymKey(jurisdiction: "other", key: Pseudonymizer.generateKey(), actor: "test", at: Self.now)
+        #expect(try await refusals(version: 3) == [])
+        #expect(try await compliance.upsertSite(SiteRecord(site: "s2", jurisdiction: JurisdictionRecord.defaultName, publicPlace: false),
+                                                actor: "test", at: Self.now))
+        #expect(try await refusals(version: 2) == ["unknown-key-version"])
+    }
+
     @Test("re-keying moves a subject's consent events, outcomes, erasures and requests of the jurisdiction to the new pseudonym; the consent ledger continues for them only, other jurisdictions are untouched, and one audit entry names no pseudonym",
           arguments: StoreBackEnd.available)
     func rekey(backEnd: StoreBackEnd) async throws {
