@@ -152,6 +152,11 @@ extension KioskAgent {
         }
     }
 
+    /// The update that completes a round's quorum is answered once the server has aggregated
+    /// the round and run its evaluation gate (`RoundService.receiveUpdate`), which took more
+    /// than the default minute of a debug build on a loaded machine.
+    static let quorumAnswerTimeout: Duration = .seconds(600)
+
     /// One signed POST of the update; a retry of the same bytes gets the original receipt.
     func upload(_ update: ModelUpdate, roundID: Int, baseVersion: Int) async throws -> UpdateReceipt {
         let settings = try loadSettings()
@@ -159,8 +164,8 @@ extension KioskAgent {
         let path = "/v1/federation/rounds/\(roundID)/updates"
         let headers = try UploadSignaturePolicy.signUpload(method: "POST", path: path, authority: "", body: body,
                                                            keyID: settings.deviceID, key: try loadSigningKey(), now: Date())
-        let (status, answer) = try await ServerTLS.withClient(try clientConfiguration()) {
-            try await ServerTLS.post(client: $0, url: settings.serverURL + path, headers: headers, body: body)
+        let (status, answer) = try await ServerTLS.withClient(try clientConfiguration(readTimeout: Self.quorumAnswerTimeout)) {
+            try await ServerTLS.post(client: $0, url: settings.serverURL + path, headers: headers, body: body, timeout: Self.quorumAnswerTimeout)
         }
         guard status == 200 || status == 202 else { throw ServerTLS.refusal(status: status, body: answer) }
         let receipt: UpdateReceipt

@@ -291,7 +291,7 @@ public struct KioskAgent: Sendable {
 
     /// The pinned CA and the kiosk's key and certificate, after completing any renewal whose
     /// answer is on disk (so the two always belong together).
-    func clientConfiguration() throws -> HTTPClient.Configuration {
+    func clientConfiguration(readTimeout: Duration = ServerTLS.requestTimeout) throws -> HTTPClient.Configuration {
         try finishPendingRenewal()
         func read(_ path: String) throws -> String {
             do {
@@ -302,6 +302,6 @@ public struct KioskAgent: Sendable {
         }
         return try ServerTLS.clientConfiguration(caPEM: try read(files.caCertificate),
                                                  identity: (try read(files.certificate), try read(files.tlsKey)),
-                                                 connectTimeout: connectTimeout)
+                                                 connectTimeout: connectTimeout, readTimeout: readTimeout)
     }
 }

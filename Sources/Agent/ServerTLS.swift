@@ -8,8 +8,11 @@ import NIOSSL
 /// HTTPS to the FaceLoop server: the server certificate is verified against the pinned
 /// FaceLoop CA only (not the system roots), and the kiosk presents its client certificate.
 enum ServerTLS {
+    /// How long a request may take, and wait for a byte of its answer, unless its caller says.
+    static let requestTimeout: Duration = .seconds(60)
+
     static func clientConfiguration(caPEM: String, identity: (certificatePEM: String, keyPEM: String)?,
-                                    connectTimeout: Duration) throws -> HTTPClient.Configuration {
+                                    connectTimeout: Duration, readTimeout: Duration = requestTimeout) throws -> HTTPClient.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
@@ -19,9 +22,12 @@ enum ServerTLS {
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
         configuration.httpVersion = .http1Only
-        let milliseconds = connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000
-        configuration.timeout = .init(connect: .milliseconds(max(1, milliseconds)), read: .seconds(60))
+        configuration.timeout = .init(connect: timeAmount(connectTimeout), read: timeAmount(readTimeout))
         return configuration
+    }
+
+    static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .milliseconds(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))
     }
 
     /// Runs `body` with a client and always shuts the client down afterwards.
@@ -38,12 +44,13 @@ enum ServerTLS {
         }
     }
 
-    static func post(client: HTTPClient, url: String, headers: [String: String], body: [UInt8]) async throws -> (Int, [UInt8]) {
+    static func post(client: HTTPClient, url: String, headers: [String: String], body: [UInt8],
+                     timeout: Duration = requestTimeout) async throws -> (Int, [UInt8]) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .seconds(60))
+        let response = try await client.execute(request, timeout: timeAmount(timeout))
         var buffer = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
     }
@@ -51,7 +58,7 @@ enum ServerTLS {
     static func get(client: HTTPClient, url: String) async throws -> (Int, [UInt8]) {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
-        let response = try await client.execute(request, timeout: .seconds(60))
+        let response = try await client.execute(request, timeout: timeAmount(requestTimeout))
         var buffer = try await response.body.collect(upTo: 16 << 20)
         return (Int(response.status.code), buffer.readBytes(length: buffer.readableBytes) ?? [])
     }
