@@ -49,12 +49,18 @@ struct LogSyncTests {
         }
         // Committed: readers see the outcome while the sync is held.
         var seen = false
-        for _ in 0..<500 where !seen {
+        for _ in 0..<3000 where !seen {
             seen = try await store.outcomeStats().totalEvents == 1
             if !seen { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(seen, "the group did not commit")
-        let syncsEntered = sync.entered.load(ordering: .sequentiallyConsistent)
+        // The sync starts on a thread of its own after the commit, which a loaded machine may
+        // not have run yet when the reader saw the outcome.
+        var syncsEntered = 0
+        for _ in 0..<3000 where syncsEntered == 0 {
+            syncsEntered = sync.entered.load(ordering: .sequentiallyConsistent)
+            if syncsEntered == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
         #expect(syncsEntered == 1)
         try await Task.sleep(for: .milliseconds(50))
         let answeredEarly = answered.load(ordering: .sequentiallyConsistent)
