@@ -9,7 +9,8 @@ import FeedbackWire
 struct PreparedBatch: Sendable {
     var incoming: IncomingBatch
     var batchID: String
-    /// `StoreSQL.insertOutcomes` of every outcome of the batch, packed for SQLite.
+    /// `StoreSQL.insertOutcomes` of every outcome of the batch, packed for SQLite only
+    /// (`StoreSQL.packedOutcomeInserts`: no `arguments`).
     var outcomeStatements: [StoreStatement]
     /// `ScoreStatisticsMaintenance.subjects(of:)` of every outcome.
     var subjects: [String]
@@ -28,12 +29,7 @@ struct PreparedBatch: Sendable {
         let batch = incoming.batch
         self.incoming = incoming
         batchID = incoming.batchID.lowercaseText
-        outcomeStatements = sql.insertOutcomes(batch.outcomes, batchID: batchID, deviceID: batch.deviceID, receivedAt: incoming.receivedAt)
-            .map { statement in
-                var statement = statement
-                statement.sqlitePacked = SQLitePackedArguments(statement.arguments)
-                return statement
-            }
+        outcomeStatements = sql.packedOutcomeInserts(batch.outcomes, batchID: batchID, deviceID: batch.deviceID, receivedAt: incoming.receivedAt)
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
         statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
         receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)

@@ -114,9 +114,11 @@ extension Database {
     /// The first of an outcome insert's ids that another batch stored: the statement stopped
     /// at it (`OR FAIL`), leaving the rows before it, which carry this batch's id.
     private func storedEarlier(_ statement: StoreStatement) throws -> UUID? {
-        let columns = statement.arguments.count / (statement.sql == StoreSQL.insertOneOutcome ? 1 : StoreSQL.sqliteRowsPerStatement)
-        guard columns > 1, case let .text(batchID) = statement.arguments[1] else { return nil }
-        for case let .text(id) in stride(from: 0, to: statement.arguments.count, by: columns).map({ statement.arguments[$0] }) {
+        // A prepared batch's statements carry their arguments packed only.
+        let packed = statement.sqlitePacked ?? SQLitePackedArguments(statement.arguments)
+        let columns = packed.count / (statement.sql == StoreSQL.insertOneOutcome ? 1 : StoreSQL.sqliteRowsPerStatement)
+        guard columns > 1, let batchID = packed.text(at: 1) else { return nil }
+        for id in stride(from: 0, to: packed.count, by: columns).compactMap({ packed.text(at: $0) }) {
             let stored = try String.fetchOne(self, sql: "SELECT batch_id FROM outcomes WHERE event_id = ?", arguments: [id])
             if let stored, stored != batchID { return UUID(uuidString: id) }
         }

@@ -6,7 +6,7 @@ import GRDBSQLite
 /// outcome was allocated and copied by SQLite and lent by Swift through a closure, about a
 /// seventh of the writer's time; a batch's outcome inserts are packed on the uploading task
 /// instead (`PreparedBatch`), and the writer only hands SQLite pointers.
-struct SQLitePackedArguments: Sendable, Equatable {
+struct SQLitePackedArguments: Sendable, Equatable, SQLArgumentSink {
     enum Value: Sendable, Equatable {
         case text(offset: Int, count: Int)
         case blob(offset: Int, count: Int)
@@ -21,19 +21,35 @@ struct SQLitePackedArguments: Sendable, Equatable {
 
     init(_ arguments: [SQLArgument]) {
         values.reserveCapacity(arguments.count)
-        for argument in arguments {
-            switch argument {
-            case let .text(text): values.append(append(text))
-            case let .textList(texts): values.append(append(SQLArgument.jsonArray(texts)))
-            case let .bytes(blob):
-                values.append(.blob(offset: bytes.count, count: blob.count))
-                bytes += blob
-            case let .integer(value): values.append(.integer(Int64(value)))
-            case let .boolean(value): values.append(.integer(value ? 1 : 0))
-            case let .real(value): values.append(.real(value))
-            case .null: values.append(.null)
-            }
+        for argument in arguments { append(argument) }
+    }
+
+    /// Empty, with room for `count` values; filled by `append` (`StoreSQL.packedOutcomeInserts`).
+    init(reservingCapacity count: Int, bytes byteCount: Int) {
+        values.reserveCapacity(count)
+        bytes.reserveCapacity(byteCount + 1)
+    }
+
+    var count: Int { values.count }
+
+    mutating func append(_ argument: SQLArgument) {
+        switch argument {
+        case let .text(text): values.append(append(text))
+        case let .textList(texts): values.append(append(SQLArgument.jsonArray(texts)))
+        case let .bytes(blob):
+            values.append(.blob(offset: bytes.count, count: blob.count))
+            bytes += blob
+        case let .integer(value): values.append(.integer(Int64(value)))
+        case let .boolean(value): values.append(.integer(value ? 1 : 0))
+        case let .real(value): values.append(.real(value))
+        case .null: values.append(.null)
         }
+    }
+
+    /// The text value at `index`, nil for any other kind of value.
+    func text(at index: Int) -> String? {
+        guard values.indices.contains(index), case let .text(start, count) = values[index] else { return nil }
+        return String(decoding: bytes[start..<start + count], as: UTF8.self)
     }
 
     private mutating func append(_ text: String) -> Value {

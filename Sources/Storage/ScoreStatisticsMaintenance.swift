@@ -261,15 +261,19 @@ struct StatisticsDelta: Sendable {
         // Hashed once for every row the outcome is counted in.
         let group = ImpostorSubjects.group(of: outcome.subjectPseudonym)
         for entry in entries {
-            for key in [StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day),
-                        StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month)] {
-                if removing {
-                    try changes[key, default: CohortStatisticsChange()].remove(score: entry.score, label: entry.label, group: group)
-                } else {
-                    try changes[key, default: CohortStatisticsChange()].add(score: entry.score, label: entry.label, group: group)
-                }
-            }
+            // The two keys one after the other, not in a list: a list was an allocation per outcome.
+            try collect(entry, key: StatisticsRowKey(cohort: entry.cohort, granularity: .day, bucket: day), group: group, removing: removing)
+            try collect(entry, key: StatisticsRowKey(cohort: entry.cohort, granularity: .month, bucket: month), group: group, removing: removing)
             entryCount += 2
+        }
+    }
+
+    private mutating func collect(_ entry: (cohort: CohortKey, label: ScoreLabel, score: Double), key: StatisticsRowKey, group: Int,
+                                  removing: Bool) throws {
+        if removing {
+            try changes[key, default: CohortStatisticsChange()].remove(score: entry.score, label: entry.label, group: group)
+        } else {
+            try changes[key, default: CohortStatisticsChange()].add(score: entry.score, label: entry.label, group: group)
         }
     }
 
@@ -281,8 +285,15 @@ struct StatisticsDelta: Sendable {
 
     /// `change` outcomes more or fewer under one key (a partition of outcomes dropped whole).
     mutating func count(_ key: OutcomeCountKey, by change: Int) {
-        outcomeCounts[key, default: 0] += change
-        if outcomeCounts[key] == 0 { outcomeCounts[key] = nil }
+        // One look-up in the common case (the count does not reach zero), not two.
+        var emptied = false
+        Self.add(change, to: &outcomeCounts[key, default: 0], emptied: &emptied)
+        if emptied { outcomeCounts[key] = nil }
+    }
+
+    private static func add(_ change: Int, to count: inout Int, emptied: inout Bool) {
+        count += change
+        emptied = count == 0
     }
 
     mutating func countBatch(deviceID: String) {

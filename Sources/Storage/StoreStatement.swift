@@ -39,6 +39,14 @@ extension Optional: SQLArgumentConvertible where Wrapped: SQLArgumentConvertible
     var sqlArgument: SQLArgument { self?.sqlArgument ?? .null }
 }
 
+/// Where a statement's arguments are spelled into: a list (`StoreStatement.arguments`), or
+/// SQLite's packed form (`SQLitePackedArguments`).
+protocol SQLArgumentSink {
+    mutating func append(_ argument: SQLArgument)
+}
+
+extension Array: SQLArgumentSink where Element == SQLArgument {}
+
 /// One statement and its arguments, ready for either back end to run.
 struct StoreStatement: Sendable, Equatable {
     var sql: String

@@ -33,4 +33,30 @@ struct PreparedBatchTests {
             }
         }
     }
+
+    @Test("outcome inserts packed as they are spelled equal the statements' arguments packed afterwards",
+          arguments: [1, 15, 16, 17, 100])
+    func outcomeInsertsPacked(count: Int) throws {
+        let outcomes = (0..<count).map { index -> MatchOutcome in
+            var outcome = Contract.outcome(label: index % 3 == 0 ? .impostor : .genuine, site: "site-\(index % 4)")
+            outcome.eventID = UUID()
+            outcome.livenessScore = index % 2 == 0 ? nil : Double(index) / 100
+            outcome.cohort.tags = index % 5 == 0 ? [] : ["lobby", "t\(index % 2)"]
+            outcome.subject.keyVersion = 1 + index % 3
+            if index % 4 == 1 { outcome.shadow = .init(modelVersion: "m2", score: 0.25) }
+            if index % 6 == 2 { outcome.shadowScores = [.init(modelVersion: "m3", score: -0.5), .init(modelVersion: "m4", score: 1)] }
+            return outcome
+        }
+        let sql = SQLiteStore.sql
+        let receivedAt = Date(timeIntervalSince1970: 1_800_000_000.125)
+        let listed = sql.insertOutcomes(outcomes, batchID: "b-1", deviceID: "kiosk-1", receivedAt: receivedAt)
+        let packed = sql.packedOutcomeInserts(outcomes, batchID: "b-1", deviceID: "kiosk-1", receivedAt: receivedAt)
+        #expect(packed.map(\.sql) == listed.map(\.sql))
+        #expect(packed.map(\.sqlitePacked) == listed.map { SQLitePackedArguments($0.arguments) })
+        #expect(packed.allSatisfy { $0.arguments.isEmpty })
+        // What the writer reads back from a packed statement when an id turns out stored.
+        #expect(packed.first?.sqlitePacked?.text(at: 0) == outcomes.first?.eventID.uuidString.lowercased())
+        #expect(packed.first?.sqlitePacked?.text(at: 1) == "b-1")
+        #expect(packed.first?.sqlitePacked?.text(at: 3) == nil)
+    }
 }
