@@ -64,6 +64,9 @@ enum ScoreStatisticsMaintenance {
     /// those of unrestricted subjects in the statistics, and one batch more.
     static func stored(_ accepted: [MatchOutcome], deviceID: String, restricted: Set<String>) throws -> StatisticsDelta {
         var delta = StatisticsDelta()
+        // A batch's outcomes are mostly of one cohort and day (two rows); the bound keeps a
+        // large batch from reserving more than a busy one touches.
+        delta.reserveCapacity(rows: min(2 * accepted.count, 64), counts: min(accepted.count, 32))
         delta.countBatch(deviceID: deviceID)
         for outcome in accepted {
             let stored = StatisticsOutcome(outcome, deviceID: deviceID)
@@ -239,7 +242,20 @@ struct StatisticsDelta: Sendable {
 
     /// Counts the outcome into the statistics of its cohorts' day and month rows.
     mutating func add(_ outcome: CalibrationOutcome) throws {
+        // Nearly every outcome has its own score only: its one entry without a list of entries.
+        if outcome.shadowModelVersion == nil, outcome.shadowScores.isEmpty {
+            guard let label = ScoreLabel(rawValue: outcome.label) else { return }
+            let cohort = CohortKey(modelVersion: outcome.modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site)
+            return try collect(outcome, entries: CollectionOfOne((cohort: cohort, label: label, score: outcome.score)), removing: false)
+        }
         try collect(outcome, entries: ScoreStatisticsRebuild.entries(of: outcome)[...], removing: false)
+    }
+
+    /// Room for `rows` statistics rows and `counts` outcome counters, so that collecting a
+    /// batch does not grow the tables again and again (every key rehashed at each growth).
+    mutating func reserveCapacity(rows: Int, counts: Int) {
+        changes.reserveCapacity(rows)
+        outcomeCounts.reserveCapacity(counts)
     }
 
     /// Uncounts the outcome (it was counted before).
@@ -254,7 +270,7 @@ struct StatisticsDelta: Sendable {
         try collect(outcome, entries: counted.suffix(min(outcome.shadowScores.count, counted.count)), removing: true)
     }
 
-    private mutating func collect(_ outcome: CalibrationOutcome, entries: ArraySlice<(cohort: CohortKey, label: ScoreLabel, score: Double)>,
+    private mutating func collect(_ outcome: CalibrationOutcome, entries: some Collection<(cohort: CohortKey, label: ScoreLabel, score: Double)>,
                                   removing: Bool) throws {
         let day = StatisticsBuckets.day(of: outcome.attemptedAt)
         let month = StatisticsBuckets.monthStart(ofDay: day)
