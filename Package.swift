@@ -90,7 +90,8 @@ let package = Package(
         // Store protocols and the SQLite back end.
         .target(
             name: "Storage",
-            dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", "Calibration", "CSQLiteSettings", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["FeedbackWire", "StrictJSON", "Compliance", "AuditLog", "Calibration", "CSQLiteSettings", "CZstd",
+                           .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "GRDBSQLite", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log"),
@@ -192,6 +193,7 @@ let package = Package(
         ),
         // zlib, for reading gzipped score files.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLiteSettings", providers: [.apt(["libsqlite3-dev"])]),
         // Score files (CSV, optionally gzipped) → evaluation reports, DET/ROC points and plots.
         .target(name: "ScoreReports", dependencies: ["Calibration", "Charts", "StrictJSON", "CZlib"], swiftSettings: strictSettings),

@@ -4,7 +4,7 @@
 set -euo pipefail
 # postgresql: the storage suite and the cluster tests run against a throwaway cluster.
 # chromium and chromium-driver: the end-to-end test of the web pages drives a headless browser.
-packages=(libsqlite3-dev libssl-dev libopenblas-dev libturbojpeg0-dev zlib1g-dev openssl pkg-config python3 python3-venv python3-pip
+packages=(libsqlite3-dev libssl-dev libopenblas-dev libturbojpeg0-dev zlib1g-dev libzstd-dev openssl pkg-config python3 python3-venv python3-pip
           postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do

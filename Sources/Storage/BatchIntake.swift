@@ -124,11 +124,12 @@ struct BatchIntake {
     /// Everything the plan writes: the batch row (with its count, receipt and redaction), the
     /// outcomes, the refusal counters and the kiosk's backlog. `allOutcomeStatements`, the
     /// outcome statements of the whole batch made beforehand, are taken when every outcome is
-    /// accepted.
-    func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL, allOutcomeStatements: [StoreStatement]? = nil) -> StoreChange {
+    /// accepted. `storedBody` is what the batch row keeps of the signed body (`insertBatch`).
+    func change(_ incoming: IncomingBatch, batchID: String, sql: StoreSQL, storedBody: [UInt8],
+                allOutcomeStatements: [StoreStatement]? = nil) -> StoreChange {
         let batch = incoming.batch
         var statements = [sql.insertBatch(incoming, batchID: batchID, acceptedEvents: accepted.count, receipt: receipt,
-                                          redacted: redactsBody)]
+                                          redacted: redactsBody, storedBody: storedBody)]
         if acceptsEverything, let allOutcomeStatements {
             statements += allOutcomeStatements
         } else {

@@ -16,6 +16,8 @@ struct PreparedBatch: Sendable {
     var subjects: [String]
     /// `ScoreStatisticsMaintenance.stored` of every outcome, no subject restricted.
     var statistics: StatisticsDelta
+    /// What the batch row keeps of the signed body unless it is redacted (`StoredBatchBody`).
+    var storedBody: [UInt8]
     /// The receipt when every outcome is stored and no event refused.
     var receiptIfAllStored: [UInt8]
     /// Each consent event's `ConsentEventIntake` as the writer would make it were the event's
@@ -32,6 +34,7 @@ struct PreparedBatch: Sendable {
         outcomeStatements = sql.packedOutcomeInserts(batch.outcomes, batchID: batchID, deviceID: batch.deviceID, receivedAt: incoming.receivedAt)
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
         statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
+        storedBody = StoredBatchBody.compressed(incoming.body)
         receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)
         consentIntakes = batch.consentEvents.map { [batchID] event in
             guard event.kind != .withdraw else { return nil }

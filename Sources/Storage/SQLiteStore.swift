@@ -283,7 +283,8 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         // (`applyBatch`), not by a query first that repeated each lookup the inserts make.
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: memo.consent, storedEventIDs: [],
                                      keyVersions: keyVersions, receiptIfAllStored: prepared.receiptIfAllStored)
-        try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, allOutcomeStatements: prepared.outcomeStatements))
+        try db.applyBatch(intake.change(incoming, batchID: batchID, sql: sql, storedBody: prepared.storedBody,
+                                        allOutcomeStatements: prepared.outcomeStatements))
         try countStored(intake, prepared: prepared, restricted: &memo.restricted, into: &statistics, in: db)
         consentMemo.keep(memo)
         return .stored(receipt: intake.receipt)

@@ -52,6 +52,9 @@ public enum StoreMigration {
     }
 
     static let pageSize = 2000
+    /// The most a stored body's frame may claim to hold: far above any server's body limit,
+    /// so that only a damaged frame is refused, before its size is allocated.
+    static let largestBody = 64 << 20
 
     public static func copy(sqlitePath: String, to postgresURL: String, logger: Logger = Logger(label: "faceloop.migrate-store"),
                             progress: @Sendable (String) -> Void = { _ in }) async throws -> Report {
@@ -104,7 +107,13 @@ public enum StoreMigration {
                 arguments.reserveCapacity(page.count * columns.count)
                 for row in page {
                     for (index, column) in columns.enumerated() {
-                        arguments.append(try value(row[index] as DatabaseValue, for: column.type, table: table, column: column.name))
+                        let stored = row[index] as DatabaseValue
+                        // PostgreSQL keeps signed bodies as they came, as its own intake does.
+                        if table == "batches", column.name == "body", case let .blob(bytes) = stored.storage {
+                            arguments.append(try StoredBatchBody.signedBytes([UInt8](bytes), limit: Self.largestBody))
+                            continue
+                        }
+                        arguments.append(try value(stored, for: column.type, table: table, column: column.name))
                     }
                 }
                 let placeholders = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"

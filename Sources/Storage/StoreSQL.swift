@@ -158,13 +158,15 @@ struct StoreSQL: Sendable {
     /// The batch row, written once the intake is decided: with its count, receipt and
     /// redaction, so that its body's pages are written once (they were inserted and then
     /// rewritten by an UPDATE carrying the receipt). It goes in before the outcomes, which
-    /// refer to it.
-    func insertBatch(_ incoming: IncomingBatch, batchID: String, acceptedEvents: Int, receipt: [UInt8], redacted: Bool) -> StoreStatement {
+    /// refer to it. `storedBody` is what the row keeps of the signed body when it is not
+    /// redacted: the body itself, or SQLite's frame of it (`StoredBatchBody`).
+    func insertBatch(_ incoming: IncomingBatch, batchID: String, acceptedEvents: Int, receipt: [UInt8], redacted: Bool,
+                     storedBody: [UInt8]) -> StoreStatement {
         StoreStatement("""
             INSERT INTO batches (batch_id, device_id, sequence, content_digest, body, signature_input, signature,
                                  received_at, event_count, receipt, redacted_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, batchID, incoming.batch.deviceID, incoming.batch.sequence, incoming.contentDigest, redacted ? [] : incoming.body,
+            """, batchID, incoming.batch.deviceID, incoming.batch.sequence, incoming.contentDigest, redacted ? [] : storedBody,
                        incoming.signatureInput, incoming.signature, incoming.receivedAt, acceptedEvents, receipt,
                        redacted ? incoming.receivedAt : nil)
     }

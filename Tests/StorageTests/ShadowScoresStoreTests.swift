@@ -36,7 +36,13 @@ struct ShadowScoresStoreTests {
                                                             material: false), actor: "test", at: now)
     }
 
+    /// The signed bytes a batch row keeps (SQLite's frame decompressed, `StoredBatchBody`).
     static func body(of batchID: UUID, in store: any FeedbackStore) async throws -> [UInt8] {
+        try StoredBatchBody.signedBytes(try await storedBody(of: batchID, in: store), limit: 1 << 20)
+    }
+
+    /// The batch row's `body` column as it is.
+    static func storedBody(of batchID: UUID, in store: any FeedbackStore) async throws -> [UInt8] {
         let statement = StoreStatement("SELECT body FROM batches WHERE batch_id = ?", batchID.uuidString.lowercased())
         if let sqlite = store as? SQLiteStore {
             return try await sqlite.pool.read { db in try #require(try db.fetchOne(statement)).bytes("body") }

@@ -68,4 +68,22 @@ struct StoreMigrationTests {
             _ = try await StoreMigration.copy(sqlitePath: path, to: url)
         }
     }
+
+    @Test("a signed body SQLite keeps as a Zstandard frame reaches PostgreSQL as the bytes the kiosk signed")
+    func signedBodies() async throws {
+        let directory = try temporaryDirectory("migrate-bodies")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        let pilot = try SQLiteStore(path: path)
+        try await Fixture.enrolled(pilot, "kiosk-1")
+        let incoming = Fixture.incoming("kiosk-1", sequence: 1, outcomes: (0..<50).map { _ in Fixture.outcome() })
+        guard case .stored = try await pilot.storeBatch(incoming) else { Issue.record("not stored"); return }
+        #expect(try await ShadowScoresStoreTests.storedBody(of: incoming.batchID, in: pilot).starts(with: [0x28, 0xB5, 0x2F, 0xFD]))
+
+        let url = try await PostgresTestDatabase.create()
+        _ = try await StoreMigration.copy(sqlitePath: path, to: url)
+        let copy = try await PostgresStore(url: url, maximumConnections: 2)
+        #expect(try await ShadowScoresStoreTests.storedBody(of: incoming.batchID, in: copy) == incoming.body)
+        await copy.shutdown()
+    }
 }

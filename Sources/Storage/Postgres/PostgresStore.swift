@@ -299,7 +299,8 @@ public final class PostgresStore: FeedbackStore {
         let stored = Set(try await db.column(String.self, sql.storedOutcomeIDs(BatchIntake.eventIDs(batch))))
         let intake = try BatchIntake(incoming, consentEventRefusals: consentEventRefusals, consent: consent, storedEventIDs: stored,
                                      keyVersions: keyVersions)
-        try await db.apply(intake.change(incoming, batchID: batchID, sql: sql))
+        // PostgreSQL compresses a large value itself (TOAST): the signed bytes as they came.
+        try await db.apply(intake.change(incoming, batchID: batchID, sql: sql, storedBody: incoming.body))
         try await countStored(intake.accepted, deviceID: batch.deviceID, in: db)
         return .stored(receipt: intake.receipt)
     }
