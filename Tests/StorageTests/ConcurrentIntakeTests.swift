@@ -1,5 +1,6 @@
 import FeedbackWire
 import Foundation
+import GRDB
 @testable import Storage
 import TestSupport
 import Testing
@@ -37,6 +38,65 @@ struct ConcurrentIntakeTests {
         let (file, log) = (try size(path), try size(path + "-wal"))
         #expect(file > 2 * log, "file \(file) bytes, log \(log) bytes")
         #expect(try await store.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outcomes") } == 6_000)
+    }
+
+    @Test("a checkpoint starts at most once an interval; a commit inside it is copied by one started when the interval ends")
+    func checkpointsOncePerInterval() async throws {
+        let directory = try temporaryDirectory("checkpoint-interval")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = (directory as NSString).appendingPathComponent("store.sqlite")
+        let writer = try DatabaseQueue(path: path)
+        try await writer.writeWithoutTransaction { db in
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "CREATE TABLE t (x BLOB)")
+        }
+        // Long enough that a loaded machine still makes the second commit inside it.
+        let interval = Duration.seconds(2)
+        let checkpointer = try SQLiteCheckpointer(path: path, interval: interval)
+        func commit() async throws {
+            try await writer.write { db in
+                for _ in 0..<50 { try db.execute(sql: "INSERT INTO t VALUES (randomblob(4000))") }
+            }
+        }
+        func settle() async throws {
+            while checkpointer.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        /// Whether the database file holds every page of the database (the log copied into it).
+        func copied() async throws -> Bool {
+            let pages = try await writer.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            return size >= pages * 4096
+        }
+
+        try await commit()
+        let firstStart = ContinuousClock.now
+        checkpointer.nudge()
+        try await settle()
+        #expect(checkpointer.completed.load(ordering: .relaxed) == 1)
+        #expect(try await copied())
+
+        // Inside the interval: nothing starts now, the commit waits in the log…
+        try await commit()
+        checkpointer.nudge()
+        checkpointer.nudge()
+        try #require(ContinuousClock.now - firstStart < interval)
+        #expect(checkpointer.isRunning)
+        #expect(checkpointer.completed.load(ordering: .relaxed) == 1)
+        #expect(try await !copied())
+        // …and one checkpoint copies it once the interval has passed.
+        try await settle()
+        #expect(ContinuousClock.now - firstStart >= interval)
+        #expect(checkpointer.completed.load(ordering: .relaxed) == 2)
+        #expect(try await copied())
+
+        // After the interval a nudge starts one again.
+        try await Task.sleep(for: interval)
+        try await commit()
+        checkpointer.nudge()
+        try await settle()
+        #expect(checkpointer.completed.load(ordering: .relaxed) == 3)
+        #expect(try await copied())
     }
 
     @Test("SQLite stores batches without savepoints, with consent events or without; one refused after it wrote has its group stored again, a savepoint for each batch")
