@@ -1,15 +1,14 @@
 import CZstd
 
 /// A batch's signed body as SQLite keeps it: one Zstandard frame (RFC 8878) at level 1, with
-/// the checksum of its content. The
-/// body is kept only as evidence (its digest and signature can be checked again later), and
-/// no query reads it, but it was more than half of every page the writer wrote to the log and
-/// copied again into the database file; a kiosk's JSON takes about a seventeenth of its size
-/// compressed, in some 60 µs on the uploading task (a context made for each body). Bodies
-/// stored before, and bodies stored by PostgreSQL (which compresses large values itself), are
-/// the signed bytes as they came:
-/// a JSON body starts with `{`, never with a frame's magic number, so `signedBytes` tells the
-/// two apart without a column saying which.
+/// the checksum of its content. The body is kept only as evidence (its digest and signature
+/// can be checked again later), and no query reads it, but it was more than half of every page
+/// the writer wrote to the log and copied again into the database file; a kiosk's JSON takes
+/// about a seventeenth of its size compressed, in some 60 µs on the uploading task (a context
+/// made for each body). Bodies stored before, and bodies stored by PostgreSQL (which
+/// compresses large values itself), are the signed bytes as they came: a JSON body starts with
+/// `{`, never with a frame's magic number, so `signedBytes` tells the two apart without a
+/// column saying which.
 enum StoredBatchBody {
     /// A frame's first four bytes (`ZSTD_MAGICNUMBER`, little-endian).
     static let frameMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
