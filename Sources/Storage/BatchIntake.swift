@@ -101,19 +101,19 @@ struct BatchIntake {
         if let receiptIfAllStored, acceptsEverything, refused.isEmpty {
             receipt = receiptIfAllStored
         } else {
-            receipt = try Self.receipt(incoming, acceptedEvents: accepted.count, refused: refused, shadowScoresDropped: shadowScoresDropped)
+            receipt = Self.receipt(incoming, acceptedEvents: accepted.count, refused: refused, shadowScoresDropped: shadowScoresDropped)
         }
     }
 
     /// `receiptIfAllStored` is `receipt(incoming, acceptedEvents: all, refused: [], shadowScoresDropped: 0)`,
     /// made beforehand (`PreparedBatch`).
     static func receipt(_ incoming: IncomingBatch, acceptedEvents: Int, refused: [BatchReceipt.RefusedEvent],
-                        shadowScoresDropped: Int) throws -> [UInt8] {
+                        shadowScoresDropped: Int) -> [UInt8] {
         let batch = incoming.batch
-        return [UInt8](try WireJSON.encoder().encode(BatchReceipt(
+        return BatchReceipt(
             batchID: incoming.batchID, deviceID: batch.deviceID, sequence: batch.sequence, contentDigest: incoming.contentDigest,
             acceptedEvents: acceptedEvents, consentEvents: batch.consentEvents.count, refusedEvents: refused,
-            shadowScoresDropped: shadowScoresDropped, storedAt: incoming.receivedAt)))
+            shadowScoresDropped: shadowScoresDropped, storedAt: incoming.receivedAt).encoded()
     }
 
     /// The ids stored outcomes would collide with: `StoreSQL.storedOutcomeIDs` of these.

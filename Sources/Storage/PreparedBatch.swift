@@ -35,7 +35,7 @@ struct PreparedBatch: Sendable {
         subjects = ScoreStatisticsMaintenance.subjects(of: batch.outcomes)
         statistics = try ScoreStatisticsMaintenance.stored(batch.outcomes, deviceID: batch.deviceID, restricted: [])
         storedBody = StoredBatchBody.compressed(incoming.body)
-        receiptIfAllStored = try BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)
+        receiptIfAllStored = BatchIntake.receipt(incoming, acceptedEvents: batch.outcomes.count, refused: [], shadowScoresDropped: 0)
         consentIntakes = batch.consentEvents.map { [batchID] event in
             guard event.kind != .withdraw else { return nil }
             let intake = try? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,

@@ -28,6 +28,33 @@ struct StoredBatchBodyTests {
         #expect(StoredBatchBody.compressed(noise) == noise)
     }
 
+    /// Contexts are kept and handed to the next compression: bodies of different sizes
+    /// compressed at once, and after an incompressible one, each still give back themselves,
+    /// with the content checksum the first frame had.
+    @Test("bodies compressed at once with reused contexts each give back their own bytes")
+    func concurrentReuse() async throws {
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bodies = (1...24).map { size in
+            Fixture.incoming("kiosk-\(size)", sequence: Int64(size), outcomes: (0..<(size * 7)).map { _ in Fixture.outcome() }).body
+        }
+        let checksumFlag: UInt8 = 0x04
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for round in 0..<4 {
+                for body in bodies {
+                    group.addTask { () async throws in
+                        #expect(StoredBatchBody.compressed(noise) == noise)
+                        let frame = StoredBatchBody.compressed(body)
+                        #expect(frame.starts(with: StoredBatchBody.frameMagic), "round \(round)")
+                        #expect(frame.count > 4 && frame[4] & checksumFlag != 0, "the frame header names a content checksum")
+                        #expect(try StoredBatchBody.signedBytes(frame, limit: 1 << 20) == body)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test("a damaged frame, or one holding more than the limit, is refused with a reason")
     func damagedFrame() throws {
         let frame = StoredBatchBody.compressed(Self.body)

@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// What the server answers once a batch is durably committed. A retry of the same batch
 /// gets this same receipt back.
@@ -55,6 +56,27 @@ public struct BatchReceipt: Sendable, Codable, Equatable {
         case protocolName = "protocol", batchID = "batch_id", deviceID = "device_id", sequence
         case contentDigest = "content_digest", acceptedEvents = "accepted_events", consentEvents = "consent_events"
         case refusedEvents = "refused_events", shadowScoresDropped = "shadow_scores_dropped", storedAt = "stored_at"
+    }
+
+    /// The receipt as `WireJSON.encoder()` writes it (keys sorted, the batch id in capitals,
+    /// the time in RFC 3339), built directly: the encoder cost the server about 25 µs for each
+    /// batch it stored.
+    public func encoded() -> [UInt8] {
+        JSONValue.object([
+            ("accepted_events", .number(Double(acceptedEvents))),
+            ("batch_id", .string(batchID.uuidString)),
+            ("consent_events", .number(Double(consentEvents))),
+            ("content_digest", .string(contentDigest)),
+            ("device_id", .string(deviceID)),
+            ("protocol", .string(protocolName)),
+            ("refused_events", .array(refusedEvents.map { refused in
+                .object([("detail", .string(refused.detail)), ("event_id", .string(refused.eventID.uuidString)),
+                         ("reason", .string(refused.reason))])
+            })),
+            ("sequence", .number(Double(sequence))),
+            ("shadow_scores_dropped", .number(Double(shadowScoresDropped))),
+            ("stored_at", .string(RFC3339.format(storedAt))),
+        ]).serialized()
     }
 
     /// A stored batch is answered with its original receipt bytes, so receipts from before

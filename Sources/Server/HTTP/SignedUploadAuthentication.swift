@@ -38,6 +38,19 @@ struct SignedUploadAuthentication: Sendable {
         let contentDigest: String
     }
 
+    /// The body's bytes, nil past `limit`. Collected straight into an array of the length the
+    /// request declares: collecting into a buffer reallocated it at each doubling as the parts
+    /// came, with a copy each time, and the whole was then copied again into an array.
+    static func collect(_ body: RequestBody, declaredLength: Int?, limit: Int) async throws -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(max(declaredLength ?? 0, 0), limit))
+        for try await part in body {
+            guard bytes.count + part.readableBytes <= limit else { return nil }
+            part.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
+        }
+        return bytes
+    }
+
     /// `payload` names what is uploaded, for the messages ("batch", "update").
     func authenticate(_ request: Request, context: FeedbackRequestContext, payload: String) async throws -> Upload {
         guard let certificate = try await peers.certificate(of: context.channel) else {
@@ -52,11 +65,8 @@ struct SignedUploadAuthentication: Sendable {
         guard contentType.hasPrefix("application/json") else {
             throw ProblemResponse(.unsupportedMediaType, "send the \(payload) as application/json")
         }
-        let body: [UInt8]
-        do {
-            var buffer = try await request.body.collect(upTo: maximumBodyBytes)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch is NIOTooManyBytesError {
+        guard let body = try await Self.collect(request.body, declaredLength: request.headers[.contentLength].flatMap { Int($0) },
+                                                limit: maximumBodyBytes) else {
             throw ProblemResponse(.bodyTooLarge, "the limit is \(maximumBodyBytes) bytes; send a smaller \(payload)")
         }
 
