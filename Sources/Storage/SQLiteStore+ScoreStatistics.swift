@@ -133,7 +133,7 @@ extension SQLiteStore {
                 existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
             }
         }
-        let plan = try delta.plan(existing: existing)
+        let plan = try delta.plan(existing: existing, keys: keys)
         for slice in flushSlices(plan.write) { try compiledOnce(sql.writeStatistics(slice), in: db).execute() }
         for slice in flushSlices(plan.delete) { try compiledOnce(sql.deleteStatistics(slice), in: db).execute() }
         if let windows, !plan.dayChanges.isEmpty {

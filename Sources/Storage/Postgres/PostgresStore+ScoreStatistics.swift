@@ -155,7 +155,7 @@ extension PostgresStore {
                 existing[try StatisticsRowKey(row: row)] = try row.bytes("statistics")
             }
         }
-        let plan = try delta.plan(existing: existing)
+        let plan = try delta.plan(existing: existing, keys: keys)
         for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
         let logged = Array(plan.dayChanges)
         for slice in logged[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(StatisticsChangesSQL.log(slice)) }
