@@ -32,6 +32,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Outcomes written straight into each SQLite store before it is measured (a store that has run for a while).")
     var prefill = 0
     @Option(help: "Write each upload's start and latency (ms since the first upload) to this CSV file.") var timeline: String?
+    @Flag(name: .customLong("consent-every-batch"),
+          help: "Every batch carries a grant for each of its subjects, not only each kiosk's first (kiosks that record consent at every visit).")
+    var consentEveryBatch = false
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
@@ -75,7 +78,10 @@ struct IngestBench: AsyncParsableCommand {
             deviceID: "kiosk-0", signingKey: Data(count: 32), certificateDER: Data([0x30, 0]), certificateFingerprint: "f",
             certificateSerial: "1", certificateNotAfter: Date().addingTimeInterval(86_400)), now: Date())
         _ = try await store.addConsentText(Self.consentText, actor: "bench", at: Date())
-        let directBatches = (0..<total).map { Self.incoming(device: "kiosk-0", sequence: Int64($0 + 1), size: batchSize) }
+        let consentEveryBatch = self.consentEveryBatch
+        let directBatches = (0..<total).map {
+            Self.incoming(device: "kiosk-0", sequence: Int64($0 + 1), size: batchSize, grants: $0 == 0 || consentEveryBatch)
+        }
         // As many batches in flight as the server run below has, so that the store is measured
         // under the same concurrency (SQLite commits the batches that wait together).
         let concurrency = kiosks * inFlight
@@ -152,7 +158,7 @@ struct IngestBench: AsyncParsableCommand {
         try await adminClient.shutdown()
 
         let bodies = enrolled.map { kiosk in
-            (0..<batchesPerKiosk).map { Self.body(device: kiosk.0, sequence: Int64($0 + 1), size: batchSize) }
+            (0..<batchesPerKiosk).map { Self.body(device: kiosk.0, sequence: Int64($0 + 1), size: batchSize, grants: $0 == 0 || consentEveryBatch) }
         }
         // The schema check alone, as the server runs it on each body (parse, validate, decode).
         let validationStart = ContinuousClock.now
@@ -330,20 +336,21 @@ struct IngestBench: AsyncParsableCommand {
                                          sha256: SHA256.hash(data: Data(consentWording.utf8)).map { String(format: "%02x", $0) }.joined(),
                                          effectiveAt: Date(timeIntervalSince1970: 1_577_836_800), material: false)
 
-    static func batch(device: String, sequence: Int64, size: Int) -> OutcomeBatch {
-        let grants = sequence == 1 ? (0..<subjects).map {
+    /// `grants`: with a grant for each subject (each kiosk's first batch carries them).
+    static func batch(device: String, sequence: Int64, size: Int, grants withGrants: Bool) -> OutcomeBatch {
+        let grants = withGrants ? (0..<subjects).map {
             ConsentEvent(eventID: TimeOrderedUUID.make(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
                          kind: .grant, method: .touch, site: sites[0], textVersion: "bench", textSHA256: consentText.sha256)
         } : []
         return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome), consentEvents: grants)
     }
 
-    static func body(device: String, sequence: Int64, size: Int) -> [UInt8] {
-        batch(device: device, sequence: sequence, size: size).encoded()
+    static func body(device: String, sequence: Int64, size: Int, grants: Bool) -> [UInt8] {
+        batch(device: device, sequence: sequence, size: size, grants: grants).encoded()
     }
 
-    static func incoming(device: String, sequence: Int64, size: Int) -> IncomingBatch {
-        let batch = batch(device: device, sequence: sequence, size: size)
+    static func incoming(device: String, sequence: Int64, size: Int, grants: Bool) -> IncomingBatch {
+        let batch = batch(device: device, sequence: sequence, size: size, grants: grants)
         let body = batch.encoded()
         return IncomingBatch(batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "", signature: "",
                              nonce: UUID().uuidString, receivedAt: Date())

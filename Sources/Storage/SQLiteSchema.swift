@@ -106,6 +106,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v20-outcomes-with-arrival") { db in
             try db.execute(StoreTables.rebuildOutcomesWithArrival())
         }
+        migrator.registerMigration("v21-consent-limits") { db in
+            try db.execute(sql: StoreTables.consentLimitsIndex)
+        }
         return migrator
     }
 }

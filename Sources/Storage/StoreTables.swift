@@ -443,6 +443,16 @@ enum StoreTables {
         "consent_by_device": ["device_id", "site"],
     ])
 
+    /// SQLite's v21 and PostgreSQL's v18: the limits in force, by subject. Whether a batch's
+    /// subjects are restricted (`StoreSQL.restrictedSubjects(among:)`) was answered through
+    /// `consent_by_subject`, reading every consent event of each subject to find its limits,
+    /// twice for each batch that records consent: a subject's history, not the batch, set the
+    /// writer's time. Only limits not refused restrict, and they are rare.
+    static let consentLimitsIndex = """
+        CREATE INDEX IF NOT EXISTS consent_limits ON consent_events (subject_pseudonym, purpose)
+        WHERE kind = 'limit' AND refusal IS NULL
+        """
+
     static let erasures = StoreTable("erasures", [
         .text("erasure_id", .primaryKey),
         .text("subject_pseudonym"),

@@ -301,6 +301,7 @@ extension StoreSchemaFixture {
         #"index consent_events.consent_by_subject: CREATE INDEX consent_by_subject ON public.consent_events USING btree (subject_pseudonym, purpose)"#,
         #"index consent_events.consent_events_event_id_key: CREATE UNIQUE INDEX consent_events_event_id_key ON public.consent_events USING btree (event_id)"#,
         #"index consent_events.consent_events_pkey: CREATE UNIQUE INDEX consent_events_pkey ON public.consent_events USING btree (arrival)"#,
+        #"index consent_events.consent_limits: CREATE INDEX consent_limits ON public.consent_events USING btree (subject_pseudonym, purpose) WHERE ((kind = 'limit'::text) AND (refusal IS NULL))"#,
         #"index consent_texts.consent_texts_pkey: CREATE UNIQUE INDEX consent_texts_pkey ON public.consent_texts USING btree (purpose, version, language)"#,
         #"index device_certificates.device_certificates_by_device: CREATE INDEX device_certificates_by_device ON public.device_certificates USING btree (device_id)"#,
         #"index device_certificates.device_certificates_pkey: CREATE UNIQUE INDEX device_certificates_pkey ON public.device_certificates USING btree (fingerprint)"#,

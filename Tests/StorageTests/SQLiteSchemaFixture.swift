@@ -519,5 +519,10 @@ extension StoreSchemaFixture {
         index outcomes_dated_after_arrival ON outcomes
         CREATE INDEX outcomes_dated_after_arrival ON outcomes (received_at) WHERE received_at < attempted_at
         """#,
+        #"""
+        index consent_limits ON consent_events
+        CREATE INDEX consent_limits ON consent_events (subject_pseudonym, purpose)
+        WHERE kind = 'limit' AND refusal IS NULL
+        """#,
     ]
 }

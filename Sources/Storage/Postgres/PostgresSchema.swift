@@ -93,6 +93,7 @@ enum PostgresSchema {
         ]),
         // Nothing reads outcomes by cohort since the live statistics; the index cost every insert.
         Migration(name: "v17-no-cohort-index", statements: [StoreTables.dropRetiredOutcomeIndex]),
+        Migration(name: "v18-consent-limits", statements: [StoreTables.consentLimitsIndex]),
     ]
 
     /// Rows every new database starts with (as the SQLite file does): the default jurisdiction
