@@ -316,7 +316,7 @@ let package = Package(
                 path: "Tests/Support/PostgresTestSupport", swiftSettings: strictSettings),
         // Test support: sample outcomes and batches, temporary files and directories.
         .target(name: "TestSupport", dependencies: ["FeedbackWire"], path: "Tests/Support/TestSupport", swiftSettings: strictSettings),
-        .testTarget(name: "ComplianceTests", dependencies: ["Compliance"], swiftSettings: strictSettings),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "SeededRandom"], swiftSettings: strictSettings),
         .testTarget(
             name: "AuditLogTests",
             dependencies: ["AuditLog", "FeedbackWire", "StrictJSON", "SeededRandom", .product(name: "Crypto", package: "swift-crypto")],

@@ -82,6 +82,11 @@ public enum ConsentLedger {
             }
         }
         guard let decisive else { return .noConsent }
+        return verdict(of: decisive, at: moment, texts: texts)
+    }
+
+    /// What the decisive record (the latest at or before `moment`) says, with no withdrawal after it.
+    static func verdict(of decisive: ConsentRecord, at moment: Date, texts: [ConsentText]) -> ConsentRefusal? {
         switch decisive.kind {
         case .withdraw: return .withdrawn
         case .limit: return .limited
@@ -97,5 +102,58 @@ public enum ConsentLedger {
             guard let consentTextEffective, consentTextEffective >= latestMaterialChange else { return .reconsentRequired }
             return nil
         }
+    }
+}
+
+/// A subject's consent records for one purpose in the ledger's order (time, then arrival;
+/// equals in the order they were added), so that a decision reads the records around its
+/// moment instead of every record: the store decides for every outcome it takes, and a
+/// subject who consents at every visit would otherwise make each later decision longer.
+/// Decides exactly as `ConsentLedger.decision` over the same records.
+public struct ConsentHistory: Sendable {
+    public private(set) var records: [ConsentRecord] = []
+    /// Any withdrawal after a moment refuses it, whatever came before.
+    private var latestWithdrawal: Date?
+
+    public init(_ records: [ConsentRecord] = []) {
+        self.records = records.enumerated().sorted { lhs, rhs in
+            (lhs.element.occurredAt, lhs.element.arrival, lhs.offset) < (rhs.element.occurredAt, rhs.element.arrival, rhs.offset)
+        }.map(\.element)
+        latestWithdrawal = records.filter { $0.kind == .withdraw }.map(\.occurredAt).max()
+    }
+
+    /// Adds a record after every one it does not precede: at the end when it is the latest,
+    /// as a newly recorded event nearly always is.
+    public mutating func add(_ record: ConsentRecord) {
+        if record.kind == .withdraw { latestWithdrawal = max(latestWithdrawal ?? record.occurredAt, record.occurredAt) }
+        let key = (record.occurredAt, record.arrival)
+        guard let last = records.last, (last.occurredAt, last.arrival) > key else {
+            records.append(record)
+            return
+        }
+        records.insert(record, at: firstIndex { ($0.occurredAt, $0.arrival) > key })
+    }
+
+    public func decision(at moment: Date, texts: [ConsentText]) -> ConsentRefusal? {
+        if let latestWithdrawal, latestWithdrawal > moment { return .withdrawn }
+        let end = firstIndex { $0.occurredAt > moment }
+        guard end > 0 else { return .noConsent }
+        // The latest at or before the moment; of records equal in time and arrival, the first added.
+        var decisive = end - 1
+        while decisive > 0, records[decisive - 1].occurredAt == records[decisive].occurredAt,
+              records[decisive - 1].arrival == records[decisive].arrival {
+            decisive -= 1
+        }
+        return ConsentLedger.verdict(of: records[decisive], at: moment, texts: texts)
+    }
+
+    /// The first index whose record satisfies `isAfter`, which holds for a suffix of `records`.
+    private func firstIndex(where isAfter: (ConsentRecord) -> Bool) -> Int {
+        var low = 0, high = records.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isAfter(records[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
     }
 }

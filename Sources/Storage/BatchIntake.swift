@@ -180,7 +180,7 @@ struct ConsentEventIntake: Sendable {
 struct ConsentCache {
     /// Per purpose, then per pseudonym: looked up for every outcome of every batch, so no key
     /// is built for a lookup.
-    private var records: [Purpose: [String: [ConsentRecord]]] = [:]
+    private var records: [Purpose: [String: ConsentHistory]] = [:]
     private var texts: [Purpose: [ConsentText]] = [:]
 
     /// What to read before deciding for subjects some of which are not loaded yet.
@@ -198,12 +198,11 @@ struct ConsentCache {
 
     /// A consent event just recorded in force, with the arrival the store gave it: added to its
     /// subject's records when they are loaded, as `add` would read it back (`StoreRows.consentRecord`,
-    /// the time through its stored seconds). Records are kept in no order: `ConsentLedger`
-    /// orders by time, then arrival, and every consent event has an arrival of its own.
+    /// the time through its stored seconds).
     mutating func recorded(_ event: ConsentEvent, arrival: Int64) {
         guard let purpose = Purpose(rawValue: event.purpose), records[purpose]?[event.pseudonym] != nil,
               let kind = ConsentRecord.Kind(rawValue: event.kind.rawValue) else { return }
-        records[purpose]?[event.pseudonym]?.append(ConsentRecord(
+        records[purpose]?[event.pseudonym]?.add(ConsentRecord(
             kind: kind, occurredAt: Date(timeIntervalSince1970: event.occurredAt.timeIntervalSince1970),
             textVersion: event.textVersion, arrival: arrival))
     }
@@ -221,22 +220,24 @@ struct ConsentCache {
     /// The rows of a `Load`'s statements (`texts` only when it had one).
     mutating func add(_ load: Load, records recordRows: [some StoreRow], requestedErasures erasureRows: [some StoreRow],
                       texts textRows: [some StoreRow]) throws {
-        for pseudonym in load.pseudonyms { records[load.purpose, default: [:]][pseudonym] = [] }
+        var loaded = Dictionary(uniqueKeysWithValues: load.pseudonyms.map { ($0, [ConsentRecord]()) })
         for row in recordRows {
             guard let (pseudonym, record) = try StoreRows.consentRecord(row) else { continue }
-            records[load.purpose, default: [:]][pseudonym, default: []].append(record)
+            loaded[pseudonym, default: []].append(record)
         }
         for row in erasureRows {
             let (pseudonym, record) = try StoreRows.requestedErasure(row)
-            records[load.purpose, default: [:]][pseudonym, default: []].append(record)
+            loaded[pseudonym, default: []].append(record)
         }
+        for (pseudonym, subjectRecords) in loaded { records[load.purpose, default: [:]][pseudonym] = ConsentHistory(subjectRecords) }
         if load.texts != nil { texts[load.purpose] = try textRows.compactMap { try StoreRows.consentText($0) } }
     }
 
     /// nil when the subject's consent to `purpose` is in force at `moment`, else why not.
     /// A subject not loaded has no consent.
     func refusal(pseudonym: String, purpose: Purpose, at moment: Date) -> ConsentRefusal? {
-        ConsentLedger.decision(at: moment, records: records[purpose]?[pseudonym] ?? [], texts: texts[purpose] ?? [])
+        guard let history = records[purpose]?[pseudonym] else { return .noConsent }
+        return history.decision(at: moment, texts: texts[purpose] ?? [])
     }
 
     /// The answer to a kiosk's question (`ComplianceStore.consentDecisions`): subjects outside

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Compliance
+import SeededRandom
 
 @Suite("Pseudonyms")
 struct PseudonymTests {
@@ -104,5 +105,40 @@ struct RetentionScheduleTests {
     @Test("a request is due the configured number of days after it was received")
     func requestDue() {
         #expect(RetentionSchedule.requestDue(receivedAt: now, requestDays: 30) == now.addingTimeInterval(30 * 86_400))
+    }
+}
+
+/// The store keeps each subject's records as a `ConsentHistory` and decides through it, not
+/// through the ledger's pass over every record: the two must always agree.
+@Suite("Consent history")
+struct ConsentHistoryTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test("decides as the ledger does, built at once or record by record in any order", arguments: 0..<20)
+    func agreesWithLedger(seed: Int) {
+        var generator = SeededGenerator(seed: UInt64(seed))
+        let kinds: [ConsentRecord.Kind] = [.grant, .grant, .reconsent, .withdraw, .limit]
+        // Few distinct times and arrivals, so that ties in time, and in time and arrival, happen.
+        let records = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+            ConsentRecord(kind: kinds.randomElement(using: &generator) ?? .grant,
+                          occurredAt: Self.t0.addingTimeInterval(Double(Int.random(in: 0...12, using: &generator)) * 10),
+                          textVersion: ["v1", "v2", "v3"].randomElement(using: &generator) ?? "v1",
+                          arrival: Bool.random(using: &generator) ? .max : Int64.random(in: 1...6, using: &generator))
+        }
+        let texts = [ConsentText(purpose: .thresholdCalibration, version: "v1", language: "en", sha256: "", effectiveAt: Self.t0, material: false),
+                     ConsentText(purpose: .thresholdCalibration, version: "v2", language: "en", sha256: "",
+                                 effectiveAt: Self.t0.addingTimeInterval(45), material: true),
+                     ConsentText(purpose: .thresholdCalibration, version: "v3", language: "en", sha256: "",
+                                 effectiveAt: Self.t0.addingTimeInterval(95), material: Bool.random(using: &generator))]
+        var added = ConsentHistory()
+        for record in records { added.add(record) }
+        let built = ConsentHistory(records)
+        #expect(added.records == built.records)
+        for step in -1...14 {
+            let moment = Self.t0.addingTimeInterval(Double(step) * 10 + (step % 2 == 0 ? 0 : 5))
+            let expected = ConsentLedger.decision(at: moment, records: records, texts: texts)
+            #expect(built.decision(at: moment, texts: texts) == expected, "at \(step * 10) s of \(records)")
+            #expect(added.decision(at: moment, texts: texts) == expected)
+        }
     }
 }
