@@ -65,21 +65,28 @@ extension SQLiteStore: ComplianceStore {
     /// lifts it puts them back (`ScoreStatisticsMaintenance`).
     /// `restrictedBefore`: whether the subject is restricted now, when the caller read it
     /// already; nil to read it here. An event put in force is added to `consent` (for a
-    /// subject it holds), as reading the subject again would add it.
+    /// subject it holds), as reading the subject again would add it. The event's audit entry
+    /// joins `pendingAudit`, which the caller appends after the batch's last event: one read of
+    /// the next index and one statement for a kiosk's 64 grants, not 64 of each. An erasure's
+    /// own entries are appended after those pending, in the order they happened.
     static func record(_ intake: ConsentEventIntake, windows: SQLiteStatisticsWindows, restrictedBefore: Bool? = nil,
-                       consent: inout ConsentCache, in db: Database) throws -> BatchReceipt.RefusedEvent? {
+                       consent: inout ConsentCache, pendingAudit: inout [PendingAuditEntry], in db: Database) throws -> BatchReceipt.RefusedEvent? {
         let pseudonym = intake.event.pseudonym
         let watched = ScoreStatisticsMaintenance.watches(intake)
         let wasRestricted = watched ? try restrictedBefore ?? isRestricted(pseudonym, in: db) : false
         guard try db.changes(intake.insert) == 1 else { throw intake.duplicate }
         if intake.refusal == nil { consent.recorded(intake.event, arrival: db.lastInsertedRowID) }
-        try db.appendAudit([intake.audit])
+        pendingAudit.append(intake.audit)
         var statistics = StatisticsDelta()
         // Only a limit can restrict; only a subject restricted before can be lifted.
         if watched, wasRestricted || intake.event.kind == .limit {
             try restrictionMayHaveChanged(pseudonym, wasRestricted: wasRestricted, into: &statistics, in: db)
         }
-        if let erasure = intake.erasure { _ = try erase(erasure, statistics: &statistics, in: db) }
+        if let erasure = intake.erasure {
+            try db.appendAudit(pendingAudit)
+            pendingAudit = []
+            _ = try erase(erasure, statistics: &statistics, in: db)
+        }
         try flush(statistics, in: db, windows: windows)
         return intake.refusal
     }

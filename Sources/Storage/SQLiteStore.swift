@@ -259,6 +259,7 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
         let restrictedBefore = calibrationSubjects.isEmpty ? []
             : Set(try db.column(String.self, sql.restrictedSubjects(among: calibrationSubjects.sorted())))
         var named: Set<String> = []
+        var pendingAudit: [PendingAuditEntry] = []
         let consentEventRefusals = try zip(batch.consentEvents, prepared.consentIntakes).compactMap { event, madeBefore in
             if let refusal = keyVersions.refusal(eventID: event.eventID, site: event.site, version: event.keyVersion) { return refusal }
             let text = ConsentTextVersion(purpose: event.purpose, version: event.textVersion)
@@ -270,8 +271,9 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
             let intake = try (StoreAuditDetails.consentRefusal(event, registeredHashes: hashes) == nil ? madeBefore : nil)
                 ?? ConsentEventIntake(event, deviceID: batch.deviceID, batchID: batchID, receivedAt: incoming.receivedAt,
                                       registeredHashes: hashes, now: Date(), sql: sql)
-            return try record(intake, windows: windows, restrictedBefore: known, consent: &memo.consent, in: db)
+            return try record(intake, windows: windows, restrictedBefore: known, consent: &memo.consent, pendingAudit: &pendingAudit, in: db)
         }
+        try db.appendAudit(pendingAudit)
         // What earlier batches read still holds (`SQLiteConsentMemo` says when it does not):
         // `record` added the events put in force to the subjects' records, but a limit or its
         // lift may have changed whether a subject named is restricted, which is read again.

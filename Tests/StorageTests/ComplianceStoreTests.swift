@@ -209,11 +209,20 @@ struct ComplianceStoreTests {
         defer { cleanup() }
         try await Fixture.enrolled(store, "kiosk-1")
         _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 1, outcomes: [Self.outcome(Fixture.subject)]))
+        // A withdrawal's erasure is audited after the events before it and before those after it.
+        let ben = String(repeating: "b", count: 64), cleo = String(repeating: "c", count: 64)
+        _ = try await store.storeBatch(Fixture.incoming("kiosk-1", sequence: 2, outcomes: [], consentEvents: [
+            Fixture.consent(.grant, pseudonym: ben), Fixture.consent(.withdraw, pseudonym: Fixture.subject, at: Self.now.addingTimeInterval(-60)),
+            Fixture.consent(.grant, pseudonym: cleo),
+        ]))
         _ = try await store.revokeDevice(id: "kiosk-1", at: Self.now, actor: "test")
         let size = try await compliance.auditTreeSize()
         let entries = try await compliance.auditEntries(from: 0, to: size)
-        let kinds = try entries.map { try AuditEntry(entryBytes: $0).kind }
-        #expect(kinds == [.deviceEnrolled, .consentTextAdded, .consentEvent, .deviceRevoked])
+        let decoded = try entries.map { try AuditEntry(entryBytes: $0) }
+        #expect(decoded.map(\.kind) == [.deviceEnrolled, .consentTextAdded, .consentEvent, .consentEvent, .consentEvent, .erasure,
+                                        .consentEvent, .deviceRevoked])
+        #expect(decoded[3...6].map { entry in entry.details.first { $0.key == "subject_pseudonym" }?.value.stringValue }
+                == [ben, Fixture.subject, Fixture.subject, cleo])
         #expect(try entries.enumerated().allSatisfy { index, bytes in try AuditEntry(entryBytes: bytes).index == index })
         let leaves = try await compliance.auditLeafHashes(count: size)
         #expect(leaves == entries.map { MerkleTree.leafHash($0).bytes })
