@@ -5,10 +5,10 @@ import Synchronization
 /// the checksum of its content. The body is kept only as evidence (its digest and signature
 /// can be checked again later), and no query reads it, but it was more than half of every page
 /// the writer wrote to the log and copied again into the database file; a kiosk's JSON takes
-/// about a seventeenth of its size compressed, in some 40 µs on the uploading task. Bodies stored before, and bodies stored by PostgreSQL (which
-/// compresses large values itself), are the signed bytes as they came: a JSON body starts with
-/// `{`, never with a frame's magic number, so `signedBytes` tells the two apart without a
-/// column saying which.
+/// about a seventeenth of its size compressed, in some 40 µs on the uploading task. Bodies
+/// stored before, and bodies stored by PostgreSQL (which compresses large values itself), are
+/// the signed bytes as they came: a JSON body starts with `{`, never with a frame's magic
+/// number, so `signedBytes` tells the two apart without a column saying which.
 enum StoredBatchBody {
     /// A frame's first four bytes (`ZSTD_MAGICNUMBER`, little-endian).
     static let frameMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
@@ -65,9 +65,9 @@ enum StoredBatchBody {
 }
 
 /// Compression contexts of bodies, kept for the next: making one for each body (with its
-/// tables and window buffers) took a third of the compression's time. At most as many exist
-/// as bodies were ever compressed at once, which the uploading tasks bound; each is used by
-/// one task at a time.
+/// tables and window buffers) took a third of the compression's time. A compression never
+/// suspends, so at most as many exist as threads ever compressed at once (the request tasks'
+/// pool has one per core); each is used by one compression at a time.
 private final class CompressionContexts: Sendable {
     static let shared = CompressionContexts()
 
