@@ -35,6 +35,8 @@ struct IngestBench: AsyncParsableCommand {
     @Flag(name: .customLong("consent-every-batch"),
           help: "Every batch carries a grant for each of its subjects, not only each kiosk's first (kiosks that record consent at every visit).")
     var consentEveryBatch = false
+    @Option(help: "Subjects the outcomes come from. A kiosk's batch carries a grant for each subject the kiosk names for the first time; from a pool larger than a batch, nearly every outcome's subject is new to the store.")
+    var subjects = 64
 
     func validate() throws {
         guard nodes >= 1, nodes == 1 || postgresURL != nil else { throw ValidationError("several nodes need --postgres-url") }
@@ -42,6 +44,7 @@ struct IngestBench: AsyncParsableCommand {
             throw ValidationError("give --postgres-url and --postgres-direct-url together: both runs start from an empty database")
         }
         guard prefill >= 0, prefill == 0 || postgresURL == nil else { throw ValidationError("--prefill fills SQLite stores only") }
+        guard subjects >= 1 else { throw ValidationError("--subjects must be at least 1") }
     }
 
     func run() async throws {
@@ -78,9 +81,9 @@ struct IngestBench: AsyncParsableCommand {
             deviceID: "kiosk-0", signingKey: Data(count: 32), certificateDER: Data([0x30, 0]), certificateFingerprint: "f",
             certificateSerial: "1", certificateNotAfter: Date().addingTimeInterval(86_400)), now: Date())
         _ = try await store.addConsentText(Self.consentText, actor: "bench", at: Date())
-        let consentEveryBatch = self.consentEveryBatch
-        let directBatches = (0..<total).map {
-            Self.incoming(device: "kiosk-0", sequence: Int64($0 + 1), size: batchSize, grants: $0 == 0 || consentEveryBatch)
+        let pool = BenchSubjects(count: subjects)
+        let directBatches = pool.kioskBatches(first: 0, count: total, size: batchSize, everyBatch: consentEveryBatch).enumerated().map {
+            Self.incoming(device: "kiosk-0", sequence: Int64($0.offset + 1), pool: pool, subjects: $0.element.subjects, grants: $0.element.grants)
         }
         // As many batches in flight as the server run below has, so that the store is measured
         // under the same concurrency (SQLite commits the batches that wait together).
@@ -157,8 +160,12 @@ struct IngestBench: AsyncParsableCommand {
         guard textStatus == 201 else { throw ValidationError("consent text: HTTP \(textStatus) \(String(decoding: textAnswer, as: UTF8.self))") }
         try await adminClient.shutdown()
 
-        let bodies = enrolled.map { kiosk in
-            (0..<batchesPerKiosk).map { Self.body(device: kiosk.0, sequence: Int64($0 + 1), size: batchSize, grants: $0 == 0 || consentEveryBatch) }
+        let bodies = enrolled.enumerated().map { index, kiosk in
+            pool.kioskBatches(first: index * batchesPerKiosk, count: batchesPerKiosk, size: batchSize, everyBatch: consentEveryBatch)
+                .enumerated().map {
+                    Self.batch(device: kiosk.0, sequence: Int64($0.offset + 1), pool: pool, subjects: $0.element.subjects, grants: $0.element.grants)
+                        .encoded()
+                }
         }
         // The schema check alone, as the server runs it on each body (parse, validate, decode).
         let validationStart = ContinuousClock.now
@@ -317,40 +324,36 @@ struct IngestBench: AsyncParsableCommand {
         return seconds(ContinuousClock.now - start)
     }
 
-    static func outcome(_ index: Int) -> MatchOutcome {
+    static func outcome(_ index: Int, pseudonym: String) -> MatchOutcome {
         MatchOutcome(eventID: TimeOrderedUUID.make(), attemptedAt: Date(), modelVersion: "dlib-resnet-v1", thresholdVersion: "initial",
                      cohort: .init(site: sites[index % sites.count], cameraModel: "cam-x\(index % 3)", tags: ["lobby"]),
                      score: Double(index % 200) / 100 - 1, decision: index % 2 == 0 ? .accept : .reject,
                      label: index % 3 == 0 ? .impostor : .genuine, labelSource: .fallbackIDCheck,
                      quality: .init(faceSizePx: 100 + index % 100, sharpness: 120.5, brightness: 0.5), livenessScore: 0.9,
-                     subject: .init(pseudonym: subject(index), consentRef: "consent-\(index % 9)"))
+                     subject: .init(pseudonym: pseudonym, consentRef: "consent-\(index % 9)"))
     }
 
     static let sites = (0..<7).map { "branch-\($0)" }
 
-    /// Outcomes come from a pool of subjects; each kiosk's first batch carries their consent.
-    static let subjects = 64
-    static func subject(_ index: Int) -> String { String(format: "%064x", index % subjects) }
     static let consentWording = "I agree that my match outcomes are used to calibrate this kiosk."
     static let consentText = ConsentText(purpose: .thresholdCalibration, version: "bench", language: "en",
                                          sha256: SHA256.hash(data: Data(consentWording.utf8)).map { String(format: "%02x", $0) }.joined(),
                                          effectiveAt: Date(timeIntervalSince1970: 1_577_836_800), material: false)
 
-    /// `grants`: with a grant for each subject (each kiosk's first batch carries them).
-    static func batch(device: String, sequence: Int64, size: Int, grants withGrants: Bool) -> OutcomeBatch {
-        let grants = withGrants ? (0..<subjects).map {
-            ConsentEvent(eventID: TimeOrderedUUID.make(), occurredAt: Date().addingTimeInterval(-60), pseudonym: subject($0), purpose: "threshold-calibration",
-                         kind: .grant, method: .touch, site: sites[0], textVersion: "bench", textSHA256: consentText.sha256)
-        } : []
-        return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(), outcomes: (0..<size).map(outcome), consentEvents: grants)
+    /// One outcome for each of `subjects` (places in `pool`), and a grant for each of `grants`.
+    static func batch(device: String, sequence: Int64, pool: BenchSubjects, subjects: [Int], grants: [Int]) -> OutcomeBatch {
+        let consentEvents = grants.map {
+            ConsentEvent(eventID: TimeOrderedUUID.make(), occurredAt: Date().addingTimeInterval(-60), pseudonym: pool.pseudonym($0),
+                         purpose: "threshold-calibration", kind: .grant, method: .touch, site: sites[0], textVersion: "bench",
+                         textSHA256: consentText.sha256)
+        }
+        return OutcomeBatch(deviceID: device, sequence: sequence, createdAt: Date(),
+                            outcomes: subjects.enumerated().map { outcome($0.offset, pseudonym: pool.pseudonym($0.element)) },
+                            consentEvents: consentEvents)
     }
 
-    static func body(device: String, sequence: Int64, size: Int, grants: Bool) -> [UInt8] {
-        batch(device: device, sequence: sequence, size: size, grants: grants).encoded()
-    }
-
-    static func incoming(device: String, sequence: Int64, size: Int, grants: Bool) -> IncomingBatch {
-        let batch = batch(device: device, sequence: sequence, size: size, grants: grants)
+    static func incoming(device: String, sequence: Int64, pool: BenchSubjects, subjects: [Int], grants: [Int]) -> IncomingBatch {
+        let batch = batch(device: device, sequence: sequence, pool: pool, subjects: subjects, grants: grants)
         let body = batch.encoded()
         return IncomingBatch(batch: batch, body: body, contentDigest: ContentDigest.sha256Field(for: body), signatureInput: "", signature: "",
                              nonce: UUID().uuidString, receivedAt: Date())

@@ -6,13 +6,14 @@ import Storage
 /// measured on a store that has run for a while rather than on an empty one. The rows are
 /// what a year of uploads leaves in the tables ingest writes to (outcomes and their indexes,
 /// batches), generated inside SQLite: time-ordered (version 7) event ids as the agent makes
-/// them, attempts spread over the past 365 days in arrival order, 100,000 subjects, 7 sites ×
-/// 3 cameras. The batches' bodies are left empty (as redacted ones are): they add file size but
+/// them, attempts spread over the past 365 days in arrival order, 100,000 subjects (pseudonyms
+/// of 64 random hex digits, as keyed hashes are), 7 sites × 3 cameras. The batches' bodies are left empty (as redacted ones are): they add file size but
 /// no index work to an insert.
 /// Only for benchmarks: the live statistics and counters are not updated.
 enum Prefill {
     static let outcomesPerBatch = 1_000
     static let rowsPerTransaction = 1_000_000
+    static let subjects = 100_000
 
     /// Creates the store's schema (through `SQLiteStore`) and adds `outcomes` rows.
     static func sqlite(path: String, outcomes: Int) throws -> Duration {
@@ -50,6 +51,13 @@ enum Prefill {
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outcomes' AND sql IS NOT NULL")
         }
         try queue.write { db in for name in names { try db.execute(sql: "DROP INDEX \(name)") } }
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: """
+                CREATE TEMP TABLE prefill_subjects (k INTEGER PRIMARY KEY, pseudonym TEXT NOT NULL);
+                WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < \(subjects - 1))
+                INSERT INTO prefill_subjects SELECT i, lower(hex(randomblob(32))) FROM n;
+                """)
+        }
         var done = 0
         while done < outcomes {
             let count = min(rowsPerTransaction, outcomes - done)
@@ -73,7 +81,8 @@ enum Prefill {
                            'branch-' || (i % 7), 'cam-x' || (i % 3), '["lobby"]', (abs(random()) % 2000) / 1000.0 - 1.0,
                            CASE WHEN i % 2 = 0 THEN 'accept' ELSE 'reject' END,
                            CASE WHEN i % 3 = 0 THEN 'impostor' ELSE 'genuine' END, 'fallback_id_check', 100 + i % 100,
-                           120.5, 0.5, 0.9, printf('%064x', abs(random()) % 100000), 'consent-' || (i % 9), 1, ?
+                           120.5, 0.5, 0.9, (SELECT pseudonym FROM prefill_subjects WHERE k = (i + abs(random())) % \(subjects)),
+                           'consent-' || (i % 9), 1, ?
                     FROM (SELECT i, t, printf('%012x', CAST(t * 1000 AS INTEGER)) AS h FROM (SELECT i, ? - ? + i * ? AS t FROM n))
                     """, arguments: [first, first + count - 1, now, now, year, year / Double(max(outcomes, 1))])
             }
