@@ -65,18 +65,51 @@ public enum RFC3339 {
 
     /// `2026-11-26T15:46:32.123Z`, always UTC, milliseconds.
     public static func format(_ date: Date) -> String {
-        let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // To the microsecond first: a time read back from text or from a store is the nearest
+        // double, which can lie a hair below the millisecond it names (1.001 s is 1.000999… s),
+        // and cutting that to milliseconds wrote it a millisecond early.
+        let totalMicros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let totalMillis = totalMicros >= 0 ? totalMicros / 1000 : (totalMicros - 999) / 1000
         let millis = Int(((totalMillis % 1000) + 1000) % 1000)
         let totalSeconds = (totalMillis - Int64(millis)) / 1000
         var days = Int(totalSeconds / 86_400)
         var secondsOfDay = Int(totalSeconds % 86_400)
         if secondsOfDay < 0 { secondsOfDay += 86_400; days -= 1 }
         let (y, m, d) = civilFromDays(days)
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        // Written digit by digit into one buffer: every audit entry, receipt and consent record
+        // carries times, and padding each field as its own string made seven strings a time.
+        var text: [UInt8] = []
+        text.reserveCapacity(26)
+        func digits(_ value: Int, _ width: Int) {
+            let written = String(value)
+            for _ in written.utf8.count..<max(width, written.utf8.count) { text.append(UInt8(ascii: "0")) }
+            text.append(contentsOf: written.utf8)
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secondsOfDay / 3600, 2)):\(pad(secondsOfDay / 60 % 60, 2)):\(pad(secondsOfDay % 60, 2)).\(pad(millis, 3))Z"
+        func twoDigits(_ value: Int) {
+            text.append(UInt8(ascii: "0") + UInt8(value / 10))
+            text.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
+        if (0...9999).contains(y) {
+            twoDigits(y / 100)
+            twoDigits(y % 100)
+        } else {
+            digits(y, 4)
+        }
+        text.append(UInt8(ascii: "-"))
+        twoDigits(m)
+        text.append(UInt8(ascii: "-"))
+        twoDigits(d)
+        text.append(UInt8(ascii: "T"))
+        twoDigits(secondsOfDay / 3600)
+        text.append(UInt8(ascii: ":"))
+        twoDigits(secondsOfDay / 60 % 60)
+        text.append(UInt8(ascii: ":"))
+        twoDigits(secondsOfDay % 60)
+        text.append(UInt8(ascii: "."))
+        text.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        twoDigits(millis % 100)
+        text.append(UInt8(ascii: "Z"))
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

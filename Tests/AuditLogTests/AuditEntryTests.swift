@@ -74,6 +74,18 @@ struct AuditEntryTests {
             try AuditEntry(index: 0, time: AuditFixtures.baseTime, kind: .erasure, actor: "system", details: [("x", .null), ("x", .null)])
         }
         #expect(throws: AuditEntryError.indexOutOfRange(-3)) { try AuditEntry(index: -3, time: AuditFixtures.baseTime, kind: .erasure, actor: "system") }
+        // Control characters in and beyond ASCII; other characters beyond it are fine.
+        for actor in ["a\u{7F}b", "a\u{85}b", "token:é\u{9F}", "\u{0}"] {
+            #expect(throws: AuditEntryError.invalidActor(actor)) { try AuditEntry(index: 0, time: AuditFixtures.baseTime, kind: .erasure, actor: actor) }
+        }
+        #expect(throws: Never.self) { try AuditEntry(index: 0, time: AuditFixtures.baseTime, kind: .erasure, actor: "token:éva (compliance) 😀") }
+        // Many details are checked through a set, a few pairwise: the first repeated key either way.
+        for count in [2, 32, 33, 100] {
+            let details = (0..<count).map { (key: "k\($0)", value: JSONValue.null) } + [("k1", .null), ("k0", .null)]
+            #expect(throws: AuditEntryError.duplicateDetail("k1")) {
+                try AuditEntry(index: 0, time: AuditFixtures.baseTime, kind: .erasure, actor: "system", details: details)
+            }
+        }
     }
 
     @Test("an entry written before its index is known gives, once numbered, the bytes of the entry made with that index",

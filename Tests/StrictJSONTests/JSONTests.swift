@@ -53,4 +53,26 @@ struct JSONTests {
         #expect(RFC3339.parse("2026-11-26T15:46:32") == nil)
         #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
     }
+
+    @Test("RFC 3339 format writes each field as UTC calendar arithmetic gives it, and parses back to the millisecond")
+    func formattedFields() throws {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = try #require(TimeZone(identifier: "UTC"))
+        // Years 1900–2199: Foundation's calendar is proleptic Gregorian there. A fixed LCG, so a
+        // failure repeats.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<5_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let millis = Int64(state >> 20) % 9_467_280_000_000 - 2_208_988_800_000
+            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+            let parts = utc.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            let expected = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0,
+                                  parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0, Int((millis % 1000 + 1000) % 1000))
+            let formatted = RFC3339.format(date)
+            #expect(formatted == expected)
+            #expect(RFC3339.parse(formatted).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } == millis)
+        }
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00.000Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_799.5)) == "9999-12-31T23:59:59.500Z")
+    }
 }
