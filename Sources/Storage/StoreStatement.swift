@@ -64,6 +64,32 @@ struct StoreStatement: Sendable, Equatable {
     }
 }
 
+extension StoreStatement {
+    /// PostgreSQL: data-modifying statements joined into as few statements as `argumentLimit`
+    /// allows (`WITH s0 AS (…), s1 AS (…) SELECT 1`), in order, one round trip each. Every part
+    /// runs once whether or not anything refers to it, and all see one snapshot: none may read
+    /// or change what another part writes.
+    static func combined(_ statements: [StoreStatement], argumentLimit: Int) -> [StoreStatement] {
+        var groups: [[StoreStatement]] = []
+        var argumentsInGroup = 0
+        for statement in statements {
+            if groups.isEmpty || argumentsInGroup + statement.arguments.count > argumentLimit {
+                groups.append([])
+                argumentsInGroup = 0
+            }
+            groups[groups.count - 1].append(statement)
+            argumentsInGroup += statement.arguments.count
+        }
+        return groups.map { group in
+            guard group.count > 1 else { return group[0] }
+            let parts = group.enumerated().map { "s\($0.offset) AS (\($0.element.sql))" }
+            var joined = StoreStatement("WITH " + parts.joined(separator: ", ") + " SELECT 1")
+            joined.arguments = group.flatMap(\.arguments)
+            return joined
+        }
+    }
+}
+
 /// One row of a result, read by column name: what the shared decoders (`StoreRows`) need
 /// from GRDB's rows and from PostgresNIO's alike.
 protocol StoreRow {

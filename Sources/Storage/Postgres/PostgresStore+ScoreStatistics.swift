@@ -156,20 +156,29 @@ extension PostgresStore {
             }
         }
         let plan = try delta.plan(existing: existing, keys: keys)
-        for slice in plan.write[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.writeStatistics(slice)) }
+        let rows = ScoreStatisticsMaintenance.rowsPerStatement
         let logged = Array(plan.dayChanges)
-        for slice in logged[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(StatisticsChangesSQL.log(slice)) }
-        for slice in plan.delete[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.deleteStatistics(slice)) }
         let counts = delta.outcomeCounts.sorted { $0.key < $1.key }
-        for slice in counts[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) { try await db.execute(sql.addOutcomeCounts(slice)) }
+        // Sent together: the transaction holds the rows read above locked until it commits, and
+        // each round trip before the commit, on a machine busy with uploads, kept every other
+        // batch of the same cohorts waiting. The parts touch different rows.
+        var writes: [StoreStatement] = plan.write[...].slices(of: rows).map(sql.writeStatistics)
+        writes += logged[...].slices(of: rows).map(StatisticsChangesSQL.log)
+        writes += plan.delete[...].slices(of: rows).map(sql.deleteStatistics)
+        writes += counts[...].slices(of: rows).map(sql.addOutcomeCounts)
+        for (deviceID, batches) in delta.batchCounts.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writes.append(sql.addBatchCount(deviceID: deviceID, batches: batches))
+        }
+        for statement in StoreStatement.combined(writes, argumentLimit: Self.argumentsPerStatement) { try await db.execute(statement) }
+        // After the counts were added: these read what the adds wrote.
         let emptied = counts.filter { $0.value < 0 }.map(\.key)
-        for slice in emptied[...].slices(of: ScoreStatisticsMaintenance.rowsPerStatement) {
+        for slice in emptied[...].slices(of: rows) {
             try await db.execute(sql.deleteEmptyOutcomeCounts(slice))
         }
-        for (deviceID, batches) in delta.batchCounts.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-            try await db.execute(sql.addBatchCount(deviceID: deviceID, batches: batches))
-        }
     }
+
+    /// Well under PostgreSQL's 65,535 parameters a statement.
+    static let argumentsPerStatement = 30_000
 
     /// Fills the statistics from the stored outcomes (migration v11-score-statistics), through
     /// a cursor, flushing every `largestDelta` rows so that memory stays bounded.
