@@ -7,8 +7,8 @@ import Storage
 /// what a year of uploads leaves in the tables ingest writes to (outcomes and their indexes,
 /// batches), generated inside SQLite: time-ordered (version 7) event ids as the agent makes
 /// them, attempts spread over the past 365 days in arrival order, 100,000 subjects (pseudonyms
-/// of 64 random hex digits, as keyed hashes are), 7 sites × 3 cameras. The batches' bodies are left empty (as redacted ones are): they add file size but
-/// no index work to an insert.
+/// of 64 random hex digits, as keyed hashes are), 7 sites × 3 cameras. The batches' bodies are
+/// left empty (as redacted ones are): they add file size but no index work to an insert.
 /// Only for benchmarks: the live statistics and counters are not updated.
 enum Prefill {
     static let outcomesPerBatch = 1_000

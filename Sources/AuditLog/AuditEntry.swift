@@ -50,8 +50,11 @@ public struct AuditEntry: Sendable, Equatable {
                 details: [(key: String, value: JSONValue)] = []) throws(AuditEntryError) {
         guard index >= 0, index <= Self.largestIndex else { throw .indexOutOfRange(index) }
         guard Self.isUTCTimestamp(time) else { throw .invalidTime(time) }
-        guard Self.isValidActor(actor) else { throw .invalidActor(actor) }
-        if let duplicate = Self.firstDuplicate(details.lazy.map(\.key)) { throw .duplicateDetail(duplicate) }
+        guard !actor.isEmpty, !actor.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw .invalidActor(actor)
+        }
+        var seen = Set<String>()
+        for member in details where !seen.insert(member.key).inserted { throw .duplicateDetail(member.key) }
         self.index = index
         self.time = time
         self.kind = kind
@@ -112,30 +115,6 @@ public struct AuditEntry: Sendable, Equatable {
 
     static func isUTCTimestamp(_ text: String) -> Bool {
         text.hasSuffix("Z") && RFC3339.parse(text) != nil
-    }
-
-    /// Not empty, and no control character. ASCII is checked by its bytes: every consent event
-    /// a kiosk uploads makes an entry, and looking up each scalar's category was most of this.
-    static func isValidActor(_ actor: String) -> Bool {
-        guard !actor.isEmpty else { return false }
-        if actor.utf8.allSatisfy({ $0 < 0x80 }) { return !actor.utf8.contains { $0 < 0x20 || $0 == 0x7F } }
-        return !actor.unicodeScalars.contains { $0.properties.generalCategory == .control }
-    }
-
-    /// The first key given twice; entries have a handful of details, compared pairwise without
-    /// hashing them into a set.
-    static func firstDuplicate(_ keys: some Collection<String>) -> String? {
-        if keys.count > 32 {
-            var seen = Set<String>()
-            return keys.first { !seen.insert($0).inserted }
-        }
-        var seen: [String] = []
-        seen.reserveCapacity(keys.count)
-        for key in keys {
-            if seen.contains(key) { return key }
-            seen.append(key)
-        }
-        return nil
     }
 }
 
