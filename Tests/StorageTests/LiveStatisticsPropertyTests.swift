@@ -15,7 +15,9 @@ import Testing
 /// the store keeps equal, `==`, those rebuilt from its stored outcomes
 /// (`ScoreStatisticsRebuild`), for the whole history and for windows of days, and
 /// `outcomes stats` from the counters equals the count of the outcome rows; a reopened store
-/// answers the same.
+/// answers the same. Thresholds computed from the live statistics equal bob.measure's
+/// `far_threshold` of the stored impostor scores bit for bit wherever the statistics keep the
+/// scores the walk reaches (the exact tail), and keep the documented bound where they do not.
 @Suite("Live score statistics equal the rebuild from stored outcomes")
 struct LiveStatisticsPropertyTests {
     typealias Fixture = FeedbackStoreTests
@@ -58,7 +60,10 @@ struct LiveStatisticsPropertyTests {
         var windowUpdates = 0
 
         for step in 0..<60 {
-            let action = try await history.step(store)
+            // The last steps run each kind of step the seed has not run yet, so that every
+            // history holds all of them.
+            let missing = step >= 60 - History.kinds.count ? History.kinds.first { !history.performed.contains($0.name) } : nil
+            let action = try await history.step(store, forcing: missing?.name)
             guard try await Self.agree(store, history: &history, context: "seed \(seed) step \(step) \(action)") else { return }
             if step % 15 == 14 {
                 windowUpdates += (store as? SQLiteStore)?.statisticsWindows.updatesApplied
@@ -67,7 +72,9 @@ struct LiveStatisticsPropertyTests {
                 guard try await Self.agree(store, history: &history, context: "seed \(seed) step \(step) after reopening") else { return }
             }
         }
-        #expect(history.performed.count >= 6, "every kind of step ran: \(history.performed)")
+        #expect(history.performed == Set(History.kinds.map(\.name)), "every kind of step ran: \(history.performed)")
+        #expect(history.exactThresholds > 100 && history.binnedThresholds > 100,
+                "thresholds checked: \(history.exactThresholds) exact, \(history.binnedThresholds) binned")
         // Most windows were read again after a write: brought up to date, not read from rows.
         #expect(windowUpdates >= 100, "kept windows updated \(windowUpdates) times")
         #expect(history.shadowScoresDropped > 0 && history.shadowScoresDropped < history.shadowScoresSent,
@@ -103,12 +110,83 @@ struct LiveStatisticsPropertyTests {
                     """)
                 return false
             }
+            guard try thresholdsAgree(live, stored: storedImpostorScores(outcomes, firstDay: first, lastDay: last), history: &history,
+                                      context: "\(context), window \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…")")
+            else { return false }
         }
         let counted = try await store.outcomeStats()
         let scanned = try await scannedOutcomeStats(store)
         guard counted == scanned else {
             Issue.record("\(context): outcome stats from the counters \(counted), from the outcome rows \(scanned)")
             return false
+        }
+        return true
+    }
+
+    static let thresholdTargets = [0.5, 0.3, 0.2, 0.1, 0.05, 0.01, 1e-3]
+
+    /// Each impostor score of the stored outcomes attempted on a day of the window, under the
+    /// cohort it counts in: the attempt's own model, and each candidate that scored it in shadow.
+    static func storedImpostorScores(_ outcomes: [CalibrationOutcome], firstDay: Int?, lastDay: Int?) -> [CohortKey: [Double]] {
+        var scores: [CohortKey: [Double]] = [:]
+        for outcome in outcomes where outcome.label == "impostor" {
+            let day = Int((outcome.attemptedAt.timeIntervalSince1970 / 86_400).rounded(.down))
+            if let firstDay, day < firstDay { continue }
+            if let lastDay, day > lastDay { continue }
+            var scored = [(outcome.modelVersion, outcome.score)] + outcome.shadowScores.map { ($0.modelVersion, $0.score) }
+            if let version = outcome.shadowModelVersion, let score = outcome.shadowScore { scored.append((version, score)) }
+            for (modelVersion, score) in scored {
+                scores[CohortKey(modelVersion: modelVersion, cameraModel: outcome.cameraModel, cohort: outcome.site), default: []].append(score)
+            }
+        }
+        return scores
+    }
+
+    /// `falseMatchThreshold` of every cohort of `live` against bob's `far_threshold` of the
+    /// cohort's stored impostor scores: equal bits when `.exact`; when `.binned`, as strict as
+    /// bob's or stricter by at most the one bin the walk stopped in (docs/calibration.md). The
+    /// false matches it reports are always the stored scores at or above it.
+    static func thresholdsAgree(_ live: LiveStatistics, stored: [CohortKey: [Double]], history: inout History, context: String) throws -> Bool {
+        guard Set(stored.keys).isSubset(of: live.cohorts.keys) else {
+            Issue.record("\(context): impostor scores stored for cohorts the statistics lack: \(Set(stored.keys).subtracting(live.cohorts.keys))")
+            return false
+        }
+        for (key, packed) in live.cohorts.sorted(by: { $0.key < $1.key }) {
+            let statistics = try packed.unpackedScores()
+            let impostors = stored[key] ?? []
+            let sorted = try SortedScores(impostors)
+            for target in thresholdTargets {
+                let place = "\(context), \(key) at \(target) over \(impostors.count) impostors"
+                guard impostors.count >= 2 else {
+                    #expect(throws: CalibrationError.self, "\(place)") { try statistics.falseMatchThreshold(target: target) }
+                    continue
+                }
+                let bob = try ErrorRates.farThreshold(impostors: sorted, target: target)
+                let estimate = try statistics.falseMatchThreshold(target: target)
+                let acceptedAtEstimate = impostors.count { $0 >= estimate.threshold }
+                guard estimate.impostorCount == impostors.count, estimate.falseMatches == acceptedAtEstimate else {
+                    Issue.record("\(place): the estimate counts \(estimate.falseMatches) of \(estimate.impostorCount), the stored scores \(acceptedAtEstimate)")
+                    return false
+                }
+                switch estimate.precision {
+                case .exact:
+                    history.exactThresholds += 1
+                    guard estimate.threshold.bitPattern == bob.bitPattern else {
+                        Issue.record("\(place): exact threshold \(estimate.threshold), bob's \(bob)")
+                        return false
+                    }
+                case .binned(let binWidth):
+                    history.binnedThresholds += 1
+                    let acceptedAtBob = impostors.count { $0 >= bob }
+                    let grid = statistics.layout.grid
+                    let edgeAtOrBelow = estimate.threshold.isFinite ? grid.edge(grid.binIndex(of: estimate.threshold)) : -Double.infinity
+                    let binStart = min(edgeAtOrBelow, statistics.layout.tailFloor) - binWidth
+                    guard acceptedAtEstimate <= acceptedAtBob, acceptedAtBob == acceptedAtEstimate || bob >= binStart else {
+                        Issue.record("\(place): binned threshold \(estimate.threshold) accepts \(acceptedAtEstimate), bob's \(bob) accepts \(acceptedAtBob)")
+                        return false
+                    }
+                }
+            }
         }
         return true
     }
@@ -158,16 +236,26 @@ struct History {
     /// Entries of `shadow_scores` sent, and those the receipts said were dropped.
     var shadowScoresSent = 0
     var shadowScoresDropped = 0
+    /// Thresholds from the statistics checked against bob's, by precision.
+    var exactThresholds = 0
+    var binnedThresholds = 0
+
+    /// Each kind of step, with the first roll of its range in `step`.
+    static let kinds: [(name: String, firstRoll: Int)] = [
+        ("batch", 0), ("limit and lift in one batch", 50), ("limit", 55), ("lift", 67), ("withdrawal", 78),
+        ("model-improvement withdrawal", 81), ("erasure request", 84), ("retention sweep", 90),
+    ]
 
     init(seed: UInt64, shadowScores: Bool = true) {
         random = SplitMix(seed: seed)
         self.shadowScores = shadowScores
     }
 
-    /// One random step; what it was.
-    mutating func step(_ store: any FeedbackStore) async throws -> String {
+    /// One random step, or one of the kind `forcing` names; what it was.
+    mutating func step(_ store: any FeedbackStore, forcing: String? = nil) async throws -> String {
         let compliance = try #require(store as? any ComplianceStore)
-        let roll = random.int(below: 100)
+        let drawn = random.int(below: 100)
+        let roll = forcing.flatMap { name in Self.kinds.first { $0.name == name }?.firstRoll } ?? drawn
         let subject = Tests.subjects[random.int(below: Tests.subjects.count)]
         let action: String
         switch roll {
