@@ -150,6 +150,8 @@ extension EndToEnd {
             var generator = SystemRandomNumberGenerator()
             var withdrawn: Set<String> = []
             var interrupting = 0
+            var sweepsCut = 0
+            let storePath = (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite")
             for cycle in 0..<Self.cycles {
                 // A withdrawal joins a kiosk's queue and a sweep starts; the kill may land in either.
                 let subject = subjects[(cycle * 13) % subjects.count]
@@ -161,7 +163,9 @@ extension EndToEnd {
                 let sweep = try launchTool("faceloop", ["compliance", "retention", "sweep", "--server", server.baseURL,
                                                         "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
                 if try await killSoon(server, queues: queues, using: &generator) { interrupting += 1 }
-                _ = sweep.wait()
+                if sweep.wait() != 0 { sweepsCut += 1 }
+                // What the next start finds: the file as the kill left it, its log recovered.
+                try await Self.statisticsAgree(storePath, today: StatisticsBuckets.day(of: now), context: "after kill \(cycle + 1)")
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
                 try server.start()
             }
@@ -176,7 +180,7 @@ extension EndToEnd {
             #expect(try cli(["compliance", "retention", "sweep"]).status == 0)
             server.stop()
 
-            let store = try SQLiteStore(path: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"))
+            let store = try SQLiteStore(path: storePath)
             #expect(try await store.integrityCheck() == "ok")
             let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
             let erasures = try await store.erasures()
@@ -184,19 +188,27 @@ extension EndToEnd {
             #expect(Set(erasures.filter { $0.cause == .withdrawal }.map(\.pseudonym)) == withdrawn)
             #expect(!outcomes.contains { withdrawn.contains($0.subjectPseudonym) }, "nothing of a withdrawn subject is left")
             #expect(!outcomes.contains { $0.attemptedAt < now.addingTimeInterval(-30 * 86_400) }, "nothing past the rule is left")
+            try await Self.statisticsAgree(storePath, today: StatisticsBuckets.day(of: now), context: "at the end")
+            print("crash recovery (statistics): \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(sweepsCut) sweeps cut short, "
+                  + "\(withdrawn.count) withdrawals, \(erasures.count { $0.cause == .retention }) retention erasures, \(outcomes.count) outcomes left")
+        }
+
+        /// The store's live statistics against those rebuilt from its outcome rows, over the
+        /// whole history and windows of recent, older and swept days, and its counters against
+        /// the rows; read from the file while no server has it open.
+        static func statisticsAgree(_ path: String, today: Int, context: String) async throws {
+            let store = try SQLiteStore(path: path)
+            let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
             let daily = try ScoreStatisticsRebuild.daily(outcomes)
-            let today = StatisticsBuckets.day(of: now)
             for (first, last) in [(nil, nil), (today - 3, today), (nil, today - 4), (today - 45, today - 35)] as [(Int?, Int?)] {
                 let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
                 #expect(live == (try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)),
-                        "live statistics of days \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…") differ from the rebuild")
+                        "\(context): live statistics of days \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…") differ from the rebuild")
             }
             let counted = try await store.outcomeStats()
-            #expect(counted.totalEvents == outcomes.count)
+            #expect(counted.totalEvents == outcomes.count, "\(context)")
             #expect([counted.byLabel.genuine, counted.byLabel.impostor, counted.byLabel.unknown]
-                    == ["genuine", "impostor", "unknown"].map { label in outcomes.count { $0.label == label } })
-            print("crash recovery (statistics): \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(withdrawn.count) withdrawals, "
-                  + "\(erasures.count { $0.cause == .retention }) retention erasures, \(outcomes.count) outcomes left")
+                    == ["genuine", "impostor", "unknown"].map { label in outcomes.count { $0.label == label } }, "\(context)")
         }
 
         @Test("agents killed mid-upload resume without loss or duplicates")
