@@ -1,6 +1,7 @@
 import Agent
 import FeedbackWire
 import Foundation
+import PostgresTestSupport
 import Storage
 import StrictJSON
 import TestSupport
@@ -114,11 +115,17 @@ extension EndToEnd {
             #expect(try await store.outcomeStats().byDevice.map(\.events) == Array(repeating: perKiosk, count: kiosks.count))
         }
 
-        @Test("the server is killed during uploads, withdrawals and retention sweeps; its live statistics equal those rebuilt from its outcomes")
-        func statisticsUnderKills() async throws {
+        /// The back ends the crash test runs on: SQLite always, PostgreSQL when a cluster is there.
+        static var backEnds: [String] { ["sqlite"] + (PostgresTestDatabase.isAvailable ? ["postgres"] : []) }
+
+        @Test("the server is killed during uploads, withdrawals and retention sweeps; its live statistics equal those rebuilt from its outcomes",
+              arguments: backEnds)
+        func statisticsUnderKills(backEnd: String) async throws {
             let root = try temporaryDirectory("crash-statistics")
             defer { try? FileManager.default.removeItem(atPath: root) }
-            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"))
+            let postgresURL = backEnd == "postgres" ? try await PostgresTestDatabase.create() : nil
+            let server = ServerProcess(dataDirectory: (root as NSString).appendingPathComponent("server"),
+                                       environment: postgresURL.map { ["FACELOOP_STORE_KIND": "postgres", "FACELOOP_STORE_POSTGRES_URL": $0] } ?? [:])
             try server.start()
             func cli(_ arguments: [String]) throws -> CommandResult {
                 try runTool("faceloop", arguments + ["--server", server.baseURL, "--token-file", server.adminTokenFile, "--ca-file", server.caFile])
@@ -151,7 +158,7 @@ extension EndToEnd {
             var withdrawn: Set<String> = []
             var interrupting = 0
             var sweepsCut = 0
-            let storePath = (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite")
+            let store = StoreOpener(sqlitePath: (server.dataDirectory as NSString).appendingPathComponent("faceloop.sqlite"), postgresURL: postgresURL)
             for cycle in 0..<Self.cycles {
                 // A withdrawal joins a kiosk's queue and a sweep starts; the kill may land in either.
                 let subject = subjects[(cycle * 13) % subjects.count]
@@ -165,7 +172,7 @@ extension EndToEnd {
                 if try await killSoon(server, queues: queues, using: &generator) { interrupting += 1 }
                 if sweep.wait() != 0 { sweepsCut += 1 }
                 // What the next start finds: the file as the kill left it, its log recovered.
-                try await Self.statisticsAgree(storePath, today: StatisticsBuckets.day(of: now), context: "after kill \(cycle + 1)")
+                try await store.statisticsAgree(today: StatisticsBuckets.day(of: now), context: "\(backEnd), after kill \(cycle + 1)")
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...300, using: &generator)))
                 try server.start()
             }
@@ -180,35 +187,55 @@ extension EndToEnd {
             #expect(try cli(["compliance", "retention", "sweep"]).status == 0)
             server.stop()
 
-            let store = try SQLiteStore(path: storePath)
-            #expect(try await store.integrityCheck() == "ok")
-            let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
-            let erasures = try await store.erasures()
+            let (outcomes, erasures) = try await store.withStore { store in
+                if let sqlite = store as? SQLiteStore { #expect(try await sqlite.integrityCheck() == "ok") }
+                return (try await store.calibrationOutcomes(from: nil, to: nil), try await store.erasures())
+            }
             #expect(erasures.contains { $0.cause == .retention && $0.outcomesErased > 0 }, "the sweeps erased something")
             #expect(Set(erasures.filter { $0.cause == .withdrawal }.map(\.pseudonym)) == withdrawn)
             #expect(!outcomes.contains { withdrawn.contains($0.subjectPseudonym) }, "nothing of a withdrawn subject is left")
             #expect(!outcomes.contains { $0.attemptedAt < now.addingTimeInterval(-30 * 86_400) }, "nothing past the rule is left")
-            try await Self.statisticsAgree(storePath, today: StatisticsBuckets.day(of: now), context: "at the end")
-            print("crash recovery (statistics): \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(sweepsCut) sweeps cut short, "
+            try await store.statisticsAgree(today: StatisticsBuckets.day(of: now), context: "\(backEnd), at the end")
+            print("crash recovery (statistics, \(backEnd)): \(Self.cycles) SIGKILL cycles, \(interrupting) during uploads, \(sweepsCut) sweeps cut short, "
                   + "\(withdrawn.count) withdrawals, \(erasures.count { $0.cause == .retention }) retention erasures, \(outcomes.count) outcomes left")
         }
 
-        /// The store's live statistics against those rebuilt from its outcome rows, over the
-        /// whole history and windows of recent, older and swept days, and its counters against
-        /// the rows; read from the file while no server has it open.
-        static func statisticsAgree(_ path: String, today: Int, context: String) async throws {
-            let store = try SQLiteStore(path: path)
-            let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
-            let daily = try ScoreStatisticsRebuild.daily(outcomes)
-            for (first, last) in [(nil, nil), (today - 3, today), (nil, today - 4), (today - 45, today - 35)] as [(Int?, Int?)] {
-                let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
-                #expect(live == (try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)),
-                        "\(context): live statistics of days \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…") differ from the rebuild")
+        /// Opens the server's store from the test, while no server runs on it.
+        struct StoreOpener {
+            let sqlitePath: String
+            let postgresURL: String?
+
+            func withStore<T>(_ body: (any FeedbackStore & ComplianceStore) async throws -> T) async throws -> T {
+                guard let postgresURL else { return try await body(try SQLiteStore(path: sqlitePath)) }
+                let store = try await PostgresStore(url: postgresURL)
+                do {
+                    let result = try await body(store)
+                    await store.shutdown()
+                    return result
+                } catch {
+                    await store.shutdown()
+                    throw error
+                }
             }
-            let counted = try await store.outcomeStats()
-            #expect(counted.totalEvents == outcomes.count, "\(context)")
-            #expect([counted.byLabel.genuine, counted.byLabel.impostor, counted.byLabel.unknown]
-                    == ["genuine", "impostor", "unknown"].map { label in outcomes.count { $0.label == label } }, "\(context)")
+
+            /// The live statistics against those rebuilt from the outcome rows, over the whole
+            /// history and windows of recent, older and swept days, and the counters against
+            /// the rows: what the next start finds.
+            func statisticsAgree(today: Int, context: String) async throws {
+                try await withStore { store in
+                    let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+                    let daily = try ScoreStatisticsRebuild.daily(outcomes)
+                    for (first, last) in [(nil, nil), (today - 3, today), (nil, today - 4), (today - 45, today - 35)] as [(Int?, Int?)] {
+                        let live = try await store.scoreStatistics(firstDay: first, lastDay: last)
+                        #expect(live == (try ScoreStatisticsRebuild.window(daily, firstDay: first, lastDay: last)),
+                                "\(context): live statistics of days \(first.map(String.init) ?? "…")–\(last.map(String.init) ?? "…") differ from the rebuild")
+                    }
+                    let counted = try await store.outcomeStats()
+                    #expect(counted.totalEvents == outcomes.count, "\(context)")
+                    #expect([counted.byLabel.genuine, counted.byLabel.impostor, counted.byLabel.unknown]
+                            == ["genuine", "impostor", "unknown"].map { label in outcomes.count { $0.label == label } }, "\(context)")
+                }
+            }
         }
 
         @Test("agents killed mid-upload resume without loss or duplicates")
