@@ -56,8 +56,9 @@ public protocol FeedbackStore: Sendable {
     func ping() async throws
 
     // MARK: Threshold releases
-    /// Outcomes attempted in `[from, to)`, either bound optional.
-    func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome]
+    /// Outcomes attempted in `[from, to)`, either bound optional; with `scoredInShadowOnly`,
+    /// only those another model also scored (`shadow` or `shadow_scores`).
+    func calibrationOutcomes(from: Date?, to: Date?, scoredInShadowOnly: Bool) async throws -> [CalibrationOutcome]
     /// The live score statistics of the UTC days `firstDay...lastDay` (day indices, either bound
     /// optional), merged per cohort (ScoreStatisticsRebuild.swift).
     func scoreStatistics(firstDay: Int?, lastDay: Int?) async throws -> LiveStatistics
@@ -188,4 +189,11 @@ public enum BatchStoreResult: Sendable, Equatable {
     case sequenceConflict
     case duplicateEvent(UUID)
     case nonceReplayed
+}
+
+extension FeedbackStore {
+    /// Every outcome attempted in `[from, to)`, either bound optional.
+    public func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome] {
+        try await calibrationOutcomes(from: from, to: to, scoredInShadowOnly: false)
+    }
 }

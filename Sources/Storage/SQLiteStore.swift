@@ -307,10 +307,10 @@ public final class SQLiteStore: FeedbackStore, ClusterJobLock {
 
     // MARK: Threshold releases
 
-    public func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome] {
+    public func calibrationOutcomes(from: Date?, to: Date?, scoredInShadowOnly: Bool) async throws -> [CalibrationOutcome] {
         try await pool.read { db in
             let restricted = Set(try db.column(String.self, Self.sql.restrictedSubjects))
-            let query = Self.sql.calibrationOutcomes(from: from, to: to)
+            let query = Self.sql.calibrationOutcomes(from: from, to: to, scoredInShadowOnly: scoredInShadowOnly)
             let rows = try Row.fetchCursor(db, sql: query.sql, arguments: query.sqliteArguments)
             var outcomes: [CalibrationOutcome] = []
             while let row = try rows.next() {

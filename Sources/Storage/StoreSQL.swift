@@ -334,12 +334,13 @@ struct StoreSQL: Sendable {
         """, Purpose.outcomeStorage.rawValue)
 
     /// Columns in the order both back ends read them by position (the hot path of calibration).
-    func calibrationOutcomes(from: Date?, to: Date?) -> StoreStatement {
+    func calibrationOutcomes(from: Date?, to: Date?, scoredInShadowOnly: Bool) -> StoreStatement {
         StoreStatement("""
             SELECT model_version, site, camera_model, label, score, attempted_at, subject_pseudonym, shadow_model_version,
                    shadow_score, shadow_scores FROM outcomes
             WHERE attempted_at >= ? AND attempted_at < ?
-            """, from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude)
+            """ + (scoredInShadowOnly ? " AND (shadow_model_version IS NOT NULL OR shadow_scores IS NOT NULL)" : ""),
+            from?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude, to?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude)
     }
 
     /// Changes no row when the version exists already.

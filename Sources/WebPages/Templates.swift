@@ -88,9 +88,9 @@ enum Templates {
         {{/releases}}{{^releases}}<tr><td colspan="10" class="muted">No release has been computed yet (<code>faceloop thresholds compute</code>).</td></tr>{{/releases}}
         </tbody></table>
         <h2>Model rollouts</h2>
-        <p class="muted">Model releases past candidate, newest first. Each chart draws the model that decided in a cohort and the candidate
-        on the same attempts (one scored in shadow beside the other), with each model's threshold in the newest published threshold release.
-        The figures are those of the paired comparison the last step was decided on.</p>
+        <p class="muted">Model releases past candidate, newest first. While a release is in shadow or canary, each chart draws the model that
+        decided in a cohort and the candidate on the same attempts since it went into shadow (one scored in shadow beside the other), with each
+        model's threshold in the newest published threshold release. The figures are those of the paired comparison the last step was decided on.</p>
         {{#rollouts}}<section class="cohort" data-rollout="{{version}}">
         <h3>Model release {{version}} · {{modelVersion}} · <span class="stage" data-field="stage" data-stage="{{stage}}">{{stageLabel}}</span></h3>
         <table class="rollout"><tbody>

@@ -96,7 +96,7 @@ struct WebRolloutSectionTests {
         let rolledBack = try #require(section.first)
         #expect(rolledBack.stageLabel == "rolled back" && rolledBack.reason == "FNMR rose" && rolledBack.fleetApprovals == nil)
         #expect(rolledBack.comparisonError?.hasPrefix("the stored comparison could not be read") == true)
-        #expect(rolledBack.pairs.map(\.currentModelVersion) == ["bb:adapter-3"], "release 4 against the release in fleet")
+        #expect(rolledBack.pairs.isEmpty, "a rolled-back release is not charted, and its unreadable comparison names no cohort")
 
         let canary = try #require(section.last)
         #expect(canary.promotedCohorts == ["cam-a · lobby"])
@@ -125,6 +125,36 @@ struct WebRolloutSectionTests {
         let annex = try #require(canary.pairs.first)
         #expect(annex.detSVG == nil && annex.genuine == 0, "in the comparison but without paired scores stored now")
         #expect(annex.test?.verdict == "insufficient_data" && annex.test?.figures == nil)
+    }
+
+    @Test("a release in fleet keeps its stored comparison's cohorts and figures, without curves, though paired attempts are stored")
+    func fleetNotCharted() throws {
+        let rollouts = [StoredModelRollout(version: 3, state: .fleet, cohorts: [RolloutCohort(cameraModel: "cam-a", site: "lobby")],
+                                           comparison: try Self.comparison(), updatedAt: Self.now)]
+        let section = try WebRoutes.rolloutSection(rollouts: rollouts, modelVersions: Self.modelVersions, outcomes: Self.outcomes,
+                                                   published: try Self.published())
+        let fleet = try #require(section.first)
+        #expect(fleet.pairs.map(\.key) == ["cam-b/annex/\(Self.backbone)", "cam-a/lobby/\(Self.backbone)"])
+        #expect(fleet.pairs.allSatisfy { $0.detSVG == nil && $0.genuine == 0 && $0.impostors == 0 })
+        #expect(fleet.pairs.last?.test?.verdict == "inconclusive")
+    }
+
+    @Test("the page reads paired attempts from the first shadow approval of a release in shadow or canary, a day early; none without one")
+    func chartedSince() {
+        let shadowed = Self.now.addingTimeInterval(-10 * 86_400)
+        func rollout(_ version: Int, _ state: RolloutState, shadowAt: Date?) -> StoredModelRollout {
+            StoredModelRollout(version: version, state: state,
+                               approvals: shadowAt.map { [RolloutApproval(step: .shadow, tokenID: "t", actor: "erin", at: $0)] } ?? [],
+                               updatedAt: Self.now)
+        }
+        #expect(WebRoutes.chartedSince([]) == nil)
+        #expect(WebRoutes.chartedSince([rollout(2, .candidate, shadowAt: nil), rollout(3, .fleet, shadowAt: shadowed.addingTimeInterval(-86_400)),
+                                        rollout(4, .rolledBack, shadowAt: shadowed)]) == nil, "nothing in shadow or canary")
+        #expect(WebRoutes.chartedSince([rollout(3, .canary, shadowAt: shadowed), rollout(4, .shadow, shadowAt: Self.now),
+                                        rollout(5, .fleet, shadowAt: shadowed.addingTimeInterval(-30 * 86_400))])
+                == shadowed.addingTimeInterval(-86_400))
+        #expect(WebRoutes.chartedSince([rollout(4, .shadow, shadowAt: nil)]) == Self.now.addingTimeInterval(-86_400),
+                "a rollout stored without its shadow approval: from its last step")
     }
 
     @Test("a policy search's proposal names each model's exact threshold; a comparison stored before `thresholds` reads as a threshold release's")

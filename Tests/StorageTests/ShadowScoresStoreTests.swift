@@ -105,6 +105,37 @@ struct ShadowScoresStoreTests {
             .cohorts[CohortKey(modelVersion: "p3", cameraModel: "c1", cohort: "s1")]?.outcomeCount == 1)
     }
 
+    @Test("reading only the attempts another model also scored: `shadow` or `shadow_scores`, from the time asked", arguments: StoreBackEnd.available)
+    func scoredInShadowOnly(backEnd: StoreBackEnd) async throws {
+        let (store, cleanup) = try await backEnd.open()
+        defer { cleanup() }
+        try await Fixture.enrolled(store, "kiosk-1")
+        try await Self.registerImprovementText(store)
+        let grant = Self.now.addingTimeInterval(-7 * 86_400)
+        let consents = [Fixture.consent(.grant, pseudonym: Self.anna, at: grant),
+                        Fixture.consent(.grant, pseudonym: Self.anna, at: grant, purpose: .modelImprovement)]
+        var plain = Self.outcome(Self.anna, candidates: [])
+        plain.score = 0.61
+        var shadowed = Self.outcome(Self.anna, candidates: [])
+        shadowed.score = 0.62
+        shadowed.shadow = .init(modelVersion: "m9", score: 0.42)
+        var candidates = Self.outcome(Self.anna, candidates: [("p1", 0.71)])
+        candidates.score = 0.63
+        var earlier = Self.outcome(Self.anna, at: Self.now.addingTimeInterval(-3 * 86_400), candidates: [("p1", 0.2)])
+        earlier.score = 0.64
+        earlier.shadow = .init(modelVersion: "m9", score: 0.1)
+        let incoming = Fixture.incoming("kiosk-1", sequence: 1, outcomes: [plain, shadowed, candidates, earlier], consentEvents: consents)
+        #expect(try await store.storeBatch(incoming).isStored)
+
+        let since = Self.now.addingTimeInterval(-86_400)
+        let paired = try await store.calibrationOutcomes(from: since, to: nil, scoredInShadowOnly: true)
+        #expect(paired.map(\.score).sorted() == [0.62, 0.63])
+        #expect(paired.contains { $0.shadowModelVersion == "m9" && $0.shadowScore == 0.42 })
+        #expect(paired.contains { $0.shadowScores.map(\.modelVersion) == ["p1"] })
+        #expect(try await store.calibrationOutcomes(from: since, to: nil).count == 3, "every outcome of the time asked")
+        #expect(try await store.calibrationOutcomes(from: nil, to: nil, scoredInShadowOnly: true).count == 3)
+    }
+
     @Test("a model-improvement withdrawal clears the subject's stored shadow_scores and the bodies that carried them, uncounts them, and keeps the outcomes; later uploads' are dropped",
           arguments: StoreBackEnd.available)
     func improvementWithdrawal(backEnd: StoreBackEnd) async throws {

@@ -227,7 +227,8 @@ struct ModelRolloutService: Sendable {
         guard target > 0, target < 1 else { throw ProblemResponse(.invalidRequest, "target_fmr must be within (0, 1)") }
         let published = try await store.thresholdReleases().last(where: { $0.state == .published })
         let thresholds = try published.map { try DecodedReleases.decode($0.payload) }
-        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        // Only attempts another model also scored can pair; the others are not read.
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil, scoredInShadowOnly: true)
         let releaseVersions = Dictionary(try await releasesByVersion().map { ($0.value.modelVersion, $0.key) }, uniquingKeysWith: max)
         let cohorts = try RolloutComparisons.compare(candidate: release.modelVersion, outcomes: outcomes, releaseVersions: releaseVersions,
                                                      thresholds: thresholds, targetFMR: target, settings: settings)

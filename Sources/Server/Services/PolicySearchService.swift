@@ -343,7 +343,8 @@ struct PolicySearchService: Sendable {
         let baseModelVersion = releases[search.baseVersion]?.modelVersion ?? RolloutSettings.backboneModelVersion
         let basePolicy = releases[search.baseVersion]?.normalisation(cameraModel: search.cohort.cameraModel, site: search.cohort.site)
             ?? .identity
-        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil)
+        // Only attempts another model also scored can pair; the others are not read.
+        let outcomes = try await store.calibrationOutcomes(from: nil, to: nil, scoredInShadowOnly: true)
         let releaseVersions = Dictionary(releases.map { ($0.value.modelVersion, $0.key) }, uniquingKeysWith: max)
         let pairs = RolloutComparisons.pairedAttempts(outcomes, releaseVersions: releaseVersions)
         let bootstrap = try SubjectBootstrap(resamples: settings.bootstrapResamples, confidence: settings.confidence, seed: settings.bootstrapSeed)

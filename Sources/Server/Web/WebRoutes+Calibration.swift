@@ -57,8 +57,14 @@ extension WebRoutes {
         }
         let storedRollouts = try await federation.modelRollouts()
         // The rollout charts pair both models' scores of the same attempts, which only outcome
-        // rows hold; they are read only while some rollout is past candidate and shown.
-        let outcomes = storedRollouts.contains { $0.state != .candidate } ? try await store.calibrationOutcomes(from: nil, to: nil) : []
+        // rows hold. So that the page costs what the rollouts under way hold, not the whole
+        // history, they are drawn for releases in shadow or canary only, from the attempts
+        // since the first of those went into shadow, and only attempts another model also
+        // scored are read.
+        var outcomes: [CalibrationOutcome] = []
+        if let since = Self.chartedSince(storedRollouts) {
+            outcomes = try await store.calibrationOutcomes(from: since, to: nil, scoredInShadowOnly: true)
+        }
         let rollouts = try Self.rolloutSection(rollouts: storedRollouts, modelVersions: modelVersions,
                                                outcomes: outcomes, published: published)
         // Everyone who may open the page may approve and publish: engineers and admins.

@@ -28,9 +28,24 @@ extension WebRoutes {
         }
     }
 
+    /// Whether a rollout's paired attempts are charted: while it is in shadow or canary, when
+    /// the next step is decided on them. Later the stored comparison's figures stand alone.
+    static func chartsPairedAttempts(_ state: RolloutState) -> Bool {
+        state == .shadow || state == .canary
+    }
+
+    /// Where the charted rollouts' paired attempts start: the first shadow approval among them,
+    /// a day early for kiosk clocks behind the server's; nil when no rollout is charted.
+    static func chartedSince(_ rollouts: [StoredModelRollout]) -> Date? {
+        rollouts.filter { chartsPairedAttempts($0.state) }
+            .map { rollout in (rollout.approvals.first { $0.step == .shadow }?.at ?? rollout.updatedAt).addingTimeInterval(-86_400) }
+            .min()
+    }
+
     /// Every release past `candidate`, newest first: its stage, cohorts, canary and approvals,
-    /// and per cohort where it was paired with the model in use, both models' DET curves on the
-    /// same attempts with their published thresholds and the stored comparison's figures.
+    /// and per cohort where it was paired with the model in use, the stored comparison's
+    /// figures and, while it is charted, both models' DET curves on the same attempts with
+    /// their published thresholds.
     static func rolloutSection(rollouts: [StoredModelRollout], modelVersions: [Int: String], outcomes: [CalibrationOutcome],
                                published: ThresholdReleaseView?) throws -> [CalibrationPage.Rollout] {
         let releaseVersions = Dictionary(modelVersions.map { ($0.value, $0.key) }, uniquingKeysWith: max)
@@ -48,13 +63,15 @@ extension WebRoutes {
                     comparisonError = "the stored comparison could not be read: \(error)"
                 }
             }
-            var keys = Set(paired.keys.filter { $0.candidateModelVersion == modelVersion })
+            let charted = chartsPairedAttempts(rollout.state)
+            var keys = charted ? Set(paired.keys.filter { $0.candidateModelVersion == modelVersion }) : []
             for cohort in comparison?.cohorts ?? [] {
                 keys.insert(RolloutPairKey(candidateModelVersion: modelVersion, cohort: cohort.cohort,
                                            currentModelVersion: cohort.currentModelVersion))
             }
             let pairs = try keys.sorted().map { key in
-                try pairedCohort(key, scores: paired[key] ?? PairedScores(), releaseVersions: releaseVersions, published: published,
+                try pairedCohort(key, scores: charted ? paired[key] ?? PairedScores() : PairedScores(), releaseVersions: releaseVersions,
+                                 published: published,
                                  comparison: comparison?.cohorts.first {
                                      $0.cohort == key.cohort && $0.currentModelVersion == key.currentModelVersion
                                  })

@@ -315,12 +315,12 @@ public final class PostgresStore: FeedbackStore {
 
     // MARK: Threshold releases
 
-    public func calibrationOutcomes(from: Date?, to: Date?) async throws -> [CalibrationOutcome] {
+    public func calibrationOutcomes(from: Date?, to: Date?, scoredInShadowOnly: Bool) async throws -> [CalibrationOutcome] {
         try await read { db in
             let restricted = Set(try await db.column(String.self, Self.sql.restrictedSubjects))
             var outcomes: [CalibrationOutcome] = []
             for try await (model, site, camera, label, score, attempted, pseudonym, shadowModel, shadowScore, shadowScores)
-                in try await db.connection.query(PostgresSQL.query(Self.sql.calibrationOutcomes(from: from, to: to)), logger: db.logger)
+                in try await db.connection.query(PostgresSQL.query(Self.sql.calibrationOutcomes(from: from, to: to, scoredInShadowOnly: scoredInShadowOnly)), logger: db.logger)
                 .decode((String, String, String, String, Double, Double, String, String?, Double?, String?).self) {
                 if !restricted.isEmpty, restricted.contains(pseudonym) { continue }
                 outcomes.append(CalibrationOutcome(modelVersion: model, site: site, cameraModel: camera, label: label, score: score,
