@@ -196,4 +196,43 @@ struct ModelRolloutServiceTests {
         #expect(assignment.decide.version == 0, "the cohort is back on the backbone")
         #expect(try await service.rollBackOnDrift().isEmpty, "nothing promoted is left")
     }
+
+    @Test("drift over several days: the rest of the promotion's day from outcome rows, the days after from the live statistics")
+    func driftOverDays() async throws {
+        let fixture = try await Fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let service = fixture.service
+        try await fixture.publishThresholds(candidateThreshold: 0.95, candidateBound: 1e-2)
+        let lobby = RolloutCohort(cameraModel: "cam-a", site: "lobby")
+        let promotion = fixture.clock.now
+        #expect(try await fixture.store.transitionModelRollout(version: 1, from: [.candidate], to: StoredModelRollout(
+            version: 1, state: .fleet, cohorts: [lobby], updatedAt: promotion), actor: "test"))
+        func impostors(_ count: Int, matching: Int, score: Double, at time: Date, model: String = Self.candidate) -> [MatchOutcome] {
+            (0..<count).map { Self.outcome(model: model, label: .impostor, score: $0 < matching ? score : 0.1, at: time) }
+        }
+        // The promotion's day: an hour before it (not counted), then after it.
+        try await fixture.store(impostors(30, matching: 30, score: 0.99, at: promotion.addingTimeInterval(-3600))
+                                + impostors(100, matching: 3, score: 0.99, at: promotion.addingTimeInterval(60)), sequence: 1)
+        // The two days after; the backbone's own attempts do not count, its shadow score of the
+        // release does (the statistics count it under the release's version).
+        fixture.clock.advance(86_400)
+        try await fixture.store(impostors(100, matching: 2, score: 0.97, at: fixture.clock.now), sequence: 2)
+        fixture.clock.advance(86_400)
+        var shadowed = Self.outcome(model: Self.backbone, label: .impostor, score: 0.99, at: fixture.clock.now)
+        shadowed.shadow = .init(modelVersion: Self.candidate, score: 0.99)
+        try await fixture.store(impostors(100, matching: 1, score: 0.96, at: fixture.clock.now) + impostors(50, matching: 50, score: 0.99,
+                                at: fixture.clock.now, model: Self.backbone) + [shadowed], sequence: 3)
+
+        let published = try #require(try await fixture.store.thresholdReleases().last { $0.state == .published })
+        let thresholds = try DecodedReleases.decode(published.payload)
+        let rows = RolloutComparisons.tallies(of: try await fixture.store.calibrationOutcomes(from: promotion, to: nil), modelVersion: Self.candidate,
+                                              cohorts: [lobby], thresholds: thresholds)
+        #expect(rows[lobby] == .init(impostors: 300, falseMatches: 6), "every row since the promotion where the release decided")
+        let tallies = try await service.impostorTallies(modelVersion: Self.candidate, cohorts: [lobby], since: promotion, thresholds: thresholds)
+        #expect(tallies[lobby] == .init(impostors: 301, falseMatches: 7), "the same, and the shadow score")
+        // P(X ≥ 7 | 301, 1e-2) ≈ 0.03.
+        #expect(try await service.rollBackOnDrift() == [1])
+        let reason = try #require(try await fixture.store.modelRollout(version: 1)?.reason)
+        #expect(reason.hasPrefix("automatic: cam-a at lobby: 7 false matches in 301 impostor attempts"), "\(reason)")
+    }
 }

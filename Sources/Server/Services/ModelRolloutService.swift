@@ -254,6 +254,14 @@ struct ModelRolloutService: Sendable {
     /// Rolls back every release in canary or fleet whose realised FMR since its promotion, in a
     /// cohort it holds, is above that cohort's published FMR bound with the rollout's confidence.
     /// Returns the versions rolled back.
+    ///
+    /// This runs every few minutes for as long as a release is in canary or fleet, so it reads
+    /// outcome rows only for the rest of the day it was promoted on (attempts it decided), and
+    /// the live statistics for the whole days after it: its cost follows one day's arrivals and
+    /// the cohorts, not the months since. The statistics also count the release's shadow
+    /// scores on those days (kiosks of a canary's cohorts outside the canary score it beside
+    /// the model they decide with), and the false matches they give are the lower bound where
+    /// the threshold falls between grid edges below the exact tail: never a rollback on a guess.
     func rollBackOnDrift() async throws -> [Int] {
         let promoted = try await federation.modelRollouts().filter { $0.state == .canary || $0.state == .fleet }
         guard !promoted.isEmpty,
@@ -263,14 +271,34 @@ struct ModelRolloutService: Sendable {
         var rolledBack: [Int] = []
         for rollout in promoted {
             guard let release = releases[rollout.version] else { continue }
-            let since = try await store.calibrationOutcomes(from: rollout.updatedAt, to: nil)
-            if let breach = RolloutComparisons.fmrBreach(modelVersion: release.modelVersion, cohorts: rollout.cohorts, outcomes: since,
+            let tallies = try await impostorTallies(modelVersion: release.modelVersion, cohorts: rollout.cohorts, since: rollout.updatedAt,
+                                                    thresholds: thresholds)
+            if let breach = RolloutComparisons.fmrBreach(modelVersion: release.modelVersion, cohorts: rollout.cohorts, tallies: tallies,
                                                          thresholds: thresholds, confidence: settings.confidence) {
                 _ = try await rollBack(String(rollout.version), reason: "automatic: \(breach)", actor: "drift monitor")
                 rolledBack.append(rollout.version)
             }
         }
         return rolledBack
+    }
+
+    /// `RolloutComparisons.tallies` of the outcomes attempted from `since` to the end of its UTC
+    /// day, plus each cohort's impostors and false matches in the statistics of the days after.
+    func impostorTallies(modelVersion: String, cohorts: [RolloutCohort], since: Date,
+                         thresholds: ThresholdRelease) async throws -> [RolloutCohort: RolloutComparisons.ImpostorTally] {
+        let sinceDay = StatisticsBuckets.day(of: since)
+        let restOfDay = try await store.calibrationOutcomes(from: since, to: StatisticsBuckets.start(ofDay: sinceDay + 1))
+        var tallies = RolloutComparisons.tallies(of: restOfDay, modelVersion: modelVersion, cohorts: cohorts, thresholds: thresholds)
+        guard StatisticsBuckets.day(of: now()) > sinceDay, !tallies.isEmpty else { return tallies }
+        let later = try await store.scoreStatistics(firstDay: sinceDay + 1, lastDay: nil)
+        for (cohort, tally) in tallies {
+            let key = CohortKey(modelVersion: modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site)
+            guard let entry = thresholds.entry(for: key), let packed = later.cohorts[key] else { continue }
+            let scores = try packed.unpackedScores()
+            tallies[cohort] = RolloutComparisons.ImpostorTally(impostors: tally.impostors + scores.impostorCount,
+                                                               falseMatches: tally.falseMatches + scores.falseMatches(atOrAbove: entry.threshold).lower)
+        }
+        return tallies
     }
 
     // MARK: Helpers

@@ -102,21 +102,40 @@ enum RolloutComparisons {
         }
     }
 
-    /// The first cohort where `modelVersion`, deciding, falsely matched more impostors than its
-    /// published FMR bound allows at `confidence` (a one-sided exact binomial test), described.
-    static func fmrBreach(modelVersion: String, cohorts: [RolloutCohort], outcomes: [CalibrationOutcome], thresholds: ThresholdRelease,
-                          confidence: Double) -> String? {
-        for cohort in cohorts.sorted() {
+    /// Impostor attempts of a model in one cohort, and those at or above its threshold.
+    struct ImpostorTally: Equatable {
+        var impostors = 0
+        var falseMatches = 0
+    }
+
+    /// Per cohort of `cohorts` with a threshold for `modelVersion` in `thresholds`: the
+    /// outcomes where `modelVersion` decided that are impostor attempts, and those at or above
+    /// the threshold.
+    static func tallies(of outcomes: [CalibrationOutcome], modelVersion: String, cohorts: [RolloutCohort],
+                        thresholds: ThresholdRelease) -> [RolloutCohort: ImpostorTally] {
+        var tallies: [RolloutCohort: ImpostorTally] = [:]
+        for cohort in cohorts {
             guard let entry = thresholds.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site))
             else { continue }
             let impostors = outcomes.filter {
                 $0.modelVersion == modelVersion && $0.site == cohort.site && $0.cameraModel == cohort.cameraModel && $0.label == "impostor"
             }
-            let falseMatches = impostors.count { $0.score >= entry.threshold }
+            tallies[cohort] = ImpostorTally(impostors: impostors.count, falseMatches: impostors.count { $0.score >= entry.threshold })
+        }
+        return tallies
+    }
+
+    /// The first cohort where `modelVersion` falsely matched more impostors than its published
+    /// FMR bound allows at `confidence` (a one-sided exact binomial test), described.
+    static func fmrBreach(modelVersion: String, cohorts: [RolloutCohort], tallies: [RolloutCohort: ImpostorTally], thresholds: ThresholdRelease,
+                          confidence: Double) -> String? {
+        for cohort in cohorts.sorted() {
+            guard let entry = thresholds.entry(for: CohortKey(modelVersion: modelVersion, cameraModel: cohort.cameraModel, cohort: cohort.site)),
+                  let tally = tallies[cohort] else { continue }
             let bound = max(entry.fmrUpperBound, entry.subjectFMRUpperBound ?? 0)
-            guard !impostors.isEmpty,
-                  Binomial.probabilityAtLeast(falseMatches, trials: impostors.count, probability: bound) < 1 - confidence else { continue }
-            return "\(cohort.cameraModel) at \(cohort.site): \(falseMatches) false matches in \(impostors.count) impostor attempts "
+            guard tally.impostors > 0,
+                  Binomial.probabilityAtLeast(tally.falseMatches, trials: tally.impostors, probability: bound) < 1 - confidence else { continue }
+            return "\(cohort.cameraModel) at \(cohort.site): \(tally.falseMatches) false matches in \(tally.impostors) impostor attempts "
                 + "at threshold \(entry.threshold), above the FMR bound \(bound) at confidence \(confidence)"
         }
         return nil
