@@ -63,15 +63,14 @@ extension WebRoutes {
                     comparisonError = "the stored comparison could not be read: \(error)"
                 }
             }
-            let charted = chartsPairedAttempts(rollout.state)
-            var keys = charted ? Set(paired.keys.filter { $0.candidateModelVersion == modelVersion }) : []
+            let charted = chartsPairedAttempts(rollout.state) ? paired.filter { $0.key.candidateModelVersion == modelVersion } : [:]
+            var keys = Set(charted.keys)
             for cohort in comparison?.cohorts ?? [] {
                 keys.insert(RolloutPairKey(candidateModelVersion: modelVersion, cohort: cohort.cohort,
                                            currentModelVersion: cohort.currentModelVersion))
             }
             let pairs = try keys.sorted().map { key in
-                try pairedCohort(key, scores: charted ? paired[key] ?? PairedScores() : PairedScores(), releaseVersions: releaseVersions,
-                                 published: published,
+                try pairedCohort(key, scores: charted[key] ?? PairedScores(), releaseVersions: releaseVersions, published: published,
                                  comparison: comparison?.cohorts.first {
                                      $0.cohort == key.cohort && $0.currentModelVersion == key.currentModelVersion
                                  })
